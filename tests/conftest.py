@@ -1,0 +1,37 @@
+"""Shared fixtures: a small generated dataset, its shards, and the real samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REAL_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
+
+
+@pytest.fixture(scope="session")
+def real_samples() -> Path:
+    """The nine real videos beside the repository; tests using them skip when absent."""
+    if not REAL_SAMPLES.is_dir():
+        pytest.skip(f"real samples not found at {REAL_SAMPLES}")
+    return REAL_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated dataset in the real layout (shared, read-only for tests)."""
+    from ingest.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth") / "data"
+    generate(SynthConfig(out=root, train=6, val=4, unlabeled=6, hidden=4, seed=0, progress=False))
+    return root
+
+
+@pytest.fixture(scope="session")
+def shard_root(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`synth_root` ingested into shards (shared, read-only for tests)."""
+    from ingest.pack import IngestConfig, run_ingest
+
+    out = tmp_path_factory.mktemp("shards") / "shards"
+    run_ingest(IngestConfig(data_root=synth_root, out=out, workers=1, progress=False))
+    return out
