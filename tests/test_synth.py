@@ -1,0 +1,174 @@
+"""ingest.synth: layout, masks, motion, determinism, and safe resumable writing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ingest.synth import SynthConfig, SynthError, generate
+from ingest.synth.config import SPLITS
+from ingest.synth.render import floor
+from ingest.synth.scene import simulate
+from ingest.synth.writer import video_rng
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_COUNTS = {"train": 6, "val": 4, "unlabeled": 6, "hidden": 4}  # as in conftest
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under root (relative path -> bytes)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _masks(root: Path) -> list[np.ndarray]:
+    return [
+        np.load(root / s / f"video_{SPLITS[s][0] + i}" / "mask.npy")
+        for s in ("train", "val")
+        for i in range(FIXTURE_COUNTS[s])
+    ]
+
+
+def test_layout_and_counts(synth_root: Path) -> None:
+    for split, (first, frames, with_mask) in SPLITS.items():
+        videos = sorted(p.name for p in (synth_root / split).iterdir())
+        ids = [first + i for i in range(FIXTURE_COUNTS[split])]
+        assert videos == sorted(f"video_{i}" for i in ids), split
+        for i in ids:
+            folder = synth_root / split / f"video_{i}"
+            names = {p.name for p in folder.iterdir()}
+            expected = {f"image_{t}.png" for t in range(frames)} | (
+                {"mask.npy"} if with_mask else set()
+            )
+            assert names == expected, folder
+        img = Image.open(synth_root / split / f"video_{first}" / "image_0.png")
+        assert (img.mode, img.size) == ("RGB", (240, 160))
+    mask = np.load(synth_root / "train" / "video_0" / "mask.npy")
+    assert (mask.shape, mask.dtype) == ((22, 160, 240), np.uint8)
+
+
+def test_hidden_has_frames_0_to_10(synth_root: Path) -> None:
+    frames = sorted((synth_root / "hidden" / "video_15000").glob("image_*.png"))
+    assert len(frames) == 11
+    assert not (synth_root / "hidden" / "video_15000" / "image_11.png").exists()
+
+
+def test_mask_ids_legal_and_object_kinds_unique(synth_root: Path) -> None:
+    for mask in _masks(synth_root):
+        ids = np.unique(mask)
+        assert ids.min() == 0 and ids.max() <= 48
+        assert 1 <= len(ids) - 1 <= 8  # 4-8 objects per video, not all necessarily seen
+    for video_id in range(40):
+        scene = simulate(video_rng(0, video_id))
+        assert len(set(scene.ids.tolist())) == len(scene.ids)  # each kind at most once
+        assert 4 <= len(scene.ids) <= 8
+        assert ((scene.ids >= 1) & (scene.ids <= 48)).all()
+
+
+def test_masks_agree_with_pixels(synth_root: Path) -> None:
+    bg = floor() - 0.5  # floor() carries +0.5 for rounding
+    mask = np.load(synth_root / "train" / "video_0" / "mask.npy")
+    for t in (0, 10, 21):
+        img = np.asarray(Image.open(synth_root / "train" / "video_0" / f"image_{t}.png"), float)
+        diff = np.abs(img - bg).max(axis=2)
+        near = np.zeros_like(mask[t], bool)  # within 2 px of an object: anti-aliased edges
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                near |= np.roll(mask[t] > 0, (dy, dx), axis=(0, 1))
+        floor_px = ~near
+        # the floor is the floor, only ever darkened by shadows
+        assert (img[floor_px] <= bg[floor_px] + 1.5).all()
+        assert np.median(diff[floor_px]) <= 1.0
+        for oid in np.unique(mask[t])[1:]:  # every object differs from the floor under it
+            assert diff[mask[t] == oid].mean() > 15, (t, oid)
+
+
+def test_objects_move_and_enter_from_borders(synth_root: Path) -> None:
+    moved, entered, at_border = 0, 0, 0
+    for mask in _masks(synth_root):
+        for oid in np.unique(mask)[1:]:
+            seen = [t for t in range(22) if (mask[t] == oid).any()]
+            ys, xs = zip(*(np.argwhere(mask[t] == oid).mean(axis=0) for t in seen), strict=True)
+            if np.hypot(np.ptp(xs), np.ptp(ys)) > 3:
+                moved += 1
+            if seen[0] > 0:
+                entered += 1
+                rows, cols = np.nonzero(mask[seen[0]] == oid)
+                at_border += (
+                    rows.min() == 0 or rows.max() == 159 or cols.min() == 0 or cols.max() == 239
+                )
+    assert moved >= 3
+    assert entered >= 3
+    assert at_border >= 0.75 * entered  # the rest appear from behind another object
+
+
+@pytest.mark.slow
+def test_same_files_whatever_the_worker_count(tmp_path: Path) -> None:
+    counts = dict(train=3, val=1, unlabeled=3, hidden=1)
+    generate(SynthConfig(out=tmp_path / "w1", workers=1, progress=False, **counts))
+    generate(SynthConfig(out=tmp_path / "w2", workers=2, progress=False, **counts))
+    assert _files(tmp_path / "w1") == _files(tmp_path / "w2")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, str(REPO / "cli.py"), "synth", *args]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_files(tmp_path: Path) -> None:
+    counts = dict(train=14, val=2, unlabeled=2, hidden=2)
+    args = [f"--{k}={v}" for k, v in counts.items()]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(str(out), *args), cwd=REPO, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("train/video_*"))) < 3:
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        pytest.skip("the generation finished before it could be killed")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = list(out.glob("train/video_*"))
+    assert 3 <= len(done) < 14
+    for video in done:  # only whole videos under real names
+        assert len(list(video.glob("image_*.png"))) == 22 and (video / "mask.npy").is_file()
+
+    rerun = subprocess.run(_cli(str(out), *args), cwd=REPO, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(out.glob("*/.tmp-*"))
+    generate(SynthConfig(out=tmp_path / "whole", progress=False, **counts))
+    assert _files(out) == _files(tmp_path / "whole")
+
+
+def test_cli_refuses_non_empty_out(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    run = subprocess.run(_cli(str(tmp_path)), cwd=REPO, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--overwrite" in lines[0]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_other_generation_refused_then_overwritten(tmp_path: Path) -> None:
+    small = dict(train=1, val=0, unlabeled=0, hidden=1, progress=False)
+    generate(SynthConfig(out=tmp_path, **small))
+    with pytest.raises(SynthError, match="seed"):
+        generate(SynthConfig(out=tmp_path, seed=1, **small))
+    result = generate(SynthConfig(out=tmp_path, seed=1, overwrite=True, **small))
+    assert result["written"] == 2
+    assert generate(SynthConfig(out=tmp_path, seed=1, **small))["skipped"] == 2  # a rerun
+
+
+def test_config_reports_every_problem() -> None:
+    with pytest.raises(SynthError) as err:
+        SynthConfig(train=-1, val=1001, workers=0).validate()
+    assert "--train" in str(err.value) and "--val" in str(err.value)
+    assert "--workers" in str(err.value)
