@@ -1,0 +1,36 @@
+"""The options of `python cli.py ingest` (torch- and numpy-free, so the CLI loads fast)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import IngestError
+
+DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
+
+
+@dataclass
+class IngestConfig:
+    """Options of `python cli.py ingest`."""
+
+    data_root: Path = Path("data")  # DATA_ROOT/{train,val,unlabeled,hidden}/video_<id>/
+    out: Path = Path("shards")  # where the tars and manifest.json go
+    workers: int = DEFAULT_WORKERS  # processes reading and checking videos
+    videos_per_shard: int = 100  # ~100 MB tars; several shards per split for ranks x workers
+    skip_bad: bool = False  # leave bad videos out (listed) instead of failing the ingest
+    overwrite: bool = False  # replace an output that already has a manifest
+    progress: bool = True  # a progress bar with videos/s
+
+    def check(self) -> None:
+        """Raise IngestError listing every bad option at once."""
+        problems = []
+        if self.workers < 1:
+            problems.append(f"workers must be >= 1, got {self.workers}")
+        if self.videos_per_shard < 1:
+            problems.append(f"videos_per_shard must be >= 1, got {self.videos_per_shard}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            problems.append(f"--out {self.out} exists and is not a folder")
+        if problems:
+            raise IngestError("; ".join(problems))

@@ -1,0 +1,465 @@
+"""`make_loader`: one streaming loader for every split, the split a parameter.
+
+Train mode: shards reshuffled every epoch from (seed, epoch), a shuffle buffer of raw samples,
+split across DDP ranks and loader workers, and an epoch of a fixed number of batches per rank.
+Eval mode: every video exactly once across ranks and workers, in id order within a rank;
+samples (not shards) are assigned, using the per-shard counts in the manifest.
+
+Workers decode PNGs straight into a uint8 batch array (B, T, H, W, 3); the float conversion to
+(B, T, 3, H, W) in [0, 1] happens once per batch in the main process. Memory is bounded by the
+shuffle buffer and the prefetched batches, not by the dataset.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from shards.errors import ShardError
+from shards.format import HEIGHT, WIDTH
+from shards.manifest import read_manifest, split_entry
+from shards.reader import (
+    ON_ERROR,
+    Raw,
+    ShardRef,
+    _fail,
+    decode_mask,
+    decode_sample,
+    read_shard,
+    shuffle,
+)
+
+MODES = ("train", "eval")
+DEFAULT_SPLITS = {"train": ("train", "unlabeled"), "eval": ("val",)}
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Everything a worker needs to produce its batches (picklable)."""
+
+    shards: tuple[ShardRef, ...]
+    mode: str
+    batch_size: int
+    frames: int  # frames decoded per video (frames_in + frames_out, or frames_in for hidden)
+    frames_in: int
+    masks: bool
+    seed: int
+    epoch: int
+    rank: int
+    world_size: int
+    batches_per_rank: int  # train mode
+    shuffle_buffer: int
+    on_error: str
+
+    @property
+    def videos(self) -> int:
+        return sum(s.videos for s in self.shards)
+
+    def rank_range(self) -> tuple[int, int]:
+        """Eval mode: the rank's contiguous block [lo, hi) of positions in id order."""
+        n = self.videos
+        return n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
+
+
+class VideoStream(IterableDataset):
+    """The per-worker stream of uint8 batches described by a StreamSpec."""
+
+    def __init__(self, spec: StreamSpec) -> None:
+        self.spec = spec
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        ring = _BufferRing(shared=info is not None)
+        if self.spec.mode == "train":
+            return self._train(worker, workers, ring)
+        return self._eval(worker, workers, ring)
+
+    # -- train ---------------------------------------------------------------------------
+    def _train(self, worker: int, workers: int, ring: _BufferRing) -> Iterator[dict[str, Any]]:
+        spec = self.spec
+        slots, slot = spec.world_size * workers, spec.rank * workers + worker
+        mine = spec.batches_per_rank // workers + (worker < spec.batches_per_rank % workers)
+        stream = self._passes(slot, slots)
+        for _ in range(mine):
+            batch = _Batch(spec, ring)
+            while not batch.full:
+                batch.add(next(stream))
+            yield batch.done()
+
+    def _passes(self, slot: int, slots: int) -> Iterator[Raw]:
+        """Endless passes over this slot's part of the shards, each pass reshuffled."""
+        spec, seen = self.spec, 0
+
+        def samples(order: list[ShardRef]) -> Iterator[Raw]:
+            nonlocal seen
+            if len(order) >= slots:  # whole shards per slot
+                for shard in order[slot::slots]:
+                    for sample in read_shard(shard, spec.on_error):
+                        seen += 1
+                        yield sample
+            else:  # fewer shards than ranks x workers: every slot reads all, keeps its share
+                for shard in order:
+                    for sample in read_shard(shard, spec.on_error):
+                        seen += 1
+                        if seen % slots == slot:
+                            yield sample
+
+        for n_pass in itertools.count():
+            order = list(spec.shards)  # the same order on every rank and worker
+            random.Random(f"shards:{spec.seed}:{spec.epoch}:{n_pass}").shuffle(order)
+            rng = random.Random(f"samples:{spec.seed}:{spec.epoch}:{n_pass}:{slot}")
+            before = seen
+            yield from shuffle(samples(order), spec.shuffle_buffer, rng)
+            if seen == before:
+                raise ShardError(
+                    f"no readable samples for rank {spec.rank} in "
+                    f"{', '.join(s.url for s in spec.shards)}"
+                )
+
+    # -- eval ----------------------------------------------------------------------------
+    def _eval(self, worker: int, workers: int, ring: _BufferRing) -> Iterator[dict[str, Any]]:
+        spec = self.spec
+        lo, hi = spec.rank_range()
+
+        def batch_of(position: int) -> int:
+            return (position - lo) // spec.batch_size
+
+        def positioned() -> Iterator[tuple[int, Raw]]:
+            start = 0
+            for shard in spec.shards:
+                end = start + shard.videos
+                wanted = range(max(start, lo), min(end, hi))
+                if wanted and any(
+                    batch_of(p) % workers == worker
+                    for p in _batch_starts(wanted, lo, spec.batch_size)
+                ):
+                    for sample in read_shard(shard, spec.on_error):
+                        p = start + sample["__index__"]
+                        if lo <= p < min(hi, end) and batch_of(p) % workers == worker:
+                            yield p, sample
+                start = end
+
+        for _, group in itertools.groupby(positioned(), key=lambda ps: batch_of(ps[0])):
+            batch = _Batch(spec, ring)
+            for _, sample in group:
+                batch.add(sample)
+            if batch.count:
+                yield batch.done()
+            else:  # every sample skipped: hand the buffers back to the ring
+                release(batch.inputs)
+                release(batch.targets)
+
+
+def _batch_starts(wanted: range, lo: int, batch_size: int) -> list[int]:
+    """One position per batch that `wanted` touches."""
+    first, last = (wanted.start - lo) // batch_size, (wanted.stop - 1 - lo) // batch_size
+    return [max(wanted.start, lo + b * batch_size) for b in range(first, last + 1)]
+
+
+def _alloc(size: int, shared: bool) -> torch.Tensor:
+    """`size` uninitialised bytes; in shared memory when `shared` (a loader worker), so that
+    handing a batch to the main process copies nothing."""
+    if shared:
+        try:
+            return torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(size))
+        except (AttributeError, RuntimeError):  # private API gone: the DataLoader copies
+            pass
+    return torch.empty(size, dtype=torch.uint8)
+
+
+class _BufferRing:
+    """uint8 batch buffers that a worker reuses instead of faulting in fresh pages per batch.
+
+    Each buffer ends in an in-use byte: set here when the buffer is handed out, cleared by the
+    main process (`release`) once it has converted the batch to float. The uint8 batch never
+    leaves VideoLoader, so nothing else can still be reading a buffer that is reused.
+    """
+
+    def __init__(self, shared: bool, keep: int = 8) -> None:
+        self.shared, self.keep = shared, keep
+        self.buffers: list[tuple[torch.Tensor, np.ndarray]] = []
+
+    def get(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
+        n = int(np.prod(shape))
+        for flat, raw in self.buffers:
+            if flat.numel() == n + 1 and raw[n] == 0:
+                break
+        else:
+            flat = _alloc(n + 1, self.shared)
+            raw = flat.numpy()
+            if len(self.buffers) < self.keep:
+                self.buffers.append((flat, raw))
+        raw[n] = 1
+        tensor = flat[:n].view(shape)
+        return tensor, tensor.numpy()
+
+
+def release(frames: torch.Tensor | None) -> None:
+    """Clear the in-use byte at the end of `frames`' storage (see _BufferRing)."""
+    if frames is not None:
+        torch.empty(0, dtype=torch.uint8).set_(frames.untyped_storage())[-1] = 0
+
+
+class _Batch:
+    """Decodes samples straight into preallocated uint8 arrays (B, T, H, W, 3)."""
+
+    def __init__(self, spec: StreamSpec, ring: _BufferRing) -> None:
+        self.spec = spec
+        fi, fo = spec.frames_in, spec.frames - spec.frames_in
+        self.inputs, self._inputs = ring.get((spec.batch_size, fi, HEIGHT, WIDTH, 3))
+        self.targets, self._targets = (
+            ring.get((spec.batch_size, fo, HEIGHT, WIDTH, 3)) if fo else (None, None)
+        )
+        self.keys: list[str] = []
+        self.ids: list[int] = []
+        self.masks: list[np.ndarray] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+    @property
+    def full(self) -> bool:
+        return self.count == self.spec.batch_size
+
+    def add(self, sample: Raw) -> None:
+        try:
+            i = self.count
+            outs = [*self._inputs[i], *(self._targets[i] if self._targets is not None else ())]
+            meta = decode_sample(sample, outs)
+            mask = decode_mask(sample) if self.spec.masks else None
+        except ShardError as exc:
+            _fail(str(exc).removesuffix("."), self.spec.on_error)
+            return
+        self.keys.append(sample["__key__"])
+        self.ids.append(int(meta["id"]))
+        if mask is not None:
+            self.masks.append(mask)
+
+    def done(self) -> dict[str, Any]:
+        n = self.count
+        return {  # uint8 (B, T, H, W, 3), no copy here
+            "inputs": self.inputs[:n],
+            "targets": self.targets[:n] if self.targets is not None else None,
+            "keys": self.keys,
+            "ids": self.ids,
+            "masks": torch.from_numpy(np.stack(self.masks)) if self.masks else None,
+        }
+
+
+class _FloatBuffers:
+    """float32 output arrays reused once no tensor refers to them any more.
+
+    A fresh 40 MB array per batch costs about as much in page faults as the conversion itself.
+    An array is free when only this pool refers to it: any tensor made from it (or a view of
+    one) holds a reference, so a batch the caller still uses is never overwritten.
+    """
+
+    def __init__(self, keep: int = 2) -> None:
+        self.keep = keep
+        self.arrays: list[np.ndarray] = []
+
+    def get(self, shape: tuple[int, ...]) -> np.ndarray:
+        for array in self.arrays:
+            fits = array.shape[1:] == shape[1:] and array.shape[0] >= shape[0]
+            # 3 references: self.arrays, `array`, getrefcount's argument: nobody else
+            if fits and sys.getrefcount(array) == 3:
+                return array[: shape[0]]
+        array = np.empty(shape, np.float32)
+        if len(self.arrays) < self.keep:
+            self.arrays.append(array)
+        return array
+
+
+def to_float(frames: torch.Tensor | None, buffers: _FloatBuffers | None = None):
+    """uint8 (B, T, H, W, 3) -> float32 (B, T, 3, H, W) in [0, 1], in one numpy pass (the
+    transpose rides along with the cast; numpy's cast is ~4x torch's on CPU)."""
+    if frames is None:
+        return None
+    src = frames.numpy().transpose(0, 1, 4, 2, 3)  # (B, T, 3, H, W), a strided view
+    out = buffers.get(src.shape) if buffers else np.empty(src.shape, np.float32)
+    np.divide(src, np.float32(255), out=out, dtype=np.float32)
+    return torch.from_numpy(out)
+
+
+class VideoLoader:
+    """Iterable of model-ready batches; `len()` is the number of batches this rank gets.
+
+    In train mode each new pass over the loader advances the epoch by one (reshuffling);
+    `set_epoch(e)` sets it explicitly (as the trainer does on resume).
+    """
+
+    def __init__(
+        self, spec: StreamSpec, frames_in: int, frames_out: int | None, workers: int, prefetch: int
+    ) -> None:
+        self.spec = spec
+        self.frames_in, self.frames_out = frames_in, frames_out
+        self.workers, self.prefetch = workers, prefetch
+
+    @property
+    def epoch(self) -> int:
+        return self.spec.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.spec = replace(self.spec, epoch=epoch)
+
+    def __len__(self) -> int:
+        if self.spec.mode == "train":
+            return self.spec.batches_per_rank
+        lo, hi = self.spec.rank_range()
+        return -(-(hi - lo) // self.spec.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        dataset = VideoStream(self.spec)
+        kwargs: dict[str, Any] = {}
+        if self.workers:
+            kwargs = {"prefetch_factor": self.prefetch, "persistent_workers": False}
+        loader = DataLoader(dataset, batch_size=None, num_workers=self.workers, **kwargs)
+        inputs, targets = _FloatBuffers(), _FloatBuffers()
+        for batch in _clean_errors(loader):
+            converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
+            release(batch["inputs"])  # the worker may now reuse these uint8 buffers
+            release(batch["targets"])
+            yield {
+                "inputs": converted[0],
+                "targets": converted[1],
+                "keys": batch["keys"],
+                "ids": batch["ids"],
+                "masks": batch["masks"],
+            }
+        if self.spec.mode == "train":
+            self.set_epoch(self.spec.epoch + 1)
+
+
+def _clean_errors(loader: DataLoader) -> Iterator[dict[str, Any]]:
+    """Re-raise a worker's ShardError with its own message, not the worker's traceback."""
+    try:
+        yield from loader
+    except ShardError as exc:
+        text = str(exc)
+        if "Original Traceback" not in text:
+            raise
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        raise ShardError(last.removeprefix("shards.errors.ShardError: ")) from None
+
+
+def make_loader(
+    source: str | Path,
+    splits: str | Sequence[str] | None = None,
+    *,
+    mode: str = "train",
+    batch_size: int,
+    frames_in: int = 11,
+    frames_out: int = 11,
+    workers: int = 0,
+    seed: int = 0,
+    epoch: int = 0,
+    samples_per_epoch: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    on_error: str = "raise",
+    shuffle_buffer: int = 64,
+    masks: bool = False,
+    prefetch: int = 2,
+) -> VideoLoader:
+    """A streaming loader over the shards at `source` (a folder or an fsspec URL).
+
+    Batches are dicts: "inputs" float32 (B, frames_in, 3, H, W) in [0, 1]; "targets" float32
+    (B, frames_out, 3, H, W), or None for hidden; "keys" ["video_15000", ...]; "ids" [15000,
+    ...]; "masks" uint8 (B, T, H, W) when `masks=True`, else None.
+
+    mode="train": shuffled; `samples_per_epoch` is per rank (default: all videos of `splits`
+    divided by `world_size`), so every rank gets `samples_per_epoch // batch_size` batches.
+    mode="eval": every video once across ranks and workers, id order within a rank; the last
+    batch of a rank may be short. `on_error="skip"` logs and leaves out damaged samples.
+    Default splits: train + unlabeled (train mode), val (eval mode).
+    """
+    problems = []
+    if mode not in MODES:
+        problems.append(f"mode must be one of {MODES}, got {mode!r}")
+    if on_error not in ON_ERROR:
+        problems.append(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if batch_size < 1:
+        problems.append(f"batch_size must be >= 1, got {batch_size}")
+    if frames_in < 1 or frames_out < 0:
+        problems.append(
+            f"frames_in must be >= 1 and frames_out >= 0, got {frames_in}, {frames_out}"
+        )
+    if not 0 <= rank < world_size:
+        problems.append(f"rank {rank} is not in [0, world_size={world_size})")
+    if workers < 0 or shuffle_buffer < 1 or prefetch < 1:
+        problems.append("workers must be >= 0, shuffle_buffer and prefetch >= 1")
+    if problems:
+        raise ShardError("make_loader: " + "; ".join(problems))
+
+    manifest = read_manifest(source)
+    if splits is None:
+        splits = [s for s in DEFAULT_SPLITS[mode] if s in manifest["splits"]] or list(
+            DEFAULT_SPLITS[mode]
+        )
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    entries = {split: split_entry(manifest, split, source) for split in splits}
+    # a split with no frames after the inputs (hidden) gives inputs only
+    hidden = [s for s, e in entries.items() if s == "hidden" or int(e["frames"]) <= frames_in]
+    if hidden and (len(hidden) < len(splits) or mode == "train"):
+        raise ShardError(
+            f"split(s) {', '.join(hidden)} have no frames after the first {frames_in}: they "
+            "cannot be trained on or mixed with labelled splits in one loader"
+        )
+    for split, entry in entries.items():
+        n = int(entry["frames"])
+        if frames_in > n or (split not in hidden and frames_in + frames_out > n):
+            raise ShardError(
+                f"frames_in={frames_in} + frames_out={frames_out}, but {split} videos have {n}"
+            )
+        if masks and not entry.get("masks"):
+            raise ShardError(f"masks=True but the {split} split has no masks")
+    with_targets = not hidden and frames_out > 0
+    frames = frames_in + (frames_out if with_targets else 0)
+    refs = tuple(
+        ShardRef(
+            str(source), s["name"], split, int(s["videos"]), int(e["frames"]), bool(e["masks"])
+        )
+        for split, e in entries.items()
+        for s in e["shards"]
+        if int(s["videos"])
+    )
+    total = sum(r.videos for r in refs)
+    if total == 0:
+        raise ShardError(f"no videos in split(s) {', '.join(splits)} of {source}")
+    batches_per_rank = 0
+    if mode == "train":
+        per_rank = samples_per_epoch if samples_per_epoch is not None else total // world_size
+        batches_per_rank = per_rank // batch_size
+        if batches_per_rank < 1:
+            raise ShardError(
+                f"an epoch of {per_rank} samples per rank is less than one batch of {batch_size} "
+                f"({total} videos in {', '.join(splits)}, world_size {world_size}); lower the "
+                "batch size or set samples_per_epoch"
+            )
+    spec = StreamSpec(
+        shards=refs,
+        mode=mode,
+        batch_size=batch_size,
+        frames=frames,
+        frames_in=frames_in,
+        masks=masks,
+        seed=seed,
+        epoch=epoch,
+        rank=rank,
+        world_size=world_size,
+        batches_per_rank=batches_per_rank,
+        shuffle_buffer=shuffle_buffer,
+        on_error=on_error,
+    )
+    return VideoLoader(spec, frames_in, frames_out if with_targets else None, workers, prefetch)

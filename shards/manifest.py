@@ -1,0 +1,111 @@
+"""SHARDS/manifest.json: what an ingest published, read back and checked in one place.
+
+    {
+      "format": "convrnn-video-shards", "version": 1,
+      "source": "/abs/path/of/DATA_ROOT",
+      "splits": {
+        "train": {"videos": 1000, "frames": 22, "height": 160, "width": 240, "masks": true,
+                  "shards": [{"name": "train-000000.tar", "videos": 100, "bytes": ...,
+                              "sha256": "...", "first_id": 0, "last_id": 99}, ...]},
+        ...
+      },
+      "skipped": [{"split": "train", "video": "video_7", "path": "train/video_7/image_3.png",
+                   "reason": "..."}],
+      "ignored": ["train/.DS_Store", ...]
+    }
+
+Local paths and fsspec URLs (`memory://`, `file://`, `s3://` with s3fs) are both accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from shards.errors import ShardError
+from shards.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, SPLITS
+
+
+def join(source: str | Path, name: str) -> str:
+    """`source`/`name` for a local folder or an fsspec URL."""
+    text = str(source)
+    if "://" in text:
+        return text.rstrip("/") + "/" + name
+    return str(Path(text) / name)
+
+
+def open_url(url: str, mode: str = "rb"):
+    """Open a local path or an fsspec URL (the caller closes it)."""
+    if "://" in url:
+        import fsspec
+
+        return fsspec.open(url, mode).open()
+    return open(url, mode)  # noqa: SIM115 - the caller closes it
+
+
+def read_manifest(source: str | Path) -> dict[str, Any]:
+    """Read and check SOURCE/manifest.json; raise ShardError naming the file if it is not one."""
+    url = join(source, MANIFEST_NAME)
+    try:
+        with open_url(url) as f:
+            manifest = json.loads(f.read())
+    except FileNotFoundError:
+        raise ShardError(
+            f"no manifest at {url}: run `python cli.py ingest DATA_ROOT --out {source}` first"
+        ) from None
+    except (OSError, ValueError, ImportError) as exc:
+        raise ShardError(f"cannot read manifest {url}: {exc}") from exc
+    problems = check_manifest(manifest)
+    if problems:
+        raise ShardError(f"bad manifest {url}: " + "; ".join(problems))
+    return manifest
+
+
+def check_manifest(manifest: Any) -> list[str]:
+    """Every way `manifest` departs from the schema (empty when it is well formed)."""
+    if not isinstance(manifest, dict):
+        return ["not a JSON object"]
+    problems = []
+    if manifest.get("format") != FORMAT_NAME:
+        problems.append(f"format is {manifest.get('format')!r}, expected {FORMAT_NAME!r}")
+    if manifest.get("version") != FORMAT_VERSION:
+        problems.append(f"version is {manifest.get('version')!r}, expected {FORMAT_VERSION}")
+    splits = manifest.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        return problems + ["no splits"]
+    for split, entry in splits.items():
+        if split not in SPLITS:
+            problems.append(f"unknown split {split!r}")
+            continue
+        try:
+            shards = entry["shards"]
+            counted = sum(int(s["videos"]) for s in shards)
+            for s in shards:
+                str(s["name"]), int(s["bytes"]), str(s["sha256"])
+            if counted != int(entry["videos"]):
+                says = entry["videos"]
+                problems.append(f"{split}: shards hold {counted} videos, split says {says}")
+            int(entry["frames"])
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{split}: malformed entry ({exc!r})")
+    return problems
+
+
+def split_entry(manifest: dict[str, Any], split: str, source: str | Path = "") -> dict[str, Any]:
+    """The manifest entry of `split`, or a ShardError listing the splits present."""
+    if split not in manifest["splits"]:
+        present = ", ".join(manifest["splits"]) or "none"
+        where = source or "the shards"
+        raise ShardError(f"split {split!r} is not in the manifest of {where} (present: {present})")
+    return manifest["splits"][split]
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> Path:
+    """Write OUT/manifest.json atomically (tmp file, then rename)."""
+    path = out / MANIFEST_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,395 @@
+"""ingest: real samples -> shards and back; litter; every kind of bad input; atomic resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ingest.errors import IngestError
+from ingest.pack import STAGING, IngestConfig, run_ingest
+from shards.format import SHARD_RE, member_suffixes
+from shards.loader import make_loader
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """Copy a data tree with writable files (the shared samples are read-only)."""
+    for path in sorted(src.rglob("*")):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    return dst
+
+
+def link_video(src: Path, dst: Path) -> None:
+    """A new video folder whose files are hard links to `src`'s (cheap extra videos)."""
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        os.link(f, dst / f.name)
+
+
+def final_shards(out: Path) -> list[str]:
+    return (
+        sorted(p.name for p in out.iterdir() if SHARD_RE.fullmatch(p.name)) if out.exists() else []
+    )
+
+
+def ingest(data: Path, out: Path, **kw) -> dict:
+    kw.setdefault("workers", 1)
+    return run_ingest(IngestConfig(data_root=data, out=out, progress=False, **kw))
+
+
+@pytest.fixture(scope="module")
+def real_copy(real_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real samples plus litter and a video_10 (to check numeric order)."""
+    data = copy_tree(real_samples, tmp_path_factory.mktemp("real") / "data")
+    (data / "__MACOSX" / "train").mkdir(parents=True)
+    (data / "__MACOSX" / "train" / "._video_0").write_bytes(b"junk")
+    (data / "train" / "video_0" / ".DS_Store").write_bytes(b"junk")
+    (data / "train" / "video_0" / "image_3 copy.png").write_bytes(b"junk")
+    (data / "val" / "notes.txt").write_text("stray")
+    link_video(data / "train" / "video_1", data / "train" / "video_10")
+    return data
+
+
+@pytest.fixture(scope="module")
+def real_shards(real_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("real-shards") / "shards"
+    ingest(real_copy, out, videos_per_shard=2)
+    return out
+
+
+def test_roundtrip_matches_pil_decode_in_numeric_order(real_copy: Path, real_shards: Path):
+    manifest = json.loads((real_shards / "manifest.json").read_text())
+    assert {s: e["videos"] for s, e in manifest["splits"].items()} == {
+        "train": 4,
+        "val": 3,
+        "unlabeled": 3,
+    }
+    assert manifest["source"] == str(real_copy.resolve())
+    for split in ("train", "val", "unlabeled"):
+        entry = manifest["splits"][split]
+        seen = []
+        loader = make_loader(
+            real_shards, split, mode="eval", batch_size=3, masks=split != "unlabeled"
+        )
+        for batch in loader:
+            assert batch["inputs"].dtype == torch.float32 == batch["targets"].dtype
+            frames = np.concatenate([batch["inputs"].numpy(), batch["targets"].numpy()], axis=1)
+            for i, key in enumerate(batch["keys"]):
+                folder = real_copy / split / key
+                ref = np.stack(
+                    [np.asarray(Image.open(folder / f"image_{t}.png")) for t in range(22)]
+                )
+                got = np.rint(frames[i].transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+                np.testing.assert_array_equal(got, ref)
+                if batch["masks"] is not None:
+                    np.testing.assert_array_equal(
+                        batch["masks"][i].numpy(), np.load(folder / "mask.npy")
+                    )
+            seen += batch["ids"]
+        assert seen == sorted(seen) and len(seen) == entry["videos"]
+    assert [s["first_id"] for s in manifest["splits"]["train"]["shards"]] == [0, 2]
+    assert manifest["splits"]["train"]["shards"][-1]["last_id"] == 10
+
+
+def test_tar_members_are_original_bytes_in_contract_order(real_copy: Path, real_shards: Path):
+    with tarfile.open(real_shards / "train-000000.tar") as tar:
+        names = tar.getnames()
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        infos = tar.getmembers()
+    expected = [f"{key}.{s}" for key in ("video_0", "video_1") for s in member_suffixes(22, True)]
+    assert names == expected
+    assert members["video_0.f13.png"] == (real_copy / "train/video_0/image_13.png").read_bytes()
+    assert members["video_1.mask.npy"] == (real_copy / "train/video_1/mask.npy").read_bytes()
+    meta = json.loads(members["video_1.json"])
+    assert meta == {
+        "split": "train",
+        "video": "video_1",
+        "id": 1,
+        "frames": 22,
+        "height": 160,
+        "width": 240,
+    }
+    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in infos} == {(946684800, 0, 0, "", "")}
+
+
+def test_litter_is_ignored_and_listed(real_shards: Path):
+    ignored = json.loads((real_shards / "manifest.json").read_text())["ignored"]
+    for litter in (
+        "__MACOSX",
+        "README.md",
+        "train/.DS_Store",
+        "train/video_0/.DS_Store",
+        "train/video_0/image_3 copy.png",
+        "val/notes.txt",
+    ):
+        assert litter in ignored
+    assert not (real_shards / STAGING).exists()
+
+
+def test_same_input_gives_identical_bytes(real_copy: Path, real_shards: Path, tmp_path: Path):
+    again = tmp_path / "again"
+    ingest(real_copy, again, videos_per_shard=2, workers=2)
+    names = final_shards(real_shards)
+    assert names == final_shards(again) and len(names) == 6
+    for name in [*names, "manifest.json"]:
+        assert (again / name).read_bytes() == (real_shards / name).read_bytes(), name
+
+
+def _png(mode: str = "RGB", size=(240, 160)) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _npy(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+MASK = np.zeros((22, 160, 240), np.uint8)
+# video -> (split, change to make, file that must be named, words the reason must hold)
+BAD = {
+    "video_20": ("train", lambda v: (v / "image_5.png").unlink(), "video_20", "image_5.png"),
+    "video_21": (
+        "train",
+        lambda v: (v / "image_3.png").write_bytes((v / "image_3.png").read_bytes()[:2000]),
+        "image_3.png",
+        "decode",
+    ),
+    "video_22": (
+        "train",
+        lambda v: (v / "image_0.png").write_bytes(b"not a png"),
+        "image_0.png",
+        "decode",
+    ),
+    "video_23": (
+        "train",
+        lambda v: (v / "image_7.png").write_bytes(_png(size=(120, 80))),
+        "image_7.png",
+        "120x80",
+    ),
+    "video_24": (
+        "train",
+        lambda v: (v / "image_1.png").write_bytes(_png("RGBA")),
+        "image_1.png",
+        "RGBA",
+    ),
+    "video_25": (
+        "train",
+        lambda v: (v / "image_2.png").write_bytes(_png("L")),
+        "image_2.png",
+        "mode L",
+    ),
+    "video_26": ("train", lambda v: (v / "mask.npy").unlink(), "mask.npy", "missing"),
+    "video_27": (
+        "train",
+        lambda v: (v / "mask.npy").write_bytes(_npy(np.array([{"a": 1}], dtype=object))),
+        "mask.npy",
+        "pickle",
+    ),
+    "video_28": (
+        "train",
+        lambda v: (v / "mask.npy").write_bytes(_npy(MASK[:21])),
+        "mask.npy",
+        "shape",
+    ),
+    "video_29": (
+        "train",
+        lambda v: (v / "mask.npy").write_bytes(_npy(MASK.astype(np.int64))),
+        "mask.npy",
+        "int64",
+    ),
+    "video_30": (
+        "train",
+        lambda v: (v / "mask.npy").write_bytes(_npy(MASK + 49)),
+        "mask.npy",
+        "49",
+    ),
+    "video_31": (
+        "train",
+        lambda v: (v / "mask.npy").write_bytes(pickle.dumps(MASK)),
+        "mask.npy",
+        "pickle",
+    ),
+    "video_1010": (
+        "val",
+        lambda v: os.link(v / "image_0.png", v / "image_22.png"),
+        "image_22.png",
+        "unexpected frame",
+    ),
+    "video_15000": (
+        "hidden",
+        lambda v: (v / "image_10.png").unlink(),
+        "video_15000",
+        "image_10.png",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_root(real_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two good videos per labelled split plus one video per kind of bad input."""
+    data = tmp_path_factory.mktemp("bad") / "data"
+    for split, video in (("train", "video_0"), ("train", "video_1"), ("val", "video_1000")):
+        copy_tree(real_samples / split / video, data / split / video)
+    (data / "hidden").mkdir()
+    copy_tree(real_samples / "unlabeled" / "video_2000", data / "hidden" / "video_15001")
+    for n in range(11, 22):
+        (data / "hidden" / "video_15001" / f"image_{n}.png").unlink()
+    for video, (split, change, _, _) in BAD.items():
+        if split == "hidden":
+            copy_tree(data / "hidden" / "video_15001", data / split / video)
+        else:
+            copy_tree(real_samples / "train" / "video_2", data / split / video)
+        change(data / split / video)
+    return data
+
+
+def test_bad_videos_fail_the_whole_ingest(bad_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    with pytest.raises(IngestError) as info:
+        ingest(bad_root, out, videos_per_shard=3, workers=2)
+    message = str(info.value)
+    assert f"{len(BAD)} bad video(s)" in message and "--skip-bad" in message
+    lines = message.splitlines()
+    for video, (split, _, path, words) in BAD.items():
+        line = next((ln for ln in lines if f"{split}/{video}" in ln), None)
+        assert line is not None, video
+        assert path in line and words in line, (video, line)
+    assert not (out / "manifest.json").exists()
+    assert final_shards(out) == []
+
+
+def test_skip_bad_publishes_the_rest_and_lists_the_bad(bad_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    manifest = ingest(bad_root, out, videos_per_shard=3, skip_bad=True)
+    skipped = {e["video"]: e for e in manifest["skipped"]}
+    assert set(skipped) == set(BAD)
+    for video, (split, _, path, words) in BAD.items():
+        assert skipped[video]["split"] == split
+        assert path in skipped[video]["path"] or path in skipped[video]["reason"]
+        assert words in skipped[video]["reason"]
+    counts = {s: e["videos"] for s, e in manifest["splits"].items()}
+    assert counts == {"train": 2, "val": 1, "hidden": 1}
+    keys = [k for b in make_loader(out, "train", mode="eval", batch_size=4) for k in b["keys"]]
+    assert keys == ["video_0", "video_1"]
+    # shards whose videos were all bad are not published; names are in the manifest
+    assert final_shards(out) == sorted(
+        s["name"] for e in manifest["splits"].values() for s in e["shards"]
+    )
+
+
+def test_no_split_is_an_error(tmp_path: Path):
+    (tmp_path / "data" / "stuff").mkdir(parents=True)
+    with pytest.raises(IngestError, match="no split folders"):
+        ingest(tmp_path / "data", tmp_path / "out")
+    with pytest.raises(IngestError, match="not a folder"):
+        ingest(tmp_path / "missing", tmp_path / "out")
+
+
+def test_existing_output_needs_overwrite_and_foreign_files_survive(real_copy: Path, tmp_path: Path):
+    out = tmp_path / "shards"  # like the repo's shards/ package folder: .py files, no manifest
+    out.mkdir()
+    (out / "__init__.py").write_text("# package\n")
+    (out / "loader.py").write_text("# code\n")
+    ingest(real_copy, out, videos_per_shard=1)
+    assert "train-000003.tar" in final_shards(out)
+    with pytest.raises(IngestError, match="--overwrite"):
+        ingest(real_copy, out, videos_per_shard=2)
+    manifest = ingest(real_copy, out, videos_per_shard=2, overwrite=True)
+    listed = sorted(s["name"] for e in manifest["splits"].values() for s in e["shards"])
+    assert final_shards(out) == listed  # the old train-000002/3.tar are gone
+    assert (out / "__init__.py").read_text() == "# package\n"
+    assert (out / "loader.py").read_text() == "# code\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*listed, "manifest.json", "__init__.py", "loader.py"]
+    )
+
+
+@pytest.mark.slow
+def test_killed_ingest_publishes_nothing_and_a_rerun_completes_it(
+    real_samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    data = tmp_path / "data"
+    for n in range(40):  # 40 videos, 20 shards: long enough to kill partway
+        link_video(real_samples / "train" / f"video_{n % 3}", data / "train" / f"video_{n}")
+    out = tmp_path / "out"
+    code = (
+        "from pathlib import Path; from ingest.pack import IngestConfig, run_ingest; "
+        f"run_ingest(IngestConfig(data_root=Path({str(data)!r}), out=Path({str(out)!r}), "
+        "workers=1, videos_per_shard=2, progress=False))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / STAGING).glob("*.json"))) < 3:
+            assert proc.poll() is None, "ingest finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    staged = len(list((out / STAGING).glob("*.json")))
+    assert 3 <= staged < 20
+    assert not (out / "manifest.json").exists()
+    assert final_shards(out) == []
+
+    with caplog.at_level(logging.INFO, logger="ingest.pack"):
+        ingest(data, out, videos_per_shard=2)
+    assert f"resuming: {staged} of 20 shards already staged" in caplog.text
+    clean = tmp_path / "clean"
+    ingest(data, clean, videos_per_shard=2, workers=2)
+    names = final_shards(clean)
+    assert len(names) == 20 and final_shards(out) == names
+    for name in [*names, "manifest.json"]:
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
+    assert not (out / STAGING).exists()
+
+
+def test_cli_ingest_exit_code_and_messages(bad_root: Path, real_copy: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["ingest", str(bad_root), "--out", str(tmp_path / "a"), "--workers", "1"]
+    )
+    assert result.exit_code == 1
+    assert "error:" in result.output and "video_24" in result.output and "RGBA" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(real_copy),
+            "--out",
+            str(tmp_path / "b"),
+            "--workers",
+            "1",
+            "--videos-per-shard",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "train/.DS_Store" in result.output and "manifest.json" in result.output

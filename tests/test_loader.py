@@ -1,0 +1,269 @@
+"""shards.loader: values, eval coverage over ranks and workers, train epochs, URLs, damage."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ingest.pack import IngestConfig, run_ingest
+from shards.errors import ShardError
+from shards.loader import make_loader
+
+FAST = {"frames_in": 2, "frames_out": 1}  # decode 3 frames where only keys and counts matter
+
+
+def keys_of(loader) -> list[str]:
+    return [k for batch in loader for k in batch["keys"]]
+
+
+@pytest.fixture(scope="module")
+def small_shards(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """synth_root in shards of 4 videos: unequal shard sizes (4 + 2), more shards than ranks."""
+    out = tmp_path_factory.mktemp("small") / "shards"
+    run_ingest(
+        IngestConfig(data_root=synth_root, out=out, workers=1, videos_per_shard=4, progress=False)
+    )
+    return out
+
+
+def test_batches_hold_the_original_pixels(shard_root: Path, synth_root: Path):
+    batch = next(
+        iter(make_loader(shard_root, "val", mode="eval", batch_size=2, frames_in=5, frames_out=3))
+    )
+    assert batch["inputs"].shape == (2, 5, 3, 160, 240)
+    assert batch["targets"].shape == (2, 3, 3, 160, 240)
+    assert batch["inputs"].dtype == torch.float32 and batch["inputs"].is_contiguous()
+    assert batch["keys"] == ["video_1000", "video_1001"] and batch["ids"] == [1000, 1001]
+    for t, frame in [
+        (0, batch["inputs"][1, 0]),
+        (4, batch["inputs"][1, 4]),
+        (7, batch["targets"][1, 2]),
+    ]:
+        ref = np.asarray(Image.open(synth_root / "val" / "video_1001" / f"image_{t}.png"))
+        np.testing.assert_array_equal(
+            (frame.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy(), ref
+        )
+    assert float(batch["inputs"].min()) >= 0.0 and float(batch["inputs"].max()) <= 1.0
+
+
+def test_hidden_has_inputs_only(shard_root: Path):
+    batches = list(make_loader(shard_root, "hidden", mode="eval", batch_size=3))
+    assert [b["inputs"].shape[:2] for b in batches] == [(3, 11), (1, 11)]
+    assert all(b["targets"] is None for b in batches)
+    assert keys_of(batches) == [f"video_{i}" for i in range(15000, 15004)]
+    with pytest.raises(ShardError, match="hidden"):
+        make_loader(shard_root, "hidden", mode="train", batch_size=2)
+
+
+@pytest.mark.parametrize("shards", ["shard_root", "small_shards"])
+@pytest.mark.parametrize("world_size,workers", [(1, 2), (2, 0), (2, 2), (3, 2)])
+def test_eval_gives_every_video_once_in_id_order(shards, world_size, workers, request):
+    root = request.getfixturevalue(shards)
+    seen = []
+    for rank in range(world_size):
+        loader = make_loader(
+            root,
+            "val",
+            mode="eval",
+            batch_size=1,
+            workers=workers,
+            rank=rank,
+            world_size=world_size,
+            **FAST,
+        )
+        keys = keys_of(loader)
+        ids = [int(k.split("_")[1]) for k in keys]
+        assert ids == sorted(ids)
+        assert len(loader) == len(keys)
+        seen += keys
+    assert seen == [f"video_{i}" for i in range(1000, 1004)]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_train_ranks_get_equal_batch_counts_from_unequal_shards(small_shards: Path, workers):
+    counts = []
+    for rank in range(2):
+        loader = make_loader(
+            small_shards,
+            mode="train",
+            batch_size=2,
+            workers=workers,
+            rank=rank,
+            world_size=2,
+            **FAST,
+        )
+        batches = list(loader)
+        assert len(batches) == len(loader) == 3  # (6 train + 6 unlabeled) // 2 ranks // 2
+        assert all(b["inputs"].shape == (2, 2, 3, 160, 240) for b in batches)
+        counts.append(len(batches))
+    assert counts[0] == counts[1]
+    loader = make_loader(
+        small_shards,
+        "train",
+        mode="train",
+        batch_size=3,
+        samples_per_epoch=10,
+        **FAST,
+        rank=1,
+        world_size=2,
+        workers=workers,
+    )
+    assert len(list(loader)) == len(loader) == 3
+
+
+def test_train_order_is_reshuffled_per_epoch_and_reproducible(small_shards: Path):
+    def order(epoch: int, seed: int = 0) -> list[str]:
+        return keys_of(
+            make_loader(
+                small_shards,
+                mode="train",
+                batch_size=2,
+                seed=seed,
+                epoch=epoch,
+                shuffle_buffer=4,
+                **FAST,
+            )
+        )
+
+    e0, e1 = order(0), order(1)
+    assert e0 == order(0) and e0 != e1 and order(0, seed=1) != e0
+    assert sorted(e0) == sorted(e1) and len(set(e0)) == 12  # one pass over the 12 videos
+    loader = make_loader(small_shards, mode="train", batch_size=2, shuffle_buffer=4, **FAST)
+    assert keys_of(loader) == e0 and keys_of(loader) == e1  # each pass advances the epoch
+    loader.set_epoch(0)
+    assert keys_of(loader) == e0
+
+
+@pytest.mark.parametrize("scheme", ["memory", "file"])
+def test_reads_fsspec_urls(shard_root: Path, scheme: str):
+    if scheme == "memory":
+        fs = fsspec.filesystem("memory")
+        for f in shard_root.iterdir():
+            fs.pipe(f"/loader-test/{f.name}", f.read_bytes())
+        url = "memory://loader-test"
+    else:
+        url = f"file://{shard_root}"
+    local = list(make_loader(shard_root, "val", mode="eval", batch_size=4))
+    for workers in (0, 2):
+        remote = list(make_loader(url, "val", mode="eval", batch_size=4, workers=workers))
+        assert keys_of(remote) == keys_of(local)
+        assert torch.equal(remote[0]["targets"], local[0]["targets"])
+    assert len(list(make_loader(url, mode="train", batch_size=4))) == 3
+
+
+def damaged_copy(shard_root: Path, tmp_path: Path, change: Callable[[list], list]) -> Path:
+    """A copy of the shards whose val shard's members went through `change`."""
+    out = Path(shutil.copytree(shard_root, tmp_path / "damaged"))
+    tar_path = out / "val-000000.tar"
+    with tarfile.open(tar_path) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in change(members):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def _bad_png(members):
+    return [(n, b"\x89PNG broken" if n == "video_1002.f03.png" else d) for n, d in members]
+
+
+def _missing_frame(members):
+    return [(n, d) for n, d in members if n != "video_1001.f05.png"]
+
+
+def _two_samples(members):
+    return [(n, d) for n, d in members if n.split(".")[0] in ("video_1000", "video_1001")]
+
+
+@pytest.mark.parametrize(
+    "change,words,bad_key",
+    [
+        (_bad_png, ["video_1002", "does not decode"], "video_1002"),
+        (_missing_frame, ["video_1001", "21 of 22 frames", "f05.png"], "video_1001"),
+        (_two_samples, ["holds 2 samples", "manifest says 4"], None),
+    ],
+)
+def test_damaged_samples_raise_or_are_skipped(shard_root, tmp_path, caplog, change, words, bad_key):
+    root = damaged_copy(shard_root, tmp_path, change)
+    with pytest.raises(ShardError) as info:
+        keys_of(make_loader(root, "val", mode="eval", batch_size=2))
+    for word in [*words, "val-000000.tar"]:
+        assert word in str(info.value)
+    with caplog.at_level(logging.WARNING):
+        batches = list(make_loader(root, "val", mode="eval", batch_size=2, on_error="skip"))
+    assert "val-000000.tar" in caplog.text
+    expected = [
+        f"video_{i}" for i in range(1000, 1004) if f"video_{i}" != bad_key and (bad_key or i < 1002)
+    ]
+    assert keys_of(batches) == expected
+    assert all(b["targets"].shape[1:] == (11, 3, 160, 240) for b in batches)
+
+
+def test_truncated_shard(shard_root: Path, tmp_path: Path, caplog):
+    root = Path(shutil.copytree(shard_root, tmp_path / "cut"))
+    tar = root / "val-000000.tar"
+    tar.write_bytes(tar.read_bytes()[: tar.stat().st_size // 2])
+    for workers in (0, 2):  # a worker's error arrives as the same one-line ShardError
+        with pytest.raises(
+            ShardError, match=r"val-000000\.tar.*(in sample video_10|incomplete)"
+        ) as info:
+            keys_of(make_loader(root, "val", mode="eval", batch_size=2, workers=workers))
+        assert "Traceback" not in str(info.value)
+    with caplog.at_level(logging.WARNING):
+        keys = keys_of(make_loader(root, "val", mode="eval", batch_size=2, on_error="skip"))
+    assert 1 <= len(keys) < 4 and keys == sorted(keys)
+    # train mode with skipping still delivers its fixed number of full batches
+    loader = make_loader(root, "val", mode="train", batch_size=2, on_error="skip")
+    assert [b["inputs"].shape[0] for b in loader] == [2, 2]
+
+
+def test_clear_errors(shard_root: Path, tmp_path: Path):
+    with pytest.raises(ShardError, match="no manifest"):
+        make_loader(tmp_path, "val", mode="eval", batch_size=1)
+    with pytest.raises(ShardError, match="present: train, val, unlabeled, hidden"):
+        make_loader(shard_root, "test", mode="eval", batch_size=1)
+    with pytest.raises(ShardError, match="frames_out"):
+        make_loader(shard_root, "val", mode="eval", batch_size=1, frames_in=11, frames_out=12)
+    with pytest.raises(ShardError, match="less than one batch"):
+        make_loader(shard_root, "val", mode="train", batch_size=8)
+    with pytest.raises(ShardError, match="mode"):
+        make_loader(shard_root, "val", mode="predict", batch_size=1)
+
+
+def test_batches_kept_by_the_caller_are_never_overwritten(small_shards: Path):
+    loader = make_loader(small_shards, mode="train", batch_size=2, **FAST)
+    streamed = [(b["inputs"].clone(), b["targets"].clone()) for b in loader]  # buffers reused
+    loader.set_epoch(0)
+    kept = list(loader)  # every batch still referenced: none may share memory with another
+    assert len(kept) == len(streamed) == 6
+    for (inputs, targets), batch in zip(streamed, kept, strict=True):
+        assert torch.equal(inputs, batch["inputs"]) and torch.equal(targets, batch["targets"])
+
+
+def test_tar_reader_matches_tarfile_and_rejects_a_bad_header(shard_root: Path, tmp_path: Path):
+    from shards.reader import tar_members
+
+    tar_path = shard_root / "hidden-000000.tar"
+    with tarfile.open(tar_path) as tar:
+        expected = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with open(tar_path, "rb") as f:
+        assert list(tar_members(f)) == expected
+    root = Path(shutil.copytree(shard_root, tmp_path / "hdr"))
+    data = bytearray((root / "val-000000.tar").read_bytes())
+    at = data.index(b"video_1001.f00.png")  # the start of that member's header
+    data[at : at + 5] = b"XXXXX"
+    (root / "val-000000.tar").write_bytes(bytes(data))
+    with pytest.raises(ShardError, match="checksum"):
+        keys_of(make_loader(root, "val", mode="eval", batch_size=2, **FAST))
