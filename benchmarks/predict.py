@@ -1,0 +1,246 @@
+"""Benchmark `predict` against a naive loop shaped like the original's; prints JSON.
+
+For each preset (seed, compact), on the same generated hidden videos and an untrained checkpoint:
+  naive    batch 1, autograd on, each result appended to one growing NumPy array
+           (np.concatenate, quadratic copying), then np.save
+  predict  infer.predict.run_predict: batched, inference_mode, chunked Zarr store, background
+           writes
+Also: peak RSS of `predict` for 200 and 1,000 videos (`--rss-preset`, tiny by default; the
+store must not grow memory with N: target ratio <= 1.2) and the store's write rate in MB/s.
+Each measurement runs in its own subprocess so that its peak RSS and threads are its own.
+
+    python benchmarks/predict.py                               # the issue's sizes (slow on CPU)
+    python benchmarks/predict.py --seed-videos 2 --compact-videos 8 --rss-videos 20,60  # small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+TARGETS = {"seed": 1.3, "compact": 3.0}  # predict / naive speed-up the issue asks for
+RSS_RATIO_TARGET = 1.2
+
+
+def make_shards(work: Path, n: int, distinct: int) -> Path:
+    """Shards of `n` hidden videos: `distinct` generated ones, hard-linked to reach n ids."""
+    from ingest.pack import IngestConfig, run_ingest
+    from ingest.synth import SynthConfig, generate
+
+    out = work / f"shards-{n}"
+    if (out / "manifest.json").exists():
+        return out
+    data = work / f"data-{n}"
+    k = min(n, distinct)
+    generate(
+        SynthConfig(
+            out=data, train=0, val=0, unlabeled=0, hidden=k, seed=0, workers=2, progress=False
+        )
+    )
+    hidden = data / "hidden"
+    for i in range(k, n):  # copies of the generated videos under new ids
+        shutil.copytree(
+            hidden / f"video_{15000 + i % k}", hidden / f"video_{15000 + i}", copy_function=os.link
+        )
+    run_ingest(IngestConfig(data_root=data, out=out, workers=2, progress=False))
+    return out
+
+
+def make_checkpoint(work: Path, preset: str) -> Path:
+    """An untrained checkpoint of `preset` (speed does not depend on the weights)."""
+    import torch
+
+    from convrnn import build_model, get_preset
+    from train.checkpoint import save_checkpoint
+
+    path = work / f"{preset}.pt"
+    if not path.exists():
+        torch.manual_seed(0)
+        cfg = get_preset(preset)
+        model = build_model(cfg)
+        save_checkpoint(
+            path,
+            {
+                "model_config": cfg.to_dict(),
+                "model": model.state_dict(),
+                "train_config": {},
+                "step": 0,
+                "epoch": 0,
+                "best_val": None,
+            },
+        )
+    return path
+
+
+def child_naive(shards: str, ckpt: str, out: Path) -> dict:
+    """The original's shape: one video at a time, autograd on, a growing array, one .npy."""
+    import numpy as np
+
+    from shards.loader import make_loader
+    from train.checkpoint import load_model
+
+    model, cfg, _ = load_model(ckpt, "cpu")
+    preds = np.zeros((0, cfg.frames_out, 3, 160, 240), dtype=np.float32)
+    start = time.perf_counter()
+    for batch in make_loader(
+        shards,
+        ["hidden"],
+        mode="eval",
+        batch_size=1,
+        frames_in=cfg.frames_in,
+        frames_out=cfg.frames_out,
+    ):
+        pred = model(batch["inputs"])  # autograd on, as in the original
+        preds = np.concatenate([preds, pred.detach().numpy()])  # quadratic copying
+    np.save(out / "preds.npy", preds)
+    return {"seconds": time.perf_counter() - start, "videos": len(preds)}
+
+
+def child_predict(shards: str, ckpt: str, out: Path, batch_size: int) -> dict:
+    from infer.config import PredictConfig
+    from infer.predict import run_predict
+
+    start = time.perf_counter()
+    s = run_predict(
+        PredictConfig(
+            shards=shards,
+            ckpt=ckpt,
+            out=str(out / "preds.zarr"),
+            batch_size=batch_size,
+            progress=False,
+            overwrite=True,
+        )
+    )
+    return {"seconds": time.perf_counter() - start, "videos": s["predicted"]}
+
+
+def child_write(out: Path, videos: int) -> dict:
+    """Zarr write rate of the store alone: MB/s of uint8 frames written (uncompressed size)."""
+    import numpy as np
+
+    from infer.store import prepare_store
+
+    rng = np.random.default_rng(0)
+    # smooth-ish frames compress like predictions do, unlike pure noise
+    base = rng.integers(100, 160, size=(1, 11, 160, 240, 3), dtype=np.uint8)
+    frames = np.repeat(base, 8, axis=0)
+    store, _ = prepare_store(
+        out / "write.zarr",
+        attrs={},
+        video_ids=range(videos),
+        frame_shape=(11, 160, 240, 3),
+        overwrite=True,
+    )
+    start = time.perf_counter()
+    for lo in range(0, videos, 8):
+        hi = min(videos, lo + 8)
+        store.write(np.arange(lo, hi), frames[: hi - lo])
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "videos": videos,
+        "mb_per_s": videos * frames[0].nbytes / 1e6 / seconds,
+    }
+
+
+def run_child(args: list[str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seed-videos", type=int, default=16, help="videos timed for seed")
+    ap.add_argument("--compact-videos", type=int, default=64, help="videos timed for compact")
+    ap.add_argument("--batch-size", type=int, default=8, help="predict's batch size")
+    ap.add_argument("--rss-videos", default="200,1000", help="video counts for the RSS check")
+    ap.add_argument("--rss-preset", default="tiny", help="preset used for the RSS check")
+    ap.add_argument("--distinct", type=int, default=16, help="distinct generated videos")
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temp dir)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:  # kind shards ckpt out [batch|videos]
+        kind, *rest = args.child
+        out = Path(rest[2] if kind != "write" else rest[0])
+        out.mkdir(parents=True, exist_ok=True)
+        if kind == "naive":
+            r = child_naive(rest[0], rest[1], out)
+        elif kind == "predict":
+            r = child_predict(rest[0], rest[1], out, int(rest[3]))
+        else:
+            r = child_write(out, int(rest[1]))
+        r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(r))
+        return
+
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-predict-"))
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict = {"torch_threads": os.cpu_count(), "batch_size": args.batch_size, "presets": {}}
+    try:
+        for preset, n in (("seed", args.seed_videos), ("compact", args.compact_videos)):
+            if n <= 0:
+                continue
+            shards, ckpt = make_shards(work, n, args.distinct), make_checkpoint(work, preset)
+            naive = run_child(["naive", str(shards), str(ckpt), str(work / f"naive-{preset}")])
+            ours = run_child(
+                [
+                    "predict",
+                    str(shards),
+                    str(ckpt),
+                    str(work / f"pred-{preset}"),
+                    str(args.batch_size),
+                ]
+            )
+            speedup = naive["seconds"] / ours["seconds"]
+            result["presets"][preset] = {
+                "videos": n,
+                "naive_videos_per_s": round(naive["videos"] / naive["seconds"], 4),
+                "predict_videos_per_s": round(ours["videos"] / ours["seconds"], 4),
+                "speedup": round(speedup, 3),
+                "target": TARGETS[preset],
+                "pass": speedup >= TARGETS[preset],
+                "naive_peak_rss_mb": round(naive["peak_rss_mb"], 1),
+                "predict_peak_rss_mb": round(ours["peak_rss_mb"], 1),
+            }
+        rss = {}
+        ckpt = make_checkpoint(work, args.rss_preset)
+        for n in [int(v) for v in args.rss_videos.split(",") if v]:
+            shards = make_shards(work, n, args.distinct)
+            r = run_child(
+                ["predict", str(shards), str(ckpt), str(work / f"rss-{n}"), str(args.batch_size)]
+            )
+            rss[str(n)] = round(r["peak_rss_mb"], 1)
+        if len(rss) >= 2:
+            ratio = max(rss.values()) / min(rss.values())
+            result["peak_rss_mb"] = {
+                "preset": args.rss_preset,
+                "by_videos": rss,
+                "ratio": round(ratio, 3),
+                "target": RSS_RATIO_TARGET,
+                "pass": ratio <= RSS_RATIO_TARGET,
+            }
+        w = run_child(["write", str(work / "write"), "256"])
+        result["zarr_write_mb_per_s"] = round(w["mb_per_s"], 1)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

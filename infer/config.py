@@ -1,0 +1,133 @@
+"""Typed, torch-free configs of the inference commands; the CLI takes its defaults from here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from infer.errors import InferError
+
+SPLITS = ("hidden", "val")  # splits that `predict` writes a store for
+FRAME_CHOICES = ("last", "all")  # export-png: image_21 only, or every predicted frame
+
+
+def _check(problems: list[str], what: str) -> None:
+    """Raise one InferError listing every problem found, or nothing."""
+    if problems:
+        raise InferError(f"bad {what} settings: " + "; ".join(problems))
+
+
+@dataclass
+class PredictConfig:
+    """`predict`: a checkpoint + one split of shards -> a Zarr store of predicted frames."""
+
+    shards: str = "shards"  # shard folder or URL holding manifest.json
+    out: str = "preds.zarr"  # Zarr store: a folder or an fsspec URL (memory://, file://, s3://)
+    ckpt: str | None = None  # checkpoint file; None: the newest run's best.pt under `runs`
+    runs: str = "runs"  # where training runs live (used when ckpt is None)
+    split: str = "hidden"  # which split to predict: hidden or val
+    batch_size: int = 8  # videos per forward pass
+    device: str = "cpu"  # torch device string: cpu, cuda, cuda:1 ...
+    workers: int = 0  # loader worker processes
+    overwrite: bool = False  # replace a store made from another checkpoint or split
+    progress: bool = True  # show a progress bar
+
+    def validate(self) -> PredictConfig:
+        problems = []
+        if self.split not in SPLITS:
+            problems.append(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.workers < 0:
+            problems.append(f"workers must be >= 0, got {self.workers}")
+        _check(problems, "predict")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ExportConfig:
+    """`export-png`: a finished store -> DIR/video_<id>/image_<t>.png."""
+
+    preds: str = "preds.zarr"  # the store written by predict
+    out: str = "predictions"  # output folder
+    frames: str = "last"  # last: image_21.png only (the course task); all: image_11 ... image_21
+    workers: int = 4  # threads encoding PNGs
+    overwrite: bool = False  # replace existing PNG files
+    partial: bool = False  # export the done videos of an unfinished store
+    progress: bool = True
+
+    def validate(self) -> ExportConfig:
+        problems = []
+        if self.frames not in FRAME_CHOICES:
+            choices = ", ".join(FRAME_CHOICES)
+            problems.append(f"frames must be one of {choices}, got {self.frames!r}")
+        if self.workers < 1:
+            problems.append(f"workers must be >= 1, got {self.workers}")
+        _check(problems, "export-png")
+        return self
+
+
+@dataclass
+class EvaluateConfig:
+    """`evaluate`: a val store + the val shards -> per-frame metrics beside copy-last-frame."""
+
+    preds: str = "preds.zarr"  # a store predicted from the val split
+    shards: str = "shards"  # the shards holding the ground truth
+    out: str = "report.json"  # JSON report; the plot goes beside it as <stem>.png
+    batch_size: int = 8
+    progress: bool = True
+
+    def validate(self) -> EvaluateConfig:
+        _check([] if self.batch_size >= 1 else [f"batch_size must be >= 1, got {self.batch_size}"],
+               "evaluate")
+        return self
+
+
+@dataclass
+class ShowConfig:
+    """`show`: input, true and predicted frames of a few videos as one picture (or a GIF)."""
+
+    videos: list[str] = field(default_factory=list)  # video_<id> names or bare ids
+    preds: str = "preds.zarr"
+    shards: str = "shards"
+    out: str = "montage.png"  # a .gif with gif=True
+    gif: bool = False  # an animation instead of a still montage
+    scale: float = 0.5  # tile size relative to 240x160
+
+    def validate(self) -> ShowConfig:
+        problems = []
+        if not self.videos:
+            problems.append("give at least one video, e.g. --videos video_1000,video_1001")
+        if not 0.1 <= self.scale <= 4:
+            problems.append(f"scale must be in [0.1, 4], got {self.scale}")
+        _check(problems, "show")
+        return self
+
+
+@dataclass
+class DemoConfig:
+    """`demo`: generate -> ingest -> train -> predict -> export -> evaluate -> show, small."""
+
+    out: str = "demo"  # everything goes under this folder
+    preset: str = "compact"  # model preset to train
+    train: int = 32  # generated training videos
+    val: int = 8  # generated validation videos (evaluated)
+    hidden: int = 8  # generated hidden videos (predicted and exported)
+    steps: int = 40  # training steps (compact, batch 4: about 4 s each on 2 CPU cores)
+    batch_size: int = 4  # videos per training step and per prediction batch
+    lr: float = 1e-3  # Adam learning rate (higher than training's default: the run is short)
+    seed: int = 0
+    overwrite: bool = False  # reuse or replace an existing demo folder
+
+    def validate(self) -> DemoConfig:
+        problems = []
+        for name in ("train", "val", "hidden", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        _check(problems, "demo")
+        return self

@@ -1,0 +1,83 @@
+"""infer.export: PNG folders from a predicted store; pixels equal the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from infer_helpers import run_cli, tiny_checkpoint
+from PIL import Image
+
+from infer.config import ExportConfig, PredictConfig
+from infer.errors import InferError
+from infer.export import run_export
+from infer.predict import run_predict
+from infer.store import PredStore
+
+
+@pytest.fixture(scope="module")
+def store(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("export")
+    ckpt = tiny_checkpoint(tmp / "best.pt")
+    out = tmp / "preds.zarr"
+    run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt), out=str(out),
+                              progress=False))
+    return out
+
+
+def export(store: Path, out: Path, **kw) -> dict:
+    return run_export(ExportConfig(preds=str(store), out=str(out), progress=False, **kw))
+
+
+def test_last_frame_pixels_equal_store(store: Path, tmp_path: Path) -> None:
+    summary = export(store, tmp_path / "png")
+    preds = PredStore.open(store)
+    assert summary == {**summary, "videos": 4, "files": 4, "frames": ["image_21.png"]}
+    for vid, frames in zip(preds.ids(), preds.frames[:], strict=True):
+        files = sorted(p.name for p in (tmp_path / "png" / f"video_{vid}").iterdir())
+        assert files == ["image_21.png"]
+        img = Image.open(tmp_path / "png" / f"video_{vid}" / "image_21.png")
+        assert img.mode == "RGB" and img.size == (240, 160)
+        assert np.array_equal(np.asarray(img), frames[-1])
+
+
+def test_all_frames_and_overwrite(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "png"
+    summary = export(store, out, frames="all", workers=2)
+    assert summary["files"] == 44
+    names = {p.name for p in (out / "video_15001").iterdir()}
+    assert names == {f"image_{t}.png" for t in range(11, 22)}
+    preds = PredStore.open(store)
+    img = np.asarray(Image.open(out / "video_15001" / "image_11.png"))
+    assert np.array_equal(img, preds.frames[1, 0])
+    with pytest.raises(InferError, match="44 PNG file.*--overwrite"):
+        export(store, out, frames="all")
+    assert export(store, out, frames="all", overwrite=True)["files"] == 44
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_incomplete_store_refused_unless_partial(store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    PredStore.open(copy, "r+").done[2] = False
+    with pytest.raises(InferError, match="1 of 4 videos are not predicted"):
+        export(copy, tmp_path / "png")
+    summary = export(copy, tmp_path / "png", partial=True)
+    assert summary["videos"] == 3 and not (tmp_path / "png" / "video_15002").exists()
+
+
+def test_cli_export_defaults(store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(store, tmp_path / "preds.zarr")
+    proc = run_cli("export-png", "--no-progress", cwd=tmp_path)
+    assert "wrote 4 PNG files for 4 videos" in proc.stdout
+    assert (tmp_path / "predictions" / "video_15003" / "image_21.png").is_file()
+    again = run_cli("export-png", "--no-progress", cwd=tmp_path, check=False)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+    missing = run_cli("export-png", "--preds", str(tmp_path / "nope.zarr"), cwd=tmp_path,
+                      check=False)
+    assert missing.returncode == 1 and "no prediction store" in missing.stderr

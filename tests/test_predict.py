@@ -1,0 +1,177 @@
+"""infer.predict + infer.store: a tiny checkpoint over the shared shards, into real Zarr stores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from infer_helpers import ROOT, run_cli, tiny_checkpoint
+
+from infer.config import PredictConfig
+from infer.errors import InferError
+from infer.predict import run_predict
+from infer.store import PredStore
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
+
+
+def predict(shards: Path, ckpt: Path, out, **kw) -> dict:
+    return run_predict(PredictConfig(shards=str(shards), ckpt=str(ckpt), out=str(out),
+                                     progress=False, **kw))
+
+
+@pytest.mark.slow
+def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    import torch
+
+    from shards.loader import make_loader
+    from shards.manifest import read_manifest
+    from train.checkpoint import load_model
+
+    out = tmp_path / "preds.zarr"
+    summary = predict(shard_root, ckpt, out, batch_size=3)
+    assert summary["predicted"] == summary["videos"] == 4 and summary["complete"]
+
+    store = PredStore.open(out)
+    n = read_manifest(shard_root)["splits"]["hidden"]["videos"]
+    assert store.frames.shape == (n, 11, 160, 240, 3) and store.frames.dtype == np.uint8
+    assert store.frames.chunks == (1, 11, 160, 240, 3) and store.frames.compressors
+    assert store.done.chunks == (1,) and store.done_mask().all()
+    ids = store.ids()
+    assert list(ids) == sorted(ids) and ids[0] == 15000
+    attrs = store.attrs
+    assert attrs["split"] == "hidden" and attrs["first_frame"] == 11
+    assert attrs["frames_in"] == 11 and attrs["frames_out"] == 11
+    assert len(attrs["ckpt_sha256"]) == 64 and attrs["model_config"]["frames_out"] == 11
+    assert attrs["version"] and attrs["created"] and attrs["complete"] is True
+
+    # the stored frames are the model's output on the loader's batches, as uint8
+    model, _, _ = load_model(ckpt, "cpu")
+    loader = make_loader(str(shard_root), ["hidden"], mode="eval", batch_size=3)
+    with torch.inference_mode():
+        for batch in loader:
+            expect = (model(batch["inputs"]).clamp(0, 1) * 255).round().byte()
+            expect = expect.permute(0, 1, 3, 4, 2).numpy()  # (B, T, H, W, 3)
+            assert np.array_equal(store.read(store.positions(batch["ids"])), expect)
+
+
+def test_rerun_skips_done_and_refuses_other_runs(shard_root: Path, ckpt: Path,
+                                                 tmp_path: Path) -> None:
+    out = tmp_path / "preds.zarr"
+    predict(shard_root, ckpt, out)
+    again = predict(shard_root, ckpt, out)
+    assert again["predicted"] == 0 and again["already_done"] == 4 and again["resumed"]
+
+    other = tiny_checkpoint(tmp_path / "other.pt", seed=1)
+    with pytest.raises(InferError, match="ckpt_sha256.*--overwrite"):
+        predict(shard_root, other, out)
+    with pytest.raises(InferError, match="split"):
+        predict(shard_root, ckpt, out, split="val")
+    replaced = predict(shard_root, other, out, overwrite=True)
+    assert replaced["predicted"] == 4 and not replaced["resumed"]
+
+    folder = tmp_path / "not-a-store"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(InferError, match="not a Zarr store"):
+        predict(shard_root, ckpt, folder, overwrite=True)
+
+
+def test_fsspec_url_store(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    url = "memory://infer-test/preds.zarr"
+    predict(shard_root, ckpt, url, split="val")
+    local = tmp_path / "val.zarr"
+    predict(shard_root, ckpt, f"file://{local}", split="val")
+    a, b = PredStore.open(url), PredStore.open(local)
+    assert a.attrs["split"] == "val" and np.array_equal(a.ids(), b.ids())
+    assert np.array_equal(a.frames[:], b.frames[:])
+
+
+def test_bad_checkpoints_and_shards(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(InferError, match="corrupt or not a checkpoint"):
+        predict(shard_root, truncated, tmp_path / "a.zarr")
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(InferError, match="notes.pt"):
+        predict(shard_root, text, tmp_path / "b.zarr")
+    with pytest.raises(InferError, match="no training run"):
+        run_predict(PredictConfig(shards=str(shard_root), runs=str(tmp_path / "runs"),
+                                  out=str(tmp_path / "c.zarr"), progress=False))
+    long_ctx = tiny_checkpoint(tmp_path / "long.pt", frames_in=12)
+    with pytest.raises(InferError, match="expects 12 input frames.*11 frames per video"):
+        predict(shard_root, long_ctx, tmp_path / "d.zarr")
+    with pytest.raises(InferError, match="no manifest"):
+        predict(tmp_path, ckpt, tmp_path / "e.zarr")
+
+
+def test_cli_predict_uses_newest_run(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(ckpt.read_bytes())
+    proc = run_cli("predict", "--shards", str(shard_root), "--no-progress", cwd=tmp_path)
+    assert "best.pt (newest run" in proc.stdout and "predicted 4 of 4" in proc.stdout
+    assert PredStore.open(tmp_path / "preds.zarr").done_mask().all()
+    bad = run_cli("predict", "--shards", str(shard_root), "--ckpt", str(tmp_path / "nope.pt"),
+                  cwd=tmp_path, check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ")
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_identical_arrays(shard_root: Path, ckpt: Path,
+                                                tmp_path: Path) -> None:
+    args = ["predict", "--shards", str(shard_root), "--ckpt", str(ckpt), "--split", "val",
+            "--batch-size", "1", "--no-progress"]
+    run_cli(*args, "--out", str(tmp_path / "whole.zarr"))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "killed.zarr"
+    for _attempt in range(3):
+        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out),
+                                 "--overwrite"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        first_flag = out / "done" / "c" / "0"
+        deadline = time.time() + 120
+        while not first_flag.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.001)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_before = int(PredStore.open(out).done_mask().sum())
+        if 0 < done_before < 4:
+            break
+    assert 0 < done_before < 4, "predict was never caught in the middle"
+
+    resumed = run_cli(*args, "--out", str(out))
+    assert f"predicted {4 - done_before} of 4" in resumed.stdout
+    a, b = PredStore.open(tmp_path / "whole.zarr"), PredStore.open(out)
+    assert b.done_mask().all() and np.array_equal(a.ids(), b.ids())
+    assert np.array_equal(a.frames[:], b.frames[:])
+
+
+@pytest.mark.slow
+def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    common = ["--shards", str(shard_root), "--ckpt", str(ckpt), "--batch-size", "1",
+              "--no-progress"]
+    run_cli("predict", *common, "--out", str(tmp_path / "one.zarr"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--standalone", str(ROOT / "cli.py"), "predict", *common,
+         "--out", str(tmp_path / "two.zarr")],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "predicted 4 of 4" in proc.stdout
+    a, b = PredStore.open(tmp_path / "one.zarr"), PredStore.open(tmp_path / "two.zarr")
+    assert b.attrs["complete"] and b.done_mask().all()
+    assert np.array_equal(a.ids(), b.ids()) and np.array_equal(a.frames[:], b.frames[:])
