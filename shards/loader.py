@@ -3,7 +3,8 @@
 Train mode: shards reshuffled every epoch from (seed, epoch), a shuffle buffer of raw samples,
 split across DDP ranks and loader workers, and an epoch of a fixed number of batches per rank.
 Eval mode: every video exactly once across ranks and workers, in id order within a rank;
-samples (not shards) are assigned, using the per-shard counts in the manifest.
+samples (not shards) are assigned, using the per-shard counts in the manifest. Who reads what
+is `shards.partition`; the batch memory is `shards.buffers`.
 
 Workers decode PNGs straight into a uint8 batch array (B, T, H, W, 3); the float conversion to
 (B, T, 3, H, W) in [0, 1] happens once per batch in the main process. Memory is bounded by the
@@ -13,10 +14,8 @@ shuffle buffer and the prefetched batches, not by the dataset.
 from __future__ import annotations
 
 import itertools
-import random
-import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,50 +23,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from shards.buffers import BufferRing, FloatBuffers, release, to_float
 from shards.errors import ShardError
 from shards.format import HEIGHT, WIDTH
 from shards.manifest import read_manifest, split_entry
-from shards.reader import (
-    ON_ERROR,
-    Raw,
-    ShardRef,
-    _fail,
-    decode_mask,
-    decode_sample,
-    read_shard,
-    shuffle,
-)
+from shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
+from shards.reader import ON_ERROR, Raw, ShardRef, _fail, decode_mask, decode_sample
+
+__all__ = ["MODES", "VideoLoader", "make_loader"]
 
 MODES = ("train", "eval")
 DEFAULT_SPLITS = {"train": ("train", "unlabeled"), "eval": ("val",)}
-
-
-@dataclass(frozen=True)
-class StreamSpec:
-    """Everything a worker needs to produce its batches (picklable)."""
-
-    shards: tuple[ShardRef, ...]
-    mode: str
-    batch_size: int
-    frames: int  # frames decoded per video (frames_in + frames_out, or frames_in for hidden)
-    frames_in: int
-    masks: bool
-    seed: int
-    epoch: int
-    rank: int
-    world_size: int
-    batches_per_rank: int  # train mode
-    shuffle_buffer: int
-    on_error: str
-
-    @property
-    def videos(self) -> int:
-        return sum(s.videos for s in self.shards)
-
-    def rank_range(self) -> tuple[int, int]:
-        """Eval mode: the rank's contiguous block [lo, hi) of positions in id order."""
-        n = self.videos
-        return n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
 
 
 class VideoStream(IterableDataset):
@@ -79,78 +45,26 @@ class VideoStream(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        ring = _BufferRing(shared=info is not None)
+        ring = BufferRing(shared=info is not None)
         if self.spec.mode == "train":
             return self._train(worker, workers, ring)
         return self._eval(worker, workers, ring)
 
-    # -- train ---------------------------------------------------------------------------
-    def _train(self, worker: int, workers: int, ring: _BufferRing) -> Iterator[dict[str, Any]]:
+    def _train(self, worker: int, workers: int, ring: BufferRing) -> Iterator[dict[str, Any]]:
         spec = self.spec
         slots, slot = spec.world_size * workers, spec.rank * workers + worker
-        mine = spec.batches_per_rank // workers + (worker < spec.batches_per_rank % workers)
-        stream = self._passes(slot, slots)
-        for _ in range(mine):
+        stream = train_samples(spec, slot, slots)
+        for _ in range(worker_batches(spec, worker, workers)):
             batch = _Batch(spec, ring)
             while not batch.full:
                 batch.add(next(stream))
             yield batch.done()
 
-    def _passes(self, slot: int, slots: int) -> Iterator[Raw]:
-        """Endless passes over this slot's part of the shards, each pass reshuffled."""
-        spec, seen = self.spec, 0
-
-        def samples(order: list[ShardRef]) -> Iterator[Raw]:
-            nonlocal seen
-            if len(order) >= slots:  # whole shards per slot
-                for shard in order[slot::slots]:
-                    for sample in read_shard(shard, spec.on_error):
-                        seen += 1
-                        yield sample
-            else:  # fewer shards than ranks x workers: every slot reads all, keeps its share
-                for shard in order:
-                    for sample in read_shard(shard, spec.on_error):
-                        seen += 1
-                        if seen % slots == slot:
-                            yield sample
-
-        for n_pass in itertools.count():
-            order = list(spec.shards)  # the same order on every rank and worker
-            random.Random(f"shards:{spec.seed}:{spec.epoch}:{n_pass}").shuffle(order)
-            rng = random.Random(f"samples:{spec.seed}:{spec.epoch}:{n_pass}:{slot}")
-            before = seen
-            yield from shuffle(samples(order), spec.shuffle_buffer, rng)
-            if seen == before:
-                raise ShardError(
-                    f"no readable samples for rank {spec.rank} in "
-                    f"{', '.join(s.url for s in spec.shards)}"
-                )
-
-    # -- eval ----------------------------------------------------------------------------
-    def _eval(self, worker: int, workers: int, ring: _BufferRing) -> Iterator[dict[str, Any]]:
-        spec = self.spec
-        lo, hi = spec.rank_range()
-
-        def batch_of(position: int) -> int:
-            return (position - lo) // spec.batch_size
-
-        def positioned() -> Iterator[tuple[int, Raw]]:
-            start = 0
-            for shard in spec.shards:
-                end = start + shard.videos
-                wanted = range(max(start, lo), min(end, hi))
-                if wanted and any(
-                    batch_of(p) % workers == worker
-                    for p in _batch_starts(wanted, lo, spec.batch_size)
-                ):
-                    for sample in read_shard(shard, spec.on_error):
-                        p = start + sample["__index__"]
-                        if lo <= p < min(hi, end) and batch_of(p) % workers == worker:
-                            yield p, sample
-                start = end
-
-        for _, group in itertools.groupby(positioned(), key=lambda ps: batch_of(ps[0])):
-            batch = _Batch(spec, ring)
+    def _eval(self, worker: int, workers: int, ring: BufferRing) -> Iterator[dict[str, Any]]:
+        for _, group in itertools.groupby(
+            eval_samples(self.spec, worker, workers), key=lambda bs: bs[0]
+        ):
+            batch = _Batch(self.spec, ring)
             for _, sample in group:
                 batch.add(sample)
             if batch.count:
@@ -160,60 +74,10 @@ class VideoStream(IterableDataset):
                 release(batch.targets)
 
 
-def _batch_starts(wanted: range, lo: int, batch_size: int) -> list[int]:
-    """One position per batch that `wanted` touches."""
-    first, last = (wanted.start - lo) // batch_size, (wanted.stop - 1 - lo) // batch_size
-    return [max(wanted.start, lo + b * batch_size) for b in range(first, last + 1)]
-
-
-def _alloc(size: int, shared: bool) -> torch.Tensor:
-    """`size` uninitialised bytes; in shared memory when `shared` (a loader worker), so that
-    handing a batch to the main process copies nothing."""
-    if shared:
-        try:
-            return torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(size))
-        except (AttributeError, RuntimeError):  # private API gone: the DataLoader copies
-            pass
-    return torch.empty(size, dtype=torch.uint8)
-
-
-class _BufferRing:
-    """uint8 batch buffers that a worker reuses instead of faulting in fresh pages per batch.
-
-    Each buffer ends in an in-use byte: set here when the buffer is handed out, cleared by the
-    main process (`release`) once it has converted the batch to float. The uint8 batch never
-    leaves VideoLoader, so nothing else can still be reading a buffer that is reused.
-    """
-
-    def __init__(self, shared: bool, keep: int = 8) -> None:
-        self.shared, self.keep = shared, keep
-        self.buffers: list[tuple[torch.Tensor, np.ndarray]] = []
-
-    def get(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
-        n = int(np.prod(shape))
-        for flat, raw in self.buffers:
-            if flat.numel() == n + 1 and raw[n] == 0:
-                break
-        else:
-            flat = _alloc(n + 1, self.shared)
-            raw = flat.numpy()
-            if len(self.buffers) < self.keep:
-                self.buffers.append((flat, raw))
-        raw[n] = 1
-        tensor = flat[:n].view(shape)
-        return tensor, tensor.numpy()
-
-
-def release(frames: torch.Tensor | None) -> None:
-    """Clear the in-use byte at the end of `frames`' storage (see _BufferRing)."""
-    if frames is not None:
-        torch.empty(0, dtype=torch.uint8).set_(frames.untyped_storage())[-1] = 0
-
-
 class _Batch:
     """Decodes samples straight into preallocated uint8 arrays (B, T, H, W, 3)."""
 
-    def __init__(self, spec: StreamSpec, ring: _BufferRing) -> None:
+    def __init__(self, spec: StreamSpec, ring: BufferRing) -> None:
         self.spec = spec
         fi, fo = spec.frames_in, spec.frames - spec.frames_in
         self.inputs, self._inputs = ring.get((spec.batch_size, fi, HEIGHT, WIDTH, 3))
@@ -257,41 +121,6 @@ class _Batch:
         }
 
 
-class _FloatBuffers:
-    """float32 output arrays reused once no tensor refers to them any more.
-
-    A fresh 40 MB array per batch costs about as much in page faults as the conversion itself.
-    An array is free when only this pool refers to it: any tensor made from it (or a view of
-    one) holds a reference, so a batch the caller still uses is never overwritten.
-    """
-
-    def __init__(self, keep: int = 2) -> None:
-        self.keep = keep
-        self.arrays: list[np.ndarray] = []
-
-    def get(self, shape: tuple[int, ...]) -> np.ndarray:
-        for array in self.arrays:
-            fits = array.shape[1:] == shape[1:] and array.shape[0] >= shape[0]
-            # 3 references: self.arrays, `array`, getrefcount's argument: nobody else
-            if fits and sys.getrefcount(array) == 3:
-                return array[: shape[0]]
-        array = np.empty(shape, np.float32)
-        if len(self.arrays) < self.keep:
-            self.arrays.append(array)
-        return array
-
-
-def to_float(frames: torch.Tensor | None, buffers: _FloatBuffers | None = None):
-    """uint8 (B, T, H, W, 3) -> float32 (B, T, 3, H, W) in [0, 1], in one numpy pass (the
-    transpose rides along with the cast; numpy's cast is ~4x torch's on CPU)."""
-    if frames is None:
-        return None
-    src = frames.numpy().transpose(0, 1, 4, 2, 3)  # (B, T, 3, H, W), a strided view
-    out = buffers.get(src.shape) if buffers else np.empty(src.shape, np.float32)
-    np.divide(src, np.float32(255), out=out, dtype=np.float32)
-    return torch.from_numpy(out)
-
-
 class VideoLoader:
     """Iterable of model-ready batches; `len()` is the number of batches this rank gets.
 
@@ -325,7 +154,7 @@ class VideoLoader:
         if self.workers:
             kwargs = {"prefetch_factor": self.prefetch, "persistent_workers": False}
         loader = DataLoader(dataset, batch_size=None, num_workers=self.workers, **kwargs)
-        inputs, targets = _FloatBuffers(), _FloatBuffers()
+        inputs, targets = FloatBuffers(), FloatBuffers()
         for batch in _clean_errors(loader):
             converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
             release(batch["inputs"])  # the worker may now reuse these uint8 buffers
