@@ -13,11 +13,11 @@ from infer.errors import InferError
 def _scan_ids(source: str | Path, shard_names: list[str]) -> list[int]:
     """Video ids from the tar headers of the shards (when the manifest's id ranges have gaps)."""
     from shards.format import META_SUFFIX, split_key, video_id
-    from shards.manifest import open_shard
+    from shards.manifest import join, open_url
 
     ids = []
     for name in shard_names:
-        with open_shard(source, name) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        with open_url(join(source, name)) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 key, suffix = split_key(member.name)
                 if suffix == META_SUFFIX:

@@ -175,3 +175,19 @@ def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -
     a, b = PredStore.open(tmp_path / "one.zarr"), PredStore.open(tmp_path / "two.zarr")
     assert b.attrs["complete"] and b.done_mask().all()
     assert np.array_equal(a.ids(), b.ids()) and np.array_equal(a.frames[:], b.frames[:])
+
+
+def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    """A video left out by `ingest --skip-bad` leaves a gap in a shard's id range."""
+    import shutil
+
+    from ingest.pack import IngestConfig, run_ingest
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_root / "hidden", data / "hidden")
+    (data / "hidden" / "video_15001" / "image_4.png").unlink()  # a missing frame: a bad video
+    run_ingest(IngestConfig(data_root=data, out=tmp_path / "shards", workers=1, progress=False,
+                            skip_bad=True, videos_per_shard=4))
+    summary = predict(tmp_path / "shards", ckpt, tmp_path / "preds.zarr")
+    assert summary["videos"] == 3 and summary["complete"]
+    assert list(PredStore.open(tmp_path / "preds.zarr").ids()) == [15000, 15002, 15003]
