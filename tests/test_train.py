@@ -1,0 +1,213 @@
+"""train/: whole runs of the `tiny` preset on the conftest shards, into tmp_path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from train.checkpoint import load_checkpoint
+from train.config import TrainConfig
+from train.errors import TrainError
+from train.loop import compute_loss, run_training
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small(shards: Path, out: Path, **overrides) -> TrainConfig:
+    """tiny, 4 -> 4 frames, 2 steps per epoch, a line per step."""
+    base = TrainConfig(
+        shards=str(shards), out=str(out), preset="tiny", frames_in=4, frames_out=4,
+        batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-3, progress=False,
+        threads=1,
+    )  # fmt: skip
+    return dataclasses.replace(base, **overrides)
+
+
+def records(run: Path, kind: str) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def test_run_writes_every_file(shard_root: Path, tmp_path: Path) -> None:
+    run = run_training(small(shard_root, tmp_path / "run"))
+    assert run == tmp_path / "run"
+    for name in ("config.json", "metrics.jsonl", "curves.png", "last.pt", "best.pt"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["preset"] == "tiny" and config["model"]["frames_out"] == 4
+    train, val = records(run, "train"), records(run, "val")
+    assert [r["step"] for r in train] == [1, 2, 3, 4]
+    assert all(0 < r["loss"] < 1 and r["samples_per_s"] > 0 for r in train)
+    assert [r["step"] for r in val] == [2, 4]  # one validation per epoch (2 steps)
+    for r in val:
+        for name in ("mse", "mae", "psnr", "ssim"):
+            assert len(r["model"][name]["per_frame"]) == 4
+            assert len(r["copy_last"][name]["per_frame"]) == 4
+        assert r["beats_copy_last"] == (r["model"]["mse"]["mean"] < r["copy_last"]["mse"]["mean"])
+    last = load_checkpoint(run / "last.pt")  # weights_only=True inside
+    assert last["step"] == 4 and last["epoch"] == 2 and last["batch_in_epoch"] == 0
+    assert last["train_config"]["preset"] == "tiny" and last["best_val"] is not None
+    assert set(last["model_config"]) >= {"frames_in", "frames_out"}
+    assert records(run, "end")[0]["rank_steps"] == [4]
+
+
+def test_resume_reproduces_an_uninterrupted_run(shard_root: Path, tmp_path: Path) -> None:
+    # 3 steps, stop mid-epoch (after a validation), resume to 5: same steps, losses, weights.
+    full = run_training(small(shard_root, tmp_path / "full", max_steps=5))
+    part = small(shard_root, tmp_path / "part", max_steps=3)
+    run_training(part)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 1
+    resumed = run_training(dataclasses.replace(part, max_steps=5, resume=True))
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert a["step"] == b["step"] == 5
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
+    assert a["best_val"] == b["best_val"]
+    losses_a = [(r["step"], r["loss"]) for r in records(full, "train")]
+    losses_b = [(r["step"], r["loss"]) for r in records(resumed, "train")]
+    assert losses_a == losses_b
+
+
+def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> None:
+    cfg = small(shard_root, tmp_path / "run", max_steps=1)
+    run_training(cfg)
+    with pytest.raises(TrainError, match="already holds a run"):
+        run_training(cfg)
+    with pytest.raises(TrainError, match="--preset 'compact'.*started with 'tiny'"):
+        run_training(dataclasses.replace(cfg, resume=True, preset="compact"))
+    with pytest.raises(TrainError, match="nothing to resume"):
+        run_training(dataclasses.replace(cfg, out=str(tmp_path / "other"), resume=True))
+    with pytest.raises(TrainError, match="no manifest"):
+        run_training(dataclasses.replace(cfg, shards=str(tmp_path), out=str(tmp_path / "x")))
+    with pytest.raises(TrainError, match="'nope'.*not in"):
+        run_training(dataclasses.replace(cfg, train_splits=("nope",), out=str(tmp_path / "y")))
+    with pytest.raises(TrainError, match="batch-size must be >= 1(.|\n)*--lr must be > 0"):
+        run_training(dataclasses.replace(cfg, batch_size=0, lr=0.0))
+    # a damaged checkpoint is a clear error, not a traceback
+    last = tmp_path / "run" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.raises(TrainError, match="corrupt"):
+        run_training(dataclasses.replace(cfg, resume=True, max_steps=2))
+
+
+def test_without_a_val_split_best_follows_last(shard_root: Path, tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    shutil.copytree(shard_root, shards)
+    manifest = json.loads((shards / "manifest.json").read_text())
+    del manifest["splits"]["val"]
+    (shards / "manifest.json").write_text(json.dumps(manifest))
+    run = run_training(small(shards, tmp_path / "run", max_steps=3))
+    assert (run / "best.pt").read_bytes() == (run / "last.pt").read_bytes()
+    assert records(run, "val") == []
+    assert load_checkpoint(run / "last.pt")["step"] == 3
+
+
+@pytest.mark.slow
+def test_a_small_batch_is_overfitted(shard_root: Path) -> None:
+    from convrnn import build_model, get_preset
+    from shards.loader import make_loader
+
+    torch.manual_seed(0)
+    batch = next(iter(make_loader(shard_root, ["train"], mode="eval", batch_size=2,
+                                  frames_in=4, frames_out=4)))  # fmt: skip
+    crop = (..., slice(48, 112), slice(80, 144))  # a 64 x 64 window keeps it fast
+    x, y = batch["inputs"][crop], batch["targets"][crop]
+    model = build_model(get_preset("tiny", frames_in=4, frames_out=4))
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    cfg = TrainConfig()
+    losses = []
+    for _ in range(250):  # about 110 steps are needed
+        loss, _ = compute_loss(model(x, targets=y), y, cfg)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        if losses[-1] < losses[0] / 10:
+            break
+    assert losses[-1] < losses[0] / 10, (losses[0], min(losses), len(losses))
+
+
+def cli_train(shards: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "cli.py", "train", "--shards", str(shards), "--out", str(out), "--preset", "tiny",
+        "--frames-in", "4", "--frames-out", "4", "--batch-size", "2", "--samples-per-epoch", "4",
+        "--log-every", "1", "--no-progress", "--lr", "1e-3", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigterm_saves_last_and_exits_0(shard_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, *cli_train(shard_root, run, "--max-steps", "100000", "--threads", "1")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        (run / "metrics.jsonl").exists() and records(run, "train")
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "--resume" in err and "SIGTERM" in err
+    step = load_checkpoint(run / "last.pt")["step"]
+    assert step >= 1
+    # resuming continues from there
+    subprocess.run(
+        [sys.executable, *cli_train(shard_root, run, "--resume", "--max-steps", str(step + 1))],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    assert load_checkpoint(run / "last.pt")["step"] == step + 1
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    for steps, extra in (("2", ()), ("3", ("--resume",))):
+        done = subprocess.run(
+            [*torchrun, *cli_train(shard_root, run, "--max-steps", steps, *extra)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    end = records(run, "end")
+    assert [e["rank_steps"] for e in end] == [[2, 2], [3, 3]]
+    assert all(d == 0.0 for e in end for d in e["rank_weight_diff"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["world_size"] == 2 and config["threads_per_process"] == 1
+
+
+def test_time_limit_stops_with_a_resumable_checkpoint(shard_root: Path, tmp_path: Path) -> None:
+    run = run_training(small(shard_root, tmp_path / "run", max_steps=1000, time_limit=0.001))
+    last = load_checkpoint(run / "last.pt")
+    assert last["step"] < 1000  # may be 0 on a busy machine: the limit is 0.06 s
+    assert records(run, "end")[0]["step"] == last["step"]
+
+
+def test_config_checks_and_resume_merging() -> None:
+    from train.config import merge_for_resume
+
+    with pytest.raises(TrainError) as info:
+        TrainConfig(shards="", preset="huge", batch_size=0, loss="l3").validate()
+    for word in ("--shards", "--preset", "--batch-size", "--loss"):
+        assert word in str(info.value)
+    saved = TrainConfig(shards="s", preset="tiny", batch_size=2, max_steps=5).to_dict()
+    given = TrainConfig(shards="s", preset="compact", batch_size=4, max_steps=9)
+    merged = merge_for_resume(saved, given, explicit={"max_steps", "shards"})
+    assert merged.max_steps == 9 and merged.batch_size == 2 and merged.preset == "tiny"
+    assert merged.resume
+    with pytest.raises(TrainError, match="--batch-size 4 .*started with 2"):
+        merge_for_resume(saved, given, explicit={"batch_size"})

@@ -1,0 +1,106 @@
+"""Checkpoints: one dict per file, written atomically, loaded with `weights_only=True`.
+
+A checkpoint rebuilds its own model: it holds the model config beside the weights, so
+inference never asks for architecture flags. Payload keys written by the trainer:
+    "format": 1, "model_config": dict, "model": state_dict, "train_config": dict,
+    "optimizer", "scheduler": state dicts, "early_stopping": {"best": float, "bad": int},
+    "step", "epoch", "batch_in_epoch": ints, "best_val": float | None,
+    "rng": list (one entry per rank) of {"torch": ByteTensor, "cuda": [ByteTensor],
+           "numpy": {...}, "python": tuple}
+Everything is tensors or plain Python types, so the safe loader accepts it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from train.errors import TrainError
+
+FORMAT = 1
+
+
+def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
+    """Write `payload` to `path` atomically (`path.tmp`, fsync, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, **payload}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """Load a checkpoint onto the CPU with `weights_only=True`; a clear TrainError if the
+    file is missing, truncated, or not one of our checkpoints."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file can fail anywhere in the unpickler
+        detail = (str(exc).splitlines() or ["no detail"])[0][:120]
+        raise TrainError(
+            f"checkpoint {path} is corrupt or not a checkpoint ({type(exc).__name__}: {detail}); "
+            "delete it or resume from another file (best.pt / last.pt)"
+        ) from exc
+    if not isinstance(payload, dict) or "model" not in payload or "model_config" not in payload:
+        raise TrainError(
+            f"{path} is a torch file but not a training checkpoint "
+            "(expected a dict with 'model' and 'model_config')"
+        )
+    return payload
+
+
+def load_model(path: Path | str, device: torch.device | str = "cpu"):
+    """Rebuild the model a checkpoint describes: -> (model in eval mode on `device`,
+    ModelConfig, payload)."""
+    from convrnn import ModelConfig, build_model
+
+    payload = load_checkpoint(path)
+    try:
+        cfg = ModelConfig.from_dict(payload["model_config"])
+        model = build_model(cfg)
+        model.load_state_dict(payload["model"])
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise TrainError(f"checkpoint {path} does not rebuild its model: {exc}") from exc
+    return model.to(device).eval(), cfg, payload
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's RNG states as tensors and plain types (safe for weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, py_state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "python": [version, list(py_state), gauss],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
+    version, py_state, gauss = state["python"]
+    random.setstate((version, tuple(py_state), gauss))

@@ -1,0 +1,143 @@
+"""TrainConfig: every option of `python cli.py train`, with defaults, checked in one place.
+
+Torch-free, so the CLI takes its option defaults from here without importing torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from train.errors import TrainError
+
+PRESETS = ("tiny", "compact", "seed", "seed-lstm")
+LOSSES = ("mse", "mse+l1")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    shards: str = ""  # shard folder or URL holding manifest.json (from `ingest`)
+    out: str | None = None  # run folder; None: a new runs/<timestamp>/
+    runs_root: str = "runs"  # where new timestamped runs go
+    preset: str = "compact"  # model preset: tiny | compact | seed | seed-lstm
+    epochs: int = 100  # upper bound on epochs (early stopping usually ends sooner)
+    max_steps: int | None = None  # stop after this many optimizer steps in total
+    time_limit: float | None = None  # minutes; then stop like SIGTERM (save last.pt, resumable)
+    samples_per_epoch: int | None = None  # videos per epoch PER PROCESS; None: all / processes
+    batch_size: int = 8  # videos per optimizer step per process
+    lr: float = 1e-4  # Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    frames_in: int = 11  # context frames given to the model
+    frames_out: int = 11  # frames the model predicts
+    train_splits: tuple[str, ...] = ("train", "unlabeled")  # splits read for training
+    val_split: str = "val"  # split scored at each validation; "" for none (warned if absent)
+    resume: bool = False  # continue RUN/last.pt exactly (step, lr, best score, data order)
+    seed: int = 0  # seeds the model init, the data order and scheduled sampling
+    workers: int = 0  # loader worker processes per training process
+    device: str = "auto"  # auto (cuda when present) | cpu | cuda
+    amp: bool = False  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile the model
+    threads: int | None = None  # torch CPU threads per process; None: cores / local processes
+    loss: str = "mse"  # mse | mse+l1
+    l1_weight: float = 1.0  # weight of the L1 term when loss is mse+l1
+    grad_clip: float = 1.0  # max gradient norm (0 disables clipping)
+    lr_factor: float = 0.5  # ReduceLROnPlateau factor on val loss
+    lr_patience: int = 4  # validations without improvement before the lr drops
+    early_stop: int = 15  # validations without improvement before training stops (0: never)
+    ss_steps: int = 2000  # scheduled sampling: teacher prob goes 1 -> 0 over these steps
+    log_every: int = 20  # steps between train lines in metrics.jsonl
+    val_every: int | None = None  # validate every N steps; None: at each epoch end
+    val_batch_size: int | None = None  # None: batch_size
+    ckpt_every: int = 200  # steps between last.pt saves (also saved at each epoch end)
+    progress: bool = True  # tqdm progress bar on rank 0
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes saved with the run
+
+    def validate(self) -> TrainConfig:
+        """Check every field at once; raise one TrainError listing all problems."""
+        problems = []
+        if not self.shards:
+            problems.append("--shards is required (a folder made by `python cli.py ingest`)")
+        if self.preset not in PRESETS:
+            problems.append(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.loss not in LOSSES:
+            problems.append(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.device not in DEVICES:
+            problems.append(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        positive = ("epochs", "batch_size", "frames_in", "frames_out", "log_every", "ckpt_every")
+        optional = ("max_steps", "samples_per_epoch", "val_every", "val_batch_size", "threads")
+        for name in (*positive, *optional):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            problems.append(f"--time-limit must be > 0 minutes, got {self.time_limit}")
+        if self.lr <= 0:
+            problems.append(f"--lr must be > 0, got {self.lr}")
+        if not 0 < self.lr_factor < 1:
+            problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
+        for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.train_splits or any(not s for s in self.train_splits):
+            problems.append(f"--train-splits must name at least one split, got {self.train_splits}")
+        if problems:
+            raise TrainError("invalid training options:\n  - " + "\n  - ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["train_splits"] = list(self.train_splits)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict`; unknown keys (from other versions) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "train_splits" in kwargs:
+            kwargs["train_splits"] = tuple(kwargs["train_splits"])
+        return cls(**kwargs)
+
+
+# Options that may change when a run is resumed; the others must match the saved run.
+RESUME_OVERRIDABLE = frozenset(
+    {
+        "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",
+        "amp", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
+        "ckpt_every", "early_stop", "extra", "shards",
+    }
+)  # fmt: skip
+
+
+def merge_for_resume(
+    saved: dict[str, Any], given: TrainConfig, explicit: set[str] | None = None
+) -> TrainConfig:
+    """The config of a resumed run: the saved one, with the options the user gave explicitly.
+
+    `explicit` names the options set on the command line (None: every field of `given`).
+    Changing an option that would break an exact continuation (preset, frames, batch size,
+    lr, seed...) is a TrainError naming it."""
+    base = TrainConfig.from_dict(saved)
+    if explicit is None:
+        explicit = {f.name for f in dataclasses.fields(TrainConfig)}
+    changes, refused = {}, []
+    for name in sorted(explicit):
+        new, old = getattr(given, name), getattr(base, name)
+        if new == old:
+            continue
+        if name in RESUME_OVERRIDABLE:
+            changes[name] = new
+        else:
+            flag = "--" + name.replace("_", "-")
+            refused.append(f"{flag} {new!r} (the run was started with {old!r})")
+    if refused:
+        raise TrainError(
+            "cannot resume with different settings: "
+            + "; ".join(refused)
+            + ". Resume with the original options, or start a new run with another --out."
+        )
+    changes["resume"] = True
+    return dataclasses.replace(base, **changes).validate()

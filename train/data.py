@@ -1,0 +1,63 @@
+"""The trainer's side of the data: checking the manifest and building the shard loaders."""
+
+from __future__ import annotations
+
+import logging
+
+from train.config import TrainConfig
+from train.ddp import DistEnv
+from train.errors import TrainError
+
+log = logging.getLogger("train")
+
+
+def check_shards(cfg: TrainConfig) -> bool:
+    """Check the manifest has every split asked for, long enough videos; -> has a val split."""
+    from shards.errors import ShardError
+    from shards.manifest import read_manifest
+
+    try:
+        manifest = read_manifest(cfg.shards)
+    except ShardError as exc:
+        raise TrainError(str(exc)) from None
+    splits = manifest["splits"]
+    present = ", ".join(splits) or "none"
+    need = cfg.frames_in + cfg.frames_out
+    for split in cfg.train_splits:
+        if split not in splits:
+            raise TrainError(
+                f"split {split!r} (from --train-splits) is not in {cfg.shards}/manifest.json "
+                f"(present: {present})"
+            )
+    for split in (*cfg.train_splits, cfg.val_split):
+        if split in splits and int(splits[split]["frames"]) < need:
+            raise TrainError(
+                f"split {split!r} has {splits[split]['frames']} frames per video; "
+                f"--frames-in {cfg.frames_in} + --frames-out {cfg.frames_out} needs {need}"
+            )
+    if not cfg.val_split:
+        log.info("no validation (--val-split ''); best.pt will follow last.pt")
+        return False
+    if cfg.val_split not in splits:
+        log.warning(
+            "warning: no %r split in %s (present: %s): training without validation; "
+            "best.pt will follow last.pt",
+            cfg.val_split, cfg.shards, present,
+        )  # fmt: skip
+        return False
+    return True
+
+
+def make_batches(
+    cfg: TrainConfig, env: DistEnv, mode: str, splits: list[str], epoch: int, batch_size: int
+):
+    """This rank's loader: train mode is shuffled by (seed, epoch) with equal batch counts on
+    every rank; eval mode gives every video of `splits` once across ranks."""
+    from shards.loader import make_loader
+
+    return make_loader(
+        cfg.shards, splits, mode=mode, batch_size=batch_size, frames_in=cfg.frames_in,
+        frames_out=cfg.frames_out, workers=cfg.workers, seed=cfg.seed, epoch=epoch,
+        samples_per_epoch=cfg.samples_per_epoch if mode == "train" else None,
+        rank=env.rank, world_size=env.world_size,
+    )  # fmt: skip

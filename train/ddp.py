@@ -1,0 +1,132 @@
+"""One process or many: device choice, thread counts and the few collectives the trainer uses.
+
+Launched by `torchrun` (RANK / WORLD_SIZE / LOCAL_RANK set) with WORLD_SIZE > 1, `setup` joins
+the process group: gloo on CPU, nccl on CUDA, one GPU per local rank. Otherwise every helper
+here degrades to the single-process case, so the loop has no `if distributed` branches.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from train.errors import TrainError
+
+
+@dataclass
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    threads: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def any(self, *flags: bool) -> list[bool]:
+        """For each flag, whether it is set on ANY rank (one all-reduce; no-op alone)."""
+        if not self.distributed:
+            return list(flags)
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def sum(self, *values: float) -> list[float]:
+        """Element-wise sums over ranks."""
+        if not self.distributed:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's `obj` on every rank."""
+        if not self.distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's `obj`, in rank order, on every rank."""
+        if not self.distributed:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def setup(device: str = "auto", threads: int | None = None) -> DistEnv:
+    """Pick the device, set CPU threads, and join the process group when under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise TrainError("--device cuda was asked for but CUDA is not available here")
+    if use_cuda:
+        dev = torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+        torch.cuda.set_device(dev)
+    else:
+        dev = torch.device("cpu")
+    # Under DDP each process gets its share of the cores unless the user says otherwise.
+    n_threads = threads or max(1, available_cores() // max(1, local_world))
+    torch.set_num_threads(n_threads)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo",
+            timeout=datetime.timedelta(minutes=30),
+            **({"device_id": dev} if use_cuda else {}),
+        )
+    return DistEnv(rank, world, local_rank, local_world, dev, n_threads)
+
+
+def teardown(barrier: bool = True) -> None:
+    """Leave the process group; after a normal finish, together (a rank that tears gloo down
+    while another still writes files can abort it with `terminate called ...`)."""
+    if dist.is_available() and dist.is_initialized():
+        if barrier:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
+def max_diff_from_rank0(env: DistEnv, values: torch.Tensor) -> list[float]:
+    """Per rank, the largest |values - rank 0's values| (all zeros when ranks agree)."""
+    if not env.distributed:
+        return [0.0]
+    ref = values.detach().clone().to(env.device)
+    dist.broadcast(ref, src=0)
+    return env.gather(float((values.to(env.device) - ref).abs().max()))
+
+
+def unused_parameters(model: torch.nn.Module, frames_in: int, frames_out: int) -> list[str]:
+    """Names of parameters a forward/backward on a small dummy batch leaves without gradient
+    (DDP must then be told `find_unused_parameters=True`)."""
+    p = next(model.parameters())
+    x = torch.rand(1, frames_in, 3, 64, 64, device=p.device)  # (B, T_in, 3, H, W)
+    y = torch.rand(1, frames_out, 3, 64, 64, device=p.device)
+    model.zero_grad(set_to_none=True)
+    model(x, targets=y, teacher_prob=0.5).float().mean().backward()
+    names = [n for n, q in model.named_parameters() if q.requires_grad and q.grad is None]
+    model.zero_grad(set_to_none=True)
+    return names

@@ -1,0 +1,229 @@
+"""The training loop: `run_training(TrainConfig) -> run folder`.
+
+One process, one GPU or many processes under torchrun run the same code. Each optimizer step
+every rank agrees (one tiny all-reduce) on whether to go on, so a rank that runs out of data
+or receives SIGTERM never leaves the others waiting. The step, the epoch and the position in
+the epoch are saved with the RNG states, so `--resume` replays exactly what an uninterrupted
+run would have done: the loader's order is a function of (seed, epoch, rank).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from train import ddp
+from train.config import TrainConfig
+from train.errors import TrainError
+from train.runs import resolve_run_dir
+from train.session import Session
+
+log = logging.getLogger("train")
+
+
+class StopRequest:
+    """SIGINT / SIGTERM set a flag the loop checks after each step; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()  # forked loader workers inherit the handler: they ignore it
+
+    def __enter__(self) -> StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._pid:
+            return
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("%s received: saving last.pt after this step", signal.Signals(signum).name)
+
+    def fetch(self, batches: Iterator[dict]) -> dict | None:
+        """The next batch; None at the end of the epoch or once a stop was requested."""
+        if self.requested:
+            return None
+        try:
+            return next(batches, None)
+        except Exception:
+            if self.requested:  # loader workers got the same Ctrl-C and quit
+                return None
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def compute_loss(
+    pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, mse) as per-pixel means over (B, T, 3, H, W); loss adds L1 for `mse+l1`."""
+    mse = F.mse_loss(pred.float(), target)
+    if cfg.loss == "mse+l1":
+        return mse + cfg.l1_weight * F.l1_loss(pred.float(), target), mse
+    return mse, mse
+
+
+def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
+    """Scheduled sampling: the chance of feeding the true frame, 1 -> 0 over ss_steps."""
+    if not autoregressive or cfg.ss_steps == 0:
+        return 0.0
+    return max(0.0, 1.0 - step / cfg.ss_steps)
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Log lines printed above the progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging must never break training
+            self.handleError(record)
+
+
+def _setup_logging(is_main: bool) -> None:
+    if not log.handlers:
+        handler = _TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.INFO if is_main else logging.WARNING)
+
+
+def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
+    """Train as `cfg` says and return the run folder. `explicit` names the options given on
+    the command line (used by --resume to tell them from defaults)."""
+    cfg.validate()
+    env = ddp.setup(cfg.device, cfg.threads)
+    _setup_logging(env.is_main)
+    try:
+        # Rank 0 picks (and checks) the folder; the others follow, or raise the same error.
+        try:
+            choice: Any = str(resolve_run_dir(cfg.out, cfg.resume, Path(cfg.runs_root)))
+        except TrainError as exc:
+            choice = exc
+        choice = env.broadcast(choice)
+        if isinstance(choice, TrainError):
+            raise TrainError(str(choice))
+        session = Session(cfg, Path(choice), env, explicit)
+        run = _train(session)
+    except BaseException:
+        ddp.teardown(barrier=False)  # the other ranks fail alike or are stopped by torchrun
+        raise
+    ddp.teardown()
+    return run
+
+
+def _train(s: Session) -> Path:
+    cfg, env, st = s.cfg, s.env, s.state
+    ar = s.model_cfg.autoregressive
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if cfg.amp and env.device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    s.net.train()
+    finished = stopped = exhausted = timed_out = False
+    interval = torch.zeros(3, dtype=torch.float64)  # loss sum, mse sum, steps since last log
+    t_log, samples = time.perf_counter(), 0
+    bar = s.progress_bar()
+    deadline = time.time() + 60 * (cfg.time_limit or 0)
+    with StopRequest() as stop:
+        while st.epoch < cfg.epochs and not finished and not s.reached_max_steps():
+            batches = s.epoch_batches()  # skips the part of the epoch already trained
+            exhausted = False
+            while True:
+                batch = stop.fetch(batches)
+                # Every rank learns whether any rank was told to stop or ran out of data.
+                over = cfg.time_limit is not None and time.time() > deadline
+                flags = (stop.requested, batch is None and not stop.requested, over)
+                stop_now, exhausted, timed_out = env.any(*flags)
+                if stop_now:
+                    stopped = finished = True
+                    exhausted = False
+                    break
+                if exhausted:
+                    if batch is not None:
+                        log.warning("rank %d had a batch left at epoch end", env.rank)
+                    break
+                # max steps is checked after the fetch, so a full epoch still ends as one
+                finished = s.reached_max_steps() or timed_out
+                if finished:
+                    break
+                s.restore_rng_once()
+                inputs = batch["inputs"].to(env.device, non_blocking=True)  # (B, T_in, 3, H, W)
+                targets = batch["targets"].to(env.device, non_blocking=True)  # (B, T_out, ...)
+                p_teacher = teacher_prob(st.step, cfg, ar)
+                with autocast:
+                    pred = s.net(inputs, targets=targets, teacher_prob=p_teacher)
+                loss, mse = compute_loss(pred, targets, cfg)
+                s.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+                s.optimizer.step()
+                st.step += 1
+                st.batch_in_epoch += 1
+                interval += torch.tensor([loss.item(), mse.item(), 1.0], dtype=torch.float64)
+                samples += inputs.shape[0] * env.world_size
+                if bar is not None:
+                    bar.update(1)
+                if st.step % cfg.log_every == 0:
+                    rate = samples / max(time.perf_counter() - t_log, 1e-9)
+                    s.log_train(interval, rate, bar)
+                    interval.zero_()
+                    t_log, samples = time.perf_counter(), 0
+                if cfg.val_every and st.step % cfg.val_every == 0:
+                    t_val = time.perf_counter()
+                    early = s.validate()
+                    t_log += time.perf_counter() - t_val  # samples/s leaves validation out
+                    if early:
+                        finished = True  # early stopping
+                        break
+                if st.step % cfg.ckpt_every == 0:
+                    s.save_last()
+            if exhausted:
+                if st.batch_in_epoch == 0:
+                    raise TrainError(
+                        f"an epoch of {cfg.train_splits} gave no batch: --samples-per-epoch "
+                        f"{cfg.samples_per_epoch} is below --batch-size {cfg.batch_size}?"
+                    )
+                st.epoch += 1
+                st.batch_in_epoch = 0
+                if cfg.val_every is None:
+                    t_val = time.perf_counter()
+                    finished = s.validate()  # True: early stopping
+                    t_log += time.perf_counter() - t_val
+            s.save_last()  # at each epoch end, and when stopping for any reason
+    if bar is not None:
+        bar.close()
+    if stopped:
+        log.warning(
+            "interrupted at step %d (epoch %d); %s saved. Resume with:\n  %s",
+            st.step, st.epoch, s.run / "last.pt", s.resume_command(),
+        )  # fmt: skip
+    elif st.last_val_step != st.step and s.has_val:
+        s.validate(final=True)  # a score for the weights we stop with; the state is unchanged
+    if timed_out and not stopped:
+        log.warning(
+            "time limit of %s min reached at step %d; continue with:\n  %s",
+            cfg.time_limit, st.step, s.resume_command(),
+        )  # fmt: skip
+    s.finish()
+    return s.run

@@ -1,0 +1,130 @@
+"""Video-prediction metrics: MSE, MAE, PSNR and SSIM, as a mean and per predicted frame.
+
+`MetricAccumulator` sums per-frame statistics over batches, so a whole split is scored exactly
+whatever the batch size, and the sums can be added across DDP ranks (`all_reduce`).
+
+Definitions (images in [0, 1], data range 1):
+- MSE, MAE: per-pixel means over videos, channels and pixels, per predicted frame.
+- PSNR: 10 log10(1 / MSE) of each video-frame (capped at 100 dB for a perfect frame), then
+  averaged over videos; the mean is the average of the per-frame values.
+- SSIM: Gaussian window (11 x 11, sigma 1.5), constants (0.01)^2 and (0.03)^2, computed per
+  RGB channel on the valid region, averaged over channels and pixels for each video-frame,
+  then over videos.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+NAMES = ("mse", "mae", "psnr", "ssim")
+PSNR_CAP_MSE = 1e-10  # a perfect frame scores 100 dB instead of infinity
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_C1 = 0.01**2
+SSIM_C2 = 0.03**2
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """The normalised 1-D Gaussian, float64, shape (size,)."""
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSIM of each image: (N, C, H, W) x2 -> (N,), averaged over channels and valid pixels.
+
+    The local means and moments come from one grouped, separable Gaussian convolution, all
+    in float32 (fast on CPU; agrees with a float64 reference to ~1e-6)."""
+    n, c, h, w = pred.shape
+    size = min(SSIM_WINDOW, h, w)
+    g = gaussian_window(size).to(pred.device, torch.float32)
+    x, y = pred.float(), target.float()
+    z = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (N, 5C, H, W)
+    k = 5 * c
+    # separable Gaussian, one filter per channel, valid padding
+    z = F.conv2d(z, g.view(1, 1, 1, size).expand(k, 1, 1, size), groups=k)
+    z = F.conv2d(z, g.view(1, 1, size, 1).expand(k, 1, size, 1), groups=k)
+    mu_x, mu_y, xx, yy, xy = z.split(c, dim=1)  # each (N, C, H', W')
+    var_x = xx - mu_x**2
+    var_y = yy - mu_y**2
+    cov = xy - mu_x * mu_y
+    num = (2 * mu_x * mu_y + SSIM_C1) * (2 * cov + SSIM_C2)
+    den = (mu_x**2 + mu_y**2 + SSIM_C1) * (var_x + var_y + SSIM_C2)
+    return (num / den).double().mean(dim=(1, 2, 3))  # (N,)
+
+
+def copy_last_frame(inputs: torch.Tensor, frames_out: int) -> torch.Tensor:
+    """The copy-last-frame baseline: (B, T_in, C, H, W) -> (B, frames_out, C, H, W)."""
+    return inputs[:, -1:].expand(-1, frames_out, -1, -1, -1)
+
+
+class MetricAccumulator:
+    """Accumulate MSE, MAE, PSNR and SSIM over batches of (B, T, 3, H, W) predictions in [0, 1].
+
+    >>> acc = MetricAccumulator(); acc.update(pred, target); acc.compute()["mse"]["mean"]
+    """
+
+    def __init__(self) -> None:
+        self.sums: torch.Tensor | None = None  # (4, T) float64: mse, mae, psnr, ssim sums
+        self.videos = 0  # number of videos seen
+        self.pixels_per_frame = 0  # C*H*W of one frame
+
+    @torch.no_grad()
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add one batch: pred and target (B, T, C, H, W), values in [0, 1]."""
+        if pred.shape != target.shape or pred.dim() != 5:
+            raise ValueError(
+                f"pred and target must both be (B, T, C, H, W); got {tuple(pred.shape)} "
+                f"and {tuple(target.shape)}"
+            )
+        b, t, c, h, w = pred.shape
+        p = pred.detach().double().clamp(0, 1)
+        y = target.detach().double().to(p.device)
+        diff = p - y
+        mse_vf = diff.pow(2).mean(dim=(2, 3, 4))  # (B, T) per video-frame
+        mae_vf = diff.abs().mean(dim=(2, 3, 4))  # (B, T)
+        psnr_vf = 10 * torch.log10(1.0 / mse_vf.clamp_min(PSNR_CAP_MSE))  # (B, T)
+        ssim_vf = ssim_per_image(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
+        ssim_vf = ssim_vf.view(b, t)  # (B, T)
+        batch = torch.stack([mse_vf, mae_vf, psnr_vf, ssim_vf]).sum(dim=1).cpu()  # (4, T)
+        if self.sums is None:
+            self.sums = torch.zeros(4, t, dtype=torch.float64)
+            self.pixels_per_frame = c * h * w
+        elif self.sums.shape[1] != t:
+            raise ValueError(f"frame count changed from {self.sums.shape[1]} to {t}")
+        self.sums += batch
+        self.videos += b
+
+    def all_reduce(self, device: torch.device | str = "cpu") -> None:
+        """Sum the statistics over all DDP ranks (no-op without torch.distributed).
+
+        Every rank must call it, including a rank that saw no batch (its sums count as zeros).
+        `device` is where the collective runs: "cpu" for gloo, the rank's GPU for nccl."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        t = torch.tensor([0 if self.sums is None else self.sums.shape[1]], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        frames = int(t.item())
+        sums = self.sums if self.sums is not None else torch.zeros(4, frames, dtype=torch.float64)
+        flat = torch.cat([sums.flatten(), torch.tensor([float(self.videos)], dtype=torch.float64)])
+        flat = flat.to(device)
+        dist.all_reduce(flat)
+        flat = flat.cpu()
+        self.sums = flat[:-1].view(4, frames).clone()
+        self.videos = int(flat[-1].item())
+
+    def compute(self) -> dict[str, dict[str, float | list[float]]]:
+        """{"mse"|"mae"|"psnr"|"ssim": {"mean": float, "per_frame": [float] * T}}.
+
+        The number of videos scored is `self.videos`."""
+        if self.sums is None or self.videos == 0:
+            raise ValueError("MetricAccumulator.compute() called before any update()")
+        per_frame = self.sums / self.videos  # (4, T)
+        return {
+            name: {"mean": float(row.mean()), "per_frame": [float(v) for v in row]}
+            for name, row in zip(NAMES, per_frame, strict=True)
+        }

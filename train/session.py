@@ -1,0 +1,303 @@
+"""Session: everything one training run holds (model, optimizer, state, files) and its chores:
+checking the shards, resuming, logging, validating and checkpointing. The loop drives it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from train import runs
+from train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from train.config import TrainConfig, merge_for_resume
+from train.data import check_shards, make_batches
+from train.ddp import DistEnv, max_diff_from_rank0, unused_parameters
+from train.errors import TrainError
+from train.plots import write_curves
+from train.validate import evaluate, val_loss
+
+log = logging.getLogger("train")
+
+
+@dataclass
+class TrainState:
+    """What the loop advances; saved in every checkpoint."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (epochs completed)
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    best_val: float | None = None  # best validation loss so far
+    bad: int = 0  # validations since the best one (early stopping / plateau)
+    last_val_step: int = -1  # step of the last scheduled validation
+
+
+class Session:
+    def __init__(
+        self, cfg: TrainConfig, run: Path, env: DistEnv, explicit: set[str] | None = None
+    ) -> None:
+        from convrnn import ModelConfig, build_model, get_preset
+
+        payload = None
+        if cfg.resume:
+            payload = load_checkpoint(run / runs.LAST)
+            cfg = merge_for_resume(payload["train_config"], cfg, explicit)
+            cfg.out = str(run)
+            self.model_cfg = ModelConfig.from_dict(payload["model_config"])
+        else:
+            cfg.out = str(run)
+            try:
+                self.model_cfg = get_preset(
+                    cfg.preset, frames_in=cfg.frames_in, frames_out=cfg.frames_out
+                )
+            except (ValueError, KeyError) as exc:
+                raise TrainError(f"preset {cfg.preset!r}: {exc}") from None
+        self.cfg, self.run, self.env = cfg, run, env
+        self.has_val = check_shards(cfg)
+        self.metrics_path = run / runs.METRICS
+
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.model = build_model(self.model_cfg).to(env.device)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
+        )
+        self.state = TrainState()
+        self._pending_rng: dict[str, Any] | None = None
+        if payload is not None:
+            self._restore(payload)
+        else:
+            torch.manual_seed(cfg.seed + 1 + env.rank)  # scheduled sampling differs per rank
+        self.net: torch.nn.Module = self.model
+        if env.distributed:
+            ids = [env.device.index] if env.device.type == "cuda" else None
+            unused = unused_parameters(self.model, cfg.frames_in, cfg.frames_out)
+            if unused:
+                log.info("parameters without gradient (DDP told so): %s", ", ".join(unused))
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=bool(unused)
+            )
+        if cfg.compile:
+            self.net = torch.compile(self.net)
+        if cfg.amp and env.device.type != "cuda":
+            log.warning("warning: --amp (bf16 autocast) is for CUDA; training in float32 on CPU")
+        self.baseline: dict[str, Any] | None = None
+        self.best_saved = self.state.best_val  # val loss of the weights in best.pt
+        self.started = time.time()
+        if env.is_main:
+            self._open_files(payload is not None)
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            fields = TrainState.__dataclass_fields__
+            self.state = TrainState(**{k: payload[k] for k in fields if k in payload})
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise TrainError(f"{self.run / runs.LAST} cannot be resumed: {exc}") from exc
+        rngs = payload.get("rng") or []
+        if len(rngs) == self.env.world_size:
+            self._pending_rng = rngs[self.env.rank]
+        else:
+            log.warning(
+                "warning: the run was saved with %d processes, now %d: the data order "
+                "continues, the random streams restart", len(rngs), self.env.world_size,
+            )  # fmt: skip
+            torch.manual_seed(self.cfg.seed + 1 + self.env.rank + self.state.step)
+        log.info(
+            "resuming %s at step %d (epoch %d, batch %d), lr %.3g, best val %s",
+            self.run, self.state.step, self.state.epoch, self.state.batch_in_epoch,
+            self.optimizer.param_groups[0]["lr"], self.state.best_val,
+        )  # fmt: skip
+
+    def _open_files(self, resumed: bool) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        resolved = {
+            "train": self.cfg.to_dict(),
+            "model": self.model_cfg.to_dict(),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "world_size": self.env.world_size,
+            "device": str(self.env.device),
+            "threads_per_process": self.env.threads,
+            "torch": torch.__version__,
+            "command": sys.argv,
+        }
+        tmp = self.run / (runs.CONFIG + ".tmp")
+        tmp.write_text(json.dumps(resolved, indent=2) + "\n")
+        os.replace(tmp, self.run / runs.CONFIG)
+        log.info("run folder %s\n%s", self.run, json.dumps(resolved["train"], indent=None))
+        if resumed and self.metrics_path.exists():
+            # Drop lines written after the checkpoint we resume from: they will be redone.
+            kept = []
+            for line in self.metrics_path.read_text().splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= self.state.step:
+                        kept.append(line)
+                except json.JSONDecodeError:
+                    continue
+            self.metrics_path.write_text("".join(k + "\n" for k in kept))
+
+    # --- data ----------------------------------------------------------------------------
+
+    def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int):
+        return make_batches(self.cfg, self.env, mode, splits, epoch, batch_size)
+
+    def epoch_batches(self):
+        """An iterator over the current epoch's batches, past the ones already trained on."""
+        st = self.state
+        it = iter(self._loader("train", list(self.cfg.train_splits), st.epoch, self.cfg.batch_size))
+        for _ in range(st.batch_in_epoch):  # resume: the loader's order is fixed by seed+epoch
+            if next(it, None) is None:
+                break
+        return it
+
+    def reached_max_steps(self) -> bool:
+        return self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps
+
+    def restore_rng_once(self) -> None:
+        """Put back the saved RNG states just before the first resumed step."""
+        if self._pending_rng is not None:
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+    # --- logging -------------------------------------------------------------------------
+
+    def progress_bar(self):
+        if not (self.env.is_main and self.cfg.progress):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.cfg.max_steps, initial=self.state.step, unit="step", dynamic_ncols=True
+        )
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self.env.is_main:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def log_train(self, interval: torch.Tensor, rate: float, bar) -> None:
+        st = self.state
+        loss_sum, mse_sum, n = self.env.sum(*interval.tolist())
+        record = {
+            "kind": "train", "step": self.state.step, "epoch": self.state.epoch,
+            "loss": loss_sum / n, "mse": mse_sum / n, "lr": self.lr(),
+            "samples_per_s": rate, "time": time.time() - self.started,
+        }  # fmt: skip
+        self._append(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.5f}", samples_s=f"{rate:.1f}", epoch=st.epoch)
+
+    # --- validation and checkpoints --------------------------------------------------------
+
+    def validate(self, final: bool = False) -> bool:
+        """Score the val split (and copy-last-frame, once); step the plateau scheduler and
+        early stopping unless `final`; save best.pt on a new best. -> stop early?"""
+        if not self.has_val:
+            return False
+        cfg, st = self.cfg, self.state
+        loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
+        metrics, base = evaluate(
+            self.model, loader, self.env, amp=cfg.amp, with_baseline=self.baseline is None
+        )
+        if not metrics:
+            log.warning("warning: split %r yielded no videos; no validation", cfg.val_split)
+            return False
+        self.baseline = self.baseline or base
+        loss = val_loss(metrics, cfg.loss, cfg.l1_weight)
+        copy_loss = val_loss(self.baseline, cfg.loss, cfg.l1_weight)
+        improved = st.best_val is None or loss < st.best_val
+        if not final:
+            self.scheduler.step(loss)
+            st.best_val, st.bad = (loss, 0) if improved else (st.best_val, st.bad + 1)
+            st.last_val_step = st.step
+        beats = metrics["mse"]["mean"] < self.baseline["mse"]["mean"]
+        self._append({
+            "kind": "val", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": self.lr(),
+            "copy_last_loss": copy_loss, "beats_copy_last": beats, "best": improved,
+            "final": final, "model": metrics, "copy_last": self.baseline,
+        })  # fmt: skip
+        log.info(
+            "val step %d: loss %.5f (copy-last %.5f, %s) | MSE %.5f PSNR %.2f SSIM %.4f | "
+            "copy-last MSE %.5f PSNR %.2f SSIM %.4f | lr %.3g%s",
+            st.step, loss, copy_loss, "beats copy-last" if beats else "WORSE than copy-last",
+            metrics["mse"]["mean"], metrics["psnr"]["mean"], metrics["ssim"]["mean"],
+            self.baseline["mse"]["mean"], self.baseline["psnr"]["mean"],
+            self.baseline["ssim"]["mean"], self.lr(), " (new best)" if improved else "",
+        )  # fmt: skip
+        if improved:
+            self.best_saved = loss
+            self._save(runs.BEST)
+        if self.env.is_main:
+            write_curves(self.metrics_path, self.run / runs.CURVES)
+        if not final and cfg.early_stop and st.bad >= cfg.early_stop:
+            log.info("early stopping: no better val loss in %d validations", st.bad)
+            return True
+        return False
+
+    def payload(self) -> dict[str, Any]:
+        """The checkpoint dict (collective: gathers every rank's RNG states)."""
+        rngs = self.env.gather(rng_state())
+        return {
+            "model_config": self.model_cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "train_config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            **asdict(self.state),
+            "world_size": self.env.world_size,
+            "rng": rngs,
+        }
+
+    def _save(self, name: str) -> None:
+        payload = self.payload()
+        if self.env.is_main:
+            save_checkpoint(self.run / name, payload)
+
+    def save_last(self) -> None:
+        """RUN/last.pt; without a val split best.pt follows it."""
+        self._save(runs.LAST)
+        if self.env.is_main and not self.has_val:
+            tmp = self.run / (runs.BEST + ".tmp")
+            shutil.copyfile(self.run / runs.LAST, tmp)
+            os.replace(tmp, self.run / runs.BEST)
+
+    def resume_command(self) -> str:
+        cmd = f"cli.py train --shards {self.cfg.shards} --out {self.run} --resume"
+        if self.env.distributed:
+            return f"torchrun --nproc_per_node={self.env.local_world_size} {cmd}"
+        return f"python {cmd}"
+
+    def finish(self) -> None:
+        """Check that ranks agree, write the end line and the curves."""
+        flat = torch.cat([p.detach().flatten().double() for p in self.model.parameters()])
+        diffs = max_diff_from_rank0(self.env, flat)
+        steps = self.env.gather(self.state.step)
+        self._append({
+            "kind": "end", "step": self.state.step, "epoch": self.state.epoch,
+            "rank_steps": steps, "rank_weight_diff": diffs, "best_val": self.state.best_val,
+            "time": time.time() - self.started,
+        })  # fmt: skip
+        if self.env.is_main:
+            write_curves(self.metrics_path, self.run / runs.CURVES)
+        if max(diffs) > 0 or len(set(steps)) > 1:
+            log.warning("warning: ranks disagree: steps %s, weight diffs %s", steps, diffs)
+        log.info(
+            "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
+            self.state.step, self.state.epoch, self.best_saved, self.run,
+        )  # fmt: skip
