@@ -33,23 +33,398 @@ def user_errors(*error_types: type[BaseException]) -> Iterator[None]:
 
 # --- synth ---------------------------------------------------------------------------------
 
+from ingest.synth.config import SynthConfig  # noqa: E402 - torch-free defaults of synth
+
+
+@app.command()
+def synth(
+    out: Path = typer.Argument(..., help="DATA_ROOT to create: train/ val/ unlabeled/ hidden/."),
+    train: int = typer.Option(SynthConfig.train, help="Videos in train/ (ids from 0)."),
+    val: int = typer.Option(SynthConfig.val, help="Videos in val/ (ids from 1000)."),
+    unlabeled: int = typer.Option(SynthConfig.unlabeled, help="Videos in unlabeled/ (from 2000)."),
+    hidden: int = typer.Option(SynthConfig.hidden, help="Videos in hidden/ (from 15000)."),
+    full: bool = typer.Option(False, "--full", help="The real sizes: 1000/1000/13000/2000."),
+    seed: int = typer.Option(SynthConfig.seed, help="Each video's RNG is (seed, video id)."),
+    workers: int = typer.Option(SynthConfig.workers, help="Processes (files do not depend on it)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the splits of a non-empty OUT."
+    ),
+) -> None:
+    """Generate CLEVRER-like videos in the real dataset layout (resumable: rerun to complete)."""
+    from ingest.synth import SynthError, generate
+    from ingest.synth.config import FULL_COUNTS
+
+    counts = (
+        dict(FULL_COUNTS)
+        if full
+        else dict(train=train, val=val, unlabeled=unlabeled, hidden=hidden)
+    )
+    cfg = SynthConfig(out=out, seed=seed, workers=workers, overwrite=overwrite, **counts)
+    with user_errors(SynthError):
+        result = generate(cfg)
+    typer.echo(
+        f"{out}: "
+        + ", ".join(f"{k} {result[k]}" for k in counts)
+        + f" videos ({result['written']} written, {result['skipped']} already there)"
+    )
+
+
 # --- ingest --------------------------------------------------------------------------------
+
+from ingest.config import IngestConfig  # noqa: E402 - torch-free defaults of ingest
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@app.command()
+def ingest(
+    data_root: Path = typer.Argument(
+        IngestConfig.data_root, help="DATA_ROOT holding train/ val/ unlabeled/ hidden/."
+    ),
+    out: Path = typer.Option(IngestConfig.out, "--out", help="Folder for the tars + manifest."),
+    workers: int = typer.Option(IngestConfig.workers, help="Processes reading and checking PNGs."),
+    videos_per_shard: int = typer.Option(
+        IngestConfig.videos_per_shard, help="Videos per tar (several shards per split)."
+    ),
+    skip_bad: bool = typer.Option(
+        IngestConfig.skip_bad, "--skip-bad", help="Leave bad videos out (listed), don't fail."
+    ),
+    overwrite: bool = typer.Option(
+        IngestConfig.overwrite, "--overwrite", help="Replace an output that has a manifest."
+    ),
+) -> None:
+    """Check every PNG video and pack them into WebDataset shards + manifest.json (resumable)."""
+    from ingest.errors import IngestError
+    from ingest.pack import run_ingest
+
+    cfg = IngestConfig(data_root=data_root, out=out, workers=workers,
+                       videos_per_shard=videos_per_shard, skip_bad=skip_bad, overwrite=overwrite)
+    with user_errors(IngestError):
+        manifest = run_ingest(cfg)
+    for split, entry in manifest["splits"].items():
+        size = _size(sum(s["bytes"] for s in entry["shards"]))
+        shards = len(entry["shards"])
+        typer.echo(f"{split:<10} {entry['videos']:>6} videos  {shards:>4} shards  {size}")
+    if manifest["ignored"]:
+        ignored = manifest["ignored"]
+        shown = ", ".join(ignored[:8]) + (" ..." if len(ignored) > 8 else "")
+        typer.echo(f"ignored {len(ignored)} stray file(s): {shown}")
+    for entry in manifest["skipped"]:
+        typer.echo(f"skipped {entry['split']}/{entry['video']}: {entry['reason']}", err=True)
+    typer.echo(f"wrote {Path(out) / 'manifest.json'}")
+
 
 # --- shards-info ---------------------------------------------------------------------------
 
+
+@app.command("shards-info")
+def shards_info(
+    shards: str = typer.Argument(
+        str(IngestConfig.out), help="Shard folder or fsspec URL (s3://..., memory://...)."
+    ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Recompute every checksum and decode every sample."
+    ),
+) -> None:
+    """Per-split counts and sizes from the manifest; --verify checks every shard and sample."""
+    from shards.errors import ShardError
+    from shards.info import summarize
+    from shards.info import verify as verify_shards
+
+    with user_errors(ShardError):
+        info = summarize(shards)
+        typer.echo(f"shards: {shards}  (ingested from {info['source']})")
+        head = ("split", "videos", "frames", "masks", "shards", "size")
+        typer.echo("{:<10} {:>7} {:>6} {:>5} {:>6} {:>9}".format(*head))
+        for split, e in info["splits"].items():
+            masks = "yes" if e["masks"] else "no"
+            typer.echo(f"{split:<10} {e['videos']:>7} {e['frames']:>6} {masks:>5} "
+                       f"{e['shards']:>6} {_size(e['bytes']):>9}")
+        typer.echo(f"skipped at ingest: {len(info['skipped'])} video(s); "
+                   f"ignored: {len(info['ignored'])} stray file(s)")
+        if verify:
+            report = verify_shards(shards, progress=True)
+            for problem in report["problems"]:
+                typer.echo(f"FAILED: {problem}", err=True)
+            if not report["ok"]:
+                typer.echo(f"error: {len(report['problems'])} problem(s) in {report['shards']} "
+                           "shards; re-ingest (`python cli.py ingest ... --overwrite`)", err=True)
+                raise typer.Exit(1)
+            typer.echo(f"verified {report['shards']} shards, {report['samples']} samples: ok")
+
 # --- presets -------------------------------------------------------------------------------
+
+from convrnn.config import ModelConfig  # noqa: E402 - torch-free defaults of the model
+
+
+@app.command()
+def presets(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects."),
+    frames_in: int = typer.Option(
+        ModelConfig.frames_in, help="Observed frames per video for the FLOP count."
+    ),
+    frames_out: int = typer.Option(
+        ModelConfig.frames_out, help="Predicted frames per video for the FLOP count."
+    ),
+) -> None:
+    """List the model presets: cell, recurrent grid, parameters and GFLOP per video."""
+    import json
+
+    with user_errors(ValueError):
+        from convrnn.summary import format_table, preset_table
+
+        rows = preset_table(frames_in=frames_in, frames_out=frames_out)
+        typer.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+
 
 # --- train ---------------------------------------------------------------------------------
 
+from train.config import TrainConfig as _TC  # noqa: E402  (torch-free: defaults for the options)
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    shards: str = typer.Option(..., "--shards", help="Shard folder/URL made by `ingest`."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run folder (default: a new runs/<timestamp>/)."
+    ),
+    preset: str = typer.Option(_TC.preset, help="Model: tiny | compact | seed | seed-lstm."),
+    epochs: int = typer.Option(_TC.epochs, help="Upper bound on epochs."),
+    max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
+    time_limit: float | None = typer.Option(
+        None, help="Minutes for this invocation; then save last.pt and stop (resumable)."
+    ),
+    samples_per_epoch: int | None = typer.Option(
+        None, help="Videos per epoch per process (default: all train videos / processes)."
+    ),
+    batch_size: int = typer.Option(_TC.batch_size, help="Videos per step per process."),
+    lr: float = typer.Option(_TC.lr, help="Adam learning rate."),
+    frames_in: int = typer.Option(_TC.frames_in, help="Context frames."),
+    frames_out: int = typer.Option(_TC.frames_out, help="Predicted frames."),
+    train_splits: str = typer.Option(
+        ",".join(_TC.train_splits), help="Comma-separated splits to train on."
+    ),
+    val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
+    seed: int = typer.Option(_TC.seed, help="Seed of init, data order and sampling."),
+    workers: int = typer.Option(_TC.workers, help="Loader worker processes per process."),
+    device: str = typer.Option(_TC.device, help="auto | cpu | cuda."),
+    amp: bool = typer.Option(False, "--amp", help="bf16 autocast (CUDA)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    threads: int | None = typer.Option(
+        None, help="CPU threads per process (default: cores / processes on this node)."
+    ),
+    loss: str = typer.Option(_TC.loss, help="mse | mse+l1."),
+    grad_clip: float = typer.Option(_TC.grad_clip, help="Max gradient norm (0: off)."),
+    early_stop: int = typer.Option(_TC.early_stop, help="Patience in validations (0: off)."),
+    lr_patience: int = typer.Option(_TC.lr_patience, help="ReduceLROnPlateau patience."),
+    ss_steps: int = typer.Option(_TC.ss_steps, help="Scheduled-sampling decay steps."),
+    log_every: int = typer.Option(_TC.log_every, help="Steps between metrics.jsonl lines."),
+    val_every: int | None = typer.Option(
+        None, help="Validate every N steps (default: at each epoch end)."
+    ),
+    ckpt_every: int = typer.Option(_TC.ckpt_every, help="Steps between last.pt saves."),
+    progress: bool = typer.Option(_TC.progress, "--progress/--no-progress", help="tqdm bar."),
+) -> None:
+    """Train a model on shards; Ctrl-C saves last.pt, `--resume` continues exactly."""
+    from shards.errors import ShardError
+    from train.errors import TrainError
+
+    with user_errors(TrainError, ShardError):
+        from train.loop import run_training
+
+        params = dict(ctx.params)
+        # options typed on the command line (--resume keeps the saved run's values for the rest);
+        # compared by name: typer may vendor its own click
+        explicit = {
+            name
+            for name in params
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        }
+        params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
+        params["out"] = str(out) if out is not None else None
+        run_training(_TC(**params), explicit=explicit)
+
+
 # --- predict -------------------------------------------------------------------------------
+
+from infer.config import (  # noqa: E402 - torch-free defaults of the infer commands
+    DemoConfig,
+    EvaluateConfig,
+    ExportConfig,
+    PredictConfig,
+    ShowConfig,
+)
+
+
+def _infer_logging() -> None:
+    """Stage messages (which checkpoint, what was written) go to stderr, one line each."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+@app.command()
+def predict(
+    shards: str = typer.Option(PredictConfig.shards, help="Shard folder or URL (manifest.json)."),
+    ckpt: str | None = typer.Option(
+        None, help="Checkpoint .pt or run folder [default: newest run's best.pt under --runs]."
+    ),
+    out: str = typer.Option(PredictConfig.out, help="Zarr store: a folder or fsspec URL."),
+    split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
+    batch_size: int = typer.Option(PredictConfig.batch_size, help="Videos per forward pass."),
+    device: str = typer.Option(PredictConfig.device, help="cpu, cuda, cuda:1 ..."),
+    runs: str = typer.Option(PredictConfig.runs, help="Run folders searched without --ckpt."),
+    workers: int = typer.Option(PredictConfig.workers, help="Loader worker processes."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a store made from another checkpoint or split."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Predict every video of a split into a chunked Zarr store; rerun to resume."""
+    _infer_logging()
+    from infer.errors import InferError
+    from shards.errors import ShardError
+
+    with user_errors(InferError, ShardError):
+        from infer.predict import run_predict
+
+        s = run_predict(PredictConfig(shards=shards, out=out, ckpt=ckpt, runs=runs, split=split,
+                                      batch_size=batch_size, device=device, workers=workers,
+                                      overwrite=overwrite, progress=progress))
+    if s["rank"] == 0:
+        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
+        typer.echo(f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
+                   f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}")
 
 # --- export-png ----------------------------------------------------------------------------
 
+@app.command("export-png")
+def export_png(
+    preds: str = typer.Option(ExportConfig.preds, help="Prediction store written by predict."),
+    out: str = typer.Option(ExportConfig.out, help="Output folder: OUT/video_<id>/image_<t>.png."),
+    frames: str = typer.Option(
+        ExportConfig.frames, help="last: image_21.png only; all: image_11 ... image_21."
+    ),
+    workers: int = typer.Option(ExportConfig.workers, help="Threads encoding PNGs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing PNG files."),
+    partial: bool = typer.Option(False, "--partial", help="Export an unfinished store's videos."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Write the predicted frames of a finished store as PNG files, one folder per video."""
+    _infer_logging()
+    from infer.errors import InferError
+    from shards.errors import ShardError
+
+    with user_errors(InferError, ShardError):
+        from infer.export import run_export
+
+        s = run_export(ExportConfig(preds=preds, out=out, frames=frames, workers=workers,
+                                    overwrite=overwrite, partial=partial, progress=progress))
+    typer.echo(f"wrote {s['files']} PNG files for {s['videos']} videos under {s['out']}/ "
+               f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''})")
+
 # --- evaluate ------------------------------------------------------------------------------
+
+def _metric_line(name: str, report: dict) -> str:
+    m, c = report["model"][name]["mean"], report["copy_last_frame"][name]["mean"]
+    return f"  {name:<5} model {m:10.5f}   copy-last-frame {c:10.5f}"
+
+
+@app.command()
+def evaluate(
+    preds: str = typer.Option(EvaluateConfig.preds, help="Store predicted from the val split."),
+    shards: str = typer.Option(EvaluateConfig.shards, help="Shards with the true future frames."),
+    out: str = typer.Option(EvaluateConfig.out, help="JSON report; the plot goes beside it."),
+    batch_size: int = typer.Option(EvaluateConfig.batch_size, help="Videos per batch."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Score a val store: MSE, MAE, PSNR, SSIM per frame, beside copying the last input frame."""
+    _infer_logging()
+    from infer.errors import InferError
+    from shards.errors import ShardError
+
+    with user_errors(InferError, ShardError):
+        from infer.evaluate import run_evaluate
+
+        r = run_evaluate(EvaluateConfig(preds=preds, shards=shards, out=out,
+                                        batch_size=batch_size, progress=progress))
+    typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
+    for name in ("mse", "mae", "psnr", "ssim"):
+        typer.echo(_metric_line(name, r))
+    typer.echo(f"report {out}, plot {r['plot']}")
 
 # --- show ----------------------------------------------------------------------------------
 
+@app.command()
+def show(
+    videos: str = typer.Option(..., help="Comma-separated videos: video_1000,video_1001."),
+    preds: str = typer.Option(ShowConfig.preds, help="Prediction store."),
+    shards: str = typer.Option(ShowConfig.shards, help="Shards with the input (and true) frames."),
+    out: str = typer.Option(ShowConfig.out, help="Output picture (.png, or .gif with --gif)."),
+    gif: bool = typer.Option(False, "--gif", help="An animation instead of a montage."),
+    scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to 240x160."),
+) -> None:
+    """Draw input, true and predicted frames of a few videos so a person can look at them."""
+    _infer_logging()
+    from infer.errors import InferError
+    from shards.errors import ShardError
+
+    with user_errors(InferError, ShardError):
+        from infer.show import run_show
+
+        s = run_show(ShowConfig(videos=[v for v in videos.split(",") if v.strip()], preds=preds,
+                                shards=shards, out=out, gif=gif, scale=scale))
+    typer.echo(f"wrote {s['out']} ({len(s['videos'])} {s['split']} videos)")
+
 # --- demo ----------------------------------------------------------------------------------
+
+@app.command()
+def demo(
+    out: str = typer.Option(DemoConfig.out, help="Folder for everything the demo writes."),
+    preset: str = typer.Option(DemoConfig.preset, help="Model preset to train (tiny, compact)."),
+    steps: int = typer.Option(DemoConfig.steps, help="Training steps."),
+    train: int = typer.Option(DemoConfig.train, help="Generated training videos."),
+    val: int = typer.Option(DemoConfig.val, help="Generated validation videos (evaluated)."),
+    hidden: int = typer.Option(DemoConfig.hidden, help="Generated hidden videos (exported)."),
+    batch_size: int = typer.Option(DemoConfig.batch_size, help="Videos per step and batch."),
+    lr: float = typer.Option(DemoConfig.lr, help="Adam learning rate."),
+    seed: int = typer.Option(DemoConfig.seed, help="Seed of the generator and the training."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo in OUT."),
+) -> None:
+    """Run the whole pipeline on a small generated example: about 5 minutes on 2 CPU cores."""
+    _infer_logging()
+    from infer.errors import InferError
+    from ingest.errors import IngestError
+    from ingest.synth.config import SynthError
+    from shards.errors import ShardError
+    from train.errors import TrainError
+
+    with user_errors(InferError, IngestError, SynthError, ShardError, TrainError):
+        from infer.demo import run_demo
+
+        s = run_demo(DemoConfig(out=out, preset=preset, steps=steps, train=train, val=val,
+                                hidden=hidden, batch_size=batch_size, lr=lr, seed=seed,
+                                overwrite=overwrite))
+    typer.echo(f"\ndemo finished in {s['seconds']['total']:.0f} s "
+               f"({', '.join(f'{k} {v:.0f} s' for k, v in s['seconds'].items() if k != 'total')})")
+    for label, key in (("generated videos", "data"), ("shards", "shards"), ("training run", "run"),
+                       ("checkpoint", "ckpt"), ("PNG predictions", "predictions"),
+                       ("val report", "report"), ("val plot", "plot"), ("montage", "montage")):
+        typer.echo(f"  {label:<17} {s[key]}")
+    for split, path in s["preds"].items():
+        typer.echo(f"  {split + ' store':<17} {path}")
+    typer.echo(f"val metrics on {s['videos']} videos (frames 11-21):")
+    typer.echo(f"  {'':<5} {'model':>10}   {'copy-last-frame':>15}")
+    for name in ("mse", "mae", "psnr", "ssim"):
+        typer.echo(f"  {name:<5} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
 
 
 def main() -> None:

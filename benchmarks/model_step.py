@@ -1,0 +1,167 @@
+"""Time a training step (forward + backward) and a prediction (forward only) of the model
+presets, side by side with the naive reference on the same weights; print JSON.
+
+    python benchmarks/model_step.py                       # seed and compact, B=1, 11->11, 160x240
+    python benchmarks/model_step.py --height 32 --width 48 --repeats 1   # a quick small run
+
+Reports medians over --repeats timed runs (after --warmup untimed ones), the speedup over the
+naive reference, and achieved GFLOP/s beside a plain fp32 matmul measured in the same run.
+FLOPs are those the original code performs (`convrnn.summary.conv_macs`, x 2; a training step
+counted as 3 x forward), so the rates of both implementations are comparable; the FLOPs this
+implementation actually executes are listed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from convrnn import build_model, get_preset  # noqa: E402
+from convrnn.reference import from_model  # noqa: E402
+from convrnn.summary import conv_macs  # noqa: E402
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(n: int, repeats: int) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_seconds(lambda: a @ b, max(repeats, 3), 1) / 1e9
+
+
+def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    model.zero_grad(set_to_none=True)
+    ((model(x, y, 0.0) - y) ** 2).mean().backward()
+
+
+def predict(model: torch.nn.Module, x: torch.Tensor) -> None:
+    with torch.inference_mode():
+        model(x)
+
+
+def time_models(
+    models: dict[str, torch.nn.Module], x: torch.Tensor, y: torch.Tensor, repeats: int, warmup: int
+) -> dict[str, dict[str, float]]:
+    """Median (and min) seconds of a training step and a prediction of each model; the models
+    take turns within every repetition so that a change of machine load hits them alike."""
+    times: dict[str, dict[str, list[float]]] = {k: {"train": [], "infer": []} for k in models}
+    for rep in range(warmup + repeats):
+        for label, model in models.items():
+            for kind in ("train", "infer"):
+                start = time.perf_counter()
+                if kind == "train":
+                    model.train()
+                    train_step(model, x, y)
+                else:
+                    model.eval()
+                    predict(model, x)
+                if rep >= warmup:
+                    times[label][kind].append(time.perf_counter() - start)
+    return {
+        label: {
+            "train_s": statistics.median(t["train"]),
+            "infer_s": statistics.median(t["infer"]),
+            "train_min_s": min(t["train"]),
+            "infer_min_s": min(t["infer"]),
+        }
+        for label, t in times.items()
+    }
+
+
+def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
+    cfg = get_preset(
+        name,
+        frames_in=args.frames_in,
+        frames_out=args.frames_out,
+        height=args.height,
+        width=args.width,
+    )
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    x = torch.rand(args.batch, cfg.frames_in, cfg.image_channels, cfg.height, cfg.width)
+    y = torch.rand(args.batch, cfg.frames_out, cfg.image_channels, cfg.height, cfg.width)
+    gflop = 2 * args.batch * conv_macs(cfg) / 1e9
+    row: dict[str, object] = {
+        "preset": name,
+        "batch": args.batch,
+        "frames": f"{cfg.frames_in}->{cfg.frames_out}",
+        "frame": f"{cfg.height}x{cfg.width}",
+        "params": sum(p.numel() for p in model.parameters()),
+        "gflop_forward": round(gflop, 2),
+        "gflop_forward_executed": round(2 * args.batch * conv_macs(cfg, executed=True) / 1e9, 2),
+    }
+    runs = {"optimised": model}
+    if args.compare_contiguous:  # the same network with contiguous (NCHW) conv weights
+        runs["optimised_contiguous"] = copy.deepcopy(model).to(
+            memory_format=torch.contiguous_format
+        )
+    if not args.no_naive:
+        runs["naive"] = from_model(model)
+    for label, t in time_models(runs, x, y, args.repeats, args.warmup).items():
+        row[label] = {
+            **{k: round(v, 4) for k, v in t.items()},
+            "train_gflops_per_s": round(3 * gflop / t["train_s"], 1),
+            "infer_gflops_per_s": round(gflop / t["infer_s"], 1),
+        }
+        print(f"{name} {label}: {row[label]}", file=sys.stderr, flush=True)
+    if "naive" in row:
+        opt, naive = row["optimised"], row["naive"]
+        row["speedup_train"] = round(naive["train_s"] / opt["train_s"], 2)
+        row["speedup_infer"] = round(naive["infer_s"] / opt["infer_s"], 2)
+        if "optimised_contiguous" in row:
+            nchw = row["optimised_contiguous"]
+            row["speedup_train_contiguous"] = round(naive["train_s"] / nchw["train_s"], 2)
+            row["speedup_infer_contiguous"] = round(naive["infer_s"] / nchw["infer_s"], 2)
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--presets", default="seed,compact", help="comma-separated preset names")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--frames-in", type=int, default=11)
+    p.add_argument("--frames-out", type=int, default=11)
+    p.add_argument("--height", type=int, default=160)
+    p.add_argument("--width", type=int, default=240)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs (the median is reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive reference")
+    p.add_argument(
+        "--compare-contiguous",
+        action="store_true",
+        help="also time the optimised model with contiguous (NCHW) conv weights",
+    )
+    p.add_argument("--matmul-size", type=int, default=2048)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "matmul_fp32_gflops_per_s": round(matmul_gflops(args.matmul_size, args.repeats), 1),
+        "presets": [bench_preset(n, args) for n in args.presets.split(",")],
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

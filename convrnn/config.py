@@ -1,0 +1,203 @@
+"""`ModelConfig`, the named presets, and their validation. Imports no torch (the CLI reads it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+CELLS = ("gru", "lstm")
+OUTPUTS = ("sigmoid", "residual")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild an encoder-forecaster; a checkpoint stores `to_dict()`.
+
+    Stage i of the encoder is conv(stage_kernels[i], strides[i]) -> LeakyReLU -> RNN(hidden[i]);
+    the forecaster mirrors it from the top: RNN(hidden[i]) -> upsample, down to stage 0, then the
+    output head. Forecaster RNN i starts from the final state of encoder RNN i.
+    """
+
+    cell: str = "gru"  # recurrent cell: "gru" (ConvGRU) or "lstm" (ConvLSTM)
+    frames_in: int = 11  # observed frames the encoder reads
+    frames_out: int = 11  # frames the forecaster predicts
+    image_channels: int = 3  # channels of one frame (RGB)
+    height: int = 160  # nominal frame height, for summaries (the net is fully convolutional)
+    width: int = 240  # nominal frame width, for summaries
+    patch: int = 1  # space-to-depth patch p: a (C, H, W) frame is seen as (C*p*p, H/p, W/p)
+    stage_channels: tuple[int, ...] = (64, 64, 96)  # output channels of each encoder stage conv
+    stage_kernels: tuple[int, ...] = (3, 3, 3)  # kernel size of each encoder stage conv
+    strides: tuple[int, ...] = (1, 2, 2)  # stride of each stage conv; the forecaster undoes it
+    hidden: tuple[int, ...] = (64, 96, 96)  # RNN features of each stage (encoder = forecaster)
+    rnn_kernels: tuple[int, ...] = (5, 5, 5)  # kernel size of each stage's gate convolutions
+    up_channels: tuple[int, ...] = (96, 96)  # forecaster upsampling i+1 -> i output channels
+    up_kernel: int = 4  # transposed-conv kernel of a stride-2 upsampling (stride 1: 3x3)
+    head_channels: tuple[int, ...] = (16,)  # head: 3x3 conv + LeakyReLU per entry, then 1x1
+    norm: bool = True  # GroupNorm on the gate convolutions (the original had it)
+    norm_group_size: int = 32  # channels per GroupNorm group (the original: C // 32 groups)
+    leak: float = 0.2  # LeakyReLU slope after stage, upsampling and head convolutions
+    output: str = "sigmoid"  # "sigmoid": frame = sigmoid(head); "residual": last frame + change
+    autoregressive: bool = False  # feed each prediction back through the encoder (else zeros)
+    zero_init_head: bool = False  # zero the last head conv: a residual net starts as copy-last
+
+    def __post_init__(self) -> None:
+        for name in (
+            "stage_channels",
+            "stage_kernels",
+            "strides",
+            "hidden",
+            "rnn_kernels",
+            "up_channels",
+            "head_channels",
+        ):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    @property
+    def stages(self) -> int:
+        return len(self.hidden)
+
+    def problems(self) -> list[str]:
+        """Every inconsistency at once (empty when the config is valid)."""
+        out = []
+        n = len(self.hidden)
+        if self.cell not in CELLS:
+            out.append(f"cell must be one of {CELLS}, got {self.cell!r}")
+        if self.output not in OUTPUTS:
+            out.append(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if n < 1:
+            out.append("hidden must name at least one stage")
+        for name in ("stage_channels", "stage_kernels", "strides", "rnn_kernels"):
+            if len(getattr(self, name)) != n:
+                out.append(f"{name} has {len(getattr(self, name))} entries, hidden has {n}")
+        if len(self.up_channels) != max(n - 1, 0):
+            out.append(
+                f"up_channels needs {max(n - 1, 0)} entries (one per upsampling), "
+                f"got {len(self.up_channels)}"
+            )
+        for name in (
+            "frames_in",
+            "frames_out",
+            "image_channels",
+            "patch",
+            "height",
+            "width",
+            "up_kernel",
+            "norm_group_size",
+        ):
+            if getattr(self, name) < 1:
+                out.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "stage_channels",
+            "stage_kernels",
+            "strides",
+            "hidden",
+            "rnn_kernels",
+            "up_channels",
+            "head_channels",
+        ):
+            if any(v < 1 for v in getattr(self, name)):
+                out.append(f"{name} must be positive, got {getattr(self, name)}")
+        if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
+            out.append("stage_kernels and rnn_kernels must be odd (same padding)")
+        if any(s > 1 for s in self.strides) and (self.up_kernel - 2) % 2:
+            out.append(f"up_kernel must be even for a stride-2 upsampling, got {self.up_kernel}")
+        if any(s not in (1, 2) for s in self.strides):
+            out.append(f"strides must be 1 or 2, got {self.strides}")
+        if self.strides and self.strides[0] != 1:
+            out.append(
+                "strides[0] must be 1 (stage 0 runs on the frame grid; use patch to shrink it)"
+            )
+        if not out:
+            step = self.patch * self.downsampling
+            if self.height % step or self.width % step:
+                out.append(
+                    f"frame {self.height}x{self.width} must divide by patch x strides = {step}"
+                )
+        return out
+
+    @property
+    def downsampling(self) -> int:
+        """Total stride of the encoder (patching excluded)."""
+        total = 1
+        for s in self.strides:
+            total *= s
+        return total
+
+    def grids(self, height: int | None = None, width: int | None = None) -> list[tuple[int, int]]:
+        """The recurrent grid (h, w) of every stage for a frame of this size."""
+        h = (height or self.height) // self.patch
+        w = (width or self.width) // self.patch
+        out = []
+        for s in self.strides:
+            h, w = h // s, w // s
+            out.append((h, w))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of `to_dict`; unknown keys are an error (a newer or foreign checkpoint)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+# The original network, exactly (7,112,355 parameters): ConvGRU, zeros fed to the forecaster.
+_SEED = ModelConfig()
+
+PRESETS: dict[str, ModelConfig] = {
+    "seed": _SEED,
+    # The same with ConvLSTM cells (the original's LSTM variant had channel mismatches).
+    "seed-lstm": dataclasses.replace(_SEED, cell="lstm"),
+    # Trains on a 2-core CPU: 4x4 patches (40x60 grid of 48 channels), two small stages, 3x3
+    # gate kernels, residual output starting as copy-last-frame, predictions fed back.
+    "compact": ModelConfig(
+        cell="gru",
+        patch=4,
+        stage_channels=(32, 48),
+        stage_kernels=(3, 3),
+        strides=(1, 2),
+        hidden=(32, 48),
+        rnn_kernels=(3, 3),
+        up_channels=(32,),
+        head_channels=(),
+        norm=True,
+        norm_group_size=16,
+        output="residual",
+        autoregressive=True,
+        zero_init_head=True,
+    ),
+    # For tests: a forward+backward pass on 2 videos of 11 -> 11 frames in a fraction of a second.
+    "tiny": ModelConfig(
+        cell="gru",
+        patch=8,
+        stage_channels=(8, 8),
+        stage_kernels=(3, 3),
+        strides=(1, 2),
+        hidden=(8, 8),
+        rnn_kernels=(3, 3),
+        up_channels=(8,),
+        head_channels=(),
+        norm=True,
+        norm_group_size=4,
+        output="sigmoid",
+        autoregressive=False,
+    ),
+}
+
+
+def get_preset(name: str, **overrides: Any) -> ModelConfig:
+    """A named preset with some fields replaced, e.g. `get_preset("tiny", frames_out=5)`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

@@ -1,0 +1,236 @@
+"""The encoder-forecaster (Shi et al. 2015; the original course network), built from a ModelConfig.
+
+Encoder stage i: conv (maybe strided) -> LeakyReLU -> RNN. Forecaster, from the top stage down:
+RNN (starting from the encoder's final state of that stage) -> transposed conv -> LeakyReLU,
+then an output head of convolutions. The top forecaster RNN gets zeros as input (the original),
+or, when `cfg.autoregressive`, the encoding of the previous frame: the model's own prediction,
+or the true frame with probability `teacher_prob` (scheduled sampling).
+
+Speed at identical math (see cells.py): input-to-state convolutions run for all time steps in
+one call wherever the inputs are known in advance, zero inputs and zero states skip their
+convolutions, and the convolutions run channels_last.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cells import ConvRNNCell, State, make_cell
+from .config import ModelConfig
+
+
+def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTranspose2d:
+    """A transposed conv that multiplies the grid by `stride` (1: a 3x3 same-size conv)."""
+    if stride == 1:
+        return nn.ConvTranspose2d(in_ch, out_ch, 3, 1, 1)
+    return nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, (kernel - stride) // 2)
+
+
+def build_stage_convs(cfg: ModelConfig) -> nn.ModuleList:
+    """The encoder's stage convolutions: (patched frame | RNN i-1 output) -> stage i input."""
+    enc_in = (cfg.image_channels * cfg.patch**2,) + cfg.hidden[:-1]
+    return nn.ModuleList(
+        nn.Conv2d(
+            enc_in[i],
+            cfg.stage_channels[i],
+            cfg.stage_kernels[i],
+            cfg.strides[i],
+            cfg.stage_kernels[i] // 2,
+        )
+        for i in range(cfg.stages)
+    )
+
+
+def build_ups(cfg: ModelConfig) -> nn.ModuleList:
+    """ups[i] takes forecaster stage i+1 to the grid of stage i, undoing strides[i+1]."""
+    return nn.ModuleList(
+        upsampler(cfg.hidden[i + 1], cfg.up_channels[i], cfg.strides[i + 1], cfg.up_kernel)
+        for i in range(cfg.stages - 1)
+    )
+
+
+def space_to_depth(frames: Tensor, p: int) -> Tensor:
+    """(..., C, H, W) -> (..., C*p*p, H/p, W/p) (identity for p = 1)."""
+    if p == 1:
+        return frames
+    lead = frames.shape[:-3]
+    out = F.pixel_unshuffle(frames.reshape(-1, *frames.shape[-3:]), p)  # (N, C*p*p, h, w)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def head_to_frame(raw: Tensor, base: Tensor, cfg: ModelConfig) -> Tensor:
+    """Head output (N, C*p*p, h, w) -> frame (N, C, H, W) in [0, 1]; base: (N, C, H, W), the
+    frame a residual prediction adds its change to."""
+    if cfg.patch > 1:
+        raw = F.pixel_shuffle(raw, cfg.patch)
+    if cfg.output == "residual":
+        return (base + raw).clamp(0.0, 1.0)
+    return torch.sigmoid(raw)
+
+
+def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
+    """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame."""
+    layers: list[nn.Module] = []
+    for ch in cfg.head_channels:
+        layers += [nn.Conv2d(in_ch, ch, 3, padding=1), nn.LeakyReLU(cfg.leak)]
+        in_ch = ch
+    layers.append(nn.Conv2d(in_ch, cfg.image_channels * cfg.patch**2, 1))
+    return nn.Sequential(*layers)
+
+
+class EncoderForecaster(nn.Module):
+    """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1]."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        n = cfg.stages
+        self.stage_convs = build_stage_convs(cfg)
+        self.enc_cells = nn.ModuleList(self._cell(cfg.stage_channels[i], i) for i in range(n))
+        # The top forecaster RNN reads the top encoder output (zeros unless autoregressive).
+        dec_in = cfg.up_channels + (cfg.hidden[-1],)
+        self.dec_cells = nn.ModuleList(self._cell(dec_in[i], i) for i in range(n))
+        self.ups = build_ups(cfg)
+        self.head = build_head(cfg, cfg.hidden[0])
+        self.act = nn.LeakyReLU(cfg.leak)
+        # channels_last conv weights make the (mkldnn) convolutions run channels_last: measured
+        # faster on CPU (benchmarks/model_step.py --compare-contiguous); the math is unchanged.
+        self.to(memory_format=torch.channels_last)
+        if cfg.zero_init_head:
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
+
+    def _cell(self, in_ch: int, i: int) -> ConvRNNCell:
+        c = self.cfg
+        return make_cell(c.cell, in_ch, c.hidden[i], c.rnn_kernels[i], c.norm, c.norm_group_size)
+
+    # -- edges: frames <-> recurrent grid --------------------------------------------------
+
+    def to_grid(self, frames: Tensor) -> Tensor:
+        return space_to_depth(frames, self.cfg.patch)
+
+    def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
+        return head_to_frame(raw, base, self.cfg)
+
+    def check_inputs(self, inputs: Tensor, targets: Tensor | None, teacher_prob: float) -> None:
+        cfg = self.cfg
+        if inputs.dim() != 5 or inputs.shape[2] != cfg.image_channels:
+            raise ValueError(
+                f"inputs must be (B, T, {cfg.image_channels}, H, W), got {tuple(inputs.shape)}"
+            )
+        step = cfg.patch * cfg.downsampling
+        if inputs.shape[-2] % step or inputs.shape[-1] % step:
+            raise ValueError(
+                f"frame size {tuple(inputs.shape[-2:])} must divide by patch x strides = {step}"
+            )
+        want = (inputs.shape[0], cfg.frames_out, *inputs.shape[2:])
+        if targets is not None and tuple(targets.shape) != want:
+            raise ValueError(f"targets must be {want}, got {tuple(targets.shape)}")
+        if cfg.autoregressive and teacher_prob > 0 and targets is None:
+            raise ValueError("teacher_prob > 0 needs targets")
+
+    # -- encoder ---------------------------------------------------------------------------
+
+    def encode(self, x: Tensor) -> list[State]:
+        """Grid frames (B, T, C, h, w) -> final state of every encoder stage."""
+        b, t = x.shape[:2]
+        states = []
+        seq = x
+        for i, (conv, cell) in enumerate(zip(self.stage_convs, self.enc_cells, strict=True)):
+            y = self.act(conv(seq.flatten(0, 1)))  # (B*T, C_i, h_i, w_i), all steps at once
+            xp = cell.project(y).unflatten(0, (b, t))  # (B, T, G*F_i, h_i, w_i)
+            state: State | None = None
+            outs = []
+            for xp_k in xp.unbind(1):  # unbind: one backward for all steps, not one per slice
+                state = cell(xp_k, state)
+                outs.append(state[0])
+            if i < self.cfg.stages - 1:  # the top stage's outputs feed nothing but its state
+                seq = torch.stack(outs, 1)  # (B, T, F_i, h_i, w_i)
+            states.append(state)
+        return states
+
+    def encode_step(self, frame: Tensor, states: list[State]) -> list[State]:
+        """One more grid frame (B, C, h, w) through the encoder, continuing `states`."""
+        new = []
+        y = frame
+        for conv, cell, state in zip(self.stage_convs, self.enc_cells, states, strict=True):
+            state = cell(cell.project(self.act(conv(y))), state)
+            new.append(state)
+            y = state[0]
+        return new
+
+    # -- forecaster ------------------------------------------------------------------------
+
+    def forecast_zeros(self, states: list[State], base: Tensor) -> Tensor:
+        """The original forecaster: zero input on top, stage by stage. -> (B, T_out, C, H, W)."""
+        t_out = self.cfg.frames_out
+        b = base.shape[0]
+        seq: Tensor | None = None  # input sequence of the current stage, None = zeros
+        for i in reversed(range(self.cfg.stages)):
+            cell, state = self.dec_cells[i], states[i]
+            if seq is None:
+                xps: list[Tensor | None] = [None] * t_out
+            else:
+                xps = list(cell.project(seq.flatten(0, 1)).unflatten(0, (b, t_out)).unbind(1))
+            outs = []
+            for xp_k in xps:
+                state = cell(xp_k, state)
+                outs.append(state[0])
+            seq = torch.stack(outs, 1)  # (B, T_out, F_i, h_i, w_i)
+            if i > 0:
+                seq = self.act(self.ups[i - 1](seq.flatten(0, 1))).unflatten(0, (b, t_out))
+        raw = self.head(seq.flatten(0, 1))  # (B*T_out, C*p*p, h_0, w_0)
+        base = base.unsqueeze(1).expand(-1, t_out, -1, -1, -1).flatten(0, 1)  # (B*T_out, C, H, W)
+        return self.to_frame(raw, base).unflatten(0, (b, t_out))
+
+    def forecast_step(self, top: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """One forecaster step from the top input (B, F_top, h, w) -> head output, new states."""
+        states = list(states)
+        y = top
+        for i in reversed(range(self.cfg.stages)):
+            cell = self.dec_cells[i]
+            states[i] = cell(cell.project(y), states[i])
+            y = states[i][0]
+            if i > 0:
+                y = self.act(self.ups[i - 1](y))
+        return self.head(y), states
+
+    def forecast_autoregressive(
+        self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
+    ) -> Tensor:
+        """Each prediction (or, with probability teacher_prob, the true frame) goes back
+        through the encoder and its top output feeds the top forecaster RNN."""
+        dec_states = list(enc_states)
+        prev = last  # (B, C, H, W): the frame the current step starts from
+        preds = []
+        for k in range(self.cfg.frames_out):
+            if k > 0:
+                prev = preds[-1]
+                if targets is not None and teacher_prob > 0:
+                    use_true = torch.rand(prev.shape[0], 1, 1, 1, device=prev.device)
+                    prev = torch.where(use_true < teacher_prob, targets[:, k - 1], prev)
+                enc_states = self.encode_step(self.to_grid(prev), enc_states)
+            raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
+            preds.append(self.to_frame(raw, prev))
+        return torch.stack(preds, 1)  # (B, T_out, C, H, W)
+
+    def forward(
+        self, inputs: Tensor, targets: Tensor | None = None, teacher_prob: float = 0.0
+    ) -> Tensor:
+        """inputs (B, T_in, C, H, W) in [0, 1] -> predictions (B, T_out, C, H, W) in [0, 1].
+
+        targets and teacher_prob matter only for an autoregressive model (scheduled sampling).
+        """
+        self.check_inputs(inputs, targets, teacher_prob)
+        states = self.encode(self.to_grid(inputs))
+        last = inputs[:, -1]  # (B, C, H, W)
+        if self.cfg.autoregressive:
+            return self.forecast_autoregressive(states, last, targets, teacher_prob)
+        return self.forecast_zeros(states, last)
+
+
+def build_model(cfg: ModelConfig) -> EncoderForecaster:
+    """The network a config describes (parameters on the CPU, float32)."""
+    return EncoderForecaster(cfg)

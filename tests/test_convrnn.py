@@ -1,0 +1,166 @@
+"""The encoder-forecaster: shapes, parameter count, gradients, equality with the naive reference,
+configs and presets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from convrnn import PRESETS, ModelConfig, build_model, get_preset
+from convrnn.reference import from_model
+
+# seed is fully convolutional and slow on CPU at 160x240: shape tests use a smaller frame.
+SIZES = {"tiny": (160, 240), "compact": (160, 240), "seed": (16, 24), "seed-lstm": (16, 24)}
+
+
+def perturbed(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
+    """Move every weight (GroupNorm affine, a zero-initialised head) off its initial value."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return model
+
+
+def test_presets_are_the_four_named_ones() -> None:
+    assert set(PRESETS) == {"tiny", "compact", "seed", "seed-lstm"}
+
+
+def test_seed_has_the_original_parameter_count() -> None:
+    model = build_model(get_preset("seed"))
+    assert sum(p.numel() for p in model.parameters()) == 7_112_355
+
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+@pytest.mark.parametrize(("t_in", "t_out"), [(11, 11), (3, 5)])
+def test_output_shape_and_range(name: str, t_in: int, t_out: int) -> None:
+    cfg = get_preset(name, frames_in=t_in, frames_out=t_out)
+    model = build_model(cfg)
+    h, w = SIZES[name]
+    b = 1 if name.startswith("seed") else 2
+    with torch.no_grad():
+        pred = model(torch.rand(b, t_in, 3, h, w))
+    assert pred.shape == (b, t_out, 3, h, w)
+    assert pred.dtype == torch.float32
+    assert pred.min() >= 0.0 and pred.max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"cell": "lstm"},
+        {"autoregressive": True, "output": "residual"},
+        {"cell": "lstm", "autoregressive": True, "norm": False},
+    ],
+)
+def test_gradients_reach_every_parameter(overrides: dict) -> None:
+    cfg = get_preset("tiny", frames_in=3, frames_out=3, **overrides)
+    model = perturbed(build_model(cfg))
+    x, y = torch.rand(2, 3, 3, 32, 48), torch.rand(2, 3, 3, 32, 48)
+    ((model(x, y, teacher_prob=0.5) - y) ** 2).mean().backward()
+    # Without feedback the top forecaster RNN reads zeros, as in the original: its input
+    # weights exist (the parameter count, and autoregressive use) but get no gradient.
+    dead = set() if cfg.autoregressive else {f"dec_cells.{cfg.stages - 1}.x_conv.weight"}
+    for name, p in model.named_parameters():
+        if name in dead:
+            assert p.grad is None
+        else:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("tiny", {}),
+        ("tiny", {"cell": "lstm", "output": "residual"}),
+        ("tiny", {"autoregressive": True}),
+        ("compact", {}),
+        ("compact", {"cell": "lstm", "autoregressive": False}),
+        ("seed", {"frames_in": 3, "frames_out": 2}),
+        ("seed-lstm", {"frames_in": 2, "frames_out": 2, "autoregressive": True}),
+    ],
+)
+def test_optimised_equals_naive_reference(name: str, overrides: dict) -> None:
+    cfg = get_preset(name, **overrides)
+    model = perturbed(build_model(cfg))
+    ref = from_model(model)
+    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in model.parameters())
+    h, w = SIZES[name] if name.startswith("seed") else (32, 48)
+    x = torch.rand(2, cfg.frames_in, 3, h, w)
+    y = torch.rand(2, cfg.frames_out, 3, h, w)
+    with torch.no_grad():
+        for teacher_prob in (0.0, 1.0) if cfg.autoregressive else (0.0,):
+            torch.testing.assert_close(
+                model(x, y, teacher_prob), ref(x, y, teacher_prob), atol=1e-4, rtol=0
+            )
+
+
+def test_residual_zero_head_starts_as_copy_last_frame() -> None:
+    cfg = get_preset("compact", frames_in=4, frames_out=3)
+    x = torch.rand(1, 4, 3, 32, 48)
+    with torch.no_grad():
+        pred = build_model(cfg)(x)
+    torch.testing.assert_close(pred, x[:, -1:].expand(-1, 3, -1, -1, -1))
+
+
+def test_teacher_forcing_feeds_the_true_frames() -> None:
+    cfg = get_preset("tiny", frames_in=2, frames_out=3, autoregressive=True)
+    model = perturbed(build_model(cfg))
+    x = torch.rand(1, 2, 3, 32, 48)
+    y1, y2 = torch.rand(2, 1, 3, 3, 32, 48)
+    with torch.no_grad():
+        # Free running ignores targets; teacher forcing reads target k-1 at step k.
+        torch.testing.assert_close(model(x, y1, 0.0), model(x, y2, 0.0))
+        a, b = model(x, y1, 1.0), model(x, y2, 1.0)
+    torch.testing.assert_close(a[:, 0], b[:, 0])
+    assert not torch.allclose(a[:, 1], b[:, 1])
+
+
+def test_bad_inputs_raise_value_errors() -> None:
+    model = build_model(get_preset("tiny", autoregressive=True))
+    with pytest.raises(ValueError, match="must divide"):
+        model(torch.rand(1, 11, 3, 30, 48))
+    with pytest.raises(ValueError, match="inputs must be"):
+        model(torch.rand(1, 11, 1, 32, 48))
+    with pytest.raises(ValueError, match="targets must be"):
+        model(torch.rand(1, 11, 3, 32, 48), torch.rand(1, 5, 3, 32, 48))
+    with pytest.raises(ValueError, match="needs targets"):
+        model(torch.rand(1, 11, 3, 32, 48), None, 0.5)
+
+
+def test_config_round_trip_through_json() -> None:
+    for name in PRESETS:
+        cfg = get_preset(name, frames_out=7)
+        again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+        assert again == cfg and again.frames_out == 7
+        model, rebuilt = build_model(cfg), build_model(again)
+        assert rebuilt.load_state_dict(model.state_dict())  # same layout
+
+
+def test_config_reports_every_problem_at_once() -> None:
+    with pytest.raises(ValueError) as err:
+        ModelConfig(cell="rnn", frames_out=0, strides=(1, 2), height=150)
+    msg = str(err.value)
+    assert "cell must be one of" in msg and "frames_out" in msg and "strides has 2" in msg
+    with pytest.raises(ValueError, match="unknown ModelConfig fields"):
+        ModelConfig.from_dict({**ModelConfig().to_dict(), "dropout": 0.1})
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("huge")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_forward_backward_matches_cpu() -> None:
+    cfg = get_preset("tiny", frames_in=3, frames_out=3, autoregressive=True)
+    model = perturbed(build_model(cfg))
+    x, y = torch.rand(2, 3, 3, 32, 48), torch.rand(2, 3, 3, 32, 48)
+    gpu = build_model(cfg).cuda()
+    gpu.load_state_dict(model.state_dict())
+    pred = gpu(x.cuda(), y.cuda(), 1.0)
+    pred.mean().backward()
+    assert pred.device.type == "cuda"
+    with torch.no_grad():
+        torch.testing.assert_close(pred.cpu(), model(x, y, 1.0), atol=1e-4, rtol=0)
