@@ -13,6 +13,13 @@ from pathlib import Path
 
 import typer
 
+# The stages' config dataclasses are torch-free: the options take their defaults from them.
+from convrnn.config import ModelConfig
+from infer.config import DemoConfig, EvaluateConfig, ExportConfig, PredictConfig, ShowConfig
+from ingest.config import IngestConfig
+from ingest.synth.config import SynthConfig
+from train.config import TrainConfig as _TC
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -29,11 +36,18 @@ def user_errors(*error_types: type[BaseException]) -> Iterator[None]:
     except error_types as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except OSError as exc:  # an unreadable or unwritable path the user gave
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: nothing half-written was published; rerun the same command to resume",
+            err=True,
+        )
+        raise typer.Exit(130) from None
 
 
 # --- synth ---------------------------------------------------------------------------------
-
-from ingest.synth.config import SynthConfig  # noqa: E402 - torch-free defaults of synth
 
 
 @app.command()
@@ -71,8 +85,6 @@ def synth(
 
 # --- ingest --------------------------------------------------------------------------------
 
-from ingest.config import IngestConfig  # noqa: E402 - torch-free defaults of ingest
-
 
 def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -103,8 +115,14 @@ def ingest(
     from ingest.errors import IngestError
     from ingest.pack import run_ingest
 
-    cfg = IngestConfig(data_root=data_root, out=out, workers=workers,
-                       videos_per_shard=videos_per_shard, skip_bad=skip_bad, overwrite=overwrite)
+    cfg = IngestConfig(
+        data_root=data_root,
+        out=out,
+        workers=workers,
+        videos_per_shard=videos_per_shard,
+        skip_bad=skip_bad,
+        overwrite=overwrite,
+    )
     with user_errors(IngestError):
         manifest = run_ingest(cfg)
     for split, entry in manifest["splits"].items():
@@ -144,23 +162,29 @@ def shards_info(
         typer.echo("{:<10} {:>7} {:>6} {:>5} {:>6} {:>9}".format(*head))
         for split, e in info["splits"].items():
             masks = "yes" if e["masks"] else "no"
-            typer.echo(f"{split:<10} {e['videos']:>7} {e['frames']:>6} {masks:>5} "
-                       f"{e['shards']:>6} {_size(e['bytes']):>9}")
-        typer.echo(f"skipped at ingest: {len(info['skipped'])} video(s); "
-                   f"ignored: {len(info['ignored'])} stray file(s)")
+            typer.echo(
+                f"{split:<10} {e['videos']:>7} {e['frames']:>6} {masks:>5} "
+                f"{e['shards']:>6} {_size(e['bytes']):>9}"
+            )
+        typer.echo(
+            f"skipped at ingest: {len(info['skipped'])} video(s); "
+            f"ignored: {len(info['ignored'])} stray file(s)"
+        )
         if verify:
             report = verify_shards(shards, progress=True)
             for problem in report["problems"]:
                 typer.echo(f"FAILED: {problem}", err=True)
             if not report["ok"]:
-                typer.echo(f"error: {len(report['problems'])} problem(s) in {report['shards']} "
-                           "shards; re-ingest (`python cli.py ingest ... --overwrite`)", err=True)
+                typer.echo(
+                    f"error: {len(report['problems'])} problem(s) in {report['shards']} "
+                    "shards; re-ingest (`python cli.py ingest ... --overwrite`)",
+                    err=True,
+                )
                 raise typer.Exit(1)
             typer.echo(f"verified {report['shards']} shards, {report['samples']} samples: ok")
 
-# --- presets -------------------------------------------------------------------------------
 
-from convrnn.config import ModelConfig  # noqa: E402 - torch-free defaults of the model
+# --- presets -------------------------------------------------------------------------------
 
 
 @app.command()
@@ -184,8 +208,6 @@ def presets(
 
 
 # --- train ---------------------------------------------------------------------------------
-
-from train.config import TrainConfig as _TC  # noqa: E402  (torch-free: defaults for the options)
 
 
 @app.command()
@@ -255,14 +277,6 @@ def train(
 
 # --- predict -------------------------------------------------------------------------------
 
-from infer.config import (  # noqa: E402 - torch-free defaults of the infer commands
-    DemoConfig,
-    EvaluateConfig,
-    ExportConfig,
-    PredictConfig,
-    ShowConfig,
-)
-
 
 def _infer_logging() -> None:
     """Stage messages (which checkpoint, what was written) go to stderr, one line each."""
@@ -296,15 +310,30 @@ def predict(
     with user_errors(InferError, ShardError):
         from infer.predict import run_predict
 
-        s = run_predict(PredictConfig(shards=shards, out=out, ckpt=ckpt, runs=runs, split=split,
-                                      batch_size=batch_size, device=device, workers=workers,
-                                      overwrite=overwrite, progress=progress))
+        s = run_predict(
+            PredictConfig(
+                shards=shards,
+                out=out,
+                ckpt=ckpt,
+                runs=runs,
+                split=split,
+                batch_size=batch_size,
+                device=device,
+                workers=workers,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        )
     if s["rank"] == 0:
         typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
-        typer.echo(f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
-                   f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}")
+        typer.echo(
+            f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
+            f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}"
+        )
+
 
 # --- export-png ----------------------------------------------------------------------------
+
 
 @app.command("export-png")
 def export_png(
@@ -326,12 +355,25 @@ def export_png(
     with user_errors(InferError, ShardError):
         from infer.export import run_export
 
-        s = run_export(ExportConfig(preds=preds, out=out, frames=frames, workers=workers,
-                                    overwrite=overwrite, partial=partial, progress=progress))
-    typer.echo(f"wrote {s['files']} PNG files for {s['videos']} videos under {s['out']}/ "
-               f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''})")
+        s = run_export(
+            ExportConfig(
+                preds=preds,
+                out=out,
+                frames=frames,
+                workers=workers,
+                overwrite=overwrite,
+                partial=partial,
+                progress=progress,
+            )
+        )
+    typer.echo(
+        f"wrote {s['files']} PNG files for {s['videos']} videos under {s['out']}/ "
+        f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''})"
+    )
+
 
 # --- evaluate ------------------------------------------------------------------------------
+
 
 def _metric_line(name: str, report: dict) -> str:
     m, c = report["model"][name]["mean"], report["copy_last_frame"][name]["mean"]
@@ -354,14 +396,19 @@ def evaluate(
     with user_errors(InferError, ShardError):
         from infer.evaluate import run_evaluate
 
-        r = run_evaluate(EvaluateConfig(preds=preds, shards=shards, out=out,
-                                        batch_size=batch_size, progress=progress))
+        r = run_evaluate(
+            EvaluateConfig(
+                preds=preds, shards=shards, out=out, batch_size=batch_size, progress=progress
+            )
+        )
     typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
     for name in ("mse", "mae", "psnr", "ssim"):
         typer.echo(_metric_line(name, r))
     typer.echo(f"report {out}, plot {r['plot']}")
 
+
 # --- show ----------------------------------------------------------------------------------
+
 
 @app.command()
 def show(
@@ -380,11 +427,21 @@ def show(
     with user_errors(InferError, ShardError):
         from infer.show import run_show
 
-        s = run_show(ShowConfig(videos=[v for v in videos.split(",") if v.strip()], preds=preds,
-                                shards=shards, out=out, gif=gif, scale=scale))
+        s = run_show(
+            ShowConfig(
+                videos=[v for v in videos.split(",") if v.strip()],
+                preds=preds,
+                shards=shards,
+                out=out,
+                gif=gif,
+                scale=scale,
+            )
+        )
     typer.echo(f"wrote {s['out']} ({len(s['videos'])} {s['split']} videos)")
 
+
 # --- demo ----------------------------------------------------------------------------------
+
 
 @app.command()
 def demo(
@@ -410,14 +467,34 @@ def demo(
     with user_errors(InferError, IngestError, SynthError, ShardError, TrainError):
         from infer.demo import run_demo
 
-        s = run_demo(DemoConfig(out=out, preset=preset, steps=steps, train=train, val=val,
-                                hidden=hidden, batch_size=batch_size, lr=lr, seed=seed,
-                                overwrite=overwrite))
-    typer.echo(f"\ndemo finished in {s['seconds']['total']:.0f} s "
-               f"({', '.join(f'{k} {v:.0f} s' for k, v in s['seconds'].items() if k != 'total')})")
-    for label, key in (("generated videos", "data"), ("shards", "shards"), ("training run", "run"),
-                       ("checkpoint", "ckpt"), ("PNG predictions", "predictions"),
-                       ("val report", "report"), ("val plot", "plot"), ("montage", "montage")):
+        s = run_demo(
+            DemoConfig(
+                out=out,
+                preset=preset,
+                steps=steps,
+                train=train,
+                val=val,
+                hidden=hidden,
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                overwrite=overwrite,
+            )
+        )
+    typer.echo(
+        f"\ndemo finished in {s['seconds']['total']:.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in s['seconds'].items() if k != 'total')})"
+    )
+    for label, key in (
+        ("generated videos", "data"),
+        ("shards", "shards"),
+        ("training run", "run"),
+        ("checkpoint", "ckpt"),
+        ("PNG predictions", "predictions"),
+        ("val report", "report"),
+        ("val plot", "plot"),
+        ("montage", "montage"),
+    ):
         typer.echo(f"  {label:<17} {s[key]}")
     for split, path in s["preds"].items():
         typer.echo(f"  {split + ' store':<17} {path}")
