@@ -293,8 +293,11 @@ def predict(
     ),
     out: str = typer.Option(PredictConfig.out, help="Zarr store: a folder or fsspec URL."),
     split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
-    batch_size: int = typer.Option(PredictConfig.batch_size, help="Videos per forward pass."),
-    device: str = typer.Option(PredictConfig.device, help="cpu, cuda, cuda:1 ..."),
+    batch_size: int | None = typer.Option(
+        PredictConfig.batch_size,
+        help="Videos per forward pass [default: 8; on a CPU 1 for full-resolution models].",
+    ),
+    device: str = typer.Option(PredictConfig.device, help="auto (CUDA when present), cpu, cuda."),
     runs: str = typer.Option(PredictConfig.runs, help="Run folders searched without --ckpt."),
     workers: int = typer.Option(PredictConfig.workers, help="Loader worker processes."),
     overwrite: bool = typer.Option(

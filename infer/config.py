@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,8 +27,8 @@ class PredictConfig:
     ckpt: str | None = None  # checkpoint file; None: the newest run's best.pt under `runs`
     runs: str = "runs"  # where training runs live (used when ckpt is None)
     split: str = "hidden"  # which split to predict: hidden or val
-    batch_size: int = 8  # videos per forward pass
-    device: str = "cpu"  # torch device string: cpu, cuda, cuda:1 ...
+    batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda
     workers: int = 0  # loader worker processes
     overwrite: bool = False  # replace a store made from another checkpoint or split
     progress: bool = True  # show a progress bar
@@ -36,8 +37,10 @@ class PredictConfig:
         problems = []
         if self.split not in SPLITS:
             problems.append(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.workers < 0:
             problems.append(f"workers must be >= 0, got {self.workers}")
         _check(problems, "predict")

@@ -35,3 +35,34 @@ def shard_root(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     out = tmp_path_factory.mktemp("shards") / "shards"
     run_ingest(IngestConfig(data_root=synth_root, out=out, workers=1, progress=False))
     return out
+
+
+def shards_url(shard_root: Path, scheme: str, name: str) -> str:
+    """`shard_root` as a `file://` URL, or copied into fsspec's memory file system."""
+    if scheme == "file":
+        return f"file://{shard_root}"
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for f in shard_root.iterdir():
+        if f.is_file():
+            fs.pipe(f"/{name}/{f.name}", f.read_bytes())
+    return f"memory://{name}"
+
+
+@pytest.fixture(scope="session")
+def tiny_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Val and hidden prediction stores of an untrained `tiny` checkpoint (read-only for tests)."""
+    from infer_helpers import tiny_checkpoint
+
+    from infer.config import PredictConfig
+    from infer.predict import run_predict
+
+    tmp = tmp_path_factory.mktemp("stores")
+    ckpt = tiny_checkpoint(tmp / "best.pt")
+    stores = {}
+    for split in ("val", "hidden"):
+        stores[split] = tmp / f"{split}.zarr"
+        run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt),
+                                  out=str(stores[split]), split=split, progress=False))
+    return stores

@@ -6,24 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from infer_helpers import run_cli, tiny_checkpoint
+from infer_helpers import run_cli
 
-from infer.config import EvaluateConfig, PredictConfig
+from infer.config import EvaluateConfig
 from infer.errors import InferError
 from infer.evaluate import run_evaluate
-from infer.predict import run_predict
 
 
 @pytest.fixture(scope="module")
-def stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("evaluate")
-    ckpt = tiny_checkpoint(tmp / "best.pt")
-    out = {}
-    for split in ("val", "hidden"):
-        out[split] = tmp / f"{split}.zarr"
-        run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt), out=str(out[split]),
-                                  split=split, progress=False))
-    return out
+def stores(tiny_stores: dict[str, Path]) -> dict[str, Path]:
+    return tiny_stores
 
 
 @pytest.mark.slow

@@ -9,10 +9,10 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-import fsspec
 import numpy as np
 import pytest
 import torch
+from conftest import shards_url
 from PIL import Image
 
 from ingest.pack import IngestConfig, run_ingest
@@ -146,13 +146,7 @@ def test_train_order_is_reshuffled_per_epoch_and_reproducible(small_shards: Path
 
 @pytest.mark.parametrize("scheme", ["memory", "file"])
 def test_reads_fsspec_urls(shard_root: Path, scheme: str):
-    if scheme == "memory":
-        fs = fsspec.filesystem("memory")
-        for f in shard_root.iterdir():
-            fs.pipe(f"/loader-test/{f.name}", f.read_bytes())
-        url = "memory://loader-test"
-    else:
-        url = f"file://{shard_root}"
+    url = shards_url(shard_root, scheme, "loader-test")
     local = list(make_loader(shard_root, "val", mode="eval", batch_size=4))
     for workers in (0, 2):
         remote = list(make_loader(url, "val", mode="eval", batch_size=4, workers=workers))

@@ -8,8 +8,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-import fsspec
 import pytest
+from conftest import shards_url
 from typer.testing import CliRunner
 
 from cli import app
@@ -86,13 +86,7 @@ def test_webdataset_yields_what_our_reader_yields(shard_root: Path):
 
 @pytest.mark.parametrize("scheme", ["memory", "file"])
 def test_verify_reads_fsspec_urls(shard_root: Path, scheme: str):
-    if scheme == "memory":
-        fs = fsspec.filesystem("memory")
-        for f in shard_root.iterdir():
-            fs.pipe(f"/verify-test/{f.name}", f.read_bytes())
-        url = "memory://verify-test"
-    else:
-        url = f"file://{shard_root}"
+    url = shards_url(shard_root, scheme, "verify-test")
     assert verify(url) == {"shards": 4, "samples": 20, "problems": [], "ok": True}
 
 

@@ -5,25 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from infer_helpers import tiny_checkpoint
 from PIL import Image
 
-from infer.config import PredictConfig, ShowConfig
+from infer.config import ShowConfig
 from infer.errors import InferError
-from infer.predict import run_predict
 from infer.show import GAP, LABEL_W, run_show
 
 
 @pytest.fixture(scope="module")
-def stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("show")
-    ckpt = tiny_checkpoint(tmp / "best.pt")
-    out = {}
-    for split in ("val", "hidden"):
-        out[split] = tmp / f"{split}.zarr"
-        run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt), out=str(out[split]),
-                                  split=split, progress=False))
-    return out
+def stores(tiny_stores: dict[str, Path]) -> dict[str, Path]:
+    return tiny_stores
 
 
 def test_montage_rows(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:

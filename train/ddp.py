@@ -7,6 +7,7 @@ here degrades to the single-process case, so the loop has no `if distributed` br
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import os
 from dataclasses import dataclass
@@ -75,17 +76,38 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def keep_freed_memory() -> None:
+    """Make glibc keep freed memory for reuse instead of handing it back to the OS.
+
+    The recurrent nets allocate and free tensors of tens of MB at every step. By default glibc
+    serves such blocks with fresh mmaps, so every step page-faults them in again (a 20-minute
+    `compact` run took 119 M minor faults). Measured on 2 cores: a `seed` forward pass 4.4 ->
+    3.9 s per video, a `compact` training step 5-10 % faster. Memory stays at its peak instead
+    of shrinking between steps. A no-op where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    libc.mallopt(m_mmap_threshold, 1 << 30)  # blocks up to 1 GB come from the reusable heap
+    libc.mallopt(m_trim_threshold, (1 << 31) - 1)  # and freed memory is not trimmed back
+
+
 def setup(device: str = "auto", threads: int | None = None) -> DistEnv:
     """Pick the device, set CPU threads, and join the process group when under torchrun."""
+    keep_freed_memory()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda and not torch.cuda.is_available():
-        raise TrainError("--device cuda was asked for but CUDA is not available here")
+        raise TrainError(f"--device {device} was asked for but CUDA is not available here")
     if use_cuda:
-        dev = torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+        # "cuda:N" picks a GPU; plain "cuda" (or auto) gives each local rank its own
+        index = int(device.split(":")[1]) if ":" in device else local_rank
+        dev = torch.device("cuda", index % max(1, torch.cuda.device_count()))
         torch.cuda.set_device(dev)
     else:
         dev = torch.device("cpu")
