@@ -459,7 +459,7 @@ def demo(
     seed: int = typer.Option(DemoConfig.seed, help="Seed of the generator and the training."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo in OUT."),
 ) -> None:
-    """Run the whole pipeline on a small generated example: about 5 minutes on 2 CPU cores."""
+    """Run the whole pipeline on a small generated example: about 4 minutes on 2 CPU cores."""
     _infer_logging()
     from infer.errors import InferError
     from ingest.errors import IngestError

@@ -77,7 +77,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     run = run_training(TrainConfig(
         shards=shards, runs_root=str(root / "runs"), preset=cfg.preset, max_steps=cfg.steps,
         batch_size=cfg.batch_size, lr=cfg.lr, train_splits=("train",), val_split="val",
-        val_every=max(1, cfg.steps // 2), ckpt_every=cfg.steps, seed=cfg.seed, progress=True))
+        val_every=max(1, cfg.steps // 5), ckpt_every=cfg.steps, seed=cfg.seed, progress=True,
+        ss_steps=0))  # a short run: free-running from the start, as the model is evaluated
     ckpt = find_checkpoint(run)
     stage("train")
     log.info("[4/7] predicting hidden and val videos with %s", ckpt)
