@@ -66,3 +66,17 @@ def tiny_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
         run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt),
                                   out=str(stores[split]), split=split, progress=False))
     return stores
+
+
+def rewrite_tar(tar_path: Path, change) -> None:
+    """Rewrite a tar in place with its (name, bytes) members passed through `change`."""
+    import io
+    import tarfile
+
+    with tarfile.open(tar_path) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in change(members):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import shutil
 import tarfile
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import shards_url
+from conftest import rewrite_tar, shards_url
 from PIL import Image
 
 from ingest.pack import IngestConfig, run_ingest
@@ -158,14 +157,7 @@ def test_reads_fsspec_urls(shard_root: Path, scheme: str):
 def damaged_copy(shard_root: Path, tmp_path: Path, change: Callable[[list], list]) -> Path:
     """A copy of the shards whose val shard's members went through `change`."""
     out = Path(shutil.copytree(shard_root, tmp_path / "damaged"))
-    tar_path = out / "val-000000.tar"
-    with tarfile.open(tar_path) as tar:
-        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
-    with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in change(members):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    rewrite_tar(out / "val-000000.tar", change)
     return out
 
 

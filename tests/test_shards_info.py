@@ -3,13 +3,11 @@ shard or sample; webdataset reads our shards as our own reader does."""
 
 from __future__ import annotations
 
-import io
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import shards_url
+from conftest import rewrite_tar, shards_url
 from typer.testing import CliRunner
 
 from cli import app
@@ -90,16 +88,6 @@ def test_verify_reads_fsspec_urls(shard_root: Path, scheme: str):
     assert verify(url) == {"shards": 4, "samples": 20, "problems": [], "ok": True}
 
 
-def _rewrite(tar_path: Path, change) -> None:
-    with tarfile.open(tar_path) as tar:
-        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
-    with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in change(members):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 def test_verify_checks_members_counts_and_truncation(shard_root: Path, tmp_path: Path):
     root = Path(shutil.copytree(shard_root, tmp_path / "copy"))
 
@@ -109,7 +97,7 @@ def test_verify_checks_members_counts_and_truncation(shard_root: Path, tmp_path:
         at = next(i for i, (n, _) in enumerate(kept) if n == "video_1002.json")
         return [*kept[:at], ("video_1002.txt", b"litter"), *kept[at:]]
 
-    _rewrite(root / "val-000000.tar", damage)
+    rewrite_tar(root / "val-000000.tar", damage)
     hidden = root / "hidden-000000.tar"
     hidden.write_bytes(hidden.read_bytes()[: hidden.stat().st_size // 2])
     report = verify(root)
