@@ -300,6 +300,10 @@ def predict(
     device: str = typer.Option(PredictConfig.device, help="auto (CUDA when present), cpu, cuda."),
     runs: str = typer.Option(PredictConfig.runs, help="Run folders searched without --ckpt."),
     workers: int = typer.Option(PredictConfig.workers, help="Loader worker processes."),
+    precision: str = typer.Option(
+        PredictConfig.precision,
+        help="fp32, or bf16: bfloat16 convolutions, faster on CPUs and GPUs with bf16 support.",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a store made from another checkpoint or split."
     ),
@@ -323,6 +327,7 @@ def predict(
                 batch_size=batch_size,
                 device=device,
                 workers=workers,
+                precision=precision,
                 overwrite=overwrite,
                 progress=progress,
             )

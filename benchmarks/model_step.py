@@ -3,6 +3,7 @@ presets, side by side with the naive reference on the same weights; print JSON.
 
     python benchmarks/model_step.py                       # seed and compact, B=1, 11->11, 160x240
     python benchmarks/model_step.py --height 32 --width 48 --repeats 1   # a quick small run
+    python benchmarks/model_step.py --conv-floor   # + the convolutions alone: a speed-up ceiling
 
 Reports medians over --repeats timed runs (after --warmup untimed ones), the speedup over the
 naive reference, and achieved GFLOP/s beside a plain fp32 matmul measured in the same run.
@@ -86,6 +87,52 @@ def time_models(
     }
 
 
+def time_conv(conv: torch.nn.Module, shape: tuple, needs_grad: bool, repeats: int) -> tuple:
+    """(forward s, forward+backward s) of one convolution on a channels_last input of `shape`;
+    the backward computes the input's gradient only when the network's input needed one."""
+    inp = torch.rand(shape).contiguous(memory_format=torch.channels_last)
+
+    def fwd() -> None:
+        with torch.inference_mode():
+            conv(inp)
+
+    def fwd_bwd() -> None:
+        conv.zero_grad(set_to_none=True)
+        conv(inp.detach().requires_grad_(needs_grad)).sum().backward()
+
+    return median_seconds(fwd, repeats, 1), median_seconds(fwd_bwd, repeats, 1)
+
+
+def conv_floor(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
+    """Seconds the network's convolutions alone take: every convolution call of one training
+    step, recorded with its shapes, timed standalone (channels_last, as the model runs them),
+    forward and forward+backward. No implementation of this math on this convolution library
+    can take less time than its convolutions, so `naive time / floor` bounds any speed-up."""
+    kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    convs = {id(m): m for m in model.modules() if isinstance(m, kinds)}
+    calls: dict[tuple, int] = {}
+
+    def record(module: torch.nn.Module, inputs: tuple) -> None:
+        key = (id(module), tuple(inputs[0].shape), inputs[0].requires_grad)
+        calls[key] = calls.get(key, 0) + 1
+
+    hooks = [m.register_forward_pre_hook(record) for m in convs.values()]
+    try:
+        model.train()
+        train_step(model, x, y)
+    finally:
+        for h in hooks:
+            h.remove()
+    infer_s = train_s = 0.0
+    for (mid, shape, needs_grad), count in calls.items():
+        fwd, fwd_bwd = time_conv(convs[mid], shape, needs_grad, repeats)
+        infer_s += count * fwd
+        train_s += count * fwd_bwd
+    model.zero_grad(set_to_none=True)
+    n_calls = sum(calls.values())
+    return {"train_s": round(train_s, 4), "infer_s": round(infer_s, 4), "calls": n_calls}
+
+
 def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
     cfg = get_preset(
         name,
@@ -122,8 +169,15 @@ def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
             "infer_gflops_per_s": round(gflop / t["infer_s"], 1),
         }
         print(f"{name} {label}: {row[label]}", file=sys.stderr, flush=True)
+    if args.conv_floor:
+        row["conv_floor"] = conv_floor(model, x, y, args.repeats)
+        print(f"{name} conv floor: {row['conv_floor']}", file=sys.stderr, flush=True)
     if "naive" in row:
         opt, naive = row["optimised"], row["naive"]
+        if "conv_floor" in row:  # the best speed-up possible at identical math (see conv_floor)
+            floor = row["conv_floor"]
+            row["ceiling_train"] = round(naive["train_s"] / floor["train_s"], 2)
+            row["ceiling_infer"] = round(naive["infer_s"] / floor["infer_s"], 2)
         row["speedup_train"] = round(naive["train_s"] / opt["train_s"], 2)
         row["speedup_infer"] = round(naive["infer_s"] / opt["infer_s"], 2)
         if "optimised_contiguous" in row:
@@ -151,6 +205,12 @@ def main() -> None:
         help="also time the optimised model with contiguous (NCHW) conv weights",
     )
     p.add_argument("--matmul-size", type=int, default=2048)
+    p.add_argument(
+        "--conv-floor",
+        action="store_true",
+        help="also time every convolution of the network alone: the floor under any "
+        "implementation of the same math, and the speed-up ceiling it implies",
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -15,6 +15,12 @@ from torch import Tensor, nn
 State = tuple[Tensor, ...]  # GRU: (h,), LSTM: (h, c); each (B, F, H, W)
 
 
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x) as 2 sigmoid(2x) - 1: the same function (within 2e-7), and about 3x faster than
+    `torch.tanh` outside autograd in the CPU build measured here (equal with autograd)."""
+    return torch.sigmoid(x * 2) * 2 - 1
+
+
 def group_norm(channels: int, group_size: int, enabled: bool) -> nn.Module:
     """GroupNorm of about `group_size` channels a group (the original: C // 32 groups)."""
     if not enabled:
@@ -94,10 +100,10 @@ class ConvGRUCell(ConvRNNCell):
         xg, xc = xp.split((2 * f, f), 1)  # input parts of the gates and of the candidate
         if state is None:  # h = 0: no hidden convolutions, r h = 0
             z, _ = torch.sigmoid(self.norm_gates(xg)).chunk(2, 1)
-            return (z * torch.tanh(self.norm_cand(xc)),)
+            return (z * tanh(self.norm_cand(xc)),)
         h = state[0]
         z, r = torch.sigmoid(self.norm_gates(self.h_conv(h) + xg)).chunk(2, 1)
-        n = torch.tanh(self.norm_cand(self.h_cand(r * h) + xc))
+        n = tanh(self.norm_cand(self.h_cand(r * h) + xc))
         return (h + z * (n - h),)  # = (1 - z) h + z n
 
 
@@ -119,9 +125,9 @@ class ConvLSTMCell(ConvRNNCell):
             xp = self.bias_only(state[0])
         pre = xp if state is None else self.h_conv(state[0]) + xp
         i, fg, g, o = self.norm_gates(pre).chunk(4, 1)
-        i, fg, o, g = torch.sigmoid(i), torch.sigmoid(fg), torch.sigmoid(o), torch.tanh(g)
+        i, fg, o, g = torch.sigmoid(i), torch.sigmoid(fg), torch.sigmoid(o), tanh(g)
         c = i * g if state is None else fg * state[1] + i * g
-        return (o * torch.tanh(c), c)
+        return (o * tanh(c), c)
 
 
 def make_cell(

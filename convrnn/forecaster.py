@@ -55,8 +55,11 @@ def space_to_depth(frames: Tensor, p: int) -> Tensor:
     """(..., C, H, W) -> (..., C*p*p, H/p, W/p) (identity for p = 1)."""
     if p == 1:
         return frames
-    lead = frames.shape[:-3]
-    out = F.pixel_unshuffle(frames.reshape(-1, *frames.shape[-3:]), p)  # (N, C*p*p, h, w)
+    *lead, c, h, w = frames.shape
+    # pixel_unshuffle's channel order (c, i, j), laid out channels_last in one copy, the layout
+    # the convolutions read (pixel_unshuffle writes NCHW, which the first conv then converts).
+    blocks = frames.reshape(-1, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+    out = blocks.reshape(-1, h // p, w // p, c * p * p).permute(0, 3, 1, 2)  # (N, C*p*p, h, w)
     return out.reshape(*lead, *out.shape[-3:])
 
 

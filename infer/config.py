@@ -9,6 +9,7 @@ from typing import Any
 from infer.errors import InferError
 
 SPLITS = ("hidden", "val")  # splits that `predict` writes a store for
+PRECISIONS = ("fp32", "bf16")  # predict: float32, or bfloat16 autocast (faster where supported)
 FRAME_CHOICES = ("last", "all")  # export-png: image_21 only, or every predicted frame
 
 
@@ -30,6 +31,7 @@ class PredictConfig:
     batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
     workers: int = 0  # loader worker processes
+    precision: str = "fp32"  # fp32, or bf16: convolutions in bfloat16 (see README, predict)
     overwrite: bool = False  # replace a store made from another checkpoint or split
     progress: bool = True  # show a progress bar
 
@@ -43,6 +45,9 @@ class PredictConfig:
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.workers < 0:
             problems.append(f"workers must be >= 0, got {self.workers}")
+        if self.precision not in PRECISIONS:
+            problems.append(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         _check(problems, "predict")
         return self
 

@@ -12,6 +12,7 @@ across ranks) and writes only their chunks; rank 0 creates the store before and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -88,6 +89,14 @@ def to_uint8(pred: torch.Tensor) -> np.ndarray:
     return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, 3)
 
 
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16: autocast, so convolutions run in bfloat16 (weights and inputs cast per call, norms
+    and the output kept in float32); fp32: nothing changes."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def _distributed(device: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device): the trainer's process setup (device, threads per local
     rank, allocator, the process group under torchrun)."""
@@ -159,7 +168,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         "ckpt_sha256": file_sha256(ckpt), "ckpt": str(ckpt), "split": cfg.split,
         "model_config": model_cfg.to_dict(), "frames_in": frames_in, "frames_out": frames_out,
         "first_frame": frames_in, "train_step": int(payload.get("step", 0) or 0),
-        "shards": str(cfg.shards), "version": project_version(),
+        "shards": str(cfg.shards), "version": project_version(), "precision": cfg.precision,
     }
     resumed = _on_rank0(lambda: prepare_store(
         cfg.out, attrs=attrs, video_ids=ids, frame_shape=(frames_out, *FRAME_SHAPE),
@@ -184,7 +193,9 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
                 if not missing.any():
                     continue
                 inputs = batch["inputs"][:, -frames_in:].to(device)  # (B, T_in, 3, H, W)
-                frames = to_uint8(model(inputs))  # (B, T_out, H, W, 3)
+                with autocast(device, cfg.precision):
+                    pred = model(inputs)
+                frames = to_uint8(pred.float())  # (B, T_out, H, W, 3)
                 # write in the background while the next batch runs; at most 2 batches queued
                 pending.append(writer.submit(store.write, pos[missing], frames[missing]))
                 while len(pending) > 2:

@@ -27,7 +27,8 @@ from zarr.errors import GroupNotFoundError
 from infer.errors import InferError
 
 ARRAYS = ("frames", "video_ids", "done")
-IDENTITY = ("ckpt_sha256", "split", "frames_in", "frames_out")  # what a resumed run must match
+# what a resumed run must match
+IDENTITY = ("ckpt_sha256", "split", "frames_in", "frames_out", "precision")
 
 
 def store_location(url: str | Path) -> str | Path:

@@ -86,6 +86,23 @@ def test_rerun_skips_done_and_refuses_other_runs(shard_root: Path, ckpt: Path,
         predict(shard_root, ckpt, folder, overwrite=True)
 
 
+def test_bf16_store_is_close_and_kept_apart(shard_root: Path, ckpt: Path,
+                                            tmp_path: Path) -> None:
+    fp32, bf16 = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr"
+    predict(shard_root, ckpt, fp32, split="val")
+    predict(shard_root, ckpt, bf16, split="val", precision="bf16")
+    a, b = PredStore.open(fp32), PredStore.open(bf16)
+    assert a.attrs["precision"] == "fp32" and b.attrs["precision"] == "bf16"
+    diff = np.abs(a.frames[:].astype(int) - b.frames[:].astype(int))
+    # an untrained tiny model: about 1 level on average, 5 at the 99th percentile
+    assert diff.mean() < 1.5 and np.percentile(diff, 99) <= 8, (diff.mean(), diff.max())
+    # a store is never a mix of precisions: resuming with the other one is refused
+    with pytest.raises(InferError, match="precision.*--overwrite"):
+        predict(shard_root, ckpt, bf16, split="val")
+    with pytest.raises(InferError, match="precision must be one of fp32, bf16"):
+        predict(shard_root, ckpt, tmp_path / "x.zarr", precision="fp16")
+
+
 def test_fsspec_url_store(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
     url = "memory://infer-test/preds.zarr"
     predict(shard_root, ckpt, url, split="val")
