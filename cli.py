@@ -238,7 +238,9 @@ def train(
     seed: int = typer.Option(_TC.seed, help="Seed of init, data order and sampling."),
     workers: int = typer.Option(_TC.workers, help="Loader worker processes per process."),
     device: str = typer.Option(_TC.device, help="auto | cpu | cuda."),
-    amp: bool = typer.Option(False, "--amp", help="bf16 autocast (CUDA)."),
+    amp: bool = typer.Option(
+        False, "--amp", help="bf16 autocast: CUDA, and CPUs with bf16 arithmetic (AVX-512 BF16)."
+    ),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     threads: int | None = typer.Option(
         None, help="CPU threads per process (default: cores / processes on this node)."

@@ -100,6 +100,19 @@ def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> N
         run_training(dataclasses.replace(cfg, resume=True, max_steps=2))
 
 
+@pytest.mark.slow
+def test_amp_trains_in_bf16_on_cpu(shard_root: Path, tmp_path: Path) -> None:
+    fp32 = run_training(small(shard_root, tmp_path / "fp32"))
+    amp = run_training(small(shard_root, tmp_path / "amp", amp=True))
+    a, b = load_checkpoint(fp32 / "last.pt")["model"], load_checkpoint(amp / "last.pt")["model"]
+    assert all(t.dtype == torch.float32 for t in b.values())  # float32 master weights
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert 0 < diff < 1e-2, diff  # bf16 arithmetic ran, and stayed close to fp32
+    la = [r["loss"] for r in records(fp32, "train")]
+    lb = [r["loss"] for r in records(amp, "train")]
+    assert all(abs(x - y) <= 0.05 * x for x, y in zip(la, lb, strict=True)), (la, lb)
+
+
 def test_without_a_val_split_best_follows_last(shard_root: Path, tmp_path: Path) -> None:
     shards = tmp_path / "shards"
     shutil.copytree(shard_root, shards)

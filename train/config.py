@@ -37,7 +37,7 @@ class TrainConfig:
     seed: int = 0  # seeds the model init, the data order and scheduled sampling
     workers: int = 0  # loader worker processes per training process
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
-    amp: bool = False  # bf16 autocast on CUDA
+    amp: bool = False  # bf16 autocast of the forward pass (CUDA, and CPUs with bf16 arithmetic)
     compile: bool = False  # torch.compile the model
     threads: int | None = None  # torch CPU threads per process; None: cores / local processes
     loss: str = "mse"  # mse | mse+l1
