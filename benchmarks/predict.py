@@ -181,17 +181,20 @@ def measure_preset(
             runs.setdefault(net, []).append(run_child(["naive", str(shards), str(ckpt), out, net]))
         for b in batch_sizes:
             out = str(work / f"pred-{preset}-{b}")
-            runs.setdefault(str(b), []).append(run_child(["predict", str(shards), str(ckpt), out,
-                                                          str(b)]))
+            runs.setdefault(str(b), []).append(
+                run_child(["predict", str(shards), str(ckpt), out, str(b)])
+            )
         out = str(work / f"pred-{preset}-bf16")  # bf16 at the batch size predict picks itself
-        runs.setdefault("bf16", []).append(run_child(["predict", str(shards), str(ckpt), out, "0",
-                                                      "bf16"]))
+        runs.setdefault("bf16", []).append(
+            run_child(["predict", str(shards), str(ckpt), out, "0", "bf16"])
+        )
     med = {k: statistics.median(rate(r) for r in v) for k, v in runs.items()}
     best = max(batch_sizes, key=lambda b: med[str(b)])
 
     def ratio(key: str) -> float:
         return statistics.median(
-            rate(a) / rate(b) for a, b in zip(runs[key], runs["reference"], strict=True))
+            rate(a) / rate(b) for a, b in zip(runs[key], runs["reference"], strict=True)
+        )
 
     speedup, bf16_speedup = ratio(str(best)), ratio("bf16")
     return {

@@ -47,7 +47,8 @@ class PredictConfig:
             problems.append(f"workers must be >= 0, got {self.workers}")
         if self.precision not in PRECISIONS:
             problems.append(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         _check(problems, "predict")
         return self
 
@@ -89,8 +90,10 @@ class EvaluateConfig:
     progress: bool = True
 
     def validate(self) -> EvaluateConfig:
-        _check([] if self.batch_size >= 1 else [f"batch_size must be >= 1, got {self.batch_size}"],
-               "evaluate")
+        _check(
+            [] if self.batch_size >= 1 else [f"batch_size must be >= 1, got {self.batch_size}"],
+            "evaluate",
+        )
         return self
 
 

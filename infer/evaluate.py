@@ -46,8 +46,9 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), constrained_layout=True)
     for ax, name in zip(axes, LABELS, strict=True):
         ax.plot(frames, report["model"][name]["per_frame"], "o-", label="model")
-        ax.plot(frames, report["copy_last_frame"][name]["per_frame"], "s--",
-                label="copy last frame")
+        ax.plot(
+            frames, report["copy_last_frame"][name]["per_frame"], "s--", label="copy last frame"
+        )
         ax.set_xlabel("frame")
         ax.set_title(LABELS[name])
         ax.grid(alpha=0.3)
@@ -72,24 +73,37 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         raise InferError(
             f"{cfg.preds} holds predictions of the {split!r} split, which has no ground truth; "
             "predict the val split (`python cli.py predict --split val --out val.zarr`) and "
-            "evaluate that store")
+            "evaluate that store"
+        )
     missing = int((~store.done_mask()).sum())
     if missing:
-        raise InferError(f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not "
-                         "predicted yet; rerun the same `predict` command to finish it")
+        raise InferError(
+            f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not "
+            "predicted yet; rerun the same `predict` command to finish it"
+        )
     frames_in, frames_out = int(attrs["frames_in"]), int(store.frames.shape[1])
     ids, frames_per_video = split_videos(cfg.shards, split)
     if frames_per_video < frames_in + frames_out:
-        raise InferError(f"the {split!r} videos in {cfg.shards} have {frames_per_video} frames, "
-                         f"the store needs {frames_in} inputs + {frames_out} true future frames")
+        raise InferError(
+            f"the {split!r} videos in {cfg.shards} have {frames_per_video} frames, "
+            f"the store needs {frames_in} inputs + {frames_out} true future frames"
+        )
     if not np.array_equal(ids, store.ids()):
-        raise InferError(f"the {split!r} shards in {cfg.shards} hold other videos than the store "
-                         f"({len(ids)} vs {len(store)}); evaluate with the shards it was "
-                         "predicted from")
+        raise InferError(
+            f"the {split!r} shards in {cfg.shards} hold other videos than the store "
+            f"({len(ids)} vs {len(store)}); evaluate with the shards it was "
+            "predicted from"
+        )
 
     model_acc, copy_acc = MetricAccumulator(), MetricAccumulator()
-    loader = make_loader(cfg.shards, [split], mode="eval", batch_size=cfg.batch_size,
-                         frames_in=frames_in, frames_out=frames_out)
+    loader = make_loader(
+        cfg.shards,
+        [split],
+        mode="eval",
+        batch_size=cfg.batch_size,
+        frames_in=frames_in,
+        frames_out=frames_out,
+    )
     start, seen = time.perf_counter(), 0
     for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not cfg.progress):
         target = batch["targets"]
@@ -97,21 +111,30 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
             raise InferError(f"the {split!r} shards in {cfg.shards} carry no future frames")
         pred = stored_frames(store, store.positions(batch["ids"]))
         if pred.shape != target.shape:
-            raise InferError(f"store frames {tuple(pred.shape[1:])} do not match the shards' "
-                             f"future frames {tuple(target.shape[1:])}; wrong --shards?")
+            raise InferError(
+                f"store frames {tuple(pred.shape[1:])} do not match the shards' "
+                f"future frames {tuple(target.shape[1:])}; wrong --shards?"
+            )
         model_acc.update(pred, target)
         copy_acc.update(copy_last_frame(batch["inputs"], frames_out), target)
         seen += len(batch["ids"])
     if seen != len(store):
-        raise InferError(f"the {split!r} shards in {cfg.shards} hold {seen} videos but the store "
-                         f"{len(store)}; evaluate with the shards it was predicted from")
+        raise InferError(
+            f"the {split!r} shards in {cfg.shards} hold {seen} videos but the store "
+            f"{len(store)}; evaluate with the shards it was predicted from"
+        )
 
     first = int(attrs.get("first_frame", frames_in))
     report = {
-        "preds": str(cfg.preds), "shards": str(cfg.shards), "split": split, "videos": seen,
-        "ckpt": attrs.get("ckpt"), "ckpt_sha256": attrs.get("ckpt_sha256"),
+        "preds": str(cfg.preds),
+        "shards": str(cfg.shards),
+        "split": split,
+        "videos": seen,
+        "ckpt": attrs.get("ckpt"),
+        "ckpt_sha256": attrs.get("ckpt_sha256"),
         "frames": list(range(first, first + frames_out)),
-        "model": model_acc.compute(), "copy_last_frame": copy_acc.compute(),
+        "model": model_acc.compute(),
+        "copy_last_frame": copy_acc.compute(),
         "seconds": round(time.perf_counter() - start, 3),
     }
     out = Path(cfg.out)

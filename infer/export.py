@@ -59,17 +59,24 @@ def run_export(cfg: ExportConfig) -> dict[str, Any]:
     if missing and not cfg.partial:
         raise InferError(
             f"{cfg.preds} is incomplete: {missing} of {len(done)} videos are not predicted yet; "
-            "rerun the same `predict` command to finish it, or pass --partial to export the rest")
+            "rerun the same `predict` command to finish it, or pass --partial to export the rest"
+        )
     ids = store.ids()
     positions = np.flatnonzero(done)
     names = frame_names(store, cfg.frames)
     out = Path(cfg.out)
 
-    existing = [out / f"video_{ids[p]}" / n for p in positions for n in names.values()
-                if (out / f"video_{ids[p]}" / n).exists()]
+    existing = [
+        out / f"video_{ids[p]}" / n
+        for p in positions
+        for n in names.values()
+        if (out / f"video_{ids[p]}" / n).exists()
+    ]
     if existing and not cfg.overwrite:
-        raise InferError(f"{len(existing)} PNG file(s) already exist under {out} (e.g. "
-                         f"{existing[0]}); pass --overwrite to replace them, or another --out")
+        raise InferError(
+            f"{len(existing)} PNG file(s) already exist under {out} (e.g. "
+            f"{existing[0]}); pass --overwrite to replace them, or another --out"
+        )
 
     start, files = time.perf_counter(), 0
     bar = tqdm(total=len(positions), unit="video", desc="export-png", disable=not cfg.progress)
@@ -88,7 +95,13 @@ def run_export(cfg: ExportConfig) -> dict[str, Any]:
             bar.update(1)
     bar.close()
     seconds = time.perf_counter() - start
-    summary = {"out": str(out), "videos": len(positions), "files": files, "missing": missing,
-               "frames": list(names.values()), "seconds": round(seconds, 3)}
+    summary = {
+        "out": str(out),
+        "videos": len(positions),
+        "files": files,
+        "missing": missing,
+        "frames": list(names.values()),
+        "seconds": round(seconds, 3),
+    }
     log.debug("export-png: %s", summary)
     return summary

@@ -162,17 +162,33 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         raise InferError(
             f"checkpoint {ckpt} expects {frames_in} input frames, but split {cfg.split!r} in "
             f"{cfg.shards} has {frames_per_video} frames per video; use the shards the model "
-            "was trained for, or another checkpoint")
+            "was trained for, or another checkpoint"
+        )
 
     attrs = {
-        "ckpt_sha256": file_sha256(ckpt), "ckpt": str(ckpt), "split": cfg.split,
-        "model_config": model_cfg.to_dict(), "frames_in": frames_in, "frames_out": frames_out,
-        "first_frame": frames_in, "train_step": int(payload.get("step", 0) or 0),
-        "shards": str(cfg.shards), "version": project_version(), "precision": cfg.precision,
+        "ckpt_sha256": file_sha256(ckpt),
+        "ckpt": str(ckpt),
+        "split": cfg.split,
+        "model_config": model_cfg.to_dict(),
+        "frames_in": frames_in,
+        "frames_out": frames_out,
+        "first_frame": frames_in,
+        "train_step": int(payload.get("step", 0) or 0),
+        "shards": str(cfg.shards),
+        "version": project_version(),
+        "precision": cfg.precision,
     }
-    resumed = _on_rank0(lambda: prepare_store(
-        cfg.out, attrs=attrs, video_ids=ids, frame_shape=(frames_out, *FRAME_SHAPE),
-        overwrite=cfg.overwrite)[1], world, rank)
+    resumed = _on_rank0(
+        lambda: prepare_store(
+            cfg.out,
+            attrs=attrs,
+            video_ids=ids,
+            frame_shape=(frames_out, *FRAME_SHAPE),
+            overwrite=cfg.overwrite,
+        )[1],
+        world,
+        rank,
+    )
     store = PredStore.open(cfg.out, "r+")
     done = store.done_mask()
     todo = int((~done).sum())
@@ -180,11 +196,23 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     start, predicted = time.perf_counter(), 0
     if todo:
         batch_size = cfg.batch_size or auto_batch_size(model_cfg, device)
-        loader = make_loader(cfg.shards, [cfg.split], mode="eval", batch_size=batch_size,
-                             frames_in=frames_in, frames_out=frames_out, workers=cfg.workers,
-                             rank=rank, world_size=world)
-        bar = tqdm(total=todo if world == 1 else None, unit="video", desc="predict",
-                   disable=not cfg.progress or rank != 0)
+        loader = make_loader(
+            cfg.shards,
+            [cfg.split],
+            mode="eval",
+            batch_size=batch_size,
+            frames_in=frames_in,
+            frames_out=frames_out,
+            workers=cfg.workers,
+            rank=rank,
+            world_size=world,
+        )
+        bar = tqdm(
+            total=todo if world == 1 else None,
+            unit="video",
+            desc="predict",
+            disable=not cfg.progress or rank != 0,
+        )
         pending: deque[Future] = deque()
         with ThreadPoolExecutor(max_workers=1) as writer, torch.inference_mode():
             for batch in loader:
@@ -214,11 +242,20 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         dist.all_gather_object(counts, predicted)
         predicted = sum(counts)
         dist.barrier()
-    summary = {"store": str(cfg.out), "ckpt": str(ckpt), "ckpt_chosen": how,
-               "split": cfg.split, "videos": len(ids), "predicted": predicted,
-               "already_done": len(ids) - todo, "resumed": resumed, "complete": complete,
-               "seconds": round(seconds, 3),
-               "videos_per_s": round(predicted / seconds, 3) if predicted and seconds else None,
-               "rank": rank, "world_size": world}
+    summary = {
+        "store": str(cfg.out),
+        "ckpt": str(ckpt),
+        "ckpt_chosen": how,
+        "split": cfg.split,
+        "videos": len(ids),
+        "predicted": predicted,
+        "already_done": len(ids) - todo,
+        "resumed": resumed,
+        "complete": complete,
+        "seconds": round(seconds, 3),
+        "videos_per_s": round(predicted / seconds, 3) if predicted and seconds else None,
+        "rank": rank,
+        "world_size": world,
+    }
     log.debug("predict: %s", summary)
     return summary

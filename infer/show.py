@@ -33,14 +33,20 @@ def parse_video(name: str) -> int:
     return int(text)
 
 
-def load_inputs(shards: str, split: str, ids: list[int], frames_in: int, frames_out: int,
-                ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+def load_inputs(
+    shards: str,
+    split: str,
+    ids: list[int],
+    frames_in: int,
+    frames_out: int,
+) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
     """{id: (inputs (T_in, H, W, 3), targets (T_out, H, W, 3) or None)} uint8 from the shards."""
     from shards.loader import make_loader
 
     wanted, found = set(ids), {}
-    loader = make_loader(shards, [split], mode="eval", batch_size=4, frames_in=frames_in,
-                         frames_out=frames_out)
+    loader = make_loader(
+        shards, [split], mode="eval", batch_size=4, frames_in=frames_in, frames_out=frames_out
+    )
 
     def u8(x) -> np.ndarray:  # (T, 3, H, W) float -> (T, H, W, 3) uint8
         return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
@@ -54,8 +60,10 @@ def load_inputs(shards: str, split: str, ids: list[int], frames_in: int, frames_
             break  # eval order is by id: no need to read the rest of the split
     absent = sorted(wanted - set(found))
     if absent:
-        raise InferError(f"video(s) {', '.join(f'video_{v}' for v in absent)} not found in the "
-                         f"{split!r} shards of {shards}")
+        raise InferError(
+            f"video(s) {', '.join(f'video_{v}' for v in absent)} not found in the "
+            f"{split!r} shards of {shards}"
+        )
     return found
 
 
@@ -63,8 +71,13 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _row(label: str, frames: np.ndarray, first: int, tile: tuple[int, int], cols: int,
-         ) -> Image.Image:
+def _row(
+    label: str,
+    frames: np.ndarray,
+    first: int,
+    tile: tuple[int, int],
+    cols: int,
+) -> Image.Image:
     """One labelled row of frame tiles (frame numbers start at `first`)."""
     w, h = tile
     row = Image.new("RGB", (LABEL_W + cols * w, h), BG)
@@ -73,8 +86,14 @@ def _row(label: str, frames: np.ndarray, first: int, tile: tuple[int, int], cols
     for t, frame in enumerate(frames):
         x = LABEL_W + t * w
         row.paste(Image.fromarray(frame).resize(tile, Image.Resampling.BILINEAR), (x, 0))
-        draw.text((x + 3, 2), str(first + t), fill=(255, 255, 0), font=_font(12),
-                  stroke_width=1, stroke_fill=(0, 0, 0))
+        draw.text(
+            (x + 3, 2),
+            str(first + t),
+            fill=(255, 255, 0),
+            font=_font(12),
+            stroke_width=1,
+            stroke_fill=(0, 0, 0),
+        )
     return row
 
 
@@ -117,8 +136,9 @@ def animation(videos: dict[int, dict[str, Any]], scale: float) -> list[Image.Ima
                 tile_img = Image.fromarray(frame).resize(tile, Image.Resampling.BILINEAR)
                 canvas.paste(tile_img, (LABEL_W + k * (tile[0] + GAP), y))
             kind = "input" if t < t_in else "true | predicted"
-            draw.multiline_text((6, y + 6), f"video_{vid}\nframe {t}\n{kind}", fill=(0, 0, 0),
-                                font=_font(12))
+            draw.multiline_text(
+                (6, y + 6), f"video_{vid}\nframe {t}\n{kind}", fill=(0, 0, 0), font=_font(12)
+            )
         pictures.append(canvas)
     return pictures
 
@@ -137,8 +157,10 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     split = attrs["split"]
     shard_frames = load_inputs(cfg.shards, split, ids, frames_in, frames_out)
     preds = store.read(positions)  # (B, T_out, H, W, 3)
-    videos = {vid: {"inputs": shard_frames[vid][0], "truth": shard_frames[vid][1], "pred": pred}
-              for vid, pred in zip(ids, preds, strict=True)}
+    videos = {
+        vid: {"inputs": shard_frames[vid][0], "truth": shard_frames[vid][1], "pred": pred}
+        for vid, pred in zip(ids, preds, strict=True)
+    }
 
     out = Path(cfg.out)
     if cfg.gif and out.suffix.lower() != ".gif":
@@ -147,11 +169,16 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     tmp = out.with_name(out.name + ".tmp")
     if cfg.gif:
         pictures = animation(videos, cfg.scale)
-        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:],
-                         duration=300, loop=0)
+        pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=300, loop=0
+        )
     else:
         montage(videos, frames_in, cfg.scale).save(tmp, format="PNG")
     os.replace(tmp, out)
     log.debug("show: wrote %s", out)
-    return {"out": str(out), "videos": [f"video_{i}" for i in ids], "split": split,
-            "truth": all(v["truth"] is not None for v in videos.values())}
+    return {
+        "out": str(out),
+        "videos": [f"video_{i}" for i in ids],
+        "split": split,
+        "truth": all(v["truth"] is not None for v in videos.values()),
+    }

@@ -58,8 +58,10 @@ class PredStore:
     def __init__(self, group: zarr.Group, url: str | Path) -> None:
         missing = [name for name in ARRAYS if name not in group]
         if missing:
-            raise InferError(f"{url} is a Zarr group but not a prediction store "
-                             f"(no {', '.join(missing)}); point --preds at a store from predict")
+            raise InferError(
+                f"{url} is a Zarr group but not a prediction store "
+                f"(no {', '.join(missing)}); point --preds at a store from predict"
+            )
         self.group, self.url = group, str(url)
         self.frames, self.video_ids, self.done = group["frames"], group["video_ids"], group["done"]
 
@@ -93,8 +95,10 @@ class PredStore:
         pos = np.searchsorted(ids, wanted)
         bad = [int(v) for v, p in zip(wanted, pos, strict=True) if p >= len(ids) or ids[p] != v]
         if bad:
-            raise InferError(f"video(s) {', '.join(f'video_{v}' for v in bad[:5])} are not in "
-                             f"{self.url} (split {self.attrs.get('split')!r}, {len(ids)} videos)")
+            raise InferError(
+                f"video(s) {', '.join(f'video_{v}' for v in bad[:5])} are not in "
+                f"{self.url} (split {self.attrs.get('split')!r}, {len(ids)} videos)"
+            )
         return pos
 
     def read(self, positions: Sequence[int]) -> np.ndarray:
@@ -122,14 +126,19 @@ class PredStore:
     def finish(self) -> bool:
         """Record whether every video is done (rank 0 only); returns that flag."""
         complete = bool(self.done_mask().all())
-        self.group.attrs.update({"complete": complete,
-                                 "finished": datetime.now(UTC).isoformat(timespec="seconds")})
+        self.group.attrs.update(
+            {"complete": complete, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+        )
         return complete
 
 
 def prepare_store(
-    url: str | Path, *, attrs: dict[str, Any], video_ids: Sequence[int],
-    frame_shape: tuple[int, int, int, int], overwrite: bool,
+    url: str | Path,
+    *,
+    attrs: dict[str, Any],
+    video_ids: Sequence[int],
+    frame_shape: tuple[int, int, int, int],
+    overwrite: bool,
 ) -> tuple[PredStore, bool]:
     """Create the store, or reuse an existing one made by the same checkpoint on the same split.
 
@@ -142,32 +151,51 @@ def prepare_store(
     if existing is not None and not overwrite:
         store = PredStore(existing, url)
         old = store.attrs
-        diffs = [f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
-                 for k in IDENTITY if old.get(k) != attrs.get(k)]
+        diffs = [
+            f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
+            for k in IDENTITY
+            if old.get(k) != attrs.get(k)
+        ]
         if not diffs and (len(store) != len(ids) or not np.array_equal(store.ids(), ids)):
             diffs.append(f"video ids: store has {len(store)} videos, the shards {len(ids)}")
         if not diffs and tuple(store.frames.shape[1:]) != tuple(frame_shape):
             diffs.append(f"frame shape: store {store.frames.shape[1:]}, model {frame_shape}")
         if diffs:
-            raise InferError(f"{url} holds predictions of another run ({'; '.join(diffs)}); "
-                             "pass --overwrite to replace it or choose another --out")
+            raise InferError(
+                f"{url} holds predictions of another run ({'; '.join(diffs)}); "
+                "pass --overwrite to replace it or choose another --out"
+            )
         return store, True
     local = existing is None and isinstance(location, Path) and location.exists()
     if local and (location.is_file() or any(location.iterdir())):
-        raise InferError(f"{location} exists and is not a Zarr store; remove it or choose "
-                         "another --out")
+        raise InferError(
+            f"{location} exists and is not a Zarr store; remove it or choose another --out"
+        )
     group = zarr.open_group(location, mode="w")  # "w" clears an old store (overwrite)
     n = len(ids)
-    group.create_array("frames", shape=(n, *frame_shape), chunks=(1, *frame_shape),
-                       dtype="uint8", fill_value=0,
-                       dimension_names=("video", "frame", "y", "x", "channel"))
-    group.create_array("video_ids", shape=(n,), chunks=(max(n, 1),), dtype="int64",
-                       fill_value=-1, dimension_names=("video",))
+    group.create_array(
+        "frames",
+        shape=(n, *frame_shape),
+        chunks=(1, *frame_shape),
+        dtype="uint8",
+        fill_value=0,
+        dimension_names=("video", "frame", "y", "x", "channel"),
+    )
+    group.create_array(
+        "video_ids",
+        shape=(n,),
+        chunks=(max(n, 1),),
+        dtype="int64",
+        fill_value=-1,
+        dimension_names=("video",),
+    )
     # One chunk per flag: each rank sets only the flags of its own videos, never a shared chunk.
-    group.create_array("done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False,
-                       dimension_names=("video",))
+    group.create_array(
+        "done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False, dimension_names=("video",)
+    )
     if n:
         group["video_ids"][:] = ids
-    group.attrs.update({**attrs, "complete": False,
-                        "created": datetime.now(UTC).isoformat(timespec="seconds")})
+    group.attrs.update(
+        {**attrs, "complete": False, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    )
     return PredStore(group, url), False

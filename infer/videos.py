@@ -44,6 +44,8 @@ def split_videos(source: str | Path, split: str) -> tuple[np.ndarray, int]:
         raise InferError(f"cannot list the videos of split {split!r} in {source}: {exc}") from exc
     ids_arr = np.unique(np.asarray(ids, dtype=np.int64))
     if len(ids_arr) != int(entry["videos"]):
-        raise InferError(f"split {split!r} in {source}: the manifest counts {entry['videos']} "
-                         f"videos but the shards hold {len(ids_arr)} distinct ids")
+        raise InferError(
+            f"split {split!r} in {source}: the manifest counts {entry['videos']} "
+            f"videos but the shards hold {len(ids_arr)} distinct ids"
+        )
     return ids_arr, int(entry["frames"])

@@ -63,8 +63,15 @@ def tiny_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     stores = {}
     for split in ("val", "hidden"):
         stores[split] = tmp / f"{split}.zarr"
-        run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt),
-                                  out=str(stores[split]), split=split, progress=False))
+        run_predict(
+            PredictConfig(
+                shards=str(shard_root),
+                ckpt=str(ckpt),
+                out=str(stores[split]),
+                split=split,
+                progress=False,
+            )
+        )
     return stores
 
 

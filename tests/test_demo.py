@@ -18,8 +18,20 @@ from infer.store import PredStore
 def test_four_commands_with_defaults(synth_root: Path, tmp_path: Path) -> None:
     shutil.copytree(synth_root, tmp_path / "data")
     run_cli("ingest", cwd=tmp_path)
-    run_cli("train", "--shards", "shards/", "--preset", "tiny", "--max-steps", "2",
-            "--batch-size", "2", "--train-splits", "train", cwd=tmp_path)
+    run_cli(
+        "train",
+        "--shards",
+        "shards/",
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--train-splits",
+        "train",
+        cwd=tmp_path,
+    )
     pred = run_cli("predict", "--out", "preds.zarr", "--no-progress", cwd=tmp_path)
     assert "(newest run under runs/)" in pred.stdout and "predicted 4 of 4" in pred.stdout
     run_cli("export-png", cwd=tmp_path)
@@ -32,8 +44,24 @@ def test_four_commands_with_defaults(synth_root: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_small(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--out", str(out), "--preset", "tiny", "--steps", "2", "--train", "2",
-                   "--val", "2", "--hidden", "2", "--batch-size", "2", timeout=600)
+    proc = run_cli(
+        "demo",
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--train",
+        "2",
+        "--val",
+        "2",
+        "--hidden",
+        "2",
+        "--batch-size",
+        "2",
+        timeout=600,
+    )
     assert "copy-last-frame" in proc.stdout and "montage" in proc.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["videos"] == 2 and report["split"] == "val"

@@ -21,8 +21,7 @@ def store(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("export")
     ckpt = tiny_checkpoint(tmp / "best.pt")
     out = tmp / "preds.zarr"
-    run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt), out=str(out),
-                              progress=False))
+    run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt), out=str(out), progress=False))
     return out
 
 
@@ -78,6 +77,7 @@ def test_cli_export_defaults(store: Path, tmp_path: Path) -> None:
     assert (tmp_path / "predictions" / "video_15003" / "image_21.png").is_file()
     again = run_cli("export-png", "--no-progress", cwd=tmp_path, check=False)
     assert again.returncode == 1 and "--overwrite" in again.stderr
-    missing = run_cli("export-png", "--preds", str(tmp_path / "nope.zarr"), cwd=tmp_path,
-                      check=False)
+    missing = run_cli(
+        "export-png", "--preds", str(tmp_path / "nope.zarr"), cwd=tmp_path, check=False
+    )
     assert missing.returncode == 1 and "no prediction store" in missing.stderr

@@ -25,8 +25,9 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def predict(shards: Path, ckpt: Path, out, **kw) -> dict:
-    return run_predict(PredictConfig(shards=str(shards), ckpt=str(ckpt), out=str(out),
-                                     progress=False, **kw))
+    return run_predict(
+        PredictConfig(shards=str(shards), ckpt=str(ckpt), out=str(out), progress=False, **kw)
+    )
 
 
 @pytest.mark.slow
@@ -64,8 +65,9 @@ def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -
             assert np.array_equal(store.read(store.positions(batch["ids"])), expect)
 
 
-def test_rerun_skips_done_and_refuses_other_runs(shard_root: Path, ckpt: Path,
-                                                 tmp_path: Path) -> None:
+def test_rerun_skips_done_and_refuses_other_runs(
+    shard_root: Path, ckpt: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "preds.zarr"
     predict(shard_root, ckpt, out)
     again = predict(shard_root, ckpt, out)
@@ -86,8 +88,7 @@ def test_rerun_skips_done_and_refuses_other_runs(shard_root: Path, ckpt: Path,
         predict(shard_root, ckpt, folder, overwrite=True)
 
 
-def test_bf16_store_is_close_and_kept_apart(shard_root: Path, ckpt: Path,
-                                            tmp_path: Path) -> None:
+def test_bf16_store_is_close_and_kept_apart(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
     fp32, bf16 = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr"
     predict(shard_root, ckpt, fp32, split="val")
     predict(shard_root, ckpt, bf16, split="val", precision="bf16")
@@ -123,8 +124,14 @@ def test_bad_checkpoints_and_shards(shard_root: Path, ckpt: Path, tmp_path: Path
     with pytest.raises(InferError, match="notes.pt"):
         predict(shard_root, text, tmp_path / "b.zarr")
     with pytest.raises(InferError, match="no training run"):
-        run_predict(PredictConfig(shards=str(shard_root), runs=str(tmp_path / "runs"),
-                                  out=str(tmp_path / "c.zarr"), progress=False))
+        run_predict(
+            PredictConfig(
+                shards=str(shard_root),
+                runs=str(tmp_path / "runs"),
+                out=str(tmp_path / "c.zarr"),
+                progress=False,
+            )
+        )
     long_ctx = tiny_checkpoint(tmp_path / "long.pt", frames_in=12)
     with pytest.raises(InferError, match="expects 12 input frames.*11 frames per video"):
         predict(shard_root, long_ctx, tmp_path / "d.zarr")
@@ -139,25 +146,46 @@ def test_cli_predict_uses_newest_run(shard_root: Path, ckpt: Path, tmp_path: Pat
     proc = run_cli("predict", "--shards", str(shard_root), "--no-progress", cwd=tmp_path)
     assert "best.pt (newest run" in proc.stdout and "predicted 4 of 4" in proc.stdout
     assert PredStore.open(tmp_path / "preds.zarr").done_mask().all()
-    bad = run_cli("predict", "--shards", str(shard_root), "--ckpt", str(tmp_path / "nope.pt"),
-                  cwd=tmp_path, check=False)
+    bad = run_cli(
+        "predict",
+        "--shards",
+        str(shard_root),
+        "--ckpt",
+        str(tmp_path / "nope.pt"),
+        cwd=tmp_path,
+        check=False,
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("error: ")
     assert "Traceback" not in bad.stderr
 
 
 @pytest.mark.slow
-def test_kill_and_resume_gives_identical_arrays(shard_root: Path, ckpt: Path,
-                                                tmp_path: Path) -> None:
-    args = ["predict", "--shards", str(shard_root), "--ckpt", str(ckpt), "--split", "val",
-            "--batch-size", "1", "--no-progress"]
+def test_kill_and_resume_gives_identical_arrays(
+    shard_root: Path, ckpt: Path, tmp_path: Path
+) -> None:
+    args = [
+        "predict",
+        "--shards",
+        str(shard_root),
+        "--ckpt",
+        str(ckpt),
+        "--split",
+        "val",
+        "--batch-size",
+        "1",
+        "--no-progress",
+    ]
     run_cli(*args, "--out", str(tmp_path / "whole.zarr"))
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "killed.zarr"
     for _attempt in range(3):
-        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out),
-                                 "--overwrite"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out), "--overwrite"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         first_flag = out / "done" / "c" / "0"
         deadline = time.time() + 120
         while not first_flag.exists() and proc.poll() is None and time.time() < deadline:
@@ -178,15 +206,37 @@ def test_kill_and_resume_gives_identical_arrays(shard_root: Path, ckpt: Path,
 
 @pytest.mark.slow
 def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
-    common = ["--shards", str(shard_root), "--ckpt", str(ckpt), "--batch-size", "1",
-              "--no-progress"]
+    common = [
+        "--shards",
+        str(shard_root),
+        "--ckpt",
+        str(ckpt),
+        "--batch-size",
+        "1",
+        "--no-progress",
+    ]
     run_cli("predict", *common, "--out", str(tmp_path / "one.zarr"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--standalone", str(ROOT / "cli.py"), "predict", *common,
-         "--out", str(tmp_path / "two.zarr")],
-        env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--standalone",
+            str(ROOT / "cli.py"),
+            "predict",
+            *common,
+            "--out",
+            str(tmp_path / "two.zarr"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "predicted 4 of 4" in proc.stdout
     a, b = PredStore.open(tmp_path / "one.zarr"), PredStore.open(tmp_path / "two.zarr")
@@ -203,8 +253,16 @@ def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: P
     data = tmp_path / "data"
     shutil.copytree(synth_root / "hidden", data / "hidden")
     (data / "hidden" / "video_15001" / "image_4.png").unlink()  # a missing frame: a bad video
-    run_ingest(IngestConfig(data_root=data, out=tmp_path / "shards", workers=1, progress=False,
-                            skip_bad=True, videos_per_shard=4))
+    run_ingest(
+        IngestConfig(
+            data_root=data,
+            out=tmp_path / "shards",
+            workers=1,
+            progress=False,
+            skip_bad=True,
+            videos_per_shard=4,
+        )
+    )
     summary = predict(tmp_path / "shards", ckpt, tmp_path / "preds.zarr")
     assert summary["videos"] == 3 and summary["complete"]
     assert list(PredStore.open(tmp_path / "preds.zarr").ids()) == [15000, 15002, 15003]

@@ -19,8 +19,14 @@ def stores(tiny_stores: dict[str, Path]) -> dict[str, Path]:
 
 def test_montage_rows(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "montage.png"
-    s = run_show(ShowConfig(videos=["video_1000", "1002"], preds=str(stores["val"]),
-                            shards=str(shard_root), out=str(out)))
+    s = run_show(
+        ShowConfig(
+            videos=["video_1000", "1002"],
+            preds=str(stores["val"]),
+            shards=str(shard_root),
+            out=str(out),
+        )
+    )
     assert s["truth"] and s["videos"] == ["video_1000", "video_1002"]
     img = Image.open(out)
     # 2 videos x 3 rows (input, true, predicted) of 120x80 tiles, 11 columns, a gap between
@@ -28,19 +34,38 @@ def test_montage_rows(stores: dict[str, Path], shard_root: Path, tmp_path: Path)
 
 
 def test_hidden_gif(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:
-    s = run_show(ShowConfig(videos=["video_15001"], preds=str(stores["hidden"]),
-                            shards=str(shard_root), out=str(tmp_path / "anim.png"), gif=True))
+    s = run_show(
+        ShowConfig(
+            videos=["video_15001"],
+            preds=str(stores["hidden"]),
+            shards=str(shard_root),
+            out=str(tmp_path / "anim.png"),
+            gif=True,
+        )
+    )
     assert s["out"].endswith("anim.gif") and not s["truth"]
     gif = Image.open(s["out"])
     assert gif.n_frames == 22
-    montage = run_show(ShowConfig(videos=["video_15001"], preds=str(stores["hidden"]),
-                                  shards=str(shard_root), out=str(tmp_path / "m.png")))
+    montage = run_show(
+        ShowConfig(
+            videos=["video_15001"],
+            preds=str(stores["hidden"]),
+            shards=str(shard_root),
+            out=str(tmp_path / "m.png"),
+        )
+    )
     assert Image.open(montage["out"]).size[1] == 2 * 80  # no row of true frames
 
 
 def test_unknown_video(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:
     with pytest.raises(InferError, match="video_999 are not in"):
-        run_show(ShowConfig(videos=["video_999"], preds=str(stores["val"]),
-                            shards=str(shard_root), out=str(tmp_path / "x.png")))
+        run_show(
+            ShowConfig(
+                videos=["video_999"],
+                preds=str(stores["val"]),
+                shards=str(shard_root),
+                out=str(tmp_path / "x.png"),
+            )
+        )
     with pytest.raises(InferError, match="not a video name"):
         run_show(ShowConfig(videos=["cat"], preds=str(stores["val"]), shards=str(shard_root)))
