@@ -63,28 +63,11 @@ def make_shards(work: Path, n: int, distinct: int) -> Path:
 
 def make_checkpoint(work: Path, preset: str) -> Path:
     """An untrained checkpoint of `preset` (speed does not depend on the weights)."""
-    import torch
-
-    from convrnn import build_model, get_preset
-    from train.checkpoint import save_checkpoint
+    from convrnn import get_preset
+    from train.checkpoint import save_untrained
 
     path = work / f"{preset}.pt"
-    if not path.exists():
-        torch.manual_seed(0)
-        cfg = get_preset(preset)
-        model = build_model(cfg)
-        save_checkpoint(
-            path,
-            {
-                "model_config": cfg.to_dict(),
-                "model": model.state_dict(),
-                "train_config": {},
-                "step": 0,
-                "epoch": 0,
-                "best_val": None,
-            },
-        )
-    return path
+    return path if path.exists() else save_untrained(path, get_preset(preset))
 
 
 def child_naive(shards: str, ckpt: str, out: Path, network: str) -> dict:

@@ -12,25 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def tiny_checkpoint(path: Path, seed: int = 0, **overrides) -> Path:
     """Save an untrained `tiny` model the way the trainer does (model config beside weights)."""
-    import torch
+    from convrnn import get_preset
+    from train.checkpoint import save_untrained
 
-    from convrnn import build_model, get_preset
-    from train.checkpoint import save_checkpoint
-
-    torch.manual_seed(seed)
-    cfg = get_preset("tiny", **overrides)
-    model = build_model(cfg)
-    return save_checkpoint(
-        path,
-        {
-            "model_config": cfg.to_dict(),
-            "model": model.state_dict(),
-            "train_config": {},
-            "step": 0,
-            "epoch": 0,
-            "best_val": None,
-        },
-    )
+    return save_untrained(path, get_preset("tiny", **overrides), seed)
 
 
 def run_cli(

@@ -38,6 +38,18 @@ def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
+    """Save a freshly initialised model of ModelConfig `cfg` as a step-0 checkpoint (what
+    tests and benchmarks predict with when the weights do not matter)."""
+    from convrnn import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    payload = {"model_config": cfg.to_dict(), "model": model.state_dict(), "train_config": {},
+               "step": 0, "epoch": 0, "best_val": None}  # fmt: skip
+    return save_checkpoint(path, payload)
+
+
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Load a checkpoint onto the CPU with `weights_only=True`; a clear TrainError if the
     file is missing, truncated, or not one of our checkpoints."""
