@@ -73,6 +73,15 @@ def head_to_frame(raw: Tensor, base: Tensor, cfg: ModelConfig) -> Tensor:
     return torch.sigmoid(raw)
 
 
+def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: float) -> Tensor:
+    """The frame forecaster step k starts from: the previous prediction (B, C, H, W), or per
+    video with probability teacher_prob the true frame k-1 (scheduled sampling)."""
+    if targets is None or teacher_prob <= 0:
+        return pred
+    use_true = torch.rand(pred.shape[0], 1, 1, 1, device=pred.device)
+    return torch.where(use_true < teacher_prob, targets[:, k - 1], pred)
+
+
 def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
     """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame."""
     layers: list[nn.Module] = []
@@ -210,10 +219,7 @@ class EncoderForecaster(nn.Module):
         preds = []
         for k in range(self.cfg.frames_out):
             if k > 0:
-                prev = preds[-1]
-                if targets is not None and teacher_prob > 0:
-                    use_true = torch.rand(prev.shape[0], 1, 1, 1, device=prev.device)
-                    prev = torch.where(use_true < teacher_prob, targets[:, k - 1], prev)
+                prev = scheduled_input(preds[-1], targets, k, teacher_prob)
                 enc_states = self.encode_step(self.to_grid(prev), enc_states)
             raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
             preds.append(self.to_frame(raw, prev))

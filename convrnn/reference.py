@@ -20,6 +20,7 @@ from .forecaster import (
     build_stage_convs,
     build_ups,
     head_to_frame,
+    scheduled_input,
     space_to_depth,
 )
 
@@ -141,10 +142,7 @@ class NaiveEncoderForecaster(nn.Module):
         prev, preds = last, []
         for k in range(self.cfg.frames_out):
             if k > 0:
-                prev = preds[-1]
-                if targets is not None and teacher_prob > 0:
-                    use_true = torch.rand(prev.shape[0], 1, 1, 1, device=prev.device)
-                    prev = torch.where(use_true < teacher_prob, targets[:, k - 1], prev)
+                prev = scheduled_input(preds[-1], targets, k, teacher_prob)
                 y = self.to_grid(prev)
                 for i, (conv, cell) in enumerate(
                     zip(self.stage_convs, self.enc_cells, strict=True)
