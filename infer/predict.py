@@ -12,7 +12,6 @@ across ranks) and writes only their chunks; rank 0 creates the store before and 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import time
@@ -89,14 +88,6 @@ def to_uint8(pred: torch.Tensor) -> np.ndarray:
     return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, 3)
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16: autocast, so convolutions run in bfloat16 (weights and inputs cast per call, norms
-    and the output kept in float32); fp32: nothing changes."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _distributed(device: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device): the trainer's process setup (device, threads per local
     rank, allocator, the process group under torchrun)."""
@@ -151,6 +142,7 @@ def run_predict(cfg: PredictConfig) -> dict[str, Any]:
 
 def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
     from shards.loader import make_loader
+    from train.ddp import bf16_autocast
 
     ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
     if rank == 0:
@@ -221,7 +213,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
                 if not missing.any():
                     continue
                 inputs = batch["inputs"][:, -frames_in:].to(device)  # (B, T_in, 3, H, W)
-                with autocast(device, cfg.precision):
+                with bf16_autocast(cfg.precision == "bf16", device, rank == 0):
                     pred = model(inputs)
                 frames = to_uint8(pred.float())  # (B, T_out, H, W, 3)
                 # write in the background while the next batch runs; at most 2 batches queued

@@ -7,8 +7,10 @@ here degrades to the single-process case, so the loop has no `if distributed` br
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,8 @@ import torch
 import torch.distributed as dist
 
 from train.errors import TrainError
+
+log = logging.getLogger("train")
 
 
 @dataclass
@@ -92,6 +96,20 @@ def keep_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
     libc.mallopt(m_mmap_threshold, 1 << 30)  # blocks up to 1 GB come from the reusable heap
     libc.mallopt(m_trim_threshold, (1 << 31) - 1)  # and freed memory is not trimmed back
+
+
+def bf16_autocast(
+    enabled: bool, device: torch.device, warn: bool = True
+) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` when `enabled` (convolutions in bfloat16; norms, the loss and
+    the weights stay float32), else nothing. Warns (when `warn`) on a CPU without bf16
+    arithmetic, where autocast runs slower than float32."""
+    if not enabled:
+        return contextlib.nullcontext()
+    bf16_check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if device.type == "cpu" and warn and bf16_check is not None and not bf16_check():
+        log.warning("bf16: this CPU has no bf16 arithmetic, so bf16 autocast will be slower")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def setup(device: str = "auto", threads: int | None = None) -> DistEnv:

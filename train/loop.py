@@ -78,17 +78,6 @@ def compute_loss(
     return mse, mse
 
 
-def amp_context(amp: bool, device: torch.device, rank: int) -> contextlib.AbstractContextManager:
-    """bf16 autocast of the training forward pass when `amp` (CUDA or CPU; the loss, the
-    weights and validation stay float32), else nothing."""
-    if not amp:
-        return contextlib.nullcontext()
-    bf16_check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if device.type == "cpu" and rank == 0 and bf16_check is not None and not bf16_check():
-        log.warning("--amp: this CPU has no bf16 arithmetic, so bf16 autocast will be slower")
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
 def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
     """Scheduled sampling: the chance of feeding the true frame, 1 -> 0 over ss_steps."""
     if not autoregressive or cfg.ss_steps == 0:
@@ -144,7 +133,7 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
 def _train(s: Session) -> Path:
     cfg, env, st = s.cfg, s.env, s.state
     ar = s.model_cfg.autoregressive
-    autocast = amp_context(cfg.amp, env.device, env.rank)
+    autocast = ddp.bf16_autocast(cfg.amp, env.device, env.rank == 0)
     s.net.train()
     finished = stopped = exhausted = timed_out = False
     interval = torch.zeros(3, dtype=torch.float64)  # loss sum, mse sum, steps since last log
