@@ -16,8 +16,8 @@ State = tuple[Tensor, ...]  # GRU: (h,), LSTM: (h, c); each (B, F, H, W)
 
 
 def tanh(x: Tensor) -> Tensor:
-    """tanh(x) as 2 sigmoid(2x) - 1: the same function (within 2e-7), and about 3x faster than
-    `torch.tanh` outside autograd in the CPU build measured here (equal with autograd)."""
+    """tanh(x) as 2 sigmoid(2x) - 1: the same function (within 2e-7), and faster than
+    `torch.tanh` in the CPU build measured here (benchmarks/precision.py)."""
     return torch.sigmoid(x * 2) * 2 - 1
 
 
