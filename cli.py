@@ -217,7 +217,13 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", help="Run folder (default: a new runs/<timestamp>/)."
     ),
-    preset: str = typer.Option(_TC.preset, help="Model: tiny | compact | seed | seed-lstm."),
+    task: str = typer.Option(
+        _TC.task, help="frames: the frame forecaster | segment: the per-frame segmenter."
+    ),
+    preset: str | None = typer.Option(
+        None,
+        help="Model preset of the task (see `presets`; default frames: compact, segment: small).",
+    ),
     epochs: int = typer.Option(_TC.epochs, help="Upper bound on epochs."),
     max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
     time_limit: float | None = typer.Option(
@@ -230,8 +236,10 @@ def train(
     lr: float = typer.Option(_TC.lr, help="Adam learning rate."),
     frames_in: int = typer.Option(_TC.frames_in, help="Context frames."),
     frames_out: int = typer.Option(_TC.frames_out, help="Predicted frames."),
-    train_splits: str = typer.Option(
-        ",".join(_TC.train_splits), help="Comma-separated splits to train on."
+    train_splits: str | None = typer.Option(
+        None,
+        help="Comma-separated splits to train on (default frames: train,unlabeled; "
+        "segment: train).",
     ),
     val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
@@ -250,6 +258,15 @@ def train(
     early_stop: int = typer.Option(_TC.early_stop, help="Patience in validations (0: off)."),
     lr_patience: int = typer.Option(_TC.lr_patience, help="ReduceLROnPlateau patience."),
     ss_steps: int = typer.Option(_TC.ss_steps, help="Scheduled-sampling decay steps."),
+    frames_per_video: int = typer.Option(
+        _TC.frames_per_video, help="segment: frames sampled from each video per step."
+    ),
+    flip: bool = typer.Option(
+        _TC.flip, "--flip/--no-flip", help="segment: random left-right flips."
+    ),
+    dice_weight: float = typer.Option(
+        _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
+    ),
     log_every: int = typer.Option(_TC.log_every, help="Steps between metrics.jsonl lines."),
     val_every: int | None = typer.Option(
         None, help="Validate every N steps (default: at each epoch end)."
@@ -272,7 +289,8 @@ def train(
             for name in params
             if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
         }
-        params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
+        if train_splits is not None:
+            params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
         params["out"] = str(out) if out is not None else None
         run_training(_TC(**params), explicit=explicit)
 

@@ -18,7 +18,8 @@ import torch
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.errors import TrainError
-from train.loop import compute_loss, run_training
+from train.loop import run_training
+from train.tasks.frames import compute_loss
 
 REPO = Path(__file__).resolve().parents[1]
 
