@@ -153,7 +153,13 @@ class VideoLoader:
         kwargs: dict[str, Any] = {}
         if self.workers:
             kwargs = {"prefetch_factor": self.prefetch, "persistent_workers": False}
-        loader = DataLoader(dataset, batch_size=None, num_workers=self.workers, **kwargs)
+        # The DataLoader draws its workers' base seed from this generator, not from the global
+        # RNG: the trainer's random streams (scheduled sampling, frame sampling) stay the same
+        # whether or not a run was resumed at this epoch's start.
+        rng = torch.Generator().manual_seed(self.spec.seed * 1_000_003 + self.spec.epoch)
+        loader = DataLoader(
+            dataset, batch_size=None, num_workers=self.workers, generator=rng, **kwargs
+        )
         inputs, targets = FloatBuffers(), FloatBuffers()
         for batch in _clean_errors(loader):
             converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
