@@ -98,6 +98,25 @@ def test_resume_at_an_epoch_end_is_exact_with_scheduled_sampling(
     ]
 
 
+def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    # 3 steps of 2 per epoch: a validation at step 2, then a report-only one at step 3 that
+    # may save best.pt; last.pt must know what best.pt holds, or a resume would overwrite it.
+    cfg = small(shard_root, tmp_path / "run", max_steps=3, lr=0.05)
+    run_training(cfg)
+    val = records(tmp_path / "run", "val")
+    saved = min(r["loss"] for r in val)
+    assert [r["best"] for r in val].count(True) >= 1
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["best_saved"] == saved
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["best_saved"] == saved
+    run_training(dataclasses.replace(cfg, max_steps=4, resume=True))
+    val = records(tmp_path / "run", "val")
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["best_saved"] == min(r["loss"] for r in val)
+    assert best["step"] == min(val, key=lambda r: r["loss"])["step"]
+
+
 def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> None:
     cfg = small(shard_root, tmp_path / "run", max_steps=1)
     run_training(cfg)

@@ -128,6 +128,7 @@ def _train(s: Session) -> Path:
             batches = s.epoch_batches()  # skips the part of the epoch already trained
             exhausted = False
             while True:
+                t_step = time.perf_counter()
                 batch = stop.fetch(batches)
                 # Every rank learns whether any rank was told to stop or ran out of data.
                 over = cfg.time_limit is not None and time.time() > deadline
@@ -155,6 +156,7 @@ def _train(s: Session) -> Path:
                 s.optimizer.step()
                 st.step += 1
                 st.batch_in_epoch += 1
+                st.train_seconds += time.perf_counter() - t_step
                 values = [loss.item(), *(scalars[k] for k in s.task.train_scalars), 1.0]
                 interval += torch.tensor(values, dtype=torch.float64)
                 samples += batch["inputs"].shape[0] * env.world_size
@@ -195,7 +197,8 @@ def _train(s: Session) -> Path:
             st.step, st.epoch, s.run / "last.pt", s.resume_command(),
         )  # fmt: skip
     elif st.last_val_step != st.step and s.has_val:
-        s.validate(final=True)  # a score for the weights we stop with; the state is unchanged
+        s.validate(final=True)  # a score for the weights we stop with
+        s.save_last()  # last.pt records whether best.pt now holds these weights
     if timed_out and not stopped:
         log.warning(
             "time limit of %s min reached at step %d; continue with:\n  %s",

@@ -36,6 +36,8 @@ class TrainState:
     best_val: float | None = None  # best validation loss so far
     bad: int = 0  # validations since the best one (early stopping / plateau)
     last_val_step: int = -1  # step of the last scheduled validation
+    best_saved: float | None = None  # val loss of the weights in best.pt
+    train_seconds: float = 0.0  # time spent fetching batches and stepping, over all resumes
 
 
 class Session:
@@ -88,7 +90,6 @@ class Session:
         if cfg.compile:
             self.net = torch.compile(self.net)
         self.baseline: dict[str, Any] | None = None
-        self.best_saved = self.state.best_val  # val loss of the weights in best.pt
         self.started = time.time()
         if env.is_main:
             self._open_files(payload is not None)
@@ -102,6 +103,8 @@ class Session:
             self.scheduler.load_state_dict(payload["scheduler"])
             fields = TrainState.__dataclass_fields__
             self.state = TrainState(**{k: payload[k] for k in fields if k in payload})
+            if "best_saved" not in payload:  # saved before best_saved was recorded
+                self.state.best_saved = self.state.best_val
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise TrainError(f"{self.run / runs.LAST} cannot be resumed: {exc}") from exc
         rngs = payload.get("rng") or []
@@ -209,6 +212,7 @@ class Session:
         if not self.has_val:
             return False
         cfg, st = self.cfg, self.state
+        t_start = time.time()
         loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
         was_training = self.model.training
         self.model.eval()
@@ -223,7 +227,9 @@ class Session:
         self.baseline = self.baseline or base
         loss = self.task.val_loss(metrics, cfg)
         copy_loss = self.task.val_loss(self.baseline, cfg)
-        improved = st.best_val is None or loss < st.best_val
+        improved = st.best_val is None or loss < st.best_val  # for the scheduler, early stop
+        # best.pt is compared with what it holds, also after report-only final validations
+        better = st.best_saved is None or loss < st.best_saved
         if not final:
             self.scheduler.step(loss)
             st.best_val, st.bad = (loss, 0) if improved else (st.best_val, st.bad + 1)
@@ -232,16 +238,18 @@ class Session:
         beats = loss < copy_loss
         self._append({
             "kind": "val", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": self.lr(),
-            f"{key}_loss": copy_loss, f"beats_{key}": beats, "best": improved,
+            f"{key}_loss": copy_loss, f"beats_{key}": beats, "best": better,
             "final": final, "model": metrics, key: self.baseline,
+            "time": time.time() - self.started, "val_seconds": time.time() - t_start,
+            "train_seconds": st.train_seconds,
         })  # fmt: skip
         log.info(
             "val step %d: loss %.5f (%s %.5f) | %s | lr %.3g%s",
             st.step, loss, key, copy_loss, self.task.summary(metrics, self.baseline), self.lr(),
-            " (new best)" if improved else "",
+            " (new best)" if better else "",
         )  # fmt: skip
-        if improved:
-            self.best_saved = loss
+        if better:
+            st.best_saved = loss
             self._save(runs.BEST)
         if self.env.is_main:
             self._curves()
@@ -307,5 +315,5 @@ class Session:
             log.warning("warning: ranks disagree: steps %s, weight diffs %s", steps, diffs)
         log.info(
             "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
-            self.state.step, self.state.epoch, self.best_saved, self.run,
+            self.state.step, self.state.epoch, self.state.best_saved, self.run,
         )  # fmt: skip
