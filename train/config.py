@@ -11,11 +11,12 @@ from typing import Any
 
 from train.errors import TrainError
 
-TASKS = ("frames", "segment")
+TASKS = ("frames", "segment", "masks")
 # What a task uses when --preset / --train-splits are not given.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "frames": {"preset": "compact", "train_splits": ("train", "unlabeled")},
     "segment": {"preset": "small", "train_splits": ("train",)},
+    "masks": {"preset": "compact-masks", "train_splits": ("train",)},  # + unlabeled with labels
 }
 LOSSES = ("mse", "mse+l1")
 DEVICES = ("auto", "cpu", "cuda")
@@ -26,7 +27,7 @@ class TrainConfig:
     shards: str = ""  # shard folder or URL holding manifest.json (from `ingest`)
     out: str | None = None  # run folder; None: a new runs/<timestamp>/
     runs_root: str = "runs"  # where new timestamped runs go
-    task: str = "frames"  # what is trained: frames (the forecaster) | segment (the segmenter)
+    task: str = "frames"  # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster)
     preset: str | None = None  # model preset of the task (`presets`); None: the task's default
     epochs: int = 100  # upper bound on epochs (early stopping usually ends sooner)
     max_steps: int | None = None  # stop after this many optimizer steps in total
@@ -55,6 +56,8 @@ class TrainConfig:
     frames_per_video: int = 4  # segment: frames sampled from each video per step
     flip: bool = True  # segment: flip sampled frames left-right with probability 1/2
     dice_weight: float = 0.0  # segment: weight of a soft Dice term beside cross-entropy
+    segmenter: str | None = None  # masks: the segmenter checkpoint that makes the val inputs
+    labels: str | None = None  # masks: label store (`label`) of the splits without masks
     ss_steps: int = 2000  # scheduled sampling: teacher prob goes 1 -> 0 over these steps
     log_every: int = 20  # steps between train lines in metrics.jsonl
     val_every: int | None = None  # validate every N steps; None: at each epoch end
@@ -74,12 +77,19 @@ class TrainConfig:
                 self.preset = defaults["preset"]
             if self.train_splits is None:
                 self.train_splits = tuple(defaults["train_splits"])
+                if self.task == "masks" and self.labels:
+                    self.train_splits = ("train", "unlabeled")
             names = preset_names(self.task)
             if self.preset not in names:
                 problems.append(
                     f"--preset must be one of {', '.join(names)} for --task {self.task}, "
                     f"got {self.preset!r}"
                 )
+        if self.task == "masks" and self.val_split and not self.segmenter:
+            problems.append(
+                "--task masks validates on the segmenter's masks of the input frames: pass "
+                "--segmenter SEG.pt (from `train --task segment`), or --val-split ''"
+            )
         if not self.shards:
             problems.append("--shards is required (a folder made by `python cli.py ingest`)")
         if self.loss not in LOSSES:
@@ -137,7 +147,10 @@ def preset_names(task: str) -> tuple[str, ...]:
         return tuple(SEGMENT_PRESETS)
     from convrnn.config import PRESETS as MODEL_PRESETS
 
-    return tuple(MODEL_PRESETS)
+    want = "masks" if task == "masks" else "frames"
+    return tuple(
+        name for name, c in MODEL_PRESETS.items() if getattr(c, "forecast", "frames") == want
+    )
 
 
 # Options that may change when a run is resumed; the others must match the saved run.
@@ -145,7 +158,7 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",
         "amp", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
-        "ckpt_every", "early_stop", "extra", "shards",
+        "ckpt_every", "early_stop", "extra", "shards", "segmenter", "labels",
     }
 )  # fmt: skip
 

@@ -61,6 +61,7 @@ class Session:
             self.task = get_task(cfg.task)
             self.model_cfg = self.task.model_config(cfg)
         self.cfg, self.run, self.env = cfg, run, env
+        self.task.setup(cfg)
         self.has_val = check_shards(cfg, self.task)
         self.metrics_path = run / runs.METRICS
 

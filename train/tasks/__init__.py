@@ -1,14 +1,15 @@
-"""The tasks one trainer serves: `get_task("frames" | "segment")`."""
+"""The tasks one trainer serves: `get_task("frames" | "segment" | "masks")`."""
 
 from __future__ import annotations
 
 from train.tasks.base import StepContext, Task
 from train.tasks.frames import FramesTask
+from train.tasks.masks import MasksTask
 from train.tasks.segment import SegmentTask
 
 __all__ = ["StepContext", "Task", "get_task"]
 
-_TASKS: dict[str, type[Task]] = {"frames": FramesTask, "segment": SegmentTask}
+_TASKS: dict[str, type[Task]] = {"frames": FramesTask, "segment": SegmentTask, "masks": MasksTask}
 
 
 def get_task(name: str) -> Task:

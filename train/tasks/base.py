@@ -41,6 +41,10 @@ class Task:
     curve_panels: tuple[tuple[str, str], ...] = ()  # (metric, title) plotted against steps
     train_scalars: tuple[str, ...] = ()  # what train_step returns beside the loss
 
+    def setup(self, cfg: TrainConfig) -> None:
+        """Bind the run's final options (called once the config is settled)."""
+        self.cfg = cfg
+
     def model_config(self, cfg: TrainConfig) -> Any:
         """The model config of a new run (from `cfg.preset`)."""
         raise NotImplementedError
