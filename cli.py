@@ -110,6 +110,11 @@ def ingest(
     overwrite: bool = typer.Option(
         IngestConfig.overwrite, "--overwrite", help="Replace an output that has a manifest."
     ),
+    layout: str = typer.Option(
+        IngestConfig.layout,
+        help="course: 22 frames (hidden 11) of 160x240 RGB, checked strictly; free: any frame "
+        "count, size and mode (RGB or grayscale), the same within each split.",
+    ),
 ) -> None:
     """Check every PNG video and pack them into WebDataset shards + manifest.json (resumable)."""
     from ingest.errors import IngestError
@@ -122,13 +127,17 @@ def ingest(
         videos_per_shard=videos_per_shard,
         skip_bad=skip_bad,
         overwrite=overwrite,
+        layout=layout,
     )
     with user_errors(IngestError):
         manifest = run_ingest(cfg)
     for split, entry in manifest["splits"].items():
         size = _size(sum(s["bytes"] for s in entry["shards"]))
         shards = len(entry["shards"])
-        typer.echo(f"{split:<10} {entry['videos']:>6} videos  {shards:>4} shards  {size}")
+        frame = f"{entry['frames']} frames {entry['height']}x{entry['width']}x{entry['channels']}"
+        typer.echo(
+            f"{split:<10} {entry['videos']:>6} videos  {frame:<20} {shards:>4} shards  {size}"
+        )
     if manifest["ignored"]:
         ignored = manifest["ignored"]
         shown = ", ".join(ignored[:8]) + (" ..." if len(ignored) > 8 else "")
@@ -158,12 +167,13 @@ def shards_info(
     with user_errors(ShardError):
         info = summarize(shards)
         typer.echo(f"shards: {shards}  (ingested from {info['source']})")
-        head = ("split", "videos", "frames", "masks", "shards", "size")
-        typer.echo("{:<10} {:>7} {:>6} {:>5} {:>6} {:>9}".format(*head))
+        head = ("split", "videos", "frames", "HxWxC", "masks", "shards", "size")
+        typer.echo("{:<10} {:>7} {:>6} {:>11} {:>5} {:>6} {:>9}".format(*head))
         for split, e in info["splits"].items():
             masks = "yes" if e["masks"] else "no"
+            frame = f"{e['height']}x{e['width']}x{e['channels']}"
             typer.echo(
-                f"{split:<10} {e['videos']:>7} {e['frames']:>6} {masks:>5} "
+                f"{split:<10} {e['videos']:>7} {e['frames']:>6} {frame:>11} {masks:>5} "
                 f"{e['shards']:>6} {_size(e['bytes']):>9}"
             )
         typer.echo(

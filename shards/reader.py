@@ -22,10 +22,9 @@ from PIL import Image
 
 from shards.errors import ShardError
 from shards.format import (
-    HEIGHT,
+    CHANNEL_MODES,
     MASK_SUFFIX,
     META_SUFFIX,
-    WIDTH,
     frame_suffix,
     member_suffixes,
     split_key,
@@ -178,16 +177,22 @@ def shuffle(samples: Iterable[Raw], bufsize: int, rng: random.Random) -> Iterato
 
 
 def decode_frame(data: bytes, out: np.ndarray) -> None:
-    """Decode one PNG into `out` (H, W, 3) uint8; ValueError says why it cannot."""
+    """Decode one PNG into `out` (H, W, C) uint8, whose shape says what the PNG must be: C=3
+    RGB, C=1 grayscale (L), of size W x H. ValueError says why it cannot."""
+    height, width, channels = out.shape
+    mode = CHANNEL_MODES[channels]
     with Image.open(io.BytesIO(data), formats=("PNG",)) as im:
         im.load()
-        if im.mode != "RGB" or im.size != (WIDTH, HEIGHT):
-            raise ValueError(f"mode {im.mode} {im.size[0]}x{im.size[1]}, expected RGB 240x160")
-        out[...] = np.asarray(im)  # (H, W, 3): a plain copy; the float pass transposes
+        if im.mode != mode or im.size != (width, height):
+            raise ValueError(
+                f"mode {im.mode} {im.size[0]}x{im.size[1]}, expected {mode} {width}x{height}"
+            )
+        # (H, W, 3) or (H, W) for L: a plain copy; the float pass transposes
+        out[...] = np.asarray(im).reshape(out.shape)
 
 
 def decode_sample(sample: Raw, outs: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Decode frames 0, 1, ... of `sample` into `outs` (each (H, W, 3)); return its meta."""
+    """Decode frames 0, 1, ... of `sample` into `outs` (each (H, W, C)); return its meta."""
     key = sample["__key__"]
     try:
         meta = json.loads(sample[META_SUFFIX])
