@@ -1,4 +1,4 @@
-"""The options of `python cli.py ingest` (torch- and numpy-free, so the CLI loads fast)."""
+"""The options of `convrnn-video ingest` (torch- and numpy-free, so the CLI loads fast)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 @dataclass
 class IngestConfig:
-    """Options of `python cli.py ingest`."""
+    """Options of `convrnn-video ingest`."""
 
     data_root: Path = Path("data")  # DATA_ROOT/{train,val,unlabeled,hidden}/video_<id>/
     out: Path = Path("data/shards")  # where the tars and manifest.json go

@@ -48,7 +48,7 @@ class Expect:
         return MODE_CHANNELS[self.mode]
 
     def __str__(self) -> str:
-        return f"{self.frames} frames of {self.width}x{self.height} {self.mode}"
+        return f"{self.frames} frames of {self.height}x{self.width} (h x w) {self.mode}"
 
 
 def course_expect(split: str) -> Expect:

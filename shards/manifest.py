@@ -67,7 +67,7 @@ def read_manifest(source: str | Path) -> dict[str, Any]:
             manifest = json.loads(f.read())
     except FileNotFoundError:
         raise ShardError(
-            f"no manifest at {url}: run `python cli.py ingest DATA_ROOT --out {source}` first"
+            f"no manifest at {url}: run `convrnn-video ingest DATA_ROOT --out {source}` first"
         ) from None
     except (OSError, ValueError, ImportError) as exc:
         raise ShardError(f"cannot read manifest {url}: {exc}") from exc

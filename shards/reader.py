@@ -157,7 +157,7 @@ def read_shard(shard: ShardRef, on_error: str | Callable[[str], None] = "raise")
     if count != shard.videos:
         _fail(
             f"shard {shard.url} holds {count} samples but the manifest says {shard.videos} "
-            "(truncated or replaced? `python cli.py shards-info --verify` checks every shard)",
+            "(truncated or replaced? `convrnn-video shards-info --verify` checks every shard)",
             on_error,
         )
 

@@ -423,3 +423,10 @@ def test_cli_ingest_exit_code_and_messages(bad_root: Path, dataset: Path, tmp_pa
     )
     assert result.exit_code == 0, result.output
     assert "train/.DS_Store" in result.output and "manifest.json" in result.output
+    assert "train: 4 videos, 22 frames of 160x240 (h x w) RGB" in result.output  # INFO shows
+    out = ["--out", str(tmp_path / "c"), "--workers", "1"]
+    result = runner.invoke(app, ["--quiet", "ingest", str(dataset), *out])
+    assert result.exit_code == 0, result.output
+    assert "22 frames of" not in result.output and "manifest.json" in result.output
+    result = runner.invoke(app, ["-q", "-v", "ingest", str(dataset), *out])
+    assert result.exit_code == 2 and "exclude each other" in result.output
