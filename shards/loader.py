@@ -28,7 +28,7 @@ from shards.buffers import BufferRing, FloatBuffers, release, to_float
 from shards.errors import ShardError
 from shards.manifest import read_manifest, split_entry, split_geometry
 from shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
-from shards.reader import ON_ERROR, Raw, ShardRef, _fail, decode_mask, decode_sample
+from shards.reader import ON_ERROR, Raw, _fail, decode_mask, decode_sample, split_shards
 
 __all__ = ["MODES", "VideoLoader", "make_loader"]
 
@@ -244,14 +244,7 @@ def make_loader(
             raise ShardError(f"masks=True but the {split} split has no masks")
     height, width, channels = _frame_shape(manifest, splits, source)
     with_targets = not hidden and frames_out > 0
-    refs = tuple(
-        ShardRef(
-            str(source), s["name"], split, int(s["videos"]), int(e["frames"]), bool(e["masks"])
-        )
-        for split, e in entries.items()
-        for s in e["shards"]
-        if int(s["videos"])
-    )
+    refs = tuple(ref for split in entries for ref in split_shards(source, manifest, split))
     total = sum(r.videos for r in refs)
     if total == 0:
         raise ShardError(f"no videos in split(s) {', '.join(splits)} of {source}")

@@ -15,6 +15,7 @@ import struct
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -29,7 +30,7 @@ from shards.format import (
     member_suffixes,
     split_key,
 )
-from shards.manifest import join, open_url
+from shards.manifest import join, open_url, split_entry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,21 @@ class ShardRef:
     @property
     def url(self) -> str:
         return join(self.source, self.name)
+
+
+def split_shards(source: str | Path, manifest: dict[str, Any], split: str) -> list[ShardRef]:
+    """The non-empty shards of `split` in a manifest read from `source`, in id order.
+
+    With `read_shard` this is the project's one way to read samples outside the loaders: e.g.
+    the ids of a split are `[video_id(s["__key__"]) for r in refs for s in read_shard(r)]`.
+    """
+    entry = split_entry(manifest, split, source)
+    frames, masks = int(entry["frames"]), bool(entry["masks"])
+    return [
+        ShardRef(str(source), s["name"], split, int(s["videos"]), frames, masks)
+        for s in entry["shards"]
+        if int(s["videos"])
+    ]
 
 
 Raw = dict[str, Any]  # {"__key__", "__shard__", "__split__", suffix: bytes, ...}
