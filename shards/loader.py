@@ -226,25 +226,11 @@ def make_loader(
             DEFAULT_SPLITS[mode]
         )
     splits = [splits] if isinstance(splits, str) else list(splits)
-    entries = {split: split_entry(manifest, split, source) for split in splits}
-    # a split with no frames after the inputs (hidden) gives inputs only
-    hidden = [s for s, e in entries.items() if s == "hidden" or int(e["frames"]) <= frames_in]
-    if hidden and (len(hidden) < len(splits) or mode == "train"):
-        raise ShardError(
-            f"split(s) {', '.join(hidden)} have no frames after the first {frames_in}: they "
-            "cannot be trained on or mixed with labelled splits in one loader"
-        )
-    for split, entry in entries.items():
-        n = int(entry["frames"])
-        if frames_in > n or (split not in hidden and frames_in + frames_out > n):
-            raise ShardError(
-                f"frames_in={frames_in} + frames_out={frames_out}, but {split} videos have {n}"
-            )
-        if masks and not entry.get("masks"):
-            raise ShardError(f"masks=True but the {split} split has no masks")
+    with_targets = _check_splits(manifest, splits, source, mode, frames_in, frames_out, masks)
     height, width, channels = _frame_shape(manifest, splits, source)
-    with_targets = not hidden and frames_out > 0
-    refs = tuple(ref for split in entries for ref in split_shards(source, manifest, split))
+    refs = tuple(
+        ref for split in dict.fromkeys(splits) for ref in split_shards(source, manifest, split)
+    )
     total = sum(r.videos for r in refs)
     if total == 0:
         raise ShardError(f"no videos in split(s) {', '.join(splits)} of {source}")
@@ -301,6 +287,36 @@ def _check_args(
         problems.append("workers must be >= 0, shuffle_buffer and prefetch >= 1")
     if problems:
         raise ShardError("make_loader: " + "; ".join(problems))
+
+
+def _check_splits(
+    manifest: dict[str, Any],
+    splits: list[str],
+    source: str | Path,
+    mode: str,
+    frames_in: int,
+    frames_out: int,
+    masks: bool,
+) -> bool:
+    """Check that `splits` can give the frames and masks asked for; True when the batches
+    have targets (False for hidden: no frames after the inputs)."""
+    entries = {split: split_entry(manifest, split, source) for split in splits}
+    # a split with no frames after the inputs (hidden) gives inputs only
+    hidden = [s for s, e in entries.items() if s == "hidden" or int(e["frames"]) <= frames_in]
+    if hidden and (len(hidden) < len(entries) or mode == "train"):
+        raise ShardError(
+            f"split(s) {', '.join(hidden)} have no frames after the first {frames_in}: they "
+            "cannot be trained on or mixed with labelled splits in one loader"
+        )
+    for split, entry in entries.items():
+        n = int(entry["frames"])
+        if frames_in > n or (split not in hidden and frames_in + frames_out > n):
+            raise ShardError(
+                f"frames_in={frames_in} + frames_out={frames_out}, but {split} videos have {n}"
+            )
+        if masks and not entry.get("masks"):
+            raise ShardError(f"masks=True but the {split} split has no masks")
+    return not hidden and frames_out > 0
 
 
 def _frame_shape(
