@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from shards.buffers import BufferRing, FloatBuffers, release, to_float
 from shards.errors import ShardError
+from shards.format import MASK_SUFFIX
 from shards.manifest import read_manifest, split_entry, split_geometry
 from shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
 from shards.reader import ON_ERROR, Raw, _fail, decode_mask, decode_sample, split_shards
@@ -88,6 +89,7 @@ class _Batch:
         self.keys: list[str] = []
         self.ids: list[int] = []
         self.masks: list[np.ndarray] = []
+        self.mask_present: list[bool] = []
 
     @property
     def count(self) -> int:
@@ -102,7 +104,11 @@ class _Batch:
             i = self.count
             outs = [*self._inputs[i], *(self._targets[i] if self._targets is not None else ())]
             meta = decode_sample(sample, outs)
-            mask = decode_mask(sample) if self.spec.masks else None
+            mask, present = None, False
+            if self.spec.masks and (self.spec.masks is True or MASK_SUFFIX in sample):
+                mask, present = decode_mask(sample), True
+            elif self.spec.masks == "available":  # a split without masks: zeros, flagged
+                mask = np.zeros((int(meta["frames"]), *outs[0].shape[:2]), dtype=np.uint8)
         except ShardError as exc:
             _fail(str(exc).removesuffix("."), self.spec.on_error)
             return
@@ -110,6 +116,7 @@ class _Batch:
         self.ids.append(int(meta["id"]))
         if mask is not None:
             self.masks.append(mask)
+            self.mask_present.append(present)
 
     def done(self) -> dict[str, Any]:
         n = self.count
@@ -119,6 +126,7 @@ class _Batch:
             "keys": self.keys,
             "ids": self.ids,
             "masks": torch.from_numpy(np.stack(self.masks)) if self.masks else None,
+            "mask_present": self.mask_present if self.spec.masks else None,
         }
 
 
@@ -172,6 +180,7 @@ class VideoLoader:
                 "keys": batch["keys"],
                 "ids": batch["ids"],
                 "masks": batch["masks"],
+                "mask_present": batch["mask_present"],
             }
         if self.spec.mode == "train":
             self.set_epoch(self.spec.epoch + 1)
@@ -205,16 +214,18 @@ def make_loader(
     world_size: int = 1,
     on_error: str = "raise",
     shuffle_buffer: int = 64,
-    masks: bool = False,
+    masks: bool | str = False,
     prefetch: int = 2,
 ) -> VideoLoader:
     """A streaming loader over the shards at `source` (a folder or an fsspec URL).
 
     Batches are dicts: "inputs" float32 (B, frames_in, C, H, W) in [0, 1]; "targets" float32
     (B, frames_out, C, H, W), or None for hidden; "keys" ["video_15000", ...]; "ids" [15000,
-    ...]; "masks" uint8 (B, T, H, W) when `masks=True`, else None. H, W and C (3 for RGB, 1 for
-    grayscale) are the splits' geometry in the manifest (`shards.manifest.split_geometry`);
-    splits read together must share them.
+    ...]; "masks" uint8 (B, T, H, W) when `masks=True`, else None. `masks="available"` reads
+    the masks of the splits that have them and gives zeros for the others, with "mask_present"
+    [bool] * B saying which are real (None when masks are not asked for). H, W and C (3 for
+    RGB, 1 for grayscale) are the splits' geometry in the manifest
+    (`shards.manifest.split_geometry`); splits read together must share them.
 
     mode="train": shuffled; `samples_per_epoch` is per rank (default: all videos of `splits`
     divided by `world_size`), so every rank gets `samples_per_epoch // batch_size` batches.
@@ -302,7 +313,7 @@ def _check_splits(
     mode: str,
     frames_in: int,
     frames_out: int,
-    masks: bool,
+    masks: bool | str,
 ) -> bool:
     """Check that `splits` can give the frames and masks asked for; True when the batches
     have targets (False for hidden: no frames after the inputs)."""
@@ -320,7 +331,7 @@ def _check_splits(
             raise ShardError(
                 f"frames_in={frames_in} + frames_out={frames_out}, but {split} videos have {n}"
             )
-        if masks and not entry.get("masks"):
+        if masks is True and not entry.get("masks"):
             raise ShardError(f"masks=True but the {split} split has no masks")
     return not hidden and frames_out > 0
 

@@ -33,7 +33,7 @@ class StreamSpec:
     height: int  # frame size and channels, the same for every split of the loader
     width: int
     channels: int  # 3 (RGB) or 1 (grayscale)
-    masks: bool
+    masks: bool | str  # True, False or "available" (see make_loader)
     seed: int
     epoch: int
     rank: int
