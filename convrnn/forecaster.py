@@ -6,12 +6,22 @@ then an output head of convolutions. The top forecaster RNN gets zeros as input 
 or, when `cfg.autoregressive`, the encoding of the previous frame: the model's own prediction,
 or the true frame with probability `teacher_prob` (scheduled sampling).
 
+Masks (`cfg.forecast == "masks"`): class ids (B, T, H, W) go through a learned embedding of the
+classes to (B, T, E, H, W), the same network runs on those, and the head gives one logit per
+class: (B, T_out, K, H, W). A prediction fed back is its expected embedding, softmax(logits)
+times the embedding table: differentiable, so training reaches through the feedback as it does
+for frames, and it keeps the model's uncertainty (an argmax would commit to one class and cut
+the gradient). A residual mask model adds a learned bonus to the logit of each pixel's class in
+the last observed mask, at every step: with a zero head it starts as "copy the last mask".
+
 Speed at identical math (see cells.py): input-to-state convolutions run for all time steps in
 one call wherever the inputs are known in advance, zero inputs and zero states skip their
 convolutions, and the convolutions run channels_last.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +40,7 @@ def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTrans
 
 def build_stage_convs(cfg: ModelConfig) -> nn.ModuleList:
     """The encoder's stage convolutions: (patched frame | RNN i-1 output) -> stage i input."""
-    enc_in = (cfg.image_channels * cfg.patch**2,) + cfg.hidden[:-1]
+    enc_in = (cfg.in_channels * cfg.patch**2,) + cfg.hidden[:-1]
     return nn.ModuleList(
         nn.Conv2d(
             enc_in[i],
@@ -73,6 +83,23 @@ def head_to_frame(raw: Tensor, base: Tensor, cfg: ModelConfig) -> Tensor:
     return torch.sigmoid(raw)
 
 
+def head_to_logits(raw: Tensor, last: Tensor, bonus: Tensor | None, p: int) -> Tensor:
+    """Head output (N, K*p*p, h, w) -> class logits (N, K, H, W). With a residual `bonus` (a
+    scalar), each pixel's logit of its class in `last` (N, H, W), the last observed mask, gets
+    the bonus added."""
+    if p > 1:
+        raw = F.pixel_shuffle(raw, p)
+    if bonus is None:
+        return raw
+    index = last.unsqueeze(1)  # (N, 1, H, W): where the bonus goes along the class axis
+    return raw.scatter_add(1, index, bonus.to(raw.dtype).expand(index.shape))
+
+
+def copy_bonus_init(num_classes: int) -> float:
+    """The residual bonus that gives the last mask's class probability 0.9 under a zero head."""
+    return math.log(9.0 * (num_classes - 1))
+
+
 def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: float) -> Tensor:
     """The frame forecaster step k starts from: the previous prediction (B, C, H, W), or per
     video with probability teacher_prob the true frame k-1 (scheduled sampling)."""
@@ -83,22 +110,31 @@ def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: 
 
 
 def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
-    """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame."""
+    """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame
+    (masks: to the patched logits)."""
     layers: list[nn.Module] = []
     for ch in cfg.head_channels:
         layers += [nn.Conv2d(in_ch, ch, 3, padding=1), nn.LeakyReLU(cfg.leak)]
         in_ch = ch
-    layers.append(nn.Conv2d(in_ch, cfg.image_channels * cfg.patch**2, 1))
+    layers.append(nn.Conv2d(in_ch, cfg.out_channels * cfg.patch**2, 1))
     return nn.Sequential(*layers)
 
 
 class EncoderForecaster(nn.Module):
-    """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1]."""
+    """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1];
+    masks: (B, T_in, H, W) class ids -> (B, T_out, K, H, W) class logits."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         n = cfg.stages
+        # Masks only (frames register neither, so their parameters and state_dict are as before).
+        self.embed = nn.Embedding(cfg.num_classes, cfg.embed_channels) if cfg.masks else None
+        self.copy_bonus = (
+            nn.Parameter(torch.tensor(copy_bonus_init(cfg.num_classes)))
+            if cfg.masks and cfg.output == "residual"
+            else None
+        )
         self.stage_convs = build_stage_convs(cfg)
         self.enc_cells = nn.ModuleList(self._cell(cfg.stage_channels[i], i) for i in range(n))
         # The top forecaster RNN reads the top encoder output (zeros unless autoregressive).
@@ -124,13 +160,34 @@ class EncoderForecaster(nn.Module):
         return space_to_depth(frames, self.cfg.patch)
 
     def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
-        return head_to_frame(raw, base, self.cfg)
+        """Head output -> a predicted frame; masks: -> logits, `base` being the last mask."""
+        if self.embed is None:
+            return head_to_frame(raw, base, self.cfg)
+        return head_to_logits(raw, base, self.copy_bonus, self.cfg.patch)
+
+    def embed_masks(self, ids: Tensor) -> Tensor:
+        """Class ids (B, T, H, W) -> their embeddings (B, T, E, H, W) (a channels_last view)."""
+        return self.embed(ids).movedim(-1, -3)  # (B, T, H, W, E) -> (B, T, E, H, W)
+
+    def feedback(self, pred: Tensor) -> Tensor:
+        """A prediction as the encoder reads it again: a frame as is; logits (B, K, H, W) as
+        their expected embedding softmax(logits) @ table, (B, E, H, W)."""
+        if self.embed is None:
+            return pred
+        probs = pred.softmax(1).movedim(1, -1)  # (B, H, W, K)
+        return (probs @ self.embed.weight.to(probs.dtype)).movedim(-1, 1)  # (B, E, H, W)
 
     def check_inputs(self, inputs: Tensor, targets: Tensor | None, teacher_prob: float) -> None:
         cfg = self.cfg
-        if inputs.dim() != 5 or inputs.shape[2] != cfg.image_channels:
+        if cfg.masks:
+            check_masks("inputs", inputs, None, cfg.num_classes)
+        elif inputs.dim() != 5 or inputs.shape[2] != cfg.image_channels:
             raise ValueError(
                 f"inputs must be (B, T, {cfg.image_channels}, H, W), got {tuple(inputs.shape)}"
+            )
+        elif not inputs.is_floating_point():
+            raise ValueError(
+                f"inputs must be frames in [0, 1] of a float dtype, got {inputs.dtype}"
             )
         step = cfg.patch * cfg.downsampling
         if inputs.shape[-2] % step or inputs.shape[-1] % step:
@@ -138,7 +195,9 @@ class EncoderForecaster(nn.Module):
                 f"frame size {tuple(inputs.shape[-2:])} must divide by patch x strides = {step}"
             )
         want = (inputs.shape[0], cfg.frames_out, *inputs.shape[2:])
-        if targets is not None and tuple(targets.shape) != want:
+        if cfg.masks and targets is not None:
+            check_masks("targets", targets, want, cfg.num_classes)
+        elif targets is not None and tuple(targets.shape) != want:
             raise ValueError(f"targets must be {want}, got {tuple(targets.shape)}")
         if cfg.autoregressive and teacher_prob > 0 and targets is None:
             raise ValueError("teacher_prob > 0 needs targets")
@@ -176,7 +235,8 @@ class EncoderForecaster(nn.Module):
     # -- forecaster ------------------------------------------------------------------------
 
     def forecast_zeros(self, states: list[State], base: Tensor) -> Tensor:
-        """The original forecaster: zero input on top, stage by stage. -> (B, T_out, C, H, W)."""
+        """The original forecaster: zero input on top, stage by stage. -> (B, T_out, C, H, W).
+        base: what a residual output builds on, the last frame (B, C, H, W) or mask (B, H, W)."""
         t_out = self.cfg.frames_out
         b = base.shape[0]
         seq: Tensor | None = None  # input sequence of the current stage, None = zeros
@@ -194,7 +254,7 @@ class EncoderForecaster(nn.Module):
             if i > 0:
                 seq = self.act(self.ups[i - 1](seq.flatten(0, 1))).unflatten(0, (b, t_out))
         raw = self.head(seq.flatten(0, 1))  # (B*T_out, C*p*p, h_0, w_0)
-        base = base.unsqueeze(1).expand(-1, t_out, -1, -1, -1).flatten(0, 1)  # (B*T_out, C, H, W)
+        base = base.unsqueeze(1).expand(-1, t_out, *base.shape[1:]).flatten(0, 1)  # (B*T_out, ...)
         return self.to_frame(raw, base).unflatten(0, (b, t_out))
 
     def forecast_step(self, top: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
@@ -213,31 +273,58 @@ class EncoderForecaster(nn.Module):
         self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
     ) -> Tensor:
         """Each prediction (or, with probability teacher_prob, the true frame) goes back
-        through the encoder and its top output feeds the top forecaster RNN."""
+        through the encoder and its top output feeds the top forecaster RNN.
+
+        Masks: `last` is the last observed mask (B, H, W), the base of every step's residual,
+        and `targets` the true masks' embeddings (B, T_out, E, H, W)."""
         dec_states = list(enc_states)
         prev = last  # (B, C, H, W): the frame the current step starts from
         preds = []
         for k in range(self.cfg.frames_out):
             if k > 0:
-                prev = scheduled_input(preds[-1], targets, k, teacher_prob)
+                prev = scheduled_input(self.feedback(preds[-1]), targets, k, teacher_prob)
                 enc_states = self.encode_step(self.to_grid(prev), enc_states)
             raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            preds.append(self.to_frame(raw, prev))
-        return torch.stack(preds, 1)  # (B, T_out, C, H, W)
+            preds.append(self.to_frame(raw, prev if self.embed is None else last))
+        return torch.stack(preds, 1)  # (B, T_out, C, H, W); masks: (B, T_out, K, H, W)
 
     def forward(
         self, inputs: Tensor, targets: Tensor | None = None, teacher_prob: float = 0.0
     ) -> Tensor:
         """inputs (B, T_in, C, H, W) in [0, 1] -> predictions (B, T_out, C, H, W) in [0, 1].
+        Masks: class ids (B, T_in, H, W) of an integer dtype -> logits (B, T_out, K, H, W) in
+        the parameters' dtype (float32); targets are class ids (B, T_out, H, W).
 
         targets and teacher_prob matter only for an autoregressive model (scheduled sampling).
         """
         self.check_inputs(inputs, targets, teacher_prob)
-        states = self.encode(self.to_grid(inputs))
-        last = inputs[:, -1]  # (B, C, H, W)
+        if self.embed is not None:
+            inputs = inputs.long()  # (B, T_in, H, W) class ids
+            if targets is not None:
+                targets = self.embed_masks(targets.long())  # (B, T_out, E, H, W)
+        x = inputs if self.embed is None else self.embed_masks(inputs)  # (B, T_in, C, H, W)
+        states = self.encode(self.to_grid(x))
+        last = inputs[:, -1]  # (B, C, H, W); masks: (B, H, W)
         if self.cfg.autoregressive:
             return self.forecast_autoregressive(states, last, targets, teacher_prob)
         return self.forecast_zeros(states, last)
+
+
+def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_classes: int) -> None:
+    """ValueError unless `ids` are class ids (B, T, H, W) in 0..num_classes-1 (of `shape`)."""
+    if ids.dim() != 4 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise ValueError(
+            f"{name} of a mask model must be class ids (B, T, H, W) of an integer dtype, "
+            f"got {ids.dtype} {tuple(ids.shape)}"
+        )
+    if shape is not None and tuple(ids.shape) != shape:
+        raise ValueError(f"{name} must be {shape}, got {tuple(ids.shape)}")
+    lo, hi = torch.aminmax(ids)
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(
+            f"{name} hold class ids {int(lo)}..{int(hi)}; the model has {num_classes} classes "
+            f"(0..{num_classes - 1})"
+        )
 
 
 def build_model(cfg: ModelConfig) -> EncoderForecaster:
