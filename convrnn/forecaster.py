@@ -6,13 +6,18 @@ then an output head of convolutions. The top forecaster RNN gets zeros as input 
 or, when `cfg.autoregressive`, the encoding of the previous frame: the model's own prediction,
 or the true frame with probability `teacher_prob` (scheduled sampling).
 
-Masks (`cfg.forecast == "masks"`): class ids (B, T, H, W) go through a learned embedding of the
-classes to (B, T, E, H, W), the same network runs on those, and the head gives one logit per
-class: (B, T_out, K, H, W). A prediction fed back is its expected embedding, softmax(logits)
-times the embedding table: differentiable, so training reaches through the feedback as it does
-for frames, and it keeps the model's uncertainty (an argmax would commit to one class and cut
-the gradient). A residual mask model adds a learned bonus to the logit of each pixel's class in
-the last observed mask, at every step: with a zero head it starts as "copy the last mask".
+Masks (`cfg.forecast == "masks"`, edges in masks.py): class ids (B, T, H, W) go through a
+learned embedding of the classes (E channels), the same network runs on those, and the head
+gives one logit per class: (B, T_out, K, H, W). A prediction fed back is its expected
+embedding, softmax(logits) times the embedding table: differentiable, so training reaches
+through the feedback as it does for frames, and it keeps the model's uncertainty (an argmax
+would commit to one class and cut the gradient). Scheduled sampling picks the true mask's
+embedding instead, with the frames' random draws. A residual mask model adds a learned bonus
+(initially log(9 (K-1)): probability 0.9) to the logit of each pixel's class in the last
+observed mask, at every step: with a zero head it starts as "copy the last mask", the strong
+baseline. The base is always the last observed mask, not the fed-back prediction: a softmax
+fed back would fade the bonus step by step, and a teacher-forced true mask would train the
+head to lean on a mask it never has at prediction time.
 
 Speed at identical math (see cells.py): input-to-state convolutions run for all time steps in
 one call wherever the inputs are known in advance, zero inputs and zero states skip their
@@ -21,14 +26,13 @@ convolutions, and the convolutions run channels_last.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
+from .masks import check_masks, copy_bonus_init, head_to_logits, ids_to_grid, logits_to_grid
 
 
 def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTranspose2d:
@@ -83,26 +87,10 @@ def head_to_frame(raw: Tensor, base: Tensor, cfg: ModelConfig) -> Tensor:
     return torch.sigmoid(raw)
 
 
-def head_to_logits(raw: Tensor, last: Tensor, bonus: Tensor | None, p: int) -> Tensor:
-    """Head output (N, K*p*p, h, w) -> class logits (N, K, H, W). With a residual `bonus` (a
-    scalar), each pixel's logit of its class in `last` (N, H, W), the last observed mask, gets
-    the bonus added."""
-    if p > 1:
-        raw = F.pixel_shuffle(raw, p)
-    if bonus is None:
-        return raw
-    index = last.unsqueeze(1)  # (N, 1, H, W): where the bonus goes along the class axis
-    return raw.scatter_add(1, index, bonus.to(raw.dtype).expand(index.shape))
-
-
-def copy_bonus_init(num_classes: int) -> float:
-    """The residual bonus that gives the last mask's class probability 0.9 under a zero head."""
-    return math.log(9.0 * (num_classes - 1))
-
-
 def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: float) -> Tensor:
     """The frame forecaster step k starts from: the previous prediction (B, C, H, W), or per
-    video with probability teacher_prob the true frame k-1 (scheduled sampling)."""
+    video with probability teacher_prob the true frame k-1 (scheduled sampling). Masks: both
+    as the encoder's grid."""
     if targets is None or teacher_prob <= 0:
         return pred
     use_true = torch.rand(pred.shape[0], 1, 1, 1, device=pred.device)
@@ -111,7 +99,7 @@ def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: 
 
 def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
     """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame
-    (masks: to the patched logits)."""
+    (masks: to the patched logits, channels ordered (i, j, class); see masks.py)."""
     layers: list[nn.Module] = []
     for ch in cfg.head_channels:
         layers += [nn.Conv2d(in_ch, ch, 3, padding=1), nn.LeakyReLU(cfg.leak)]
@@ -160,22 +148,16 @@ class EncoderForecaster(nn.Module):
         return space_to_depth(frames, self.cfg.patch)
 
     def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
-        """Head output -> a predicted frame; masks: -> logits, `base` being the last mask."""
+        """Head output -> a predicted frame; masks: -> logits (N, K, H, W), `base` being the
+        last observed mask (N, H, W)."""
         if self.embed is None:
             return head_to_frame(raw, base, self.cfg)
-        return head_to_logits(raw, base, self.copy_bonus, self.cfg.patch)
+        return head_to_logits(raw, base, self.copy_bonus, self.cfg.patch).movedim(-1, 1)
 
-    def embed_masks(self, ids: Tensor) -> Tensor:
-        """Class ids (B, T, H, W) -> their embeddings (B, T, E, H, W) (a channels_last view)."""
-        return self.embed(ids).movedim(-1, -3)  # (B, T, H, W, E) -> (B, T, E, H, W)
-
-    def feedback(self, pred: Tensor) -> Tensor:
-        """A prediction as the encoder reads it again: a frame as is; logits (B, K, H, W) as
-        their expected embedding softmax(logits) @ table, (B, E, H, W)."""
-        if self.embed is None:
-            return pred
-        probs = pred.softmax(1).movedim(1, -1)  # (B, H, W, K)
-        return (probs @ self.embed.weight.to(probs.dtype)).movedim(-1, 1)  # (B, E, H, W)
+    def masks_to_grid(self, ids: Tensor) -> Tensor:
+        """Class ids (B, T, H, W) -> their embeddings as the grid (B, T, E*p*p, h, w)."""
+        grid = ids_to_grid(ids.long().flatten(0, 1), self.embed.weight, self.cfg.patch)
+        return grid.unflatten(0, ids.shape[:2])
 
     def check_inputs(self, inputs: Tensor, targets: Tensor | None, teacher_prob: float) -> None:
         cfg = self.cfg
@@ -273,58 +255,64 @@ class EncoderForecaster(nn.Module):
         self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
     ) -> Tensor:
         """Each prediction (or, with probability teacher_prob, the true frame) goes back
-        through the encoder and its top output feeds the top forecaster RNN.
-
-        Masks: `last` is the last observed mask (B, H, W), the base of every step's residual,
-        and `targets` the true masks' embeddings (B, T_out, E, H, W)."""
+        through the encoder and its top output feeds the top forecaster RNN."""
         dec_states = list(enc_states)
         prev = last  # (B, C, H, W): the frame the current step starts from
         preds = []
         for k in range(self.cfg.frames_out):
             if k > 0:
-                prev = scheduled_input(self.feedback(preds[-1]), targets, k, teacher_prob)
+                prev = scheduled_input(preds[-1], targets, k, teacher_prob)
                 enc_states = self.encode_step(self.to_grid(prev), enc_states)
             raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            preds.append(self.to_frame(raw, prev if self.embed is None else last))
-        return torch.stack(preds, 1)  # (B, T_out, C, H, W); masks: (B, T_out, K, H, W)
+            preds.append(self.to_frame(raw, prev))
+        return torch.stack(preds, 1)  # (B, T_out, C, H, W)
+
+    def forecast_masks_autoregressive(
+        self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
+    ) -> Tensor:
+        """`forecast_autoregressive` for masks: each step's logits go back through the encoder
+        as their expected embedding, or with probability teacher_prob the true mask's embedding.
+        last: the last observed mask (B, H, W); targets: true masks as grids (B, T_out, ...)."""
+        table, p = self.embed.weight, self.cfg.patch
+        dec_states = list(enc_states)
+        preds = []  # (B, H, W, K) each, class last
+        for k in range(self.cfg.frames_out):
+            if k > 0:
+                fed = scheduled_input(logits_to_grid(preds[-1], table, p), targets, k, teacher_prob)
+                enc_states = self.encode_step(fed, enc_states)
+            raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
+            preds.append(head_to_logits(raw, last, self.copy_bonus, p))
+        return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
 
     def forward(
         self, inputs: Tensor, targets: Tensor | None = None, teacher_prob: float = 0.0
     ) -> Tensor:
         """inputs (B, T_in, C, H, W) in [0, 1] -> predictions (B, T_out, C, H, W) in [0, 1].
         Masks: class ids (B, T_in, H, W) of an integer dtype -> logits (B, T_out, K, H, W) in
-        the parameters' dtype (float32); targets are class ids (B, T_out, H, W).
+        the parameters' dtype (float32), class last in memory; targets are class ids
+        (B, T_out, H, W). A ValueError names what is wrong with inputs or targets.
 
         targets and teacher_prob matter only for an autoregressive model (scheduled sampling).
         """
         self.check_inputs(inputs, targets, teacher_prob)
         if self.embed is not None:
-            inputs = inputs.long()  # (B, T_in, H, W) class ids
-            if targets is not None:
-                targets = self.embed_masks(targets.long())  # (B, T_out, E, H, W)
-        x = inputs if self.embed is None else self.embed_masks(inputs)  # (B, T_in, C, H, W)
-        states = self.encode(self.to_grid(x))
-        last = inputs[:, -1]  # (B, C, H, W); masks: (B, H, W)
+            return self.forward_masks(inputs, targets, teacher_prob)
+        states = self.encode(self.to_grid(inputs))
+        last = inputs[:, -1]  # (B, C, H, W)
         if self.cfg.autoregressive:
             return self.forecast_autoregressive(states, last, targets, teacher_prob)
         return self.forecast_zeros(states, last)
 
-
-def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_classes: int) -> None:
-    """ValueError unless `ids` are class ids (B, T, H, W) in 0..num_classes-1 (of `shape`)."""
-    if ids.dim() != 4 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(
-            f"{name} of a mask model must be class ids (B, T, H, W) of an integer dtype, "
-            f"got {ids.dtype} {tuple(ids.shape)}"
-        )
-    if shape is not None and tuple(ids.shape) != shape:
-        raise ValueError(f"{name} must be {shape}, got {tuple(ids.shape)}")
-    lo, hi = torch.aminmax(ids)
-    if lo < 0 or hi >= num_classes:
-        raise ValueError(
-            f"{name} hold class ids {int(lo)}..{int(hi)}; the model has {num_classes} classes "
-            f"(0..{num_classes - 1})"
-        )
+    def forward_masks(self, ids: Tensor, targets: Tensor | None, teacher_prob: float) -> Tensor:
+        """Checked class ids (B, T_in, H, W) -> logits (B, T_out, K, H, W), laid out class last
+        in memory: `logits.movedim(2, -1)` is a contiguous (B, T_out, H, W, K) view."""
+        states = self.encode(self.masks_to_grid(ids))
+        last = ids[:, -1].long()  # (B, H, W): the base of a residual's every step
+        if not self.cfg.autoregressive:
+            return self.forecast_zeros(states, last)
+        if targets is not None:
+            targets = self.masks_to_grid(targets)  # (B, T_out, E*p*p, h, w)
+        return self.forecast_masks_autoregressive(states, last, targets, teacher_prob)
 
 
 def build_model(cfg: ModelConfig) -> EncoderForecaster:

@@ -6,8 +6,9 @@ at a time. It has the original's parameter layout and count. `from_model` loads 
 an `EncoderForecaster`, so tests check the optimised network against it and the benchmark
 times both on the same weights.
 
-Masks the plain way too: an embedding is one-hot(ids) @ table, the residual bonus is added to
-bonus x one-hot(last mask), and patching is `pixel_unshuffle` / `pixel_shuffle`.
+Masks the plain way too: an embedding is one-hot(ids) @ table, patching is `pixel_unshuffle`,
+the head's (i, j, class) channels are unpatched by a reshape, logits are (B, K, H, W), and a
+residual adds bonus x one-hot(last mask).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from .forecaster import (
     build_head,
     build_stage_convs,
     build_ups,
-    copy_bonus_init,
     head_to_frame,
     scheduled_input,
     space_to_depth,
 )
+from .masks import copy_bonus_init
 
 
 class NaiveGRUCell(nn.Module):
@@ -111,7 +112,11 @@ class NaiveEncoderForecaster(nn.Module):
         cfg = self.cfg
         if not cfg.masks:
             return head_to_frame(raw, base, cfg)
-        logits = F.pixel_shuffle(raw, cfg.patch)  # (B, K, H, W)
+        n, _, h, w = raw.shape
+        p, k = cfg.patch, cfg.num_classes
+        # channels (i, j, class) of the grid cell (y, x) -> class logits at (y p + i, x p + j)
+        logits = raw.reshape(n, p, p, k, h, w).permute(0, 3, 4, 1, 5, 2)  # (B, K, h, i, w, j)
+        logits = logits.reshape(n, k, h * p, w * p)  # (B, K, H, W)
         if cfg.output == "residual":  # base: the last observed mask (B, H, W)
             logits = logits + self.copy_bonus * self.one_hot(base)
         return logits

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from convrnn import PRESETS, ModelConfig, build_model, get_preset
-from convrnn.forecaster import copy_bonus_init
+from convrnn.masks import copy_bonus_init
 from convrnn.reference import from_model
 
 # seed is fully convolutional and slow on CPU at 160x240: shape tests use a smaller frame.
@@ -95,12 +95,17 @@ def test_mask_output_shape_and_dtype(name: str, t_in: int, t_out: int) -> None:
     model = build_model(cfg)
     h, w = MASK_SIZES[name]
     b = 1 if name.startswith("seed") else 2
+    ids = class_ids(b, t_in, h, w)
     with torch.no_grad():
-        logits = model(class_ids(b, t_in, h, w))
-        # uint8 masks (as stored) work too and give the same logits
-        again = model(class_ids(b, t_in, h, w).to(torch.uint8))
-    assert logits.shape == again.shape == (b, t_out, 49, h, w)
+        logits = model(ids)
+    assert logits.shape == (b, t_out, 49, h, w)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    # Class last in memory (a contiguous (B, T, H, W, K) view), and uint8 masks (as stored)
+    # give the same logits.
+    assert logits.movedim(2, -1).is_contiguous()
+    if t_out < 11:
+        with torch.no_grad():
+            torch.testing.assert_close(model(ids.to(torch.uint8)), logits, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +162,33 @@ def test_mask_model_equals_naive_reference(name: str, overrides: dict) -> None:
             torch.manual_seed(7)
             want = ref(x, y, teacher_prob)
             torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("compact-masks", {}),  # patch 4, autoregressive, residual
+        ("tiny-masks", {"patch": 1, "output": "residual"}),
+        ("tiny-masks", {"patch": 1, "autoregressive": True, "output": "residual"}),
+    ],
+)
+def test_mask_gradients_equal_the_naive_references(name: str, overrides: dict) -> None:
+    # The layout tricks (class-last logits, an in-place bonus, feedback on the grid) must not
+    # change the gradients: compare those of the parameters both networks name alike.
+    cfg = get_preset(name, frames_in=3, frames_out=3, **overrides)
+    model = perturbed(build_model(cfg))
+    ref = from_model(model)
+    x, y = class_ids(2, 3, 32, 48), class_ids(2, 3, 32, 48)
+    for net in (model, ref):
+        torch.manual_seed(7)
+        logits = net(x, y, 0.5)
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(0, 1)).backward()
+    grads = dict(ref.named_parameters())
+    shared = [n for n, _ in model.named_parameters() if not n.startswith(("enc_", "dec_"))]
+    assert "embed.weight" in shared and "copy_bonus" in shared and "head.0.weight" in shared
+    for name_ in shared:
+        got, want = model.get_parameter(name_).grad, grads[name_].grad
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=name_)
 
 
 def test_residual_mask_model_starts_as_copy_last_mask() -> None:
