@@ -142,6 +142,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     note = (
         "GFLOP/video = 2 x the convolution multiply-accumulates of one video at the frame "
         "size shown, as the original code performs them (zero inputs and zero states "
-        "included); 'executed' is what this implementation performs after skipping those."
+        "included); 'executed' is what this implementation performs after skipping those. "
+        "Mask models: the class embedding is a lookup; a fed-back prediction's softmax @ "
+        "table counts as a 1x1 convolution."
     )
     return "\n".join(lines) + "\n\n" + note
