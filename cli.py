@@ -282,11 +282,12 @@ def train(
         None, "--out", help="Run folder (default: a new runs/<timestamp>/)."
     ),
     task: str = typer.Option(
-        _TC.task, help="frames: the frame forecaster | segment: the per-frame segmenter."
+        _TC.task, help="frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster)."
     ),
     preset: str | None = typer.Option(
         None,
-        help="Model preset of the task (see `presets`; default frames: compact, segment: small).",
+        help="Model preset of the task (see `presets`; default frames: compact, segment: small, "
+        "masks: compact-masks).",
     ),
     epochs: int = typer.Option(_TC.epochs, help="Upper bound on epochs."),
     max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
@@ -330,6 +331,12 @@ def train(
     ),
     dice_weight: float = typer.Option(
         _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
+    ),
+    segmenter: str | None = typer.Option(
+        None, help="masks: segmenter checkpoint that makes the validation inputs."
+    ),
+    labels: str | None = typer.Option(
+        None, help="masks: label store (`label`) with pseudo-masks of --train-splits without masks."
     ),
     log_every: int = typer.Option(_TC.log_every, help="Steps between metrics.jsonl lines."),
     val_every: int | None = typer.Option(
