@@ -311,8 +311,10 @@ def train(
     seed: int = typer.Option(_TC.seed, help="Seed of init, data order and sampling."),
     workers: int = typer.Option(_TC.workers, help="Loader worker processes per process."),
     device: str = typer.Option(_TC.device, help="auto | cpu | cuda."),
-    amp: bool = typer.Option(
-        False, "--amp", help="bf16 autocast: CUDA, and CPUs with bf16 arithmetic (AVX-512 BF16)."
+    precision: str = typer.Option(
+        _TC.precision,
+        help="auto: bf16 autocast where the device computes bf16 natively (CUDA, AVX-512 BF16 "
+        "CPUs), else fp32 | fp32 | bf16.",
     ),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     threads: int | None = typer.Option(

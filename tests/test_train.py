@@ -68,12 +68,17 @@ def test_resume_reproduces_an_uninterrupted_run(shard_root: Path, tmp_path: Path
     part = small(shard_root, tmp_path / "part", max_steps=3)
     run_training(part)
     assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 1
+    history = tmp_path / "history.jsonl"  # a second name for the metrics file before resume
+    os.link(tmp_path / "part" / "metrics.jsonl", history)
+    lines = len(history.read_text().splitlines())
     resumed = run_training(dataclasses.replace(part, max_steps=5, resume=True))
     a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
     assert a["step"] == b["step"] == 5
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
     assert a["best_val"] == b["best_val"]
+    assert os.stat(tmp_path / "part" / "metrics.jsonl").st_ino != history.stat().st_ino
+    assert len(history.read_text().splitlines()) == lines  # the old file was never truncated
     losses_a = [(r["step"], r["loss"]) for r in records(full, "train")]
     losses_b = [(r["step"], r["loss"]) for r in records(resumed, "train")]
     assert losses_a == losses_b
@@ -141,8 +146,8 @@ def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_amp_trains_in_bf16_on_cpu(shard_root: Path, tmp_path: Path) -> None:
-    fp32 = run_training(small(shard_root, tmp_path / "fp32"))
-    amp = run_training(small(shard_root, tmp_path / "amp", amp=True))
+    fp32 = run_training(small(shard_root, tmp_path / "fp32", precision="fp32"))
+    amp = run_training(small(shard_root, tmp_path / "amp", precision="bf16"))
     a, b = load_checkpoint(fp32 / "last.pt")["model"], load_checkpoint(amp / "last.pt")["model"]
     assert all(t.dtype == torch.float32 for t in b.values())  # float32 master weights
     diff = max((a[k] - b[k]).abs().max().item() for k in a)

@@ -115,7 +115,7 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
 
 def _train(s: Session) -> Path:
     cfg, env, st = s.cfg, s.env, s.state
-    autocast = ddp.bf16_autocast(cfg.amp, env.device, env.rank == 0)
+    autocast = ddp.autocast(s.precision, env.device, env.rank == 0)
     s.net.train()
     finished = stopped = exhausted = timed_out = False
     # sums of the loss and the task's scalars, and the steps, since the last train line

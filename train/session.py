@@ -19,7 +19,8 @@ from train import runs
 from train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from train.config import TrainConfig, merge_for_resume
 from train.data import check_shards, make_batches
-from train.ddp import DistEnv, bf16_autocast, max_diff_from_rank0, unused_parameters
+from train.ddp import DistEnv, max_diff_from_rank0, resolve_precision, unused_parameters
+from train.ddp import autocast as ddp_autocast
 from train.errors import TrainError
 from train.plots import write_curves
 
@@ -61,6 +62,7 @@ class Session:
             self.task = get_task(cfg.task)
             self.model_cfg = self.task.model_config(cfg)
         self.cfg, self.run, self.env = cfg, run, env
+        self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
         self.has_val = check_shards(cfg, self.task)
         self.metrics_path = run / runs.METRICS
@@ -131,6 +133,7 @@ class Session:
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "world_size": self.env.world_size,
             "device": str(self.env.device),
+            "precision": self.precision,
             "threads_per_process": self.env.threads,
             "torch": torch.__version__,
             "command": sys.argv,
@@ -148,7 +151,13 @@ class Session:
                         kept.append(line)
                 except json.JSONDecodeError:
                     continue
-            self.metrics_path.write_text("".join(k + "\n" for k in kept))
+            # a new file renamed over the old one: a kill here keeps the whole history
+            tmp = self.metrics_path.with_name(runs.METRICS + ".tmp")
+            with open(tmp, "w") as f:
+                f.write("".join(k + "\n" for k in kept))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.metrics_path)
 
     # --- data ----------------------------------------------------------------------------
 
@@ -217,7 +226,7 @@ class Session:
         loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
         was_training = self.model.training
         self.model.eval()
-        autocast = bf16_autocast(cfg.amp, self.env.device, warn=False)
+        autocast = ddp_autocast(self.precision, self.env.device, warn=False)
         metrics, base = self.task.evaluate(
             self.model, loader, self.env, autocast, with_baseline=self.baseline is None
         )
