@@ -161,17 +161,15 @@ class Session:
 
     # --- data ----------------------------------------------------------------------------
 
-    def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int):
-        return make_batches(self.cfg, self.task, self.env, mode, splits, epoch, batch_size)
+    def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int, start: int = 0):
+        return make_batches(self.cfg, self.task, self.env, mode, splits, epoch, batch_size, start)
 
     def epoch_batches(self):
-        """An iterator over the current epoch's batches, past the ones already trained on."""
-        st = self.state
-        it = iter(self._loader("train", list(self.cfg.train_splits), st.epoch, self.cfg.batch_size))
-        for _ in range(st.batch_in_epoch):  # resume: the loader's order is fixed by seed+epoch
-            if next(it, None) is None:
-                break
-        return it
+        """An iterator over the current epoch's batches, past the ones already trained on (the
+        loader's order is fixed by seed and epoch; the skipped ones are not decoded)."""
+        st, cfg = self.state, self.cfg
+        splits = list(cfg.train_splits)
+        return iter(self._loader("train", splits, st.epoch, cfg.batch_size, st.batch_in_epoch))
 
     def reached_max_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps
