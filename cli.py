@@ -308,6 +308,9 @@ def train(
     ),
     val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
+    init_from: str | None = typer.Option(
+        None, help="Start from this checkpoint's model and weights (a new run: fine-tuning)."
+    ),
     seed: int = typer.Option(_TC.seed, help="Seed of init, data order and sampling."),
     workers: int = typer.Option(_TC.workers, help="Loader worker processes per process."),
     device: str = typer.Option(_TC.device, help="auto | cpu | cuda."),

@@ -268,3 +268,25 @@ def test_config_checks_and_resume_merging() -> None:
     assert merged.resume
     with pytest.raises(TrainError, match="--batch-size 4 .*started with 2"):
         merge_for_resume(saved, given, explicit={"batch_size"})
+
+
+def test_resume_from_a_checkpoint_without_options_and_init_from(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    from convrnn import get_preset
+    from train.checkpoint import save_untrained
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_untrained(run / "last.pt", get_preset("tiny", frames_in=4, frames_out=4))
+    with pytest.raises(TrainError, match="no training options"):
+        run_training(small(shard_root, run, resume=True))
+    # --init-from: a new run that starts from those weights, with the checkpoint's model
+    start = load_checkpoint(run / "last.pt")["model"]
+    tuned = run_training(small(shard_root, tmp_path / "tuned", init_from=str(run / "last.pt"),
+                               max_steps=1, lr=1e-9, val_split=""))  # fmt: skip
+    after = load_checkpoint(tuned / "last.pt")["model"]
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)
+    with pytest.raises(TrainError, match="is a frames checkpoint; this run trains --task segment"):
+        run_training(TrainConfig(task="segment", shards=str(shard_root), out=str(tmp_path / "s"),
+                                 init_from=str(run / "last.pt"), progress=False))  # fmt: skip

@@ -41,6 +41,7 @@ class TrainConfig:
     frames_out: int = 11  # frames the model predicts
     train_splits: tuple[str, ...] | None = None  # splits read for training; None: task's
     val_split: str = "val"  # split scored at each validation; "" for none (warned if absent)
+    init_from: str | None = None  # start from this checkpoint's model and weights (fine-tuning)
     resume: bool = False  # continue RUN/last.pt exactly (step, lr, best score, data order)
     seed: int = 0  # seeds the model init, the data order and scheduled sampling
     workers: int = 0  # loader worker processes per training process

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -16,7 +15,13 @@ from typing import Any
 import torch
 
 from train import runs
-from train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from train.checkpoint import (
+    checkpoint_task,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from train.config import TrainConfig, merge_for_resume
 from train.data import check_shards, make_batches
 from train.ddp import DistEnv, max_diff_from_rank0, resolve_precision, unused_parameters
@@ -50,7 +55,19 @@ class Session:
         payload = None
         if cfg.resume:
             payload = load_checkpoint(run / runs.LAST)
-            cfg = merge_for_resume(payload["train_config"], cfg, explicit)
+            saved = payload.get("train_config")
+            if not isinstance(saved, dict) or not saved:
+                raise TrainError(
+                    f"{run / runs.LAST} has no training options (train_config) to resume with; "
+                    "it was not written by `train` (start a new run, or fine-tune from it "
+                    "with --init-from)"
+                )
+            try:
+                cfg = merge_for_resume(saved, cfg, explicit)
+            except (TypeError, ValueError) as exc:
+                raise TrainError(
+                    f"{run / runs.LAST}: its training options do not parse: {exc}"
+                ) from None
             cfg.out = str(run)
             self.task = get_task(cfg.task)
             try:
@@ -61,6 +78,17 @@ class Session:
             cfg.out = str(run)
             self.task = get_task(cfg.task)
             self.model_cfg = self.task.model_config(cfg)
+            if cfg.init_from:  # fine-tuning: that checkpoint's model and weights
+                init = load_checkpoint(cfg.init_from)
+                if checkpoint_task(init) != cfg.task:
+                    raise TrainError(
+                        f"--init-from {cfg.init_from} is a {checkpoint_task(init)} checkpoint; "
+                        f"this run trains --task {cfg.task}"
+                    )
+                try:
+                    self.model_cfg = self.task.config_from_dict(init["model_config"])
+                except (ValueError, TypeError) as exc:
+                    raise TrainError(f"--init-from {cfg.init_from}: {exc}") from None
         self.cfg, self.run, self.env = cfg, run, env
         self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
@@ -77,6 +105,9 @@ class Session:
         )
         self.state = TrainState()
         self._pending_rng: dict[str, Any] | None = None
+        if payload is None and cfg.init_from:
+            self.model.load_state_dict(init["model"])
+            log.info("starting from the weights of %s (step %s)", cfg.init_from, init.get("step"))
         if payload is not None:
             self._restore(payload)
         else:
@@ -289,6 +320,7 @@ class Session:
 
     def _save(self, name: str) -> None:
         payload = self.payload()
+        self.payload_cache = payload
         if self.env.is_main:
             save_checkpoint(self.run / name, payload)
 
@@ -296,9 +328,7 @@ class Session:
         """RUN/last.pt; without a val split best.pt follows it."""
         self._save(runs.LAST)
         if self.env.is_main and not self.has_val:
-            tmp = self.run / (runs.BEST + ".tmp")
-            shutil.copyfile(self.run / runs.LAST, tmp)
-            os.replace(tmp, self.run / runs.BEST)
+            save_checkpoint(self.run / runs.BEST, self.payload_cache)
 
     def resume_command(self) -> str:
         cfg = self.cfg
