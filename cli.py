@@ -16,7 +16,14 @@ import typer
 
 # The stages' config dataclasses are torch-free: the options take their defaults from them.
 from convrnn.config import ModelConfig
-from infer.config import DemoConfig, EvaluateConfig, ExportConfig, PredictConfig, ShowConfig
+from infer.config import (
+    DemoConfig,
+    EvaluateConfig,
+    ExportConfig,
+    LabelConfig,
+    PredictConfig,
+    ShowConfig,
+)
 from ingest.config import IngestConfig
 from ingest.synth.config import SynthConfig
 from train.config import TrainConfig as _TC
@@ -200,13 +207,17 @@ def shards_info(
     verify: bool = typer.Option(
         False, "--verify", help="Recompute every checksum and decode every sample."
     ),
+    labels: list[str] = typer.Option(
+        [], "--labels", help="With --verify: also check these label stores (from `label`)."
+    ),
 ) -> None:
     """Per-split counts and sizes from the manifest; --verify checks every shard and sample."""
+    from infer.errors import InferError
     from shards.errors import ShardError
     from shards.info import summarize
     from shards.info import verify as verify_shards
 
-    with user_errors(ShardError):
+    with user_errors(ShardError, InferError):
         info = summarize(shards)
         typer.echo(f"shards: {shards}  (ingested from {info['source']})")
         head = ("split", "videos", "frames", "HxWxC", "masks", "shards", "size")
@@ -234,6 +245,18 @@ def shards_info(
                 )
                 raise typer.Exit(1)
             typer.echo(f"verified {report['shards']} shards, {report['samples']} samples: ok")
+            if labels:
+                from infer.labels import verify_labels
+
+                problems = [p for store in labels for p in verify_labels(store, shards)]
+                for problem in problems:
+                    typer.echo(f"FAILED: {problem}", err=True)
+                if problems:
+                    typer.echo(f"error: {len(problems)} problem(s) in the label stores; rerun "
+                               "`python cli.py label` (with --overwrite if it was made by "
+                               "another segmenter)", err=True)  # fmt: skip
+                    raise typer.Exit(1)
+                typer.echo(f"verified {len(labels)} label store(s): ok")
 
 
 # --- presets -------------------------------------------------------------------------------
@@ -369,6 +392,41 @@ def train(
             params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
         params["out"] = str(out) if out is not None else None
         run_training(_TC(**params), explicit=explicit)
+
+
+# --- label ---------------------------------------------------------------------------------
+
+
+@app.command()
+def label(
+    segmenter: str = typer.Option(..., "--segmenter", help="Segmenter checkpoint (.pt)."),
+    shards: str = typer.Option(SHARDS, "--shards", help="Shard folder/URL made by `ingest`."),
+    split: str = typer.Option(LabelConfig.split, help="The split to label."),
+    out: str | None = typer.Option(
+        None, "--out", help="Label store (default: labels/<split>.zarr)."
+    ),
+    batch_size: int = typer.Option(LabelConfig.batch_size, help="Videos per batch."),
+    device: str = typer.Option(LabelConfig.device, help="auto | cpu | cuda."),
+    precision: str = typer.Option(LabelConfig.precision, help="auto | fp32 | bf16."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace another run's store."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar."),
+) -> None:
+    """Segment every frame of a split into a label store (pseudo-masks for `train --task
+    masks --labels`); a rerun continues an interrupted one."""
+    import json
+
+    from infer.errors import InferError
+    from shards.errors import ShardError
+
+    with user_errors(InferError, ShardError):
+        from infer.labels import run_label
+
+        cfg = LabelConfig(
+            shards=shards, segmenter=segmenter, split=split, out=out or f"labels/{split}.zarr",
+            batch_size=batch_size, device=device, precision=precision, overwrite=overwrite,
+            progress=progress,
+        )  # fmt: skip
+        typer.echo(json.dumps(run_label(cfg)))
 
 
 # --- predict -------------------------------------------------------------------------------
