@@ -1,0 +1,208 @@
+"""Which path forecasts the frame-22 mask best for the same CPU? One generated set, a trained
+segmenter, fixed training budgets per model; the course's Jaccard on val frame 22, side by side:
+
+    1. copy the segmenter's mask of frame 11
+    2. RGB path: frame model (compact) -> the segmenter on its predicted frame 22
+    3. mask ConvRNN (compact-masks) on train's true masks
+    4. the same plus unlabeled pseudo-masks (`label`)
+    5. 4 after a scheduled-sampling fine-tune (free-running soon), without and with relabelling
+       classes never seen in frames 1-11
+    6. the ceiling: the segmenter on the true frame 22
+
+    python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
+    python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
+        --unlabeled 8 --minutes 0.3 --finetune-minutes 0.2                      # a smoke run
+
+The videos are generated per (seed, id), so with the default seed the train and val videos
+are those of benchmarks/segment_quality.py, whose segmenter this expects. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.data import prepare_shards  # noqa: E402
+
+
+def train_run(name: str, args, shards: Path, minutes: float, **options) -> dict:
+    """Train one model for `minutes` (no validation: the benchmark scores it) -> its summary."""
+    import shutil
+
+    from train.config import TrainConfig
+    from train.loop import run_training
+
+    run = args.cache / "runs" / name
+    shutil.rmtree(run, ignore_errors=True)
+    cfg = TrainConfig(
+        shards=str(shards), out=str(run), time_limit=minutes, val_split="", progress=False,
+        log_every=5, seed=args.seed, batch_size=args.batch_size, lr=args.lr, **options,
+    )  # fmt: skip
+    run_training(cfg)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in lines if r["kind"] == "train"]
+    return {
+        "ckpt": run / "last.pt",
+        "steps": train[-1]["step"] if train else 0,
+        "train_samples_per_s": round(statistics.median(r["samples_per_s"] for r in train), 2)
+        if train else None,
+        "minutes": minutes,
+    }  # fmt: skip
+
+
+def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
+    """One pass over val: each row's frame-22 masks against the truth -> {row: Jaccard, ...},
+    and each row's prediction videos/s."""
+    import torch
+
+    from shards.loader import make_loader
+    from train.ddp import autocast
+    from train.jaccard import FrameJaccard
+    from train.tasks.segment import segment_video_frames
+
+    context = autocast(precision, device, warn=False)
+    acc = {name: FrameJaccard() for name in rows}
+    seconds = dict.fromkeys(rows, 0.0)
+    loader = make_loader(shards, "val", mode="eval", batch_size=4, masks=True)
+    with torch.inference_mode():
+        for batch in loader:
+            t = time.perf_counter()
+            seen = segment_video_frames(segmenter, batch["inputs"].to(device), context)
+            segment_time = time.perf_counter() - t  # (B, 11, H, W): every mask row needs it
+            true = batch["masks"][:, -1:].long()  # (B, 1, H, W): frame 22
+            for name, fn in rows.items():
+                t = time.perf_counter()
+                pred = fn(batch, seen, context)  # (B, H, W) class ids
+                seconds[name] += time.perf_counter() - t + segment_time
+                acc[name].update(pred.unsqueeze(1).cpu(), true)
+    videos = next(iter(acc.values())).videos
+    return {name: {"jaccard_frame22": round(a.compute()["last"], 4),
+                   "predict_videos_per_s": round(videos / seconds[name], 2)}
+            for name, a in acc.items()}  # fmt: skip
+
+
+def mask_rows(models: dict, segmenter) -> dict:
+    """The prediction function of every row, from the trained models."""
+    from train.tasks.masks import restrict_to_seen
+    from train.tasks.segment import segment_video_frames
+
+    def copy(batch, seen, context):
+        return seen[:, -1]
+
+    def truth(batch, seen, context):
+        return segment_video_frames(segmenter, batch["targets"][:, -1:], context)[:, 0]
+
+    def rgb(batch, seen, context):
+        with context:
+            frames = models["rgb"](batch["inputs"]).float()  # (B, 11, 3, H, W)
+        return segment_video_frames(segmenter, frames[:, -1:], context)[:, 0]
+
+    def masks(name, relabel=False):
+        def fn(batch, seen, context):
+            with context:
+                logits = models[name](seen).float()  # (B, 11, K, H, W)
+            ids = restrict_to_seen(logits, seen) if relabel else logits.argmax(2)
+            return ids[:, -1]
+
+        return fn
+
+    return {
+        "1_copy_frame11_mask": copy,
+        "2_rgb_then_segment": rgb,
+        "3_masks_train_only": masks("train"),
+        "4_masks_plus_pseudo": masks("pseudo"),
+        "5_finetuned": masks("finetuned"),
+        "5_finetuned_relabel": masks("finetuned", relabel=True),
+        "6_segmenter_on_true_frame22": truth,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True, help="folder for data, shards, runs")
+    ap.add_argument("--segmenter", type=Path, required=True, help="trained segmenter (.pt)")
+    ap.add_argument("--train", type=int, default=1000)
+    ap.add_argument("--val", type=int, default=200)
+    ap.add_argument("--unlabeled", type=int, default=1000)
+    ap.add_argument("--minutes", type=float, default=8.0, help="budget of rows 2, 3 and 4")
+    ap.add_argument("--finetune-minutes", type=float, default=4.0, help="row 5's extra budget")
+    ap.add_argument("--ss-steps", type=int, default=100, help="fine-tune: teacher prob 1 -> 0")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
+    args = ap.parse_args()
+
+    import torch
+
+    from infer.config import LabelConfig
+    from infer.labels import run_label
+    from train.checkpoint import load_model
+    from train.ddp import resolve_precision
+
+    wall = time.time()
+    device = torch.device("cpu")
+    precision = resolve_precision(args.precision, device)
+    shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers,
+                            unlabeled=args.unlabeled)  # fmt: skip
+    seg = str(args.segmenter)
+    t = time.perf_counter()
+    labels = args.cache / "labels" / "unlabeled.zarr"
+    label = run_label(LabelConfig(shards=str(shards), segmenter=seg, out=str(labels),
+                                  overwrite=True, progress=False))  # fmt: skip
+    label_minutes = (time.perf_counter() - t) / 60
+    runs = {
+        "rgb": train_run("rgb", args, shards, args.minutes, task="frames", preset="compact",
+                         train_splits=("train", "unlabeled")),
+        "train": train_run("masks-train", args, shards, args.minutes, task="masks",
+                           preset="compact-masks"),
+        "pseudo": train_run("masks-pseudo", args, shards, args.minutes, task="masks",
+                            preset="compact-masks", labels=str(labels)),
+    }  # fmt: skip
+    runs["finetuned"] = train_run(
+        "masks-finetuned", args, shards, args.finetune_minutes, task="masks",
+        preset="compact-masks", labels=str(labels), init_from=str(runs["pseudo"]["ckpt"]),
+        ss_steps=args.ss_steps,
+    )  # fmt: skip
+    models = {name: load_model(r["ckpt"], device)[0] for name, r in runs.items()}
+    segmenter = load_model(seg, device, task="segment")[0]
+    rows = score(mask_rows(models, segmenter), shards, segmenter, precision, device)
+    copy, ceiling = rows["1_copy_frame11_mask"], rows["6_segmenter_on_true_frame22"]
+    best = max((r for r in rows if r[0] in "345"), key=lambda r: rows[r]["jaccard_frame22"])
+    halfway = (copy["jaccard_frame22"] + ceiling["jaccard_frame22"]) / 2
+    report = {
+        "benchmark": "mask_quality",
+        "data": {"train": args.train, "val": args.val, "unlabeled": args.unlabeled,
+                 "seed": args.seed},
+        "segmenter": seg,
+        "precision": precision,
+        "budgets_minutes": {"rgb": args.minutes, "masks_train": args.minutes,
+                            "masks_pseudo": args.minutes, "finetune": args.finetune_minutes,
+                            "label_unlabeled": round(label_minutes, 2)},
+        "training": {name: {k: v for k, v in r.items() if k != "ckpt"} for name, r in runs.items()},
+        "label": label,
+        "rows": rows,
+        "best_mask_row": best,
+        "targets": {
+            "3_to_5_above_1_and_2": all(
+                rows[r]["jaccard_frame22"] > max(copy["jaccard_frame22"],
+                                                 rows["2_rgb_then_segment"]["jaccard_frame22"])
+                for r in rows if r[0] in "345"),
+            "best_at_least_halfway_1_to_6": rows[best]["jaccard_frame22"] >= halfway,
+            "halfway": round(halfway, 4),
+        },
+        "wall_minutes": round((time.time() - wall) / 60, 2),
+    }  # fmt: skip
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
