@@ -78,8 +78,11 @@ def options(
 
 
 @contextlib.contextmanager
-def user_errors(*error_types: type[BaseException]) -> Iterator[None]:
-    """Turn a stage's own error types (user mistakes, bad input) into one line and exit 1."""
+def user_errors(
+    *error_types: type[BaseException], rerun: str = "rerun the same command to resume"
+) -> Iterator[None]:
+    """Turn a stage's own error types (user mistakes, bad input) into one line and exit 1;
+    Ctrl-C into one line that says what a rerun does (`rerun`)."""
     try:
         yield
     except error_types as exc:
@@ -89,10 +92,7 @@ def user_errors(*error_types: type[BaseException]) -> Iterator[None]:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        typer.echo(
-            "interrupted: nothing half-written was published; rerun the same command to resume",
-            err=True,
-        )
+        typer.echo(f"interrupted: nothing half-written was published; {rerun}", err=True)
         raise typer.Exit(130) from None
 
 
@@ -275,8 +275,10 @@ def presets(
         False, "--segmenter", help="Only the segmenter presets (with --json: their rows)."
     ),
 ) -> None:
-    """List the model presets: cell, recurrent grid, parameters and GFLOP per video; then the
-    segmenter presets: parameters, GFLOP per frame, stride and head."""
+    """List the model presets (forecasters, then segmenters) with parameters and GFLOP.
+
+    Forecasters: cell, recurrent grid, GFLOP per video; segmenters: GFLOP per frame, stride, head.
+    """
     import json
 
     with user_errors(ValueError):
@@ -411,8 +413,10 @@ def label(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace another run's store."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar."),
 ) -> None:
-    """Segment every frame of a split into a label store (pseudo-masks for `train --task
-    masks --labels`); a rerun continues an interrupted one."""
+    """Segment every frame of a split into a resumable label store (pseudo-masks for training).
+
+    The store feeds `train --task masks --labels STORE`; a rerun continues an interrupted one.
+    """
     import json
 
     from infer.errors import InferError
@@ -505,7 +509,10 @@ def export_png(
     from infer.errors import InferError
     from shards.errors import ShardError
 
-    with user_errors(InferError, ShardError):
+    with user_errors(
+        InferError, ShardError,
+        rerun="the PNGs written so far are whole; rerun with --overwrite to export them all",
+    ):  # fmt: skip
         from infer.export import run_export
 
         s = run_export(
@@ -614,7 +621,10 @@ def demo(
     from shards.errors import ShardError
     from train.errors import TrainError
 
-    with user_errors(InferError, IngestError, SynthError, ShardError, TrainError):
+    with user_errors(
+        InferError, IngestError, SynthError, ShardError, TrainError,
+        rerun="rerun with --overwrite to start the demo over",
+    ):  # fmt: skip
         from infer.demo import run_demo
 
         s = run_demo(

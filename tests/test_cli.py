@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -33,3 +35,19 @@ def test_runs_from_another_folder_and_defaults_to_data_shards(shard_root: Path, 
         "run `convrnn-video ingest DATA_ROOT --out data/shards` first"
     ]
     assert str(cli.IngestConfig.out) == "data/shards" != "shards"
+
+
+def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:
+    # demo cannot resume: it must not say "rerun the same command to resume"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "cli.py"), "demo", "--out", str(tmp_path / "demo")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (tmp_path / "demo").exists() and time.time() < deadline:
+        time.sleep(0.05)  # the demo has started generating its videos
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "start the demo over" in err and "resume" not in err and "Traceback" not in err
