@@ -98,69 +98,94 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     return run
 
 
+class _Meter:
+    """The sums behind each train line (loss, the task's scalars, steps) and the samples/s
+    clock, which leaves validation time out."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.sums = torch.zeros(2 + len(s.task.train_scalars), dtype=torch.float64)
+        self.t0, self.samples = time.perf_counter(), 0
+
+    def add(self, loss: torch.Tensor, scalars: dict, videos: int, bar) -> None:
+        values = [loss.item(), *(scalars[k] for k in self.s.task.train_scalars), 1.0]
+        self.sums += torch.tensor(values, dtype=torch.float64)
+        self.samples += videos * self.s.env.world_size
+        if self.s.state.step % self.s.cfg.log_every == 0:
+            rate = self.samples / max(time.perf_counter() - self.t0, 1e-9)
+            self.s.log_train(self.sums, rate, bar)
+            self.sums.zero_()
+            self.t0, self.samples = time.perf_counter(), 0
+
+    def validate(self, **kwargs) -> bool:
+        """Validate (see Session.validate) without counting its time as training."""
+        t = time.perf_counter()
+        early = self.s.validate(**kwargs)
+        self.t0 += time.perf_counter() - t
+        return early
+
+
+def _step(s: Session, batch: dict, autocast) -> tuple[torch.Tensor, dict]:
+    """One optimizer step on `batch` -> (loss, the task's scalars)."""
+    cfg, st = s.cfg, s.state
+    s.restore_rng_once()
+    ctx = StepContext(s.env.device, st.step, autocast, cfg, s.model_cfg)
+    loss, scalars = s.task.train_step(s.net, batch, ctx)
+    s.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+    s.optimizer.step()
+    st.step += 1
+    st.batch_in_epoch += 1
+    return loss, scalars
+
+
+def _epoch(s: Session, stop: StopRequest, deadline: float, autocast, meter: _Meter, bar):
+    """Train through the rest of the current epoch -> (stopped, exhausted, timed_out,
+    finished): interrupted, ran out of data (the epoch is over), over the time limit, or
+    done for any reason (max steps, time, early stopping)."""
+    cfg, env, st = s.cfg, s.env, s.state
+    batches = s.epoch_batches()  # skips the part of the epoch already trained
+    while True:
+        t_step = time.perf_counter()
+        batch = stop.fetch(batches)
+        # Every rank learns whether any rank was told to stop or ran out of data.
+        over = cfg.time_limit is not None and time.time() > deadline
+        flags = (stop.requested, batch is None and not stop.requested, over)
+        stop_now, exhausted, timed_out = env.any(*flags)
+        if stop_now:
+            return True, False, timed_out, True
+        if exhausted:
+            if batch is not None:
+                log.warning("rank %d had a batch left at epoch end", env.rank)
+            return False, True, timed_out, False
+        # max steps is checked after the fetch, so a full epoch still ends as one
+        if s.reached_max_steps() or timed_out:
+            return False, False, timed_out, True
+        loss, scalars = _step(s, batch, autocast)
+        st.train_seconds += time.perf_counter() - t_step
+        if bar is not None:
+            bar.update(1)
+        meter.add(loss, scalars, batch["inputs"].shape[0], bar)
+        if cfg.val_every and st.step % cfg.val_every == 0 and meter.validate():
+            return False, False, timed_out, True  # early stopping
+        if st.step % cfg.ckpt_every == 0:
+            s.save_last()
+
+
 def _train(s: Session) -> Path:
     cfg, env, st = s.cfg, s.env, s.state
     autocast = ddp.autocast(s.precision, env.device, env.rank == 0)
     s.net.train()
-    finished = stopped = exhausted = timed_out = False
-    # sums of the loss and the task's scalars, and the steps, since the last train line
-    interval = torch.zeros(2 + len(s.task.train_scalars), dtype=torch.float64)
-    t_log, samples = time.perf_counter(), 0
-    bar = s.progress_bar()
+    finished = stopped = timed_out = False
+    meter, bar = _Meter(s), s.progress_bar()
     deadline = time.time() + 60 * (cfg.time_limit or 0)
     with StopRequest() as stop:
         while st.epoch < cfg.epochs and not finished and not s.reached_max_steps():
-            batches = s.epoch_batches()  # skips the part of the epoch already trained
-            exhausted = False
-            while True:
-                t_step = time.perf_counter()
-                batch = stop.fetch(batches)
-                # Every rank learns whether any rank was told to stop or ran out of data.
-                over = cfg.time_limit is not None and time.time() > deadline
-                flags = (stop.requested, batch is None and not stop.requested, over)
-                stop_now, exhausted, timed_out = env.any(*flags)
-                if stop_now:
-                    stopped = finished = True
-                    exhausted = False
-                    break
-                if exhausted:
-                    if batch is not None:
-                        log.warning("rank %d had a batch left at epoch end", env.rank)
-                    break
-                # max steps is checked after the fetch, so a full epoch still ends as one
-                finished = s.reached_max_steps() or timed_out
-                if finished:
-                    break
-                s.restore_rng_once()
-                ctx = StepContext(env.device, st.step, autocast, cfg, s.model_cfg)
-                loss, scalars = s.task.train_step(s.net, batch, ctx)
-                s.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
-                s.optimizer.step()
-                st.step += 1
-                st.batch_in_epoch += 1
-                st.train_seconds += time.perf_counter() - t_step
-                values = [loss.item(), *(scalars[k] for k in s.task.train_scalars), 1.0]
-                interval += torch.tensor(values, dtype=torch.float64)
-                samples += batch["inputs"].shape[0] * env.world_size
-                if bar is not None:
-                    bar.update(1)
-                if st.step % cfg.log_every == 0:
-                    rate = samples / max(time.perf_counter() - t_log, 1e-9)
-                    s.log_train(interval, rate, bar)
-                    interval.zero_()
-                    t_log, samples = time.perf_counter(), 0
-                if cfg.val_every and st.step % cfg.val_every == 0:
-                    t_val = time.perf_counter()
-                    early = s.validate()
-                    t_log += time.perf_counter() - t_val  # samples/s leaves validation out
-                    if early:
-                        finished = True  # early stopping
-                        break
-                if st.step % cfg.ckpt_every == 0:
-                    s.save_last()
+            stopped, exhausted, timed_out, finished = _epoch(
+                s, stop, deadline, autocast, meter, bar
+            )
             if exhausted:
                 if st.batch_in_epoch == 0:
                     raise TrainError(
@@ -170,12 +195,17 @@ def _train(s: Session) -> Path:
                 st.epoch += 1
                 st.batch_in_epoch = 0
                 if cfg.val_every is None:
-                    t_val = time.perf_counter()
-                    finished = s.validate()  # True: early stopping
-                    t_log += time.perf_counter() - t_val
+                    finished = meter.validate()  # True: early stopping
             s.save_last()  # at each epoch end, and when stopping for any reason
     if bar is not None:
         bar.close()
+    _end(s, stopped, timed_out)
+    return s.run
+
+
+def _end(s: Session, stopped: bool, timed_out: bool) -> None:
+    """Say how to go on, give the final weights a score, write the end line."""
+    st = s.state
     if stopped:
         log.warning(
             "interrupted at step %d (epoch %d); %s saved. Resume with:\n  %s",
@@ -187,7 +217,6 @@ def _train(s: Session) -> Path:
     if timed_out and not stopped:
         log.warning(
             "time limit of %s min reached at step %d; continue with:\n  %s",
-            cfg.time_limit, st.step, s.resume_command(),
+            s.cfg.time_limit, st.step, s.resume_command(),
         )  # fmt: skip
     s.finish()
-    return s.run
