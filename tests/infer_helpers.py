@@ -1,4 +1,4 @@
-"""Helpers shared by the infer tests: a tiny untrained checkpoint and a predicted store."""
+"""Helpers shared by the infer tests: tiny untrained checkpoints (frame model, segmenter)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_checkpoint(path: Path, seed: int = 0, **overrides) -> Path:
     """Save an untrained `tiny` model the way the trainer does (model config beside weights)."""
     from convrnn import get_preset
+    from train.checkpoint import save_untrained
+
+    return save_untrained(path, get_preset("tiny", **overrides), seed)
+
+
+def tiny_segmenter(path: Path, seed: int = 0, **overrides) -> Path:
+    """Save an untrained `tiny` segmenter as a segment-task checkpoint."""
+    from segment import get_preset
     from train.checkpoint import save_untrained
 
     return save_untrained(path, get_preset("tiny", **overrides), seed)
