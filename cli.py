@@ -203,15 +203,27 @@ def presets(
     frames_out: int = typer.Option(
         ModelConfig.frames_out, help="Predicted frames per video for the FLOP count."
     ),
+    segmenter: bool = typer.Option(
+        False, "--segmenter", help="Only the segmenter presets (with --json: their rows)."
+    ),
 ) -> None:
-    """List the model presets: cell, recurrent grid, parameters and GFLOP per video."""
+    """List the model presets: cell, recurrent grid, parameters and GFLOP per video; then the
+    segmenter presets: parameters, GFLOP per frame, stride and head."""
     import json
 
     with user_errors(ValueError):
         from convrnn.summary import format_table, preset_table
+        from segment.summary import format_table as seg_format_table
+        from segment.summary import preset_table as seg_preset_table
 
+        if segmenter:
+            rows = seg_preset_table()
+            typer.echo(json.dumps(rows, indent=2) if as_json else seg_format_table(rows))
+            return
         rows = preset_table(frames_in=frames_in, frames_out=frames_out)
         typer.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+        if not as_json:
+            typer.echo("\n" + seg_format_table(seg_preset_table()))
 
 
 # --- train ---------------------------------------------------------------------------------
