@@ -480,7 +480,8 @@ def evaluate(
     for name in ("mse", "mae", "psnr", "ssim"):
         typer.echo(_metric_line(name, r))
     if "jaccard" in r:
-        typer.echo(f"  jaccard (49 classes)   {'mean':>7} {'frame ' + str(r['frames'][-1]):>9}")
+        last = f"image_{r['frames'][-1]}"
+        typer.echo(f"  jaccard (49 classes)   {'mean':>7} {last:>9}")
         for key in ("model", "copy_last_input", "segmenter_on_true"):
             j = r["jaccard"][key]
             typer.echo(f"  {key:<20} {j['mean']:8.4f} {j['last']:9.4f}")

@@ -1,8 +1,11 @@
 """Frames -> class-id masks with a segmenter checkpoint (predict --segmenter, evaluate).
 
 Masks are always computed from uint8 frames (the store's, or the shards'), scaled to [0, 1]
-the same way, in float32: a store's masks are exactly the segmenter's argmax on its stored
-frames, so anyone can recompute them from the store and a resumed run writes the same masks.
+the same way, in float32, one video's frames per forward pass: a store's masks are exactly the
+segmenter's argmax on each video's stored frames, whatever the batch size or the number of
+ranks (a convolution's rounding can depend on how many images share a pass, and an untrained
+or unsure segmenter has near-ties), so a resumed run writes the same masks and anyone can
+recompute them from the store.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import numpy as np
 import torch
 
 from infer.errors import InferError
-
-SEG_FRAMES = 16  # frames per segmenter forward pass
 
 
 def load_segmenter(path: str | Path, device: torch.device) -> tuple[torch.nn.Module, Any, dict]:
@@ -37,17 +38,12 @@ def u8_to_float(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def segment(model: torch.nn.Module, frames: torch.Tensor, chunk: int = SEG_FRAMES) -> torch.Tensor:
-    """uint8 class ids (B, T, H, W) of float frames (B, T, 3, H, W) in [0, 1], `chunk` frames
-    per forward pass on the segmenter's device."""
-    b, t = frames.shape[:2]
-    flat = frames.reshape(b * t, *frames.shape[2:])  # (B*T, 3, H, W)
+def segment(model: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
+    """uint8 class ids (B, T, H, W) of float frames (B, T, 3, H, W) in [0, 1]: the T frames of
+    one video per forward pass, on the segmenter's device."""
     device = next(model.parameters()).device
-    ids = [
-        model(flat[i : i + chunk].to(device)).argmax(1).to(torch.uint8).cpu()  # (n, H, W)
-        for i in range(0, len(flat), chunk)
-    ]
-    return torch.cat(ids).reshape(b, t, *flat.shape[2:])  # (B, T, H, W)
+    ids = [model(video.to(device)).argmax(1).to(torch.uint8).cpu() for video in frames]
+    return torch.stack(ids)  # (B, T, H, W)
 
 
 def segment_u8(model: torch.nn.Module, frames: np.ndarray) -> np.ndarray:

@@ -111,15 +111,17 @@ def test_jaccard_and_baselines(
     true = np.stack([np.load(f / "mask.npy")[21] for f in folders])  # (N, H, W)
     seg, _, _ = load_model(mask_stores["segmenter"], "cpu", task="segment")
 
-    def segmented(name: str) -> np.ndarray:  # (N, H, W) class ids of one frame of each video
-        frames = np.stack([np.asarray(Image.open(f / name).convert("RGB")) for f in folders])
-        frames = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[:, None]
-        return segment(seg, frames)[:, 0].numpy()
+    def segmented(frames: range) -> np.ndarray:  # (N, T, H, W) class ids of these frames
+        def video(f: Path) -> np.ndarray:  # (T, H, W, 3)
+            return np.stack([np.asarray(Image.open(f / f"image_{t}.png")) for t in frames])
+
+        u8 = np.stack([video(f) for f in folders])  # (N, T, H, W, 3)
+        return segment(seg, torch.from_numpy(u8).permute(0, 1, 4, 2, 3).float().div(255)).numpy()
 
     expect = {
         "model": _course_jaccard(store.masks[:, -1], true),
-        "copy_last_input": _course_jaccard(segmented("image_10.png"), true),
-        "segmenter_on_true": _course_jaccard(segmented("image_21.png"), true),
+        "copy_last_input": _course_jaccard(segmented(range(10, 11))[:, -1], true),
+        "segmenter_on_true": _course_jaccard(segmented(range(11, 22))[:, -1], true),
     }
     for key, value in expect.items():
         assert jac[key]["last"] == pytest.approx(value, abs=1e-6), key
