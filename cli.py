@@ -7,6 +7,7 @@ imported inside the commands so that `--help` stays fast and does not import tor
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,47 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="ConvLSTM/ConvGRU video prediction: synth -> ingest -> train -> predict -> export-png.",
 )
+
+
+SHARDS = str(IngestConfig.out)  # where `ingest` writes, and so where every reader looks
+PACKAGES = ("ingest", "shards", "convrnn", "segment", "train", "infer")  # our loggers' roots
+
+
+class _LogHandler(logging.Handler):
+    """Messages to the current stderr, one line each, written above any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # logging must never break a command
+            self.handleError(record)
+
+
+def setup_logging(level: int) -> None:
+    """Every command logs the same way: our packages at `level`, other libraries' warnings."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _LogHandler)]:
+        root.removeHandler(handler)  # a second app() call in one process (tests)
+    handler = _LogHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in PACKAGES:
+        logging.getLogger(name).setLevel(level)
+
+
+@app.callback()
+def options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print debug messages."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only warnings and errors."),
+) -> None:
+    """Options of every command (give them before the command: `--quiet ingest ...`)."""
+    if verbose and quiet:
+        typer.echo("error: --verbose and --quiet exclude each other", err=True)
+        raise typer.Exit(2)
+    setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 @contextlib.contextmanager
@@ -117,6 +159,11 @@ def ingest(
     overwrite: bool = typer.Option(
         IngestConfig.overwrite, "--overwrite", help="Replace an output that has a manifest."
     ),
+    layout: str = typer.Option(
+        IngestConfig.layout,
+        help="course: 22 frames (hidden 11) of 160x240 RGB, checked strictly; free: any frame "
+        "count, size and mode (RGB or grayscale), the same within each split.",
+    ),
 ) -> None:
     """Check every PNG video and pack them into WebDataset shards + manifest.json (resumable)."""
     from ingest.errors import IngestError
@@ -129,13 +176,17 @@ def ingest(
         videos_per_shard=videos_per_shard,
         skip_bad=skip_bad,
         overwrite=overwrite,
+        layout=layout,
     )
     with user_errors(IngestError):
         manifest = run_ingest(cfg)
     for split, entry in manifest["splits"].items():
         size = _size(sum(s["bytes"] for s in entry["shards"]))
         shards = len(entry["shards"])
-        typer.echo(f"{split:<10} {entry['videos']:>6} videos  {shards:>4} shards  {size}")
+        frame = f"{entry['frames']} frames {entry['height']}x{entry['width']}x{entry['channels']}"
+        typer.echo(
+            f"{split:<10} {entry['videos']:>6} videos  {frame:<20} {shards:>4} shards  {size}"
+        )
     if manifest["ignored"]:
         ignored = manifest["ignored"]
         shown = ", ".join(ignored[:8]) + (" ..." if len(ignored) > 8 else "")
@@ -151,7 +202,7 @@ def ingest(
 @app.command("shards-info")
 def shards_info(
     shards: str = typer.Argument(
-        str(IngestConfig.out), help="Shard folder or fsspec URL (s3://..., memory://...)."
+        SHARDS, help="Shard folder or fsspec URL (s3://..., memory://...)."
     ),
     verify: bool = typer.Option(
         False, "--verify", help="Recompute every checksum and decode every sample."
@@ -165,12 +216,13 @@ def shards_info(
     with user_errors(ShardError):
         info = summarize(shards)
         typer.echo(f"shards: {shards}  (ingested from {info['source']})")
-        head = ("split", "videos", "frames", "masks", "shards", "size")
-        typer.echo("{:<10} {:>7} {:>6} {:>5} {:>6} {:>9}".format(*head))
+        head = ("split", "videos", "frames", "HxWxC", "masks", "shards", "size")
+        typer.echo("{:<10} {:>7} {:>6} {:>11} {:>5} {:>6} {:>9}".format(*head))
         for split, e in info["splits"].items():
             masks = "yes" if e["masks"] else "no"
+            frame = f"{e['height']}x{e['width']}x{e['channels']}"
             typer.echo(
-                f"{split:<10} {e['videos']:>7} {e['frames']:>6} {masks:>5} "
+                f"{split:<10} {e['videos']:>7} {e['frames']:>6} {frame:>11} {masks:>5} "
                 f"{e['shards']:>6} {_size(e['bytes']):>9}"
             )
         typer.echo(
@@ -236,7 +288,13 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", help="Run folder (default: a new runs/<timestamp>/)."
     ),
-    preset: str = typer.Option(_TC.preset, help="Model: tiny | compact | seed | seed-lstm."),
+    task: str = typer.Option(
+        _TC.task, help="frames: the frame forecaster | segment: the per-frame segmenter."
+    ),
+    preset: str | None = typer.Option(
+        None,
+        help="Model preset of the task (see `presets`; default frames: compact, segment: small).",
+    ),
     epochs: int = typer.Option(_TC.epochs, help="Upper bound on epochs."),
     max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
     time_limit: float | None = typer.Option(
@@ -249,8 +307,10 @@ def train(
     lr: float = typer.Option(_TC.lr, help="Adam learning rate."),
     frames_in: int = typer.Option(_TC.frames_in, help="Context frames."),
     frames_out: int = typer.Option(_TC.frames_out, help="Predicted frames."),
-    train_splits: str = typer.Option(
-        ",".join(_TC.train_splits), help="Comma-separated splits to train on."
+    train_splits: str | None = typer.Option(
+        None,
+        help="Comma-separated splits to train on (default frames: train,unlabeled; "
+        "segment: train).",
     ),
     val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
@@ -269,6 +329,15 @@ def train(
     early_stop: int = typer.Option(_TC.early_stop, help="Patience in validations (0: off)."),
     lr_patience: int = typer.Option(_TC.lr_patience, help="ReduceLROnPlateau patience."),
     ss_steps: int = typer.Option(_TC.ss_steps, help="Scheduled-sampling decay steps."),
+    frames_per_video: int = typer.Option(
+        _TC.frames_per_video, help="segment: frames sampled from each video per step."
+    ),
+    flip: bool = typer.Option(
+        _TC.flip, "--flip/--no-flip", help="segment: random left-right flips."
+    ),
+    dice_weight: float = typer.Option(
+        _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
+    ),
     log_every: int = typer.Option(_TC.log_every, help="Steps between metrics.jsonl lines."),
     val_every: int | None = typer.Option(
         None, help="Validate every N steps (default: at each epoch end)."
@@ -291,7 +360,8 @@ def train(
             for name in params
             if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
         }
-        params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
+        if train_splits is not None:
+            params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
         params["out"] = str(out) if out is not None else None
         run_training(_TC(**params), explicit=explicit)
 
@@ -299,16 +369,9 @@ def train(
 # --- predict -------------------------------------------------------------------------------
 
 
-def _infer_logging() -> None:
-    """Stage messages (which checkpoint, what was written) go to stderr, one line each."""
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-
-
 @app.command()
 def predict(
-    shards: str = typer.Option(PredictConfig.shards, help="Shard folder or URL (manifest.json)."),
+    shards: str = typer.Option(SHARDS, help="Shard folder or URL (manifest.json)."),
     ckpt: str | None = typer.Option(
         None, help="Checkpoint .pt or run folder [default: newest run's best.pt under --runs]."
     ),
@@ -334,7 +397,6 @@ def predict(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Predict every video of a split into a chunked Zarr store; rerun to resume."""
-    _infer_logging()
     from infer.errors import InferError
     from shards.errors import ShardError
 
@@ -386,7 +448,6 @@ def export_png(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Write the predicted frames of a finished store as PNG files, one folder per video."""
-    _infer_logging()
     from infer.errors import InferError
     from shards.errors import ShardError
 
@@ -422,7 +483,6 @@ def submit(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing submission."),
 ) -> None:
     """Save the masks of frame 22 of every video as one (N, 160, 240) tensor, in id order."""
-    _infer_logging()
     from infer.errors import InferError
 
     with user_errors(InferError):
@@ -447,7 +507,7 @@ def _metric_line(name: str, report: dict) -> str:
 @app.command()
 def evaluate(
     preds: str = typer.Option(EvaluateConfig.preds, help="Store predicted from the val split."),
-    shards: str = typer.Option(EvaluateConfig.shards, help="Shards with the true future frames."),
+    shards: str = typer.Option(SHARDS, help="Shards with the true future frames."),
     out: str = typer.Option(EvaluateConfig.out, help="JSON report; the plot goes beside it."),
     segmenter: str | None = typer.Option(
         None, help="The store's segmenter, for the mask baselines [default: the path it records]."
@@ -458,7 +518,6 @@ def evaluate(
 ) -> None:
     """Score a val store: MSE, MAE, PSNR, SSIM per frame, beside copying the last input frame;
     with masks, the Jaccard score beside copying frame 11's mask and segmenting true frames."""
-    _infer_logging()
     from infer.errors import InferError
     from shards.errors import ShardError
 
@@ -495,13 +554,12 @@ def evaluate(
 def show(
     videos: str = typer.Option(..., help="Comma-separated videos: video_1000,video_1001."),
     preds: str = typer.Option(ShowConfig.preds, help="Prediction store."),
-    shards: str = typer.Option(ShowConfig.shards, help="Shards with the input (and true) frames."),
+    shards: str = typer.Option(SHARDS, help="Shards with the input (and true) frames."),
     out: str = typer.Option(ShowConfig.out, help="Output picture (.png, or .gif with --gif)."),
     gif: bool = typer.Option(False, "--gif", help="An animation instead of a montage."),
     scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to 240x160."),
 ) -> None:
     """Draw input, true and predicted frames of a few videos so a person can look at them."""
-    _infer_logging()
     from infer.errors import InferError
     from shards.errors import ShardError
 
@@ -538,7 +596,6 @@ def demo(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo in OUT."),
 ) -> None:
     """Run the whole pipeline on a small generated example: about 4 minutes on 2 CPU cores."""
-    _infer_logging()
     from infer.errors import InferError
     from ingest.errors import IngestError
     from ingest.synth.config import SynthError

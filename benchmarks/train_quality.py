@@ -20,32 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def prepare_shards(cache: Path, train: int, val: int, seed: int, workers: int) -> Path:
-    """Generate and ingest the set into `cache` unless a matching one is there."""
-    from ingest.pack import IngestConfig, run_ingest
-    from ingest.synth import SynthConfig, generate
-
-    shards = cache / "shards"
-    manifest = shards / "manifest.json"
-    if manifest.exists():
-        splits = json.loads(manifest.read_text())["splits"]
-        if (
-            splits.get("train", {}).get("videos") == train
-            and splits.get("val", {}).get("videos") == val
-        ):
-            return shards
-    data = cache / "data"
-    generate(
-        SynthConfig(
-            out=data, train=train, val=val, unlabeled=0, hidden=0, seed=seed,
-            workers=workers, overwrite=True, progress=False,
-        )
-    )  # fmt: skip
-    run_ingest(
-        IngestConfig(data_root=data, out=shards, workers=workers, overwrite=True, progress=False)
-    )
-    return shards
+from benchmarks.data import prepare_shards  # noqa: E402
 
 
 def main() -> None:

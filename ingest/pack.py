@@ -1,9 +1,10 @@
 """`run_ingest`: validate PNG video folders and pack them into WebDataset shards + manifest.
 
-Flow: scan DATA_ROOT -> plan shards (videos in id order, `videos_per_shard` each) -> for each
-shard not already staged, read and check its videos in worker processes and write the tar to
-OUT/.ingest.tmp/ -> if any video is bad and `skip_bad` is off, stop (nothing published) ->
-rename the staged tars to their final names -> write OUT/manifest.json last.
+Flow: scan DATA_ROOT -> settle what each split's videos must be (`ingest.layout`) -> plan
+shards (videos in id order, `videos_per_shard` each) -> for each shard not already staged, read
+and check its videos in worker processes and write the tar to OUT/.ingest.tmp/ -> if any video
+is bad and `skip_bad` is off, stop (nothing published) -> rename the staged tars to their final
+names -> write OUT/manifest.json last.
 
 A killed ingest leaves only staged files under OUT/.ingest.tmp/; the next run reuses every
 staged shard whose input files (names, sizes, mtimes) are unchanged and whose bytes still match.
@@ -17,26 +18,17 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ingest.config import IngestConfig
 from ingest.errors import IngestError
+from ingest.layout import Expect, settle
 from ingest.scan import Scan, Video, scan_root
 from ingest.validate import load_video
 from ingest.writer import ShardWriter, sha256_file
-from shards.format import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    FRAMES,
-    HEIGHT,
-    MANIFEST_NAME,
-    MASKED_SPLITS,
-    SHARD_RE,
-    WIDTH,
-    shard_name,
-)
+from shards.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, SHARD_RE, shard_name
 from shards.manifest import write_manifest
 
 log = logging.getLogger(__name__)
@@ -46,15 +38,17 @@ STAGING = ".ingest.tmp"  # under OUT; `*.tmp` is git-ignored
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """One shard to write: its split, name and videos (in id order)."""
+    """One shard to write: its split, name, videos (in id order) and what they must be."""
 
     split: str
     name: str
     videos: tuple[Video, ...]
+    expect: Expect
 
     def fingerprint(self) -> str:
-        """Changes when any input file's name, size or mtime changes (or the format does)."""
-        parts: list[Any] = [FORMAT_VERSION, self.name]
+        """Changes when any input file's name, size or mtime changes (or the format or the
+        split's expected geometry does)."""
+        parts: list[Any] = [FORMAT_VERSION, self.name, asdict(self.expect)]
         for video in self.videos:
             files = [*video.frames, *([video.mask] if video.mask else [])]
             stats = []
@@ -69,13 +63,15 @@ class ShardPlan:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def plan_shards(scan: Scan, videos_per_shard: int) -> list[ShardPlan]:
+def plan_shards(scan: Scan, expects: dict[str, Expect], videos_per_shard: int) -> list[ShardPlan]:
     """Cut each split's videos (already in id order) into consecutive shards."""
     plans = []
     for split, videos in scan.splits.items():
+        if split not in expects:  # a free-layout split without videos
+            continue
         for index, start in enumerate(range(0, len(videos), videos_per_shard)):
             chunk = tuple(videos[start : start + videos_per_shard])
-            plans.append(ShardPlan(split, shard_name(split, index), chunk))
+            plans.append(ShardPlan(split, shard_name(split, index), chunk, expects[split]))
     return plans
 
 
@@ -88,8 +84,13 @@ def run_ingest(cfg: IngestConfig) -> dict[str, Any]:
         raise IngestError(
             f"{out} already holds shards ({old_manifest}); pass --overwrite to replace them"
         )
-    scan = scan_root(Path(cfg.data_root))
-    plans = plan_shards(scan, cfg.videos_per_shard)
+    scan = scan_root(Path(cfg.data_root), cfg.layout, out)
+    expects = settle(scan, cfg.layout)
+    for split in scan.splits.keys() - expects.keys():
+        log.warning("%s/ holds no videos: left out of the manifest", scan.base / split)
+    for split, expect in expects.items():
+        log.info("%s: %d videos, %s", split, len(scan.splits[split]), expect)
+    plans = plan_shards(scan, expects, cfg.videos_per_shard)
     staging = out / STAGING
     staging.mkdir(parents=True, exist_ok=True)
 
@@ -110,7 +111,7 @@ def run_ingest(cfg: IngestConfig) -> dict[str, Any]:
             f"Fix or remove them and rerun (finished shards are kept in {staging}), "
             f"or pass --skip-bad to leave them out."
         )
-    manifest = _manifest(scan, plans, records, skipped)
+    manifest = _manifest(scan, cfg.layout, expects, plans, records, skipped)
     _publish(out, staging, plans, records, manifest)
     return manifest
 
@@ -169,7 +170,7 @@ def write_shard(plan: ShardPlan, staging: Path, root: Path) -> dict[str, Any]:
     skipped, ids = [], []
     with ShardWriter(staging / plan.name) as writer:
         for video in plan.videos:
-            members, problems = load_video(video)
+            members, problems = load_video(video, plan.expect)
             if members is None:
                 path = problems[0][0] if len(problems) == 1 else str(video.path)
                 # each problem names its file, unless that is the path given for the video
@@ -238,25 +239,39 @@ def _write_shards(
 SHARD_FIELDS = ("name", "videos", "bytes", "sha256", "first_id", "last_id")
 
 
-def _manifest(scan: Scan, plans: list[ShardPlan], records: dict[str, dict], skipped: list) -> dict:
+def _manifest(
+    scan: Scan,
+    layout: str,
+    expects: dict[str, Expect],
+    plans: list[ShardPlan],
+    records: dict[str, dict],
+    skipped: list,
+) -> dict:
     splits: dict[str, dict] = {}
-    for split in scan.splits:
+    for split, expect in expects.items():
         shards = [
             {k: records[p.name][k] for k in SHARD_FIELDS}
             for p in plans
             if p.split == split and records[p.name]["videos"]
         ]
+        if layout == "free" and not shards:  # every video skipped: no geometry to promise
+            log.warning("every %s video was skipped: %s left out of the manifest", split, split)
+            continue
         splits[split] = {
             "videos": sum(s["videos"] for s in shards),
-            "frames": FRAMES[split],
-            "height": HEIGHT,
-            "width": WIDTH,
-            "masks": split in MASKED_SPLITS,
+            "frames": expect.frames,
+            "height": expect.height,
+            "width": expect.width,
+            "channels": expect.channels,
+            "masks": expect.masks,
             "shards": shards,
         }
+    if not splits:
+        raise IngestError(f"{scan.root} holds no video to ingest ({len(skipped)} skipped)")
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
+        "layout": layout,
         "source": str(scan.root),
         "splits": splits,
         "skipped": skipped,

@@ -1,8 +1,8 @@
 """Batch memory for the loader: reused uint8 buffers in workers, reused float32 outputs.
 
-Workers decode PNGs straight into a uint8 (B, T, H, W, 3) buffer, in shared memory when the
+Workers decode PNGs straight into a uint8 (B, T, H, W, C) buffer, in shared memory when the
 worker is a separate process, so handing the batch to the main process copies nothing. The main
-process converts it once to float32 (B, T, 3, H, W) in [0, 1] and then `release`s the buffer
+process converts it once to float32 (B, T, C, H, W) in [0, 1] and then `release`s the buffer
 so the worker can reuse it. Both sides reuse their arrays: a fresh 40 MB array per batch costs
 as much in page faults as the conversion itself on this kind of VM.
 """
@@ -83,11 +83,11 @@ class FloatBuffers:
 
 
 def to_float(frames: torch.Tensor | None, buffers: FloatBuffers | None = None):
-    """uint8 (B, T, H, W, 3) -> float32 (B, T, 3, H, W) in [0, 1], in one numpy pass (the
+    """uint8 (B, T, H, W, C) -> float32 (B, T, C, H, W) in [0, 1], in one numpy pass (the
     transpose rides along with the cast; numpy's cast is ~4x torch's on CPU)."""
     if frames is None:
         return None
-    src = frames.numpy().transpose(0, 1, 4, 2, 3)  # (B, T, 3, H, W), a strided view
+    src = frames.numpy().transpose(0, 1, 4, 2, 3)  # (B, T, C, H, W), a strided view
     out = buffers.get(src.shape) if buffers else np.empty(src.shape, np.float32)
     np.divide(src, np.float32(255), out=out, dtype=np.float32)
     return torch.from_numpy(out)

@@ -10,6 +10,11 @@ A sample is one video. Its members are adjacent in the tar, in this order:
     <key>.json                        {"split", "video", "id", "frames", "height", "width"}
 
 where <key> is the video folder name (`video_15000`). Shards are `<split>-000000.tar`, ...
+
+Two layouts. `course` (the default) is the course dataset: 22 frames (hidden 11) of 160x240
+RGB, masks in train and val, checked strictly. `free` takes any frame count, size and mode
+(RGB or grayscale "L", stored as they are) as long as every video of a split agrees; the
+manifest records each split's geometry (`shards.manifest.split_geometry`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ FORMAT_NAME = "convrnn-video-shards"
 FORMAT_VERSION = 1
 
 SPLITS = ("train", "val", "unlabeled", "hidden")
-FRAMES = {"train": 22, "val": 22, "unlabeled": 22, "hidden": 11}  # frames per video
-MASKED_SPLITS = frozenset({"train", "val"})  # splits whose videos carry mask.npy
-HEIGHT, WIDTH = 160, 240
+LAYOUTS = ("course", "free")  # the course dataset's fixed geometry, or any consistent one
+# the course layout: frames per video, splits with mask.npy, frame size and channels
+FRAMES = {"train": 22, "val": 22, "unlabeled": 22, "hidden": 11}
+MASKED_SPLITS = frozenset({"train", "val"})
+HEIGHT, WIDTH, CHANNELS = 160, 240, 3
+MODE_CHANNELS = {"L": 1, "RGB": 3}  # the PNG modes stored, and the channels they decode to
+CHANNEL_MODES = {c: m for m, c in MODE_CHANNELS.items()}
 NUM_CLASSES = 49  # background + 48 object kinds; mask values are 0..48
 
 MANIFEST_NAME = "manifest.json"
@@ -74,14 +83,16 @@ def video_id(key: str) -> int:
     return int(match.group(1))
 
 
-def sample_meta(split: str, key: str, frames: int) -> bytes:
+def sample_meta(
+    split: str, key: str, frames: int, height: int = HEIGHT, width: int = WIDTH
+) -> bytes:
     """The bytes of a sample's json member (sorted keys, so they are reproducible)."""
     meta = {
         "split": split,
         "video": key,
         "id": video_id(key),
         "frames": frames,
-        "height": HEIGHT,
-        "width": WIDTH,
+        "height": height,
+        "width": width,
     }
     return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()

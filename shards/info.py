@@ -21,34 +21,37 @@ import numpy as np
 
 from shards.errors import ShardError
 from shards.format import (
-    HEIGHT,
     NUM_CLASSES,
-    WIDTH,
     member_suffixes,
     sample_meta,
     split_key,
     video_id,
 )
-from shards.manifest import join, open_url, read_manifest
+from shards.manifest import join, open_url, read_manifest, split_geometry
 from shards.reader import decode_mask, decode_sample
 
 
 def summarize(source: str | Path) -> dict[str, Any]:
-    """Per split: videos, frames per video, shards and bytes; plus skipped and ignored counts."""
+    """Per split: videos, frames per video, frame size, shards and bytes; plus the layout and
+    the skipped and ignored lists."""
     manifest = read_manifest(source)
-    splits = {
-        split: {
+    splits = {}
+    for split, entry in manifest["splits"].items():
+        frames, height, width, channels = split_geometry(manifest, split)
+        splits[split] = {
             "videos": entry["videos"],
-            "frames": entry["frames"],
+            "frames": frames,
+            "height": height,
+            "width": width,
+            "channels": channels,
             "masks": bool(entry.get("masks")),
             "shards": len(entry["shards"]),
             "bytes": sum(int(s["bytes"]) for s in entry["shards"]),
         }
-        for split, entry in manifest["splits"].items()
-    }
     return {
         "shards": str(source),
         "source": manifest.get("source"),
+        "layout": manifest.get("layout", "course"),
         "splits": splits,
         "skipped": manifest.get("skipped", []),
         "ignored": manifest.get("ignored", []),
@@ -96,9 +99,11 @@ def _webdataset_samples(stream: _HashingStream, last: list[str]) -> Iterator[dic
 
 
 def _check_sample(
-    sample: dict[str, Any], url: str, split: str, frames: int, masks: bool, scratch: list
+    sample: dict[str, Any], url: str, split: str, masks: bool, scratch: list[np.ndarray]
 ) -> None:
-    """Check one webdataset sample against the format; raise ShardError naming what is wrong."""
+    """Check one webdataset sample against the format and its split's geometry (`scratch`:
+    one (H, W, C) array per frame); raise ShardError naming what is wrong."""
+    frames, (height, width, _) = len(scratch), scratch[0].shape
     key = sample["__key__"]
     where = f"shard {url}: sample {key}"
     try:
@@ -119,12 +124,12 @@ def _check_sample(
         )
     sample["__shard__"] = url  # decode_sample's messages name the shard
     meta = decode_sample(sample, scratch)
-    if meta != (want := json.loads(sample_meta(split, key, frames))):
+    if meta != (want := json.loads(sample_meta(split, key, frames, height, width))):
         raise ShardError(f"{where} json says {meta}, expected {want}")
     if masks:
         mask = decode_mask(sample)
         if (
-            mask.shape != (frames, HEIGHT, WIDTH)
+            mask.shape != (frames, height, width)
             or mask.dtype != np.uint8
             or int(mask.max()) >= NUM_CLASSES
         ):
@@ -132,11 +137,17 @@ def _check_sample(
 
 
 def _verify_shard(
-    url: str, entry: dict[str, Any], split: str, frames: int, masks: bool, last_id: list[int]
+    url: str,
+    entry: dict[str, Any],
+    split: str,
+    geometry: tuple[int, int, int, int],
+    masks: bool,
+    last_id: list[int],
 ) -> tuple[int, list[str]]:
-    """(samples read, problems) of one shard; `last_id[0]` carries id order across shards."""
+    """(samples read, problems) of one shard of a split of `geometry` (frames, height, width,
+    channels); `last_id[0]` carries id order across shards."""
     problems: list[str] = []
-    scratch = list(np.empty((frames, HEIGHT, WIDTH, 3), np.uint8))
+    scratch = list(np.empty(geometry, np.uint8))  # one (H, W, C) array per frame
     ids: list[int] = []
     try:
         raw = open_url(url)
@@ -149,7 +160,7 @@ def _verify_shard(
             for sample in _webdataset_samples(stream, last):
                 count += 1
                 try:
-                    _check_sample(sample, url, split, frames, masks, scratch)
+                    _check_sample(sample, url, split, masks, scratch)
                 except ShardError as exc:
                     problems.append(str(exc))
                 with contextlib.suppress(ValueError):  # _check_sample reports a bad key
@@ -199,9 +210,8 @@ def verify(source: str | Path, progress: bool = False) -> dict[str, Any]:
     samples, last_ids = 0, {split: [-1] for split in manifest["splits"]}
     for split, e, s in tqdm(shards, unit=" shards", desc="verify", disable=not progress):
         url = join(source, s["name"])
-        n, found = _verify_shard(
-            url, s, split, int(e["frames"]), bool(e.get("masks")), last_ids[split]
-        )
+        geometry = split_geometry(manifest, split)
+        n, found = _verify_shard(url, s, split, geometry, bool(e.get("masks")), last_ids[split])
         samples += n
         problems += found
     return {"shards": len(shards), "samples": samples, "problems": problems, "ok": not problems}

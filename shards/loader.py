@@ -6,9 +6,10 @@ Eval mode: every video exactly once across ranks and workers, in id order within
 samples (not shards) are assigned, using the per-shard counts in the manifest. Who reads what
 is `shards.partition`; the batch memory is `shards.buffers`.
 
-Workers decode PNGs straight into a uint8 batch array (B, T, H, W, 3); the float conversion to
-(B, T, 3, H, W) in [0, 1] happens once per batch in the main process. Memory is bounded by the
-shuffle buffer and the prefetched batches, not by the dataset.
+Workers decode PNGs straight into a uint8 batch array (B, T, H, W, C); the float conversion to
+(B, T, C, H, W) in [0, 1] happens once per batch in the main process. T, H, W and C (3 for RGB,
+1 for grayscale) come from the manifest. Memory is bounded by the shuffle buffer and the
+prefetched batches, not by the dataset.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from shards.buffers import BufferRing, FloatBuffers, release, to_float
 from shards.errors import ShardError
-from shards.format import HEIGHT, WIDTH
-from shards.manifest import read_manifest, split_entry
+from shards.format import MASK_SUFFIX
+from shards.manifest import read_manifest, split_entry, split_geometry
 from shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
-from shards.reader import ON_ERROR, Raw, ShardRef, _fail, decode_mask, decode_sample
+from shards.reader import ON_ERROR, Raw, _fail, decode_mask, decode_sample, split_shards
 
 __all__ = ["MODES", "VideoLoader", "make_loader"]
 
@@ -75,18 +76,20 @@ class VideoStream(IterableDataset):
 
 
 class _Batch:
-    """Decodes samples straight into preallocated uint8 arrays (B, T, H, W, 3)."""
+    """Decodes samples straight into preallocated uint8 arrays (B, T, H, W, C)."""
 
     def __init__(self, spec: StreamSpec, ring: BufferRing) -> None:
         self.spec = spec
         fi, fo = spec.frames_in, spec.frames - spec.frames_in
-        self.inputs, self._inputs = ring.get((spec.batch_size, fi, HEIGHT, WIDTH, 3))
+        frame = (spec.height, spec.width, spec.channels)
+        self.inputs, self._inputs = ring.get((spec.batch_size, fi, *frame))
         self.targets, self._targets = (
-            ring.get((spec.batch_size, fo, HEIGHT, WIDTH, 3)) if fo else (None, None)
+            ring.get((spec.batch_size, fo, *frame)) if fo else (None, None)
         )
         self.keys: list[str] = []
         self.ids: list[int] = []
         self.masks: list[np.ndarray] = []
+        self.mask_present: list[bool] = []
 
     @property
     def count(self) -> int:
@@ -101,7 +104,11 @@ class _Batch:
             i = self.count
             outs = [*self._inputs[i], *(self._targets[i] if self._targets is not None else ())]
             meta = decode_sample(sample, outs)
-            mask = decode_mask(sample) if self.spec.masks else None
+            mask, present = None, False
+            if self.spec.masks and (self.spec.masks is True or MASK_SUFFIX in sample):
+                mask, present = decode_mask(sample), True
+            elif self.spec.masks == "available":  # a split without masks: zeros, flagged
+                mask = np.zeros((int(meta["frames"]), *outs[0].shape[:2]), dtype=np.uint8)
         except ShardError as exc:
             _fail(str(exc).removesuffix("."), self.spec.on_error)
             return
@@ -109,15 +116,17 @@ class _Batch:
         self.ids.append(int(meta["id"]))
         if mask is not None:
             self.masks.append(mask)
+            self.mask_present.append(present)
 
     def done(self) -> dict[str, Any]:
         n = self.count
-        return {  # uint8 (B, T, H, W, 3), no copy here
+        return {  # uint8 (B, T, H, W, C), no copy here
             "inputs": self.inputs[:n],
             "targets": self.targets[:n] if self.targets is not None else None,
             "keys": self.keys,
             "ids": self.ids,
             "masks": torch.from_numpy(np.stack(self.masks)) if self.masks else None,
+            "mask_present": self.mask_present if self.spec.masks else None,
         }
 
 
@@ -153,7 +162,13 @@ class VideoLoader:
         kwargs: dict[str, Any] = {}
         if self.workers:
             kwargs = {"prefetch_factor": self.prefetch, "persistent_workers": False}
-        loader = DataLoader(dataset, batch_size=None, num_workers=self.workers, **kwargs)
+        # The DataLoader draws its workers' base seed from this generator, not from the global
+        # RNG: the trainer's random streams (scheduled sampling, frame sampling) stay the same
+        # whether or not a run was resumed at this epoch's start.
+        rng = torch.Generator().manual_seed(self.spec.seed * 1_000_003 + self.spec.epoch)
+        loader = DataLoader(
+            dataset, batch_size=None, num_workers=self.workers, generator=rng, **kwargs
+        )
         inputs, targets = FloatBuffers(), FloatBuffers()
         for batch in _clean_errors(loader):
             converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
@@ -165,6 +180,7 @@ class VideoLoader:
                 "keys": batch["keys"],
                 "ids": batch["ids"],
                 "masks": batch["masks"],
+                "mask_present": batch["mask_present"],
             }
         if self.spec.mode == "train":
             self.set_epoch(self.spec.epoch + 1)
@@ -198,14 +214,18 @@ def make_loader(
     world_size: int = 1,
     on_error: str = "raise",
     shuffle_buffer: int = 64,
-    masks: bool = False,
+    masks: bool | str = False,
     prefetch: int = 2,
 ) -> VideoLoader:
     """A streaming loader over the shards at `source` (a folder or an fsspec URL).
 
-    Batches are dicts: "inputs" float32 (B, frames_in, 3, H, W) in [0, 1]; "targets" float32
-    (B, frames_out, 3, H, W), or None for hidden; "keys" ["video_15000", ...]; "ids" [15000,
-    ...]; "masks" uint8 (B, T, H, W) when `masks=True`, else None.
+    Batches are dicts: "inputs" float32 (B, frames_in, C, H, W) in [0, 1]; "targets" float32
+    (B, frames_out, C, H, W), or None for hidden; "keys" ["video_15000", ...]; "ids" [15000,
+    ...]; "masks" uint8 (B, T, H, W) when `masks=True`, else None. `masks="available"` reads
+    the masks of the splits that have them and gives zeros for the others, with "mask_present"
+    [bool] * B saying which are real (None when masks are not asked for). H, W and C (3 for
+    RGB, 1 for grayscale) are the splits' geometry in the manifest
+    (`shards.manifest.split_geometry`); splits read together must share them.
 
     mode="train": shuffled; `samples_per_epoch` is per rank (default: all videos of `splits`
     divided by `world_size`), so every rank gets `samples_per_epoch // batch_size` batches.
@@ -213,55 +233,20 @@ def make_loader(
     batch of a rank may be short. `on_error="skip"` logs and leaves out damaged samples.
     Default splits: train + unlabeled (train mode), val (eval mode).
     """
-    problems = []
-    if mode not in MODES:
-        problems.append(f"mode must be one of {MODES}, got {mode!r}")
-    if on_error not in ON_ERROR:
-        problems.append(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    if batch_size < 1:
-        problems.append(f"batch_size must be >= 1, got {batch_size}")
-    if frames_in < 1 or frames_out < 0:
-        problems.append(
-            f"frames_in must be >= 1 and frames_out >= 0, got {frames_in}, {frames_out}"
-        )
-    if not 0 <= rank < world_size:
-        problems.append(f"rank {rank} is not in [0, world_size={world_size})")
-    if workers < 0 or shuffle_buffer < 1 or prefetch < 1:
-        problems.append("workers must be >= 0, shuffle_buffer and prefetch >= 1")
-    if problems:
-        raise ShardError("make_loader: " + "; ".join(problems))
-
+    _check_args(
+        mode, on_error, batch_size, frames_in, frames_out, rank, world_size,
+        workers, shuffle_buffer, prefetch,
+    )  # fmt: skip
     manifest = read_manifest(source)
     if splits is None:
         splits = [s for s in DEFAULT_SPLITS[mode] if s in manifest["splits"]] or list(
             DEFAULT_SPLITS[mode]
         )
     splits = [splits] if isinstance(splits, str) else list(splits)
-    entries = {split: split_entry(manifest, split, source) for split in splits}
-    # a split with no frames after the inputs (hidden) gives inputs only
-    hidden = [s for s, e in entries.items() if s == "hidden" or int(e["frames"]) <= frames_in]
-    if hidden and (len(hidden) < len(splits) or mode == "train"):
-        raise ShardError(
-            f"split(s) {', '.join(hidden)} have no frames after the first {frames_in}: they "
-            "cannot be trained on or mixed with labelled splits in one loader"
-        )
-    for split, entry in entries.items():
-        n = int(entry["frames"])
-        if frames_in > n or (split not in hidden and frames_in + frames_out > n):
-            raise ShardError(
-                f"frames_in={frames_in} + frames_out={frames_out}, but {split} videos have {n}"
-            )
-        if masks and not entry.get("masks"):
-            raise ShardError(f"masks=True but the {split} split has no masks")
-    with_targets = not hidden and frames_out > 0
-    frames = frames_in + (frames_out if with_targets else 0)
+    with_targets = _check_splits(manifest, splits, source, mode, frames_in, frames_out, masks)
+    height, width, channels = _frame_shape(manifest, splits, source)
     refs = tuple(
-        ShardRef(
-            str(source), s["name"], split, int(s["videos"]), int(e["frames"]), bool(e["masks"])
-        )
-        for split, e in entries.items()
-        for s in e["shards"]
-        if int(s["videos"])
+        ref for split in dict.fromkeys(splits) for ref in split_shards(source, manifest, split)
     )
     total = sum(r.videos for r in refs)
     if total == 0:
@@ -280,8 +265,11 @@ def make_loader(
         shards=refs,
         mode=mode,
         batch_size=batch_size,
-        frames=frames,
+        frames=frames_in + (frames_out if with_targets else 0),
         frames_in=frames_in,
+        height=height,
+        width=width,
+        channels=channels,
         masks=masks,
         seed=seed,
         epoch=epoch,
@@ -292,3 +280,71 @@ def make_loader(
         on_error=on_error,
     )
     return VideoLoader(spec, frames_in, frames_out if with_targets else None, workers, prefetch)
+
+
+def _check_args(
+    mode: str, on_error: str, batch_size: int, frames_in: int, frames_out: int, rank: int,
+    world_size: int, workers: int, shuffle_buffer: int, prefetch: int,
+) -> None:  # fmt: skip
+    """Raise one ShardError listing every bad argument of make_loader."""
+    problems = []
+    if mode not in MODES:
+        problems.append(f"mode must be one of {MODES}, got {mode!r}")
+    if on_error not in ON_ERROR:
+        problems.append(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if batch_size < 1:
+        problems.append(f"batch_size must be >= 1, got {batch_size}")
+    if frames_in < 1 or frames_out < 0:
+        problems.append(
+            f"frames_in must be >= 1 and frames_out >= 0, got {frames_in}, {frames_out}"
+        )
+    if not 0 <= rank < world_size:
+        problems.append(f"rank {rank} is not in [0, world_size={world_size})")
+    if workers < 0 or shuffle_buffer < 1 or prefetch < 1:
+        problems.append("workers must be >= 0, shuffle_buffer and prefetch >= 1")
+    if problems:
+        raise ShardError("make_loader: " + "; ".join(problems))
+
+
+def _check_splits(
+    manifest: dict[str, Any],
+    splits: list[str],
+    source: str | Path,
+    mode: str,
+    frames_in: int,
+    frames_out: int,
+    masks: bool | str,
+) -> bool:
+    """Check that `splits` can give the frames and masks asked for; True when the batches
+    have targets (False for hidden: no frames after the inputs)."""
+    entries = {split: split_entry(manifest, split, source) for split in splits}
+    # a split with no frames after the inputs (hidden) gives inputs only
+    hidden = [s for s, e in entries.items() if s == "hidden" or int(e["frames"]) <= frames_in]
+    if hidden and (len(hidden) < len(entries) or mode == "train"):
+        raise ShardError(
+            f"split(s) {', '.join(hidden)} have no frames after the first {frames_in}: they "
+            "cannot be trained on or mixed with labelled splits in one loader"
+        )
+    for split, entry in entries.items():
+        n = int(entry["frames"])
+        if frames_in > n or (split not in hidden and frames_in + frames_out > n):
+            raise ShardError(
+                f"frames_in={frames_in} + frames_out={frames_out}, but {split} videos have {n}"
+            )
+        if masks is True and not entry.get("masks"):
+            raise ShardError(f"masks=True but the {split} split has no masks")
+    return not hidden and frames_out > 0
+
+
+def _frame_shape(
+    manifest: dict[str, Any], splits: list[str], source: str | Path
+) -> tuple[int, int, int]:
+    """(height, width, channels) shared by `splits`; ShardError naming them if they differ."""
+    shapes = {split: split_geometry(manifest, split)[1:] for split in splits}
+    if len(set(shapes.values())) > 1:
+        found = ", ".join(f"{split} {h}x{w}x{c}" for split, (h, w, c) in shapes.items())
+        raise ShardError(
+            f"splits of different frame sizes cannot share one loader ({found}, as HxWxC) "
+            f"in {source}"
+        )
+    return shapes[splits[0]]

@@ -1,10 +1,11 @@
 """SHARDS/manifest.json: what an ingest published, read back and checked in one place.
 
     {
-      "format": "convrnn-video-shards", "version": 1,
+      "format": "convrnn-video-shards", "version": 1, "layout": "course",
       "source": "/abs/path/of/DATA_ROOT",
       "splits": {
-        "train": {"videos": 1000, "frames": 22, "height": 160, "width": 240, "masks": true,
+        "train": {"videos": 1000, "frames": 22, "height": 160, "width": 240, "channels": 3,
+                  "masks": true,
                   "shards": [{"name": "train-000000.tar", "videos": 100, "bytes": ...,
                               "sha256": "...", "first_id": 0, "last_id": 99}, ...]},
         ...
@@ -14,7 +15,10 @@
       "ignored": ["train/.DS_Store", ...]
     }
 
-Local paths and fsspec URLs (`memory://`, `file://`, `s3://` with s3fs) are both accepted.
+Each split's geometry (frames per video, height, width, channels) is the same for all of its
+videos; `split_geometry` reads it (manifests written before `layout` and `channels` existed are
+the course layout: 160x240 RGB). Local paths and fsspec URLs (`memory://`, `file://`, `s3://`
+with s3fs) are both accepted.
 """
 
 from __future__ import annotations
@@ -25,7 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from shards.errors import ShardError
-from shards.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, SPLITS
+from shards.format import (
+    CHANNELS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    HEIGHT,
+    LAYOUTS,
+    MANIFEST_NAME,
+    MODE_CHANNELS,
+    SPLITS,
+    WIDTH,
+)
 
 
 def join(source: str | Path, name: str) -> str:
@@ -53,7 +67,7 @@ def read_manifest(source: str | Path) -> dict[str, Any]:
             manifest = json.loads(f.read())
     except FileNotFoundError:
         raise ShardError(
-            f"no manifest at {url}: run `python cli.py ingest DATA_ROOT --out {source}` first"
+            f"no manifest at {url}: run `convrnn-video ingest DATA_ROOT --out {source}` first"
         ) from None
     except (OSError, ValueError, ImportError) as exc:
         raise ShardError(f"cannot read manifest {url}: {exc}") from exc
@@ -72,6 +86,8 @@ def check_manifest(manifest: Any) -> list[str]:
         problems.append(f"format is {manifest.get('format')!r}, expected {FORMAT_NAME!r}")
     if manifest.get("version") != FORMAT_VERSION:
         problems.append(f"version is {manifest.get('version')!r}, expected {FORMAT_VERSION}")
+    if manifest.get("layout", "course") not in LAYOUTS:
+        problems.append(f"layout is {manifest.get('layout')!r}, expected one of {LAYOUTS}")
     splits = manifest.get("splits")
     if not isinstance(splits, dict) or not splits:
         return problems + ["no splits"]
@@ -87,10 +103,30 @@ def check_manifest(manifest: Any) -> list[str]:
             if counted != int(entry["videos"]):
                 says = entry["videos"]
                 problems.append(f"{split}: shards hold {counted} videos, split says {says}")
-            int(entry["frames"])
+            frames, height, width, channels = _geometry(entry)
+            if min(frames, height, width) < 1 or channels not in MODE_CHANNELS.values():
+                problems.append(
+                    f"{split}: {frames} frames of {height}x{width}x{channels} is not a video "
+                    f"geometry (channels {sorted(set(MODE_CHANNELS.values()))})"
+                )
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(f"{split}: malformed entry ({exc!r})")
     return problems
+
+
+def _geometry(entry: dict[str, Any]) -> tuple[int, int, int, int]:
+    return (
+        int(entry["frames"]),
+        int(entry.get("height", HEIGHT)),
+        int(entry.get("width", WIDTH)),
+        int(entry.get("channels", CHANNELS)),
+    )
+
+
+def split_geometry(manifest: dict[str, Any], split: str) -> tuple[int, int, int, int]:
+    """(frames, height, width, channels) of every video of `split` in a manifest from
+    `read_manifest`; channels is 3 (RGB) or 1 (grayscale). ShardError if the split is absent."""
+    return _geometry(split_entry(manifest, split))
 
 
 def split_entry(manifest: dict[str, Any], split: str, source: str | Path = "") -> dict[str, Any]:
@@ -103,9 +139,28 @@ def split_entry(manifest: dict[str, Any], split: str, source: str | Path = "") -
 
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> Path:
-    """Write OUT/manifest.json atomically (tmp file, then rename)."""
+    """Write OUT/manifest.json atomically and durably (tmp file, fsync, rename, fsync OUT), so
+    a power cut never leaves a manifest naming shards that did not reach the disk."""
     path = out / MANIFEST_NAME
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_dir(out)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames inside `folder` durable (not possible on every OS or file system)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -30,7 +30,10 @@ class StreamSpec:
     batch_size: int
     frames: int  # frames decoded per video (frames_in + frames_out, or frames_in for hidden)
     frames_in: int
-    masks: bool
+    height: int  # frame size and channels, the same for every split of the loader
+    width: int
+    channels: int  # 3 (RGB) or 1 (grayscale)
+    masks: bool | str  # True, False or "available" (see make_loader)
     seed: int
     epoch: int
     rank: int

@@ -15,6 +15,7 @@ import struct
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -22,15 +23,14 @@ from PIL import Image
 
 from shards.errors import ShardError
 from shards.format import (
-    HEIGHT,
+    CHANNEL_MODES,
     MASK_SUFFIX,
     META_SUFFIX,
-    WIDTH,
     frame_suffix,
     member_suffixes,
     split_key,
 )
-from shards.manifest import join, open_url
+from shards.manifest import join, open_url, split_entry
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,21 @@ class ShardRef:
     @property
     def url(self) -> str:
         return join(self.source, self.name)
+
+
+def split_shards(source: str | Path, manifest: dict[str, Any], split: str) -> list[ShardRef]:
+    """The non-empty shards of `split` in a manifest read from `source`, in id order.
+
+    With `read_shard` this is the project's one way to read samples outside the loaders: e.g.
+    the ids of a split are `[video_id(s["__key__"]) for r in refs for s in read_shard(r)]`.
+    """
+    entry = split_entry(manifest, split, source)
+    frames, masks = int(entry["frames"]), bool(entry["masks"])
+    return [
+        ShardRef(str(source), s["name"], split, int(s["videos"]), frames, masks)
+        for s in entry["shards"]
+        if int(s["videos"])
+    ]
 
 
 Raw = dict[str, Any]  # {"__key__", "__shard__", "__split__", suffix: bytes, ...}
@@ -158,7 +173,7 @@ def read_shard(shard: ShardRef, on_error: str | Callable[[str], None] = "raise")
     if count != shard.videos:
         _fail(
             f"shard {shard.url} holds {count} samples but the manifest says {shard.videos} "
-            "(truncated or replaced? `python cli.py shards-info --verify` checks every shard)",
+            "(truncated or replaced? `convrnn-video shards-info --verify` checks every shard)",
             on_error,
         )
 
@@ -178,16 +193,22 @@ def shuffle(samples: Iterable[Raw], bufsize: int, rng: random.Random) -> Iterato
 
 
 def decode_frame(data: bytes, out: np.ndarray) -> None:
-    """Decode one PNG into `out` (H, W, 3) uint8; ValueError says why it cannot."""
+    """Decode one PNG into `out` (H, W, C) uint8, whose shape says what the PNG must be: C=3
+    RGB, C=1 grayscale (L), of size W x H. ValueError says why it cannot."""
+    height, width, channels = out.shape
+    mode = CHANNEL_MODES[channels]
     with Image.open(io.BytesIO(data), formats=("PNG",)) as im:
         im.load()
-        if im.mode != "RGB" or im.size != (WIDTH, HEIGHT):
-            raise ValueError(f"mode {im.mode} {im.size[0]}x{im.size[1]}, expected RGB 240x160")
-        out[...] = np.asarray(im)  # (H, W, 3): a plain copy; the float pass transposes
+        if im.mode != mode or im.size != (width, height):
+            raise ValueError(
+                f"mode {im.mode} {im.size[0]}x{im.size[1]}, expected {mode} {width}x{height}"
+            )
+        # (H, W, 3) or (H, W) for L: a plain copy; the float pass transposes
+        out[...] = np.asarray(im).reshape(out.shape)
 
 
 def decode_sample(sample: Raw, outs: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Decode frames 0, 1, ... of `sample` into `outs` (each (H, W, 3)); return its meta."""
+    """Decode frames 0, 1, ... of `sample` into `outs` (each (H, W, C)); return its meta."""
     key = sample["__key__"]
     try:
         meta = json.loads(sample[META_SUFFIX])

@@ -101,6 +101,43 @@ def mask_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     return paths
 
 
+def square_frames(frames: int, height: int, width: int, mode: str, seed: int) -> list:
+    """`frames` uint8 frames of a bright square moving over a gradient: (H, W, 3) for RGB,
+    (H, W) for L; `seed` picks the start and the step."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    side = max(2, min(height, width) // 6)
+    y, x = rng.integers(0, [height - side, width - side])
+    dy, dx = rng.integers(-3, 4, size=2)
+    ramp = np.linspace(20, 90, width, dtype=np.float32)[None, :] + np.zeros((height, 1))
+    out = []
+    for t in range(frames):
+        frame = ramp.copy()
+        top, left = (y + dy * t) % (height - side), (x + dx * t) % (width - side)
+        frame[top : top + side, left : left + side] = 200 + (seed * 7 + t) % 50
+        frame = frame.astype(np.uint8)
+        out.append(np.stack([frame, frame[::-1], 255 - frame], -1) if mode == "RGB" else frame)
+    return out
+
+
+def write_square_video(
+    folder: Path, frames: int, height: int, width: int, mode: str, seed: int, mask: bool = False
+) -> Path:
+    """A video folder of moving-square PNGs (image_0.png ...), plus mask.npy when `mask`."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = square_frames(frames, height, width, mode, seed)
+    for t, frame in enumerate(pictures):
+        Image.fromarray(frame).save(folder / f"image_{t}.png")
+    if mask:  # class 5 where the square is bright
+        gray = np.stack([p if p.ndim == 2 else p[..., 0] for p in pictures])
+        np.save(folder / "mask.npy", np.where(gray >= 200, 5, 0).astype(np.uint8))
+    return folder
+
+
 def rewrite_tar(tar_path: Path, change) -> None:
     """Rewrite a tar in place with its (name, bytes) members passed through `change`."""
     import io

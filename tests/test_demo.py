@@ -21,7 +21,7 @@ def test_four_commands_with_defaults(synth_root: Path, tmp_path: Path) -> None:
     run_cli(
         "train",
         "--shards",
-        "shards/",
+        "data/shards",
         "--preset",
         "tiny",
         "--max-steps",

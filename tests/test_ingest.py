@@ -1,4 +1,8 @@
-"""ingest: real samples -> shards and back; litter; every kind of bad input; atomic resume."""
+"""ingest: videos -> shards and back; litter; every kind of bad input; atomic resume.
+
+The videos are generated (`ingest.synth`) and the litter is made here, so every test runs in a
+fresh clone; the real samples beside the repository, when present, run the round trips again.
+"""
 
 from __future__ import annotations
 
@@ -57,10 +61,36 @@ def ingest(data: Path, out: Path, **kw) -> dict:
     return run_ingest(IngestConfig(data_root=data, out=out, progress=False, **kw))
 
 
+SAMPLE_VIDEOS = {
+    "train": ("video_0", "video_1", "video_2"),
+    "val": ("video_1000", "video_1001", "video_1002"),
+    "unlabeled": ("video_2000", "video_2001", "video_2002"),
+}
+
+
 @pytest.fixture(scope="module")
-def real_copy(real_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real samples plus litter and a video_10 (to check numeric order)."""
-    data = copy_tree(real_samples, tmp_path_factory.mktemp("real") / "data")
+def synth_samples(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nine generated videos shaped like the real samples (three each of train, val,
+    unlabeled), with the litter of a real download: a README and a .DS_Store."""
+    data = tmp_path_factory.mktemp("samples") / "data"
+    for split, videos in SAMPLE_VIDEOS.items():
+        for video in videos:
+            copy_tree(synth_root / split / video, data / split / video)
+    (data / "README.md").write_text("# nine sample videos\n")
+    (data / "train" / ".DS_Store").write_bytes(bytes(range(256)) * 24)
+    return data
+
+
+@pytest.fixture(scope="module", params=["synth", "real"])
+def samples(request: pytest.FixtureRequest) -> Path:
+    """The generated samples, then the real ones (skipped when they are absent)."""
+    return request.getfixturevalue("synth_samples" if request.param == "synth" else "real_samples")
+
+
+@pytest.fixture(scope="module")
+def dataset(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The samples plus more litter and a video_10 (to check numeric order)."""
+    data = copy_tree(samples, tmp_path_factory.mktemp("data") / "data")
     (data / "__MACOSX" / "train").mkdir(parents=True)
     (data / "__MACOSX" / "train" / "._video_0").write_bytes(b"junk")
     (data / "train" / "video_0" / ".DS_Store").write_bytes(b"junk")
@@ -71,31 +101,31 @@ def real_copy(real_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="module")
-def real_shards(real_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("real-shards") / "shards"
-    ingest(real_copy, out, videos_per_shard=2)
+def dataset_shards(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("shards") / "shards"
+    ingest(dataset, out, videos_per_shard=2)
     return out
 
 
-def test_roundtrip_matches_pil_decode_in_numeric_order(real_copy: Path, real_shards: Path):
-    manifest = json.loads((real_shards / "manifest.json").read_text())
+def test_roundtrip_matches_pil_decode_in_numeric_order(dataset: Path, dataset_shards: Path):
+    manifest = json.loads((dataset_shards / "manifest.json").read_text())
     assert {s: e["videos"] for s, e in manifest["splits"].items()} == {
         "train": 4,
         "val": 3,
         "unlabeled": 3,
     }
-    assert manifest["source"] == str(real_copy.resolve())
+    assert manifest["source"] == str(dataset.resolve())
     for split in ("train", "val", "unlabeled"):
         entry = manifest["splits"][split]
         seen = []
         loader = make_loader(
-            real_shards, split, mode="eval", batch_size=3, masks=split != "unlabeled"
+            dataset_shards, split, mode="eval", batch_size=3, masks=split != "unlabeled"
         )
         for batch in loader:
             assert batch["inputs"].dtype == torch.float32 == batch["targets"].dtype
             frames = np.concatenate([batch["inputs"].numpy(), batch["targets"].numpy()], axis=1)
             for i, key in enumerate(batch["keys"]):
-                folder = real_copy / split / key
+                folder = dataset / split / key
                 ref = np.stack(
                     [np.asarray(Image.open(folder / f"image_{t}.png")) for t in range(22)]
                 )
@@ -111,15 +141,15 @@ def test_roundtrip_matches_pil_decode_in_numeric_order(real_copy: Path, real_sha
     assert manifest["splits"]["train"]["shards"][-1]["last_id"] == 10
 
 
-def test_tar_members_are_original_bytes_in_contract_order(real_copy: Path, real_shards: Path):
-    with tarfile.open(real_shards / "train-000000.tar") as tar:
+def test_tar_members_are_original_bytes_in_contract_order(dataset: Path, dataset_shards: Path):
+    with tarfile.open(dataset_shards / "train-000000.tar") as tar:
         names = tar.getnames()
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
         infos = tar.getmembers()
     expected = [f"{key}.{s}" for key in ("video_0", "video_1") for s in member_suffixes(22, True)]
     assert names == expected
-    assert members["video_0.f13.png"] == (real_copy / "train/video_0/image_13.png").read_bytes()
-    assert members["video_1.mask.npy"] == (real_copy / "train/video_1/mask.npy").read_bytes()
+    assert members["video_0.f13.png"] == (dataset / "train/video_0/image_13.png").read_bytes()
+    assert members["video_1.mask.npy"] == (dataset / "train/video_1/mask.npy").read_bytes()
     meta = json.loads(members["video_1.json"])
     assert meta == {
         "split": "train",
@@ -132,8 +162,8 @@ def test_tar_members_are_original_bytes_in_contract_order(real_copy: Path, real_
     assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in infos} == {(946684800, 0, 0, "", "")}
 
 
-def test_litter_is_ignored_and_listed(real_shards: Path):
-    ignored = json.loads((real_shards / "manifest.json").read_text())["ignored"]
+def test_litter_is_ignored_and_listed(dataset_shards: Path):
+    ignored = json.loads((dataset_shards / "manifest.json").read_text())["ignored"]
     for litter in (
         "__MACOSX",
         "README.md",
@@ -143,16 +173,16 @@ def test_litter_is_ignored_and_listed(real_shards: Path):
         "val/notes.txt",
     ):
         assert litter in ignored
-    assert not (real_shards / STAGING).exists()
+    assert not (dataset_shards / STAGING).exists()
 
 
-def test_same_input_gives_identical_bytes(real_copy: Path, real_shards: Path, tmp_path: Path):
+def test_same_input_gives_identical_bytes(dataset: Path, dataset_shards: Path, tmp_path: Path):
     again = tmp_path / "again"
-    ingest(real_copy, again, videos_per_shard=2, workers=2)
-    names = final_shards(real_shards)
+    ingest(dataset, again, videos_per_shard=2, workers=2)
+    names = final_shards(dataset_shards)
     assert names == final_shards(again) and len(names) == 6
     for name in [*names, "manifest.json"]:
-        assert (again / name).read_bytes() == (real_shards / name).read_bytes(), name
+        assert (again / name).read_bytes() == (dataset_shards / name).read_bytes(), name
 
 
 def _png(mode: str = "RGB", size=(240, 160)) -> bytes:
@@ -248,20 +278,20 @@ BAD = {
 
 
 @pytest.fixture(scope="module")
-def bad_root(real_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bad_root(synth_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two good videos per labelled split plus one video per kind of bad input."""
     data = tmp_path_factory.mktemp("bad") / "data"
     for split, video in (("train", "video_0"), ("train", "video_1"), ("val", "video_1000")):
-        copy_tree(real_samples / split / video, data / split / video)
+        copy_tree(synth_samples / split / video, data / split / video)
     (data / "hidden").mkdir()
-    copy_tree(real_samples / "unlabeled" / "video_2000", data / "hidden" / "video_15001")
+    copy_tree(synth_samples / "unlabeled" / "video_2000", data / "hidden" / "video_15001")
     for n in range(11, 22):
         (data / "hidden" / "video_15001" / f"image_{n}.png").unlink()
     for video, (split, change, _, _) in BAD.items():
         if split == "hidden":
             copy_tree(data / "hidden" / "video_15001", data / split / video)
         else:
-            copy_tree(real_samples / "train" / "video_2", data / split / video)
+            copy_tree(synth_samples / "train" / "video_2", data / split / video)
         change(data / split / video)
     return data
 
@@ -308,16 +338,16 @@ def test_no_split_is_an_error(tmp_path: Path):
         ingest(tmp_path / "missing", tmp_path / "out")
 
 
-def test_existing_output_needs_overwrite_and_foreign_files_survive(real_copy: Path, tmp_path: Path):
+def test_existing_output_needs_overwrite_and_foreign_files_survive(dataset: Path, tmp_path: Path):
     out = tmp_path / "shards"  # like the repo's shards/ package folder: .py files, no manifest
     out.mkdir()
     (out / "__init__.py").write_text("# package\n")
     (out / "loader.py").write_text("# code\n")
-    ingest(real_copy, out, videos_per_shard=1)
+    ingest(dataset, out, videos_per_shard=1)
     assert "train-000003.tar" in final_shards(out)
     with pytest.raises(IngestError, match="--overwrite"):
-        ingest(real_copy, out, videos_per_shard=2)
-    manifest = ingest(real_copy, out, videos_per_shard=2, overwrite=True)
+        ingest(dataset, out, videos_per_shard=2)
+    manifest = ingest(dataset, out, videos_per_shard=2, overwrite=True)
     listed = sorted(s["name"] for e in manifest["splits"].values() for s in e["shards"])
     assert final_shards(out) == listed  # the old train-000002/3.tar are gone
     assert (out / "__init__.py").read_text() == "# package\n"
@@ -329,11 +359,11 @@ def test_existing_output_needs_overwrite_and_foreign_files_survive(real_copy: Pa
 
 @pytest.mark.slow
 def test_killed_ingest_publishes_nothing_and_a_rerun_completes_it(
-    real_samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    synth_samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     data = tmp_path / "data"
     for n in range(40):  # 40 videos, 20 shards: long enough to kill partway
-        link_video(real_samples / "train" / f"video_{n % 3}", data / "train" / f"video_{n}")
+        link_video(synth_samples / "train" / f"video_{n % 3}", data / "train" / f"video_{n}")
     out = tmp_path / "out"
     code = (
         "from pathlib import Path; from ingest.pack import IngestConfig, run_ingest; "
@@ -367,7 +397,7 @@ def test_killed_ingest_publishes_nothing_and_a_rerun_completes_it(
     assert not (out / STAGING).exists()
 
 
-def test_cli_ingest_exit_code_and_messages(bad_root: Path, real_copy: Path, tmp_path: Path):
+def test_cli_ingest_exit_code_and_messages(bad_root: Path, dataset: Path, tmp_path: Path):
     from typer.testing import CliRunner
 
     from cli import app
@@ -382,7 +412,7 @@ def test_cli_ingest_exit_code_and_messages(bad_root: Path, real_copy: Path, tmp_
         app,
         [
             "ingest",
-            str(real_copy),
+            str(dataset),
             "--out",
             str(tmp_path / "b"),
             "--workers",
@@ -393,3 +423,10 @@ def test_cli_ingest_exit_code_and_messages(bad_root: Path, real_copy: Path, tmp_
     )
     assert result.exit_code == 0, result.output
     assert "train/.DS_Store" in result.output and "manifest.json" in result.output
+    assert "train: 4 videos, 22 frames of 160x240 (h x w) RGB" in result.output  # INFO shows
+    out = ["--out", str(tmp_path / "c"), "--workers", "1"]
+    result = runner.invoke(app, ["--quiet", "ingest", str(dataset), *out])
+    assert result.exit_code == 0, result.output
+    assert "22 frames of" not in result.output and "manifest.json" in result.output
+    result = runner.invoke(app, ["-q", "-v", "ingest", str(dataset), *out])
+    assert result.exit_code == 2 and "exclude each other" in result.output

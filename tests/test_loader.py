@@ -253,3 +253,25 @@ def test_tar_reader_matches_tarfile_and_rejects_a_bad_header(shard_root: Path, t
     (root / "val-000000.tar").write_bytes(bytes(data))
     with pytest.raises(ShardError, match="checksum"):
         keys_of(make_loader(root, "val", mode="eval", batch_size=2, **FAST))
+
+
+def test_available_masks_mix_labelled_and_unlabelled_splits(shard_root: Path) -> None:
+    loader = make_loader(
+        shard_root, ["train", "unlabeled"], mode="eval", batch_size=4, masks="available"
+    )
+    seen = {True: 0, False: 0}
+    for batch in loader:
+        assert batch["masks"].shape == (len(batch["ids"]), 22, 160, 240)
+        for i, present in enumerate(batch["mask_present"]):
+            seen[present] += 1
+            if not present:
+                assert batch["masks"][i].sum() == 0
+            else:
+                assert batch["masks"][i].any()  # every generated video shows some object
+    assert seen == {True: 6, False: 6}
+    plain = next(iter(make_loader(shard_root, "val", mode="eval", batch_size=2, masks=True)))
+    assert plain["mask_present"] == [True, True]
+    assert (
+        next(iter(make_loader(shard_root, "val", mode="eval", batch_size=2)))["mask_present"]
+        is None
+    )

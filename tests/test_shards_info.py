@@ -11,9 +11,10 @@ from conftest import rewrite_tar, shards_url
 from typer.testing import CliRunner
 
 from cli import app
+from shards.format import video_id
 from shards.info import summarize, verify
 from shards.manifest import read_manifest
-from shards.reader import ShardRef, read_shard
+from shards.reader import read_shard, split_shards
 
 
 def test_summary_counts(shard_root: Path):
@@ -65,9 +66,7 @@ def test_webdataset_yields_what_our_reader_yields(shard_root: Path):
 
     manifest = read_manifest(shard_root)
     refs = [
-        ShardRef(str(shard_root), s["name"], split, int(s["videos"]), int(e["frames"]), e["masks"])
-        for split, e in manifest["splits"].items()
-        for s in e["shards"]
+        ref for split in manifest["splits"] for ref in split_shards(shard_root, manifest, split)
     ]
     ours = [
         (sample["__key__"], [(k, v) for k, v in sample.items() if not k.startswith("__")])
@@ -80,6 +79,12 @@ def test_webdataset_yields_what_our_reader_yields(shard_root: Path):
     ]
     assert len(ours) == 20 and [k for k, _ in theirs] == [k for k, _ in ours]
     assert theirs == ours  # the same members, in the same order, with the same bytes
+    hidden = [
+        video_id(s["__key__"])
+        for r in split_shards(shard_root, manifest, "hidden")
+        for s in read_shard(r)
+    ]
+    assert hidden == [15000, 15001, 15002, 15003]
 
 
 @pytest.mark.parametrize("scheme", ["memory", "file"])

@@ -18,7 +18,8 @@ import torch
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.errors import TrainError
-from train.loop import compute_loss, run_training
+from train.loop import run_training
+from train.tasks.frames import compute_loss
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +77,44 @@ def test_resume_reproduces_an_uninterrupted_run(shard_root: Path, tmp_path: Path
     losses_a = [(r["step"], r["loss"]) for r in records(full, "train")]
     losses_b = [(r["step"], r["loss"]) for r in records(resumed, "train")]
     assert losses_a == losses_b
+
+
+@pytest.mark.slow
+def test_resume_at_an_epoch_end_is_exact_with_scheduled_sampling(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    # compact feeds its predictions back and flips scheduled-sampling coins from the global
+    # RNG; the loader of the next epoch must not draw from it before the saved state returns.
+    cfg = small(shard_root, tmp_path / "part", preset="compact", frames_in=3, frames_out=3,
+                max_steps=2, ss_steps=8, val_split="")  # fmt: skip
+    full = run_training(dataclasses.replace(cfg, out=str(tmp_path / "full"), max_steps=6))
+    run_training(cfg)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 0
+    resumed = run_training(dataclasses.replace(cfg, max_steps=6, resume=True))
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [r["loss"] for r in records(full, "train")] == [
+        r["loss"] for r in records(resumed, "train")
+    ]
+
+
+def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    # 3 steps of 2 per epoch: a validation at step 2, then a report-only one at step 3 that
+    # may save best.pt; last.pt must know what best.pt holds, or a resume would overwrite it.
+    cfg = small(shard_root, tmp_path / "run", max_steps=3, lr=0.05)
+    run_training(cfg)
+    val = records(tmp_path / "run", "val")
+    saved = min(r["loss"] for r in val)
+    assert [r["best"] for r in val].count(True) >= 1
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["best_saved"] == saved
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["best_saved"] == saved
+    run_training(dataclasses.replace(cfg, max_steps=4, resume=True))
+    val = records(tmp_path / "run", "val")
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["best_saved"] == min(r["loss"] for r in val)
+    assert best["step"] == min(val, key=lambda r: r["loss"])["step"]
 
 
 def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 A checkpoint rebuilds its own model: it holds the model config beside the weights, so
 inference never asks for architecture flags. Payload keys written by the trainer:
-    "format": 1, "model_config": dict, "model": state_dict, "train_config": dict,
+    "format": 1, "task": "frames" | "segment" (absent in older files: frames),
+    "model_config": dict (the task's model config), "model": state_dict, "train_config": dict,
     "optimizer", "scheduler": state dicts, "early_stopping": {"best": float, "bad": int},
     "step", "epoch", "batch_in_epoch": ints, "best_val": float | None,
     "rng": list (one entry per rank) of {"torch": ByteTensor, "cuda": [ByteTensor],
@@ -39,15 +40,21 @@ def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
 
 
 def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
-    """Save a freshly initialised model of ModelConfig `cfg` as a step-0 checkpoint (what
-    tests and benchmarks predict with when the weights do not matter)."""
-    from convrnn import build_model
+    """Save a freshly initialised model of `cfg` (a ModelConfig or a SegConfig) as a step-0
+    checkpoint (what tests and benchmarks predict with when the weights do not matter)."""
+    from train.tasks import get_task
 
+    task = get_task("segment" if type(cfg).__name__ == "SegConfig" else "frames")
     torch.manual_seed(seed)
-    model = build_model(cfg)
-    payload = {"model_config": cfg.to_dict(), "model": model.state_dict(), "train_config": {},
-               "step": 0, "epoch": 0, "best_val": None}  # fmt: skip
+    model = task.build(cfg)
+    payload = {"task": task.name, "model_config": cfg.to_dict(), "model": model.state_dict(),
+               "train_config": {}, "step": 0, "epoch": 0, "best_val": None}  # fmt: skip
     return save_checkpoint(path, payload)
+
+
+def checkpoint_task(payload: dict[str, Any]) -> str:
+    """The task a checkpoint was trained for ("frames" for files older than tasks)."""
+    return str(payload.get("task", "frames"))
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -72,15 +79,22 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: Path | str, device: torch.device | str = "cpu"):
-    """Rebuild the model a checkpoint describes: -> (model in eval mode on `device`,
-    ModelConfig, payload)."""
-    from convrnn import ModelConfig, build_model
+def load_model(path: Path | str, device: torch.device | str = "cpu", task: str | None = None):
+    """Rebuild the model a checkpoint describes: -> (model in eval mode on `device`, its
+    config, payload). With `task`, a checkpoint of another task is a TrainError."""
+    from train.tasks import get_task
 
     payload = load_checkpoint(path)
+    found = checkpoint_task(payload)
+    if task is not None and found != task:
+        raise TrainError(
+            f"{path} is a {found} checkpoint; expected a {task} checkpoint "
+            f"(made by `python cli.py train --task {task}`)"
+        )
     try:
-        cfg = ModelConfig.from_dict(payload["model_config"])
-        model = build_model(cfg)
+        kind = get_task(found)
+        cfg = kind.config_from_dict(payload["model_config"])
+        model = kind.build(cfg)
         model.load_state_dict(payload["model"])
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise TrainError(f"checkpoint {path} does not rebuild its model: {exc}") from exc

@@ -11,7 +11,13 @@ from typing import Any
 
 from train.errors import TrainError
 
-PRESETS = ("tiny", "compact", "seed", "seed-lstm")
+TASKS = ("frames", "segment", "masks")
+# What a task uses when --preset / --train-splits are not given.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "frames": {"preset": "compact", "train_splits": ("train", "unlabeled")},
+    "segment": {"preset": "small", "train_splits": ("train",)},
+    "masks": {"preset": "compact-masks", "train_splits": ("train",)},  # + unlabeled with labels
+}
 LOSSES = ("mse", "mse+l1")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -21,7 +27,8 @@ class TrainConfig:
     shards: str = ""  # shard folder or URL holding manifest.json (from `ingest`)
     out: str | None = None  # run folder; None: a new runs/<timestamp>/
     runs_root: str = "runs"  # where new timestamped runs go
-    preset: str = "compact"  # model preset: tiny | compact | seed | seed-lstm
+    task: str = "frames"  # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster)
+    preset: str | None = None  # model preset of the task (`presets`); None: the task's default
     epochs: int = 100  # upper bound on epochs (early stopping usually ends sooner)
     max_steps: int | None = None  # stop after this many optimizer steps in total
     time_limit: float | None = None  # minutes; then stop like SIGTERM (save last.pt, resumable)
@@ -31,7 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam weight decay
     frames_in: int = 11  # context frames given to the model
     frames_out: int = 11  # frames the model predicts
-    train_splits: tuple[str, ...] = ("train", "unlabeled")  # splits read for training
+    train_splits: tuple[str, ...] | None = None  # splits read for training; None: task's
     val_split: str = "val"  # split scored at each validation; "" for none (warned if absent)
     resume: bool = False  # continue RUN/last.pt exactly (step, lr, best score, data order)
     seed: int = 0  # seeds the model init, the data order and scheduled sampling
@@ -46,6 +53,11 @@ class TrainConfig:
     lr_factor: float = 0.5  # ReduceLROnPlateau factor on val loss
     lr_patience: int = 4  # validations without improvement before the lr drops
     early_stop: int = 15  # validations without improvement before training stops (0: never)
+    frames_per_video: int = 4  # segment: frames sampled from each video per step
+    flip: bool = True  # segment: flip sampled frames left-right with probability 1/2
+    dice_weight: float = 0.0  # segment: weight of a soft Dice term beside cross-entropy
+    segmenter: str | None = None  # masks: the segmenter checkpoint that makes the val inputs
+    labels: str | None = None  # masks: label store (`label`) of the splits without masks
     ss_steps: int = 2000  # scheduled sampling: teacher prob goes 1 -> 0 over these steps
     log_every: int = 20  # steps between train lines in metrics.jsonl
     val_every: int | None = None  # validate every N steps; None: at each epoch end
@@ -57,15 +69,35 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every field at once; raise one TrainError listing all problems."""
         problems = []
+        if self.task not in TASKS:
+            problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        else:
+            defaults = TASK_DEFAULTS[self.task]
+            if self.preset is None:
+                self.preset = defaults["preset"]
+            if self.train_splits is None:
+                self.train_splits = tuple(defaults["train_splits"])
+                if self.task == "masks" and self.labels:
+                    self.train_splits = ("train", "unlabeled")
+            names = preset_names(self.task)
+            if self.preset not in names:
+                problems.append(
+                    f"--preset must be one of {', '.join(names)} for --task {self.task}, "
+                    f"got {self.preset!r}"
+                )
+        if self.task == "masks" and self.val_split and not self.segmenter:
+            problems.append(
+                "--task masks validates on the segmenter's masks of the input frames: pass "
+                "--segmenter SEG.pt (from `train --task segment`), or --val-split ''"
+            )
         if not self.shards:
             problems.append("--shards is required (a folder made by `python cli.py ingest`)")
-        if self.preset not in PRESETS:
-            problems.append(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.loss not in LOSSES:
             problems.append(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.device not in DEVICES:
             problems.append(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        positive = ("epochs", "batch_size", "frames_in", "frames_out", "log_every", "ckpt_every")
+        positive = ("epochs", "batch_size", "frames_in", "frames_out", "log_every", "ckpt_every",
+                    "frames_per_video")  # fmt: skip
         optional = ("max_steps", "samples_per_epoch", "val_every", "val_batch_size", "threads")
         for name in (*positive, *optional):
             value = getattr(self, name)
@@ -77,10 +109,13 @@ class TrainConfig:
             problems.append(f"--lr must be > 0, got {self.lr}")
         if not 0 < self.lr_factor < 1:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
-        for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight"):
+        for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
+                     "dice_weight"):  # fmt: skip
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.train_splits or any(not s for s in self.train_splits):
+        if self.train_splits is not None and (
+            not self.train_splits or any(not s for s in self.train_splits)
+        ):
             problems.append(f"--train-splits must name at least one split, got {self.train_splits}")
         if problems:
             raise TrainError("invalid training options:\n  - " + "\n  - ".join(problems))
@@ -89,7 +124,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""
         d = dataclasses.asdict(self)
-        d["train_splits"] = list(self.train_splits)
+        if self.train_splits is not None:
+            d["train_splits"] = list(self.train_splits)
         return d
 
     @classmethod
@@ -97,9 +133,24 @@ class TrainConfig:
         """Inverse of `to_dict`; unknown keys (from other versions) are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
-        if "train_splits" in kwargs:
+        kwargs.setdefault("task", "frames")  # runs saved before tasks existed
+        if kwargs.get("train_splits") is not None:
             kwargs["train_splits"] = tuple(kwargs["train_splits"])
         return cls(**kwargs)
+
+
+def preset_names(task: str) -> tuple[str, ...]:
+    """The model presets a task offers (torch-free: read from the config modules)."""
+    if task == "segment":
+        from segment.config import PRESETS as SEGMENT_PRESETS
+
+        return tuple(SEGMENT_PRESETS)
+    from convrnn.config import PRESETS as MODEL_PRESETS
+
+    want = "masks" if task == "masks" else "frames"
+    return tuple(
+        name for name, c in MODEL_PRESETS.items() if getattr(c, "forecast", "frames") == want
+    )
 
 
 # Options that may change when a run is resumed; the others must match the saved run.
@@ -107,7 +158,7 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",
         "amp", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
-        "ckpt_every", "early_stop", "extra", "shards",
+        "ckpt_every", "early_stop", "extra", "shards", "segmenter", "labels",
     }
 )  # fmt: skip
 

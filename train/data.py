@@ -11,8 +11,9 @@ from train.errors import TrainError
 log = logging.getLogger("train")
 
 
-def check_shards(cfg: TrainConfig) -> bool:
-    """Check the manifest has every split asked for, long enough videos; -> has a val split."""
+def check_shards(cfg: TrainConfig, task) -> bool:
+    """Check the manifest has every split asked for, long enough videos, and what the task
+    needs of each split; -> has a val split."""
     from shards.errors import ShardError
     from shards.manifest import read_manifest
 
@@ -35,6 +36,10 @@ def check_shards(cfg: TrainConfig) -> bool:
                 f"split {split!r} has {splits[split]['frames']} frames per video; "
                 f"--frames-in {cfg.frames_in} + --frames-out {cfg.frames_out} needs {need}"
             )
+    for split in (*cfg.train_splits, cfg.val_split):
+        problem = task.check_split(cfg, split, splits[split]) if split in splits else None
+        if problem:
+            raise TrainError(problem)
     if not cfg.val_split:
         log.info("no validation (--val-split ''); best.pt will follow last.pt")
         return False
@@ -49,15 +54,21 @@ def check_shards(cfg: TrainConfig) -> bool:
 
 
 def make_batches(
-    cfg: TrainConfig, env: DistEnv, mode: str, splits: list[str], epoch: int, batch_size: int
+    cfg: TrainConfig,
+    task,
+    env: DistEnv,
+    mode: str,
+    splits: list[str],
+    epoch: int,
+    batch_size: int,
 ):
     """This rank's loader: train mode is shuffled by (seed, epoch) with equal batch counts on
     every rank; eval mode gives every video of `splits` once across ranks."""
     from shards.loader import make_loader
 
     return make_loader(
-        cfg.shards, splits, mode=mode, batch_size=batch_size, frames_in=cfg.frames_in,
-        frames_out=cfg.frames_out, workers=cfg.workers, seed=cfg.seed, epoch=epoch,
+        cfg.shards, splits, mode=mode, batch_size=batch_size, **task.loader_kwargs(cfg, mode),
+        workers=cfg.workers, seed=cfg.seed, epoch=epoch,
         samples_per_epoch=cfg.samples_per_epoch if mode == "train" else None,
         rank=env.rank, world_size=env.world_size,
     )  # fmt: skip

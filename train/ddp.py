@@ -159,14 +159,11 @@ def max_diff_from_rank0(env: DistEnv, values: torch.Tensor) -> list[float]:
     return env.gather(float((values.to(env.device) - ref).abs().max()))
 
 
-def unused_parameters(model: torch.nn.Module, frames_in: int, frames_out: int) -> list[str]:
-    """Names of parameters a forward/backward on a small dummy batch leaves without gradient
-    (DDP must then be told `find_unused_parameters=True`)."""
-    p = next(model.parameters())
-    x = torch.rand(1, frames_in, 3, 64, 64, device=p.device)  # (B, T_in, 3, H, W)
-    y = torch.rand(1, frames_out, 3, 64, 64, device=p.device)
+def unused_parameters(model: torch.nn.Module, dummy_loss) -> list[str]:
+    """Names of parameters a backward of `dummy_loss(model)` (a small random batch) leaves
+    without gradient (DDP must then be told `find_unused_parameters=True`)."""
     model.zero_grad(set_to_none=True)
-    model(x, targets=y, teacher_prob=0.5).float().mean().backward()
+    dummy_loss(model).backward()
     names = [n for n, q in model.named_parameters() if q.requires_grad and q.grad is None]
     model.zero_grad(set_to_none=True)
     return names

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from train import ddp
 from train.config import TrainConfig
 from train.errors import TrainError
 from train.runs import resolve_run_dir
 from train.session import Session
+from train.tasks import StepContext
 
 log = logging.getLogger("train")
 
@@ -66,23 +66,6 @@ class StopRequest:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def compute_loss(
-    pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, mse) as per-pixel means over (B, T, 3, H, W); loss adds L1 for `mse+l1`."""
-    mse = F.mse_loss(pred.float(), target)
-    if cfg.loss == "mse+l1":
-        return mse + cfg.l1_weight * F.l1_loss(pred.float(), target), mse
-    return mse, mse
-
-
-def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
-    """Scheduled sampling: the chance of feeding the true frame, 1 -> 0 over ss_steps."""
-    if not autoregressive or cfg.ss_steps == 0:
-        return 0.0
-    return max(0.0, 1.0 - step / cfg.ss_steps)
 
 
 class _TqdmHandler(logging.StreamHandler):
@@ -132,11 +115,11 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
 
 def _train(s: Session) -> Path:
     cfg, env, st = s.cfg, s.env, s.state
-    ar = s.model_cfg.autoregressive
     autocast = ddp.bf16_autocast(cfg.amp, env.device, env.rank == 0)
     s.net.train()
     finished = stopped = exhausted = timed_out = False
-    interval = torch.zeros(3, dtype=torch.float64)  # loss sum, mse sum, steps since last log
+    # sums of the loss and the task's scalars, and the steps, since the last train line
+    interval = torch.zeros(2 + len(s.task.train_scalars), dtype=torch.float64)
     t_log, samples = time.perf_counter(), 0
     bar = s.progress_bar()
     deadline = time.time() + 60 * (cfg.time_limit or 0)
@@ -145,6 +128,7 @@ def _train(s: Session) -> Path:
             batches = s.epoch_batches()  # skips the part of the epoch already trained
             exhausted = False
             while True:
+                t_step = time.perf_counter()
                 batch = stop.fetch(batches)
                 # Every rank learns whether any rank was told to stop or ran out of data.
                 over = cfg.time_limit is not None and time.time() > deadline
@@ -163,12 +147,8 @@ def _train(s: Session) -> Path:
                 if finished:
                     break
                 s.restore_rng_once()
-                inputs = batch["inputs"].to(env.device, non_blocking=True)  # (B, T_in, 3, H, W)
-                targets = batch["targets"].to(env.device, non_blocking=True)  # (B, T_out, ...)
-                p_teacher = teacher_prob(st.step, cfg, ar)
-                with autocast:
-                    pred = s.net(inputs, targets=targets, teacher_prob=p_teacher)
-                loss, mse = compute_loss(pred, targets, cfg)
+                ctx = StepContext(env.device, st.step, autocast, cfg, s.model_cfg)
+                loss, scalars = s.task.train_step(s.net, batch, ctx)
                 s.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -176,8 +156,10 @@ def _train(s: Session) -> Path:
                 s.optimizer.step()
                 st.step += 1
                 st.batch_in_epoch += 1
-                interval += torch.tensor([loss.item(), mse.item(), 1.0], dtype=torch.float64)
-                samples += inputs.shape[0] * env.world_size
+                st.train_seconds += time.perf_counter() - t_step
+                values = [loss.item(), *(scalars[k] for k in s.task.train_scalars), 1.0]
+                interval += torch.tensor(values, dtype=torch.float64)
+                samples += batch["inputs"].shape[0] * env.world_size
                 if bar is not None:
                     bar.update(1)
                 if st.step % cfg.log_every == 0:
@@ -215,7 +197,8 @@ def _train(s: Session) -> Path:
             st.step, st.epoch, s.run / "last.pt", s.resume_command(),
         )  # fmt: skip
     elif st.last_val_step != st.step and s.has_val:
-        s.validate(final=True)  # a score for the weights we stop with; the state is unchanged
+        s.validate(final=True)  # a score for the weights we stop with
+        s.save_last()  # last.pt records whether best.pt now holds these weights
     if timed_out and not stopped:
         log.warning(
             "time limit of %s min reached at step %d; continue with:\n  %s",

@@ -20,9 +20,17 @@ def read_metrics(path: Path) -> list[dict]:
     return records
 
 
-def write_curves(metrics_path: Path, out: Path) -> Path:
-    """Draw train and val loss, val PSNR and val SSIM against steps, copy-last-frame as a
-    dashed line, into `out` (written atomically)."""
+def write_curves(
+    metrics_path: Path,
+    out: Path,
+    panels: tuple[tuple[str, str], ...] = (
+        ("psnr", "val PSNR (mean over predicted frames)"),
+        ("ssim", "val SSIM (mean over predicted frames)"),
+    ),
+    baseline_key: str = "copy_last",
+) -> Path:
+    """Draw train and val loss, then each of `panels` (a val metric's mean against steps) with
+    the baseline as a dashed line, into `out` (written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,23 +39,27 @@ def write_curves(metrics_path: Path, out: Path) -> Path:
     records = read_metrics(metrics_path)
     train = [r for r in records if r.get("kind") == "train"]
     val = [r for r in records if r.get("kind") == "val"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 1 + len(panels), figsize=(5 * (1 + len(panels)), 4))
+    axes = list(axes) if len(panels) else [axes]
     ax = axes[0]
     if train:
         ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", lw=1)
     if val:
         steps = [r["step"] for r in val]
         ax.plot(steps, [r["loss"] for r in val], "o-", label="val loss")
-        copy = [r["copy_last"]["mse"]["mean"] for r in val]
-        ax.plot(steps, copy, "--", label="val copy-last MSE")
+        key = f"{baseline_key}_loss"
+        if all(key in r for r in val):
+            ax.plot(steps, [r[key] for r in val], "--", label=f"val {baseline_key} loss")
     ax.set_yscale("log")
-    ax.set_title("loss (per-pixel mean)")
-    for ax, name in ((axes[1], "psnr"), (axes[2], "ssim")):
+    ax.set_title("loss")
+    for ax, (name, title) in zip(axes[1:], panels, strict=True):
         if val:
             steps = [r["step"] for r in val]
             ax.plot(steps, [r["model"][name]["mean"] for r in val], "o-", label=f"val {name}")
-            ax.plot(steps, [r["copy_last"][name]["mean"] for r in val], "--", label="copy-last")
-        ax.set_title(f"val {name.upper()} (mean over predicted frames)")
+            if all(baseline_key in r for r in val):
+                base = [r[baseline_key][name]["mean"] for r in val]
+                ax.plot(steps, base, "--", label=baseline_key)
+        ax.set_title(title)
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -19,10 +19,9 @@ from train import runs
 from train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from train.config import TrainConfig, merge_for_resume
 from train.data import check_shards, make_batches
-from train.ddp import DistEnv, max_diff_from_rank0, unused_parameters
+from train.ddp import DistEnv, bf16_autocast, max_diff_from_rank0, unused_parameters
 from train.errors import TrainError
 from train.plots import write_curves
-from train.validate import evaluate, val_loss
 
 log = logging.getLogger("train")
 
@@ -37,34 +36,37 @@ class TrainState:
     best_val: float | None = None  # best validation loss so far
     bad: int = 0  # validations since the best one (early stopping / plateau)
     last_val_step: int = -1  # step of the last scheduled validation
+    best_saved: float | None = None  # val loss of the weights in best.pt
+    train_seconds: float = 0.0  # time spent fetching batches and stepping, over all resumes
 
 
 class Session:
     def __init__(
         self, cfg: TrainConfig, run: Path, env: DistEnv, explicit: set[str] | None = None
     ) -> None:
-        from convrnn import ModelConfig, build_model, get_preset
+        from train.tasks import get_task
 
         payload = None
         if cfg.resume:
             payload = load_checkpoint(run / runs.LAST)
             cfg = merge_for_resume(payload["train_config"], cfg, explicit)
             cfg.out = str(run)
-            self.model_cfg = ModelConfig.from_dict(payload["model_config"])
+            self.task = get_task(cfg.task)
+            try:
+                self.model_cfg = self.task.config_from_dict(payload["model_config"])
+            except (ValueError, TypeError) as exc:
+                raise TrainError(f"{run / runs.LAST}: bad model config: {exc}") from None
         else:
             cfg.out = str(run)
-            try:
-                self.model_cfg = get_preset(
-                    cfg.preset, frames_in=cfg.frames_in, frames_out=cfg.frames_out
-                )
-            except (ValueError, KeyError) as exc:
-                raise TrainError(f"preset {cfg.preset!r}: {exc}") from None
+            self.task = get_task(cfg.task)
+            self.model_cfg = self.task.model_config(cfg)
         self.cfg, self.run, self.env = cfg, run, env
-        self.has_val = check_shards(cfg)
+        self.task.setup(cfg)
+        self.has_val = check_shards(cfg, self.task)
         self.metrics_path = run / runs.METRICS
 
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-        self.model = build_model(self.model_cfg).to(env.device)
+        self.model = self.task.build(self.model_cfg).to(env.device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
@@ -80,7 +82,7 @@ class Session:
         self.net: torch.nn.Module = self.model
         if env.distributed:
             ids = [env.device.index] if env.device.type == "cuda" else None
-            unused = unused_parameters(self.model, cfg.frames_in, cfg.frames_out)
+            unused = unused_parameters(self.model, self.task.dummy_loss)
             if unused:
                 log.info("parameters without gradient (DDP told so): %s", ", ".join(unused))
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -88,10 +90,7 @@ class Session:
             )
         if cfg.compile:
             self.net = torch.compile(self.net)
-        if cfg.amp and env.device.type != "cuda":
-            log.warning("warning: --amp (bf16 autocast) is for CUDA; training in float32 on CPU")
         self.baseline: dict[str, Any] | None = None
-        self.best_saved = self.state.best_val  # val loss of the weights in best.pt
         self.started = time.time()
         if env.is_main:
             self._open_files(payload is not None)
@@ -105,6 +104,8 @@ class Session:
             self.scheduler.load_state_dict(payload["scheduler"])
             fields = TrainState.__dataclass_fields__
             self.state = TrainState(**{k: payload[k] for k in fields if k in payload})
+            if "best_saved" not in payload:  # saved before best_saved was recorded
+                self.state.best_saved = self.state.best_val
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise TrainError(f"{self.run / runs.LAST} cannot be resumed: {exc}") from exc
         rngs = payload.get("rng") or []
@@ -152,7 +153,7 @@ class Session:
     # --- data ----------------------------------------------------------------------------
 
     def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int):
-        return make_batches(self.cfg, self.env, mode, splits, epoch, batch_size)
+        return make_batches(self.cfg, self.task, self.env, mode, splits, epoch, batch_size)
 
     def epoch_batches(self):
         """An iterator over the current epoch's batches, past the ones already trained on."""
@@ -192,13 +193,14 @@ class Session:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def log_train(self, interval: torch.Tensor, rate: float, bar) -> None:
+        """Append a train line: `interval` holds the sums of the loss and of the task's train
+        scalars since the last line, then the step count."""
         st = self.state
-        loss_sum, mse_sum, n = self.env.sum(*interval.tolist())
-        record = {
-            "kind": "train", "step": self.state.step, "epoch": self.state.epoch,
-            "loss": loss_sum / n, "mse": mse_sum / n, "lr": self.lr(),
-            "samples_per_s": rate, "time": time.time() - self.started,
-        }  # fmt: skip
+        *sums, n = self.env.sum(*interval.tolist())
+        names = ("loss", *self.task.train_scalars)
+        record = {"kind": "train", "step": st.step, "epoch": st.epoch}
+        record.update({name: value / n for name, value in zip(names, sums, strict=True)})
+        record.update({"lr": self.lr(), "samples_per_s": rate, "time": time.time() - self.started})
         self._append(record)
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.5f}", samples_s=f"{rate:.1f}", epoch=st.epoch)
@@ -211,49 +213,63 @@ class Session:
         if not self.has_val:
             return False
         cfg, st = self.cfg, self.state
+        t_start = time.time()
         loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
-        metrics, base = evaluate(
-            self.model, loader, self.env, amp=cfg.amp, with_baseline=self.baseline is None
+        was_training = self.model.training
+        self.model.eval()
+        autocast = bf16_autocast(cfg.amp, self.env.device, warn=False)
+        metrics, base = self.task.evaluate(
+            self.model, loader, self.env, autocast, with_baseline=self.baseline is None
         )
+        self.model.train(was_training)
         if not metrics:
             log.warning("warning: split %r yielded no videos; no validation", cfg.val_split)
             return False
         self.baseline = self.baseline or base
-        loss = val_loss(metrics, cfg.loss, cfg.l1_weight)
-        copy_loss = val_loss(self.baseline, cfg.loss, cfg.l1_weight)
-        improved = st.best_val is None or loss < st.best_val
+        loss = self.task.val_loss(metrics, cfg)
+        copy_loss = self.task.val_loss(self.baseline, cfg)
+        improved = st.best_val is None or loss < st.best_val  # for the scheduler, early stop
+        # best.pt is compared with what it holds, also after report-only final validations
+        better = st.best_saved is None or loss < st.best_saved
         if not final:
             self.scheduler.step(loss)
             st.best_val, st.bad = (loss, 0) if improved else (st.best_val, st.bad + 1)
             st.last_val_step = st.step
-        beats = metrics["mse"]["mean"] < self.baseline["mse"]["mean"]
+        key = self.task.baseline_key
+        beats = loss < copy_loss
         self._append({
             "kind": "val", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": self.lr(),
-            "copy_last_loss": copy_loss, "beats_copy_last": beats, "best": improved,
-            "final": final, "model": metrics, "copy_last": self.baseline,
+            f"{key}_loss": copy_loss, f"beats_{key}": beats, "best": better,
+            "final": final, "model": metrics, key: self.baseline,
+            "time": time.time() - self.started, "val_seconds": time.time() - t_start,
+            "train_seconds": st.train_seconds,
         })  # fmt: skip
         log.info(
-            "val step %d: loss %.5f (copy-last %.5f, %s) | MSE %.5f PSNR %.2f SSIM %.4f | "
-            "copy-last MSE %.5f PSNR %.2f SSIM %.4f | lr %.3g%s",
-            st.step, loss, copy_loss, "beats copy-last" if beats else "WORSE than copy-last",
-            metrics["mse"]["mean"], metrics["psnr"]["mean"], metrics["ssim"]["mean"],
-            self.baseline["mse"]["mean"], self.baseline["psnr"]["mean"],
-            self.baseline["ssim"]["mean"], self.lr(), " (new best)" if improved else "",
+            "val step %d: loss %.5f (%s %.5f) | %s | lr %.3g%s",
+            st.step, loss, key, copy_loss, self.task.summary(metrics, self.baseline), self.lr(),
+            " (new best)" if better else "",
         )  # fmt: skip
-        if improved:
-            self.best_saved = loss
+        if better:
+            st.best_saved = loss
             self._save(runs.BEST)
         if self.env.is_main:
-            write_curves(self.metrics_path, self.run / runs.CURVES)
+            self._curves()
         if not final and cfg.early_stop and st.bad >= cfg.early_stop:
             log.info("early stopping: no better val loss in %d validations", st.bad)
             return True
         return False
 
+    def _curves(self) -> None:
+        write_curves(
+            self.metrics_path, self.run / runs.CURVES, self.task.curve_panels,
+            self.task.baseline_key,
+        )  # fmt: skip
+
     def payload(self) -> dict[str, Any]:
         """The checkpoint dict (collective: gathers every rank's RNG states)."""
         rngs = self.env.gather(rng_state())
         return {
+            "task": self.task.name,
             "model_config": self.model_cfg.to_dict(),
             "model": self.model.state_dict(),
             "train_config": self.cfg.to_dict(),
@@ -278,7 +294,8 @@ class Session:
             os.replace(tmp, self.run / runs.BEST)
 
     def resume_command(self) -> str:
-        cmd = f"cli.py train --shards {self.cfg.shards} --out {self.run} --resume"
+        cfg = self.cfg
+        cmd = f"cli.py train --task {cfg.task} --shards {cfg.shards} --out {self.run} --resume"
         if self.env.distributed:
             return f"torchrun --nproc_per_node={self.env.local_world_size} {cmd}"
         return f"python {cmd}"
@@ -294,10 +311,10 @@ class Session:
             "time": time.time() - self.started,
         })  # fmt: skip
         if self.env.is_main:
-            write_curves(self.metrics_path, self.run / runs.CURVES)
+            self._curves()
         if max(diffs) > 0 or len(set(steps)) > 1:
             log.warning("warning: ranks disagree: steps %s, weight diffs %s", steps, diffs)
         log.info(
             "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
-            self.state.step, self.state.epoch, self.best_saved, self.run,
+            self.state.step, self.state.epoch, self.state.best_saved, self.run,
         )  # fmt: skip

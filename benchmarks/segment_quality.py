@@ -1,0 +1,153 @@
+"""How fast does the segmenter learn? Train a segmenter preset on a generated set in chunks of
+a few minutes (each chunk resumes the last), score the true val frames with the course's
+Jaccard after every chunk, and print the curve (Jaccard against training minutes), the
+images/s of training and inference, and the copy-frame-11-mask baseline on frame 22, as JSON.
+
+    python benchmarks/segment_quality.py --cache /tmp/sq                   # 1000/200, <= 60 min
+    python benchmarks/segment_quality.py --cache /tmp/sq-s --train 20 --val 4 --minutes 1 \\
+        --chunk 0.5                                                        # a smoke run
+
+Training minutes leave validation out. The run stops at the budget or once the target is
+reached. The data (generated, then ingested) is kept in --cache and reused when counts match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.data import prepare_shards  # noqa: E402
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return torch.cuda.is_available() or bool(check and check())
+
+
+def curve(run: Path) -> list[dict]:
+    """One point per validation: training minutes (validation excluded) and the scores."""
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    points = []
+    for r in records:
+        if r.get("kind") != "val":
+            continue
+        j = r["model"]["jaccard"]
+        points.append({
+            "step": r["step"], "train_minutes": round(r["train_seconds"] / 60, 2),
+            "jaccard_all_frames": round(j["mean"], 4), "jaccard_frame22": round(j["last"], 4),
+        })  # fmt: skip
+    return points
+
+
+def inference_rate(ckpt: Path, shards: Path, amp: bool, frames: int = 256) -> float:
+    """Frames per second of the trained segmenter on val frames, batches of 16."""
+    import torch
+
+    from shards.loader import make_loader
+    from train.checkpoint import load_model
+    from train.ddp import bf16_autocast
+    from train.tasks.segment import all_frames, segment_video_frames
+
+    model, _, _ = load_model(ckpt, task="segment")
+    loader = make_loader(shards, "val", mode="eval", batch_size=8)
+    batch = next(iter(loader))
+    x = all_frames(batch).flatten(0, 1)[:frames]  # (N, 3, H, W)
+    autocast = bf16_autocast(amp, torch.device("cpu"), warn=False)
+    rates = []
+    for _ in range(3):
+        t = time.perf_counter()
+        segment_video_frames(model, x.unsqueeze(0), autocast)
+        rates.append(x.shape[0] / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True, help="folder for data, shards, runs")
+    ap.add_argument("--train", type=int, default=1000, help="train videos to generate")
+    ap.add_argument("--val", type=int, default=200, help="val videos to generate and score")
+    ap.add_argument("--minutes", type=float, default=60.0, help="training budget (minutes)")
+    ap.add_argument("--chunk", type=float, default=5.0, help="minutes between validations")
+    ap.add_argument("--target", type=float, default=0.90, help="stop once val Jaccard >= this")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--head", choices=("flat", "factored"), default=None,
+                    help="override the preset's head (a second run compares heads)")  # fmt: skip
+    ap.add_argument("--batch-size", type=int, default=8, help="videos per step")
+    ap.add_argument("--frames-per-video", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                    help="bf16 autocast (auto: where the hardware has bf16)")  # fmt: skip
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
+    args = ap.parse_args()
+
+    from train.config import TrainConfig
+    from train.loop import run_training
+
+    shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers)
+    amp = args.amp == "on" or (args.amp == "auto" and bf16_supported())
+    name = args.preset + (f"-{args.head}" if args.head else "")
+    run = args.cache / "runs" / name
+    shutil.rmtree(run, ignore_errors=True)
+    extra = {"head": args.head} if args.head else {}
+    cfg = TrainConfig(
+        task="segment", shards=str(shards), out=str(run), preset=args.preset, lr=args.lr,
+        batch_size=args.batch_size, frames_per_video=args.frames_per_video, amp=amp,
+        val_every=10**9, early_stop=0, time_limit=args.chunk, progress=False, extra=extra,
+        samples_per_epoch=None, seed=args.seed, log_every=5,
+    )  # fmt: skip
+    if args.head:  # the segmenter presets are configs; a head override is a new preset name
+        from segment.config import PRESETS, get_preset
+
+        PRESETS[name] = get_preset(args.preset, head=args.head)
+        cfg.preset = name
+    wall = time.time()
+    resume = False
+    while True:
+        run_training(TrainConfig(**{**cfg.__dict__, "resume": resume}))
+        resume = True
+        points = curve(run)
+        if points[-1]["train_minutes"] >= args.minutes - 0.05:
+            break
+        if points[-1]["jaccard_all_frames"] >= args.target:
+            break
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r.get("kind") == "train"]
+    val = [r for r in records if r.get("kind") == "val"]
+    rates = [r["samples_per_s"] for r in train] or [0.0]
+    rate = statistics.median(rates) * args.frames_per_video
+    best = max(points, key=lambda p: p["jaccard_all_frames"])
+    reached = next((p for p in points if p["jaccard_all_frames"] >= args.target), None)
+    report = {
+        "benchmark": "segment_quality",
+        "preset": args.preset,
+        "head": args.head or "preset default",
+        "amp_bf16": amp,
+        "data": {"train_videos": args.train, "val_videos": args.val, "seed": args.seed},
+        "budget_minutes": args.minutes,
+        "curve": points,
+        "best": best,
+        "target": args.target,
+        "minutes_to_target": reached["train_minutes"] if reached else None,
+        "copy_frame11_mask_to_frame22": round(val[-1]["copy_mask"]["jaccard"]["last"], 4),
+        "per_class_frame22_at_end": val[-1]["model"]["jaccard"]["per_class_last"],
+        "train_images_per_s": round(rate, 1),
+        "inference_images_per_s": round(inference_rate(run / "last.pt", shards, amp), 1),
+        "wall_minutes": round((time.time() - wall) / 60, 2),
+        "steps": train[-1]["step"] if train else 0,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""cli: the console script's entry point, running from another folder, the default shard folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_console_script_points_at_main():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    module, _, function = project["scripts"]["convrnn-video"].partition(":")
+    assert (module, function) == ("cli", "main") and callable(cli.main)
+
+
+def test_runs_from_another_folder_and_defaults_to_data_shards(shard_root: Path, tmp_path: Path):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(REPO / "cli.py"), *args]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    done = run("shards-info", str(shard_root))
+    assert done.returncode == 0, done.stderr
+    assert "160x240x3" in done.stdout
+    done = run("--quiet", "shards-info")  # default: data/shards under the working folder
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: no manifest at data/shards/manifest.json: "
+        "run `convrnn-video ingest DATA_ROOT --out data/shards` first"
+    ]
+    assert str(cli.IngestConfig.out) == "data/shards" != "shards"

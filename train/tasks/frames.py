@@ -1,0 +1,113 @@
+"""The frames task: the encoder-forecaster predicts RGB frames, scored against copy-last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from train.config import TrainConfig
+from train.ddp import DistEnv
+from train.errors import TrainError
+from train.metrics import MetricAccumulator, copy_last_frame
+from train.tasks.base import StepContext, Task
+
+
+def compute_loss(
+    pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, mse) as per-pixel means over (B, T, 3, H, W); loss adds L1 for `mse+l1`."""
+    mse = F.mse_loss(pred.float(), target)
+    if cfg.loss == "mse+l1":
+        return mse + cfg.l1_weight * F.l1_loss(pred.float(), target), mse
+    return mse, mse
+
+
+def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
+    """Scheduled sampling: the chance of feeding the true frame, 1 -> 0 over ss_steps."""
+    if not autoregressive or cfg.ss_steps == 0:
+        return 0.0
+    return max(0.0, 1.0 - step / cfg.ss_steps)
+
+
+def val_loss(metrics: dict[str, Any], loss: str, l1_weight: float) -> float:
+    """The validation loss, defined like the training loss (per-pixel means)."""
+    value = metrics["mse"]["mean"]
+    if loss == "mse+l1":
+        value += l1_weight * metrics["mae"]["mean"]
+    return value
+
+
+class FramesTask(Task):
+    name = "frames"
+    baseline_key = "copy_last"
+    curve_panels = (("psnr", "val PSNR (mean over predicted frames)"),
+                    ("ssim", "val SSIM (mean over predicted frames)"))  # fmt: skip
+    train_scalars = ("mse",)
+
+    def model_config(self, cfg: TrainConfig):
+        from convrnn import get_preset
+
+        try:
+            return get_preset(cfg.preset, frames_in=cfg.frames_in, frames_out=cfg.frames_out)
+        except (ValueError, KeyError) as exc:
+            raise TrainError(f"preset {cfg.preset!r}: {exc}") from None
+
+    def config_from_dict(self, d: dict[str, Any]):
+        from convrnn import ModelConfig
+
+        return ModelConfig.from_dict(d)
+
+    def build(self, model_cfg) -> torch.nn.Module:
+        from convrnn import build_model
+
+        return build_model(model_cfg)
+
+    def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
+        return {"frames_in": cfg.frames_in, "frames_out": cfg.frames_out, "masks": False}
+
+    def train_step(self, net: torch.nn.Module, batch: dict, ctx: StepContext):
+        inputs = batch["inputs"].to(ctx.device, non_blocking=True)  # (B, T_in, 3, H, W)
+        targets = batch["targets"].to(ctx.device, non_blocking=True)  # (B, T_out, 3, H, W)
+        p = teacher_prob(ctx.step, ctx.cfg, ctx.model_cfg.autoregressive)
+        with ctx.autocast:
+            pred = net(inputs, targets=targets, teacher_prob=p)
+        loss, mse = compute_loss(pred, targets, ctx.cfg)
+        return loss, {"mse": mse.item()}
+
+    def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
+        p = next(model.parameters())
+        cfg = model.cfg
+        x = torch.rand(1, cfg.frames_in, cfg.image_channels, 64, 64, device=p.device)
+        y = torch.rand(1, cfg.frames_out, cfg.image_channels, 64, 64, device=p.device)
+        return model(x, targets=y, teacher_prob=0.5).float().mean()
+
+    @torch.no_grad()
+    def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
+        ours, base = MetricAccumulator(), MetricAccumulator()
+        for batch in loader:
+            inputs = batch["inputs"].to(env.device, non_blocking=True)  # (B, T_in, 3, H, W)
+            targets = batch["targets"].to(env.device, non_blocking=True)  # (B, T_out, 3, H, W)
+            with autocast:
+                pred = model(inputs)
+            ours.update(pred.float(), targets)
+            if with_baseline:
+                base.update(copy_last_frame(inputs, targets.shape[1]), targets)
+        ours.all_reduce(env.device)
+        if with_baseline:
+            base.all_reduce(env.device)
+        if ours.videos == 0:
+            return {}, None
+        return ours.compute(), (base.compute() if with_baseline else None)
+
+    def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
+        return val_loss(metrics, cfg.loss, cfg.l1_weight)
+
+    def summary(self, metrics: dict[str, Any], baseline: dict[str, Any]) -> str:
+        m, b = metrics, baseline
+        return (
+            f"MSE {m['mse']['mean']:.5f} PSNR {m['psnr']['mean']:.2f} SSIM {m['ssim']['mean']:.4f}"
+            f" | copy-last MSE {b['mse']['mean']:.5f} PSNR {b['psnr']['mean']:.2f} "
+            f"SSIM {b['ssim']['mean']:.4f}"
+        )

@@ -1,0 +1,138 @@
+"""The segment task: a per-frame segmenter learns 49 class ids from the frames and masks of the
+labelled splits; validation is the course's Jaccard score on the true val frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from train.config import TrainConfig
+from train.ddp import DistEnv
+from train.errors import TrainError
+from train.jaccard import FrameJaccard
+from train.tasks.base import StepContext, Task
+
+EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
+
+
+def all_frames(batch: dict) -> torch.Tensor:
+    """Inputs and targets of a loader batch as one (B, T, C, H, W) tensor of every frame."""
+    if batch["targets"] is None:
+        return batch["inputs"]
+    return torch.cat([batch["inputs"], batch["targets"]], dim=1)
+
+
+def sample_frames(
+    frames: torch.Tensor, masks: torch.Tensor, k: int, flip: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k distinct random frames of each video, each flipped left-right with probability 1/2
+    when `flip`: (B, T, C, H, W), (B, T, H, W) -> (B*k, C, H, W), (B*k, H, W) int64.
+    Draws from the global torch RNG (saved with every checkpoint, so resume replays it)."""
+    b, t = masks.shape[:2]
+    k = min(k, t)
+    idx = torch.stack([torch.randperm(t)[:k] for _ in range(b)])  # (B, k)
+    rows = torch.arange(b).unsqueeze(1)  # (B, 1)
+    x = frames[rows, idx].flatten(0, 1)  # (B*k, C, H, W)
+    y = masks[rows, idx].flatten(0, 1).long()  # (B*k, H, W)
+    if flip:
+        flipped = torch.rand(b * k) < 0.5  # (B*k,)
+        x = torch.where(flipped.view(-1, 1, 1, 1), x.flip(-1), x)
+        y = torch.where(flipped.view(-1, 1, 1), y.flip(-1), y)
+    return x, y
+
+
+@torch.no_grad()
+def segment_video_frames(model: torch.nn.Module, frames: torch.Tensor, autocast) -> torch.Tensor:
+    """Class ids of every frame: (B, T, C, H, W) float -> (B, T, H, W) int64."""
+    b, t = frames.shape[:2]
+    flat = frames.flatten(0, 1)  # (B*T, C, H, W)
+    out = []
+    for lo in range(0, flat.shape[0], EVAL_CHUNK):
+        with autocast:
+            logits = model(flat[lo : lo + EVAL_CHUNK])  # (n, K, H, W)
+        out.append(logits.float().argmax(1))
+    return torch.cat(out).view(b, t, *flat.shape[-2:])  # (B, T, H, W)
+
+
+class SegmentTask(Task):
+    name = "segment"
+    baseline_key = "copy_mask"  # the true mask of the last input frame, copied forward
+    curve_panels = (("jaccard", "val Jaccard (49 classes, all frames)"),)
+    train_scalars = ("ce",)
+
+    def model_config(self, cfg: TrainConfig):
+        from segment import get_preset
+
+        try:
+            return get_preset(cfg.preset)
+        except (ValueError, KeyError) as exc:
+            raise TrainError(f"segmenter preset {cfg.preset!r}: {exc}") from None
+
+    def config_from_dict(self, d: dict[str, Any]):
+        from segment import SegConfig
+
+        return SegConfig.from_dict(d)
+
+    def build(self, model_cfg) -> torch.nn.Module:
+        from segment import build_segmenter
+
+        return build_segmenter(model_cfg)
+
+    def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
+        return {"frames_in": cfg.frames_in, "frames_out": cfg.frames_out, "masks": True}
+
+    def check_split(self, cfg: TrainConfig, split: str, entry: dict[str, Any]) -> str | None:
+        if not entry.get("masks"):
+            return f"split {split!r} has no masks; --task segment trains and validates on " \
+                "splits with mask.npy (train, val)"  # fmt: skip
+        return None
+
+    def train_step(self, net: torch.nn.Module, batch: dict, ctx: StepContext):
+        from segment.loss import segmentation_loss
+
+        frames = all_frames(batch)  # (B, T, 3, H, W)
+        x, y = sample_frames(frames, batch["masks"], ctx.cfg.frames_per_video, ctx.cfg.flip)
+        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+        with ctx.autocast:
+            logits = net(x)  # (B*k, K, H, W)
+        ce = torch.nn.functional.cross_entropy(logits.float(), y)
+        if ctx.cfg.dice_weight > 0:
+            loss = segmentation_loss(logits.float(), y, ctx.cfg.dice_weight)
+        else:
+            loss = ce
+        return loss, {"ce": ce.item()}
+
+    def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
+        p = next(model.parameters())
+        cfg = model.cfg
+        side = 4 * cfg.stride
+        x = torch.rand(2, cfg.in_channels, side, side, device=p.device)
+        return model(x).float().mean()
+
+    def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
+        ours, base = FrameJaccard(), FrameJaccard()
+        for batch in loader:
+            masks = batch["masks"].to(env.device).long()  # (B, T, H, W)
+            pred = segment_video_frames(model, all_frames(batch).to(env.device), autocast)
+            ours.update(pred, masks)
+            if with_baseline:
+                t_in = batch["inputs"].shape[1]
+                copied = masks[:, t_in - 1 : t_in].expand(-1, masks.shape[1] - t_in, -1, -1)
+                base.update(copied, masks[:, t_in:])
+        ours.all_reduce(env.device)
+        if with_baseline:
+            base.all_reduce(env.device)
+        if ours.videos == 0:
+            return {}, None
+        return {"jaccard": ours.compute()}, ({"jaccard": base.compute()} if with_baseline else None)
+
+    def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
+        return 1.0 - metrics["jaccard"]["mean"]
+
+    def summary(self, metrics: dict[str, Any], baseline: dict[str, Any]) -> str:
+        j, b = metrics["jaccard"], baseline["jaccard"]
+        return (
+            f"Jaccard {j['mean']:.4f} (last frame {j['last']:.4f}) | true mask of the last "
+            f"input frame copied to the last frame {b['last']:.4f}"
+        )
