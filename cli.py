@@ -20,6 +20,7 @@ from infer.config import (
     DemoConfig,
     EvaluateConfig,
     ExportConfig,
+    LabelConfig,
     PredictConfig,
     ShowConfig,
     SubmitConfig,
@@ -207,13 +208,17 @@ def shards_info(
     verify: bool = typer.Option(
         False, "--verify", help="Recompute every checksum and decode every sample."
     ),
+    labels: list[str] = typer.Option(
+        [], "--labels", help="With --verify: also check these label stores (from `label`)."
+    ),
 ) -> None:
     """Per-split counts and sizes from the manifest; --verify checks every shard and sample."""
+    from infer.errors import InferError
     from shards.errors import ShardError
     from shards.info import summarize
     from shards.info import verify as verify_shards
 
-    with user_errors(ShardError):
+    with user_errors(ShardError, InferError):
         info = summarize(shards)
         typer.echo(f"shards: {shards}  (ingested from {info['source']})")
         head = ("split", "videos", "frames", "HxWxC", "masks", "shards", "size")
@@ -241,6 +246,18 @@ def shards_info(
                 )
                 raise typer.Exit(1)
             typer.echo(f"verified {report['shards']} shards, {report['samples']} samples: ok")
+            if labels:
+                from infer.labels import verify_labels
+
+                problems = [p for store in labels for p in verify_labels(store, shards)]
+                for problem in problems:
+                    typer.echo(f"FAILED: {problem}", err=True)
+                if problems:
+                    typer.echo(f"error: {len(problems)} problem(s) in the label stores; rerun "
+                               "`python cli.py label` (with --overwrite if it was made by "
+                               "another segmenter)", err=True)  # fmt: skip
+                    raise typer.Exit(1)
+                typer.echo(f"verified {len(labels)} label store(s): ok")
 
 
 # --- presets -------------------------------------------------------------------------------
@@ -289,11 +306,12 @@ def train(
         None, "--out", help="Run folder (default: a new runs/<timestamp>/)."
     ),
     task: str = typer.Option(
-        _TC.task, help="frames: the frame forecaster | segment: the per-frame segmenter."
+        _TC.task, help="frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster)."
     ),
     preset: str | None = typer.Option(
         None,
-        help="Model preset of the task (see `presets`; default frames: compact, segment: small).",
+        help="Model preset of the task (see `presets`; default frames: compact, segment: small, "
+        "masks: compact-masks).",
     ),
     epochs: int = typer.Option(_TC.epochs, help="Upper bound on epochs."),
     max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
@@ -314,11 +332,16 @@ def train(
     ),
     val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
+    init_from: str | None = typer.Option(
+        None, help="Start from this checkpoint's model and weights (a new run: fine-tuning)."
+    ),
     seed: int = typer.Option(_TC.seed, help="Seed of init, data order and sampling."),
     workers: int = typer.Option(_TC.workers, help="Loader worker processes per process."),
     device: str = typer.Option(_TC.device, help="auto | cpu | cuda."),
-    amp: bool = typer.Option(
-        False, "--amp", help="bf16 autocast: CUDA, and CPUs with bf16 arithmetic (AVX-512 BF16)."
+    precision: str = typer.Option(
+        _TC.precision,
+        help="auto: bf16 autocast where the device computes bf16 natively (CUDA, AVX-512 BF16 "
+        "CPUs), else fp32 | fp32 | bf16.",
     ),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     threads: int | None = typer.Option(
@@ -337,6 +360,12 @@ def train(
     ),
     dice_weight: float = typer.Option(
         _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
+    ),
+    segmenter: str | None = typer.Option(
+        None, help="masks: segmenter checkpoint that makes the validation inputs."
+    ),
+    labels: str | None = typer.Option(
+        None, help="masks: label store (`label`) with pseudo-masks of --train-splits without masks."
     ),
     log_every: int = typer.Option(_TC.log_every, help="Steps between metrics.jsonl lines."),
     val_every: int | None = typer.Option(
@@ -364,6 +393,41 @@ def train(
             params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
         params["out"] = str(out) if out is not None else None
         run_training(_TC(**params), explicit=explicit)
+
+
+# --- label ---------------------------------------------------------------------------------
+
+
+@app.command()
+def label(
+    segmenter: str = typer.Option(..., "--segmenter", help="Segmenter checkpoint (.pt)."),
+    shards: str = typer.Option(SHARDS, "--shards", help="Shard folder/URL made by `ingest`."),
+    split: str = typer.Option(LabelConfig.split, help="The split to label."),
+    out: str | None = typer.Option(
+        None, "--out", help="Label store (default: labels/<split>.zarr)."
+    ),
+    batch_size: int = typer.Option(LabelConfig.batch_size, help="Videos per batch."),
+    device: str = typer.Option(LabelConfig.device, help="auto | cpu | cuda."),
+    precision: str = typer.Option(LabelConfig.precision, help="auto | fp32 | bf16."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace another run's store."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar."),
+) -> None:
+    """Segment every frame of a split into a label store (pseudo-masks for `train --task
+    masks --labels`); a rerun continues an interrupted one."""
+    import json
+
+    from infer.errors import InferError
+    from shards.errors import ShardError
+
+    with user_errors(InferError, ShardError):
+        from infer.labels import run_label
+
+        cfg = LabelConfig(
+            shards=shards, segmenter=segmenter, split=split, out=out or f"labels/{split}.zarr",
+            batch_size=batch_size, device=device, precision=precision, overwrite=overwrite,
+            progress=progress,
+        )  # fmt: skip
+        typer.echo(json.dumps(run_label(cfg)))
 
 
 # --- predict -------------------------------------------------------------------------------

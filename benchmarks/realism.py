@@ -1,10 +1,14 @@
-"""Generated vs real videos, side by side: floor, object counts, sizes by row, speeds. Prints JSON.
+"""Generated vs real videos, side by side: floor, object counts, sizes by row, motion. Prints JSON.
 
     python benchmarks/realism.py                       # generates 40 labelled videos to compare
     python benchmarks/realism.py --generated DATA_ROOT --real ../shared/real-samples
 
 Only train/ and val/ videos are measured (they have mask.npy). Every scalar is compared as
 generated / real; the ones off by more than a third are listed under `differ_by_over_a_third`.
+Motion is what makes the mask task hard: `moving_fraction` (object-frame steps whose mask
+centroid moves over 0.5 px), the speeds, and `class_change_11_to_22`, the share of object
+pixels (non-background in either mask) whose class differs between frame 11 (image_10) and
+frame 22 (image_21), pooled over the videos.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def measure(videos: list[Path]) -> dict:
     visible, first_visible, distinct = [], [], []
     area: dict[str, list[float]] = {f"{a}-{b}": [] for a, b in BANDS}
     speeds, entry_speeds, metal_std, rubber_std = [], [], [], []
+    changed = objects = 0  # object pixels of frames 11 and 22, and those whose class differs
     for video in videos:
         mask = np.load(video / "mask.npy")
         frames = [
@@ -46,6 +51,10 @@ def measure(videos: list[Path]) -> dict:
             for t in range(len(mask))
         ]
         distinct.append(len(np.unique(mask)) - 1)
+        if len(mask) >= 22:
+            either = (mask[10] > 0) | (mask[21] > 0)
+            objects += int(either.sum())
+            changed += int((either & (mask[10] != mask[21])).sum())
         first_seen: dict[int, int] = {}
         centroids: dict[int, dict[int, np.ndarray]] = {}
         for t, (img, m) in enumerate(zip(frames, mask, strict=True)):
@@ -90,6 +99,7 @@ def measure(videos: list[Path]) -> dict:
         "speed_moving_median": round(float(np.median(moving)), 2) if moving else None,
         "speed_moving_p90": round(float(np.percentile(moving, 90)), 2) if moving else None,
         "speed_entering_median": round(float(np.median(entry_speeds)), 2) if entry_speeds else None,
+        "class_change_11_to_22": round(changed / objects, 3) if objects else None,
         "metal_pixel_std": round(float(np.mean(metal_std)), 1) if metal_std else None,
         "rubber_pixel_std": round(float(np.mean(rubber_std)), 1) if rubber_std else None,
     }

@@ -27,13 +27,6 @@ sys.path.insert(0, str(REPO))
 from benchmarks.data import prepare_shards  # noqa: E402
 
 
-def bf16_supported() -> bool:
-    import torch
-
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return torch.cuda.is_available() or bool(check and check())
-
-
 def curve(run: Path) -> list[dict]:
     """One point per validation: training minutes (validation excluded) and the scores."""
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -49,24 +42,23 @@ def curve(run: Path) -> list[dict]:
     return points
 
 
-def inference_rate(ckpt: Path, shards: Path, amp: bool, frames: int = 256) -> float:
+def inference_rate(ckpt: Path, shards: Path, precision: str, frames: int = 256) -> float:
     """Frames per second of the trained segmenter on val frames, batches of 16."""
     import torch
 
     from shards.loader import make_loader
     from train.checkpoint import load_model
-    from train.ddp import bf16_autocast
+    from train.ddp import autocast
     from train.tasks.segment import all_frames, segment_video_frames
 
     model, _, _ = load_model(ckpt, task="segment")
     loader = make_loader(shards, "val", mode="eval", batch_size=8)
     batch = next(iter(loader))
     x = all_frames(batch).flatten(0, 1)[:frames]  # (N, 3, H, W)
-    autocast = bf16_autocast(amp, torch.device("cpu"), warn=False)
     rates = []
     for _ in range(3):
         t = time.perf_counter()
-        segment_video_frames(model, x.unsqueeze(0), autocast)
+        segment_video_frames(model, x.unsqueeze(0), autocast(precision, torch.device("cpu")))
         rates.append(x.shape[0] / (time.perf_counter() - t))
     return statistics.median(rates)
 
@@ -85,8 +77,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8, help="videos per step")
     ap.add_argument("--frames-per-video", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                    help="bf16 autocast (auto: where the hardware has bf16)")  # fmt: skip
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="train --precision (auto: bf16 where the hardware has it)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
     args = ap.parse_args()
@@ -95,14 +87,18 @@ def main() -> None:
     from train.loop import run_training
 
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers)
-    amp = args.amp == "on" or (args.amp == "auto" and bf16_supported())
+    import torch
+
+    from train.ddp import resolve_precision
+
+    precision = resolve_precision(args.precision, torch.device("cpu"))
     name = args.preset + (f"-{args.head}" if args.head else "")
     run = args.cache / "runs" / name
     shutil.rmtree(run, ignore_errors=True)
     extra = {"head": args.head} if args.head else {}
     cfg = TrainConfig(
         task="segment", shards=str(shards), out=str(run), preset=args.preset, lr=args.lr,
-        batch_size=args.batch_size, frames_per_video=args.frames_per_video, amp=amp,
+        batch_size=args.batch_size, frames_per_video=args.frames_per_video, precision=precision,
         val_every=10**9, early_stop=0, time_limit=args.chunk, progress=False, extra=extra,
         samples_per_epoch=None, seed=args.seed, log_every=5,
     )  # fmt: skip
@@ -132,7 +128,7 @@ def main() -> None:
         "benchmark": "segment_quality",
         "preset": args.preset,
         "head": args.head or "preset default",
-        "amp_bf16": amp,
+        "precision": precision,
         "data": {"train_videos": args.train, "val_videos": args.val, "seed": args.seed},
         "budget_minutes": args.minutes,
         "curve": points,
@@ -142,7 +138,7 @@ def main() -> None:
         "copy_frame11_mask_to_frame22": round(val[-1]["copy_mask"]["jaccard"]["last"], 4),
         "per_class_frame22_at_end": val[-1]["model"]["jaccard"]["per_class_last"],
         "train_images_per_s": round(rate, 1),
-        "inference_images_per_s": round(inference_rate(run / "last.pt", shards, amp), 1),
+        "inference_images_per_s": round(inference_rate(run / "last.pt", shards, precision), 1),
         "wall_minutes": round((time.time() - wall) / 60, 2),
         "steps": train[-1]["step"] if train else 0,
     }

@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--ss-steps", type=int, default=0, help="scheduled-sampling decay steps")
     ap.add_argument("--val-every", type=int, default=None, help="steps (default: each epoch)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--amp", action="store_true", help="bf16 autocast (train --amp)")
+    ap.add_argument("--precision", default="auto", help="train --precision: auto | fp32 | bf16")
     args = ap.parse_args()
 
     from train.config import TrainConfig
@@ -56,7 +56,7 @@ def main() -> None:
         lr=args.lr, frames_in=args.frames_in, frames_out=args.frames_out,
         train_splits=("train",), time_limit=args.minutes, epochs=10_000, threads=args.threads,
         workers=args.workers, val_every=args.val_every, seed=args.seed, progress=False,
-        log_every=10, early_stop=0, ss_steps=args.ss_steps, amp=args.amp,
+        log_every=10, early_stop=0, ss_steps=args.ss_steps, precision=args.precision,
     )  # fmt: skip
     t1 = time.time()
     run = run_training(cfg)
@@ -76,7 +76,7 @@ def main() -> None:
         "val_videos": args.val,
         "budget_min": args.minutes,
         "threads": args.threads,
-        "amp": args.amp,
+        "precision": args.precision,
         "prepare_s": round(prep_s, 1),
         "train_s": round(train_s, 1),
         "steps": end["step"],

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 CELLS = ("gru", "lstm")
-OUTPUTS = ("sigmoid", "residual")
+FORECASTS = ("frames", "masks")
+# The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
+OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual")}
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,10 @@ class ModelConfig:
     cell: str = "gru"  # recurrent cell: "gru" (ConvGRU) or "lstm" (ConvLSTM)
     frames_in: int = 11  # observed frames the encoder reads
     frames_out: int = 11  # frames the forecaster predicts
-    image_channels: int = 3  # channels of one frame (RGB)
+    forecast: str = "frames"  # "frames": RGB in [0, 1] -> RGB; "masks": class ids -> logits
+    image_channels: int = 3  # frames: channels of one frame (RGB); unused for masks
+    num_classes: int = 49  # masks: class ids are 0..num_classes-1, one logit each per pixel
+    embed_channels: int = 8  # masks: channels of the learned class embedding the encoder reads
     height: int = 160  # nominal frame height, for summaries (the net is fully convolutional)
     width: int = 240  # nominal frame width, for summaries
     patch: int = 1  # space-to-depth patch p: a (C, H, W) frame is seen as (C*p*p, H/p, W/p)
@@ -37,7 +42,9 @@ class ModelConfig:
     norm: bool = True  # GroupNorm on the gate convolutions (the original had it)
     norm_group_size: int = 32  # channels per GroupNorm group (the original: C // 32 groups)
     leak: float = 0.2  # LeakyReLU slope after stage, upsampling and head convolutions
-    output: str = "sigmoid"  # "sigmoid": frame = sigmoid(head); "residual": last frame + change
+    # frames: "sigmoid" (sigmoid(head)) or "residual" (last frame + head, clamped); masks:
+    # "logits" (the head) or "residual" (head + a learned bonus on the last mask's class)
+    output: str = "sigmoid"
     autoregressive: bool = False  # feed each prediction back through the encoder (else zeros)
     zero_init_head: bool = False  # zero the last head conv: a residual net starts as copy-last
 
@@ -66,8 +73,13 @@ class ModelConfig:
         n = len(self.hidden)
         if self.cell not in CELLS:
             out.append(f"cell must be one of {CELLS}, got {self.cell!r}")
-        if self.output not in OUTPUTS:
-            out.append(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.forecast not in FORECASTS:
+            out.append(f"forecast must be one of {FORECASTS}, got {self.forecast!r}")
+        elif self.output not in OUTPUTS[self.forecast]:
+            out.append(
+                f"output must be one of {OUTPUTS[self.forecast]} when forecasting "
+                f"{self.forecast}, got {self.output!r}"
+            )
         if n < 1:
             out.append("hidden must name at least one stage")
         for name in ("stage_channels", "stage_kernels", "strides", "rnn_kernels"):
@@ -82,6 +94,7 @@ class ModelConfig:
             "frames_in",
             "frames_out",
             "image_channels",
+            "embed_channels",
             "patch",
             "height",
             "width",
@@ -101,6 +114,8 @@ class ModelConfig:
         ):
             if any(v < 1 for v in getattr(self, name)):
                 out.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_classes < 2:
+            out.append(f"num_classes must be >= 2, got {self.num_classes}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
             out.append("stage_kernels and rnn_kernels must be odd (same padding)")
         if any(s > 1 for s in self.strides) and (self.up_kernel - 2) % 2:
@@ -118,6 +133,21 @@ class ModelConfig:
                     f"frame {self.height}x{self.width} must divide by patch x strides = {step}"
                 )
         return out
+
+    @property
+    def masks(self) -> bool:
+        """Does the network forecast class masks (else RGB frames)?"""
+        return self.forecast == "masks"
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of one input frame as the encoder reads it, before patching."""
+        return self.embed_channels if self.masks else self.image_channels
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of one predicted frame: RGB, or one logit per class."""
+        return self.num_classes if self.masks else self.image_channels
 
     @property
     def downsampling(self) -> int:
@@ -194,6 +224,14 @@ PRESETS: dict[str, ModelConfig] = {
         autoregressive=False,
     ),
 }
+
+
+# Mask forecasting (class ids in, one logit per class out), the three shapes above:
+# for tests; compact's net starting as "copy the last observed mask" (residual, zero head);
+# the original network's shape (zeros fed to the forecaster) with a plain logit head.
+PRESETS["tiny-masks"] = dataclasses.replace(PRESETS["tiny"], forecast="masks", output="logits")
+PRESETS["compact-masks"] = dataclasses.replace(PRESETS["compact"], forecast="masks")
+PRESETS["seed-masks"] = dataclasses.replace(_SEED, forecast="masks", output="logits")
 
 
 def get_preset(name: str, **overrides: Any) -> ModelConfig:

@@ -6,6 +6,19 @@ then an output head of convolutions. The top forecaster RNN gets zeros as input 
 or, when `cfg.autoregressive`, the encoding of the previous frame: the model's own prediction,
 or the true frame with probability `teacher_prob` (scheduled sampling).
 
+Masks (`cfg.forecast == "masks"`, edges in masks.py): class ids (B, T, H, W) go through a
+learned embedding of the classes (E channels), the same network runs on those, and the head
+gives one logit per class: (B, T_out, K, H, W). A prediction fed back is its expected
+embedding, softmax(logits) times the embedding table: differentiable, so training reaches
+through the feedback as it does for frames, and it keeps the model's uncertainty (an argmax
+would commit to one class and cut the gradient). Scheduled sampling picks the true mask's
+embedding instead, with the frames' random draws. A residual mask model adds a learned bonus
+(initially log(9 (K-1)): probability 0.9) to the logit of each pixel's class in the last
+observed mask, at every step: with a zero head it starts as "copy the last mask", the strong
+baseline. The base is always the last observed mask, not the fed-back prediction: a softmax
+fed back would fade the bonus step by step, and a teacher-forced true mask would train the
+head to lean on a mask it never has at prediction time.
+
 Speed at identical math (see cells.py): input-to-state convolutions run for all time steps in
 one call wherever the inputs are known in advance, zero inputs and zero states skip their
 convolutions, and the convolutions run channels_last.
@@ -19,6 +32,7 @@ from torch import Tensor, nn
 
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
+from .masks import check_masks, copy_bonus_init, head_to_logits, ids_to_grid, logits_to_grid
 
 
 def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTranspose2d:
@@ -30,7 +44,7 @@ def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTrans
 
 def build_stage_convs(cfg: ModelConfig) -> nn.ModuleList:
     """The encoder's stage convolutions: (patched frame | RNN i-1 output) -> stage i input."""
-    enc_in = (cfg.image_channels * cfg.patch**2,) + cfg.hidden[:-1]
+    enc_in = (cfg.in_channels * cfg.patch**2,) + cfg.hidden[:-1]
     return nn.ModuleList(
         nn.Conv2d(
             enc_in[i],
@@ -75,7 +89,8 @@ def head_to_frame(raw: Tensor, base: Tensor, cfg: ModelConfig) -> Tensor:
 
 def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: float) -> Tensor:
     """The frame forecaster step k starts from: the previous prediction (B, C, H, W), or per
-    video with probability teacher_prob the true frame k-1 (scheduled sampling)."""
+    video with probability teacher_prob the true frame k-1 (scheduled sampling). Masks: both
+    as the encoder's grid."""
     if targets is None or teacher_prob <= 0:
         return pred
     use_true = torch.rand(pred.shape[0], 1, 1, 1, device=pred.device)
@@ -83,22 +98,31 @@ def scheduled_input(pred: Tensor, targets: Tensor | None, k: int, teacher_prob: 
 
 
 def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
-    """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame."""
+    """3x3 conv + LeakyReLU per `head_channels` entry, then a 1x1 conv to the (patched) frame
+    (masks: to the patched logits, channels ordered (i, j, class); see masks.py)."""
     layers: list[nn.Module] = []
     for ch in cfg.head_channels:
         layers += [nn.Conv2d(in_ch, ch, 3, padding=1), nn.LeakyReLU(cfg.leak)]
         in_ch = ch
-    layers.append(nn.Conv2d(in_ch, cfg.image_channels * cfg.patch**2, 1))
+    layers.append(nn.Conv2d(in_ch, cfg.out_channels * cfg.patch**2, 1))
     return nn.Sequential(*layers)
 
 
 class EncoderForecaster(nn.Module):
-    """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1]."""
+    """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1];
+    masks: (B, T_in, H, W) class ids -> (B, T_out, K, H, W) class logits."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         n = cfg.stages
+        # Masks only (frames register neither, so their parameters and state_dict are as before).
+        self.embed = nn.Embedding(cfg.num_classes, cfg.embed_channels) if cfg.masks else None
+        self.copy_bonus = (
+            nn.Parameter(torch.tensor(copy_bonus_init(cfg.num_classes)))
+            if cfg.masks and cfg.output == "residual"
+            else None
+        )
         self.stage_convs = build_stage_convs(cfg)
         self.enc_cells = nn.ModuleList(self._cell(cfg.stage_channels[i], i) for i in range(n))
         # The top forecaster RNN reads the top encoder output (zeros unless autoregressive).
@@ -124,13 +148,28 @@ class EncoderForecaster(nn.Module):
         return space_to_depth(frames, self.cfg.patch)
 
     def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
-        return head_to_frame(raw, base, self.cfg)
+        """Head output -> a predicted frame; masks: -> logits (N, K, H, W), `base` being the
+        last observed mask (N, H, W)."""
+        if self.embed is None:
+            return head_to_frame(raw, base, self.cfg)
+        return head_to_logits(raw, base, self.copy_bonus, self.cfg.patch).movedim(-1, 1)
+
+    def masks_to_grid(self, ids: Tensor) -> Tensor:
+        """Class ids (B, T, H, W) -> their embeddings as the grid (B, T, E*p*p, h, w)."""
+        grid = ids_to_grid(ids.long().flatten(0, 1), self.embed.weight, self.cfg.patch)
+        return grid.unflatten(0, ids.shape[:2])
 
     def check_inputs(self, inputs: Tensor, targets: Tensor | None, teacher_prob: float) -> None:
         cfg = self.cfg
-        if inputs.dim() != 5 or inputs.shape[2] != cfg.image_channels:
+        if cfg.masks:
+            check_masks("inputs", inputs, None, cfg.num_classes)
+        elif inputs.dim() != 5 or inputs.shape[2] != cfg.image_channels:
             raise ValueError(
                 f"inputs must be (B, T, {cfg.image_channels}, H, W), got {tuple(inputs.shape)}"
+            )
+        elif not inputs.is_floating_point():
+            raise ValueError(
+                f"inputs must be frames in [0, 1] of a float dtype, got {inputs.dtype}"
             )
         step = cfg.patch * cfg.downsampling
         if inputs.shape[-2] % step or inputs.shape[-1] % step:
@@ -138,7 +177,9 @@ class EncoderForecaster(nn.Module):
                 f"frame size {tuple(inputs.shape[-2:])} must divide by patch x strides = {step}"
             )
         want = (inputs.shape[0], cfg.frames_out, *inputs.shape[2:])
-        if targets is not None and tuple(targets.shape) != want:
+        if cfg.masks and targets is not None:
+            check_masks("targets", targets, want, cfg.num_classes)
+        elif targets is not None and tuple(targets.shape) != want:
             raise ValueError(f"targets must be {want}, got {tuple(targets.shape)}")
         if cfg.autoregressive and teacher_prob > 0 and targets is None:
             raise ValueError("teacher_prob > 0 needs targets")
@@ -176,7 +217,8 @@ class EncoderForecaster(nn.Module):
     # -- forecaster ------------------------------------------------------------------------
 
     def forecast_zeros(self, states: list[State], base: Tensor) -> Tensor:
-        """The original forecaster: zero input on top, stage by stage. -> (B, T_out, C, H, W)."""
+        """The original forecaster: zero input on top, stage by stage. -> (B, T_out, C, H, W).
+        base: what a residual output builds on, the last frame (B, C, H, W) or mask (B, H, W)."""
         t_out = self.cfg.frames_out
         b = base.shape[0]
         seq: Tensor | None = None  # input sequence of the current stage, None = zeros
@@ -194,7 +236,7 @@ class EncoderForecaster(nn.Module):
             if i > 0:
                 seq = self.act(self.ups[i - 1](seq.flatten(0, 1))).unflatten(0, (b, t_out))
         raw = self.head(seq.flatten(0, 1))  # (B*T_out, C*p*p, h_0, w_0)
-        base = base.unsqueeze(1).expand(-1, t_out, -1, -1, -1).flatten(0, 1)  # (B*T_out, C, H, W)
+        base = base.unsqueeze(1).expand(-1, t_out, *base.shape[1:]).flatten(0, 1)  # (B*T_out, ...)
         return self.to_frame(raw, base).unflatten(0, (b, t_out))
 
     def forecast_step(self, top: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
@@ -225,19 +267,52 @@ class EncoderForecaster(nn.Module):
             preds.append(self.to_frame(raw, prev))
         return torch.stack(preds, 1)  # (B, T_out, C, H, W)
 
+    def forecast_masks_autoregressive(
+        self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
+    ) -> Tensor:
+        """`forecast_autoregressive` for masks: each step's logits go back through the encoder
+        as their expected embedding, or with probability teacher_prob the true mask's embedding.
+        last: the last observed mask (B, H, W); targets: true masks as grids (B, T_out, ...)."""
+        table, p = self.embed.weight, self.cfg.patch
+        dec_states = list(enc_states)
+        preds = []  # (B, H, W, K) each, class last
+        for k in range(self.cfg.frames_out):
+            if k > 0:
+                fed = scheduled_input(logits_to_grid(preds[-1], table, p), targets, k, teacher_prob)
+                enc_states = self.encode_step(fed, enc_states)
+            raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
+            preds.append(head_to_logits(raw, last, self.copy_bonus, p))
+        return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
+
     def forward(
         self, inputs: Tensor, targets: Tensor | None = None, teacher_prob: float = 0.0
     ) -> Tensor:
         """inputs (B, T_in, C, H, W) in [0, 1] -> predictions (B, T_out, C, H, W) in [0, 1].
+        Masks: class ids (B, T_in, H, W) of an integer dtype -> logits (B, T_out, K, H, W) in
+        the parameters' dtype (float32), class last in memory; targets are class ids
+        (B, T_out, H, W). A ValueError names what is wrong with inputs or targets.
 
         targets and teacher_prob matter only for an autoregressive model (scheduled sampling).
         """
         self.check_inputs(inputs, targets, teacher_prob)
+        if self.embed is not None:
+            return self.forward_masks(inputs, targets, teacher_prob)
         states = self.encode(self.to_grid(inputs))
         last = inputs[:, -1]  # (B, C, H, W)
         if self.cfg.autoregressive:
             return self.forecast_autoregressive(states, last, targets, teacher_prob)
         return self.forecast_zeros(states, last)
+
+    def forward_masks(self, ids: Tensor, targets: Tensor | None, teacher_prob: float) -> Tensor:
+        """Checked class ids (B, T_in, H, W) -> logits (B, T_out, K, H, W), laid out class last
+        in memory: `logits.movedim(2, -1)` is a contiguous (B, T_out, H, W, K) view."""
+        states = self.encode(self.masks_to_grid(ids))
+        last = ids[:, -1].long()  # (B, H, W): the base of a residual's every step
+        if not self.cfg.autoregressive:
+            return self.forecast_zeros(states, last)
+        if targets is not None:
+            targets = self.masks_to_grid(targets)  # (B, T_out, E*p*p, h, w)
+        return self.forecast_masks_autoregressive(states, last, targets, teacher_prob)
 
 
 def build_model(cfg: ModelConfig) -> EncoderForecaster:

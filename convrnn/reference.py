@@ -5,11 +5,16 @@ and zero initial states are real zero tensors that get convolved; the recurrence
 at a time. It has the original's parameter layout and count. `from_model` loads the weights of
 an `EncoderForecaster`, so tests check the optimised network against it and the benchmark
 times both on the same weights.
+
+Masks the plain way too: an embedding is one-hot(ids) @ table, patching is `pixel_unshuffle`,
+the head's (i, j, class) channels are unpatched by a reshape, logits are (B, K, H, W), and a
+residual adds bonus x one-hot(last mask).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cells import group_norm
@@ -23,6 +28,7 @@ from .forecaster import (
     scheduled_input,
     space_to_depth,
 )
+from .masks import copy_bonus_init
 
 
 class NaiveGRUCell(nn.Module):
@@ -71,6 +77,10 @@ class NaiveEncoderForecaster(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        if cfg.masks:
+            self.embed = nn.Embedding(cfg.num_classes, cfg.embed_channels)
+            if cfg.output == "residual":
+                self.copy_bonus = nn.Parameter(torch.tensor(copy_bonus_init(cfg.num_classes)))
         self.stage_convs, self.ups = build_stage_convs(cfg), build_ups(cfg)
         self.head, self.act = build_head(cfg, cfg.hidden[0]), nn.LeakyReLU(cfg.leak)
         cell = {"gru": NaiveGRUCell, "lstm": NaiveLSTMCell}[cfg.cell]
@@ -92,10 +102,33 @@ class NaiveEncoderForecaster(nn.Module):
         )
 
     def to_grid(self, frames: Tensor) -> Tensor:
-        return space_to_depth(frames, self.cfg.patch)
+        if not self.cfg.masks:
+            return space_to_depth(frames, self.cfg.patch)
+        return F.pixel_unshuffle(frames.flatten(0, -4), self.cfg.patch).unflatten(
+            0, frames.shape[:-3]
+        )
 
     def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
-        return head_to_frame(raw, base, self.cfg)
+        cfg = self.cfg
+        if not cfg.masks:
+            return head_to_frame(raw, base, cfg)
+        n, _, h, w = raw.shape
+        p, k = cfg.patch, cfg.num_classes
+        # channels (i, j, class) of the grid cell (y, x) -> class logits at (y p + i, x p + j)
+        logits = raw.reshape(n, p, p, k, h, w).permute(0, 3, 4, 1, 5, 2)  # (B, K, h, i, w, j)
+        logits = logits.reshape(n, k, h * p, w * p)  # (B, K, H, W)
+        if cfg.output == "residual":  # base: the last observed mask (B, H, W)
+            logits = logits + self.copy_bonus * self.one_hot(base)
+        return logits
+
+    def one_hot(self, ids: Tensor) -> Tensor:
+        """(..., H, W) class ids -> (..., K, H, W) in the parameters' dtype."""
+        hot = F.one_hot(ids.long(), self.cfg.num_classes).movedim(-1, -3)
+        return hot.to(self.embed.weight.dtype)
+
+    def embedding(self, probs: Tensor) -> Tensor:
+        """Class probabilities (..., K, H, W) -> their expected embedding (..., E, H, W)."""
+        return (probs.movedim(-3, -1) @ self.embed.weight).movedim(-1, -3)
 
     def run_cell(
         self, cell: nn.Module, seq: Tensor | None, state: tuple[Tensor, ...], steps: int
@@ -116,6 +149,11 @@ class NaiveEncoderForecaster(nn.Module):
         self, inputs: Tensor, targets: Tensor | None = None, teacher_prob: float = 0.0
     ) -> Tensor:
         cfg = self.cfg
+        last = inputs[:, -1]  # (B, C, H, W); masks: (B, H, W) class ids
+        if cfg.masks:
+            inputs = self.embedding(self.one_hot(inputs))  # (B, T_in, E, H, W)
+            if targets is not None:
+                targets = self.embedding(self.one_hot(targets))  # (B, T_out, E, H, W)
         x = self.to_grid(inputs).transpose(0, 1)  # (T, B, C, h, w) as the original
         t_in, b = x.shape[:2]
         states = []
@@ -123,7 +161,6 @@ class NaiveEncoderForecaster(nn.Module):
             y = self.act(conv(x.flatten(0, 1))).unflatten(0, (t_in, b))
             x, state = self.run_cell(cell, y, cell.zero_state(y[0]), t_in)
             states.append(state)
-        last = inputs[:, -1]
         if cfg.autoregressive:
             return self.forward_autoregressive(states, last, targets, teacher_prob)
         seq = None
@@ -142,7 +179,10 @@ class NaiveEncoderForecaster(nn.Module):
         prev, preds = last, []
         for k in range(self.cfg.frames_out):
             if k > 0:
-                prev = scheduled_input(preds[-1], targets, k, teacher_prob)
+                fed = preds[-1]
+                if self.cfg.masks:  # logits -> expected embedding of the predicted classes
+                    fed = self.embedding(fed.softmax(1))
+                prev = scheduled_input(fed, targets, k, teacher_prob)
                 y = self.to_grid(prev)
                 for i, (conv, cell) in enumerate(
                     zip(self.stage_convs, self.enc_cells, strict=True)
@@ -155,7 +195,7 @@ class NaiveEncoderForecaster(nn.Module):
                 y = dec[i][0]
                 if i > 0:
                     y = self.act(self.ups[i - 1](y))
-            preds.append(self.to_frame(self.head(y), prev))
+            preds.append(self.to_frame(self.head(y), last if self.cfg.masks else prev))
         return torch.stack(preds, 1)
 
 

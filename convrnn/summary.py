@@ -6,6 +6,9 @@ video at the config's nominal frame size. Two counts:
   those over zero inputs (the top forecaster's) and zero initial states;
 - `executed`: what `EncoderForecaster` performs after skipping those.
 GroupNorm, activations and gate arithmetic are not counted (a few percent at most).
+Masks: the class embedding of the inputs is a lookup (no MACs); the head has one output per
+class; a prediction fed back is softmax(logits) @ embedding table, a 1x1 convolution from
+num_classes to embed_channels, counted with the convolutions.
 """
 
 from __future__ import annotations
@@ -26,12 +29,11 @@ def cell_macs(cfg: ModelConfig, i: int, cin: int, pixels: int, x: bool, h: bool)
 def conv_macs(
     cfg: ModelConfig, executed: bool = False, height: int | None = None, width: int | None = None
 ) -> int:
-    """Convolution MACs of one video (frames_in -> frames_out)."""
+    """Convolution MACs of one video (frames_in -> frames_out), `feedback_macs` included."""
     n, t_in, t_out = cfg.stages, cfg.frames_in, cfg.frames_out
     grids = cfg.grids(height, width)
     pix = [h * w for h, w in grids]
-    grid_ch = cfg.image_channels * cfg.patch**2
-    enc_in = (grid_ch,) + cfg.hidden[:-1]
+    enc_in = (cfg.in_channels * cfg.patch**2,) + cfg.hidden[:-1]
     dec_in = cfg.up_channels + (cfg.hidden[-1],)
     # The encoder runs once per observed frame, and again per fed-back frame when autoregressive.
     enc_steps = t_in + (t_out - 1 if cfg.autoregressive else 0)
@@ -51,8 +53,16 @@ def conv_macs(
     for ch in cfg.head_channels:
         total += t_out * pix[0] * cin * ch * 9
         cin = ch
-    total += t_out * pix[0] * cin * grid_ch
-    return total
+    total += t_out * pix[0] * cin * cfg.out_channels * cfg.patch**2
+    return total + feedback_macs(cfg, height, width)
+
+
+def feedback_macs(cfg: ModelConfig, height: int | None = None, width: int | None = None) -> int:
+    """MACs of embedding a mask model's fed-back predictions (softmax @ table) in one video."""
+    if not (cfg.masks and cfg.autoregressive):
+        return 0
+    pixels = (height or cfg.height) * (width or cfg.width)
+    return (cfg.frames_out - 1) * pixels * cfg.num_classes * cfg.embed_channels
 
 
 def param_count(cfg: ModelConfig) -> int:
@@ -68,10 +78,14 @@ def describe(name: str, cfg: ModelConfig) -> dict[str, Any]:
     return {
         "name": name,
         "cell": {"gru": "ConvGRU", "lstm": "ConvLSTM"}[cfg.cell],
+        # frames: RGB -> RGB; masks: class ids -> logits, through an embedding of E channels
+        "forecast": f"masks ({cfg.num_classes} classes, E={cfg.embed_channels})"
+        if cfg.masks
+        else "frames",
         "frames": f"{cfg.frames_in}->{cfg.frames_out}",
         "frame": f"{cfg.height}x{cfg.width}",
         "patch": cfg.patch,
-        "grid": f"{grids[0][0]}x{grids[0][1]}x{cfg.image_channels * cfg.patch**2}",
+        "grid": f"{grids[0][0]}x{grids[0][1]}x{cfg.in_channels * cfg.patch**2}",
         "recurrent_grids": [f"{h}x{w}" for h, w in grids],
         "hidden": list(cfg.hidden),
         "output": cfg.output,
@@ -96,6 +110,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     cols = [
         ("name", "preset"),
         ("cell", "cell"),
+        ("forecast", "forecast"),
         ("frames", "frames"),
         ("grid", "grid (patched)"),
         ("recurrent_grids", "recurrent grids"),
@@ -127,6 +142,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     note = (
         "GFLOP/video = 2 x the convolution multiply-accumulates of one video at the frame "
         "size shown, as the original code performs them (zero inputs and zero states "
-        "included); 'executed' is what this implementation performs after skipping those."
+        "included); 'executed' is what this implementation performs after skipping those. "
+        "Mask models: the class embedding is a lookup; a fed-back prediction's softmax @ "
+        "table counts as a 1x1 convolution."
     )
     return "\n".join(lines) + "\n\n" + note

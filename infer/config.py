@@ -175,3 +175,30 @@ class DemoConfig:
             problems.append(f"lr must be > 0, got {self.lr}")
         _check(problems, "demo")
         return self
+
+
+@dataclass
+class LabelConfig:
+    """`label`: a segmenter + one split of shards -> a label store of pseudo-masks."""
+
+    shards: str = "data/shards"  # shard folder or URL holding manifest.json
+    segmenter: str = ""  # segmenter checkpoint (from `train --task segment`)
+    split: str = "unlabeled"  # the split to label
+    out: str = "labels/unlabeled.zarr"  # the label store (a folder or an fsspec URL)
+    batch_size: int = 4  # videos per loader batch (the segmenter runs on their frames)
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda
+    precision: str = "auto"  # auto (bf16 where the device computes it natively), fp32, bf16
+    overwrite: bool = False  # replace a store made by another segmenter or split
+    progress: bool = True  # show a progress bar
+
+    def validate(self) -> LabelConfig:
+        problems = []
+        if not self.segmenter:
+            problems.append("--segmenter is required (a checkpoint of `train --task segment`)")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            problems.append(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if problems:
+            raise InferError("bad label settings: " + "; ".join(problems))
+        return self

@@ -55,7 +55,15 @@ class VideoStream(IterableDataset):
         spec = self.spec
         slots, slot = spec.world_size * workers, spec.rank * workers + worker
         stream = train_samples(spec, slot, slots)
-        for _ in range(worker_batches(spec, worker, workers)):
+        # A resumed epoch: this worker's share of the batches already trained on is skipped
+        # as raw samples, not decoded (the rest, < workers batches, is dropped after decoding
+        # in VideoLoader, where the round-robin order of the workers is known).
+        skip = spec.skip_batches // workers
+        for b in range(worker_batches(spec, worker, workers)):
+            if b < skip:
+                for _ in range(spec.batch_size):
+                    next(stream)
+                continue
             batch = _Batch(spec, ring)
             while not batch.full:
                 batch.add(next(stream))
@@ -149,11 +157,11 @@ class VideoLoader:
         return self.spec.epoch
 
     def set_epoch(self, epoch: int) -> None:
-        self.spec = replace(self.spec, epoch=epoch)
+        self.spec = replace(self.spec, epoch=epoch, skip_batches=0)
 
     def __len__(self) -> int:
         if self.spec.mode == "train":
-            return self.spec.batches_per_rank
+            return self.spec.batches_per_rank - self.spec.skip_batches
         lo, hi = self.spec.rank_range()
         return -(-(hi - lo) // self.spec.batch_size)
 
@@ -170,7 +178,13 @@ class VideoLoader:
             dataset, batch_size=None, num_workers=self.workers, generator=rng, **kwargs
         )
         inputs, targets = FloatBuffers(), FloatBuffers()
+        drop = self.spec.skip_batches % max(self.workers, 1) if self.spec.mode == "train" else 0
         for batch in _clean_errors(loader):
+            if drop:  # resumed epoch: the last skipped batches, decoded by their workers
+                drop -= 1
+                release(batch["inputs"])
+                release(batch["targets"])
+                continue
             converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
             release(batch["inputs"])  # the worker may now reuse these uint8 buffers
             release(batch["targets"])
@@ -216,6 +230,7 @@ def make_loader(
     shuffle_buffer: int = 64,
     masks: bool | str = False,
     prefetch: int = 2,
+    start_batch: int = 0,
 ) -> VideoLoader:
     """A streaming loader over the shards at `source` (a folder or an fsspec URL).
 
@@ -231,7 +246,9 @@ def make_loader(
     divided by `world_size`), so every rank gets `samples_per_epoch // batch_size` batches.
     mode="eval": every video once across ranks and workers, id order within a rank; the last
     batch of a rank may be short. `on_error="skip"` logs and leaves out damaged samples.
-    Default splits: train + unlabeled (train mode), val (eval mode).
+    Default splits: train + unlabeled (train mode), val (eval mode). `start_batch` (train
+    mode) resumes an epoch: the first batches are skipped as raw samples, not decoded, and the
+    rest are exactly the batches an uninterrupted pass gives (with on_error="raise").
     """
     _check_args(
         mode, on_error, batch_size, frames_in, frames_out, rank, world_size,
@@ -278,7 +295,12 @@ def make_loader(
         batches_per_rank=batches_per_rank,
         shuffle_buffer=shuffle_buffer,
         on_error=on_error,
+        skip_batches=start_batch if mode == "train" else 0,
     )
+    if not 0 <= start_batch <= max(batches_per_rank, 0) and mode == "train":
+        raise ShardError(
+            f"start_batch {start_batch} is outside the epoch's {batches_per_rank} batches"
+        )
     return VideoLoader(spec, frames_in, frames_out if with_targets else None, workers, prefetch)
 
 

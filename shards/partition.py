@@ -41,6 +41,7 @@ class StreamSpec:
     batches_per_rank: int  # train mode
     shuffle_buffer: int
     on_error: str
+    skip_batches: int = 0  # train mode: the rank's batches of this epoch already consumed
 
     @property
     def videos(self) -> int:

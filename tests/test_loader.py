@@ -275,3 +275,29 @@ def test_available_masks_mix_labelled_and_unlabelled_splits(shard_root: Path) ->
         next(iter(make_loader(shard_root, "val", mode="eval", batch_size=2)))["mask_present"]
         is None
     )
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_start_batch_resumes_an_epoch_without_decoding_the_skipped_part(
+    shard_root: Path, tmp_path: Path, workers: int
+) -> None:
+    def loader(source, start=0):
+        return make_loader(source, ["train", "unlabeled"], mode="train", batch_size=2, seed=3,
+                           epoch=1, workers=workers, start_batch=start, **FAST)  # fmt: skip
+
+    full = [batch["keys"] for batch in loader(shard_root)]
+    assert len(full) == 6
+    resumed = loader(shard_root, start=4)
+    assert len(resumed) == 2 and [batch["keys"] for batch in resumed] == full[4:]
+    assert [batch["keys"] for batch in loader(shard_root, start=3)] == full[3:]  # odd: a drop
+    # a broken frame in the first batch: skipped as raw bytes, it is never decoded
+    victim = full[0][0]
+    out = Path(shutil.copytree(shard_root, tmp_path / "damaged"))
+    for tar in out.glob("*.tar"):
+        rewrite_tar(tar, lambda ms: [(n, b"\x89PNG broken" if n == f"{victim}.f00.png" else d)
+                                     for n, d in ms])  # fmt: skip
+    assert [batch["keys"] for batch in loader(out, start=4)] == full[4:]
+    with pytest.raises(ShardError):
+        keys_of(loader(out))
+    with pytest.raises(ShardError, match="start_batch 7"):
+        loader(shard_root, start=7)

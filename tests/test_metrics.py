@@ -103,3 +103,19 @@ def test_copy_last_frame_and_bad_shapes() -> None:
         acc.compute()
     with pytest.raises(ValueError):
         acc.update(torch.rand(2, 3, 3, 8, 8), torch.rand(2, 2, 3, 8, 8))
+
+
+def test_grid_energy_finds_a_patch_checkerboard() -> None:
+    from train.metrics import grid_energy
+
+    torch.manual_seed(0)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 64, 96), 9, 1, 4)  # (2, 3, 64, 96)
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(96), indexing="ij")
+    checker = (((yy % 4) < 2) ^ ((xx % 4) < 2)).float() * 0.1  # a 4 x 4 periodic pattern
+    plain, gridded = grid_energy(smooth), grid_energy(smooth + checker)
+    assert plain.shape == (2,) and bool((plain < 0.01).all()) and bool((gridded > 0.2).all())
+    acc = MetricAccumulator()
+    acc.update(smooth.unsqueeze(1), smooth.unsqueeze(1))
+    report = acc.compute()
+    assert report["grid"]["mean"] == pytest.approx(float(plain.mean()))
+    assert report["psnr_mse"]["mean"] == 100.0  # perfect: capped, finite

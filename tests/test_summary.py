@@ -7,12 +7,13 @@ import json
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from cli import app
 from convrnn import build_model, get_preset
 from convrnn.reference import from_model
-from convrnn.summary import conv_macs, preset_table
+from convrnn.summary import conv_macs, feedback_macs, preset_table
 
 
 def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -55,6 +56,28 @@ def test_analytic_count_matches_the_convolutions_run(name: str, overrides: dict)
     assert counted_macs(from_model(model), x) == conv_macs(cfg, executed=False)
 
 
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("tiny-masks", {}),
+        ("tiny-masks", {"cell": "lstm", "autoregressive": True}),
+        ("compact-masks", {}),
+        ("seed-masks", {"frames_in": 2, "frames_out": 2, "height": 16, "width": 24}),
+    ],
+)
+def test_analytic_count_of_a_mask_model(name: str, overrides: dict) -> None:
+    cfg = get_preset(name, **overrides)
+    model = build_model(cfg)
+    x = torch.randint(0, cfg.num_classes, (1, cfg.frames_in, cfg.height, cfg.width))
+    # Every multiply-accumulate torch sees: convolutions and the fed-back softmax @ table.
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert counter.get_total_flops() == 2 * conv_macs(cfg, executed=True)
+    assert (feedback_macs(cfg) > 0) == cfg.autoregressive
+    assert counted_macs(model, x) == conv_macs(cfg, executed=True) - feedback_macs(cfg)
+    assert counted_macs(from_model(model), x) == conv_macs(cfg) - feedback_macs(cfg)
+
+
 def test_seed_costs_what_the_original_did() -> None:
     # 955 G multiply-accumulates per 11 -> 11 video at 160x240, zero-input convolutions included.
     assert conv_macs(get_preset("seed")) == pytest.approx(955e9, rel=1e-3)
@@ -64,14 +87,25 @@ def test_presets_command_json() -> None:
     result = CliRunner().invoke(app, ["presets", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert set(rows) == {"tiny", "compact", "seed", "seed-lstm"}
+    assert set(rows) == {"tiny", "compact", "seed", "seed-lstm"} | {
+        "tiny-masks",
+        "compact-masks",
+        "seed-masks",
+    }
     assert rows["seed"]["params"] == 7_112_355
     assert rows["seed"]["gflops"] == pytest.approx(1910, rel=1e-3)
+    # The embedding (49 x 8) in, a 49-class head out: stage 0 reads 8 channels, not 3, and the
+    # last head conv writes 49, not 3 (16 x 46 weights + 46 biases more).
+    extra = 49 * 8 + 64 * (8 - 3) * 9 + 16 * 46 + 46
+    assert rows["seed-masks"]["params"] == 7_112_355 + extra == 7_116_409
+    assert rows["compact-masks"]["forecast"] == "masks (49 classes, E=8)"
+    assert rows["compact"]["forecast"] == "frames"
     assert rows == {row["name"]: row for row in preset_table()}
 
 
 def test_presets_command_table_and_errors() -> None:
     result = CliRunner().invoke(app, ["presets"])
     assert result.exit_code == 0 and "7,112,355" in result.output
+    assert "compact-masks" in result.output and "masks (49 classes, E=8)" in result.output
     result = CliRunner().invoke(app, ["presets", "--frames-out", "0"])
     assert result.exit_code == 1 and "frames_out must be >= 1" in result.output

@@ -68,12 +68,17 @@ def test_resume_reproduces_an_uninterrupted_run(shard_root: Path, tmp_path: Path
     part = small(shard_root, tmp_path / "part", max_steps=3)
     run_training(part)
     assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 1
+    history = tmp_path / "history.jsonl"  # a second name for the metrics file before resume
+    os.link(tmp_path / "part" / "metrics.jsonl", history)
+    lines = len(history.read_text().splitlines())
     resumed = run_training(dataclasses.replace(part, max_steps=5, resume=True))
     a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
     assert a["step"] == b["step"] == 5
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
     assert a["best_val"] == b["best_val"]
+    assert os.stat(tmp_path / "part" / "metrics.jsonl").st_ino != history.stat().st_ino
+    assert len(history.read_text().splitlines()) == lines  # the old file was never truncated
     losses_a = [(r["step"], r["loss"]) for r in records(full, "train")]
     losses_b = [(r["step"], r["loss"]) for r in records(resumed, "train")]
     assert losses_a == losses_b
@@ -141,8 +146,8 @@ def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_amp_trains_in_bf16_on_cpu(shard_root: Path, tmp_path: Path) -> None:
-    fp32 = run_training(small(shard_root, tmp_path / "fp32"))
-    amp = run_training(small(shard_root, tmp_path / "amp", amp=True))
+    fp32 = run_training(small(shard_root, tmp_path / "fp32", precision="fp32"))
+    amp = run_training(small(shard_root, tmp_path / "amp", precision="bf16"))
     a, b = load_checkpoint(fp32 / "last.pt")["model"], load_checkpoint(amp / "last.pt")["model"]
     assert all(t.dtype == torch.float32 for t in b.values())  # float32 master weights
     diff = max((a[k] - b[k]).abs().max().item() for k in a)
@@ -263,3 +268,25 @@ def test_config_checks_and_resume_merging() -> None:
     assert merged.resume
     with pytest.raises(TrainError, match="--batch-size 4 .*started with 2"):
         merge_for_resume(saved, given, explicit={"batch_size"})
+
+
+def test_resume_from_a_checkpoint_without_options_and_init_from(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    from convrnn import get_preset
+    from train.checkpoint import save_untrained
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_untrained(run / "last.pt", get_preset("tiny", frames_in=4, frames_out=4))
+    with pytest.raises(TrainError, match="no training options"):
+        run_training(small(shard_root, run, resume=True))
+    # --init-from: a new run that starts from those weights, with the checkpoint's model
+    start = load_checkpoint(run / "last.pt")["model"]
+    tuned = run_training(small(shard_root, tmp_path / "tuned", init_from=str(run / "last.pt"),
+                               max_steps=1, lr=1e-9, val_split=""))  # fmt: skip
+    after = load_checkpoint(tuned / "last.pt")["model"]
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)
+    with pytest.raises(TrainError, match="is a frames checkpoint; this run trains --task segment"):
+        run_training(TrainConfig(task="segment", shards=str(shard_root), out=str(tmp_path / "s"),
+                                 init_from=str(run / "last.pt"), progress=False))  # fmt: skip

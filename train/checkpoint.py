@@ -40,11 +40,15 @@ def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
 
 
 def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
-    """Save a freshly initialised model of `cfg` (a ModelConfig or a SegConfig) as a step-0
+    """Save a freshly initialised model of `cfg` (a ModelConfig, of frames or masks, or a
+    SegConfig) as a step-0
     checkpoint (what tests and benchmarks predict with when the weights do not matter)."""
     from train.tasks import get_task
 
-    task = get_task("segment" if type(cfg).__name__ == "SegConfig" else "frames")
+    if type(cfg).__name__ == "SegConfig":
+        task = get_task("segment")
+    else:
+        task = get_task("masks" if getattr(cfg, "forecast", "frames") == "masks" else "frames")
     torch.manual_seed(seed)
     model = task.build(cfg)
     payload = {"task": task.name, "model_config": cfg.to_dict(), "model": model.state_dict(),

@@ -20,6 +20,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 LOSSES = ("mse", "mse+l1")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -40,11 +41,12 @@ class TrainConfig:
     frames_out: int = 11  # frames the model predicts
     train_splits: tuple[str, ...] | None = None  # splits read for training; None: task's
     val_split: str = "val"  # split scored at each validation; "" for none (warned if absent)
+    init_from: str | None = None  # start from this checkpoint's model and weights (fine-tuning)
     resume: bool = False  # continue RUN/last.pt exactly (step, lr, best score, data order)
     seed: int = 0  # seeds the model init, the data order and scheduled sampling
     workers: int = 0  # loader worker processes per training process
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
-    amp: bool = False  # bf16 autocast of the forward pass (CUDA, and CPUs with bf16 arithmetic)
+    precision: str = "auto"  # auto (bf16 where the device computes bf16 natively) | fp32 | bf16
     compile: bool = False  # torch.compile the model
     threads: int | None = None  # torch CPU threads per process; None: cores / local processes
     loss: str = "mse"  # mse | mse+l1
@@ -92,6 +94,10 @@ class TrainConfig:
             )
         if not self.shards:
             problems.append("--shards is required (a folder made by `python cli.py ingest`)")
+        if self.precision not in PRECISIONS:
+            problems.append(
+                f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.loss not in LOSSES:
             problems.append(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.device not in DEVICES:
@@ -157,7 +163,7 @@ def preset_names(task: str) -> tuple[str, ...]:
 RESUME_OVERRIDABLE = frozenset(
     {
         "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",
-        "amp", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
+        "precision", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
         "ckpt_every", "early_stop", "extra", "shards", "segmenter", "labels",
     }
 )  # fmt: skip

@@ -61,6 +61,7 @@ def make_batches(
     splits: list[str],
     epoch: int,
     batch_size: int,
+    start_batch: int = 0,
 ):
     """This rank's loader: train mode is shuffled by (seed, epoch) with equal batch counts on
     every rank; eval mode gives every video of `splits` once across ranks."""
@@ -70,5 +71,5 @@ def make_batches(
         cfg.shards, splits, mode=mode, batch_size=batch_size, **task.loader_kwargs(cfg, mode),
         workers=cfg.workers, seed=cfg.seed, epoch=epoch,
         samples_per_epoch=cfg.samples_per_epoch if mode == "train" else None,
-        rank=env.rank, world_size=env.world_size,
+        rank=env.rank, world_size=env.world_size, start_batch=start_batch,
     )  # fmt: skip

@@ -68,25 +68,10 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
-class _TqdmHandler(logging.StreamHandler):
-    """Log lines printed above the progress bar instead of through it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
-        try:
-            tqdm.write(self.format(record), file=self.stream)
-        except Exception:  # logging must never break training
-            self.handleError(record)
-
-
-def _setup_logging(is_main: bool) -> None:
-    if not log.handlers:
-        handler = _TqdmHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
-    log.setLevel(logging.INFO if is_main else logging.WARNING)
+def _quiet_other_ranks(is_main: bool) -> None:
+    """Ranks other than 0 log warnings only (the command line configures the handlers)."""
+    if not is_main:
+        log.setLevel(logging.WARNING)
 
 
 def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
@@ -94,7 +79,7 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     the command line (used by --resume to tell them from defaults)."""
     cfg.validate()
     env = ddp.setup(cfg.device, cfg.threads)
-    _setup_logging(env.is_main)
+    _quiet_other_ranks(env.is_main)
     try:
         # Rank 0 picks (and checks) the folder; the others follow, or raise the same error.
         try:
@@ -115,7 +100,7 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
 
 def _train(s: Session) -> Path:
     cfg, env, st = s.cfg, s.env, s.state
-    autocast = ddp.bf16_autocast(cfg.amp, env.device, env.rank == 0)
+    autocast = ddp.autocast(s.precision, env.device, env.rank == 0)
     s.net.train()
     finished = stopped = exhausted = timed_out = False
     # sums of the loss and the task's scalars, and the steps, since the last train line

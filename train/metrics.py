@@ -7,6 +7,11 @@ Definitions (images in [0, 1], data range 1):
 - MSE, MAE: per-pixel means over videos, channels and pixels, per predicted frame.
 - PSNR: 10 log10(1 / MSE) of each video-frame (capped at 100 dB for a perfect frame), then
   averaged over videos; the mean is the average of the per-frame values.
+- PSNR of the mean MSE ("psnr_mse"): 10 log10(1 / MSE) of each frame's MSE averaged over
+  videos, the form that stays finite when copying is perfect on static videos.
+- grid: the share of a frame's spectral energy (DC left out) at the frequencies of a pattern
+  repeating every `GRID_PERIOD` pixels in both axes, the checkerboard a 4 x 4 patch head leaves;
+  compare the model's value with the true frames' (copy-last shows that level).
 - SSIM: Gaussian window (11 x 11, sigma 1.5), constants (0.01)^2 and (0.03)^2, computed per
   RGB channel on the valid region, averaged over channels and pixels for each video-frame,
   then over videos.
@@ -17,12 +22,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-NAMES = ("mse", "mae", "psnr", "ssim")
+NAMES = ("mse", "mae", "psnr", "ssim", "grid")
 PSNR_CAP_MSE = 1e-10  # a perfect frame scores 100 dB instead of infinity
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
+GRID_PERIOD = 4  # the compact preset's patch: its head can leave a 4 x 4 periodic pattern
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
@@ -55,6 +61,22 @@ def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (num / den).double().mean(dim=(1, 2, 3))  # (N,)
 
 
+def grid_energy(images: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:
+    """(N, C, H, W) -> (N,): the share of each image's spectral energy (the mean over channels
+    removed) at the frequencies of a `period`-periodic pattern, (ky, kx) in multiples of
+    (H/period, W/period) other than (0, 0). Sizes not divisible by `period` use the largest
+    top-left crop that is."""
+    n, c, h, w = images.shape
+    h, w = h - h % period, w - w % period
+    x = images[..., :h, :w].double().mean(dim=1)  # (N, h, w)
+    x = x - x.mean(dim=(1, 2), keepdim=True)
+    power = torch.fft.fft2(x).abs().pow(2)  # (N, h, w)
+    ky = torch.arange(0, h, h // period)
+    kx = torch.arange(0, w, w // period)
+    at = power[:, ky][:, :, kx].sum(dim=(1, 2))  # (N,); (0, 0) is zero after centring
+    return at / power.sum(dim=(1, 2)).clamp_min(1e-12)
+
+
 def copy_last_frame(inputs: torch.Tensor, frames_out: int) -> torch.Tensor:
     """The copy-last-frame baseline: (B, T_in, C, H, W) -> (B, frames_out, C, H, W)."""
     return inputs[:, -1:].expand(-1, frames_out, -1, -1, -1)
@@ -67,7 +89,7 @@ class MetricAccumulator:
     """
 
     def __init__(self) -> None:
-        self.sums: torch.Tensor | None = None  # (4, T) float64: mse, mae, psnr, ssim sums
+        self.sums: torch.Tensor | None = None  # (5, T) float64: mse, mae, psnr, ssim, grid sums
         self.videos = 0  # number of videos seen
         self.pixels_per_frame = 0  # C*H*W of one frame
 
@@ -88,9 +110,10 @@ class MetricAccumulator:
         psnr_vf = 10 * torch.log10(1.0 / mse_vf.clamp_min(PSNR_CAP_MSE))  # (B, T)
         ssim_vf = ssim_per_image(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
         ssim_vf = ssim_vf.view(b, t)  # (B, T)
-        batch = torch.stack([mse_vf, mae_vf, psnr_vf, ssim_vf]).sum(dim=1).cpu()  # (4, T)
+        grid_vf = grid_energy(p.reshape(b * t, c, h, w)).view(b, t)  # (B, T)
+        batch = torch.stack([mse_vf, mae_vf, psnr_vf, ssim_vf, grid_vf]).sum(dim=1).cpu()
         if self.sums is None:
-            self.sums = torch.zeros(4, t, dtype=torch.float64)
+            self.sums = torch.zeros(len(NAMES), t, dtype=torch.float64)
             self.pixels_per_frame = c * h * w
         elif self.sums.shape[1] != t:
             raise ValueError(f"frame count changed from {self.sums.shape[1]} to {t}")
@@ -109,22 +132,31 @@ class MetricAccumulator:
         t = torch.tensor([0 if self.sums is None else self.sums.shape[1]], device=device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         frames = int(t.item())
-        sums = self.sums if self.sums is not None else torch.zeros(4, frames, dtype=torch.float64)
+        sums = self.sums
+        if sums is None:
+            sums = torch.zeros(len(NAMES), frames, dtype=torch.float64)
         flat = torch.cat([sums.flatten(), torch.tensor([float(self.videos)], dtype=torch.float64)])
         flat = flat.to(device)
         dist.all_reduce(flat)
         flat = flat.cpu()
-        self.sums = flat[:-1].view(4, frames).clone()
+        self.sums = flat[:-1].view(len(NAMES), frames).clone()
         self.videos = int(flat[-1].item())
 
     def compute(self) -> dict[str, dict[str, float | list[float]]]:
-        """{"mse"|"mae"|"psnr"|"ssim": {"mean": float, "per_frame": [float] * T}}.
+        """{"mse"|"mae"|"psnr"|"ssim"|"grid"|"psnr_mse": {"mean": float, "per_frame": [float] *
+        T}} ("psnr_mse"'s mean is the PSNR of the MSE over all predicted frames).
 
         The number of videos scored is `self.videos`."""
         if self.sums is None or self.videos == 0:
             raise ValueError("MetricAccumulator.compute() called before any update()")
-        per_frame = self.sums / self.videos  # (4, T)
-        return {
+        per_frame = self.sums / self.videos  # (5, T)
+        out = {
             name: {"mean": float(row.mean()), "per_frame": [float(v) for v in row]}
             for name, row in zip(NAMES, per_frame, strict=True)
         }
+        mse = per_frame[0]  # (T,)
+        out["psnr_mse"] = {
+            "mean": float(10 * torch.log10(1.0 / mse.mean().clamp_min(PSNR_CAP_MSE))),
+            "per_frame": [float(v) for v in 10 * torch.log10(1.0 / mse.clamp_min(PSNR_CAP_MSE))],
+        }
+        return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -16,10 +15,17 @@ from typing import Any
 import torch
 
 from train import runs
-from train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from train.checkpoint import (
+    checkpoint_task,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from train.config import TrainConfig, merge_for_resume
 from train.data import check_shards, make_batches
-from train.ddp import DistEnv, bf16_autocast, max_diff_from_rank0, unused_parameters
+from train.ddp import DistEnv, max_diff_from_rank0, resolve_precision, unused_parameters
+from train.ddp import autocast as ddp_autocast
 from train.errors import TrainError
 from train.plots import write_curves
 
@@ -49,7 +55,19 @@ class Session:
         payload = None
         if cfg.resume:
             payload = load_checkpoint(run / runs.LAST)
-            cfg = merge_for_resume(payload["train_config"], cfg, explicit)
+            saved = payload.get("train_config")
+            if not isinstance(saved, dict) or not saved:
+                raise TrainError(
+                    f"{run / runs.LAST} has no training options (train_config) to resume with; "
+                    "it was not written by `train` (start a new run, or fine-tune from it "
+                    "with --init-from)"
+                )
+            try:
+                cfg = merge_for_resume(saved, cfg, explicit)
+            except (TypeError, ValueError) as exc:
+                raise TrainError(
+                    f"{run / runs.LAST}: its training options do not parse: {exc}"
+                ) from None
             cfg.out = str(run)
             self.task = get_task(cfg.task)
             try:
@@ -60,7 +78,19 @@ class Session:
             cfg.out = str(run)
             self.task = get_task(cfg.task)
             self.model_cfg = self.task.model_config(cfg)
+            if cfg.init_from:  # fine-tuning: that checkpoint's model and weights
+                init = load_checkpoint(cfg.init_from)
+                if checkpoint_task(init) != cfg.task:
+                    raise TrainError(
+                        f"--init-from {cfg.init_from} is a {checkpoint_task(init)} checkpoint; "
+                        f"this run trains --task {cfg.task}"
+                    )
+                try:
+                    self.model_cfg = self.task.config_from_dict(init["model_config"])
+                except (ValueError, TypeError) as exc:
+                    raise TrainError(f"--init-from {cfg.init_from}: {exc}") from None
         self.cfg, self.run, self.env = cfg, run, env
+        self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
         self.has_val = check_shards(cfg, self.task)
         self.metrics_path = run / runs.METRICS
@@ -75,6 +105,9 @@ class Session:
         )
         self.state = TrainState()
         self._pending_rng: dict[str, Any] | None = None
+        if payload is None and cfg.init_from:
+            self.model.load_state_dict(init["model"])
+            log.info("starting from the weights of %s (step %s)", cfg.init_from, init.get("step"))
         if payload is not None:
             self._restore(payload)
         else:
@@ -131,6 +164,7 @@ class Session:
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "world_size": self.env.world_size,
             "device": str(self.env.device),
+            "precision": self.precision,
             "threads_per_process": self.env.threads,
             "torch": torch.__version__,
             "command": sys.argv,
@@ -148,21 +182,25 @@ class Session:
                         kept.append(line)
                 except json.JSONDecodeError:
                     continue
-            self.metrics_path.write_text("".join(k + "\n" for k in kept))
+            # a new file renamed over the old one: a kill here keeps the whole history
+            tmp = self.metrics_path.with_name(runs.METRICS + ".tmp")
+            with open(tmp, "w") as f:
+                f.write("".join(k + "\n" for k in kept))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.metrics_path)
 
     # --- data ----------------------------------------------------------------------------
 
-    def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int):
-        return make_batches(self.cfg, self.task, self.env, mode, splits, epoch, batch_size)
+    def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int, start: int = 0):
+        return make_batches(self.cfg, self.task, self.env, mode, splits, epoch, batch_size, start)
 
     def epoch_batches(self):
-        """An iterator over the current epoch's batches, past the ones already trained on."""
-        st = self.state
-        it = iter(self._loader("train", list(self.cfg.train_splits), st.epoch, self.cfg.batch_size))
-        for _ in range(st.batch_in_epoch):  # resume: the loader's order is fixed by seed+epoch
-            if next(it, None) is None:
-                break
-        return it
+        """An iterator over the current epoch's batches, past the ones already trained on (the
+        loader's order is fixed by seed and epoch; the skipped ones are not decoded)."""
+        st, cfg = self.state, self.cfg
+        splits = list(cfg.train_splits)
+        return iter(self._loader("train", splits, st.epoch, cfg.batch_size, st.batch_in_epoch))
 
     def reached_max_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps
@@ -217,7 +255,7 @@ class Session:
         loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
         was_training = self.model.training
         self.model.eval()
-        autocast = bf16_autocast(cfg.amp, self.env.device, warn=False)
+        autocast = ddp_autocast(self.precision, self.env.device, warn=False)
         metrics, base = self.task.evaluate(
             self.model, loader, self.env, autocast, with_baseline=self.baseline is None
         )
@@ -282,6 +320,7 @@ class Session:
 
     def _save(self, name: str) -> None:
         payload = self.payload()
+        self.payload_cache = payload
         if self.env.is_main:
             save_checkpoint(self.run / name, payload)
 
@@ -289,9 +328,7 @@ class Session:
         """RUN/last.pt; without a val split best.pt follows it."""
         self._save(runs.LAST)
         if self.env.is_main and not self.has_val:
-            tmp = self.run / (runs.BEST + ".tmp")
-            shutil.copyfile(self.run / runs.LAST, tmp)
-            os.replace(tmp, self.run / runs.BEST)
+            save_checkpoint(self.run / runs.BEST, self.payload_cache)
 
     def resume_command(self) -> str:
         cfg = self.cfg

@@ -104,7 +104,9 @@ class MasksTask(Task):
         p = teacher_prob(ctx.step, cfg, ctx.model_cfg.autoregressive)
         with ctx.autocast:
             logits = net(inputs, targets=targets, teacher_prob=p)  # (B, T_out, K, H, W)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(0, 1))
+        k = logits.shape[2]
+        # class-last memory: the (N, K) view reads the logits without a copy
+        loss = F.cross_entropy(logits.float().movedim(2, -1).reshape(-1, k), targets.reshape(-1))
         return loss, {}
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
@@ -134,7 +136,8 @@ class MasksTask(Task):
             for batch in loader:
                 frames = batch["inputs"].to(env.device)  # (B, T_in, 3, H, W)
                 seen = segment_video_frames(segmenter, frames, autocast)  # (B, T_in, H, W)
-                true = batch["masks"][:, cfg.frames_in :].to(env.device).long()  # (B, T_out, ..)
+                fi, fo = cfg.frames_in, cfg.frames_out
+                true = batch["masks"][:, fi : fi + fo].to(env.device).long()  # (B, T_out, H, W)
                 with autocast:
                     logits = model(seen)  # (B, T_out, K, H, W)
                 ours.update(logits.float().argmax(2), true)

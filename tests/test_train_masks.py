@@ -1,0 +1,98 @@
+"""train/tasks/masks.py: the mask forecaster trained by the one trainer, on the conftest shards."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from train.checkpoint import load_checkpoint, load_model, save_untrained
+from train.config import TrainConfig
+from train.errors import TrainError
+from train.loop import run_training
+from train.tasks.masks import restrict_to_seen
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from segment import get_preset
+
+    return save_untrained(tmp_path_factory.mktemp("seg") / "seg.pt", get_preset("tiny"))
+
+
+def masks_config(shards: Path, out: Path, segmenter: Path, **overrides) -> TrainConfig:
+    """tiny-masks, 4 -> 4 frames, 2 steps per epoch."""
+    base = TrainConfig(
+        task="masks", shards=str(shards), out=str(out), preset="tiny-masks", frames_in=4,
+        frames_out=4, batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-2,
+        progress=False, threads=1, segmenter=str(segmenter),
+    )  # fmt: skip
+    return dataclasses.replace(base, **overrides)
+
+
+def records(run: Path, kind: str) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def test_masks_run_trains_and_scores_jaccard(
+    shard_root: Path, segmenter: Path, tmp_path: Path
+) -> None:
+    run = run_training(masks_config(shard_root, tmp_path / "run", segmenter))
+    train = records(run, "train")
+    assert [r["step"] for r in train] == [1, 2, 3, 4]
+    assert train[-1]["loss"] < train[0]["loss"]  # cross-entropy on class ids goes down
+    val = records(run, "val")
+    assert [r["step"] for r in val] == [2, 4]
+    for r in val:
+        j, base = r["model"]["jaccard"], r["copy_mask"]["jaccard"]
+        assert len(j["per_frame"]) == 4 and len(base["per_frame"]) == 4
+        assert r["loss"] == pytest.approx(1 - j["last"])
+    model, cfg, payload = load_model(run / "best.pt", task="masks")
+    assert payload["task"] == "masks" and cfg.forecast == "masks"
+    ids = torch.randint(0, 49, (1, 4, 160, 240))
+    assert model(ids).shape == (1, 4, 49, 160, 240)
+
+
+def test_masks_resume_is_exact(shard_root: Path, segmenter: Path, tmp_path: Path) -> None:
+    cfg = masks_config(shard_root, tmp_path / "part", segmenter, max_steps=3, val_split="")
+    full = run_training(dataclasses.replace(cfg, out=str(tmp_path / "full"), max_steps=5))
+    run_training(cfg)
+    resumed = run_training(dataclasses.replace(cfg, max_steps=5, resume=True))
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) -> None:
+    cfg = masks_config(shard_root, tmp_path / "a", segmenter)
+    with pytest.raises(TrainError, match="pass --segmenter"):
+        run_training(dataclasses.replace(cfg, segmenter=None))
+    with pytest.raises(TrainError, match="'unlabeled' has no masks.*label"):
+        run_training(dataclasses.replace(cfg, train_splits=("train", "unlabeled")))
+    with pytest.raises(TrainError, match="--preset must be one of.*masks"):
+        run_training(dataclasses.replace(cfg, preset="tiny"))
+    with pytest.raises(TrainError, match="--preset must be one of.*frames"):
+        run_training(dataclasses.replace(cfg, task="frames", preset="tiny-masks"))
+    with pytest.raises(TrainError, match="expected a segment checkpoint"):
+        frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())
+        run_training(dataclasses.replace(cfg, segmenter=str(frames), out=str(tmp_path / "b")))
+
+
+def _tiny_frames():
+    from convrnn import get_preset
+
+    return get_preset("tiny")
+
+
+def test_restrict_to_seen_keeps_background_and_seen_classes() -> None:
+    logits = torch.zeros(1, 2, 49, 2, 2)
+    logits[:, :, 7] = 5.0  # the favourite everywhere: class 7, never seen
+    logits[:, :, 3] = 1.0  # seen
+    seen = torch.tensor([[[[0, 3], [3, 0]]]])  # (B, T_in, H, W)
+    ids = restrict_to_seen(logits, seen)
+    assert ids.shape == (1, 2, 2, 2) and bool((ids == 3).all())
+    logits[:, :, 0] = 2.0  # background beats the seen class
+    assert bool((restrict_to_seen(logits, seen) == 0).all())
