@@ -2,10 +2,11 @@
 
 Masks are always computed from uint8 frames (the store's, or the shards'), scaled to [0, 1]
 the same way, in float32, one video's frames per forward pass: a store's masks are exactly the
-segmenter's argmax on each video's stored frames, whatever the batch size or the number of
-ranks (a convolution's rounding can depend on how many images share a pass, and an untrained
-or unsure segmenter has near-ties), so a resumed run writes the same masks and anyone can
-recompute them from the store.
+segmenter's argmax on each video's stored frames, whatever the batch size (a convolution's
+rounding can depend on how many images share a pass, and an unsure segmenter has near-ties),
+so a resumed run writes the same masks and anyone can recompute them from the store. (Another
+thread count can round differently too: ranks of a torchrun share the cores, and may flip a
+rare near-tie pixel against a single-process run.)
 """
 
 from __future__ import annotations

@@ -245,7 +245,10 @@ def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -
     a, b = PredStore.open(tmp_path / "one.zarr"), PredStore.open(tmp_path / "two.zarr")
     assert b.attrs["complete"] and b.done_mask().all()
     assert np.array_equal(a.ids(), b.ids()) and np.array_equal(a.frames[:], b.frames[:])
-    assert np.array_equal(a.masks[:], b.masks[:])  # each rank segments its own videos
+    # each rank segments its own videos; a rank runs on fewer threads than the single process,
+    # which can round a convolution differently and flip a near-tie of the untrained segmenter
+    # (measured: 1 pixel of 1.7 million between 1 and 2 threads)
+    assert (a.masks[:] != b.masks[:]).mean() < 1e-4
 
 
 def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: Path) -> None:
