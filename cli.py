@@ -23,6 +23,7 @@ from infer.config import (
     LabelConfig,
     PredictConfig,
     ShowConfig,
+    SubmitConfig,
 )
 from ingest.config import IngestConfig
 from ingest.synth.config import SynthConfig
@@ -442,6 +443,9 @@ def predict(
     ckpt: str | None = typer.Option(
         None, help="Checkpoint .pt or run folder [default: newest run's best.pt under --runs]."
     ),
+    segmenter: str | None = typer.Option(
+        None, help="Segment checkpoint: also store the masks of the predicted frames."
+    ),
     out: str = typer.Option(PredictConfig.out, help="Zarr store: a folder or fsspec URL."),
     split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
     batch_size: int | None = typer.Option(
@@ -473,6 +477,7 @@ def predict(
                 out=out,
                 ckpt=ckpt,
                 runs=runs,
+                segmenter=segmenter,
                 split=split,
                 batch_size=batch_size,
                 device=device,
@@ -484,6 +489,8 @@ def predict(
         )
     if s["rank"] == 0:
         typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
+        if s["segmenter"]:
+            typer.echo(f"segmenter {s['segmenter']} (masks of every predicted frame)")
         typer.echo(
             f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
             f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}"
@@ -501,6 +508,9 @@ def export_png(
         ExportConfig.frames, help="last: image_21.png only; all: image_11 ... image_21."
     ),
     workers: int = typer.Option(ExportConfig.workers, help="Threads encoding PNGs."),
+    masks: bool = typer.Option(
+        False, "--masks", help="Also write mask_<t>.png: predicted class ids, colour-coded."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing PNG files."),
     partial: bool = typer.Option(False, "--partial", help="Export an unfinished store's videos."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
@@ -521,6 +531,7 @@ def export_png(
                 out=out,
                 frames=frames,
                 workers=workers,
+                masks=masks,
                 overwrite=overwrite,
                 partial=partial,
                 progress=progress,
@@ -529,6 +540,30 @@ def export_png(
     typer.echo(
         f"wrote {s['files']} PNG files for {s['videos']} videos under {s['out']}/ "
         f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''})"
+    )
+
+
+# --- submit --------------------------------------------------------------------------------
+
+
+@app.command()
+def submit(
+    preds: str = typer.Option(SubmitConfig.preds, help="Finished store with masks (hidden)."),
+    out: str = typer.Option(SubmitConfig.out, help="Tensor file; <stem>.json goes beside it."),
+    dtype: str = typer.Option(SubmitConfig.dtype, help="Class-id dtype: uint8 or int64."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing submission."),
+) -> None:
+    """Save the masks of frame 22 of every video as one (N, 160, 240) tensor, in id order."""
+    from infer.errors import InferError
+
+    with user_errors(InferError):
+        from infer.submit import run_submit
+
+        s = run_submit(SubmitConfig(preds=preds, out=out, dtype=dtype, overwrite=overwrite))
+    shape = "x".join(str(n) for n in s["shape"])
+    typer.echo(
+        f"wrote {s['out']} ({s['dtype']} {shape}, {s['frame']} of {s['videos']} {s['split']} "
+        f"videos) and {s['json']}"
     )
 
 
@@ -545,10 +580,15 @@ def evaluate(
     preds: str = typer.Option(EvaluateConfig.preds, help="Store predicted from the val split."),
     shards: str = typer.Option(SHARDS, help="Shards with the true future frames."),
     out: str = typer.Option(EvaluateConfig.out, help="JSON report; the plot goes beside it."),
+    segmenter: str | None = typer.Option(
+        None, help="The store's segmenter, for the mask baselines [default: the path it records]."
+    ),
     batch_size: int = typer.Option(EvaluateConfig.batch_size, help="Videos per batch."),
+    device: str = typer.Option(EvaluateConfig.device, help="Segmenter device: auto, cpu, cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
-    """Score a val store: MSE, MAE, PSNR, SSIM per frame, beside copying the last input frame."""
+    """Score a val store: MSE, MAE, PSNR, SSIM per frame, beside copying the last input frame;
+    with masks, the Jaccard score beside copying frame 11's mask and segmenting true frames."""
     from infer.errors import InferError
     from shards.errors import ShardError
 
@@ -557,12 +597,24 @@ def evaluate(
 
         r = run_evaluate(
             EvaluateConfig(
-                preds=preds, shards=shards, out=out, batch_size=batch_size, progress=progress
+                preds=preds,
+                shards=shards,
+                out=out,
+                segmenter=segmenter,
+                batch_size=batch_size,
+                device=device,
+                progress=progress,
             )
         )
     typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
     for name in ("mse", "mae", "psnr", "ssim"):
         typer.echo(_metric_line(name, r))
+    if "jaccard" in r:
+        last = f"image_{r['frames'][-1]}"
+        typer.echo(f"  jaccard (49 classes)   {'mean':>7} {last:>9}")
+        for key in ("model", "copy_last_input", "segmenter_on_true"):
+            j = r["jaccard"][key]
+            typer.echo(f"  {key:<20} {j['mean']:8.4f} {j['last']:9.4f}")
     typer.echo(f"report {out}, plot {r['plot']}")
 
 

@@ -11,6 +11,7 @@ from infer.errors import InferError
 SPLITS = ("hidden", "val")  # splits that `predict` writes a store for
 PRECISIONS = ("fp32", "bf16")  # predict: float32, or bfloat16 autocast (faster where supported)
 FRAME_CHOICES = ("last", "all")  # export-png: image_21 only, or every predicted frame
+SUBMIT_DTYPES = ("uint8", "int64")  # submit: dtype of the class-id tensor
 
 
 def _check(problems: list[str], what: str) -> None:
@@ -27,6 +28,7 @@ class PredictConfig:
     out: str = "preds.zarr"  # Zarr store: a folder or an fsspec URL (memory://, file://, s3://)
     ckpt: str | None = None  # checkpoint file; None: the newest run's best.pt under `runs`
     runs: str = "runs"  # where training runs live (used when ckpt is None)
+    segmenter: str | None = None  # segment checkpoint: also store the predicted frames' masks
     split: str = "hidden"  # which split to predict: hidden or val
     batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
@@ -64,6 +66,7 @@ class ExportConfig:
     out: str = "predictions"  # output folder
     frames: str = "last"  # last: image_21.png only (the course task); all: image_11 ... image_21
     workers: int = 4  # threads encoding PNGs
+    masks: bool = False  # also write mask_<t>.png, the predicted masks in the 49-colour palette
     overwrite: bool = False  # replace existing PNG files
     partial: bool = False  # export the done videos of an unfinished store
     progress: bool = True
@@ -80,20 +83,50 @@ class ExportConfig:
 
 
 @dataclass
+class SubmitConfig:
+    """`submit`: a finished store with masks -> the masks of the last predicted frame (frame 22)
+    of every video as one tensor (N, H, W), plus <stem>.json describing it."""
+
+    preds: str = "preds.zarr"  # the store written by predict --segmenter
+    out: str = "submission.pt"  # torch file; the description goes beside it as <stem>.json
+    dtype: str = "uint8"  # uint8 or int64 class ids
+    overwrite: bool = False  # replace an existing submission
+
+    def validate(self) -> SubmitConfig:
+        problems = []
+        if self.dtype not in SUBMIT_DTYPES:
+            choices = ", ".join(SUBMIT_DTYPES)
+            problems.append(f"dtype must be one of {choices}, got {self.dtype!r}")
+        if self.out.lower().endswith(".json"):
+            problems.append(f"out is the tensor file (.pt); its .json goes beside it: {self.out!r}")
+        _check(problems, "submit")
+        return self
+
+
+@dataclass
 class EvaluateConfig:
     """`evaluate`: a val store + the val shards -> per-frame metrics beside copy-last-frame."""
 
     preds: str = "preds.zarr"  # a store predicted from the val split
     shards: str = "shards"  # the shards holding the ground truth
-    out: str = "report.json"  # JSON report; the plot goes beside it as <stem>.png
+    out: str = "report.json"  # JSON report (.json); the plot goes beside it as <stem>.png
+    segmenter: str | None = None  # for the mask baselines; None: the one the store names
     batch_size: int = 8
+    device: str = "auto"  # where the segmenter runs: auto (CUDA when present), cpu, cuda
     progress: bool = True
 
     def validate(self) -> EvaluateConfig:
-        _check(
-            [] if self.batch_size >= 1 else [f"batch_size must be >= 1, got {self.batch_size}"],
-            "evaluate",
-        )
+        problems = []
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not self.out.lower().endswith(".json"):
+            problems.append(
+                f"out is the JSON report and must end in .json (the plot goes beside it as "
+                f"<stem>.png), got {self.out!r}"
+            )
+        _check(problems, "evaluate")
         return self
 
 

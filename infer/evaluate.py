@@ -4,6 +4,13 @@ The frames scored are the ones the store holds (uint8, as exported), beside the 
 baseline (the last input frame repeated). Metrics come from `train.metrics.MetricAccumulator`,
 the same code that scores validation during training. Writes a JSON report and, beside it,
 a plot of each metric against the frame index with both lines.
+
+A store with masks (predict --segmenter) is also scored with the course's Jaccard index
+(`train.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
+masks of the shards, beside two baselines made with the same segmenter: its mask of the last
+input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
+(the best this segmenter can do). Report key "jaccard": per predicted frame, mean, last frame
+(frame 22) and per-class IoU of each.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ from infer.videos import split_videos
 log = logging.getLogger(__name__)
 LABELLED = ("val", "train")  # splits whose shards hold the future frames
 LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM"}
+JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels in the plot
+    "model": "model (segmenter on predicted frames)",
+    "copy_last_input": "copy the last input's mask",
+    "segmenter_on_true": "segmenter on true frames (ceiling)",
+}
 
 
 def stored_frames(store: PredStore, positions) -> torch.Tensor:
@@ -36,23 +48,34 @@ def stored_frames(store: PredStore, positions) -> torch.Tensor:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
-    """Each metric against the frame index: the model and copy-last-frame."""
+    """Each metric against the frame index: the model and copy-last-frame; with masks, a panel
+    of the Jaccard score of the model, copying the last input's mask and the segmenter on the
+    true frames."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frames = report["frames"]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), constrained_layout=True)
-    for ax, name in zip(axes, LABELS, strict=True):
+    frames, jaccard = report["frames"], report.get("jaccard")
+    panels = len(LABELS) + (jaccard is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(4 * panels, 3.6), constrained_layout=True)
+    for ax, name in zip(axes, LABELS, strict=False):
         ax.plot(frames, report["model"][name]["per_frame"], "o-", label="model")
         ax.plot(
             frames, report["copy_last_frame"][name]["per_frame"], "s--", label="copy last frame"
         )
-        ax.set_xlabel("frame")
         ax.set_title(LABELS[name])
-        ax.grid(alpha=0.3)
     axes[0].legend()
+    if jaccard is not None:
+        ax = axes[-1]
+        for key, style in zip(JACCARD_LINES, ("o-", "s--", "^:"), strict=True):
+            ax.plot(frames, jaccard[key]["per_frame"], style, label=JACCARD_LINES[key])
+        ax.set_title("Jaccard (49 classes)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("frame")
+        ax.grid(alpha=0.3)
     fig.suptitle(f"{report['split']}: {report['videos']} videos")
     tmp = path.with_name(path.name + ".tmp")
     fig.savefig(tmp, dpi=100, format="png")
@@ -60,12 +83,9 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
-    """Score the store at `cfg.preds` against `cfg.shards`; writes the report and its plot."""
-    from shards.loader import make_loader
-    from train.metrics import MetricAccumulator, copy_last_frame
-
-    cfg.validate()
+def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
+    """(store, split, frames_in, frames_out) of a finished store of a labelled split whose
+    videos are the ones of the shards."""
     store = PredStore.open(cfg.preds)
     attrs = store.attrs
     split = attrs.get("split")
@@ -94,49 +114,59 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
             f"({len(ids)} vs {len(store)}); evaluate with the shards it was "
             "predicted from"
         )
+    return store, split, frames_in, frames_out
 
-    model_acc, copy_acc = MetricAccumulator(), MetricAccumulator()
-    loader = make_loader(
-        cfg.shards,
-        [split],
-        mode="eval",
-        batch_size=cfg.batch_size,
-        frames_in=frames_in,
-        frames_out=frames_out,
-    )
-    start, seen = time.perf_counter(), 0
-    for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not cfg.progress):
-        target = batch["targets"]
-        if target is None:
-            raise InferError(f"the {split!r} shards in {cfg.shards} carry no future frames")
-        pred = stored_frames(store, store.positions(batch["ids"]))
-        if pred.shape != target.shape:
-            raise InferError(
-                f"store frames {tuple(pred.shape[1:])} do not match the shards' "
-                f"future frames {tuple(target.shape[1:])}; wrong --shards?"
-            )
-        model_acc.update(pred, target)
-        copy_acc.update(copy_last_frame(batch["inputs"], frames_out), target)
-        seen += len(batch["ids"])
-    if seen != len(store):
+
+def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device):
+    """The segmenter that made the store's masks (from --segmenter, else the path the store
+    records), checked by its sha256; None for a store without masks."""
+    from infer.masks import load_segmenter
+    from infer.predict import file_sha256
+
+    if store.masks is None:
+        if cfg.segmenter is not None:
+            log.warning("evaluate: %s has no masks; --segmenter is not used", cfg.preds)
+        return None
+    attrs = store.attrs
+    path, sha = Path(cfg.segmenter or attrs.get("segmenter") or ""), attrs.get("segmenter_sha256")
+    if not path.is_file():
         raise InferError(
-            f"the {split!r} shards in {cfg.shards} hold {seen} videos but the store "
-            f"{len(store)}; evaluate with the shards it was predicted from"
+            f"the segmenter that made the masks of {cfg.preds} ({path}) is not there; pass "
+            f"--segmenter with a copy of it (sha256 {str(sha)[:12]}...)"
         )
+    if file_sha256(path) != sha:
+        raise InferError(
+            f"--segmenter {path} is not the segmenter that made the masks of {cfg.preds} "
+            f"({attrs.get('segmenter')}, sha256 {str(sha)[:12]}...); the baselines must use "
+            "the same one"
+        )
+    return load_segmenter(path, device)[0]
 
+
+def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Score the store at `cfg.preds` against `cfg.shards`; writes the report and its plot."""
+    cfg.validate()
+    store, split, frames_in, frames_out = _checked_store(cfg)
+    device = _device(cfg.device)
+    segmenter = _store_segmenter(cfg, store, device)
+    start = time.perf_counter()
+    scores = _score(cfg, store, split, (frames_in, frames_out), segmenter)
+    attrs = store.attrs
     first = int(attrs.get("first_frame", frames_in))
     report = {
         "preds": str(cfg.preds),
         "shards": str(cfg.shards),
         "split": split,
-        "videos": seen,
+        "videos": scores.pop("videos"),
         "ckpt": attrs.get("ckpt"),
         "ckpt_sha256": attrs.get("ckpt_sha256"),
         "frames": list(range(first, first + frames_out)),
-        "model": model_acc.compute(),
-        "copy_last_frame": copy_acc.compute(),
+        **scores,
         "seconds": round(time.perf_counter() - start, 3),
     }
+    if segmenter is not None:
+        seg = {"segmenter": attrs.get("segmenter"), "segmenter_sha256": attrs["segmenter_sha256"]}
+        report["jaccard"] = {**seg, **report["jaccard"]}
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -147,3 +177,81 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     report["plot"] = str(plot)
     log.debug("evaluate: %s", {k: report[k] for k in ("preds", "videos", "seconds")})
     return report
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _score(
+    cfg: EvaluateConfig,
+    store: PredStore,
+    split: str,
+    frames: tuple[int, int],
+    segmenter: torch.nn.Module | None,
+) -> dict[str, Any]:
+    """{"model", "copy_last_frame": frame metrics, "videos"; with a segmenter also "jaccard":
+    {"model", "copy_last_input", "segmenter_on_true": FrameJaccard results}}."""
+    from shards.loader import make_loader
+    from train.jaccard import FrameJaccard
+    from train.metrics import MetricAccumulator, copy_last_frame
+
+    frames_in, frames_out = frames
+    model_acc, copy_acc = MetricAccumulator(), MetricAccumulator()
+    jaccard = {key: FrameJaccard() for key in JACCARD_LINES}
+    loader = make_loader(
+        cfg.shards,
+        [split],
+        mode="eval",
+        batch_size=cfg.batch_size,
+        frames_in=frames_in,
+        frames_out=frames_out,
+        masks=segmenter is not None,
+    )
+    seen = 0
+    for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not cfg.progress):
+        target = batch["targets"]
+        if target is None:
+            raise InferError(f"the {split!r} shards in {cfg.shards} carry no future frames")
+        pos = store.positions(batch["ids"])
+        pred = stored_frames(store, pos)
+        if pred.shape != target.shape:
+            raise InferError(
+                f"store frames {tuple(pred.shape[1:])} do not match the shards' "
+                f"future frames {tuple(target.shape[1:])}; wrong --shards?"
+            )
+        model_acc.update(pred, target)
+        copy_acc.update(copy_last_frame(batch["inputs"], frames_out), target)
+        if segmenter is not None:
+            _score_masks(jaccard, batch, store.read_masks(pos), segmenter, frames)
+        seen += len(batch["ids"])
+    if seen != len(store):
+        raise InferError(
+            f"the {split!r} shards in {cfg.shards} hold {seen} videos but the store "
+            f"{len(store)}; evaluate with the shards it was predicted from"
+        )
+    scores = {"model": model_acc.compute(), "copy_last_frame": copy_acc.compute(), "videos": seen}
+    if segmenter is not None:
+        scores["jaccard"] = {key: acc.compute() for key, acc in jaccard.items()}
+    return scores
+
+
+def _score_masks(
+    jaccard: dict[str, Any],
+    batch: dict[str, Any],
+    pred_masks: np.ndarray,
+    segmenter: torch.nn.Module,
+    frames: tuple[int, int],
+) -> None:
+    """Add one batch to the three Jaccard accumulators (the store's masks, the segmenter's
+    mask of the last input frame repeated, the segmenter on the true future frames)."""
+    from infer.masks import segment
+
+    frames_in, frames_out = frames
+    true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)
+    last_input = segment(segmenter, batch["inputs"][:, -1:])  # (B, 1, H, W)
+    jaccard["model"].update(torch.from_numpy(pred_masks), true)
+    jaccard["copy_last_input"].update(last_input.expand_as(true), true)
+    jaccard["segmenter_on_true"].update(segment(segmenter, batch["targets"]), true)

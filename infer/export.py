@@ -2,7 +2,9 @@
 
 `image_<t>` is numbered like the input frames: a store whose first predicted frame is 11 and
 that holds 11 frames exports image_11.png ... image_21.png, and by default only image_21.png
-(the 22nd frame, the course task). Each PNG is written as `<name>.tmp` and renamed, so an
+(the 22nd frame, the course task). With `--masks` each exported frame gets its predicted mask
+beside it, `mask_<t>.png`: a palette PNG whose pixel values are the class ids, drawn in the
+fixed 49-colour palette of infer/palette.py. Each PNG is written as `<name>.tmp` and renamed, so an
 interrupted export never leaves a half-written image under a real name.
 """
 
@@ -22,7 +24,8 @@ from tqdm import tqdm
 
 from infer.config import ExportConfig
 from infer.errors import InferError
-from infer.store import PredStore
+from infer.palette import mask_image
+from infer.store import MAKE_MASKS, PredStore
 
 log = logging.getLogger(__name__)
 READ_BLOCK = 16  # videos read from the store at once (decoded in parallel by Zarr)
@@ -30,16 +33,37 @@ READ_BLOCK = 16  # videos read from the store at once (decoded in parallel by Za
 
 def save_png(path: Path, frame: np.ndarray) -> None:
     """Write one (H, W, 3) uint8 frame as an RGB PNG, atomically."""
+    _save_image(path, Image.fromarray(frame, mode="RGB"))
+
+
+def save_mask_png(path: Path, mask: np.ndarray) -> None:
+    """Write one (H, W) mask of class ids as a palette PNG (infer/palette.py), atomically."""
+    _save_image(path, mask_image(mask))
+
+
+def _save_image(path: Path, img: Image.Image) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(frame, mode="RGB").save(tmp, format="PNG")
+    img.save(tmp, format="PNG")
     os.replace(tmp, path)
 
 
-def _save_video(folder: Path, frames: np.ndarray, names: dict[int, str]) -> int:
+def _save_video(
+    folder: Path,
+    frames: np.ndarray,
+    masks: np.ndarray | None,
+    names: dict[int, str],
+) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     for t, name in names.items():
         save_png(folder / name, frames[t])
-    return len(names)
+        if masks is not None:
+            save_mask_png(folder / mask_name(name), masks[t])
+    return len(names) * (1 if masks is None else 2)
+
+
+def mask_name(frame_name: str) -> str:
+    """`image_21.png` -> `mask_21.png`."""
+    return "mask_" + frame_name.removeprefix("image_")
 
 
 def frame_names(store: PredStore, which: str) -> dict[int, str]:
@@ -50,26 +74,34 @@ def frame_names(store: PredStore, which: str) -> dict[int, str]:
     return {t: f"image_{first + t}.png" for t in indices}
 
 
+def _checked_store(cfg: ExportConfig) -> tuple[PredStore, int]:
+    """(store, videos not done), refused when it misses videos (without --partial) or has
+    no masks to export (with --masks)."""
+    store = PredStore.open(cfg.preds)
+    missing = int((~store.done_mask()).sum())
+    if missing and not cfg.partial:
+        raise InferError(
+            f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not predicted yet; "
+            "rerun the same `predict` command to finish it, or pass --partial to export the rest"
+        )
+    if cfg.masks and store.masks is None:
+        raise InferError(f"{cfg.preds} holds no masks to export with --masks; {MAKE_MASKS}")
+    return store, missing
+
+
 def run_export(cfg: ExportConfig) -> dict[str, Any]:
     """Export the done videos of `cfg.preds` as PNG folders under `cfg.out`; returns a summary."""
     cfg.validate()
-    store = PredStore.open(cfg.preds)
-    done = store.done_mask()
-    missing = int((~done).sum())
-    if missing and not cfg.partial:
-        raise InferError(
-            f"{cfg.preds} is incomplete: {missing} of {len(done)} videos are not predicted yet; "
-            "rerun the same `predict` command to finish it, or pass --partial to export the rest"
-        )
+    store, missing = _checked_store(cfg)
     ids = store.ids()
-    positions = np.flatnonzero(done)
+    positions = np.flatnonzero(store.done_mask())
     names = frame_names(store, cfg.frames)
+    files = list(names.values()) + ([mask_name(n) for n in names.values()] if cfg.masks else [])
     out = Path(cfg.out)
-
     existing = [
         out / f"video_{ids[p]}" / n
         for p in positions
-        for n in names.values()
+        for n in files
         if (out / f"video_{ids[p]}" / n).exists()
     ]
     if existing and not cfg.overwrite:
@@ -77,16 +109,35 @@ def run_export(cfg: ExportConfig) -> dict[str, Any]:
             f"{len(existing)} PNG file(s) already exist under {out} (e.g. "
             f"{existing[0]}); pass --overwrite to replace them, or another --out"
         )
+    start = time.perf_counter()
+    written = _write_pngs(cfg, store, positions, names, out)
+    summary = {
+        "out": str(out),
+        "videos": len(positions),
+        "files": written,
+        "missing": missing,
+        "frames": files,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    log.debug("export-png: %s", summary)
+    return summary
 
-    start, files = time.perf_counter(), 0
+
+def _write_pngs(
+    cfg: ExportConfig, store: PredStore, positions: np.ndarray, names: dict[int, str], out: Path
+) -> int:
+    """Encode the PNGs of the videos at `positions` on `cfg.workers` threads; returns files."""
+    ids, files = store.ids(), 0
     bar = tqdm(total=len(positions), unit="video", desc="export-png", disable=not cfg.progress)
     pending: deque[Future] = deque()
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         for lo in range(0, len(positions), READ_BLOCK):
             block = positions[lo : lo + READ_BLOCK]
             frames = store.read(block)  # (b, T_out, H, W, 3)
-            for p, video in zip(block, frames, strict=True):
-                pending.append(pool.submit(_save_video, out / f"video_{ids[p]}", video, names))
+            masks = store.read_masks(block) if cfg.masks else [None] * len(block)  # (b, T, H, W)
+            for p, video, mask in zip(block, frames, masks, strict=True):
+                folder = out / f"video_{ids[p]}"
+                pending.append(pool.submit(_save_video, folder, video, mask, names))
             while len(pending) > 4 * cfg.workers:  # bound the frames held in memory
                 files += pending.popleft().result()
                 bar.update(1)
@@ -94,14 +145,4 @@ def run_export(cfg: ExportConfig) -> dict[str, Any]:
             files += fut.result()
             bar.update(1)
     bar.close()
-    seconds = time.perf_counter() - start
-    summary = {
-        "out": str(out),
-        "videos": len(positions),
-        "files": files,
-        "missing": missing,
-        "frames": list(names.values()),
-        "seconds": round(seconds, 3),
-    }
-    log.debug("export-png: %s", summary)
-    return summary
+    return files

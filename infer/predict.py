@@ -2,6 +2,8 @@
 
 The model is rebuilt from the checkpoint alone and run in batches under `torch.inference_mode`.
 Frames go to the store one video per chunk, then the video's `done` flag (see infer/store.py).
+With a segmenter, the class ids of every stored frame go to the store's `masks` beside them
+(infer/masks.py), before the same `done` flag.
 A rerun with the same checkpoint and split skips every batch whose videos are all done; a batch
 that was cut in the middle is predicted whole again (same batch, same numbers) and only its
 missing videos are written, so a resumed store is identical to an uninterrupted one.
@@ -77,7 +79,7 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
     from train.errors import TrainError
 
     try:
-        return load_model(path, device)
+        return load_model(path, device, task="frames")
     except TrainError as exc:
         raise InferError(str(exc)) from None
 
@@ -140,24 +142,27 @@ def run_predict(cfg: PredictConfig) -> dict[str, Any]:
             teardown()  # only a group this call created; together, so no rank aborts gloo
 
 
-def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
-    from shards.loader import make_loader
-    from train.ddp import bf16_autocast
+def _segmenter_attrs(path: str | None, device: torch.device, rank: int):
+    """(segmenter or None, the store attributes that name it)."""
+    if path is None:
+        return None, {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
+    from infer.masks import load_segmenter
 
-    ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
+    seg, seg_cfg, payload = load_segmenter(path, device)
     if rank == 0:
-        log.info("predict: checkpoint %s (%s)", ckpt, how)
-    model, model_cfg, payload = load_predictor(ckpt, device)
-    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
-    ids, frames_per_video = split_videos(cfg.shards, cfg.split)
-    if frames_per_video < frames_in:
-        raise InferError(
-            f"checkpoint {ckpt} expects {frames_in} input frames, but split {cfg.split!r} in "
-            f"{cfg.shards} has {frames_per_video} frames per video; use the shards the model "
-            "was trained for, or another checkpoint"
-        )
+        log.info("predict: segmenter %s (masks of every predicted frame)", path)
+    return seg, {
+        "segmenter": str(path),
+        "segmenter_sha256": file_sha256(Path(path)),
+        "segmenter_config": seg_cfg.to_dict(),
+        "segmenter_step": int(payload.get("step", 0) or 0),
+    }
 
-    attrs = {
+
+def _store_attrs(cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict) -> dict:
+    """The attributes that describe (and, on resume, must match) the store of this run."""
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    return {
         "ckpt_sha256": file_sha256(ckpt),
         "ckpt": str(ckpt),
         "split": cfg.split,
@@ -170,6 +175,23 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         "version": project_version(),
         "precision": cfg.precision,
     }
+
+
+def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
+    ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
+    if rank == 0:
+        log.info("predict: checkpoint %s (%s)", ckpt, how)
+    model, model_cfg, payload = load_predictor(ckpt, device)
+    segmenter, seg_attrs = _segmenter_attrs(cfg.segmenter, device, rank)
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    ids, frames_per_video = split_videos(cfg.shards, cfg.split)
+    if frames_per_video < frames_in:
+        raise InferError(
+            f"checkpoint {ckpt} expects {frames_in} input frames, but split {cfg.split!r} in "
+            f"{cfg.shards} has {frames_per_video} frames per video; use the shards the model "
+            "was trained for, or another checkpoint"
+        )
+    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload), **seg_attrs}
     resumed = _on_rank0(
         lambda: prepare_store(
             cfg.out,
@@ -184,60 +206,17 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     store = PredStore.open(cfg.out, "r+")
     done = store.done_mask()
     todo = int((~done).sum())
-
     start, predicted = time.perf_counter(), 0
     if todo:
-        batch_size = cfg.batch_size or auto_batch_size(model_cfg, device)
-        loader = make_loader(
-            cfg.shards,
-            [cfg.split],
-            mode="eval",
-            batch_size=batch_size,
-            frames_in=frames_in,
-            frames_out=frames_out,
-            workers=cfg.workers,
-            rank=rank,
-            world_size=world,
-        )
-        bar = tqdm(
-            total=todo if world == 1 else None,
-            unit="video",
-            desc="predict",
-            disable=not cfg.progress or rank != 0,
-        )
-        pending: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1) as writer, torch.inference_mode():
-            for batch in loader:
-                pos = store.positions(batch["ids"])
-                missing = ~done[pos]
-                if not missing.any():
-                    continue
-                inputs = batch["inputs"][:, -frames_in:].to(device)  # (B, T_in, 3, H, W)
-                with bf16_autocast(cfg.precision == "bf16", device, rank == 0):
-                    pred = model(inputs)
-                frames = to_uint8(pred.float())  # (B, T_out, H, W, 3)
-                # write in the background while the next batch runs; at most 2 batches queued
-                pending.append(writer.submit(store.write, pos[missing], frames[missing]))
-                while len(pending) > 2:
-                    pending.popleft().result()
-                predicted += int(missing.sum())
-                bar.update(int(missing.sum()))
-            for fut in pending:
-                fut.result()
-        bar.close()
+        models = (model, segmenter)
+        predicted = _predict_batches(cfg, store, done, todo, models, model_cfg, rank, world, device)
     seconds = time.perf_counter() - start
-    if world > 1:
-        dist.barrier()
-    complete = store.finish() if rank == 0 else None
-    if world > 1:
-        counts = [None] * world
-        dist.all_gather_object(counts, predicted)
-        predicted = sum(counts)
-        dist.barrier()
+    complete, predicted = _finish(store, predicted, rank, world)
     summary = {
         "store": str(cfg.out),
         "ckpt": str(ckpt),
         "ckpt_chosen": how,
+        "segmenter": cfg.segmenter,
         "split": cfg.split,
         "videos": len(ids),
         "predicted": predicted,
@@ -251,3 +230,77 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     }
     log.debug("predict: %s", summary)
     return summary
+
+
+def _predict_batches(
+    cfg: PredictConfig,
+    store: PredStore,
+    done: np.ndarray,
+    todo: int,
+    models: tuple[torch.nn.Module, torch.nn.Module | None],
+    model_cfg: Any,
+    rank: int,
+    world: int,
+    device: torch.device,
+) -> int:
+    """Predict (and segment) every batch of this rank that holds a video not done yet; returns
+    how many videos this rank wrote."""
+    from infer.masks import segment_u8
+    from shards.loader import make_loader
+    from train.ddp import bf16_autocast
+
+    model, segmenter = models
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    loader = make_loader(
+        cfg.shards,
+        [cfg.split],
+        mode="eval",
+        batch_size=cfg.batch_size or auto_batch_size(model_cfg, device),
+        frames_in=frames_in,
+        frames_out=frames_out,
+        workers=cfg.workers,
+        rank=rank,
+        world_size=world,
+    )
+    bar = tqdm(
+        total=todo if world == 1 else None,
+        unit="video",
+        desc="predict",
+        disable=not cfg.progress or rank != 0,
+    )
+    predicted, pending = 0, deque[Future]()
+    with ThreadPoolExecutor(max_workers=1) as writer, torch.inference_mode():
+        for batch in loader:
+            pos = store.positions(batch["ids"])
+            missing = ~done[pos]
+            if not missing.any():
+                continue
+            inputs = batch["inputs"][:, -frames_in:].to(device)  # (B, T_in, 3, H, W)
+            with bf16_autocast(cfg.precision == "bf16", device, rank == 0):
+                pred = model(inputs)
+            frames = to_uint8(pred.float())[missing]  # (b, T_out, H, W, 3)
+            # the masks of the stored (uint8) frames, in float32 whatever the precision
+            masks = segment_u8(segmenter, frames) if segmenter is not None else None
+            # write in the background while the next batch runs; at most 2 batches queued
+            pending.append(writer.submit(store.write, pos[missing], frames, masks))
+            while len(pending) > 2:
+                pending.popleft().result()
+            predicted += int(missing.sum())
+            bar.update(int(missing.sum()))
+        for fut in pending:
+            fut.result()
+    bar.close()
+    return predicted
+
+
+def _finish(store: PredStore, predicted: int, rank: int, world: int) -> tuple[bool | None, int]:
+    """(whether the store is complete (rank 0; None elsewhere), videos written by all ranks)."""
+    if world > 1:
+        dist.barrier()
+    complete = store.finish() if rank == 0 else None
+    if world > 1:
+        counts = [None] * world
+        dist.all_gather_object(counts, predicted)
+        predicted = sum(counts)
+        dist.barrier()
+    return complete, predicted

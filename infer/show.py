@@ -1,7 +1,9 @@
 """`show`: input, true future and predicted frames of chosen videos, as a montage or a GIF.
 
 Montage: per video, a row of input frames, a row of true future frames (when the split has
-them) and a row of predicted frames, each tile labelled with its frame number.
+them) and a row of predicted frames, each tile labelled with its frame number; for a store with
+masks, then a row of true masks (when the split has them) and a row of predicted masks, in the
+49-colour palette of infer/palette.py.
 GIF: per video, the true video beside the predicted one, frame by frame (inputs in both panes).
 """
 
@@ -17,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from infer.config import ShowConfig
 from infer.errors import InferError
+from infer.palette import colourize
 from infer.store import PredStore
 
 log = logging.getLogger(__name__)
@@ -37,15 +40,26 @@ def load_inputs(
     shards: str,
     split: str,
     ids: list[int],
-    frames_in: int,
-    frames_out: int,
-) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-    """{id: (inputs (T_in, H, W, 3), targets (T_out, H, W, 3) or None)} uint8 from the shards."""
+    frames: tuple[int, int],
+    masks: bool = False,
+) -> dict[int, dict[str, np.ndarray | None]]:
+    """{id: {"inputs": (T_in, H, W, 3), "truth": (T_out, H, W, 3) or None, "true_masks":
+    (T_out, H, W) or None}} uint8 from the shards; true masks only with `masks` and when the
+    split has them."""
     from shards.loader import make_loader
+    from shards.manifest import read_manifest, split_entry
 
+    frames_in, frames_out = frames
+    masks = masks and bool(split_entry(read_manifest(shards), split, shards).get("masks"))
     wanted, found = set(ids), {}
     loader = make_loader(
-        shards, [split], mode="eval", batch_size=4, frames_in=frames_in, frames_out=frames_out
+        shards,
+        [split],
+        mode="eval",
+        batch_size=4,
+        frames_in=frames_in,
+        frames_out=frames_out,
+        masks=masks,
     )
 
     def u8(x) -> np.ndarray:  # (T, 3, H, W) float -> (T, H, W, 3) uint8
@@ -54,8 +68,14 @@ def load_inputs(
     for batch in loader:
         for i, vid in enumerate(batch["ids"]):
             if vid in wanted:
-                targets = batch["targets"]
-                found[vid] = (u8(batch["inputs"][i]), None if targets is None else u8(targets[i]))
+                targets, true_masks = batch["targets"], batch["masks"]
+                found[vid] = {
+                    "inputs": u8(batch["inputs"][i]),
+                    "truth": None if targets is None else u8(targets[i]),
+                    "true_masks": None
+                    if true_masks is None
+                    else true_masks[i, frames_in : frames_in + frames_out].numpy(),
+                }
         if len(found) == len(wanted):
             break  # eval order is by id: no need to read the rest of the split
     absent = sorted(wanted - set(found))
@@ -77,6 +97,7 @@ def _row(
     first: int,
     tile: tuple[int, int],
     cols: int,
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
 ) -> Image.Image:
     """One labelled row of frame tiles (frame numbers start at `first`)."""
     w, h = tile
@@ -85,7 +106,7 @@ def _row(
     draw.multiline_text((6, h // 2 - 14), label, fill=(0, 0, 0), font=_font(13))
     for t, frame in enumerate(frames):
         x = LABEL_W + t * w
-        row.paste(Image.fromarray(frame).resize(tile, Image.Resampling.BILINEAR), (x, 0))
+        row.paste(Image.fromarray(frame).resize(tile, resample), (x, 0))
         draw.text(
             (x + 3, 2),
             str(first + t),
@@ -98,7 +119,8 @@ def _row(
 
 
 def montage(videos: dict[int, dict[str, Any]], frames_in: int, scale: float) -> Image.Image:
-    """Rows of input, true and predicted frames for each video, stacked vertically."""
+    """Rows of input, true and predicted frames for each video (then the true and predicted
+    masks, when known), stacked vertically."""
     tile = (round(240 * scale), round(160 * scale))
     cols = max(frames_in, max(len(v["pred"]) for v in videos.values()))
     rows = []
@@ -107,6 +129,12 @@ def montage(videos: dict[int, dict[str, Any]], frames_in: int, scale: float) -> 
         if v["truth"] is not None:
             rows.append(_row(f"video_{vid}\ntrue", v["truth"], frames_in, tile, cols))
         rows.append(_row(f"video_{vid}\npredicted", v["pred"], frames_in, tile, cols))
+        for kind in ("true", "predicted"):
+            mask = v.get(f"{kind}_masks")
+            if mask is not None:  # class ids in the palette's colours
+                label = f"video_{vid}\n{kind} mask"
+                nearest = Image.Resampling.NEAREST  # no blended colours between classes
+                rows.append(_row(label, colourize(mask), frames_in, tile, cols, nearest))
         rows.append(Image.new("RGB", (rows[-1].width, GAP), (200, 200, 200)))
     out = Image.new("RGB", (rows[0].width, sum(r.height for r in rows[:-1])), BG)
     y = 0
@@ -154,13 +182,13 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     if not_done:
         raise InferError(f"{', '.join(not_done)} not predicted yet in {cfg.preds}; finish predict")
     frames_in, frames_out = int(attrs["frames_in"]), int(store.frames.shape[1])
-    split = attrs["split"]
-    shard_frames = load_inputs(cfg.shards, split, ids, frames_in, frames_out)
+    split, with_masks = attrs["split"], store.masks is not None
+    loaded = load_inputs(cfg.shards, split, ids, (frames_in, frames_out), masks=with_masks)
+    videos = {vid: loaded[vid] for vid in ids}  # in the order asked for
     preds = store.read(positions)  # (B, T_out, H, W, 3)
-    videos = {
-        vid: {"inputs": shard_frames[vid][0], "truth": shard_frames[vid][1], "pred": pred}
-        for vid, pred in zip(ids, preds, strict=True)
-    }
+    pred_masks = store.read_masks(positions) if with_masks else [None] * len(ids)  # (B, T, H, W)
+    for vid, pred, mask in zip(ids, preds, pred_masks, strict=True):
+        videos[vid].update(pred=pred, predicted_masks=mask)
 
     out = Path(cfg.out)
     if cfg.gif and out.suffix.lower() != ".gif":
@@ -181,4 +209,5 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
         "videos": [f"video_{i}" for i in ids],
         "split": split,
         "truth": all(v["truth"] is not None for v in videos.values()),
+        "masks": with_masks,
     }

@@ -3,14 +3,17 @@
 Layout of a store (a Zarr group):
 
     frames     uint8 (N, T_out, 160, 240, 3)  one video per chunk, zstd-compressed
+    masks      uint8 (N, T_out, 160, 240)     class ids of the predicted frames (only when predict
+                                              was given --segmenter), one video per chunk
     video_ids  int64 (N,)                     ids in increasing order, as in the manifest
-    done       bool  (N,)                     one chunk per element: True once frames[i] is written
+    done       bool  (N,)                     one chunk per element: True once video i is written
     attrs      ckpt_sha256, ckpt, model_config, split, frames_in, frames_out, first_frame,
-               created, version, shards, complete
+               precision, created, version, shards, complete; with masks also segmenter,
+               segmenter_sha256, segmenter_config (None without)
 
-A video's frames chunk is written before its `done` flag, so a killed run never marks a video
-it has not stored. Every chunk has one writer (the rank that predicts that video), so ranks
-never clobber each other; only rank 0 writes the attributes.
+A video's frames and masks chunks are written before its `done` flag, so a killed run never
+marks a video it has not stored. Every chunk has one writer (the rank that predicts that
+video), so ranks never clobber each other; only rank 0 writes the attributes.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from zarr.errors import GroupNotFoundError
 
 from infer.errors import InferError
 
-ARRAYS = ("frames", "video_ids", "done")
-# what a resumed run must match
+ARRAYS = ("frames", "video_ids", "done")  # every store; "masks" only with a segmenter
+# what a resumed run must match (the segmenter is compared apart, with its own message)
 IDENTITY = ("ckpt_sha256", "split", "frames_in", "frames_out", "precision")
 
 
@@ -53,7 +56,8 @@ def _open_group(url: str | Path, mode: str) -> zarr.Group | None:
 
 
 class PredStore:
-    """An open prediction store; `frames`, `video_ids`, `done` are Zarr arrays."""
+    """An open prediction store; `frames`, `video_ids`, `done` (and `masks`, or None) are Zarr
+    arrays."""
 
     def __init__(self, group: zarr.Group, url: str | Path) -> None:
         missing = [name for name in ARRAYS if name not in group]
@@ -64,6 +68,7 @@ class PredStore:
             )
         self.group, self.url = group, str(url)
         self.frames, self.video_ids, self.done = group["frames"], group["video_ids"], group["done"]
+        self.masks = group.get("masks")
 
     @classmethod
     def open(cls, url: str | Path, mode: str = "r") -> PredStore:
@@ -103,25 +108,31 @@ class PredStore:
 
     def read(self, positions: Sequence[int]) -> np.ndarray:
         """uint8 (B, T_out, H, W, 3) frames of the given rows."""
-        pos = np.asarray(positions, dtype=np.int64)
-        if len(pos) and np.all(np.diff(pos) == 1):
-            return self.frames[int(pos[0]) : int(pos[-1]) + 1]
-        return self.frames.get_orthogonal_selection((pos,))
+        return _read_rows(self.frames, positions)
+
+    def read_masks(self, positions: Sequence[int]) -> np.ndarray:
+        """uint8 (B, T_out, H, W) class ids of the given rows (a store with masks only)."""
+        if self.masks is None:
+            raise InferError(f"{self.url} holds no masks; {MAKE_MASKS}")
+        return _read_rows(self.masks, positions)
 
     # --- writing -------------------------------------------------------------------------------
 
-    def write(self, positions: Sequence[int], frames: np.ndarray) -> None:
-        """Store frames (B, T_out, H, W, 3) uint8 at rows `positions`, then mark them done."""
+    def write(
+        self, positions: Sequence[int], frames: np.ndarray, masks: np.ndarray | None = None
+    ) -> None:
+        """Store frames (B, T_out, H, W, 3) uint8 (and, in a store with masks, masks
+        (B, T_out, H, W) uint8) at rows `positions`, then mark them done."""
         pos = np.asarray(positions, dtype=np.int64)
+        if (masks is None) != (self.masks is None):
+            raise ValueError("masks must be given exactly when the store has a masks array")
         if len(pos) == 0:
             return
-        if np.all(np.diff(pos) == 1):
-            rows = slice(int(pos[0]), int(pos[-1]) + 1)
-            self.frames[rows] = frames
-            self.done[rows] = True  # after the frames: a crash in between leaves it undone
-        else:
-            self.frames.set_orthogonal_selection((pos,), frames)
-            self.done.set_orthogonal_selection((pos,), np.ones(len(pos), dtype=bool))
+        _write_rows(self.frames, pos, frames)
+        if masks is not None:
+            _write_rows(self.masks, pos, masks)
+        # after the frames and masks: a crash in between leaves the video undone
+        _write_rows(self.done, pos, np.ones(len(pos), dtype=bool))
 
     def finish(self) -> bool:
         """Record whether every video is done (rank 0 only); returns that flag."""
@@ -132,6 +143,99 @@ class PredStore:
         return complete
 
 
+MAKE_MASKS = (
+    "predict with a segmenter to make them: `python cli.py predict --segmenter SEG.pt ...` "
+    "(a segmenter is trained with `python cli.py train --task segment`)"
+)
+
+
+def _read_rows(array: zarr.Array, positions: Sequence[int]) -> np.ndarray:
+    pos = np.asarray(positions, dtype=np.int64)
+    if len(pos) and np.all(np.diff(pos) == 1):
+        return array[int(pos[0]) : int(pos[-1]) + 1]
+    return array.get_orthogonal_selection((pos,))
+
+
+def _write_rows(array: zarr.Array, pos: np.ndarray, values: np.ndarray) -> None:
+    if np.all(np.diff(pos) == 1):
+        array[int(pos[0]) : int(pos[-1]) + 1] = values
+    else:
+        array.set_orthogonal_selection((pos,), values)
+
+
+def _segmenter_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """Why a store's masks (or their absence) do not fit this run's segmenter, or None."""
+    had, has = old.get("segmenter_sha256"), new.get("segmenter_sha256")
+    if had == has:
+        return None
+    if had is None:
+        return "the store has no masks (predicted without --segmenter)"
+    mine = f"{old.get('segmenter')} (sha256 {had[:12]})"
+    if has is None:
+        return f"its masks come from segmenter {mine}; pass --segmenter with that file to resume"
+    return (
+        f"its masks come from segmenter {mine}, this run's is "
+        f"{new.get('segmenter')} (sha256 {has[:12]})"
+    )
+
+
+def _resume_problems(
+    store: PredStore,
+    attrs: dict[str, Any],
+    ids: np.ndarray,
+    frame_shape: tuple[int, ...],
+) -> list[str]:
+    """Every way an existing store differs from what this run would write."""
+    old = store.attrs
+    diffs = [
+        f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
+        for k in IDENTITY
+        if old.get(k) != attrs.get(k)
+    ]
+    segmenter = _segmenter_diff(old, attrs)
+    if segmenter:
+        diffs.append(segmenter)
+    if not diffs and (len(store) != len(ids) or not np.array_equal(store.ids(), ids)):
+        diffs.append(f"video ids: store has {len(store)} videos, the shards {len(ids)}")
+    if not diffs and tuple(store.frames.shape[1:]) != tuple(frame_shape):
+        diffs.append(f"frame shape: store {store.frames.shape[1:]}, model {frame_shape}")
+    return diffs
+
+
+def _create_arrays(group: zarr.Group, n: int, frame_shape: tuple[int, ...], *, masks: bool) -> None:
+    """The empty arrays of a new store of `n` videos (see the module docstring)."""
+    group.create_array(
+        "frames",
+        shape=(n, *frame_shape),
+        chunks=(1, *frame_shape),
+        dtype="uint8",
+        fill_value=0,
+        dimension_names=("video", "frame", "y", "x", "channel"),
+    )
+    if masks:
+        mask_shape = tuple(frame_shape[:-1])  # (T_out, H, W)
+        group.create_array(
+            "masks",
+            shape=(n, *mask_shape),
+            chunks=(1, *mask_shape),
+            dtype="uint8",
+            fill_value=0,
+            dimension_names=("video", "frame", "y", "x"),
+        )
+    group.create_array(
+        "video_ids",
+        shape=(n,),
+        chunks=(max(n, 1),),
+        dtype="int64",
+        fill_value=-1,
+        dimension_names=("video",),
+    )
+    # One chunk per flag: each rank sets only the flags of its own videos, never a shared chunk.
+    group.create_array(
+        "done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False, dimension_names=("video",)
+    )
+
+
 def prepare_store(
     url: str | Path,
     *,
@@ -140,26 +244,20 @@ def prepare_store(
     frame_shape: tuple[int, int, int, int],
     overwrite: bool,
 ) -> tuple[PredStore, bool]:
-    """Create the store, or reuse an existing one made by the same checkpoint on the same split.
+    """Create the store, or reuse an existing one made by the same checkpoint (and segmenter)
+    on the same split.
 
-    `frame_shape` is (T_out, H, W, 3). Returns (store, resumed). A store from another checkpoint,
-    split or video set is refused unless `overwrite`.
+    `frame_shape` is (T_out, H, W, 3). When `attrs["segmenter_sha256"]` names a segmenter, the
+    store also gets a masks array (N, T_out, H, W) for its class ids. Returns
+    (store, resumed). A store from another checkpoint, segmenter, split or video set is refused
+    unless `overwrite`.
     """
     ids = np.asarray(video_ids, dtype=np.int64)
     location = store_location(url)
     existing = _open_group(url, "r+")
     if existing is not None and not overwrite:
         store = PredStore(existing, url)
-        old = store.attrs
-        diffs = [
-            f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
-            for k in IDENTITY
-            if old.get(k) != attrs.get(k)
-        ]
-        if not diffs and (len(store) != len(ids) or not np.array_equal(store.ids(), ids)):
-            diffs.append(f"video ids: store has {len(store)} videos, the shards {len(ids)}")
-        if not diffs and tuple(store.frames.shape[1:]) != tuple(frame_shape):
-            diffs.append(f"frame shape: store {store.frames.shape[1:]}, model {frame_shape}")
+        diffs = _resume_problems(store, attrs, ids, frame_shape)
         if diffs:
             raise InferError(
                 f"{url} holds predictions of another run ({'; '.join(diffs)}); "
@@ -173,26 +271,7 @@ def prepare_store(
         )
     group = zarr.open_group(location, mode="w")  # "w" clears an old store (overwrite)
     n = len(ids)
-    group.create_array(
-        "frames",
-        shape=(n, *frame_shape),
-        chunks=(1, *frame_shape),
-        dtype="uint8",
-        fill_value=0,
-        dimension_names=("video", "frame", "y", "x", "channel"),
-    )
-    group.create_array(
-        "video_ids",
-        shape=(n,),
-        chunks=(max(n, 1),),
-        dtype="int64",
-        fill_value=-1,
-        dimension_names=("video",),
-    )
-    # One chunk per flag: each rank sets only the flags of its own videos, never a shared chunk.
-    group.create_array(
-        "done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False, dimension_names=("video",)
-    )
+    _create_arrays(group, n, frame_shape, masks=attrs.get("segmenter_sha256") is not None)
     if n:
         group["video_ids"][:] = ids
     group.attrs.update(

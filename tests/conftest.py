@@ -75,6 +75,32 @@ def tiny_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     return stores
 
 
+@pytest.fixture(scope="session")
+def mask_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Val and hidden stores with masks: an untrained `tiny` frame model and an untrained
+    `tiny` segmenter; "ckpt" and "segmenter" are their checkpoints (read-only for tests)."""
+    from infer_helpers import tiny_checkpoint, tiny_segmenter
+
+    from infer.config import PredictConfig
+    from infer.predict import run_predict
+
+    tmp = tmp_path_factory.mktemp("mask-stores")
+    paths = {"ckpt": tiny_checkpoint(tmp / "best.pt"), "segmenter": tiny_segmenter(tmp / "seg.pt")}
+    for split in ("val", "hidden"):
+        paths[split] = tmp / f"{split}.zarr"
+        run_predict(
+            PredictConfig(
+                shards=str(shard_root),
+                ckpt=str(paths["ckpt"]),
+                segmenter=str(paths["segmenter"]),
+                out=str(paths[split]),
+                split=split,
+                progress=False,
+            )
+        )
+    return paths
+
+
 def square_frames(frames: int, height: int, width: int, mode: str, seed: int) -> list:
     """`frames` uint8 frames of a bright square moving over a gradient: (H, W, 3) for RGB,
     (H, W) for L; `seed` picks the start and the step."""

@@ -1,4 +1,4 @@
-"""Helpers shared by the infer tests: a tiny untrained checkpoint and a predicted store."""
+"""Helpers shared by the infer tests: tiny untrained checkpoints (frame model, segmenter)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ def tiny_checkpoint(path: Path, seed: int = 0, **overrides) -> Path:
     from train.checkpoint import save_untrained
 
     return save_untrained(path, get_preset("tiny", **overrides), seed)
+
+
+# An untrained `tiny` segmenter with BatchNorm (running stats at their init) gives one class
+# everywhere; with GroupNorm and the flat head it gives a dozen classes on the shards' frames,
+# so mask tests compare pictures, not constants.
+VARIED_SEGMENTER = {"head": "flat", "norm": "group", "norm_group_size": 2}
+
+
+def tiny_segmenter(path: Path, seed: int = 0, **overrides) -> Path:
+    """Save an untrained `tiny` segmenter (varied outputs) as a segment-task checkpoint."""
+    from segment import get_preset
+    from train.checkpoint import save_untrained
+
+    return save_untrained(path, get_preset("tiny", **{**VARIED_SEGMENTER, **overrides}), seed)
 
 
 def run_cli(

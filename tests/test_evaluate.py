@@ -1,11 +1,14 @@
-"""infer.evaluate: a val store scored against the shards, beside copy-last-frame."""
+"""infer.evaluate: a val store scored against the shards, beside copy-last-frame; a store with
+masks also by the course's Jaccard score, beside its two baselines."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from infer_helpers import run_cli
 
 from infer.config import EvaluateConfig
@@ -62,3 +65,94 @@ def test_hidden_store_is_a_clear_error(
         check=False,
     )
     assert proc.returncode == 1 and "no ground truth" in proc.stderr
+
+
+def _course_jaccard(pred: np.ndarray, true: np.ndarray) -> float:
+    """The course's score on stacked masks: torchmetrics' multiclass Jaccard over 49 classes."""
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    metric = MulticlassJaccardIndex(num_classes=49)
+    return float(metric(torch.from_numpy(pred).long(), torch.from_numpy(true).long()))
+
+
+@pytest.mark.slow
+def test_jaccard_and_baselines(
+    mask_stores: dict[str, Path], shard_root: Path, synth_root: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from infer.masks import segment
+    from infer.store import PredStore
+    from train.checkpoint import load_model
+
+    proc = run_cli(
+        "evaluate",
+        "--preds",
+        str(mask_stores["val"]),
+        "--shards",
+        str(shard_root),
+        "--out",
+        "val.json",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert "jaccard" in proc.stdout and "segmenter_on_true" in proc.stdout
+    report = json.loads((tmp_path / "val.json").read_text())
+    jac = report["jaccard"]
+    assert jac["segmenter"] == str(mask_stores["segmenter"]) and len(jac["segmenter_sha256"]) == 64
+    for key in ("model", "copy_last_input", "segmenter_on_true"):
+        assert len(jac[key]["per_frame"]) == 11 and len(jac[key]["per_class_last"]) == 49
+        assert 0 <= jac[key]["mean"] <= 1 and jac[key]["last"] == jac[key]["per_frame"][-1]
+    assert "mse" in report["model"] and (tmp_path / "val.png").stat().st_size > 10_000
+
+    # frame 22 (image_21) of each line, recomputed from the files with torchmetrics
+    store = PredStore.open(mask_stores["val"])
+    folders = [synth_root / "val" / f"video_{v}" for v in store.ids()]
+    true = np.stack([np.load(f / "mask.npy")[21] for f in folders])  # (N, H, W)
+    seg, _, _ = load_model(mask_stores["segmenter"], "cpu", task="segment")
+
+    def segmented(frames: range) -> np.ndarray:  # (N, T, H, W) class ids of these frames
+        def video(f: Path) -> np.ndarray:  # (T, H, W, 3)
+            return np.stack([np.asarray(Image.open(f / f"image_{t}.png")) for t in frames])
+
+        u8 = np.stack([video(f) for f in folders])  # (N, T, H, W, 3)
+        return segment(seg, torch.from_numpy(u8).permute(0, 1, 4, 2, 3).float().div(255)).numpy()
+
+    expect = {
+        "model": _course_jaccard(store.masks[:, -1], true),
+        "copy_last_input": _course_jaccard(segmented(range(10, 11))[:, -1], true),
+        "segmenter_on_true": _course_jaccard(segmented(range(11, 22))[:, -1], true),
+    }
+    for key, value in expect.items():
+        assert jac[key]["last"] == pytest.approx(value, abs=1e-6), key
+
+
+def test_out_must_be_json_and_segmenter_must_match(
+    mask_stores: dict[str, Path], shard_root: Path, tmp_path: Path
+) -> None:
+    from infer_helpers import tiny_segmenter
+
+    proc = run_cli(
+        "evaluate",
+        "--preds",
+        str(mask_stores["val"]),
+        "--shards",
+        str(shard_root),
+        "--out",
+        "report.png",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 1 and "must end in .json" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "report.png").exists()
+    other = tiny_segmenter(tmp_path / "other.pt", seed=1)
+    with pytest.raises(InferError, match="is not the segmenter that made the masks"):
+        run_evaluate(
+            EvaluateConfig(
+                preds=str(mask_stores["val"]),
+                shards=str(shard_root),
+                out=str(tmp_path / "r.json"),
+                segmenter=str(other),
+                progress=False,
+            )
+        )

@@ -81,3 +81,33 @@ def test_cli_export_defaults(store: Path, tmp_path: Path) -> None:
         "export-png", "--preds", str(tmp_path / "nope.zarr"), cwd=tmp_path, check=False
     )
     assert missing.returncode == 1 and "no prediction store" in missing.stderr
+
+
+def test_mask_pngs(mask_stores: dict[str, Path], tmp_path: Path) -> None:
+    from infer.palette import PALETTE
+
+    out = tmp_path / "png"
+    summary = export(mask_stores["hidden"], out, masks=True)
+    assert summary["files"] == 8 and summary["frames"] == ["image_21.png", "mask_21.png"]
+    preds = PredStore.open(mask_stores["hidden"])
+    for vid, frames, masks in zip(preds.ids(), preds.frames[:], preds.masks[:], strict=True):
+        assert sorted(p.name for p in (out / f"video_{vid}").iterdir()) == [
+            "image_21.png",
+            "mask_21.png",
+        ]
+        img = Image.open(out / f"video_{vid}" / "mask_21.png")
+        assert img.mode == "P" and img.size == (240, 160)
+        assert np.array_equal(np.asarray(img), masks[-1])  # the class ids themselves
+        assert np.array_equal(np.asarray(img.convert("RGB")), PALETTE[masks[-1]])
+        image = np.asarray(Image.open(out / f"video_{vid}" / "image_21.png"))
+        assert np.array_equal(image, frames[-1])
+    every = export(mask_stores["hidden"], tmp_path / "all", masks=True, frames="all")
+    assert every["files"] == 4 * 22
+    with pytest.raises(InferError, match="8 PNG file.*--overwrite"):
+        export(mask_stores["hidden"], out, masks=True)
+
+
+def test_masks_of_a_store_without_them(store: Path, tmp_path: Path) -> None:
+    with pytest.raises(InferError, match="holds no masks to export.*--segmenter SEG.pt"):
+        export(store, tmp_path / "png", masks=True)
+    assert not (tmp_path / "png").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from infer_helpers import ROOT, run_cli, tiny_checkpoint
+from infer_helpers import ROOT, run_cli, tiny_checkpoint, tiny_segmenter
 
 from infer.config import PredictConfig
 from infer.errors import InferError
@@ -206,11 +206,14 @@ def test_kill_and_resume_gives_identical_arrays(
 
 @pytest.mark.slow
 def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
+    seg = tiny_segmenter(tmp_path / "seg.pt")
     common = [
         "--shards",
         str(shard_root),
         "--ckpt",
         str(ckpt),
+        "--segmenter",
+        str(seg),
         "--batch-size",
         "1",
         "--no-progress",
@@ -242,6 +245,10 @@ def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -
     a, b = PredStore.open(tmp_path / "one.zarr"), PredStore.open(tmp_path / "two.zarr")
     assert b.attrs["complete"] and b.done_mask().all()
     assert np.array_equal(a.ids(), b.ids()) and np.array_equal(a.frames[:], b.frames[:])
+    # each rank segments its own videos; a rank runs on fewer threads than the single process,
+    # which can round a convolution differently and flip a near-tie of the untrained segmenter
+    # (measured: 1 pixel of 1.7 million between 1 and 2 threads)
+    assert (a.masks[:] != b.masks[:]).mean() < 1e-4
 
 
 def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: Path) -> None:
@@ -266,3 +273,83 @@ def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: P
     summary = predict(tmp_path / "shards", ckpt, tmp_path / "preds.zarr")
     assert summary["videos"] == 3 and summary["complete"]
     assert list(PredStore.open(tmp_path / "preds.zarr").ids()) == [15000, 15002, 15003]
+
+
+# --- masks (predict --segmenter) ---------------------------------------------------------------
+
+
+def test_masks_equal_segmenter_on_stored_frames(
+    mask_stores: dict[str, Path], tiny_stores: dict[str, Path]
+) -> None:
+    import torch
+
+    from infer.predict import file_sha256
+    from train.checkpoint import load_model
+
+    store = PredStore.open(mask_stores["val"])
+    attrs = store.attrs
+    assert attrs["segmenter"] == str(mask_stores["segmenter"])
+    assert attrs["segmenter_sha256"] == file_sha256(mask_stores["segmenter"])
+    assert attrs["segmenter_config"]["base_channels"] > 0
+    assert store.masks.shape == (4, 11, 160, 240) and store.masks.dtype == np.uint8
+    assert store.masks.chunks == (1, 11, 160, 240) and store.done_mask().all()
+    # the frames are those of a store predicted without a segmenter
+    assert np.array_equal(store.frames[:], PredStore.open(tiny_stores["val"]).frames[:])
+
+    seg, _, _ = load_model(mask_stores["segmenter"], "cpu", task="segment")
+    frames = torch.from_numpy(store.frames[:]).permute(0, 1, 4, 2, 3).float() / 255
+    with torch.inference_mode():
+        expect = torch.stack([seg(video).argmax(1) for video in frames])  # (N, T, H, W)
+    masks = store.masks[:]
+    assert np.array_equal(masks, expect.to(torch.uint8).numpy())
+    assert len(np.unique(masks)) > 1  # not a constant picture
+
+
+def test_mask_store_resume_and_refusals(
+    shard_root: Path, mask_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    ckpt, seg = mask_stores["ckpt"], mask_stores["segmenter"]
+    out = tmp_path / "val.zarr"
+    shutil.copytree(mask_stores["val"], out)
+    whole = PredStore.open(out).masks[:]
+    broken = PredStore.open(out, "r+")
+    broken.done[1] = False  # as if killed after writing videos 0, 2, 3
+    broken.masks[1] = 0
+    broken.frames[1] = 0
+    again = predict(shard_root, ckpt, out, split="val", segmenter=str(seg))
+    assert again["resumed"] and again["predicted"] == 1 and again["already_done"] == 3
+    resumed = PredStore.open(out)
+    assert resumed.done_mask().all() and np.array_equal(resumed.masks[:], whole)
+
+    other = tiny_segmenter(tmp_path / "other-seg.pt", seed=1)
+    with pytest.raises(InferError, match="masks come from segmenter .*seg.pt.*--overwrite"):
+        predict(shard_root, ckpt, out, split="val", segmenter=str(other))
+    with pytest.raises(InferError, match="pass --segmenter with that file to resume"):
+        predict(shard_root, ckpt, out, split="val")
+    no_masks = tmp_path / "frames-only.zarr"
+    predict(shard_root, ckpt, no_masks, split="val")
+    assert PredStore.open(no_masks).masks is None
+    with pytest.raises(InferError, match="store has no masks.*--overwrite"):
+        predict(shard_root, ckpt, no_masks, split="val", segmenter=str(seg))
+    replaced = predict(shard_root, ckpt, out, split="val", segmenter=str(other), overwrite=True)
+    assert replaced["predicted"] == 4 and not replaced["resumed"]
+    assert PredStore.open(out).attrs["segmenter"] == str(other)
+
+
+def test_cli_wrong_task_checkpoints(
+    shard_root: Path, mask_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    ckpt, seg = str(mask_stores["ckpt"]), str(mask_stores["segmenter"])
+    common = ["predict", "--shards", str(shard_root), "--no-progress"]
+    frames_as_seg = run_cli(
+        *common, "--ckpt", ckpt, "--segmenter", ckpt, "--out", "a.zarr", cwd=tmp_path, check=False
+    )
+    seg_as_frames = run_cli(*common, "--ckpt", seg, "--out", "b.zarr", cwd=tmp_path, check=False)
+    for proc, expected in ((frames_as_seg, "segment"), (seg_as_frames, "frames")):
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert lines[-1].startswith("error: ") and f"expected a {expected} checkpoint" in lines[-1]
+    assert "--segmenter" in frames_as_seg.stderr
+    assert not (tmp_path / "a.zarr").exists() and not (tmp_path / "b.zarr").exists()

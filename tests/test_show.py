@@ -69,3 +69,27 @@ def test_unknown_video(stores: dict[str, Path], shard_root: Path, tmp_path: Path
         )
     with pytest.raises(InferError, match="not a video name"):
         run_show(ShowConfig(videos=["cat"], preds=str(stores["val"]), shards=str(shard_root)))
+
+
+def test_mask_rows(mask_stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:
+    s = run_show(
+        ShowConfig(
+            videos=["1002", "video_1000"],
+            preds=str(mask_stores["val"]),
+            shards=str(shard_root),
+            out=str(tmp_path / "val.png"),
+        )
+    )
+    assert s["masks"] and s["videos"] == ["video_1002", "video_1000"]
+    img = Image.open(s["out"])
+    # per video: input, true, predicted, true mask, predicted mask
+    assert img.size == (LABEL_W + 11 * 120, 2 * 5 * 80 + GAP)
+    hidden = run_show(
+        ShowConfig(
+            videos=["video_15001"],
+            preds=str(mask_stores["hidden"]),
+            shards=str(shard_root),
+            out=str(tmp_path / "hidden.png"),
+        )
+    )
+    assert Image.open(hidden["out"]).size[1] == 3 * 80  # input, predicted, predicted mask
