@@ -33,7 +33,7 @@ class PredictConfig:
     batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
     workers: int = 0  # loader worker processes
-    precision: str = "fp32"  # fp32, or bf16: convolutions in bfloat16 (see README, predict)
+    precision: str = "fp32"  # fp32, or bf16: convolutions in bfloat16 (see docs/inference.md)
     overwrite: bool = False  # replace a store made from another checkpoint or split
     progress: bool = True  # show a progress bar
 
