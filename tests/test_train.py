@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.checkpoint import load_checkpoint
+from train.checkpoint import load_checkpoint, load_model
 from train.config import TrainConfig
 from train.errors import TrainError
 from train.loop import run_training
@@ -290,3 +290,36 @@ def test_resume_from_a_checkpoint_without_options_and_init_from(
     with pytest.raises(TrainError, match="is a frames checkpoint; this run trains --task segment"):
         run_training(TrainConfig(task="segment", shards=str(shard_root), out=str(tmp_path / "s"),
                                  init_from=str(run / "last.pt"), progress=False))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode,channels", [("RGB", 3), ("L", 1)])
+def test_trains_on_any_frame_size_and_channels(tmp_path: Path, mode: str, channels: int) -> None:
+    from conftest import write_square_video
+
+    from ingest.pack import IngestConfig, run_ingest
+
+    for split, first in (("train", 0), ("val", 1000)):
+        for i in range(2):
+            folder = tmp_path / "data" / split / f"video_{first + i}"
+            write_square_video(folder, 20, 64, 64, mode, seed=first + i, mask=True)
+    shards = tmp_path / "shards"
+    run_ingest(IngestConfig(data_root=tmp_path / "data", out=shards, workers=1, progress=False,
+                            layout="free"))  # fmt: skip
+    cfg = small(shards, tmp_path / "run", frames_in=10, frames_out=10, train_splits=("train",),
+                samples_per_epoch=2, max_steps=2)  # fmt: skip
+    run = run_training(cfg)
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["image_channels"], model["height"], model["width"]) == (channels, 64, 64)
+    val = records(run, "val")[-1]
+    assert len(val["model"]["mse"]["per_frame"]) == 10
+    seg = run_training(small(shards, tmp_path / "seg", task="segment", train_splits=("train",),
+                             samples_per_epoch=2, max_steps=1))  # fmt: skip
+    assert json.loads((seg / "config.json").read_text())["model"]["in_channels"] == channels
+    from train.tasks import get_task
+
+    other = 4 - channels  # a trained model must already read the shards' channels
+    trained = dataclasses.replace(load_model(run / "last.pt")[1], image_channels=other)
+    with pytest.raises(TrainError, match=f"reads {other}-channel frames"):
+        get_task("frames").fit_geometry(trained, (20, 64, 64, channels), fresh=False)
+    with pytest.raises(TrainError, match="do not fit the model"):
+        get_task("frames").fit_geometry(trained, (20, 60, 60, other), fresh=False)

@@ -11,11 +11,12 @@ from train.errors import TrainError
 log = logging.getLogger("train")
 
 
-def check_shards(cfg: TrainConfig, task) -> bool:
-    """Check the manifest has every split asked for, long enough videos, and what the task
-    needs of each split; -> has a val split."""
+def check_shards(cfg: TrainConfig, task) -> tuple[bool, tuple[int, int, int, int]]:
+    """Check the manifest has every split asked for, long enough videos of one frame size,
+    and what the task needs of each split; -> (has a val split, the training splits'
+    (frames, height, width, channels))."""
     from shards.errors import ShardError
-    from shards.manifest import read_manifest
+    from shards.manifest import read_manifest, split_geometry
 
     try:
         manifest = read_manifest(cfg.shards)
@@ -40,17 +41,22 @@ def check_shards(cfg: TrainConfig, task) -> bool:
         problem = task.check_split(cfg, split, splits[split]) if split in splits else None
         if problem:
             raise TrainError(problem)
+    used = [s for s in (*cfg.train_splits, cfg.val_split) if s in splits]
+    sizes = {s: split_geometry(manifest, s)[1:] for s in used}  # (H, W, C) of each split
+    if len(set(sizes.values())) > 1:
+        raise TrainError(f"the splits trained and validated on differ in frame size: {sizes}")
+    geometry = split_geometry(manifest, cfg.train_splits[0])
     if not cfg.val_split:
         log.info("no validation (--val-split ''); best.pt will follow last.pt")
-        return False
+        return False, geometry
     if cfg.val_split not in splits:
         log.warning(
             "warning: no %r split in %s (present: %s): training without validation; "
             "best.pt will follow last.pt",
             cfg.val_split, cfg.shards, present,
         )  # fmt: skip
-        return False
-    return True
+        return False, geometry
+    return True, geometry
 
 
 def make_batches(

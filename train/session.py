@@ -92,7 +92,9 @@ class Session:
         self.cfg, self.run, self.env = cfg, run, env
         self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
-        self.has_val = check_shards(cfg, self.task)
+        self.has_val, geometry = check_shards(cfg, self.task)
+        fresh = payload is None and not cfg.init_from
+        self.model_cfg = self.task.fit_geometry(self.model_cfg, geometry, fresh)
         self.metrics_path = run / runs.METRICS
 
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank

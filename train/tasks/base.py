@@ -49,6 +49,12 @@ class Task:
         """The model config of a new run (from `cfg.preset`)."""
         raise NotImplementedError
 
+    def fit_geometry(self, model_cfg: Any, geometry: tuple[int, int, int, int], fresh: bool):
+        """The model config for frames of `geometry` (frames, height, width, channels): a new
+        model (`fresh`) takes the shards' size and channels; a trained one must already read
+        them. A TrainError names a mismatch or a size the model's strides do not divide."""
+        return model_cfg
+
     def config_from_dict(self, d: dict[str, Any]) -> Any:
         """Inverse of the config's `to_dict` (what a checkpoint holds)."""
         raise NotImplementedError

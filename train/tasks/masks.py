@@ -55,6 +55,23 @@ class MasksTask(Task):
             raise TrainError(f"preset {cfg.preset!r}: {exc}") from None
         return model_cfg
 
+    def fit_geometry(self, model_cfg, geometry, fresh: bool):
+        import dataclasses
+
+        _, height, width, channels = geometry
+        if not fresh and model_cfg.image_channels != channels and not model_cfg.masks:
+            raise TrainError(
+                f"the model reads {model_cfg.image_channels}-channel frames, the shards hold "
+                f"{channels}-channel ones"
+            )
+        changes = {"height": height, "width": width}
+        if fresh and not model_cfg.masks:
+            changes["image_channels"] = channels
+        try:
+            return dataclasses.replace(model_cfg, **changes)
+        except ValueError as exc:
+            raise TrainError(f"frames of {height}x{width} do not fit the model: {exc}") from None
+
     def config_from_dict(self, d: dict[str, Any]):
         from convrnn import ModelConfig
 

@@ -92,7 +92,8 @@ class SegmentTask(Task):
         from segment.loss import segmentation_loss
 
         frames = all_frames(batch)  # (B, T, 3, H, W)
-        x, y = sample_frames(frames, batch["masks"], ctx.cfg.frames_per_video, ctx.cfg.flip)
+        masks = batch["masks"][:, : frames.shape[1]]  # the decoded frames' masks
+        x, y = sample_frames(frames, masks, ctx.cfg.frames_per_video, ctx.cfg.flip)
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
         with ctx.autocast:
             logits = net(x)  # (B*k, K, H, W)
@@ -113,7 +114,10 @@ class SegmentTask(Task):
     def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
         ours, base = FrameJaccard(), FrameJaccard()
         for batch in loader:
-            masks = batch["masks"].to(env.device).long()  # (B, T, H, W)
+            t = batch["inputs"].shape[1] + (
+                0 if batch["targets"] is None else batch["targets"].shape[1]
+            )
+            masks = batch["masks"][:, :t].to(env.device).long()  # (B, T, H, W)
             pred = segment_video_frames(model, all_frames(batch).to(env.device), autocast)
             ours.update(pred, masks)
             if with_baseline:
@@ -136,3 +140,19 @@ class SegmentTask(Task):
             f"Jaccard {j['mean']:.4f} (last frame {j['last']:.4f}) | true mask of the last "
             f"input frame copied to the last frame {b['last']:.4f}"
         )
+
+    def fit_geometry(self, model_cfg, geometry, fresh: bool):
+        import dataclasses
+
+        _, height, width, channels = geometry
+        if not fresh and model_cfg.in_channels != channels:
+            raise TrainError(
+                f"the segmenter reads {model_cfg.in_channels}-channel frames, the shards hold "
+                f"{channels}-channel ones"
+            )
+        try:
+            return dataclasses.replace(model_cfg, in_channels=channels, height=height, width=width)
+        except ValueError as exc:
+            raise TrainError(
+                f"frames of {height}x{width} do not fit the segmenter: {exc}"
+            ) from None
