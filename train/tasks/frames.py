@@ -39,12 +39,8 @@ def val_loss(metrics: dict[str, Any], loss: str, l1_weight: float) -> float:
     return value
 
 
-class FramesTask(Task):
-    name = "frames"
-    baseline_key = "copy_last"
-    curve_panels = (("psnr", "val PSNR (mean over predicted frames)"),
-                    ("ssim", "val SSIM (mean over predicted frames)"))  # fmt: skip
-    train_scalars = ("mse",)
+class ForecasterTask(Task):
+    """What the frames and masks tasks share: the ConvRNN encoder-forecaster and its config."""
 
     def model_config(self, cfg: TrainConfig):
         from convrnn import get_preset
@@ -80,6 +76,14 @@ class FramesTask(Task):
         from convrnn import build_model
 
         return build_model(model_cfg)
+
+
+class FramesTask(ForecasterTask):
+    name = "frames"
+    baseline_key = "copy_last"
+    curve_panels = (("psnr", "val PSNR (mean over predicted frames)"),
+                    ("ssim", "val SSIM (mean over predicted frames)"))  # fmt: skip
+    train_scalars = ("mse",)
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
         return {"frames_in": cfg.frames_in, "frames_out": cfg.frames_out, "masks": False}

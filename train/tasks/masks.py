@@ -19,8 +19,8 @@ from train.config import TrainConfig
 from train.ddp import DistEnv
 from train.errors import TrainError
 from train.jaccard import FrameJaccard
-from train.tasks.base import StepContext, Task
-from train.tasks.frames import teacher_prob
+from train.tasks.base import StepContext
+from train.tasks.frames import ForecasterTask, teacher_prob
 from train.tasks.segment import segment_video_frames
 
 
@@ -36,7 +36,7 @@ def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tens
     return masked.argmax(2)
 
 
-class MasksTask(Task):
+class MasksTask(ForecasterTask):
     name = "masks"
     baseline_key = "copy_mask"  # the segmenter's mask of the last input frame, copied forward
     curve_panels = (("jaccard", "val Jaccard (49 classes, predicted frames)"),)
@@ -45,42 +45,6 @@ class MasksTask(Task):
     def __init__(self) -> None:
         self._segmenter: torch.nn.Module | None = None
         self._labels = None
-
-    def model_config(self, cfg: TrainConfig):
-        from convrnn import get_preset
-
-        try:
-            model_cfg = get_preset(cfg.preset, frames_in=cfg.frames_in, frames_out=cfg.frames_out)
-        except (ValueError, KeyError) as exc:
-            raise TrainError(f"preset {cfg.preset!r}: {exc}") from None
-        return model_cfg
-
-    def fit_geometry(self, model_cfg, geometry, fresh: bool):
-        import dataclasses
-
-        _, height, width, channels = geometry
-        if not fresh and model_cfg.image_channels != channels and not model_cfg.masks:
-            raise TrainError(
-                f"the model reads {model_cfg.image_channels}-channel frames, the shards hold "
-                f"{channels}-channel ones"
-            )
-        changes = {"height": height, "width": width}
-        if fresh and not model_cfg.masks:
-            changes["image_channels"] = channels
-        try:
-            return dataclasses.replace(model_cfg, **changes)
-        except ValueError as exc:
-            raise TrainError(f"frames of {height}x{width} do not fit the model: {exc}") from None
-
-    def config_from_dict(self, d: dict[str, Any]):
-        from convrnn import ModelConfig
-
-        return ModelConfig.from_dict(d)
-
-    def build(self, model_cfg) -> torch.nn.Module:
-        from convrnn import build_model
-
-        return build_model(model_cfg)
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
         masks = True if mode == "eval" else "available"
