@@ -607,7 +607,7 @@ def evaluate(
             )
         )
     typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
-    for name in ("mse", "mae", "psnr", "ssim"):
+    for name in ("mse", "mae", "psnr", "ssim") if "model" in r else ():  # none: masks only
         typer.echo(_metric_line(name, r))
     if "jaccard" in r:
         last = f"image_{r['frames'][-1]}"
@@ -628,7 +628,7 @@ def show(
     shards: str = typer.Option(SHARDS, help="Shards with the input (and true) frames."),
     out: str = typer.Option(ShowConfig.out, help="Output picture (.png, or .gif with --gif)."),
     gif: bool = typer.Option(False, "--gif", help="An animation instead of a montage."),
-    scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to 240x160."),
+    scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to the frames' size."),
 ) -> None:
     """Draw input, true and predicted frames of a few videos so a person can look at them."""
     from infer.errors import InferError

@@ -139,7 +139,7 @@ class ShowConfig:
     shards: str = "shards"
     out: str = "montage.png"  # a .gif with gif=True
     gif: bool = False  # an animation instead of a still montage
-    scale: float = 0.5  # tile size relative to 240x160
+    scale: float = 0.5  # tile size relative to the stored frames' size
 
     def validate(self) -> ShowConfig:
         problems = []
