@@ -181,12 +181,13 @@ def _segmenter_attrs(path: str | None, device: torch.device):
     from infer.masks import load_segmenter
 
     seg, seg_cfg, payload = load_segmenter(path, device)
-    return seg, seg_cfg, {
+    attrs = {
         "segmenter": str(path),
         "segmenter_sha256": file_sha256(Path(path)),
         "segmenter_config": seg_cfg.to_dict(),
         "segmenter_step": int(payload.get("step", 0) or 0),
     }
+    return seg, seg_cfg, attrs
 
 
 def _split_geometry(cfg: PredictConfig) -> tuple[int, int, int, int]:
