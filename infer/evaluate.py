@@ -92,11 +92,6 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _held(store: PredStore):
-    """The store's array of predictions: frames, or masks in a masks-only store."""
-    return store.frames if store.frames is not None else store.masks
-
-
 def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
     """(store, split, frames_in, frames_out) of a finished store of a labelled split whose
     videos are the ones of the shards."""
@@ -115,7 +110,7 @@ def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
             f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not "
             "predicted yet; rerun the same `predict` command to finish it"
         )
-    frames_in, frames_out = int(attrs["frames_in"]), int(_held(store).shape[1])
+    frames_in, frames_out = int(attrs["frames_in"]), store.shape[0]
     ids, frames_per_video = split_videos(cfg.shards, split)
     if frames_per_video < frames_in + frames_out:
         raise InferError(
@@ -183,7 +178,7 @@ def _report(
 ) -> dict[str, Any]:
     """The JSON report: where from, the frames scored, the scores, how long it took."""
     attrs = store.attrs
-    frames_in, frames_out = int(attrs["frames_in"]), int(_held(store).shape[1])
+    frames_in, frames_out = int(attrs["frames_in"]), store.shape[0]
     first = int(attrs.get("first_frame", frames_in))
     report = {
         "preds": str(cfg.preds),

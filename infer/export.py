@@ -90,8 +90,7 @@ def mask_name(frame_name: str) -> str:
 def frame_names(store: PredStore, which: str) -> dict[int, str]:
     """{index in the store's frame axis: file name} of the frames to export."""
     first = int(store.attrs.get("first_frame", 0))
-    held = store.frames if store.frames is not None else store.masks
-    t_out = int(held.shape[1])
+    t_out = store.shape[0]
     indices = [t_out - 1] if which == "last" else list(range(t_out))
     return {t: f"image_{first + t}.png" for t in indices}
 

@@ -108,13 +108,6 @@ def tile_image(
     return Image.fromarray(np.ascontiguousarray(frame)).convert("RGB").resize(tile, resample)
 
 
-def tile_size(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
-    """(w, h) of a tile for frames of (..., H, W[, C]) shape `shape` ((T, H, W) masks or
-    (T, H, W, C) frames), at `scale`."""
-    height, width = shape[1], shape[2]
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def _row(
     label: str,
     frames: np.ndarray,
@@ -136,7 +129,7 @@ def _row(
             (x + 3, 2),
             str(first + t),
             fill=(255, 255, 0),
-            font=_font(12),
+            font=_font(max(8, min(12, h // 4))),  # small tiles: small numbers
             stroke_width=1,
             stroke_fill=(0, 0, 0),
         )
@@ -246,9 +239,9 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     cfg.validate()
     ids = [parse_video(v) for v in cfg.videos]
     store = PredStore.open(cfg.preds)
-    held = store.frames if store.frames is not None else store.masks  # (N, T_out, H, W[, C])
-    frames = (int(store.attrs["frames_in"]), int(held.shape[1]))
-    tile = tile_size(tuple(held.shape[1:]), cfg.scale)
+    t_out, height, width = store.shape
+    frames = (int(store.attrs["frames_in"]), t_out)
+    tile = max(1, round(width * cfg.scale)), max(1, round(height * cfg.scale))  # (w, h)
     videos = _gather(cfg, store, ids, frames)
 
     out = Path(cfg.out)
