@@ -4,6 +4,7 @@ code (frames equal to the true future, so the scores are known exactly)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,59 @@ def test_show_tiles_follow_the_stored_size(geometry: dict, tmp_path: Path) -> No
     gif = Image.open(big["out"])
     assert gif.n_frames == 20 and gif.size == (LABEL_W + 2 * 128 + GAP, 128)
     assert PredStore.open(geometry["store"]).frames.shape[-1] == geometry["channels"]
+
+
+@pytest.mark.slow
+def test_whole_chain_at_64x64(geometry: dict, tmp_path: Path) -> None:
+    """train (a step) -> predict (with a segmenter) -> export-png -> evaluate -> show, all
+    from the command line, on the free-layout shards of this geometry."""
+    from infer_helpers import run_cli, tiny_segmenter
+
+    from convrnn import get_preset
+    from train.checkpoint import save_untrained
+
+    channels, shards = geometry["channels"], str(geometry["shards"])
+    model = get_preset(
+        "tiny", image_channels=channels, frames_in=10, frames_out=10, height=SIZE, width=SIZE
+    )
+    init = save_untrained(tmp_path / "init.pt", model, 0)
+    run_cli(
+        "train", "--shards", shards, "--init-from", str(init), "--frames-in", "10",
+        "--frames-out", "10", "--max-steps", "1", "--batch-size", "2", "--train-splits", "train",
+        "--device", "cpu", "--out", str(tmp_path / "run"), "--no-progress",
+    )  # fmt: skip
+    seg = tiny_segmenter(tmp_path / "seg.pt", in_channels=channels)
+    run_cli(
+        "predict", "--shards", shards, "--ckpt", str(tmp_path / "run" / "best.pt"),
+        "--segmenter", str(seg), "--split", "val", "--out", str(tmp_path / "val.zarr"),
+        "--no-progress",
+    )  # fmt: skip
+    store = PredStore.open(tmp_path / "val.zarr")
+    assert store.frames.shape == (3, 10, SIZE, SIZE, channels) and store.shape == (10, SIZE, SIZE)
+
+    run_cli(
+        "export-png", "--preds", str(tmp_path / "val.zarr"), "--out", str(tmp_path / "png"),
+        "--masks", "--no-progress",
+    )  # fmt: skip
+    img = Image.open(tmp_path / "png" / "video_1001" / "image_19.png")
+    assert img.mode == geometry["mode"] and img.size == (SIZE, SIZE)
+    assert np.array_equal(np.asarray(img).reshape(SIZE, SIZE, -1), store.frames[1, -1])
+    mask = Image.open(tmp_path / "png" / "video_1001" / "mask_19.png")
+    assert mask.mode == "P" and np.array_equal(np.asarray(mask), store.masks[1, -1])
+
+    proc = run_cli(
+        "evaluate", "--preds", str(tmp_path / "val.zarr"), "--shards", shards,
+        "--out", str(tmp_path / "report.json"), "--no-progress",
+    )  # fmt: skip
+    assert "frames 10-19" in proc.stdout and "jaccard" in proc.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["model"]["ssim"]["per_frame"]) == 10
+    assert len(report["jaccard"]["model"]["per_frame"]) == 10
+
+    proc = run_cli(
+        "show", "--videos", "video_1000,video_1002", "--preds", str(tmp_path / "val.zarr"),
+        "--shards", shards, "--out", str(tmp_path / "montage.png"),
+    )  # fmt: skip
+    # per video: input, true, predicted, true mask, predicted mask rows of 32x32 tiles
+    size = Image.open(tmp_path / "montage.png").size
+    assert size == (LABEL_W + 10 * 32, 2 * 5 * max(32, ROW_MIN_H) + GAP)
