@@ -441,10 +441,20 @@ def label(
 def predict(
     shards: str = typer.Option(SHARDS, help="Shard folder or URL (manifest.json)."),
     ckpt: str | None = typer.Option(
-        None, help="Checkpoint .pt or run folder [default: newest run's best.pt under --runs]."
+        None,
+        help="Frames or masks checkpoint .pt, or run folder [default: newest run's best.pt "
+        "under --runs].",
     ),
     segmenter: str | None = typer.Option(
-        None, help="Segment checkpoint: also store the masks of the predicted frames."
+        None,
+        help="Segment checkpoint: also store the masks of the predicted frames; a masks "
+        "checkpoint needs it (it segments the input frames, the store then has masks only).",
+    ),
+    relabel_unseen: bool = typer.Option(
+        False,
+        "--relabel-unseen",
+        help="Replace predicted classes never seen in the segmented input frames by the best "
+        "seen class or background.",
     ),
     out: str = typer.Option(PredictConfig.out, help="Zarr store: a folder or fsspec URL."),
     split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
@@ -457,7 +467,7 @@ def predict(
     workers: int = typer.Option(PredictConfig.workers, help="Loader worker processes."),
     precision: str = typer.Option(
         PredictConfig.precision,
-        help="fp32, or bf16: bfloat16 convolutions, faster on CPUs and GPUs with bf16 support.",
+        help="auto (bf16 where the device computes it natively, else fp32), fp32 or bf16.",
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a store made from another checkpoint or split."
@@ -470,6 +480,9 @@ def predict(
 
     with user_errors(InferError, ShardError):
         from infer.predict import run_predict
+        from train.ddp import tune_process
+
+        tune_process()  # threads per process, allocator: the command's, not the library's
 
         s = run_predict(
             PredictConfig(
@@ -478,6 +491,7 @@ def predict(
                 ckpt=ckpt,
                 runs=runs,
                 segmenter=segmenter,
+                relabel_unseen=relabel_unseen,
                 split=split,
                 batch_size=batch_size,
                 device=device,
@@ -488,9 +502,13 @@ def predict(
             )
         )
     if s["rank"] == 0:
-        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
-        if s["segmenter"]:
+        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']}, {s['task']}, {s['precision']})")
+        if s["task"] == "masks":
+            relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
+            typer.echo(f"segmenter {s['segmenter']} (masks of the input frames{relabel})")
+        elif s["segmenter"]:
             typer.echo(f"segmenter {s['segmenter']} (masks of every predicted frame)")
+        typer.echo(f"store holds {', '.join(s['holds'])}")
         typer.echo(
             f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
             f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}"
@@ -607,7 +625,7 @@ def evaluate(
             )
         )
     typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
-    for name in ("mse", "mae", "psnr", "ssim"):
+    for name in ("mse", "mae", "psnr", "ssim") if "model" in r else ():  # none: masks only
         typer.echo(_metric_line(name, r))
     if "jaccard" in r:
         last = f"image_{r['frames'][-1]}"
@@ -628,7 +646,7 @@ def show(
     shards: str = typer.Option(SHARDS, help="Shards with the input (and true) frames."),
     out: str = typer.Option(ShowConfig.out, help="Output picture (.png, or .gif with --gif)."),
     gif: bool = typer.Option(False, "--gif", help="An animation instead of a montage."),
-    scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to 240x160."),
+    scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to the frames' size."),
 ) -> None:
     """Draw input, true and predicted frames of a few videos so a person can look at them."""
     from infer.errors import InferError

@@ -9,7 +9,9 @@ from typing import Any
 from infer.errors import InferError
 
 SPLITS = ("hidden", "val")  # splits that `predict` writes a store for
-PRECISIONS = ("fp32", "bf16")  # predict: float32, or bfloat16 autocast (faster where supported)
+# predict: auto (train.ddp.resolve_precision: bf16 where the device computes it natively, else
+# fp32), float32, or bfloat16 autocast
+PRECISIONS = ("auto", "fp32", "bf16")
 FRAME_CHOICES = ("last", "all")  # export-png: image_21 only, or every predicted frame
 SUBMIT_DTYPES = ("uint8", "int64")  # submit: dtype of the class-id tensor
 
@@ -22,18 +24,22 @@ def _check(problems: list[str], what: str) -> None:
 
 @dataclass
 class PredictConfig:
-    """`predict`: a checkpoint + one split of shards -> a Zarr store of predicted frames."""
+    """`predict`: a frame model or mask forecaster checkpoint + one split of shards -> a Zarr
+    store of predicted frames and/or masks."""
 
     shards: str = "shards"  # shard folder or URL holding manifest.json
     out: str = "preds.zarr"  # Zarr store: a folder or an fsspec URL (memory://, file://, s3://)
-    ckpt: str | None = None  # checkpoint file; None: the newest run's best.pt under `runs`
+    ckpt: str | None = None  # frames or masks checkpoint; None: newest run's best.pt under `runs`
     runs: str = "runs"  # where training runs live (used when ckpt is None)
-    segmenter: str | None = None  # segment checkpoint: also store the predicted frames' masks
+    # segment checkpoint: with a frame model, also store the predicted frames' masks; a mask
+    # forecaster needs it (it segments the input frames)
+    segmenter: str | None = None
+    relabel_unseen: bool = False  # predicted classes absent from the segmented inputs -> best seen
     split: str = "hidden"  # which split to predict: hidden or val
     batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
     workers: int = 0  # loader worker processes
-    precision: str = "fp32"  # fp32, or bf16: convolutions in bfloat16 (see docs/inference.md)
+    precision: str = "auto"  # auto (bf16 where the device computes it natively), fp32, bf16
     overwrite: bool = False  # replace a store made from another checkpoint or split
     progress: bool = True  # show a progress bar
 
@@ -51,6 +57,8 @@ class PredictConfig:
             problems.append(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+        if self.relabel_unseen and self.segmenter is None:
+            problems.append("relabel_unseen needs a segmenter (--segmenter SEG.pt)")
         _check(problems, "predict")
         return self
 
@@ -139,7 +147,7 @@ class ShowConfig:
     shards: str = "shards"
     out: str = "montage.png"  # a .gif with gif=True
     gif: bool = False  # an animation instead of a still montage
-    scale: float = 0.5  # tile size relative to 240x160
+    scale: float = 0.5  # tile size relative to the stored frames' size
 
     def validate(self) -> ShowConfig:
         problems = []

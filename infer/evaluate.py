@@ -10,7 +10,11 @@ A store with masks (predict --segmenter) is also scored with the course's Jaccar
 masks of the shards, beside two baselines made with the same segmenter: its mask of the last
 input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
 (the best this segmenter can do). Report key "jaccard": per predicted frame, mean, last frame
-(frame 22) and per-class IoU of each.
+(frame 22) and per-class IoU of each. A masks-only store (a mask-forecasting checkpoint: no
+`frames` array) gets the Jaccard part only.
+
+Frames of any size are scored, RGB (3 channels) or grayscale (1): the metrics average over the
+channels there are.
 """
 
 from __future__ import annotations
@@ -42,30 +46,35 @@ JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels 
 
 
 def stored_frames(store: PredStore, positions) -> torch.Tensor:
-    """(B, T_out, 3, H, W) float in [0, 1] from the store's uint8 (B, T_out, H, W, 3)."""
+    """(B, T_out, C, H, W) float in [0, 1] from the store's uint8 (B, T_out, H, W, C)."""
     u8 = torch.from_numpy(store.read(positions))
-    return u8.permute(0, 1, 4, 2, 3).float().div_(255)  # (B, T_out, 3, H, W)
+    return u8.permute(0, 1, 4, 2, 3).float().div_(255)  # (B, T_out, C, H, W)
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
-    """Each metric against the frame index: the model and copy-last-frame; with masks, a panel
-    of the Jaccard score of the model, copying the last input's mask and the segmenter on the
-    true frames."""
+    """Each metric against the frame index: the model and copy-last-frame (a store with
+    frames); with masks, a panel of the Jaccard score of the model, copying the last input's
+    mask and the segmenter on the true frames."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     frames, jaccard = report["frames"], report.get("jaccard")
-    panels = len(LABELS) + (jaccard is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(4 * panels, 3.6), constrained_layout=True)
-    for ax, name in zip(axes, LABELS, strict=False):
+    metrics = list(LABELS) if "model" in report else []
+    panels = len(metrics) + (jaccard is not None)
+    fig, grid = plt.subplots(
+        1, panels, figsize=(4 * panels, 3.6), constrained_layout=True, squeeze=False
+    )
+    axes = list(grid[0])
+    for ax, name in zip(axes, metrics, strict=False):
         ax.plot(frames, report["model"][name]["per_frame"], "o-", label="model")
         ax.plot(
             frames, report["copy_last_frame"][name]["per_frame"], "s--", label="copy last frame"
         )
         ax.set_title(LABELS[name])
-    axes[0].legend()
+    if metrics:
+        axes[0].legend()
     if jaccard is not None:
         ax = axes[-1]
         for key, style in zip(JACCARD_LINES, ("o-", "s--", "^:"), strict=True):
@@ -101,7 +110,7 @@ def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
             f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not "
             "predicted yet; rerun the same `predict` command to finish it"
         )
-    frames_in, frames_out = int(attrs["frames_in"]), int(store.frames.shape[1])
+    frames_in, frames_out = int(attrs["frames_in"]), store.shape[0]
     ids, frames_per_video = split_videos(cfg.shards, split)
     if frames_per_video < frames_in + frames_out:
         raise InferError(
@@ -147,26 +156,11 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Score the store at `cfg.preds` against `cfg.shards`; writes the report and its plot."""
     cfg.validate()
     store, split, frames_in, frames_out = _checked_store(cfg)
-    device = _device(cfg.device)
-    segmenter = _store_segmenter(cfg, store, device)
+    segmenter = _store_segmenter(cfg, store, _device(cfg.device))
     start = time.perf_counter()
-    scores = _score(cfg, store, split, (frames_in, frames_out), segmenter)
-    attrs = store.attrs
-    first = int(attrs.get("first_frame", frames_in))
-    report = {
-        "preds": str(cfg.preds),
-        "shards": str(cfg.shards),
-        "split": split,
-        "videos": scores.pop("videos"),
-        "ckpt": attrs.get("ckpt"),
-        "ckpt_sha256": attrs.get("ckpt_sha256"),
-        "frames": list(range(first, first + frames_out)),
-        **scores,
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-    if segmenter is not None:
-        seg = {"segmenter": attrs.get("segmenter"), "segmenter_sha256": attrs["segmenter_sha256"]}
-        report["jaccard"] = {**seg, **report["jaccard"]}
+    scorer = _Scorer(store, segmenter, (frames_in, frames_out))
+    scores = _score(cfg, scorer, split)
+    report = _report(cfg, store, scores, time.perf_counter() - start)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -179,63 +173,111 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     return report
 
 
+def _report(
+    cfg: EvaluateConfig, store: PredStore, scores: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """The JSON report: where from, the frames scored, the scores, how long it took."""
+    attrs = store.attrs
+    frames_in, frames_out = int(attrs["frames_in"]), store.shape[0]
+    first = int(attrs.get("first_frame", frames_in))
+    report = {
+        "preds": str(cfg.preds),
+        "shards": str(cfg.shards),
+        "split": attrs["split"],
+        "videos": scores.pop("videos"),
+        "ckpt": attrs.get("ckpt"),
+        "ckpt_sha256": attrs.get("ckpt_sha256"),
+        "frames": list(range(first, first + frames_out)),
+        **scores,
+        "seconds": round(seconds, 3),
+    }
+    if "jaccard" in report:
+        seg = {"segmenter": attrs.get("segmenter"), "segmenter_sha256": attrs["segmenter_sha256"]}
+        report["jaccard"] = {**seg, **report["jaccard"]}
+    return report
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
-def _score(
-    cfg: EvaluateConfig,
-    store: PredStore,
-    split: str,
-    frames: tuple[int, int],
-    segmenter: torch.nn.Module | None,
-) -> dict[str, Any]:
-    """{"model", "copy_last_frame": frame metrics, "videos"; with a segmenter also "jaccard":
-    {"model", "copy_last_input", "segmenter_on_true": FrameJaccard results}}."""
-    from shards.loader import make_loader
-    from train.jaccard import FrameJaccard
-    from train.metrics import MetricAccumulator, copy_last_frame
+class _Scorer:
+    """The accumulators of one evaluation: frame metrics of the model and of copy-last-frame
+    (a store with frames), the three Jaccard lines (a store with masks and its segmenter)."""
 
-    frames_in, frames_out = frames
-    model_acc, copy_acc = MetricAccumulator(), MetricAccumulator()
-    jaccard = {key: FrameJaccard() for key in JACCARD_LINES}
+    def __init__(
+        self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
+    ) -> None:
+        from train.jaccard import FrameJaccard
+        from train.metrics import MetricAccumulator
+
+        self.store, self.segmenter, self.frames = store, segmenter, frames
+        self.metrics = None
+        if store.frames is not None:
+            self.metrics = {"model": MetricAccumulator(), "copy_last_frame": MetricAccumulator()}
+        self.jaccard = None if segmenter is None else {k: FrameJaccard() for k in JACCARD_LINES}
+        self.videos = 0
+
+    def add(self, batch: dict[str, Any], where: str) -> None:
+        """Score one loader batch (`where` names the shards, for errors)."""
+        pos = self.store.positions(batch["ids"])
+        if self.metrics is not None:
+            self._add_frames(batch, pos, where)
+        if self.jaccard is not None:
+            masks = self.store.read_masks(pos)  # (B, T_out, H, W)
+            _score_masks(self.jaccard, batch, masks, self.segmenter, self.frames)
+        self.videos += len(batch["ids"])
+
+    def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
+        from train.metrics import copy_last_frame
+
+        target = batch["targets"]  # (B, T_out, C, H, W)
+        pred = stored_frames(self.store, pos)
+        if pred.shape != target.shape:
+            raise InferError(
+                f"store frames {tuple(pred.shape[1:])} do not match the future frames "
+                f"{tuple(target.shape[1:])} of the shards in {where}; wrong --shards?"
+            )
+        self.metrics["model"].update(pred, target)
+        last = copy_last_frame(batch["inputs"], self.frames[1])
+        self.metrics["copy_last_frame"].update(last, target)
+
+    def result(self) -> dict[str, Any]:
+        """{"model", "copy_last_frame": frame metrics (a store with frames); "jaccard": {"model",
+        "copy_last_input", "segmenter_on_true": FrameJaccard results} (with masks); "videos"}."""
+        scores: dict[str, Any] = {"videos": self.videos}
+        if self.metrics is not None:
+            scores.update({key: acc.compute() for key, acc in self.metrics.items()})
+        if self.jaccard is not None:
+            scores["jaccard"] = {key: acc.compute() for key, acc in self.jaccard.items()}
+        return scores
+
+
+def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
+    """Run the shards of `split` through `scorer`; its result, once every video is scored."""
+    from shards.loader import make_loader
+
     loader = make_loader(
         cfg.shards,
         [split],
         mode="eval",
         batch_size=cfg.batch_size,
-        frames_in=frames_in,
-        frames_out=frames_out,
-        masks=segmenter is not None,
+        frames_in=scorer.frames[0],
+        frames_out=scorer.frames[1],
+        masks=scorer.jaccard is not None,
     )
-    seen = 0
     for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not cfg.progress):
-        target = batch["targets"]
-        if target is None:
+        if batch["targets"] is None:
             raise InferError(f"the {split!r} shards in {cfg.shards} carry no future frames")
-        pos = store.positions(batch["ids"])
-        pred = stored_frames(store, pos)
-        if pred.shape != target.shape:
-            raise InferError(
-                f"store frames {tuple(pred.shape[1:])} do not match the shards' "
-                f"future frames {tuple(target.shape[1:])}; wrong --shards?"
-            )
-        model_acc.update(pred, target)
-        copy_acc.update(copy_last_frame(batch["inputs"], frames_out), target)
-        if segmenter is not None:
-            _score_masks(jaccard, batch, store.read_masks(pos), segmenter, frames)
-        seen += len(batch["ids"])
-    if seen != len(store):
+        scorer.add(batch, cfg.shards)
+    if scorer.videos != len(scorer.store):
         raise InferError(
-            f"the {split!r} shards in {cfg.shards} hold {seen} videos but the store "
-            f"{len(store)}; evaluate with the shards it was predicted from"
+            f"the {split!r} shards in {cfg.shards} hold {scorer.videos} videos but the store "
+            f"{len(scorer.store)}; evaluate with the shards it was predicted from"
         )
-    scores = {"model": model_acc.compute(), "copy_last_frame": copy_acc.compute(), "videos": seen}
-    if segmenter is not None:
-        scores["jaccard"] = {key: acc.compute() for key, acc in jaccard.items()}
-    return scores
+    return scorer.result()
 
 
 def _score_masks(
@@ -251,6 +293,11 @@ def _score_masks(
 
     frames_in, frames_out = frames
     true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)
+    if tuple(pred_masks.shape[1:]) != tuple(true.shape[1:]):
+        raise InferError(
+            f"store masks {tuple(pred_masks.shape[1:])} do not match the true masks "
+            f"{tuple(true.shape[1:])} of the shards; wrong --shards?"
+        )
     last_input = segment(segmenter, batch["inputs"][:, -1:])  # (B, 1, H, W)
     jaccard["model"].update(torch.from_numpy(pred_masks), true)
     jaccard["copy_last_input"].update(last_input.expand_as(true), true)

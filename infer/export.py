@@ -4,8 +4,11 @@
 that holds 11 frames exports image_11.png ... image_21.png, and by default only image_21.png
 (the 22nd frame, the course task). With `--masks` each exported frame gets its predicted mask
 beside it, `mask_<t>.png`: a palette PNG whose pixel values are the class ids, drawn in the
-fixed 49-colour palette of infer/palette.py. Each PNG is written as `<name>.tmp` and renamed, so an
-interrupted export never leaves a half-written image under a real name.
+fixed 49-colour palette of infer/palette.py. A masks-only store (a mask-forecasting checkpoint:
+no `frames` array) exports only the mask PNGs, with `--masks`. Frames are written as they are
+stored: RGB PNGs for 3 channels, grayscale ("L") PNGs for 1, at the stored height and width.
+Each PNG is written as `<name>.tmp` and renamed, so an interrupted export never leaves a
+half-written image under a real name.
 """
 
 from __future__ import annotations
@@ -31,9 +34,21 @@ log = logging.getLogger(__name__)
 READ_BLOCK = 16  # videos read from the store at once (decoded in parallel by Zarr)
 
 
+def frame_image(frame: np.ndarray) -> Image.Image:
+    """One uint8 frame as a picture: (H, W, 3) -> RGB, (H, W, 1) or (H, W) -> grayscale (L)."""
+    if frame.ndim == 3 and frame.shape[-1] == 1:
+        frame = frame[..., 0]  # (H, W)
+    if frame.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(frame), mode="L")
+    if frame.ndim == 3 and frame.shape[-1] == 3:
+        return Image.fromarray(np.ascontiguousarray(frame), mode="RGB")
+    raise ValueError(f"a frame is (H, W, 3) or (H, W, 1) uint8, got shape {frame.shape}")
+
+
 def save_png(path: Path, frame: np.ndarray) -> None:
-    """Write one (H, W, 3) uint8 frame as an RGB PNG, atomically."""
-    _save_image(path, Image.fromarray(frame, mode="RGB"))
+    """Write one uint8 frame, (H, W, 3) as an RGB PNG or (H, W, 1) as a grayscale one,
+    atomically."""
+    _save_image(path, frame_image(frame))
 
 
 def save_mask_png(path: Path, mask: np.ndarray) -> None:
@@ -49,16 +64,22 @@ def _save_image(path: Path, img: Image.Image) -> None:
 
 def _save_video(
     folder: Path,
-    frames: np.ndarray,
+    frames: np.ndarray | None,
     masks: np.ndarray | None,
     names: dict[int, str],
 ) -> int:
+    """Write the frames (T_out, H, W, C) and masks (T_out, H, W) at `names`' indices, either
+    of them None when not exported; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
+    files = 0
     for t, name in names.items():
-        save_png(folder / name, frames[t])
+        if frames is not None:
+            save_png(folder / name, frames[t])
+            files += 1
         if masks is not None:
             save_mask_png(folder / mask_name(name), masks[t])
-    return len(names) * (1 if masks is None else 2)
+            files += 1
+    return files
 
 
 def mask_name(frame_name: str) -> str:
@@ -69,7 +90,7 @@ def mask_name(frame_name: str) -> str:
 def frame_names(store: PredStore, which: str) -> dict[int, str]:
     """{index in the store's frame axis: file name} of the frames to export."""
     first = int(store.attrs.get("first_frame", 0))
-    t_out = int(store.frames.shape[1])
+    t_out = store.shape[0]
     indices = [t_out - 1] if which == "last" else list(range(t_out))
     return {t: f"image_{first + t}.png" for t in indices}
 
@@ -86,7 +107,19 @@ def _checked_store(cfg: ExportConfig) -> tuple[PredStore, int]:
         )
     if cfg.masks and store.masks is None:
         raise InferError(f"{cfg.preds} holds no masks to export with --masks; {MAKE_MASKS}")
+    if store.frames is None and not cfg.masks:
+        raise InferError(
+            f"{cfg.preds} holds only masks (a mask-forecasting checkpoint), no frames; "
+            "export them with --masks"
+        )
     return store, missing
+
+
+def exported_files(store: PredStore, names: dict[int, str], masks: bool) -> list[str]:
+    """The file names each video folder gets: its frames (when the store has them), then
+    its masks (with `masks`)."""
+    frames = list(names.values()) if store.frames is not None else []
+    return frames + ([mask_name(n) for n in names.values()] if masks else [])
 
 
 def run_export(cfg: ExportConfig) -> dict[str, Any]:
@@ -96,7 +129,7 @@ def run_export(cfg: ExportConfig) -> dict[str, Any]:
     ids = store.ids()
     positions = np.flatnonzero(store.done_mask())
     names = frame_names(store, cfg.frames)
-    files = list(names.values()) + ([mask_name(n) for n in names.values()] if cfg.masks else [])
+    files = exported_files(store, names, cfg.masks)
     out = Path(cfg.out)
     existing = [
         out / f"video_{ids[p]}" / n
@@ -133,8 +166,9 @@ def _write_pngs(
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         for lo in range(0, len(positions), READ_BLOCK):
             block = positions[lo : lo + READ_BLOCK]
-            frames = store.read(block)  # (b, T_out, H, W, 3)
-            masks = store.read_masks(block) if cfg.masks else [None] * len(block)  # (b, T, H, W)
+            none = [None] * len(block)
+            frames = store.read(block) if store.frames is not None else none  # (b, T, H, W, C)
+            masks = store.read_masks(block) if cfg.masks else none  # (b, T_out, H, W)
             for p, video, mask in zip(block, frames, masks, strict=True):
                 folder = out / f"video_{ids[p]}"
                 pending.append(pool.submit(_save_video, folder, video, mask, names))

@@ -1,15 +1,38 @@
-"""`predict`: a checkpoint + one split of shards -> a resumable Zarr store of predicted frames.
+"""`predict`: a checkpoint + one split of shards -> a resumable Zarr store of predictions.
 
 The model is rebuilt from the checkpoint alone and run in batches under `torch.inference_mode`.
-Frames go to the store one video per chunk, then the video's `done` flag (see infer/store.py).
-With a segmenter, the class ids of every stored frame go to the store's `masks` beside them
-(infer/masks.py), before the same `done` flag.
-A rerun with the same checkpoint and split skips every batch whose videos are all done; a batch
-that was cut in the middle is predicted whole again (same batch, same numbers) and only its
-missing videos are written, so a resumed store is identical to an uninterrupted one.
+Two kinds of checkpoint are accepted:
+
+- a frame model (`train --task frames`): its predicted frames go to the store's `frames`; with
+  a segmenter, the class ids of every stored frame go to `masks` beside them (infer/masks.py).
+- a mask forecaster (`train --task masks`), which needs a segmenter: the segmenter makes the
+  class masks of each video's input frames, the forecaster predicts the masks of the future
+  frames from them, and those go to `masks`. That store holds NO `frames` array (its attribute
+  "holds" is ["masks"], and `PredStore.frames` is None).
+
+With `relabel_unseen`, a predicted class that the segmenter found in none of the input frames
+(an object kind occurs at most once per video) is replaced by the best class it did find, or
+background (`train.tasks.masks.restrict_to_seen`); the frame path segments the input frames
+for that too.
+
+Precision follows the project's one policy (`train.ddp.resolve_precision`: "auto" is bf16
+autocast where the device computes bf16 natively, float32 elsewhere), in one autocast context
+around the forecaster; the store records the resolved precision. Segmenters always run in
+float32, one video's frames per forward pass (see infer/masks.py), so a store's masks are the
+same whatever the batch size. The frames, their size and channels come from the split's
+geometry in the manifest (`shards.manifest.split_geometry`); a checkpoint whose channels or
+strides do not fit it is refused in one line.
+
+Videos go to the store one per chunk, then the video's `done` flag (see infer/store.py).
+A rerun with the same checkpoint, task, segmenter, precision, relabelling and split skips every
+batch whose videos are all done; a batch that was cut in the middle is predicted whole again
+(same batch, same numbers) and only its missing videos are written, so a resumed store is
+identical to an uninterrupted one.
 
 Under `torchrun` each rank predicts the videos its loader gives it (every video exactly once
 across ranks) and writes only their chunks; rank 0 creates the store before and finishes it after.
+`run_predict` changes no process-wide setting (threads, allocator): the CLI command does that
+(`train.ddp.tune_process`).
 """
 
 from __future__ import annotations
@@ -19,6 +42,7 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +57,7 @@ from infer.store import PredStore, prepare_store
 from infer.videos import split_videos
 
 log = logging.getLogger(__name__)
-FRAME_SHAPE = (160, 240, 3)  # (H, W, C) of a stored frame
+TASKS = ("frames", "masks")  # the checkpoints predict accepts
 
 
 def project_version() -> str:
@@ -74,30 +98,37 @@ def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
 
 
 def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, Any, dict]:
-    """(model in eval mode, ModelConfig, payload) from a checkpoint, with clear errors."""
-    from train.checkpoint import load_model
+    """(model in eval mode, ModelConfig, payload) from a frame or mask forecaster checkpoint,
+    with clear errors (a segmenter given as --ckpt is one)."""
+    from train.checkpoint import checkpoint_task, load_checkpoint, load_model
     from train.errors import TrainError
 
     try:
-        return load_model(path, device, task="frames")
+        task = checkpoint_task(load_checkpoint(path))
+        if task not in TASKS:
+            raise TrainError(
+                f"{path} is a {task} checkpoint; expected a frames or masks checkpoint (made by "
+                "`python cli.py train --task frames|masks`); a segmenter goes to --segmenter"
+            )
+        return load_model(path, device, task=task)
     except TrainError as exc:
         raise InferError(str(exc)) from None
 
 
 def to_uint8(pred: torch.Tensor) -> np.ndarray:
-    """(B, T, 3, H, W) float in [0, 1] -> (B, T, H, W, 3) uint8, the store's layout."""
+    """(B, T, C, H, W) float in [0, 1] -> (B, T, H, W, C) uint8, the store's layout."""
     u8 = (pred.clamp(0, 1) * 255).round_().to(torch.uint8)
-    return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, 3)
+    return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, C)
 
 
 def _distributed(device: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device): the trainer's process setup (device, threads per local
-    rank, allocator, the process group under torchrun)."""
+    """(rank, world size, device): the trainer's device choice and, under torchrun, its process
+    group; no process-wide setting is changed (the CLI makes those)."""
     from train.ddp import setup
     from train.errors import TrainError
 
     try:
-        env = setup(device)
+        env = setup(device, tune=False)
     except TrainError as exc:
         raise InferError(str(exc)) from None
     return env.rank, env.world_size, env.device
@@ -142,27 +173,87 @@ def run_predict(cfg: PredictConfig) -> dict[str, Any]:
             teardown()  # only a group this call created; together, so no rank aborts gloo
 
 
-def _segmenter_attrs(path: str | None, device: torch.device, rank: int):
-    """(segmenter or None, the store attributes that name it)."""
+def _segmenter_attrs(path: str | None, device: torch.device):
+    """(segmenter or None, its SegConfig or None, the store attributes that name it)."""
     if path is None:
-        return None, {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
+        none = {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
+        return None, None, none
     from infer.masks import load_segmenter
 
     seg, seg_cfg, payload = load_segmenter(path, device)
-    if rank == 0:
-        log.info("predict: segmenter %s (masks of every predicted frame)", path)
-    return seg, {
+    attrs = {
         "segmenter": str(path),
         "segmenter_sha256": file_sha256(Path(path)),
         "segmenter_config": seg_cfg.to_dict(),
         "segmenter_step": int(payload.get("step", 0) or 0),
     }
+    return seg, seg_cfg, attrs
 
 
-def _store_attrs(cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict) -> dict:
+def _split_geometry(cfg: PredictConfig) -> tuple[int, int, int, int]:
+    """(frames, height, width, channels) of the videos of `cfg.split`, from the manifest."""
+    from shards.errors import ShardError
+    from shards.manifest import read_manifest, split_geometry
+
+    try:
+        return split_geometry(read_manifest(cfg.shards), cfg.split)
+    except ShardError as exc:
+        raise InferError(str(exc)) from None
+
+
+def _fit_problems(
+    ckpt: Path, model_cfg: Any, cfg: PredictConfig, seg_cfg: Any, geometry: tuple[int, ...]
+) -> list[str]:
+    """Every way the checkpoint (and segmenter) cannot run on the split's videos."""
+    frames, height, width, channels = geometry
+    where = f"split {cfg.split!r} in {cfg.shards}"
+    kind = "grayscale" if channels == 1 else "RGB" if channels == 3 else f"{channels}-channel"
+    out = []
+    if frames < int(model_cfg.frames_in):
+        out.append(
+            f"checkpoint {ckpt} expects {model_cfg.frames_in} input frames, but {where} has "
+            f"{frames} frames per video; use the shards the model was trained for, or another "
+            "checkpoint"
+        )
+    if not model_cfg.masks and int(model_cfg.image_channels) != channels:
+        out.append(
+            f"checkpoint {ckpt} takes {model_cfg.image_channels}-channel frames, but {where} "
+            f"is {kind} ({channels} channel(s)); use a model trained on videos like these"
+        )
+    if seg_cfg is not None and int(seg_cfg.in_channels) != channels:
+        out.append(
+            f"--segmenter {cfg.segmenter} takes {seg_cfg.in_channels}-channel frames, but "
+            f"{where} is {kind} ({channels} channel(s))"
+        )
+    step = int(model_cfg.patch) * int(model_cfg.downsampling)
+    if height % step or width % step:
+        out.append(
+            f"checkpoint {ckpt} needs frame sides divisible by {step} (patch x strides), but "
+            f"{where} has {height}x{width} frames"
+        )
+    if seg_cfg is not None and (height % seg_cfg.stride or width % seg_cfg.stride):
+        out.append(
+            f"--segmenter {cfg.segmenter} needs frame sides divisible by {seg_cfg.stride}, but "
+            f"{where} has {height}x{width} frames"
+        )
+    return out
+
+
+def _store_attrs(
+    cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict, precision: str
+) -> dict:
     """The attributes that describe (and, on resume, must match) the store of this run."""
+    from train.checkpoint import checkpoint_task
+
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    task = checkpoint_task(payload)
+    if task == "masks":
+        holds = ["masks"]
+    else:
+        holds = ["frames", "masks"] if cfg.segmenter is not None else ["frames"]
     return {
+        "holds": holds,
+        "task": task,
         "ckpt_sha256": file_sha256(ckpt),
         "ckpt": str(ckpt),
         "split": cfg.split,
@@ -173,31 +264,61 @@ def _store_attrs(cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict) 
         "train_step": int(payload.get("step", 0) or 0),
         "shards": str(cfg.shards),
         "version": project_version(),
-        "precision": cfg.precision,
+        "precision": precision,
+        "precision_asked": cfg.precision,
+        "relabel_unseen": cfg.relabel_unseen,
     }
 
 
-def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
-    ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
-    if rank == 0:
-        log.info("predict: checkpoint %s (%s)", ckpt, how)
+@dataclass
+class _Run:
+    """What predicting one batch needs."""
+
+    model: torch.nn.Module  # the frame model or mask forecaster, in eval mode
+    model_cfg: Any  # its ModelConfig
+    segmenter: torch.nn.Module | None  # None: no masks (frame model only)
+    autocast: Any  # the autocast context of the resolved precision (train.ddp.autocast)
+    relabel: bool  # keep only classes the segmenter found in the input frames
+    device: torch.device
+
+
+def _load(cfg: PredictConfig, ckpt: Path, device: torch.device):
+    """(model, ModelConfig, payload, segmenter, SegConfig, segmenter attrs), the checkpoints
+    checked against each other and against the split's geometry."""
     model, model_cfg, payload = load_predictor(ckpt, device)
-    segmenter, seg_attrs = _segmenter_attrs(cfg.segmenter, device, rank)
-    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
-    ids, frames_per_video = split_videos(cfg.shards, cfg.split)
-    if frames_per_video < frames_in:
+    if model_cfg.masks and cfg.segmenter is None:
         raise InferError(
-            f"checkpoint {ckpt} expects {frames_in} input frames, but split {cfg.split!r} in "
-            f"{cfg.shards} has {frames_per_video} frames per video; use the shards the model "
-            "was trained for, or another checkpoint"
+            f"{ckpt} is a mask forecaster: it reads the class masks of the input frames, so give "
+            "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
         )
-    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload), **seg_attrs}
+    segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device)
+    problems = _fit_problems(ckpt, model_cfg, cfg, seg_cfg, _split_geometry(cfg))
+    if problems:
+        raise InferError("; ".join(problems))
+    return model, model_cfg, payload, segmenter, seg_attrs
+
+
+def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
+    from train.ddp import autocast, resolve_precision
+
+    ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
+    model, model_cfg, payload, segmenter, seg_attrs = _load(cfg, ckpt, device)
+    precision = resolve_precision(cfg.precision, device)
+    if rank == 0:
+        what = "mask forecaster" if model_cfg.masks else "frame model"
+        log.info("predict: %s %s (%s), %s", what, ckpt, how, precision)
+        if segmenter is not None:
+            log.info("predict: segmenter %s", cfg.segmenter)
+    ids, _ = split_videos(cfg.shards, cfg.split)
+    _, height, width, channels = _split_geometry(cfg)
+    frames_out = int(model_cfg.frames_out)
+    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload, precision), **seg_attrs}
     resumed = _on_rank0(
         lambda: prepare_store(
             cfg.out,
             attrs=attrs,
             video_ids=ids,
-            frame_shape=(frames_out, *FRAME_SHAPE),
+            frame_shape=(frames_out, height, width, channels),
             overwrite=cfg.overwrite,
         )[1],
         world,
@@ -208,15 +329,20 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     todo = int((~done).sum())
     start, predicted = time.perf_counter(), 0
     if todo:
-        models = (model, segmenter)
-        predicted = _predict_batches(cfg, store, done, todo, models, model_cfg, rank, world, device)
+        context = autocast(precision, device, warn=rank == 0)
+        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device)
+        predicted = _predict_batches(cfg, store, done, todo, run, rank, world)
     seconds = time.perf_counter() - start
     complete, predicted = _finish(store, predicted, rank, world)
     summary = {
         "store": str(cfg.out),
         "ckpt": str(ckpt),
         "ckpt_chosen": how,
+        "task": attrs["task"],
+        "holds": attrs["holds"],
         "segmenter": cfg.segmenter,
+        "precision": precision,
+        "relabel_unseen": cfg.relabel_unseen,
         "split": cfg.split,
         "videos": len(ids),
         "predicted": predicted,
@@ -237,25 +363,20 @@ def _predict_batches(
     store: PredStore,
     done: np.ndarray,
     todo: int,
-    models: tuple[torch.nn.Module, torch.nn.Module | None],
-    model_cfg: Any,
+    run: _Run,
     rank: int,
     world: int,
-    device: torch.device,
 ) -> int:
     """Predict (and segment) every batch of this rank that holds a video not done yet; returns
     how many videos this rank wrote."""
-    from infer.masks import segment_u8
     from shards.loader import make_loader
-    from train.ddp import bf16_autocast
 
-    model, segmenter = models
-    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    frames_in, frames_out = int(run.model_cfg.frames_in), int(run.model_cfg.frames_out)
     loader = make_loader(
         cfg.shards,
         [cfg.split],
         mode="eval",
-        batch_size=cfg.batch_size or auto_batch_size(model_cfg, device),
+        batch_size=cfg.batch_size or auto_batch_size(run.model_cfg, run.device),
         frames_in=frames_in,
         frames_out=frames_out,
         workers=cfg.workers,
@@ -275,12 +396,10 @@ def _predict_batches(
             missing = ~done[pos]
             if not missing.any():
                 continue
-            inputs = batch["inputs"][:, -frames_in:].to(device)  # (B, T_in, 3, H, W)
-            with bf16_autocast(cfg.precision == "bf16", device, rank == 0):
-                pred = model(inputs)
-            frames = to_uint8(pred.float())[missing]  # (b, T_out, H, W, 3)
-            # the masks of the stored (uint8) frames, in float32 whatever the precision
-            masks = segment_u8(segmenter, frames) if segmenter is not None else None
+            # the whole batch, so a resumed batch gives the same numbers as an uninterrupted one
+            frames, masks = predict_batch(run, batch["inputs"][:, -frames_in:])
+            frames = None if frames is None else frames[missing]
+            masks = None if masks is None else masks[missing]
             # write in the background while the next batch runs; at most 2 batches queued
             pending.append(writer.submit(store.write, pos[missing], frames, masks))
             while len(pending) > 2:
@@ -291,6 +410,49 @@ def _predict_batches(
             fut.result()
     bar.close()
     return predicted
+
+
+@torch.inference_mode()
+def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
+    (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None)."""
+    from infer.masks import segment
+    from train.tasks.masks import restrict_to_seen
+
+    seen = None  # the segmenter's class ids of the input frames, when needed
+    if run.model_cfg.masks or (run.relabel and run.segmenter is not None):
+        seen = segment(run.segmenter, inputs).to(run.device)  # (B, T_in, H, W) uint8
+    # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame
+    # model's (B, T_out, C, H, W) frames in [0, 1]
+    x = seen.long() if run.model_cfg.masks else inputs.to(run.device)
+    with run.autocast:
+        out = run.model(x).float()
+    if run.model_cfg.masks:
+        ids = restrict_to_seen(out, seen) if run.relabel else out.argmax(2)  # (B, T_out, H, W)
+        return None, ids.to(torch.uint8).cpu().numpy()
+    frames = to_uint8(out)  # (B, T_out, H, W, C)
+    if run.segmenter is None:
+        return frames, None
+    return frames, _segment_predicted(run.segmenter, frames, seen)
+
+
+def _segment_predicted(
+    segmenter: torch.nn.Module, frames: np.ndarray, seen: torch.Tensor | None
+) -> np.ndarray:
+    """uint8 class ids (B, T_out, H, W) of the stored frames (B, T_out, H, W, C), in float32,
+    one video per forward pass; with `seen` (B, T_in, H, W), only classes found there."""
+    from infer.masks import segment_u8, u8_to_float
+    from train.tasks.masks import restrict_to_seen
+
+    if seen is None:
+        return segment_u8(segmenter, frames)
+    device = next(segmenter.parameters()).device
+    out = []
+    for video, found in zip(frames, seen, strict=True):
+        logits = segmenter(u8_to_float(video).to(device))  # (T_out, K, H, W)
+        ids = restrict_to_seen(logits[None].float(), found[None].to(device))[0]  # (T_out, H, W)
+        out.append(ids.to(torch.uint8).cpu().numpy())
+    return np.stack(out)
 
 
 def _finish(store: PredStore, predicted: int, rank: int, world: int) -> tuple[bool | None, int]:

@@ -1,16 +1,22 @@
 """The Zarr (v3) store of predictions: layout, creation, resume checks, chunk-safe writes.
 
-Layout of a store (a Zarr group):
+Layout of a store (a Zarr group); H, W, C are the split's geometry in the manifest (160, 240, 3
+for the course's videos, C = 1 for grayscale):
 
-    frames     uint8 (N, T_out, 160, 240, 3)  one video per chunk, zstd-compressed
-    masks      uint8 (N, T_out, 160, 240)     class ids of the predicted frames (only when predict
-                                              was given --segmenter), one video per chunk
-    video_ids  int64 (N,)                     ids in increasing order, as in the manifest
-    done       bool  (N,)                     one chunk per element: True once video i is written
-    attrs      ckpt_sha256, ckpt, model_config, split, frames_in, frames_out, first_frame,
-               precision, created, version, shards, complete; with masks also segmenter,
-               segmenter_sha256, segmenter_config (None without)
+    frames     uint8 (N, T_out, H, W, C)  predicted frames, one video per chunk, zstd-compressed
+                                          (absent from the store of a mask forecaster)
+    masks      uint8 (N, T_out, H, W)     class ids of the predicted frames (a frame model with
+                                          --segmenter), or the forecast masks (a mask forecaster)
+    video_ids  int64 (N,)                 ids in increasing order, as in the manifest
+    done       bool  (N,)                 one chunk per element: True once video i is written
+    attrs      holds (["frames"], ["frames", "masks"] or ["masks"]), task ("frames" | "masks",
+               the checkpoint's), ckpt_sha256, ckpt, model_config, split, frames_in,
+               frames_out, first_frame, precision (resolved: fp32 | bf16), precision_asked,
+               relabel_unseen, created, version, shards, complete; segmenter, segmenter_sha256,
+               segmenter_config (None without a segmenter)
 
+A store of a mask forecaster (`predict --ckpt MASKS.pt --segmenter SEG.pt`) holds no frames:
+`PredStore.frames` is None and only the masks can be read, submitted, scored or exported.
 A video's frames and masks chunks are written before its `done` flag, so a killed run never
 marks a video it has not stored. Every chunk has one writer (the rank that predicts that
 video), so ranks never clobber each other; only rank 0 writes the attributes.
@@ -29,9 +35,26 @@ from zarr.errors import GroupNotFoundError
 
 from infer.errors import InferError
 
-ARRAYS = ("frames", "video_ids", "done")  # every store; "masks" only with a segmenter
-# what a resumed run must match (the segmenter is compared apart, with its own message)
-IDENTITY = ("ckpt_sha256", "split", "frames_in", "frames_out", "precision")
+ARRAYS = ("video_ids", "done")  # every store, beside "frames" and/or "masks" (attrs["holds"])
+# what a resumed run must match (the segmenter is compared apart, with its own message), and
+# the value a store written before the attribute existed stands for
+IDENTITY = {
+    "task": "frames",
+    "ckpt_sha256": None,
+    "split": None,
+    "frames_in": None,
+    "frames_out": None,
+    "precision": None,
+    "relabel_unseen": False,
+}
+
+
+def store_holds(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """The prediction arrays of a store with these attributes: its "holds" attribute, else
+    (stores written before it) frames, plus masks when a segmenter is named."""
+    if attrs.get("holds"):
+        return tuple(attrs["holds"])
+    return ("frames", "masks") if attrs.get("segmenter_sha256") else ("frames",)
 
 
 def store_location(url: str | Path) -> str | Path:
@@ -56,19 +79,21 @@ def _open_group(url: str | Path, mode: str) -> zarr.Group | None:
 
 
 class PredStore:
-    """An open prediction store; `frames`, `video_ids`, `done` (and `masks`, or None) are Zarr
-    arrays."""
+    """An open prediction store; `video_ids`, `done`, `frames` and `masks` are Zarr arrays,
+    `frames` None in a mask forecaster's store, `masks` None without a segmenter."""
 
     def __init__(self, group: zarr.Group, url: str | Path) -> None:
         missing = [name for name in ARRAYS if name not in group]
+        if not missing and "frames" not in group and "masks" not in group:
+            missing = ["frames or masks"]
         if missing:
             raise InferError(
                 f"{url} is a Zarr group but not a prediction store "
                 f"(no {', '.join(missing)}); point --preds at a store from predict"
             )
         self.group, self.url = group, str(url)
-        self.frames, self.video_ids, self.done = group["frames"], group["video_ids"], group["done"]
-        self.masks = group.get("masks")
+        self.video_ids, self.done = group["video_ids"], group["done"]
+        self.frames, self.masks = group.get("frames"), group.get("masks")
 
     @classmethod
     def open(cls, url: str | Path, mode: str = "r") -> PredStore:
@@ -106,8 +131,19 @@ class PredStore:
             )
         return pos
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(T_out, H, W) of every video's prediction, whichever arrays the store holds."""
+        array = self.frames if self.frames is not None else self.masks
+        return tuple(int(v) for v in array.shape[1:4])
+
     def read(self, positions: Sequence[int]) -> np.ndarray:
-        """uint8 (B, T_out, H, W, 3) frames of the given rows."""
+        """uint8 (B, T_out, H, W, C) frames of the given rows (a store with frames only)."""
+        if self.frames is None:
+            raise InferError(
+                f"{self.url} holds no frames: it was predicted by a mask forecaster "
+                f"({self.attrs.get('ckpt')}), whose store has masks only"
+            )
         return _read_rows(self.frames, positions)
 
     def read_masks(self, positions: Sequence[int]) -> np.ndarray:
@@ -119,16 +155,17 @@ class PredStore:
     # --- writing -------------------------------------------------------------------------------
 
     def write(
-        self, positions: Sequence[int], frames: np.ndarray, masks: np.ndarray | None = None
+        self, positions: Sequence[int], frames: np.ndarray | None, masks: np.ndarray | None = None
     ) -> None:
-        """Store frames (B, T_out, H, W, 3) uint8 (and, in a store with masks, masks
-        (B, T_out, H, W) uint8) at rows `positions`, then mark them done."""
+        """Store frames (B, T_out, H, W, C) uint8 and masks (B, T_out, H, W) uint8, each given
+        exactly when the store has that array, at rows `positions`, then mark them done."""
         pos = np.asarray(positions, dtype=np.int64)
-        if (masks is None) != (self.masks is None):
-            raise ValueError("masks must be given exactly when the store has a masks array")
+        if (masks is None) != (self.masks is None) or (frames is None) != (self.frames is None):
+            raise ValueError("frames and masks must be given exactly when the store has them")
         if len(pos) == 0:
             return
-        _write_rows(self.frames, pos, frames)
+        if frames is not None:
+            _write_rows(self.frames, pos, frames)
         if masks is not None:
             _write_rows(self.masks, pos, masks)
         # after the frames and masks: a crash in between leaves the video undone
@@ -188,31 +225,38 @@ def _resume_problems(
     """Every way an existing store differs from what this run would write."""
     old = store.attrs
     diffs = [
-        f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
-        for k in IDENTITY
-        if old.get(k) != attrs.get(k)
+        f"{k}: store has {old.get(k, before)!r}, this run {attrs.get(k)!r}"
+        for k, before in IDENTITY.items()
+        if old.get(k, before) != attrs.get(k)
     ]
     segmenter = _segmenter_diff(old, attrs)
     if segmenter:
         diffs.append(segmenter)
     if not diffs and (len(store) != len(ids) or not np.array_equal(store.ids(), ids)):
         diffs.append(f"video ids: store has {len(store)} videos, the shards {len(ids)}")
-    if not diffs and tuple(store.frames.shape[1:]) != tuple(frame_shape):
-        diffs.append(f"frame shape: store {store.frames.shape[1:]}, model {frame_shape}")
+    if not diffs and store_holds(old) != store_holds(attrs):
+        diffs.append(f"arrays: store holds {store_holds(old)}, this run {store_holds(attrs)}")
+    shape = tuple(frame_shape) if store.frames is not None else tuple(frame_shape[:3])
+    found = store.frames.shape[1:] if store.frames is not None else store.masks.shape[1:]
+    if not diffs and tuple(found) != shape:
+        diffs.append(f"frame shape: store {tuple(found)}, this run {shape}")
     return diffs
 
 
-def _create_arrays(group: zarr.Group, n: int, frame_shape: tuple[int, ...], *, masks: bool) -> None:
+def _create_arrays(
+    group: zarr.Group, n: int, frame_shape: tuple[int, ...], holds: tuple[str, ...]
+) -> None:
     """The empty arrays of a new store of `n` videos (see the module docstring)."""
-    group.create_array(
-        "frames",
-        shape=(n, *frame_shape),
-        chunks=(1, *frame_shape),
-        dtype="uint8",
-        fill_value=0,
-        dimension_names=("video", "frame", "y", "x", "channel"),
-    )
-    if masks:
+    if "frames" in holds:
+        group.create_array(
+            "frames",
+            shape=(n, *frame_shape),
+            chunks=(1, *frame_shape),
+            dtype="uint8",
+            fill_value=0,
+            dimension_names=("video", "frame", "y", "x", "channel"),
+        )
+    if "masks" in holds:
         mask_shape = tuple(frame_shape[:-1])  # (T_out, H, W)
         group.create_array(
             "masks",
@@ -247,9 +291,9 @@ def prepare_store(
     """Create the store, or reuse an existing one made by the same checkpoint (and segmenter)
     on the same split.
 
-    `frame_shape` is (T_out, H, W, 3). When `attrs["segmenter_sha256"]` names a segmenter, the
-    store also gets a masks array (N, T_out, H, W) for its class ids. Returns
-    (store, resumed). A store from another checkpoint, segmenter, split or video set is refused
+    `frame_shape` is (T_out, H, W, C). The arrays are those `store_holds(attrs)` names: frames
+    (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids. Returns (store, resumed).
+    A store from another checkpoint, task, segmenter, precision, split or video set is refused
     unless `overwrite`.
     """
     ids = np.asarray(video_ids, dtype=np.int64)
@@ -271,7 +315,7 @@ def prepare_store(
         )
     group = zarr.open_group(location, mode="w")  # "w" clears an old store (overwrite)
     n = len(ids)
-    _create_arrays(group, n, frame_shape, masks=attrs.get("segmenter_sha256") is not None)
+    _create_arrays(group, n, tuple(frame_shape), store_holds(attrs))
     if n:
         group["video_ids"][:] = ids
     group.attrs.update(

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from infer.errors import InferError
 
 
-def _scan_ids(source: str | Path, shard_names: list[str]) -> list[int]:
-    """Video ids from the tar headers of the shards (when the manifest's id ranges have gaps)."""
-    from shards.format import META_SUFFIX, split_key, video_id
-    from shards.manifest import join, open_url
+def _scan_ids(source: str | Path, manifest: dict[str, Any], split: str) -> list[int]:
+    """Video ids of the samples in the shards of `split` (when the manifest's id ranges have
+    gaps), read with the loaders' tar reader, which also checks every sample is whole."""
+    from shards.format import video_id
+    from shards.reader import read_shard, split_shards
 
-    ids = []
-    for name in shard_names:
-        with open_url(join(source, name)) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                key, suffix = split_key(member.name)
-                if suffix == META_SUFFIX:
-                    ids.append(video_id(key))
-    return ids
+    return [
+        video_id(sample["__key__"])
+        for ref in split_shards(source, manifest, split)
+        for sample in read_shard(ref)
+    ]
 
 
 def split_videos(source: str | Path, split: str) -> tuple[np.ndarray, int]:
@@ -31,16 +29,17 @@ def split_videos(source: str | Path, split: str) -> tuple[np.ndarray, int]:
     from shards.manifest import read_manifest, split_entry
 
     try:
-        entry = split_entry(read_manifest(source), split, source)
+        manifest = read_manifest(source)
+        entry = split_entry(manifest, split, source)
         shards = entry["shards"]
         ranges = [(int(s["first_id"]), int(s["last_id"]), int(s["videos"])) for s in shards]
         if all(last - first + 1 == n for first, last, n in ranges):
             ids = [i for first, last, _ in ranges for i in range(first, last + 1)]
         else:
-            ids = _scan_ids(source, [s["name"] for s in shards])
+            ids = _scan_ids(source, manifest, split)
     except ShardError as exc:
         raise InferError(str(exc)) from None
-    except (KeyError, TypeError, ValueError, OSError, tarfile.TarError) as exc:
+    except (KeyError, TypeError, ValueError, OSError) as exc:
         raise InferError(f"cannot list the videos of split {split!r} in {source}: {exc}") from exc
     ids_arr = np.unique(np.asarray(ids, dtype=np.int64))
     if len(ids_arr) != int(entry["videos"]):

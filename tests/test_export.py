@@ -111,3 +111,44 @@ def test_masks_of_a_store_without_them(store: Path, tmp_path: Path) -> None:
     with pytest.raises(InferError, match="holds no masks to export.*--segmenter SEG.pt"):
         export(store, tmp_path / "png", masks=True)
     assert not (tmp_path / "png").exists()
+
+
+class Killed(Exception):
+    """The fault injected into an export: the process dies while encoding a PNG."""
+
+
+def test_export_killed_after_n_pngs_leaves_only_whole_ones(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import threading
+
+    save, lock, calls = Image.Image.save, threading.Lock(), [0]
+
+    def dying_save(self, fp, *args, **kw):  # the 6th PNG and later: half a file, then death
+        with lock:
+            calls[0] += 1
+            n = calls[0]
+        if n <= 5:
+            return save(self, fp, *args, **kw)
+        buf = io.BytesIO()
+        save(self, buf, *args, **kw)
+        Path(fp).write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+        raise Killed
+
+    out = tmp_path / "png"
+    monkeypatch.setattr(Image.Image, "save", dying_save)
+    with pytest.raises(Killed):
+        export(store, out, frames="all", workers=2)
+    monkeypatch.undo()
+    preds = PredStore.open(store)
+    whole = sorted(out.rglob("*.png"))
+    assert len(whole) == 5 and list(out.rglob("*.tmp"))  # the half files kept their .tmp name
+    for png in whole:
+        t = int(png.stem.removeprefix("image_")) - 11
+        p = int(preds.positions([int(png.parent.name.removeprefix("video_"))])[0])
+        assert np.array_equal(np.asarray(Image.open(png)), preds.frames[p, t])
+    with pytest.raises(InferError, match="5 PNG file.*--overwrite"):
+        export(store, out, frames="all")
+    assert export(store, out, frames="all", overwrite=True)["files"] == 44
+    assert not list(out.rglob("*.tmp")) and len(list(out.rglob("*.png"))) == 44

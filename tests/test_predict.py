@@ -39,7 +39,7 @@ def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -
     from train.checkpoint import load_model
 
     out = tmp_path / "preds.zarr"
-    summary = predict(shard_root, ckpt, out, batch_size=3)
+    summary = predict(shard_root, ckpt, out, batch_size=3, precision="fp32")
     assert summary["predicted"] == summary["videos"] == 4 and summary["complete"]
 
     store = PredStore.open(out)
@@ -54,6 +54,7 @@ def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -
     assert attrs["frames_in"] == 11 and attrs["frames_out"] == 11
     assert len(attrs["ckpt_sha256"]) == 64 and attrs["model_config"]["frames_out"] == 11
     assert attrs["version"] and attrs["created"] and attrs["complete"] is True
+    assert attrs["holds"] == ["frames"] and attrs["task"] == "frames" and store.masks is None
 
     # the stored frames are the model's output on the loader's batches, as uint8
     model, _, _ = load_model(ckpt, "cpu")
@@ -88,19 +89,34 @@ def test_rerun_skips_done_and_refuses_other_runs(
         predict(shard_root, ckpt, folder, overwrite=True)
 
 
-def test_bf16_store_is_close_and_kept_apart(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
-    fp32, bf16 = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr"
-    predict(shard_root, ckpt, fp32, split="val")
+def test_precision_policy_recorded_and_kept_apart(
+    shard_root: Path, ckpt: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from train.ddp import resolve_precision
+
+    fp32, bf16, auto = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr", tmp_path / "auto.zarr"
+    predict(shard_root, ckpt, fp32, split="val", precision="fp32")
     predict(shard_root, ckpt, bf16, split="val", precision="bf16")
+    summary = predict(shard_root, ckpt, auto, split="val")  # the default: auto
     a, b = PredStore.open(fp32), PredStore.open(bf16)
     assert a.attrs["precision"] == "fp32" and b.attrs["precision"] == "bf16"
+    resolved = resolve_precision("auto", torch.device("cpu"))
+    c = PredStore.open(auto)
+    assert summary["precision"] == c.attrs["precision"] == resolved
+    assert c.attrs["precision_asked"] == "auto"
+    assert np.array_equal(c.frames[:], (b if resolved == "bf16" else a).frames[:])
     diff = np.abs(a.frames[:].astype(int) - b.frames[:].astype(int))
     # an untrained tiny model: about 1 level on average, 5 at the 99th percentile
     assert diff.mean() < 1.5 and np.percentile(diff, 99) <= 8, (diff.mean(), diff.max())
-    # a store is never a mix of precisions: resuming with the other one is refused
+    # a store is never a mix of precisions: resuming with another resolved one is refused
     with pytest.raises(InferError, match="precision.*--overwrite"):
-        predict(shard_root, ckpt, bf16, split="val")
-    with pytest.raises(InferError, match="precision must be one of fp32, bf16"):
+        predict(shard_root, ckpt, bf16, split="val", precision="fp32")
+    other = fp32 if resolved == "bf16" else bf16
+    with pytest.raises(InferError, match="precision.*--overwrite"):
+        predict(shard_root, ckpt, other, split="val")  # auto resolves to the other one
+    with pytest.raises(InferError, match="precision must be one of auto, fp32, bf16"):
         predict(shard_root, ckpt, tmp_path / "x.zarr", precision="fp16")
 
 
@@ -347,9 +363,211 @@ def test_cli_wrong_task_checkpoints(
         *common, "--ckpt", ckpt, "--segmenter", ckpt, "--out", "a.zarr", cwd=tmp_path, check=False
     )
     seg_as_frames = run_cli(*common, "--ckpt", seg, "--out", "b.zarr", cwd=tmp_path, check=False)
-    for proc, expected in ((frames_as_seg, "segment"), (seg_as_frames, "frames")):
+    for proc, expected in ((frames_as_seg, "segment"), (seg_as_frames, "frames or masks")):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert lines[-1].startswith("error: ") and f"expected a {expected} checkpoint" in lines[-1]
     assert "--segmenter" in frames_as_seg.stderr
     assert not (tmp_path / "a.zarr").exists() and not (tmp_path / "b.zarr").exists()
+
+
+# --- mask forecasters (predict --ckpt MASKS.pt --segmenter SEG.pt) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def masks_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from convrnn import get_preset
+    from train.checkpoint import save_untrained
+
+    return save_untrained(tmp_path_factory.mktemp("masks") / "masks.pt", get_preset("tiny-masks"))
+
+
+def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, relabel=False):
+    """(forecast masks (N, T_out, H, W) uint8, the segmenter's input masks (N, T_in, H, W)):
+    the segmenter on each video's input frames, then the forecaster on the loader's batches."""
+    import torch
+
+    from shards.loader import make_loader
+    from train.checkpoint import load_model
+    from train.tasks.masks import restrict_to_seen
+
+    model, cfg, _ = load_model(ckpt, "cpu", task="masks")
+    segmenter, _, _ = load_model(seg, "cpu", task="segment")
+    loader = make_loader(
+        str(shards), [split], mode="eval", batch_size=batch_size,
+        frames_in=cfg.frames_in, frames_out=cfg.frames_out,
+    )  # fmt: skip
+    out, inputs = [], []
+    with torch.inference_mode():
+        for batch in loader:
+            seen = torch.stack([segmenter(v).argmax(1) for v in batch["inputs"]])  # (B, T, H, W)
+            logits = model(seen)  # (B, T_out, K, H, W)
+            ids = restrict_to_seen(logits, seen) if relabel else logits.argmax(2)
+            out.append(ids.to(torch.uint8).numpy())
+            inputs.append(seen.numpy())
+    return np.concatenate(out), np.concatenate(inputs)
+
+
+def test_masks_checkpoint_store_and_submit(
+    shard_root: Path, masks_ckpt: Path, mask_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from infer.config import SubmitConfig
+    from infer.submit import run_submit
+
+    seg = mask_stores["segmenter"]
+    out = tmp_path / "hidden.zarr"
+    summary = predict(
+        shard_root, masks_ckpt, out, segmenter=str(seg), batch_size=3, precision="fp32"
+    )
+    assert summary["task"] == "masks" and summary["holds"] == ["masks"] and summary["complete"]
+    store = PredStore.open(out)
+    assert store.frames is None and "frames" not in store.group
+    assert store.masks.shape == (4, 11, 160, 240) and store.masks.dtype == np.uint8
+    assert store.masks.chunks == (1, 11, 160, 240) and store.shape == (11, 160, 240)
+    attrs = store.attrs
+    assert attrs["holds"] == ["masks"] and attrs["task"] == "masks"
+    assert attrs["segmenter"] == str(seg) and attrs["relabel_unseen"] is False
+    assert attrs["first_frame"] == 11 and attrs["model_config"]["forecast"] == "masks"
+    expect, _ = by_hand(shard_root, "hidden", masks_ckpt, seg, batch_size=3)
+    assert np.array_equal(store.masks[:], expect)
+    assert len(np.unique(expect)) > 1  # not a constant picture
+    with pytest.raises(InferError, match="holds no frames.*mask forecaster"):
+        store.read([0])
+
+    sub = run_submit(SubmitConfig(preds=str(out), out=str(tmp_path / "submission.pt")))
+    tensor = torch.load(tmp_path / "submission.pt")
+    assert sub["shape"] == [4, 160, 240] and sub["frame"] == "image_21"
+    assert np.array_equal(tensor.numpy(), expect[:, -1])
+
+    again = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
+    assert again["resumed"] and again["predicted"] == 0
+    with pytest.raises(InferError, match="relabel_unseen.*--overwrite"):
+        predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32",
+                relabel_unseen=True)  # fmt: skip
+    frames_store = mask_stores["hidden"]  # a frame model's store with masks
+    with pytest.raises(InferError, match="task: store has 'frames', this run 'masks'"):
+        predict(shard_root, masks_ckpt, frames_store, segmenter=str(seg))
+
+
+def test_relabel_unseen(shard_root: Path, masks_ckpt: Path, mask_stores: dict[str, Path],
+                        tmp_path: Path) -> None:  # fmt: skip
+    seg = mask_stores["segmenter"]
+    common = {"segmenter": str(seg), "split": "val", "precision": "fp32", "batch_size": 2}
+    off, on = tmp_path / "off.zarr", tmp_path / "on.zarr"
+    predict(shard_root, masks_ckpt, off, **common)
+    predict(shard_root, masks_ckpt, on, relabel_unseen=True, **common)
+    assert PredStore.open(on).attrs["relabel_unseen"] is True
+    a, b = PredStore.open(off).masks[:], PredStore.open(on).masks[:]
+    expect, inputs = by_hand(shard_root, "val", masks_ckpt, seg, batch_size=2, relabel=True)
+    assert np.array_equal(b, expect)
+    unseen_somewhere = 0
+    for off_v, on_v, seen_v in zip(a, b, inputs, strict=True):
+        allowed = np.union1d(np.unique(seen_v), [0])
+        assert np.isin(on_v, allowed).all()  # relabelled ids are always seen (or background)
+        unseen = ~np.isin(off_v, allowed)  # where the model predicts a class never seen
+        assert (
+            np.array_equal(on_v[~unseen], off_v[~unseen]) and (on_v[unseen] != off_v[unseen]).all()
+        )
+        unseen_somewhere += int(unseen.sum())
+    assert unseen_somewhere > 0, "the untrained forecaster never predicted an unseen class"
+
+    # the frame path: the segmenter's masks of the predicted frames, restricted the same way
+    frames_on = tmp_path / "frames-on.zarr"
+    predict(shard_root, mask_stores["ckpt"], frames_on, relabel_unseen=True, **common)
+    masks = PredStore.open(frames_on).masks[:]
+    for mask, seen_v in zip(masks, inputs, strict=True):
+        assert np.isin(mask, np.union1d(np.unique(seen_v), [0])).all()
+    with pytest.raises(InferError, match="relabel_unseen needs a segmenter"):
+        predict(shard_root, mask_stores["ckpt"], tmp_path / "x.zarr", relabel_unseen=True)
+
+
+def test_masks_checkpoint_refusals(
+    shard_root: Path, masks_ckpt: Path, mask_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    proc = run_cli(
+        "predict", "--shards", str(shard_root), "--ckpt", str(masks_ckpt),
+        "--out", "m.zarr", "--no-progress", cwd=tmp_path, check=False,
+    )  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "mask forecaster" in lines[0] and "--segmenter" in lines[0]
+    assert not (tmp_path / "m.zarr").exists()
+    rgb_seg = mask_stores["segmenter"]
+    gray_seg = tiny_segmenter(tmp_path / "gray-seg.pt", in_channels=1)
+    with pytest.raises(InferError, match="gray-seg.pt takes 1-channel frames.*RGB"):
+        predict(shard_root, masks_ckpt, tmp_path / "a.zarr", segmenter=str(gray_seg))
+    gray = tiny_checkpoint(tmp_path / "gray.pt", image_channels=1)
+    with pytest.raises(InferError, match="gray.pt takes 1-channel frames.*RGB \\(3 channel"):
+        predict(shard_root, gray, tmp_path / "b.zarr", segmenter=str(rgb_seg))
+    assert not (tmp_path / "a.zarr").exists() and not (tmp_path / "b.zarr").exists()
+
+
+# --- any geometry: 64x64 grayscale videos of 20 frames -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gray_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Moving-square 64x64 grayscale videos: val 3 x 20 frames with masks, hidden 2 x 10."""
+    from conftest import write_square_video
+
+    from ingest.pack import IngestConfig, run_ingest
+
+    tmp = tmp_path_factory.mktemp("gray")
+    for split, first, n, frames, mask in (
+        ("val", 1000, 3, 20, True),
+        ("hidden", 15000, 2, 10, False),
+    ):
+        for i in range(n):
+            folder = tmp / "data" / split / f"video_{first + i}"
+            write_square_video(folder, frames, 64, 64, "L", seed=first + i, mask=mask)
+    out = tmp / "shards"
+    run_ingest(IngestConfig(data_root=tmp / "data", out=out, workers=1, progress=False,
+                            layout="free"))  # fmt: skip
+    return out
+
+
+def test_grayscale_64x64_end_to_end(gray_shards: Path, tmp_path: Path) -> None:
+    import torch
+
+    from convrnn import get_preset
+    from shards.loader import make_loader
+    from train.checkpoint import load_model, save_untrained
+
+    geometry = {"frames_in": 10, "frames_out": 10, "height": 64, "width": 64}
+    geometry_48 = {**geometry, "height": 48, "width": 48}
+    ckpt = tiny_checkpoint(tmp_path / "gray.pt", image_channels=1, **geometry)
+    for split, n in (("val", 3), ("hidden", 2)):
+        out = tmp_path / f"{split}.zarr"
+        summary = predict(gray_shards, ckpt, out, split=split, batch_size=2, precision="fp32")
+        assert summary["complete"] and summary["videos"] == n
+        store = PredStore.open(out)
+        assert store.frames.shape == (n, 10, 64, 64, 1) and store.attrs["first_frame"] == 10
+    model, _, _ = load_model(ckpt, "cpu")
+    loader = make_loader(str(gray_shards), ["val"], mode="eval", batch_size=2, frames_in=10,
+                         frames_out=10)  # fmt: skip
+    store = PredStore.open(tmp_path / "val.zarr")
+    with torch.inference_mode():
+        for batch in loader:
+            expect = (model(batch["inputs"]).clamp(0, 1) * 255).round().byte()
+            expect = expect.permute(0, 1, 3, 4, 2).numpy()  # (B, T, H, W, 1)
+            assert np.array_equal(store.read(store.positions(batch["ids"])), expect)
+
+    # the mask path at this geometry: a 1-channel segmenter and a mask forecaster
+    seg = tiny_segmenter(tmp_path / "seg.pt", in_channels=1)
+    masks_ckpt = save_untrained(tmp_path / "masks.pt", get_preset("tiny-masks", **geometry))
+    out = tmp_path / "masks.zarr"
+    predict(gray_shards, masks_ckpt, out, split="val", segmenter=str(seg), precision="fp32")
+    masks = PredStore.open(out).masks[:]
+    expect, _ = by_hand(gray_shards, "val", masks_ckpt, seg, batch_size=8)
+    assert masks.shape == (3, 10, 64, 64) and np.array_equal(masks, expect)
+
+    rgb = tiny_checkpoint(tmp_path / "rgb.pt", **geometry)
+    with pytest.raises(InferError, match="rgb.pt takes 3-channel frames.*grayscale"):
+        predict(gray_shards, rgb, tmp_path / "x.zarr", split="val")
+    # a model configured for 48x48 frames (patch 12 x stride 2) does not tile 64x64 ones
+    odd = tiny_checkpoint(tmp_path / "odd.pt", image_channels=1, patch=12, **geometry_48)
+    with pytest.raises(InferError, match="divisible by 24.*64x64"):
+        predict(gray_shards, odd, tmp_path / "y.zarr", split="val")

@@ -136,9 +136,21 @@ def bf16_autocast(
     return autocast("bf16" if enabled else "fp32", device, warn)
 
 
-def setup(device: str = "auto", threads: int | None = None) -> DistEnv:
-    """Pick the device, set CPU threads, and join the process group when under torchrun."""
+def tune_process(threads: int | None = None) -> int:
+    """The process-wide settings of a command, made by the command (the CLI), never by a
+    library call: glibc keeps freed memory (`keep_freed_memory`) and torch uses `threads` CPU
+    threads, by default this process's share of the cores (all of them alone, half each for 2
+    torchrun processes on one machine). -> the thread count."""
     keep_freed_memory()
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    n_threads = threads or max(1, available_cores() // max(1, local_world))
+    torch.set_num_threads(n_threads)
+    return n_threads
+
+
+def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -> DistEnv:
+    """Pick the device and join the process group when under torchrun; with `tune` (the
+    trainer) also make the process settings of `tune_process`, else leave them as they are."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -154,8 +166,7 @@ def setup(device: str = "auto", threads: int | None = None) -> DistEnv:
     else:
         dev = torch.device("cpu")
     # Under DDP each process gets its share of the cores unless the user says otherwise.
-    n_threads = threads or max(1, available_cores() // max(1, local_world))
-    torch.set_num_threads(n_threads)
+    n_threads = tune_process(threads) if tune else torch.get_num_threads()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(
             backend="nccl" if use_cuda else "gloo",
