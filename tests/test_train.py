@@ -283,10 +283,15 @@ def test_resume_from_a_checkpoint_without_options_and_init_from(
         run_training(small(shard_root, run, resume=True))
     # --init-from: a new run that starts from those weights, with the checkpoint's model
     start = load_checkpoint(run / "last.pt")["model"]
-    tuned = run_training(small(shard_root, tmp_path / "tuned", init_from=str(run / "last.pt"),
-                               max_steps=1, lr=1e-9, val_split=""))  # fmt: skip
+    tuned_cfg = small(shard_root, tmp_path / "tuned", init_from=str(run / "last.pt"),
+                      max_steps=1, lr=1e-9, val_split="")  # fmt: skip
+    tuned = run_training(tuned_cfg)
     after = load_checkpoint(tuned / "last.pt")["model"]
     assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)
+    assert json.loads((tuned / "config.json").read_text())["train"]["preset"] == "init-from"
+    resumed = dataclasses.replace(tuned_cfg, resume=True, max_steps=2)
+    run_training(resumed, explicit={"resume", "max_steps"})  # as `train --resume --max-steps 2`
+    assert load_checkpoint(tuned / "last.pt")["step"] == 2
     with pytest.raises(TrainError, match="is a frames checkpoint; this run trains --task segment"):
         run_training(TrainConfig(task="segment", shards=str(shard_root), out=str(tmp_path / "s"),
                                  init_from=str(run / "last.pt"), progress=False))  # fmt: skip

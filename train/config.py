@@ -82,7 +82,7 @@ class TrainConfig:
                 if self.task == "masks" and self.labels:
                     self.train_splits = ("train", "unlabeled")
             names = preset_names(self.task)
-            if self.preset not in names:
+            if self.preset not in names and not self.init_from:  # init: the checkpoint's model
                 problems.append(
                     f"--preset must be one of {', '.join(names)} for --task {self.task}, "
                     f"got {self.preset!r}"

@@ -89,6 +89,8 @@ class Session:
                     self.model_cfg = self.task.config_from_dict(init["model_config"])
                 except (ValueError, TypeError) as exc:
                     raise TrainError(f"--init-from {cfg.init_from}: {exc}") from None
+                # the run's config names the preset the model really comes from
+                cfg.preset = (init.get("train_config") or {}).get("preset") or "init-from"
         self.cfg, self.run, self.env = cfg, run, env
         self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
