@@ -26,6 +26,10 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.data import prepare_shards  # noqa: E402
 
+# The training options the report repeats.
+TRAINING_KEYS = ("batch_size", "frames_per_video", "lr", "crop", "crop_object_bias",
+                 "object_weight", "dice_weight")  # fmt: skip
+
 
 def curve(run: Path) -> list[dict]:
     """One point per validation: training minutes (validation excluded) and the scores."""
@@ -77,6 +81,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8, help="videos per step")
     ap.add_argument("--frames-per-video", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--crop", type=int, nargs=2, default=None, metavar=("H", "W"),
+                    help="train on random H x W windows (default: full frames)")  # fmt: skip
+    ap.add_argument("--crop-object-bias", type=float, default=0.0,
+                    help="share of windows centred on an object pixel")  # fmt: skip
+    ap.add_argument("--object-weight", type=float, default=1.0,
+                    help="cross-entropy weight of object pixels (floor: 1)")  # fmt: skip
+    ap.add_argument("--dice-weight", type=float, default=0.0)
     ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="train --precision (auto: bf16 where the hardware has it)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
@@ -101,6 +112,8 @@ def main() -> None:
         batch_size=args.batch_size, frames_per_video=args.frames_per_video, precision=precision,
         val_every=10**9, early_stop=0, time_limit=args.chunk, progress=False, extra=extra,
         samples_per_epoch=None, seed=args.seed, log_every=5,
+        crop=tuple(args.crop) if args.crop else None, crop_object_bias=args.crop_object_bias,
+        object_weight=args.object_weight, dice_weight=args.dice_weight,
     )  # fmt: skip
     if args.head:  # the segmenter presets are configs; a head override is a new preset name
         from segment.config import PRESETS, get_preset
@@ -129,6 +142,7 @@ def main() -> None:
         "preset": args.preset,
         "head": args.head or "preset default",
         "precision": precision,
+        "training": {k: getattr(cfg, k) for k in TRAINING_KEYS},
         "data": {"train_videos": args.train, "val_videos": args.val, "seed": args.seed},
         "budget_minutes": args.minutes,
         "curve": points,

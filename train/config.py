@@ -57,6 +57,9 @@ class TrainConfig:
     frames_per_video: int = 4  # segment: frames sampled from each video per step
     flip: bool = True  # segment: flip sampled frames left-right with probability 1/2
     dice_weight: float = 0.0  # segment: weight of a soft Dice term beside cross-entropy
+    crop: tuple[int, int] | None = None  # segment: train on (h, w) windows; None: full frames
+    crop_object_bias: float = 0.0  # segment: share of windows centred on an object pixel
+    object_weight: float = 1.0  # segment: cross-entropy weight of object pixels (floor: 1)
     segmenter: str | None = None  # masks: the segmenter checkpoint that makes the val inputs
     labels: str | None = None  # masks: label store (`label`) of the splits without masks
     ss_steps: int = 2000  # scheduled sampling: teacher prob goes 1 -> 0 over these steps
@@ -118,6 +121,12 @@ class TrainConfig:
                      "dice_weight"):  # fmt: skip
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 1):
+            problems.append(f"--crop must be two sizes >= 1 (height width), got {self.crop}")
+        if not 0 <= self.crop_object_bias <= 1:
+            problems.append(f"--crop-object-bias must be in [0, 1], got {self.crop_object_bias}")
+        if self.object_weight <= 0:
+            problems.append(f"--object-weight must be > 0, got {self.object_weight}")
         if self.train_splits is not None and (
             not self.train_splits or any(not s for s in self.train_splits)
         ):
@@ -131,6 +140,8 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         if self.train_splits is not None:
             d["train_splits"] = list(self.train_splits)
+        if self.crop is not None:
+            d["crop"] = list(self.crop)
         return d
 
     @classmethod
@@ -141,6 +152,8 @@ class TrainConfig:
         kwargs.setdefault("task", "frames")  # runs saved before tasks existed
         if kwargs.get("train_splits") is not None:
             kwargs["train_splits"] = tuple(kwargs["train_splits"])
+        if kwargs.get("crop") is not None:
+            kwargs["crop"] = tuple(kwargs["crop"])
         return cls(**kwargs)
 
 
