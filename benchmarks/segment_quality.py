@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks.data import prepare_shards  # noqa: E402
 
 # The training options the report repeats.
-TRAINING_KEYS = ("batch_size", "frames_per_video", "lr", "crop", "crop_object_bias",
-                 "object_weight", "dice_weight")  # fmt: skip
+TRAINING_KEYS = ("batch_size", "frames_per_video", "lr", "lr_patience", "crop",
+                 "crop_object_bias", "object_weight", "dice_weight")  # fmt: skip
 
 
 def curve(run: Path) -> list[dict]:
@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--object-weight", type=float, default=1.0,
                     help="cross-entropy weight of object pixels (floor: 1)")  # fmt: skip
     ap.add_argument("--dice-weight", type=float, default=0.0)
+    ap.add_argument("--lr-patience", type=int, default=4,
+                    help="validations without improvement before the lr halves")  # fmt: skip
     ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="train --precision (auto: bf16 where the hardware has it)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
@@ -114,6 +116,7 @@ def main() -> None:
         samples_per_epoch=None, seed=args.seed, log_every=5,
         crop=tuple(args.crop) if args.crop else None, crop_object_bias=args.crop_object_bias,
         object_weight=args.object_weight, dice_weight=args.dice_weight,
+        lr_patience=args.lr_patience,
     )  # fmt: skip
     if args.head:  # the segmenter presets are configs; a head override is a new preset name
         from segment.config import PRESETS, get_preset
