@@ -335,7 +335,7 @@ def train(
         _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
     ),
     crop: tuple[int, int] | None = typer.Option(
-        _TC.crop, help="segment: train on random H W windows (multiples of the stride)."
+        _TC.crop, help="segment: random H W training windows (stride multiples); 0 0: whole."
     ),
     crop_object_bias: float = typer.Option(
         _TC.crop_object_bias, help="segment: share of windows centred on an object pixel."

@@ -62,8 +62,9 @@ def test_segment_run_writes_every_file(shard_root: Path, tmp_path: Path) -> None
 def test_segment_resume_is_exact_at_an_epoch_end(shard_root: Path, tmp_path: Path) -> None:
     # Frames are drawn from the global RNG each step: a resume from the checkpoint written at
     # the end of epoch 1 must draw the same frames and flips as the uninterrupted run.
-    full = run_training(seg_config(shard_root, tmp_path / "full", max_steps=6))
-    part = seg_config(shard_root, tmp_path / "part", max_steps=2)
+    # whole frames here (--crop 0 0); test_segment_run_on_crops_resumes_exactly does windows
+    full = run_training(seg_config(shard_root, tmp_path / "full", max_steps=6, crop=(0, 0)))
+    part = seg_config(shard_root, tmp_path / "part", max_steps=2, crop=(0, 0))
     run_training(part)
     assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 0
     resumed = run_training(dataclasses.replace(part, max_steps=6, resume=True))
@@ -165,6 +166,8 @@ def test_crop_refusals(shard_root: Path, tmp_path: Path) -> None:
         run_training(seg_config(shard_root, tmp_path / "a", crop=(30, 48)))
     with pytest.raises(TrainError, match="larger than the frames"):
         run_training(seg_config(shard_root, tmp_path / "b", crop=(200, 48)))
+    assert seg_config(shard_root, tmp_path / "d", crop=(0, 0)).validate().crop == (0, 0)
+    assert seg_config(shard_root, tmp_path / "d", crop=None).validate().crop is None
     every = "(?s)--crop must be two sizes.*--crop-object-bias.*--object-weight"
     with pytest.raises(TrainError, match=every):
         seg_config(shard_root, tmp_path / "c", crop=(0, 8), crop_object_bias=2.0,

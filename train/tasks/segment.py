@@ -146,7 +146,7 @@ class SegmentTask(Task):
         frames = all_frames(batch)  # (B, T, 3, H, W)
         cfg = ctx.cfg
         x, y = sample_frames(frames, batch["masks"], cfg.frames_per_video, cfg.flip)
-        if cfg.crop:
+        if cfg.crop and min(cfg.crop) > 0:  # None or (0, 0): whole frames
             check_crop(cfg.crop, ctx.model_cfg.stride, tuple(x.shape[-2:]))
             x, y = crop_frames(x, y, (cfg.crop[0], cfg.crop[1]), cfg.crop_object_bias)
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
