@@ -125,6 +125,7 @@ def main() -> None:
         cfg.preset = name
     wall = time.time()
     resume = False
+    done = 0.0  # training minutes before the chunk
     while True:
         run_training(TrainConfig(**{**cfg.__dict__, "resume": resume}))
         resume = True
@@ -133,6 +134,9 @@ def main() -> None:
             break
         if points[-1]["jaccard_all_frames"] >= args.target:
             break
+        if points[-1]["train_minutes"] - done < args.chunk / 2:  # Ctrl-C / SIGTERM: stop
+            break
+        done = points[-1]["train_minutes"]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r.get("kind") == "train"]
     val = [r for r in records if r.get("kind") == "val"]
@@ -158,7 +162,7 @@ def main() -> None:
         "train_image_size": list(args.crop) if min(args.crop) > 0 else "whole frames",
         "inference_images_per_s": round(inference_rate(run / "last.pt", shards, precision), 1),
         "wall_minutes": round((time.time() - wall) / 60, 2),
-        "steps": train[-1]["step"] if train else 0,
+        "steps": points[-1]["step"],
     }
     print(json.dumps(report, indent=2))
 
