@@ -363,6 +363,15 @@ def train(
     dice_weight: float = typer.Option(
         _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
     ),
+    crop: tuple[int, int] | None = typer.Option(
+        _TC.crop, help="segment: random H W training windows (stride multiples); 0 0: whole."
+    ),
+    crop_object_bias: float = typer.Option(
+        _TC.crop_object_bias, help="segment: share of windows centred on an object pixel."
+    ),
+    object_weight: float = typer.Option(
+        _TC.object_weight, help="segment: cross-entropy weight of object pixels (floor 1)."
+    ),
     segmenter: str | None = typer.Option(
         None, help="masks: segmenter checkpoint that makes the validation inputs."
     ),

@@ -15,7 +15,7 @@ from train.checkpoint import load_checkpoint, load_model, save_untrained
 from train.config import TrainConfig
 from train.errors import TrainError
 from train.loop import run_training
-from train.tasks.segment import sample_frames
+from train.tasks.segment import crop_frames, sample_frames, weighted_cross_entropy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,8 +62,9 @@ def test_segment_run_writes_every_file(shard_root: Path, tmp_path: Path) -> None
 def test_segment_resume_is_exact_at_an_epoch_end(shard_root: Path, tmp_path: Path) -> None:
     # Frames are drawn from the global RNG each step: a resume from the checkpoint written at
     # the end of epoch 1 must draw the same frames and flips as the uninterrupted run.
-    full = run_training(seg_config(shard_root, tmp_path / "full", max_steps=6))
-    part = seg_config(shard_root, tmp_path / "part", max_steps=2)
+    # whole frames here (--crop 0 0); test_segment_run_on_crops_resumes_exactly does windows
+    full = run_training(seg_config(shard_root, tmp_path / "full", max_steps=6, crop=(0, 0)))
+    part = seg_config(shard_root, tmp_path / "part", max_steps=2, crop=(0, 0))
     run_training(part)
     assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 0
     resumed = run_training(dataclasses.replace(part, max_steps=6, resume=True))
@@ -98,11 +99,87 @@ def test_sample_frames_picks_matching_frames_and_masks() -> None:
     assert len(set(y[:3, 0, 0].tolist())) == 3  # distinct frames of one video
 
 
+def coordinate_frames(n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames whose channels hold (row, column, frame index), masks holding row * w + column."""
+    rows = torch.arange(h).view(1, h, 1).expand(n, h, w).float()
+    cols = torch.arange(w).view(1, 1, w).expand(n, h, w).float()
+    idx = torch.arange(n).view(n, 1, 1).expand(n, h, w).float()
+    x = torch.stack([rows, cols, idx], dim=1)  # (n, 3, h, w)
+    y = (rows * w + cols).long()  # (n, h, w)
+    return x, y
+
+
+def test_crops_keep_frames_and_masks_aligned() -> None:
+    x, y = coordinate_frames(50, 16, 24)
+    torch.manual_seed(0)
+    cx, cy = crop_frames(x, y, (8, 12), object_bias=0.5)
+    assert cx.shape == (50, 3, 8, 12) and cy.shape == (50, 8, 12)
+    assert torch.equal((cx[:, 0] * 24 + cx[:, 1]).long(), cy)  # every pixel with its label
+    assert torch.equal(cx[:, 2, 0, 0], torch.arange(50).float())  # each frame its own window
+    # windows are contiguous: rows and columns step by one
+    assert bool((cx[:, 0, 1:] - cx[:, 0, :-1] == 1).all())
+    assert bool((cx[:, 1, :, 1:] - cx[:, 1, :, :-1] == 1).all())
+    assert len({int(v) for v in cy[:, 0, 0]}) > 10  # windows are spread over the frame
+
+
+def test_biased_crops_cover_the_objects() -> None:
+    # one 2x2 object in a corner of an otherwise empty 32x48 frame
+    x = torch.rand(40, 3, 32, 48)
+    y = torch.zeros(40, 32, 48, dtype=torch.long)
+    y[:, 1:3, 44:46] = 7
+    torch.manual_seed(0)
+    _, always = crop_frames(x, y, (8, 8), object_bias=1.0)
+    assert bool((always == 7).flatten(1).any(1).all())  # every window holds the object
+    _, never = crop_frames(x, y, (8, 8), object_bias=0.0)
+    assert int((never == 7).flatten(1).any(1).sum()) < 10  # uniform windows rarely do
+    empty = torch.zeros(3, 32, 48, dtype=torch.long)  # no object: a uniform window, no error
+    assert crop_frames(x[:3], empty, (8, 8), object_bias=1.0)[1].shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="larger than the frames"):
+        crop_frames(x, y, (40, 8), object_bias=0.0)
+
+
+def test_object_weighted_cross_entropy() -> None:
+    logits = torch.randn(2, 5, 4, 6)
+    y = torch.randint(0, 5, (2, 4, 6))
+    plain = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(weighted_cross_entropy(logits, y, 1.0), plain)
+    per_pixel = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    w = torch.where(y > 0, 3.0, 1.0)
+    assert torch.allclose(weighted_cross_entropy(logits, y, 3.0), (per_pixel * w).sum() / w.sum())
+
+
+def test_segment_run_on_crops_resumes_exactly(shard_root: Path, tmp_path: Path) -> None:
+    opts = {"crop": (32, 48), "crop_object_bias": 0.5, "object_weight": 2.0, "dice_weight": 0.5}
+    full = run_training(seg_config(shard_root, tmp_path / "full", max_steps=4, **opts))
+    part = seg_config(shard_root, tmp_path / "part", max_steps=2, **opts)
+    run_training(part)
+    resumed = run_training(dataclasses.replace(part, max_steps=4, resume=True))
+    assert json.loads((full / "config.json").read_text())["train"]["crop"] == [32, 48]
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    val = records(full, "val")[-1]["model"]["jaccard"]
+    assert len(val["per_frame"]) == 22  # validation still scores full frames
+
+
+def test_crop_refusals(shard_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="multiples of the segmenter's stride 4"):
+        run_training(seg_config(shard_root, tmp_path / "a", crop=(30, 48)))
+    with pytest.raises(TrainError, match="larger than the frames"):
+        run_training(seg_config(shard_root, tmp_path / "b", crop=(200, 48)))
+    assert seg_config(shard_root, tmp_path / "d", crop=(0, 0)).validate().crop == (0, 0)
+    assert seg_config(shard_root, tmp_path / "d", crop=None).validate().crop is None
+    every = "(?s)--crop must be two sizes.*--crop-object-bias.*--object-weight"
+    with pytest.raises(TrainError, match=every):
+        seg_config(shard_root, tmp_path / "c", crop=(0, 8), crop_object_bias=2.0,
+                   object_weight=0).validate()  # fmt: skip
+
+
 def test_cli_train_segment(shard_root: Path, tmp_path: Path) -> None:
     cmd = [
         sys.executable, "cli.py", "train", "--task", "segment", "--preset", "tiny",
         "--shards", str(shard_root), "--out", str(tmp_path / "run"), "--max-steps", "1",
         "--batch-size", "2", "--samples-per-epoch", "2", "--no-progress", "--threads", "1",
+        "--crop", "32", "48", "--crop-object-bias", "0.5",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
