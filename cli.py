@@ -324,7 +324,9 @@ def train(
         None, help="Videos per epoch per process (default: all train videos / processes)."
     ),
     batch_size: int = typer.Option(_TC.batch_size, help="Videos per step per process."),
-    lr: float = typer.Option(_TC.lr, help="Adam learning rate."),
+    lr: float | None = typer.Option(
+        None, help="Adam learning rate (default frames 1e-4, segment 2e-3, masks 1e-3)."
+    ),
     frames_in: int = typer.Option(_TC.frames_in, help="Context frames."),
     frames_out: int = typer.Option(_TC.frames_out, help="Predicted frames."),
     train_splits: str | None = typer.Option(

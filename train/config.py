@@ -14,9 +14,9 @@ from train.errors import TrainError
 TASKS = ("frames", "segment", "masks")
 # What a task uses when --preset / --train-splits are not given.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "frames": {"preset": "compact", "train_splits": ("train", "unlabeled")},
-    "segment": {"preset": "small", "train_splits": ("train",)},
-    "masks": {"preset": "compact-masks", "train_splits": ("train",)},  # + unlabeled with labels
+    "frames": {"preset": "compact", "train_splits": ("train", "unlabeled"), "lr": 1e-4},
+    "segment": {"preset": "small", "train_splits": ("train",), "lr": 2e-3},  # measured
+    "masks": {"preset": "compact-masks", "train_splits": ("train",), "lr": 1e-3},  # + unlabeled
 }
 LOSSES = ("mse", "mse+l1")
 DEVICES = ("auto", "cpu", "cuda")
@@ -35,7 +35,7 @@ class TrainConfig:
     time_limit: float | None = None  # minutes; then stop like SIGTERM (save last.pt, resumable)
     samples_per_epoch: int | None = None  # videos per epoch PER PROCESS; None: all / processes
     batch_size: int = 8  # videos per optimizer step per process
-    lr: float = 1e-4  # Adam learning rate
+    lr: float | None = None  # Adam learning rate; None: the task's (frames 1e-4, segment 2e-3)
     weight_decay: float = 0.0  # Adam weight decay
     frames_in: int = 11  # context frames given to the model
     frames_out: int = 11  # frames the model predicts
@@ -84,6 +84,8 @@ class TrainConfig:
             defaults = TASK_DEFAULTS[self.task]
             if self.preset is None:
                 self.preset = defaults["preset"]
+            if self.lr is None:
+                self.lr = defaults["lr"]
             if self.train_splits is None:
                 self.train_splits = tuple(defaults["train_splits"])
                 if self.task == "masks" and self.labels:
@@ -118,7 +120,7 @@ class TrainConfig:
                 problems.append(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.time_limit is not None and self.time_limit <= 0:
             problems.append(f"--time-limit must be > 0 minutes, got {self.time_limit}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             problems.append(f"--lr must be > 0, got {self.lr}")
         if not 0 < self.lr_factor < 1:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
