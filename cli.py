@@ -425,7 +425,9 @@ def label(
 
     with user_errors(InferError, ShardError):
         from infer.labels import run_label
+        from train.ddp import tune_process
 
+        tune_process()  # threads, allocator: the command's settings (run_label changes none)
         cfg = LabelConfig(
             shards=shards, segmenter=segmenter, split=split, out=out or f"labels/{split}.zarr",
             batch_size=batch_size, device=device, precision=precision, overwrite=overwrite,
