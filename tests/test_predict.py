@@ -451,6 +451,11 @@ def test_masks_checkpoint_store_and_submit(
 
     again = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
     assert again["resumed"] and again["predicted"] == 0
+    broken = PredStore.open(out, "r+")
+    broken.done[2] = False  # as if killed before video 2 was written
+    broken.masks[2] = 0
+    resumed = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
+    assert resumed["predicted"] == 1 and np.array_equal(PredStore.open(out).masks[:], expect)
     with pytest.raises(InferError, match="relabel_unseen.*--overwrite"):
         predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32",
                 relabel_unseen=True)  # fmt: skip
