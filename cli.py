@@ -504,13 +504,16 @@ def predict(
             )
         )
     if s["rank"] == 0:
-        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']}, {s['task']}, {s['precision']})")
+        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
         if s["task"] == "masks":
-            relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
-            typer.echo(f"segmenter {s['segmenter']} (masks of the input frames{relabel})")
+            typer.echo(f"segmenter {s['segmenter']} (masks of the input frames)")
         elif s["segmenter"]:
             typer.echo(f"segmenter {s['segmenter']} (masks of every predicted frame)")
-        typer.echo(f"store holds {', '.join(s['holds'])}")
+        relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
+        typer.echo(
+            f"{'mask forecaster' if s['task'] == 'masks' else 'frame model'} in {s['precision']}"
+            f"{relabel}; the store holds {' and '.join(s['holds'])}"
+        )
         typer.echo(
             f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
             f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}"
