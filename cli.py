@@ -436,7 +436,9 @@ def label(
 
     with user_errors(InferError, ShardError):
         from infer.labels import run_label
+        from train.ddp import tune_process
 
+        tune_process()  # threads, allocator: the command's settings (run_label changes none)
         cfg = LabelConfig(
             shards=shards, segmenter=segmenter, split=split, out=out or f"labels/{split}.zarr",
             batch_size=batch_size, device=device, precision=precision, overwrite=overwrite,
@@ -513,13 +515,16 @@ def predict(
             )
         )
     if s["rank"] == 0:
-        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']}, {s['task']}, {s['precision']})")
+        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
         if s["task"] == "masks":
-            relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
-            typer.echo(f"segmenter {s['segmenter']} (masks of the input frames{relabel})")
+            typer.echo(f"segmenter {s['segmenter']} (masks of the input frames)")
         elif s["segmenter"]:
             typer.echo(f"segmenter {s['segmenter']} (masks of every predicted frame)")
-        typer.echo(f"store holds {', '.join(s['holds'])}")
+        relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
+        typer.echo(
+            f"{'mask forecaster' if s['task'] == 'masks' else 'frame model'} in {s['precision']}"
+            f"{relabel}; the store holds {' and '.join(s['holds'])}"
+        )
         typer.echo(
             f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
             f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}"
@@ -687,6 +692,13 @@ def demo(
     out: str = typer.Option(DemoConfig.out, help="Folder for everything the demo writes."),
     preset: str = typer.Option(DemoConfig.preset, help="Model preset to train (tiny, compact)."),
     steps: int = typer.Option(DemoConfig.steps, help="Training steps."),
+    seg_preset: str = typer.Option(
+        DemoConfig.seg_preset, help="Segmenter preset to train (tiny, small)."
+    ),
+    seg_steps: int = typer.Option(DemoConfig.seg_steps, help="Segmenter training steps."),
+    seg_batch_size: int = typer.Option(
+        DemoConfig.seg_batch_size, help="Videos per segmenter step (4 frames of each)."
+    ),
     train: int = typer.Option(DemoConfig.train, help="Generated training videos."),
     val: int = typer.Option(DemoConfig.val, help="Generated validation videos (evaluated)."),
     hidden: int = typer.Option(DemoConfig.hidden, help="Generated hidden videos (exported)."),
@@ -695,7 +707,8 @@ def demo(
     seed: int = typer.Option(DemoConfig.seed, help="Seed of the generator and the training."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo in OUT."),
 ) -> None:
-    """Run the whole pipeline on a small generated example: about 4 minutes on 2 CPU cores."""
+    """Run the whole pipeline on a small generated example, masks and submission included:
+    about 8 minutes on 2 CPU cores."""
     from infer.errors import InferError
     from ingest.errors import IngestError
     from ingest.synth.config import SynthError
@@ -707,12 +720,17 @@ def demo(
         rerun="rerun with --overwrite to start the demo over",
     ):  # fmt: skip
         from infer.demo import run_demo
+        from train.ddp import tune_process
 
+        tune_process()  # threads, allocator: the command's settings, not the library's
         s = run_demo(
             DemoConfig(
                 out=out,
                 preset=preset,
                 steps=steps,
+                seg_preset=seg_preset,
+                seg_steps=seg_steps,
+                seg_batch_size=seg_batch_size,
                 train=train,
                 val=val,
                 hidden=hidden,
@@ -731,7 +749,10 @@ def demo(
         ("shards", "shards"),
         ("training run", "run"),
         ("checkpoint", "ckpt"),
+        ("segmenter run", "segmenter_run"),
+        ("segmenter", "segmenter"),
         ("PNG predictions", "predictions"),
+        ("submission", "submission"),
         ("val report", "report"),
         ("val plot", "plot"),
         ("montage", "montage"),
@@ -743,6 +764,15 @@ def demo(
     typer.echo(f"  {'':<5} {'model':>10}   {'copy-last-frame':>15}")
     for name in ("mse", "mae", "psnr", "ssim"):
         typer.echo(f"  {name:<5} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
+    if s["jaccard"]:
+        j = s["jaccard"]
+        typer.echo("val masks, Jaccard (49 classes) of frame 22 / of frames 12-22:")
+        for label, key in (
+            ("segmenter on predicted frames", "model"),
+            ("copying the last input's mask", "copy_last_input"),
+            ("segmenter on true frames", "segmenter_on_true"),
+        ):
+            typer.echo(f"  {label:<30} {j[key]['last']:.4f} / {j[key]['mean']:.4f}")
 
 
 def main() -> None:

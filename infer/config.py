@@ -161,22 +161,27 @@ class ShowConfig:
 
 @dataclass
 class DemoConfig:
-    """`demo`: generate -> ingest -> train -> predict -> export -> evaluate -> show, small."""
+    """`demo`: generate -> ingest -> train a frame model and a segmenter -> predict (frames and
+    masks) -> export, submit -> evaluate -> show, small."""
 
     out: str = "demo"  # everything goes under this folder
-    preset: str = "compact"  # model preset to train
+    preset: str = "compact"  # frame model preset to train
     train: int = 96  # generated training videos
     val: int = 16  # generated validation videos (evaluated)
-    hidden: int = 8  # generated hidden videos (predicted and exported)
+    hidden: int = 8  # generated hidden videos (predicted, exported and submitted)
     steps: int = 250  # training steps (compact, batch 4: about 0.9 s each on 2 CPU cores)
     batch_size: int = 4  # videos per training step and per prediction batch
-    lr: float = 1e-3  # Adam learning rate (higher than training's default: the run is short)
+    lr: float = 1e-3  # Adam learning rate (higher than training's default: the runs are short)
+    seg_preset: str = "small"  # segmenter preset (`train --task segment`)
+    seg_steps: int = 150  # segmenter training steps
+    seg_batch_size: int = 2  # videos per segmenter step (4 frames sampled from each)
     seed: int = 0
     overwrite: bool = False  # reuse or replace an existing demo folder
 
     def validate(self) -> DemoConfig:
         problems = []
-        for name in ("train", "val", "hidden", "steps", "batch_size"):
+        for name in ("train", "val", "hidden", "steps", "batch_size", "seg_steps",
+                     "seg_batch_size"):  # fmt: skip
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -2,12 +2,15 @@
 
 DIR/data/                 generated videos (train, val, hidden)
 DIR/shards/               their WebDataset shards + manifest.json
-DIR/runs/<timestamp>/     the training run (best.pt, last.pt, metrics.jsonl, curves.png)
-DIR/preds-hidden.zarr     predictions of the hidden videos
-DIR/preds-val.zarr        predictions of the val videos
-DIR/predictions/          video_<id>/image_21.png of every hidden video
-DIR/report.json, .png     val metrics beside copy-last-frame, and their plot
-DIR/montage.png           input, true and predicted frames of a few val videos
+DIR/runs/<timestamp>/     the frame model's training run (best.pt, last.pt, metrics.jsonl, ...)
+DIR/runs/<timestamp>/     the segmenter's training run (`train --task segment`, preset small)
+DIR/preds-hidden.zarr     predicted frames of the hidden videos, and the segmenter's masks of them
+DIR/preds-val.zarr        the same for the val videos
+DIR/predictions/          video_<id>/image_21.png and mask_21.png of every hidden video
+DIR/submission.pt, .json  the masks of frame 22 of the hidden videos, as handed in
+DIR/report.json, .png     val metrics beside copy-last-frame; the Jaccard of the masks beside
+                          copying the last input's mask and the segmenter on the true frames
+DIR/montage.png           input, true and predicted frames and masks of a few val videos
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infer.config import DemoConfig, EvaluateConfig, ExportConfig, PredictConfig, ShowConfig
+from infer.config import (
+    DemoConfig,
+    EvaluateConfig,
+    ExportConfig,
+    PredictConfig,
+    ShowConfig,
+    SubmitConfig,
+)
 from infer.errors import InferError
 
 log = logging.getLogger(__name__)
@@ -30,11 +40,14 @@ OUTPUTS = (
     "preds-hidden.zarr",
     "preds-val.zarr",
     "predictions",
+    "submission.pt",
+    "submission.json",
     "report.json",
     "report.png",
     "montage.png",
 )
 SHOW_VIDEOS = 3  # val videos drawn in the montage
+STAGES = 9  # the numbered log lines
 
 
 def _clear(root: Path, overwrite: bool) -> None:
@@ -52,92 +65,162 @@ def _clear(root: Path, overwrite: bool) -> None:
             path.unlink()
 
 
-def run_demo(cfg: DemoConfig) -> dict[str, Any]:
-    """Generate, ingest, train, predict, export, evaluate and draw; returns where things are."""
-    from infer.evaluate import run_evaluate
-    from infer.export import run_export
-    from infer.predict import run_predict
-    from infer.show import run_show
+class _Clock:
+    """Seconds per stage, in the order the stages ran."""
+
+    def __init__(self) -> None:
+        self.marks, self.seconds = [time.perf_counter()], {}
+
+    def stage(self, name: str) -> None:  # record how long the stage that just ended took
+        self.marks.append(time.perf_counter())
+        self.seconds[name] = round(self.marks[-1] - self.marks[-2], 1)
+
+    def total(self) -> dict[str, float]:
+        return {**self.seconds, "total": round(self.marks[-1] - self.marks[0], 1)}
+
+
+def _make_data(cfg: DemoConfig, root: Path, clock: _Clock) -> str:
+    """Generate the videos and ingest them; -> the shard folder."""
     from ingest.pack import IngestConfig, run_ingest
     from ingest.synth import SynthConfig, generate
+
+    log.info(
+        "[1/%d] generating %d train, %d val, %d hidden videos",
+        STAGES,
+        cfg.train,
+        cfg.val,
+        cfg.hidden,
+    )
+    synth = SynthConfig(
+        out=root / "data",
+        train=cfg.train,
+        val=cfg.val,
+        unlabeled=0,
+        hidden=cfg.hidden,
+        seed=cfg.seed,
+        workers=2,
+        progress=True,
+    )
+    generate(synth)
+    clock.stage("generate")
+    log.info("[2/%d] ingesting into shards", STAGES)
+    run_ingest(IngestConfig(data_root=root / "data", out=root / "shards", workers=2, progress=True))
+    clock.stage("ingest")
+    return str(root / "shards")
+
+
+def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> dict[str, Path]:
+    """Train the frame model, then the segmenter; -> their run folders and checkpoints."""
     from train.config import TrainConfig
     from train.loop import run_training
     from train.runs import find_checkpoint
 
-    cfg.validate()
-    root = Path(cfg.out)
-    _clear(root, cfg.overwrite)
-    root.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    marks = [time.perf_counter()]
-
-    def stage(name: str) -> None:  # record how long the stage that just ended took
-        marks.append(time.perf_counter())
-        seconds[name] = round(marks[-1] - marks[-2], 1)
-
-    log.info("[1/7] generating %d train, %d val, %d hidden videos", cfg.train, cfg.val, cfg.hidden)
-    generate(
-        SynthConfig(
-            out=root / "data",
-            train=cfg.train,
-            val=cfg.val,
-            unlabeled=0,
-            hidden=cfg.hidden,
-            seed=cfg.seed,
-            workers=2,
-            progress=True,
-        )
-    )
-    stage("generate")
-    log.info("[2/7] ingesting into shards")
-    run_ingest(IngestConfig(data_root=root / "data", out=root / "shards", workers=2, progress=True))
-    stage("ingest")
-    shards = str(root / "shards")
-    log.info("[3/7] training %s for %d steps", cfg.preset, cfg.steps)
+    common = {
+        "shards": shards,
+        "runs_root": str(root / "runs"),
+        "train_splits": ("train",),
+        "val_split": "val",
+        "seed": cfg.seed,
+        "progress": True,
+    }
+    log.info("[3/%d] training %s for %d steps", STAGES, cfg.preset, cfg.steps)
     run = run_training(
         TrainConfig(
-            shards=shards,
-            runs_root=str(root / "runs"),
             preset=cfg.preset,
             max_steps=cfg.steps,
             batch_size=cfg.batch_size,
             lr=cfg.lr,
-            train_splits=("train",),
-            val_split="val",
             val_every=max(1, cfg.steps // 5),
             ckpt_every=cfg.steps,
-            seed=cfg.seed,
-            progress=True,
             ss_steps=0,
+            **common,
         )
     )  # a short run: free-running from the start, as the model is evaluated
-    ckpt = find_checkpoint(run)
-    stage("train")
-    log.info("[4/7] predicting hidden and val videos with %s", ckpt)
+    clock.stage("train")
+    log.info("[4/%d] training the %s segmenter for %d steps", STAGES, cfg.seg_preset, cfg.seg_steps)
+    seg_run = run_training(
+        TrainConfig(
+            task="segment",
+            preset=cfg.seg_preset,
+            max_steps=cfg.seg_steps,
+            batch_size=cfg.seg_batch_size,
+            lr=cfg.lr,
+            val_every=cfg.seg_steps,
+            ckpt_every=cfg.seg_steps,
+            **common,
+        )
+    )  # validated once, at the end: scoring val costs as much as a few dozen steps
+    clock.stage("train_segmenter")
+    return {
+        "run": run,
+        "ckpt": find_checkpoint(run),
+        "segmenter_run": seg_run,
+        "segmenter": find_checkpoint(seg_run),
+    }
+
+
+def _predict_and_hand_in(
+    cfg: DemoConfig, root: Path, shards: str, runs: dict[str, Path], clock: _Clock
+) -> dict[str, Any]:
+    """Predict hidden and val (frames and their masks), export the hidden PNGs and write the
+    submission; -> the stores, the export and the submission summaries."""
+    from infer.export import run_export
+    from infer.predict import run_predict
+    from infer.submit import run_submit
+
+    log.info(
+        "[5/%d] predicting hidden and val videos with %s and %s",
+        STAGES,
+        runs["ckpt"],
+        runs["segmenter"],
+    )
     preds = {}
     for split in ("hidden", "val"):
         preds[split] = str(root / f"preds-{split}.zarr")
         run_predict(
             PredictConfig(
                 shards=shards,
-                ckpt=str(ckpt),
+                ckpt=str(runs["ckpt"]),
                 out=preds[split],
                 split=split,
+                segmenter=str(runs["segmenter"]),
                 batch_size=cfg.batch_size,
             )
         )
-    stage("predict")
-    log.info("[5/7] exporting PNGs")
-    export = run_export(ExportConfig(preds=preds["hidden"], out=str(root / "predictions")))
-    stage("export")
-    log.info("[6/7] evaluating the val predictions")
+    clock.stage("predict")
+    log.info("[6/%d] exporting PNGs of frames and masks", STAGES)
+    export = run_export(
+        ExportConfig(preds=preds["hidden"], out=str(root / "predictions"), masks=True)
+    )
+    clock.stage("export")
+    log.info("[7/%d] writing the submission of the hidden masks", STAGES)
+    submission = run_submit(SubmitConfig(preds=preds["hidden"], out=str(root / "submission.pt")))
+    clock.stage("submit")
+    return {"preds": preds, "export": export, "submission": submission}
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+    """Generate, ingest, train a frame model and a segmenter, predict, export, submit,
+    evaluate and draw; returns where things are and the val scores."""
+    from infer.evaluate import run_evaluate
+    from infer.show import run_show
+    from infer.store import PredStore
+
+    cfg.validate()
+    root = Path(cfg.out)
+    _clear(root, cfg.overwrite)
+    root.mkdir(parents=True, exist_ok=True)
+    clock = _Clock()
+    shards = _make_data(cfg, root, clock)
+    runs = _train_models(cfg, root, shards, clock)
+    done = _predict_and_hand_in(cfg, root, shards, runs, clock)
+    preds, export = done["preds"], done["export"]
+    log.info("[8/%d] evaluating the val predictions", STAGES)
     report = run_evaluate(
         EvaluateConfig(preds=preds["val"], shards=shards, out=str(root / "report.json"))
     )
-    stage("evaluate")
-    log.info("[7/7] drawing a montage")
-    from infer.store import PredStore
-
+    clock.stage("evaluate")
+    log.info("[9/%d] drawing a montage", STAGES)
     ids = PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]
     show = run_show(
         ShowConfig(
@@ -147,21 +230,31 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             out=str(root / "montage.png"),
         )
     )
-    stage("show")
+    clock.stage("show")
+    jaccard = report.get("jaccard", {})
     return {
         "out": str(root),
         "data": str(root / "data"),
         "shards": shards,
-        "run": str(run),
-        "ckpt": str(ckpt),
+        "run": str(runs["run"]),
+        "ckpt": str(runs["ckpt"]),
+        "segmenter_run": str(runs["segmenter_run"]),
+        "segmenter": str(runs["segmenter"]),
         "preds": preds,
         "predictions": export["out"],
         "png_files": export["files"],
+        "submission": done["submission"]["out"],
         "report": str(root / "report.json"),
         "plot": report["plot"],
         "montage": show["out"],
         "videos": report["videos"],
         "model": {k: v["mean"] for k, v in report["model"].items()},
         "copy_last_frame": {k: v["mean"] for k, v in report["copy_last_frame"].items()},
-        "seconds": {**seconds, "total": round(marks[-1] - marks[0], 1)},
+        # the course's score of the val masks: frame 22 ("last") and all predicted frames
+        "jaccard": {
+            key: {"last": jaccard[key]["last"], "mean": jaccard[key]["mean"]}
+            for key in ("model", "copy_last_input", "segmenter_on_true")
+            if key in jaccard
+        },
+        "seconds": clock.total(),
     }

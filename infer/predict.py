@@ -283,8 +283,8 @@ class _Run:
 
 
 def _load(cfg: PredictConfig, ckpt: Path, device: torch.device):
-    """(model, ModelConfig, payload, segmenter, SegConfig, segmenter attrs), the checkpoints
-    checked against each other and against the split's geometry."""
+    """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes), the
+    checkpoints checked against each other and against the split's geometry."""
     model, model_cfg, payload = load_predictor(ckpt, device)
     if model_cfg.masks and cfg.segmenter is None:
         raise InferError(

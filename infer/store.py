@@ -138,7 +138,7 @@ class PredStore:
         return tuple(int(v) for v in array.shape[1:4])
 
     def read(self, positions: Sequence[int]) -> np.ndarray:
-        """uint8 (B, T_out, H, W, C) frames of the given rows (a store with frames only)."""
+        """uint8 (B, T_out, H, W, C) frames of the given rows (a store with frames)."""
         if self.frames is None:
             raise InferError(
                 f"{self.url} holds no frames: it was predicted by a mask forecaster "
@@ -147,7 +147,7 @@ class PredStore:
         return _read_rows(self.frames, positions)
 
     def read_masks(self, positions: Sequence[int]) -> np.ndarray:
-        """uint8 (B, T_out, H, W) class ids of the given rows (a store with masks only)."""
+        """uint8 (B, T_out, H, W) class ids of the given rows (a store with masks)."""
         if self.masks is None:
             raise InferError(f"{self.url} holds no masks; {MAKE_MASKS}")
         return _read_rows(self.masks, positions)

@@ -60,12 +60,24 @@ def test_demo_small(tmp_path: Path) -> None:
         "2",
         "--batch-size",
         "2",
+        "--seg-preset",
+        "tiny",
+        "--seg-steps",
+        "2",
         timeout=600,
     )
     assert "copy-last-frame" in proc.stdout and "montage" in proc.stdout
+    assert "segmenter on true frames" in proc.stdout and "submission" in proc.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["videos"] == 2 and report["split"] == "val"
+    assert set(report["jaccard"]) >= {"model", "copy_last_input", "segmenter_on_true"}
     assert len(list((out / "predictions").glob("video_*/image_21.png"))) == 2
+    assert len(list((out / "predictions").glob("video_*/mask_21.png"))) == 2
     assert (out / "montage.png").is_file() and (out / "report.png").is_file()
+    val = PredStore.open(out / "preds-val.zarr")
+    assert val.masks is not None and val.attrs["task"] == "frames"
+    assert val.attrs["segmenter_config"]["base_channels"] == 4  # the tiny segmenter it trained
+    submission = json.loads((out / "submission.json").read_text())
+    assert submission["shape"] == [2, 160, 240] and submission["split"] == "hidden"
     again = run_cli("demo", "--out", str(out), cwd=tmp_path, check=False)
     assert again.returncode == 1 and "--overwrite" in again.stderr

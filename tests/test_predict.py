@@ -69,8 +69,16 @@ def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -
 def test_rerun_skips_done_and_refuses_other_runs(
     shard_root: Path, ckpt: Path, tmp_path: Path
 ) -> None:
+    import torch
+
     out = tmp_path / "preds.zarr"
-    predict(shard_root, ckpt, out)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        predict(shard_root, ckpt, out)
+        assert torch.get_num_threads() == 1  # a library call leaves process settings alone
+    finally:
+        torch.set_num_threads(threads)
     again = predict(shard_root, ckpt, out)
     assert again["predicted"] == 0 and again["already_done"] == 4 and again["resumed"]
 
@@ -443,6 +451,11 @@ def test_masks_checkpoint_store_and_submit(
 
     again = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
     assert again["resumed"] and again["predicted"] == 0
+    broken = PredStore.open(out, "r+")
+    broken.done[2] = False  # as if killed before video 2 was written
+    broken.masks[2] = 0
+    resumed = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
+    assert resumed["predicted"] == 1 and np.array_equal(PredStore.open(out).masks[:], expect)
     with pytest.raises(InferError, match="relabel_unseen.*--overwrite"):
         predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32",
                 relabel_unseen=True)  # fmt: skip
