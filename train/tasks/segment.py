@@ -50,7 +50,10 @@ def check_crop(crop: tuple[int, int], stride: int, frame: tuple[int, int]) -> No
             f"--crop {h} {w}: both sizes must be multiples of the segmenter's stride {stride}"
         )
     if h > frame[0] or w > frame[1]:
-        raise TrainError(f"--crop {h} {w} is larger than the frames {frame[0]}x{frame[1]}")
+        raise TrainError(
+            f"--crop {h} {w} is larger than the frames {frame[0]}x{frame[1]}; pass a smaller "
+            "--crop, or --crop 0 0 to train on whole frames"
+        )
 
 
 def crop_frames(
