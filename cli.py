@@ -392,7 +392,10 @@ def train(
     from train.errors import TrainError
 
     with user_errors(TrainError, ShardError):
+        from train.ddp import tune_process
         from train.loop import run_training
+
+        tune_process(threads)  # threads per process, allocator: the command's, not the library's
 
         params = dict(ctx.params)
         # options typed on the command line (--resume keeps the saved run's values for the rest);

@@ -328,3 +328,15 @@ def test_trains_on_any_frame_size_and_channels(tmp_path: Path, mode: str, channe
         get_task("frames").fit_geometry(trained, (20, 64, 64, channels), fresh=False)
     with pytest.raises(TrainError, match="do not fit the model"):
         get_task("frames").fit_geometry(trained, (20, 60, 60, other), fresh=False)
+
+
+def test_training_as_a_library_leaves_the_thread_count_alone(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_training(small(shard_root, tmp_path / "run", threads=None, max_steps=1))
+        assert torch.get_num_threads() == 1  # the CLI tunes the process, not run_training
+    finally:
+        torch.set_num_threads(before)

@@ -149,8 +149,8 @@ def tune_process(threads: int | None = None) -> int:
 
 
 def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -> DistEnv:
-    """Pick the device and join the process group when under torchrun; with `tune` (the
-    trainer) also make the process settings of `tune_process`, else leave them as they are."""
+    """Pick the device and join the process group when under torchrun; with `tune` also make
+    the process settings of `tune_process`, else set only a thread count the caller gives."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -166,7 +166,13 @@ def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -
     else:
         dev = torch.device("cpu")
     # Under DDP each process gets its share of the cores unless the user says otherwise.
-    n_threads = tune_process(threads) if tune else torch.get_num_threads()
+    if tune:
+        n_threads = tune_process(threads)
+    elif threads:  # asked for by the caller's config: that, and nothing else
+        torch.set_num_threads(threads)
+        n_threads = threads
+    else:
+        n_threads = torch.get_num_threads()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(
             backend="nccl" if use_cuda else "gloo",

@@ -78,7 +78,7 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     """Train as `cfg` says and return the run folder. `explicit` names the options given on
     the command line (used by --resume to tell them from defaults)."""
     cfg.validate()
-    env = ddp.setup(cfg.device, cfg.threads)
+    env = ddp.setup(cfg.device, cfg.threads, tune=False)  # process settings: the CLI's
     _quiet_other_ranks(env.is_main)
     try:
         # Rank 0 picks (and checks) the folder; the others follow, or raise the same error.
