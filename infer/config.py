@@ -173,8 +173,8 @@ class DemoConfig:
     batch_size: int = 4  # videos per training step and per prediction batch
     lr: float = 1e-3  # Adam learning rate (higher than training's default: the runs are short)
     seg_preset: str = "small"  # segmenter preset (`train --task segment`)
-    seg_steps: int = 150  # segmenter training steps
-    seg_batch_size: int = 2  # videos per segmenter step (4 frames sampled from each)
+    seg_steps: int = 600  # segmenter training steps (64x96 object-centred windows)
+    seg_batch_size: int = 8  # videos per segmenter step (one window from each)
     seed: int = 0
     overwrite: bool = False  # reuse or replace an existing demo folder
 

@@ -143,8 +143,7 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
             task="segment",
             preset=cfg.seg_preset,
             max_steps=cfg.seg_steps,
-            batch_size=cfg.seg_batch_size,
-            lr=cfg.lr,
+            batch_size=min(cfg.seg_batch_size, cfg.train),  # lr: the segment task's (2e-3)
             val_every=cfg.seg_steps,
             ckpt_every=cfg.seg_steps,
             **common,
