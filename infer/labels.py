@@ -29,7 +29,7 @@ import zarr
 
 from infer.config import LabelConfig
 from infer.errors import InferError
-from infer.store import _open_group, store_location
+from infer.store import _open_group, row_positions, store_location
 
 log = logging.getLogger(__name__)
 IDENTITY = ("segmenter_sha256", "split", "frames", "height", "width")
@@ -64,14 +64,7 @@ class LabelStore:
         return self._ids
 
     def positions(self, video_ids: Sequence[int]) -> np.ndarray:
-        ids = self.ids()
-        wanted = np.asarray(video_ids, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
-        bad = [int(v) for v, p in zip(wanted, pos, strict=True) if len(ids) == 0 or ids[p] != v]
-        if bad:
-            raise InferError(f"video_{bad[0]} is not in the label store {self.url} (split "
-                             f"{self.attrs.get('split')!r})")  # fmt: skip
-        return pos
+        return row_positions(self.ids(), video_ids, self.url, self.attrs.get("split"))
 
     def read_ids(self, video_ids: Sequence[int]) -> np.ndarray:
         """uint8 (n, T, H, W) masks of the given videos; every one must be labelled."""

@@ -78,6 +78,20 @@ def _open_group(url: str | Path, mode: str) -> zarr.Group | None:
         return None
 
 
+def row_positions(ids: np.ndarray, video_ids: Sequence[int], url: str, split: Any) -> np.ndarray:
+    """Row of each of `video_ids` in a store whose sorted ids are `ids` (a binary search); an
+    id the store lacks is an InferError naming the store and its split."""
+    wanted = np.asarray(video_ids, dtype=np.int64)
+    pos = np.searchsorted(ids, wanted)
+    bad = [int(v) for v, p in zip(wanted, pos, strict=True) if p >= len(ids) or ids[p] != v]
+    if bad:
+        raise InferError(
+            f"video(s) {', '.join(f'video_{v}' for v in bad[:5])} are not in "
+            f"{url} (split {split!r}, {len(ids)} videos)"
+        )
+    return pos
+
+
 class PredStore:
     """An open prediction store; `video_ids`, `done`, `frames` and `masks` are Zarr arrays,
     `frames` None in a mask forecaster's store, `masks` None without a segmenter."""
@@ -120,16 +134,7 @@ class PredStore:
 
     def positions(self, video_ids: Sequence[int]) -> np.ndarray:
         """Row of each id in the store (ids are sorted, so a binary search)."""
-        ids = self.ids()
-        wanted = np.asarray(video_ids, dtype=np.int64)
-        pos = np.searchsorted(ids, wanted)
-        bad = [int(v) for v, p in zip(wanted, pos, strict=True) if p >= len(ids) or ids[p] != v]
-        if bad:
-            raise InferError(
-                f"video(s) {', '.join(f'video_{v}' for v in bad[:5])} are not in "
-                f"{self.url} (split {self.attrs.get('split')!r}, {len(ids)} videos)"
-            )
-        return pos
+        return row_positions(self.ids(), video_ids, self.url, self.attrs.get("split"))
 
     @property
     def shape(self) -> tuple[int, int, int]:

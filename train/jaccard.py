@@ -109,3 +109,16 @@ class FrameJaccard:
             "per_class_last": per_class_last,
             "videos": self.videos,
         }
+
+
+def finish_scores(
+    ours: FrameJaccard, base: FrameJaccard | None, device: torch.device | str
+) -> tuple[dict, dict | None]:
+    """A validation's end: sum both accumulators over ranks (every rank calls it) -> ({"jaccard":
+    model}, {"jaccard": baseline} or None); ({}, None) when the split gave no video."""
+    ours.all_reduce(device)
+    if base is not None:
+        base.all_reduce(device)
+    if ours.videos == 0:
+        return {}, None
+    return {"jaccard": ours.compute()}, ({"jaccard": base.compute()} if base is not None else None)

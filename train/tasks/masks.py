@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from train.config import TrainConfig
 from train.ddp import DistEnv
 from train.errors import TrainError
-from train.jaccard import FrameJaccard
+from train.jaccard import FrameJaccard, finish_scores
 from train.tasks.base import StepContext
 from train.tasks.frames import ForecasterTask, teacher_prob
 from train.tasks.segment import segment_video_frames
@@ -124,12 +124,7 @@ class MasksTask(ForecasterTask):
                 ours.update(logits.float().argmax(2), true)
                 if with_baseline:
                     base.update(seen[:, -1:].expand_as(true), true)
-        ours.all_reduce(env.device)
-        if with_baseline:
-            base.all_reduce(env.device)
-        if ours.videos == 0:
-            return {}, None
-        return {"jaccard": ours.compute()}, ({"jaccard": base.compute()} if with_baseline else None)
+        return finish_scores(ours, base if with_baseline else None, env.device)
 
     def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
         return 1.0 - metrics["jaccard"]["last"]  # the course's score: the last frame's

@@ -10,7 +10,7 @@ import torch
 from train.config import TrainConfig
 from train.ddp import DistEnv
 from train.errors import TrainError
-from train.jaccard import FrameJaccard
+from train.jaccard import FrameJaccard, finish_scores
 from train.tasks.base import StepContext, Task
 
 EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
@@ -185,12 +185,7 @@ class SegmentTask(Task):
                 t_in = batch["inputs"].shape[1]
                 copied = masks[:, t_in - 1 : t_in].expand(-1, masks.shape[1] - t_in, -1, -1)
                 base.update(copied, masks[:, t_in:])
-        ours.all_reduce(env.device)
-        if with_baseline:
-            base.all_reduce(env.device)
-        if ours.videos == 0:
-            return {}, None
-        return {"jaccard": ours.compute()}, ({"jaccard": base.compute()} if with_baseline else None)
+        return finish_scores(ours, base if with_baseline else None, env.device)
 
     def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
         return 1.0 - metrics["jaccard"]["mean"]
