@@ -351,7 +351,18 @@ def train(
     threads: int | None = typer.Option(
         None, help="CPU threads per process (default: cores / processes on this node)."
     ),
-    loss: str = typer.Option(_TC.loss, help="mse | mse+l1."),
+    loss: str = typer.Option(
+        _TC.loss, help="frames: mse | mse+l1 | mse+ssim | mse+l1+ssim (terms of the loss)."
+    ),
+    l1_weight: float = typer.Option(_TC.l1_weight, help="Weight of the loss's L1 term."),
+    ssim_weight: float = typer.Option(_TC.ssim_weight, help="Weight of its (1 - SSIM) term."),
+    lr_schedule: str = typer.Option(
+        _TC.lr_schedule,
+        help="plateau (lower the lr when val stalls) | cosine (warm-up, then decay over "
+        "--max-steps or --time-limit).",
+    ),
+    warmup_steps: int = typer.Option(_TC.warmup_steps, help="cosine: lr warm-up steps."),
+    lr_floor: float = typer.Option(_TC.lr_floor, help="cosine: final lr as a fraction of --lr."),
     grad_clip: float = typer.Option(_TC.grad_clip, help="Max gradient norm (0: off)."),
     early_stop: int = typer.Option(_TC.early_stop, help="Patience in validations (0: off)."),
     lr_patience: int = typer.Option(_TC.lr_patience, help="ReduceLROnPlateau patience."),
@@ -366,7 +377,9 @@ def train(
         _TC.dice_weight, help="segment: weight of a soft Dice term beside cross-entropy."
     ),
     crop: tuple[int, int] | None = typer.Option(
-        _TC.crop, help="segment: random H W training windows (stride multiples); 0 0: whole."
+        _TC.crop,
+        help="segment, masks: random H W training windows (stride multiples); 0 0: whole "
+        "frames (default segment 64 96, masks whole frames).",
     ),
     crop_object_bias: float = typer.Option(
         _TC.crop_object_bias, help="segment: share of windows centred on an object pixel."

@@ -137,6 +137,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--precision", default="auto")
+    ap.add_argument(
+        "--crop",
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        metavar=("H", "W"),
+        help="mask rows: train on H x W windows (0 0: whole frames)",
+    )
+    ap.add_argument(
+        "--relabel",
+        action="store_true",
+        help="label unlabeled again even when a complete store of this segmenter is in --cache",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
     args = ap.parse_args()
@@ -156,21 +169,23 @@ def main() -> None:
     seg = str(args.segmenter)
     t = time.perf_counter()
     labels = args.cache / "labels" / "unlabeled.zarr"
+    # a complete store of the same segmenter is reused (label resumes; a new segmenter is
+    # refused, so --relabel then)
     label = run_label(LabelConfig(shards=str(shards), segmenter=seg, out=str(labels),
-                                  overwrite=True, progress=False))  # fmt: skip
+                                  overwrite=args.relabel, progress=False))  # fmt: skip
     label_minutes = (time.perf_counter() - t) / 60
     runs = {
         "rgb": train_run("rgb", args, shards, args.minutes, task="frames", preset="compact",
                          train_splits=("train", "unlabeled")),
         "train": train_run("masks-train", args, shards, args.minutes, task="masks",
-                           preset="compact-masks"),
+                           preset="compact-masks", crop=tuple(args.crop)),
         "pseudo": train_run("masks-pseudo", args, shards, args.minutes, task="masks",
-                            preset="compact-masks", labels=str(labels)),
+                            preset="compact-masks", labels=str(labels), crop=tuple(args.crop)),
     }  # fmt: skip
     runs["finetuned"] = train_run(
         "masks-finetuned", args, shards, args.finetune_minutes, task="masks",
         preset="compact-masks", labels=str(labels), init_from=str(runs["pseudo"]["ckpt"]),
-        ss_steps=args.ss_steps,
+        ss_steps=args.ss_steps, crop=tuple(args.crop),
     )  # fmt: skip
     models = {name: load_model(r["ckpt"], device)[0] for name, r in runs.items()}
     segmenter = load_model(seg, device, task="segment")[0]
@@ -184,6 +199,7 @@ def main() -> None:
                  "seed": args.seed},
         "segmenter": seg,
         "precision": precision,
+        "mask_training_windows": list(args.crop) if min(args.crop) > 0 else "whole frames",
         "budgets_minutes": {"rgb": args.minutes, "masks_train": args.minutes,
                             "masks_pseudo": args.minutes, "finetune": args.finetune_minutes,
                             "label_unlabeled": round(label_minutes, 2)},

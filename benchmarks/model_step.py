@@ -4,6 +4,11 @@ presets, side by side with the naive reference on the same weights; print JSON.
     python benchmarks/model_step.py                       # seed and compact, B=1, 11->11, 160x240
     python benchmarks/model_step.py --height 32 --width 48 --repeats 1   # a quick small run
     python benchmarks/model_step.py --conv-floor   # + the convolutions alone: a speed-up ceiling
+    python benchmarks/model_step.py --presets seed --compile   # + torch.compile, its break-even
+
+The optimised model runs at the training default precision (`--precision auto`: bf16 autocast
+where the CPU computes bf16 natively, see train.ddp.resolve_precision) and in float32; the
+naive reference always in float32, the baseline the speed-ups are quoted against.
 
 Reports medians over --repeats timed runs (after --warmup untimed ones), the speedup over the
 naive reference, and achieved GFLOP/s beside a plain fp32 matmul measured in the same run.
@@ -15,6 +20,7 @@ implementation actually executes are listed too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import statistics
@@ -30,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from convrnn import build_model, get_preset  # noqa: E402
 from convrnn.reference import from_model  # noqa: E402
 from convrnn.summary import conv_macs  # noqa: E402
+from train.ddp import autocast, resolve_precision  # noqa: E402
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int) -> float:
@@ -48,32 +55,41 @@ def matmul_gflops(n: int, repeats: int) -> float:
     return 2 * n**3 / median_seconds(lambda: a @ b, max(repeats, 3), 1) / 1e9
 
 
-def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+def train_step(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, context=contextlib.nullcontext()
+) -> None:
     model.zero_grad(set_to_none=True)
-    ((model(x, y, 0.0) - y) ** 2).mean().backward()
+    with context:
+        pred = model(x, y, 0.0)
+    ((pred.float() - y) ** 2).mean().backward()
 
 
-def predict(model: torch.nn.Module, x: torch.Tensor) -> None:
-    with torch.inference_mode():
+def predict(model: torch.nn.Module, x: torch.Tensor, context=contextlib.nullcontext()) -> None:
+    with torch.inference_mode(), context:
         model(x)
 
 
 def time_models(
-    models: dict[str, torch.nn.Module], x: torch.Tensor, y: torch.Tensor, repeats: int, warmup: int
+    models: dict[str, tuple[torch.nn.Module, object]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    repeats: int,
+    warmup: int,
 ) -> dict[str, dict[str, float]]:
-    """Median (and min) seconds of a training step and a prediction of each model; the models
-    take turns within every repetition so that a change of machine load hits them alike."""
+    """Median (and min) seconds of a training step and a prediction of each (model, autocast
+    context); the models take turns within every repetition so that a change of machine load
+    hits them alike."""
     times: dict[str, dict[str, list[float]]] = {k: {"train": [], "infer": []} for k in models}
     for rep in range(warmup + repeats):
-        for label, model in models.items():
+        for label, (model, context) in models.items():
             for kind in ("train", "infer"):
                 start = time.perf_counter()
                 if kind == "train":
                     model.train()
-                    train_step(model, x, y)
+                    train_step(model, x, y, context)
                 else:
                     model.eval()
-                    predict(model, x)
+                    predict(model, x, context)
                 if rep >= warmup:
                     times[label][kind].append(time.perf_counter() - start)
     return {
@@ -133,6 +149,28 @@ def conv_floor(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats
     return {"train_s": round(train_s, 4), "infer_s": round(infer_s, 4), "calls": n_calls}
 
 
+def compile_model(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, context
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    """torch.compile(model) and its one-off cost: the seconds of the first training step and
+    the first prediction (compilation included) minus a later one's, measured here."""
+    compiled = torch.compile(model)
+    info = {}
+    for kind in ("train", "infer"):
+        compiled.train(kind == "train")
+        seconds = []
+        for _ in range(2):
+            start = time.perf_counter()
+            if kind == "train":
+                train_step(compiled, x, y, context)
+            else:
+                predict(compiled, x, context)
+            seconds.append(time.perf_counter() - start)
+        info[f"{kind}_compile_s"] = round(seconds[0] - seconds[1], 1)
+    print(f"compile: {info}", file=sys.stderr, flush=True)
+    return compiled, info
+
+
 def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
     cfg = get_preset(
         name,
@@ -155,13 +193,23 @@ def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
         "gflop_forward": round(gflop, 2),
         "gflop_forward_executed": round(2 * args.batch * conv_macs(cfg, executed=True) / 1e9, 2),
     }
-    runs = {"optimised": model}
+    precision = resolve_precision(args.precision, torch.device("cpu"))
+    fp32 = contextlib.nullcontext()
+    default = autocast(precision, torch.device("cpu"), warn=False)
+    row["precision"] = precision
+    runs = {"optimised": (model, default)}
+    if precision != "fp32":
+        runs["optimised_fp32"] = (model, fp32)
     if args.compare_contiguous:  # the same network with contiguous (NCHW) conv weights
-        runs["optimised_contiguous"] = copy.deepcopy(model).to(
-            memory_format=torch.contiguous_format
+        runs["optimised_contiguous"] = (
+            copy.deepcopy(model).to(memory_format=torch.contiguous_format),
+            default,
         )
+    if args.compile:
+        compiled, row["compile"] = compile_model(model, x, y, default)
+        runs["compiled"] = (compiled, default)
     if not args.no_naive:
-        runs["naive"] = from_model(model)
+        runs["naive"] = (from_model(model), fp32)
     for label, t in time_models(runs, x, y, args.repeats, args.warmup).items():
         row[label] = {
             **{k: round(v, 4) for k, v in t.items()},
@@ -180,6 +228,19 @@ def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
             row["ceiling_infer"] = round(naive["infer_s"] / floor["infer_s"], 2)
         row["speedup_train"] = round(naive["train_s"] / opt["train_s"], 2)
         row["speedup_infer"] = round(naive["infer_s"] / opt["infer_s"], 2)
+        if "optimised_fp32" in row:
+            f32 = row["optimised_fp32"]
+            row["speedup_train_fp32"] = round(naive["train_s"] / f32["train_s"], 2)
+            row["speedup_infer_fp32"] = round(naive["infer_s"] / f32["infer_s"], 2)
+        if "compiled" in row:
+            comp, info = row["compiled"], row["compile"]
+            row["speedup_train_compiled"] = round(naive["train_s"] / comp["train_s"], 2)
+            row["speedup_infer_compiled"] = round(naive["infer_s"] / comp["infer_s"], 2)
+            for kind in ("train", "infer"):  # calls after which compiling has paid for itself
+                saved = opt[f"{kind}_s"] - comp[f"{kind}_s"]
+                info[f"break_even_{kind}_calls"] = (
+                    round(info[f"{kind}_compile_s"] / saved) if saved > 0 else None
+                )
         if "optimised_contiguous" in row:
             nchw = row["optimised_contiguous"]
             row["speedup_train_contiguous"] = round(naive["train_s"] / nchw["train_s"], 2)
@@ -205,6 +266,8 @@ def main() -> None:
         help="also time the optimised model with contiguous (NCHW) conv weights",
     )
     p.add_argument("--matmul-size", type=int, default=2048)
+    p.add_argument("--precision", default="auto", help="the optimised model's: auto | fp32 | bf16")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
     p.add_argument(
         "--conv-floor",
         action="store_true",

@@ -39,6 +39,10 @@ class ModelConfig:
     up_channels: tuple[int, ...] = (96, 96)  # forecaster upsampling i+1 -> i output channels
     up_kernel: int = 4  # transposed-conv kernel of a stride-2 upsampling (stride 1: 3x3)
     head_channels: tuple[int, ...] = (16,)  # head: 3x3 conv + LeakyReLU per entry, then 1x1
+    # frames: full-resolution refinement after the pixel shuffle, 3x3 conv + LeakyReLU per
+    # entry on [predicted frame, last frame], then a zero-initialised 3x3 conv to a correction
+    # of the frame; () for none. Smooths the patch grid a shuffled head can leave.
+    refine: tuple[int, ...] = ()
     norm: bool = True  # GroupNorm on the gate convolutions (the original had it)
     norm_group_size: int = 32  # channels per GroupNorm group (the original: C // 32 groups)
     leak: float = 0.2  # LeakyReLU slope after stage, upsampling and head convolutions
@@ -57,6 +61,7 @@ class ModelConfig:
             "rnn_kernels",
             "up_channels",
             "head_channels",
+            "refine",
         ):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         problems = self.problems()
@@ -111,9 +116,12 @@ class ModelConfig:
             "rnn_kernels",
             "up_channels",
             "head_channels",
+            "refine",
         ):
             if any(v < 1 for v in getattr(self, name)):
                 out.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.refine and self.forecast != "frames":
+            out.append("refine applies to frames only (masks are class logits)")
         if self.num_classes < 2:
             out.append(f"num_classes must be >= 2, got {self.num_classes}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):

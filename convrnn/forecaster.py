@@ -108,6 +108,33 @@ def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class Refine(nn.Module):
+    """Full-resolution refinement of a predicted frame (`cfg.refine`): 3x3 conv + LeakyReLU
+    per entry on [frame, last frame] (6 channels), then a 3x3 conv to a correction added to
+    the frame. The last conv starts at zero, so a new model's refinement is the identity."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 2 * cfg.image_channels
+        for ch in cfg.refine:
+            layers += [nn.Conv2d(in_ch, ch, 3, padding=1), nn.LeakyReLU(cfg.leak)]
+            in_ch = ch
+        last = nn.Conv2d(in_ch, cfg.image_channels, 3, padding=1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(*layers, last)
+
+    def forward(self, frame: Tensor, base: Tensor) -> Tensor:
+        """frame, base (N, C, H, W) -> the refined frame (N, C, H, W) in [0, 1]."""
+        return (frame + self.net(torch.cat([frame, base], 1))).clamp(0.0, 1.0)
+
+
+def build_refine(cfg: ModelConfig) -> Refine | None:
+    """The refinement a frames config asks for (None without `cfg.refine`)."""
+    return Refine(cfg) if cfg.refine else None
+
+
 class EncoderForecaster(nn.Module):
     """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1];
     masks: (B, T_in, H, W) class ids -> (B, T_out, K, H, W) class logits."""
@@ -130,6 +157,7 @@ class EncoderForecaster(nn.Module):
         self.dec_cells = nn.ModuleList(self._cell(dec_in[i], i) for i in range(n))
         self.ups = build_ups(cfg)
         self.head = build_head(cfg, cfg.hidden[0])
+        self.refine = build_refine(cfg)
         self.act = nn.LeakyReLU(cfg.leak)
         # channels_last conv weights make the (mkldnn) convolutions run channels_last: measured
         # faster on CPU (benchmarks/model_step.py --compare-contiguous); the math is unchanged.
@@ -151,7 +179,8 @@ class EncoderForecaster(nn.Module):
         """Head output -> a predicted frame; masks: -> logits (N, K, H, W), `base` being the
         last observed mask (N, H, W)."""
         if self.embed is None:
-            return head_to_frame(raw, base, self.cfg)
+            frame = head_to_frame(raw, base, self.cfg)
+            return frame if self.refine is None else self.refine(frame, base)
         return head_to_logits(raw, base, self.copy_bonus, self.cfg.patch).movedim(-1, 1)
 
     def masks_to_grid(self, ids: Tensor) -> Tensor:

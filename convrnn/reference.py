@@ -22,6 +22,7 @@ from .config import ModelConfig
 from .forecaster import (
     EncoderForecaster,
     build_head,
+    build_refine,
     build_stage_convs,
     build_ups,
     head_to_frame,
@@ -83,6 +84,7 @@ class NaiveEncoderForecaster(nn.Module):
                 self.copy_bonus = nn.Parameter(torch.tensor(copy_bonus_init(cfg.num_classes)))
         self.stage_convs, self.ups = build_stage_convs(cfg), build_ups(cfg)
         self.head, self.act = build_head(cfg, cfg.hidden[0]), nn.LeakyReLU(cfg.leak)
+        self.refine = build_refine(cfg)
         cell = {"gru": NaiveGRUCell, "lstm": NaiveLSTMCell}[cfg.cell]
         n = cfg.stages
         self.enc_cells = nn.ModuleList(
@@ -111,7 +113,8 @@ class NaiveEncoderForecaster(nn.Module):
     def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
         cfg = self.cfg
         if not cfg.masks:
-            return head_to_frame(raw, base, cfg)
+            frame = head_to_frame(raw, base, cfg)
+            return frame if self.refine is None else self.refine(frame, base)
         n, _, h, w = raw.shape
         p, k = cfg.patch, cfg.num_classes
         # channels (i, j, class) of the grid cell (y, x) -> class logits at (y p + i, x p + j)

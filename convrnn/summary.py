@@ -54,6 +54,11 @@ def conv_macs(
         total += t_out * pix[0] * cin * ch * 9
         cin = ch
     total += t_out * pix[0] * cin * cfg.out_channels * cfg.patch**2
+    full = (height or cfg.height) * (width or cfg.width)  # refinement: full-resolution 3x3s
+    cin = 2 * cfg.image_channels
+    for ch in (*cfg.refine, cfg.image_channels) if cfg.refine else ():
+        total += t_out * full * cin * ch * 9
+        cin = ch
     return total + feedback_macs(cfg, height, width)
 
 

@@ -70,6 +70,7 @@ def test_output_shape_and_range(name: str, t_in: int, t_out: int) -> None:
         {"cell": "lstm"},
         {"autoregressive": True, "output": "residual"},
         {"cell": "lstm", "autoregressive": True, "norm": False},
+        {"autoregressive": True, "output": "residual", "refine": (4,)},
     ],
 )
 def test_gradients_reach_every_parameter(overrides: dict) -> None:
@@ -273,6 +274,8 @@ def test_mask_config_choices_are_checked() -> None:
         ("tiny", {"autoregressive": True}),
         ("compact", {}),
         ("compact", {"cell": "lstm", "autoregressive": False}),
+        ("compact", {"refine": (8, 8)}),
+        ("tiny", {"refine": (4,), "autoregressive": False}),
         ("seed", {"frames_in": 3, "frames_out": 2}),
         ("seed-lstm", {"frames_in": 2, "frames_out": 2, "autoregressive": True}),
     ],
@@ -298,6 +301,18 @@ def test_residual_zero_head_starts_as_copy_last_frame() -> None:
     with torch.no_grad():
         pred = build_model(cfg)(x)
     torch.testing.assert_close(pred, x[:, -1:].expand(-1, 3, -1, -1, -1))
+
+
+def test_refinement_starts_as_the_identity_and_keeps_frames_in_range() -> None:
+    cfg = get_preset("compact", frames_in=4, frames_out=3, refine=(8,))
+    x = torch.rand(1, 4, 3, 32, 48)
+    model = build_model(cfg)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), x[:, -1:].expand(-1, 3, -1, -1, -1))
+        model.refine.net[-1].bias.fill_(5.0)  # a large correction is clamped into [0, 1]
+        assert model(x).max() == 1.0
+    with pytest.raises(ValueError, match="refine applies to frames only"):
+        get_preset("compact-masks", refine=(8,))
 
 
 def test_teacher_forcing_feeds_the_true_frames() -> None:

@@ -57,8 +57,13 @@ def test_masks_run_trains_and_scores_jaccard(
     assert model(ids).shape == (1, 4, 49, 160, 240)
 
 
-def test_masks_resume_is_exact(shard_root: Path, segmenter: Path, tmp_path: Path) -> None:
-    cfg = masks_config(shard_root, tmp_path / "part", segmenter, max_steps=3, val_split="")
+@pytest.mark.parametrize("crop", [(0, 0), (64, 96)])
+def test_masks_resume_is_exact(
+    shard_root: Path, segmenter: Path, tmp_path: Path, crop: tuple[int, int]
+) -> None:
+    # (64, 96): training windows through all frames, drawn from the restored RNG on resume
+    cfg = masks_config(shard_root, tmp_path / "part", segmenter, max_steps=3, val_split="",
+                       crop=crop)  # fmt: skip
     full = run_training(dataclasses.replace(cfg, out=str(tmp_path / "full"), max_steps=5))
     run_training(cfg)
     resumed = run_training(dataclasses.replace(cfg, max_steps=5, resume=True))
@@ -76,6 +81,11 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
         run_training(dataclasses.replace(cfg, preset="tiny"))
     with pytest.raises(TrainError, match="--preset must be one of.*frames"):
         run_training(dataclasses.replace(cfg, task="frames", preset="tiny-masks"))
+    with pytest.raises(
+        TrainError, match="--crop 60 96: both sizes must be multiples of the model's"
+    ):
+        run_training(dataclasses.replace(cfg, crop=(60, 96), out=str(tmp_path / "c")))
+    assert cfg.validate().crop == (0, 0)  # masks train on whole frames by default
     with pytest.raises(TrainError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())
         run_training(dataclasses.replace(cfg, segmenter=str(frames), out=str(tmp_path / "b")))

@@ -162,12 +162,12 @@ def test_segment_run_on_crops_resumes_exactly(shard_root: Path, tmp_path: Path) 
 
 
 def test_crop_refusals(shard_root: Path, tmp_path: Path) -> None:
-    with pytest.raises(TrainError, match="multiples of the segmenter's stride 4"):
+    with pytest.raises(TrainError, match="multiples of the model's stride 4"):
         run_training(seg_config(shard_root, tmp_path / "a", crop=(30, 48)))
     with pytest.raises(TrainError, match="larger than the frames"):
         run_training(seg_config(shard_root, tmp_path / "b", crop=(200, 48)))
     assert seg_config(shard_root, tmp_path / "d", crop=(0, 0)).validate().crop == (0, 0)
-    assert seg_config(shard_root, tmp_path / "d", crop=None).validate().crop is None
+    assert seg_config(shard_root, tmp_path / "d", crop=None).validate().crop == (64, 96)
     every = "(?s)--crop must be two sizes.*--crop-object-bias.*--object-weight"
     with pytest.raises(TrainError, match=every):
         seg_config(shard_root, tmp_path / "c", crop=(0, 8), crop_object_bias=2.0,

@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from train.errors import TrainError
+from train.schedule import SCHEDULES
 
 TASKS = ("frames", "segment", "masks")
 # What a task uses when --preset / --train-splits are not given.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "frames": {"preset": "compact", "train_splits": ("train", "unlabeled"), "lr": 1e-4},
-    "segment": {"preset": "small", "train_splits": ("train",), "lr": 2e-3},  # measured
+    "segment": {"preset": "small", "train_splits": ("train",), "lr": 2e-3, "crop": (64, 96)},
     "masks": {"preset": "compact-masks", "train_splits": ("train",), "lr": 1e-3},  # + unlabeled
 }
-LOSSES = ("mse", "mse+l1")
+LOSSES = ("mse", "mse+l1", "mse+ssim", "mse+l1+ssim")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -49,9 +50,13 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where the device computes bf16 natively) | fp32 | bf16
     compile: bool = False  # torch.compile the model
     threads: int | None = None  # torch CPU threads per process; None: cores / local processes
-    loss: str = "mse"  # mse | mse+l1
-    l1_weight: float = 1.0  # weight of the L1 term when loss is mse+l1
+    loss: str = "mse"  # frames: mse | mse+l1 | mse+ssim | mse+l1+ssim
+    l1_weight: float = 1.0  # weight of the L1 term when the loss has one
+    ssim_weight: float = 1.0  # weight of the (1 - SSIM) term when the loss has one
     grad_clip: float = 1.0  # max gradient norm (0 disables clipping)
+    lr_schedule: str = "plateau"  # plateau (lower on val plateaus) | cosine (over the budget)
+    warmup_steps: int = 0  # cosine: steps of linear lr warm-up
+    lr_floor: float = 0.05  # cosine: the final lr, as a fraction of --lr
     lr_factor: float = 0.5  # ReduceLROnPlateau factor on val loss
     lr_patience: int = 4  # validations without improvement before the lr drops
     early_stop: int = 15  # validations without improvement before training stops (0: never)
@@ -61,8 +66,9 @@ class TrainConfig:
     frames_per_video: int = 1  # segment: frames sampled from each video per step
     flip: bool = True  # segment: flip sampled frames left-right with probability 1/2
     dice_weight: float = 0.0  # segment: weight of a soft Dice term beside cross-entropy
-    crop: tuple[int, int] | None = (64, 96)  # segment: train on (h, w) windows; None or
-    # (0, 0): whole frames
+    # segment, masks: train on random (h, w) windows; (0, 0): whole frames; None: the task's
+    # default (segment (64, 96), masks whole frames)
+    crop: tuple[int, int] | None = None
     crop_object_bias: float = 0.7  # segment: share of windows centred on an object pixel
     object_weight: float = 3.0  # segment: cross-entropy weight of object pixels (floor: 1)
     segmenter: str | None = None  # masks: the segmenter checkpoint that makes the val inputs
@@ -86,6 +92,8 @@ class TrainConfig:
                 self.preset = defaults["preset"]
             if self.lr is None:
                 self.lr = defaults["lr"]
+            if self.crop is None:
+                self.crop = defaults.get("crop", (0, 0))
             if self.train_splits is None:
                 self.train_splits = tuple(defaults["train_splits"])
                 if self.task == "masks" and self.labels:
@@ -107,6 +115,14 @@ class TrainConfig:
             problems.append(
                 f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+        if self.lr_schedule not in SCHEDULES:
+            problems.append(
+                f"--lr-schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        elif self.lr_schedule == "cosine" and not (self.max_steps or self.time_limit):
+            problems.append("--lr-schedule cosine needs a budget: --max-steps or --time-limit")
+        if not 0 <= self.lr_floor <= 1:
+            problems.append(f"--lr-floor must be in [0, 1], got {self.lr_floor}")
         if self.loss not in LOSSES:
             problems.append(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.device not in DEVICES:
@@ -125,7 +141,8 @@ class TrainConfig:
         if not 0 < self.lr_factor < 1:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
-                     "dice_weight"):  # fmt: skip
+                     "warmup_steps",
+                     "ssim_weight", "dice_weight"):  # fmt: skip
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.crop is not None and (

@@ -135,6 +135,7 @@ def _step(s: Session, batch: dict, autocast) -> tuple[torch.Tensor, dict]:
     loss.backward()
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+    s.schedule_lr()
     s.optimizer.step()
     st.step += 1
     st.batch_in_epoch += 1

@@ -38,8 +38,9 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch
     return g / g.sum()
 
 
-def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """SSIM of each image: (N, C, H, W) x2 -> (N,), averaged over channels and valid pixels.
+def ssim_map(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The local SSIM of each pixel of the valid region: (N, C, H, W) x2 -> (N, C, H', W'),
+    float32 and differentiable (the SSIM term of a training loss uses it as well).
 
     The local means and moments come from one grouped, separable Gaussian convolution, all
     in float32 (fast on CPU; agrees with a float64 reference to ~1e-6)."""
@@ -58,7 +59,12 @@ def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     cov = xy - mu_x * mu_y
     num = (2 * mu_x * mu_y + SSIM_C1) * (2 * cov + SSIM_C2)
     den = (mu_x**2 + mu_y**2 + SSIM_C1) * (var_x + var_y + SSIM_C2)
-    return (num / den).double().mean(dim=(1, 2, 3))  # (N,)
+    return num / den
+
+
+def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSIM of each image: (N, C, H, W) x2 -> (N,), averaged over channels and valid pixels."""
+    return ssim_map(pred, target).double().mean(dim=(1, 2, 3))  # (N,)
 
 
 def grid_energy(images: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:

@@ -28,6 +28,7 @@ from train.ddp import DistEnv, max_diff_from_rank0, resolve_precision, unused_pa
 from train.ddp import autocast as ddp_autocast
 from train.errors import TrainError
 from train.plots import write_curves
+from train.schedule import budget_progress, cosine_lr
 
 log = logging.getLogger("train")
 
@@ -44,6 +45,7 @@ class TrainState:
     last_val_step: int = -1  # step of the last scheduled validation
     best_saved: float | None = None  # val loss of the weights in best.pt
     train_seconds: float = 0.0  # time spent fetching batches and stepping, over all resumes
+    budget_seconds: float | None = None  # cosine lr: the first invocation's time limit, in s
 
 
 class Session:
@@ -107,7 +109,7 @@ class Session:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
         )
-        self.state = TrainState()
+        self.state = TrainState(budget_seconds=60 * cfg.time_limit if cfg.time_limit else None)
         self._pending_rng: dict[str, Any] | None = None
         if payload is None and cfg.init_from:
             self.model.load_state_dict(init["model"])
@@ -234,6 +236,16 @@ class Session:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def schedule_lr(self) -> None:
+        """--lr-schedule cosine: set the lr of the coming optimizer step."""
+        cfg, st = self.cfg, self.state
+        if cfg.lr_schedule != "cosine":
+            return
+        progress = budget_progress(st.step, cfg.max_steps, st.train_seconds, st.budget_seconds)
+        lr = cosine_lr(cfg.lr, st.step, progress, cfg.warmup_steps, cfg.lr_floor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def log_train(self, interval: torch.Tensor, rate: float, bar) -> None:
         """Append a train line: `interval` holds the sums of the loss and of the task's train
         scalars since the last line, then the step count."""
@@ -274,7 +286,8 @@ class Session:
         # best.pt is compared with what it holds, also after report-only final validations
         better = st.best_saved is None or loss < st.best_saved
         if not final:
-            self.scheduler.step(loss)
+            if cfg.lr_schedule == "plateau":
+                self.scheduler.step(loss)
             st.best_val, st.bad = (loss, 0) if improved else (st.best_val, st.bad + 1)
             st.last_val_step = st.step
         key = self.task.baseline_key

@@ -10,18 +10,25 @@ import torch.nn.functional as F
 from train.config import TrainConfig
 from train.ddp import DistEnv
 from train.errors import TrainError
-from train.metrics import MetricAccumulator, copy_last_frame
+from train.metrics import MetricAccumulator, copy_last_frame, ssim_map
 from train.tasks.base import StepContext, Task
 
 
 def compute_loss(
     pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, mse) as per-pixel means over (B, T, 3, H, W); loss adds L1 for `mse+l1`."""
-    mse = F.mse_loss(pred.float(), target)
-    if cfg.loss == "mse+l1":
-        return mse + cfg.l1_weight * F.l1_loss(pred.float(), target), mse
-    return mse, mse
+    """(loss, mse) over (B, T, C, H, W): the MSE, plus l1_weight x the mean absolute error
+    and ssim_weight x (1 - the mean SSIM) where --loss names them (per-pixel means)."""
+    terms = cfg.loss.split("+")
+    p = pred.float()
+    mse = F.mse_loss(p, target)
+    loss = mse
+    if "l1" in terms:
+        loss = loss + cfg.l1_weight * F.l1_loss(p, target)
+    if "ssim" in terms:
+        ssim = ssim_map(p.flatten(0, 1), target.flatten(0, 1)).mean()  # (B*T, C, H, W) each
+        loss = loss + cfg.ssim_weight * (1.0 - ssim)
+    return loss, mse
 
 
 def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
@@ -31,11 +38,14 @@ def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
     return max(0.0, 1.0 - step / cfg.ss_steps)
 
 
-def val_loss(metrics: dict[str, Any], loss: str, l1_weight: float) -> float:
+def val_loss(metrics: dict[str, Any], cfg: TrainConfig) -> float:
     """The validation loss, defined like the training loss (per-pixel means)."""
+    terms = cfg.loss.split("+")
     value = metrics["mse"]["mean"]
-    if loss == "mse+l1":
-        value += l1_weight * metrics["mae"]["mean"]
+    if "l1" in terms:
+        value += cfg.l1_weight * metrics["mae"]["mean"]
+    if "ssim" in terms:
+        value += cfg.ssim_weight * (1.0 - metrics["ssim"]["mean"])
     return value
 
 
@@ -123,7 +133,7 @@ class FramesTask(ForecasterTask):
         return ours.compute(), (base.compute() if with_baseline else None)
 
     def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
-        return val_loss(metrics, cfg.loss, cfg.l1_weight)
+        return val_loss(metrics, cfg)
 
     def summary(self, metrics: dict[str, Any], baseline: dict[str, Any]) -> str:
         m, b = metrics, baseline

@@ -21,7 +21,7 @@ from train.errors import TrainError
 from train.jaccard import FrameJaccard, finish_scores
 from train.tasks.base import StepContext
 from train.tasks.frames import ForecasterTask, teacher_prob
-from train.tasks.segment import segment_video_frames
+from train.tasks.segment import check_crop, crop_frames, segment_video_frames
 
 
 def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tensor:
@@ -81,7 +81,13 @@ class MasksTask(ForecasterTask):
         cfg = ctx.cfg
         masks = self._train_masks(batch, cfg).to(ctx.device, non_blocking=True).long()
         fi, fo = cfg.frames_in, cfg.frames_out
-        inputs, targets = masks[:, :fi], masks[:, fi : fi + fo]  # (B, T, H, W) each
+        masks = masks[:, : fi + fo]  # (B, T, H, W)
+        if cfg.crop and min(cfg.crop) > 0:  # one window through all frames of a video
+            step = ctx.model_cfg.patch * ctx.model_cfg.downsampling
+            check_crop(cfg.crop, step, tuple(masks.shape[-2:]))
+            # centred on an object of the last input frame when biased (see crop_frames)
+            masks, _ = crop_frames(masks, masks[:, fi - 1], tuple(cfg.crop), cfg.crop_object_bias)
+        inputs, targets = masks[:, :fi], masks[:, fi : fi + fo]  # (B, T, h, w) each
         p = teacher_prob(ctx.step, cfg, ctx.model_cfg.autoregressive)
         with ctx.autocast:
             logits = net(inputs, targets=targets, teacher_prob=p)  # (B, T_out, K, H, W)

@@ -47,7 +47,7 @@ def check_crop(crop: tuple[int, int], stride: int, frame: tuple[int, int]) -> No
     h, w = crop
     if h % stride or w % stride:
         raise TrainError(
-            f"--crop {h} {w}: both sizes must be multiples of the segmenter's stride {stride}"
+            f"--crop {h} {w}: both sizes must be multiples of the model's stride {stride}"
         )
     if h > frame[0] or w > frame[1]:
         raise TrainError(

@@ -1,0 +1,54 @@
+"""train/tasks/frames.py: the terms of the frames loss and the validation loss that mirrors it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_train import records, small
+
+from train.config import TrainConfig
+from train.loop import run_training
+from train.metrics import MetricAccumulator, ssim_per_image
+from train.tasks.frames import compute_loss, val_loss
+
+
+def test_loss_terms_add_as_named() -> None:
+    torch.manual_seed(0)
+    y = torch.rand(2, 3, 3, 24, 32)
+    pred = (y + 0.1 * torch.randn_like(y)).clamp(0, 1).requires_grad_()
+    mse = F.mse_loss(pred, y).item()
+    l1 = F.l1_loss(pred, y).item()
+    ssim = ssim_per_image(pred.detach().flatten(0, 1), y.flatten(0, 1)).mean().item()
+    for loss, want in (
+        ("mse", mse),
+        ("mse+l1", mse + 0.5 * l1),
+        ("mse+ssim", mse + 2.0 * (1 - ssim)),
+        ("mse+l1+ssim", mse + 0.5 * l1 + 2.0 * (1 - ssim)),
+    ):
+        cfg = TrainConfig(loss=loss, l1_weight=0.5, ssim_weight=2.0)
+        value, reported_mse = compute_loss(pred, y, cfg)
+        assert value.item() == pytest.approx(want, rel=1e-5), loss
+        assert reported_mse.item() == pytest.approx(mse, rel=1e-6)
+    value.backward()  # the SSIM term is differentiable
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    # the validation loss is the same sum, from the metrics of a whole split
+    acc = MetricAccumulator()
+    acc.update(pred.detach(), y)
+    assert val_loss(acc.compute(), cfg) == pytest.approx(want, rel=1e-4)
+
+
+def test_a_run_with_the_ssim_loss_validates_on_it(shard_root: Path, tmp_path: Path) -> None:
+    cfg = small(shard_root, tmp_path / "run", loss="mse+l1+ssim", ssim_weight=0.5)
+    run = run_training(cfg)
+    val = records(run, "val")[-1]
+    m = val["model"]
+    want = m["mse"]["mean"] + m["mae"]["mean"] + 0.5 * (1 - m["ssim"]["mean"])
+    assert val["loss"] == pytest.approx(want)
+    train = records(run, "train")
+    assert all(r["loss"] > r["mse"] for r in train)  # the extra terms are in the loss
+    with pytest.raises(Exception, match="--loss must be one of"):
+        dataclasses.replace(cfg, loss="ssim").validate()

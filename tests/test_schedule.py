@@ -1,0 +1,55 @@
+"""train/schedule.py: the cosine lr with warm-up, alone and as a whole tiny run uses it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from test_train import records, small
+
+from train.checkpoint import load_checkpoint
+from train.config import TrainConfig
+from train.errors import TrainError
+from train.loop import run_training
+from train.schedule import budget_progress, cosine_lr
+
+
+def test_cosine_ramps_up_then_decays_to_its_floor() -> None:
+    assert cosine_lr(1.0, 0, 0.0, 4, 0.1) == pytest.approx(0.25)  # first warm-up step
+    assert cosine_lr(1.0, 3, 0.0, 4, 0.1) == pytest.approx(1.0)  # warm-up done
+    assert cosine_lr(1.0, 10, 0.5, 4, 0.1) == pytest.approx(0.55)  # halfway: mid of 1 and 0.1
+    assert cosine_lr(2.0, 10, 1.0, 0, 0.1) == pytest.approx(0.2)  # the floor at the end...
+    assert cosine_lr(2.0, 10, 3.0, 0, 0.1) == pytest.approx(0.2)  # ...and past it
+    values = [cosine_lr(1.0, s, s / 20, 0, 0.0) for s in range(21)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert budget_progress(5, 10, 99.0, 10.0) == 0.5  # steps win over seconds
+    assert budget_progress(5, None, 30.0, 60.0) == 0.5
+    assert budget_progress(5, None, 30.0, None) == 0.0
+
+
+def test_a_run_follows_the_cosine_and_resumes_on_it(shard_root: Path, tmp_path: Path) -> None:
+    cfg = small(shard_root, tmp_path / "run", max_steps=6, lr_schedule="cosine",
+                warmup_steps=2, lr_floor=0.1)  # fmt: skip
+    run = run_training(cfg)
+    lrs = [r["lr"] for r in records(run, "train")]  # the lr of each step just taken
+    want = [cosine_lr(1e-3, s, s / 6, 2, 0.1) for s in range(6)]
+    assert lrs == pytest.approx(want)
+    assert lrs[0] == pytest.approx(5e-4) and max(lrs) < 1e-3 + 1e-12
+    # stopped after 3 of 6 steps (--max-steps 3) and resumed with --max-steps 6: the resumed
+    # steps follow the curve of the budget given now, from the saved step on
+    part = dataclasses.replace(cfg, out=str(tmp_path / "part"), max_steps=3)
+    run_training(part)
+    resumed = run_training(dataclasses.replace(part, max_steps=6, resume=True))
+    after = [r["lr"] for r in records(resumed, "train") if r["step"] > 3]
+    assert after == pytest.approx(want[3:])
+    assert load_checkpoint(resumed / "last.pt")["step"] == 6
+
+
+def test_cosine_needs_a_budget_and_plateau_is_the_default() -> None:
+    with pytest.raises(TrainError, match="needs a budget"):
+        TrainConfig(shards="x", lr_schedule="cosine").validate()
+    with pytest.raises(TrainError, match="--lr-schedule must be one of"):
+        TrainConfig(shards="x", lr_schedule="linear").validate()
+    assert TrainConfig(shards="x").validate().lr_schedule == "plateau"
+    TrainConfig(shards="x", lr_schedule="cosine", time_limit=1.0).validate()

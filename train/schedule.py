@@ -1,0 +1,42 @@
+"""Learning-rate schedules beside the plateau rule: linear warm-up, then a cosine decay over the
+run's budget.
+
+`--lr-schedule plateau` (the default) lowers the lr when the val loss stops improving
+(ReduceLROnPlateau, stepped at each validation). `--lr-schedule cosine` sets the lr before every
+optimizer step from how far the run is through its budget: --max-steps when given (exact on
+resume), else the --time-limit of the run's first invocation, in training seconds (kept in the
+checkpoint, so a resumed run continues the same curve; past the budget the lr stays at its
+floor).
+"""
+
+from __future__ import annotations
+
+import math
+
+SCHEDULES = ("plateau", "cosine")
+
+
+def cosine_lr(
+    base_lr: float,
+    step: int,
+    progress: float,
+    warmup_steps: int,
+    floor: float,
+) -> float:
+    """The lr of optimizer step `step` (0-based) at `progress` in [0, 1] of the budget: a linear
+    ramp over the first `warmup_steps` steps, times a half cosine from 1 down to `floor`."""
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    p = min(max(progress, 0.0), 1.0)
+    return base_lr * warm * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * p)))
+
+
+def budget_progress(
+    step: int, max_steps: int | None, seconds: float, budget_seconds: float | None
+) -> float:
+    """How far a run is through its budget: by steps when max_steps is set, else by training
+    seconds against the time budget (0 when there is neither)."""
+    if max_steps:
+        return step / max_steps
+    if budget_seconds:
+        return seconds / budget_seconds
+    return 0.0
