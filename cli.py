@@ -620,9 +620,12 @@ def submit(
 # --- evaluate ------------------------------------------------------------------------------
 
 
+FRAME_METRICS = ("mse", "mae", "psnr", "psnr_mse", "ssim", "grid")
+
+
 def _metric_line(name: str, report: dict) -> str:
     m, c = report["model"][name]["mean"], report["copy_last_frame"][name]["mean"]
-    return f"  {name:<5} model {m:10.5f}   copy-last-frame {c:10.5f}"
+    return f"  {name:<8} model {m:10.5f}   copy-last-frame {c:10.5f}"
 
 
 @app.command()
@@ -657,7 +660,9 @@ def evaluate(
             )
         )
     typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
-    for name in ("mse", "mae", "psnr", "ssim") if "model" in r else ():  # none: masks only
+    # psnr: per video and frame, then averaged; psnr_mse: of the mean MSE (finite when copying
+    # is exact); grid: patch-grid energy (copy-last shows the true frames' level)
+    for name in FRAME_METRICS if "model" in r else ():  # none: masks only
         typer.echo(_metric_line(name, r))
     if "jaccard" in r:
         last = f"image_{r['frames'][-1]}"
@@ -777,9 +782,9 @@ def demo(
     for split, path in s["preds"].items():
         typer.echo(f"  {split + ' store':<17} {path}")
     typer.echo(f"val metrics on {s['videos']} videos (frames 11-21):")
-    typer.echo(f"  {'':<5} {'model':>10}   {'copy-last-frame':>15}")
-    for name in ("mse", "mae", "psnr", "ssim"):
-        typer.echo(f"  {name:<5} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
+    typer.echo(f"  {'':<8} {'model':>10}   {'copy-last-frame':>15}")
+    for name in FRAME_METRICS:
+        typer.echo(f"  {name:<8} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
     if s["jaccard"]:
         j = s["jaccard"]
         typer.echo("val masks, Jaccard (49 classes) of frame 22 / of frames 12-22:")

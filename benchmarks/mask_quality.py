@@ -43,7 +43,8 @@ def train_run(name: str, args, shards: Path, minutes: float, **options) -> dict:
     shutil.rmtree(run, ignore_errors=True)
     cfg = TrainConfig(
         shards=str(shards), out=str(run), time_limit=minutes, val_split="", progress=False,
-        log_every=5, seed=args.seed, batch_size=args.batch_size, lr=args.lr, **options,
+        log_every=5, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+        lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, **options,
     )  # fmt: skip
     run_training(cfg)
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -199,6 +200,7 @@ def main() -> None:
                  "seed": args.seed},
         "segmenter": seg,
         "precision": precision,
+        "lr_schedule": args.lr_schedule,
         "mask_training_windows": list(args.crop) if min(args.crop) > 0 else "whole frames",
         "budgets_minutes": {"rgb": args.minutes, "masks_train": args.minutes,
                             "masks_pseudo": args.minutes, "finetune": args.finetune_minutes,

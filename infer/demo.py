@@ -133,6 +133,8 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
             val_every=max(1, cfg.steps // 5),
             ckpt_every=cfg.steps,
             ss_steps=0,
+            lr_schedule="cosine",  # the budget is known: warm up, then decay over it (measured)
+            warmup_steps=max(1, cfg.steps // 10),
             **common,
         )
     )  # a short run: free-running from the start, as the model is evaluated
