@@ -138,6 +138,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--lr-schedule", default="cosine", help="every row's: cosine | plateau")
+    ap.add_argument("--warmup-steps", type=int, default=20, help="cosine: warm-up steps")
     ap.add_argument(
         "--crop",
         type=int,

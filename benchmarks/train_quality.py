@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", default="auto", help="train --precision: auto | fp32 | bf16")
     ap.add_argument("--loss", default="mse+l1+ssim", help="train --loss (mse: the old default)")
-    ap.add_argument("--l1-weight", type=float, default=1.0)
+    ap.add_argument("--l1-weight", type=float, default=2.0)
     ap.add_argument("--ssim-weight", type=float, default=1.0)
     ap.add_argument("--refine", default="", help="refinement channels, e.g. 16 or 16,16")
     ap.add_argument("--lr-schedule", default="plateau", help="plateau | cosine")

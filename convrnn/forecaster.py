@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
 from .masks import check_masks, copy_bonus_init, head_to_logits, ids_to_grid, logits_to_grid
+from .refine import build_refine
 
 
 def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTranspose2d:
@@ -106,33 +107,6 @@ def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
         in_ch = ch
     layers.append(nn.Conv2d(in_ch, cfg.out_channels * cfg.patch**2, 1))
     return nn.Sequential(*layers)
-
-
-class Refine(nn.Module):
-    """Full-resolution refinement of a predicted frame (`cfg.refine`): 3x3 conv + LeakyReLU
-    per entry on [frame, last frame] (6 channels), then a 3x3 conv to a correction added to
-    the frame. The last conv starts at zero, so a new model's refinement is the identity."""
-
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        in_ch = 2 * cfg.image_channels
-        for ch in cfg.refine:
-            layers += [nn.Conv2d(in_ch, ch, 3, padding=1), nn.LeakyReLU(cfg.leak)]
-            in_ch = ch
-        last = nn.Conv2d(in_ch, cfg.image_channels, 3, padding=1)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        self.net = nn.Sequential(*layers, last)
-
-    def forward(self, frame: Tensor, base: Tensor) -> Tensor:
-        """frame, base (N, C, H, W) -> the refined frame (N, C, H, W) in [0, 1]."""
-        return (frame + self.net(torch.cat([frame, base], 1))).clamp(0.0, 1.0)
-
-
-def build_refine(cfg: ModelConfig) -> Refine | None:
-    """The refinement a frames config asks for (None without `cfg.refine`)."""
-    return Refine(cfg) if cfg.refine else None
 
 
 class EncoderForecaster(nn.Module):

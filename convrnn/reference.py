@@ -22,7 +22,6 @@ from .config import ModelConfig
 from .forecaster import (
     EncoderForecaster,
     build_head,
-    build_refine,
     build_stage_convs,
     build_ups,
     head_to_frame,
@@ -30,6 +29,7 @@ from .forecaster import (
     space_to_depth,
 )
 from .masks import copy_bonus_init
+from .refine import build_refine
 
 
 class NaiveGRUCell(nn.Module):

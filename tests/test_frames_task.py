@@ -46,7 +46,7 @@ def test_a_run_with_the_ssim_loss_validates_on_it(shard_root: Path, tmp_path: Pa
     run = run_training(cfg)
     val = records(run, "val")[-1]
     m = val["model"]
-    want = m["mse"]["mean"] + m["mae"]["mean"] + 0.5 * (1 - m["ssim"]["mean"])
+    want = m["mse"]["mean"] + cfg.l1_weight * m["mae"]["mean"] + 0.5 * (1 - m["ssim"]["mean"])
     assert val["loss"] == pytest.approx(want)
     train = records(run, "train")
     assert all(r["loss"] > r["mse"] for r in train)  # the extra terms are in the loss
