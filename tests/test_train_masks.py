@@ -85,6 +85,7 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
         TrainError, match="--crop 60 96: both sizes must be multiples of the model's"
     ):
         run_training(dataclasses.replace(cfg, crop=(60, 96), out=str(tmp_path / "c")))
+    assert not (tmp_path / "c").exists()  # refused before the run folder is written
     assert cfg.validate().crop == (0, 0)  # masks train on whole frames by default
     with pytest.raises(TrainError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())

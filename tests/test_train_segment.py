@@ -166,6 +166,7 @@ def test_crop_refusals(shard_root: Path, tmp_path: Path) -> None:
         run_training(seg_config(shard_root, tmp_path / "a", crop=(30, 48)))
     with pytest.raises(TrainError, match="larger than the frames"):
         run_training(seg_config(shard_root, tmp_path / "b", crop=(200, 48)))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written
     assert seg_config(shard_root, tmp_path / "d", crop=(0, 0)).validate().crop == (0, 0)
     assert seg_config(shard_root, tmp_path / "d", crop=None).validate().crop == (64, 96)
     every = "(?s)--crop must be two sizes.*--crop-object-bias.*--object-weight"

@@ -82,10 +82,8 @@ class MasksTask(ForecasterTask):
         masks = self._train_masks(batch, cfg).to(ctx.device, non_blocking=True).long()
         fi, fo = cfg.frames_in, cfg.frames_out
         masks = masks[:, : fi + fo]  # (B, T, H, W)
-        if cfg.crop and min(cfg.crop) > 0:  # one window through all frames of a video
-            step = ctx.model_cfg.patch * ctx.model_cfg.downsampling
-            check_crop(cfg.crop, step, tuple(masks.shape[-2:]))
-            # centred on an object of the last input frame when biased (see crop_frames)
+        if cfg.crop and min(cfg.crop) > 0:  # one window through all frames (fit_geometry
+            # checked it fits), centred on an object of frame fi when biased (see crop_frames)
             masks, _ = crop_frames(masks, masks[:, fi - 1], tuple(cfg.crop), cfg.crop_object_bias)
         inputs, targets = masks[:, :fi], masks[:, fi : fi + fo]  # (B, T, h, w) each
         p = teacher_prob(ctx.step, cfg, ctx.model_cfg.autoregressive)
@@ -95,6 +93,13 @@ class MasksTask(ForecasterTask):
         # class-last memory: the (N, K) view reads the logits without a copy
         loss = F.cross_entropy(logits.float().movedim(2, -1).reshape(-1, k), targets.reshape(-1))
         return loss, {}
+
+    def fit_geometry(self, model_cfg, geometry, fresh: bool):
+        model_cfg = super().fit_geometry(model_cfg, geometry, fresh)
+        if self.cfg.crop and min(self.cfg.crop) > 0:  # before the run folder is written
+            step = model_cfg.patch * model_cfg.downsampling
+            check_crop(self.cfg.crop, step, (geometry[1], geometry[2]))
+        return model_cfg
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
         p = next(model.parameters())

@@ -150,8 +150,7 @@ class SegmentTask(Task):
         cfg = ctx.cfg
         masks = batch["masks"][:, : frames.shape[1]]  # the decoded frames' masks
         x, y = sample_frames(frames, masks, cfg.frames_per_video, cfg.flip)
-        if cfg.crop and min(cfg.crop) > 0:  # None or (0, 0): whole frames
-            check_crop(cfg.crop, ctx.model_cfg.stride, tuple(x.shape[-2:]))
+        if cfg.crop and min(cfg.crop) > 0:  # (0, 0): whole frames; checked by fit_geometry
             x, y = crop_frames(x, y, (cfg.crop[0], cfg.crop[1]), cfg.crop_object_bias)
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
         with ctx.autocast:
@@ -207,8 +206,13 @@ class SegmentTask(Task):
                 f"{channels}-channel ones"
             )
         try:
-            return dataclasses.replace(model_cfg, in_channels=channels, height=height, width=width)
+            model_cfg = dataclasses.replace(
+                model_cfg, in_channels=channels, height=height, width=width
+            )
         except ValueError as exc:
             raise TrainError(
                 f"frames of {height}x{width} do not fit the segmenter: {exc}"
             ) from None
+        if self.cfg.crop and min(self.cfg.crop) > 0:  # before the run folder is written
+            check_crop(self.cfg.crop, model_cfg.stride, (height, width))
+        return model_cfg
