@@ -356,6 +356,9 @@ def train(
     ),
     l1_weight: float = typer.Option(_TC.l1_weight, help="Weight of the loss's L1 term."),
     ssim_weight: float = typer.Option(_TC.ssim_weight, help="Weight of its (1 - SSIM) term."),
+    motion_weight: float = typer.Option(
+        _TC.motion_weight, help="frames: extra MSE and L1 weight of pixels that change (0: off)."
+    ),
     lr_schedule: str = typer.Option(
         _TC.lr_schedule,
         help="plateau (lower the lr when val stalls) | cosine (warm-up, then decay over "
@@ -620,7 +623,7 @@ def submit(
 # --- evaluate ------------------------------------------------------------------------------
 
 
-FRAME_METRICS = ("mse", "mae", "psnr", "psnr_mse", "ssim", "grid")
+FRAME_METRICS = ("mse", "mae", "psnr", "psnr_mse", "ssim", "grid", "energy")
 
 
 def _metric_line(name: str, report: dict) -> str:
@@ -661,7 +664,8 @@ def evaluate(
         )
     typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
     # psnr: per video and frame, then averaged; psnr_mse: of the mean MSE (finite when copying
-    # is exact); grid: patch-grid energy (copy-last shows the true frames' level)
+    # is exact); grid: patch-grid energy (copy-last shows the true frames' level); energy:
+    # the frames' spectral energy over the true frames' (below 1: faded or blurred)
     for name in FRAME_METRICS if "model" in r else ():  # none: masks only
         typer.echo(_metric_line(name, r))
     if "jaccard" in r:

@@ -28,16 +28,17 @@ sys.path.insert(0, str(REPO))
 from benchmarks.data import prepare_shards  # noqa: E402
 
 REAL_SAMPLES = REPO.parent / "shared" / "real-samples"  # as tests/conftest.py resolves it
-METRICS = ("mse", "mae", "psnr", "psnr_mse", "ssim", "grid")
+METRICS = ("mse", "mae", "psnr", "psnr_mse", "ssim", "grid", "energy")
+NOT_COMPARED = {"grid", "energy"}  # reported: closer to the true frames' level is better
 HIGHER_IS_BETTER = {"psnr", "psnr_mse", "ssim"}
 
 
 def beats(model: dict, copy: dict) -> dict:
     """Per metric: does the model beat copy-last on the mean, and at every predicted frame?
-    (grid is reported, not compared: closer to the true frames' level is better.)"""
+    (grid and energy are reported, not compared.)"""
     out = {}
     for name in METRICS:
-        if name == "grid":
+        if name in NOT_COMPARED:
             continue
         sign = 1 if name in HIGHER_IS_BETTER else -1
         pairs = zip(model[name]["per_frame"], copy[name]["per_frame"], strict=True)
@@ -54,9 +55,32 @@ def table(title: str, model: dict, copy: dict) -> None:
         cells = []
         for n in METRICS:
             a, b = model[n]["per_frame"][t], copy[n]["per_frame"][t]
-            fmt = ".2f" if n.startswith("psnr") else ".4f" if n in ("ssim", "grid") else ".5f"
+            fmt = ".2f" if n.startswith("psnr") else ".4f" if n in ("ssim", "energy") else ".5f"
             cells.append(f"{a:{fmt}}/{b:{fmt}}".rjust(17))
         print(f"{t + 1:>5} " + " ".join(cells), file=sys.stderr)
+
+
+def score_splits(model, shards, splits, precision: str) -> tuple[dict, dict, int]:
+    """(model metrics, copy-last metrics, videos) of a frames model over `splits` of `shards`."""
+    import torch
+
+    from shards.loader import make_loader
+    from train.ddp import autocast
+    from train.metrics import MetricAccumulator, copy_last_frame
+
+    cfg = model.cfg
+    ours, base = MetricAccumulator(), MetricAccumulator()
+    context = autocast(precision, torch.device("cpu"), warn=False)
+    with torch.inference_mode():
+        for split in splits:
+            loader = make_loader(shards, split, mode="eval", batch_size=3,
+                                 frames_in=cfg.frames_in, frames_out=cfg.frames_out)  # fmt: skip
+            for batch in loader:
+                with context:
+                    pred = model(batch["inputs"]).float()
+                ours.update(pred, batch["targets"])
+                base.update(copy_last_frame(batch["inputs"], cfg.frames_out), batch["targets"])
+    return ours.compute(), base.compute(), ours.videos
 
 
 def score_real(ckpt: Path, real: Path, cache: Path, precision: str) -> dict | None:
@@ -65,10 +89,7 @@ def score_real(ckpt: Path, real: Path, cache: Path, precision: str) -> dict | No
     import torch
 
     from ingest.pack import IngestConfig, run_ingest
-    from shards.loader import make_loader
     from train.checkpoint import load_model
-    from train.ddp import autocast
-    from train.metrics import MetricAccumulator, copy_last_frame
 
     if not real.is_dir():
         return None
@@ -76,21 +97,9 @@ def score_real(ckpt: Path, real: Path, cache: Path, precision: str) -> dict | No
     if not (shards / "manifest.json").exists():
         run_ingest(IngestConfig(data_root=real, out=shards, workers=1, progress=False))
     model, _, _ = load_model(ckpt, torch.device("cpu"))
-    cfg = model.cfg
-    ours, base = MetricAccumulator(), MetricAccumulator()
-    context = autocast(precision, torch.device("cpu"), warn=False)
-    with torch.inference_mode():
-        for split in ("train", "val", "unlabeled"):
-            loader = make_loader(shards, split, mode="eval", batch_size=3,
-                                 frames_in=cfg.frames_in, frames_out=cfg.frames_out)  # fmt: skip
-            for batch in loader:
-                with context:
-                    pred = model(batch["inputs"]).float()
-                ours.update(pred, batch["targets"])
-                base.update(copy_last_frame(batch["inputs"], cfg.frames_out), batch["targets"])
-    m, b = ours.compute(), base.compute()
-    table(f"real samples ({ours.videos} videos): model/copy-last", m, b)
-    return {"videos": ours.videos, "model": m, "copy_last": b, "beats": beats(m, b)}
+    m, b, videos = score_splits(model, shards, ("train", "val", "unlabeled"), precision)
+    table(f"real samples ({videos} videos): model/copy-last", m, b)
+    return {"videos": videos, "model": m, "copy_last": b, "beats": beats(m, b)}
 
 
 def main() -> None:
@@ -115,6 +124,7 @@ def main() -> None:
     ap.add_argument("--loss", default="mse+l1+ssim", help="train --loss (mse: the old default)")
     ap.add_argument("--l1-weight", type=float, default=2.0)
     ap.add_argument("--ssim-weight", type=float, default=1.0)
+    ap.add_argument("--motion-weight", type=float, default=0.0, help="train --motion-weight")
     ap.add_argument("--refine", default="", help="refinement channels, e.g. 16 or 16,16")
     ap.add_argument("--lr-schedule", default="plateau", help="plateau | cosine")
     ap.add_argument("--warmup-steps", type=int, default=0)
@@ -140,6 +150,7 @@ def main() -> None:
         workers=args.workers, val_every=args.val_every, seed=args.seed, progress=False,
         log_every=10, early_stop=0, ss_steps=args.ss_steps, precision=args.precision,
         loss=args.loss, l1_weight=args.l1_weight, ssim_weight=args.ssim_weight,
+        motion_weight=args.motion_weight,
         lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
         extra={"refine": args.refine},
     )  # fmt: skip
@@ -180,6 +191,8 @@ def main() -> None:
         "val_step": last["step"],
         "options": {"loss": args.loss, "l1_weight": args.l1_weight,
                     "ssim_weight": args.ssim_weight, "refine": args.refine,
+                    "motion_weight": args.motion_weight, "batch_size": args.batch_size,
+                    "ss_steps": args.ss_steps,
                     "lr_schedule": args.lr_schedule, "warmup_steps": args.warmup_steps,
                     "train_splits": args.train_splits, "lr": args.lr},
         "val": {name: {"model": model[name], "copy_last": copy[name]} for name in METRICS},

@@ -43,6 +43,11 @@ class ModelConfig:
     # entry on [predicted frame, last frame], then a zero-initialised 3x3 conv to a correction
     # of the frame; () for none. Smooths the patch grid a shuffled head can leave.
     refine: tuple[int, ...] = ()
+    # frames, in eval mode (validation, prediction): a predicted change from the frame a step
+    # starts from smaller than this many grey levels (of 255) is snapped to no change, so what
+    # the model sees as still stays exactly still (a residual head otherwise leaves sub-level
+    # noise on every static pixel); training runs unsnapped. 0: off.
+    still_levels: float = 0.0
     norm: bool = True  # GroupNorm on the gate convolutions (the original had it)
     norm_group_size: int = 32  # channels per GroupNorm group (the original: C // 32 groups)
     leak: float = 0.2  # LeakyReLU slope after stage, upsampling and head convolutions
@@ -122,6 +127,10 @@ class ModelConfig:
                 out.append(f"{name} must be positive, got {getattr(self, name)}")
         if self.refine and self.forecast != "frames":
             out.append("refine applies to frames only (masks are class logits)")
+        if not 0 <= self.still_levels < 255:
+            out.append(f"still_levels must be in [0, 255), got {self.still_levels}")
+        elif self.still_levels and self.forecast != "frames":
+            out.append("still_levels applies to frames only (masks are class logits)")
         if self.num_classes < 2:
             out.append(f"num_classes must be >= 2, got {self.num_classes}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
@@ -198,7 +207,8 @@ PRESETS: dict[str, ModelConfig] = {
     # The same with ConvLSTM cells (the original's LSTM variant had channel mismatches).
     "seed-lstm": dataclasses.replace(_SEED, cell="lstm"),
     # Trains on a 2-core CPU: 4x4 patches (40x60 grid of 48 channels), two small stages, 3x3
-    # gate kernels, residual output starting as copy-last-frame, predictions fed back.
+    # gate kernels, residual output starting as copy-last-frame, predictions fed back,
+    # changes under 3 grey levels snapped to none (measured: docs/benchmarks.md).
     "compact": ModelConfig(
         cell="gru",
         patch=4,
@@ -214,6 +224,7 @@ PRESETS: dict[str, ModelConfig] = {
         output="residual",
         autoregressive=True,
         zero_init_head=True,
+        still_levels=3.0,
     ),
     # For tests: a forward+backward pass on 2 videos of 11 -> 11 frames in a fraction of a second.
     "tiny": ModelConfig(
@@ -238,7 +249,9 @@ PRESETS: dict[str, ModelConfig] = {
 # for tests; compact's net starting as "copy the last observed mask" (residual, zero head);
 # the original network's shape (zeros fed to the forecaster) with a plain logit head.
 PRESETS["tiny-masks"] = dataclasses.replace(PRESETS["tiny"], forecast="masks", output="logits")
-PRESETS["compact-masks"] = dataclasses.replace(PRESETS["compact"], forecast="masks")
+PRESETS["compact-masks"] = dataclasses.replace(
+    PRESETS["compact"], forecast="masks", still_levels=0.0
+)
 PRESETS["seed-masks"] = dataclasses.replace(_SEED, forecast="masks", output="logits")
 
 

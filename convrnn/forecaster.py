@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
 from .masks import check_masks, copy_bonus_init, head_to_logits, ids_to_grid, logits_to_grid
-from .refine import build_refine
+from .refine import build_refine, snap_still
 
 
 def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTranspose2d:
@@ -154,7 +154,9 @@ class EncoderForecaster(nn.Module):
         last observed mask (N, H, W)."""
         if self.embed is None:
             frame = head_to_frame(raw, base, self.cfg)
-            return frame if self.refine is None else self.refine(frame, base)
+            if self.refine is not None:
+                frame = self.refine(frame, base)
+            return frame if self.training else snap_still(frame, base, self.cfg.still_levels)
         return head_to_logits(raw, base, self.copy_bonus, self.cfg.patch).movedim(-1, 1)
 
     def masks_to_grid(self, ids: Tensor) -> Tensor:

@@ -29,7 +29,7 @@ from .forecaster import (
     space_to_depth,
 )
 from .masks import copy_bonus_init
-from .refine import build_refine
+from .refine import build_refine, snap_still
 
 
 class NaiveGRUCell(nn.Module):
@@ -114,7 +114,9 @@ class NaiveEncoderForecaster(nn.Module):
         cfg = self.cfg
         if not cfg.masks:
             frame = head_to_frame(raw, base, cfg)
-            return frame if self.refine is None else self.refine(frame, base)
+            if self.refine is not None:
+                frame = self.refine(frame, base)
+            return frame if self.training else snap_still(frame, base, cfg.still_levels)
         n, _, h, w = raw.shape
         p, k = cfg.patch, cfg.num_classes
         # channels (i, j, class) of the grid cell (y, x) -> class logits at (y p + i, x p + j)

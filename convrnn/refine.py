@@ -1,4 +1,5 @@
-"""The optional full-resolution refinement of a predicted frame (`ModelConfig.refine`)."""
+"""What happens to a predicted frame after the head: the optional full-resolution refinement
+(`ModelConfig.refine`) and the snapping of sub-level changes (`ModelConfig.still_levels`)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,11 @@ class Refine(nn.Module):
 def build_refine(cfg: ModelConfig) -> Refine | None:
     """The refinement a frames config asks for (None without `cfg.refine`)."""
     return Refine(cfg) if cfg.refine else None
+
+
+def snap_still(frame: Tensor, base: Tensor, levels: float) -> Tensor:
+    """frame with every value that differs from base (same shape) by less than `levels`/255
+    set to base's: a change too small to be a real one is no change."""
+    if levels <= 0:
+        return frame
+    return torch.where((frame - base).abs() < levels / 255, base, frame)

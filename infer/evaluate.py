@@ -37,7 +37,8 @@ from infer.videos import split_videos
 
 log = logging.getLogger(__name__)
 LABELLED = ("val", "train")  # splits whose shards hold the future frames
-LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM"}
+LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM",
+          "energy": "energy (true frames: 1)"}  # fmt: skip
 JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels in the plot
     "model": "model (segmenter on predicted frames)",
     "copy_last_input": "copy the last input's mask",

@@ -11,6 +11,7 @@ import torch
 from convrnn import PRESETS, ModelConfig, build_model, get_preset
 from convrnn.masks import copy_bonus_init
 from convrnn.reference import from_model
+from convrnn.refine import snap_still
 
 # seed is fully convolutional and slow on CPU at 160x240: shape tests use a smaller frame.
 SIZES = {"tiny": (160, 240), "compact": (160, 240), "seed": (16, 24), "seed-lstm": (16, 24)}
@@ -41,7 +42,7 @@ def test_presets_are_the_named_ones() -> None:
     for name in masks:
         frame = PRESETS[name.removesuffix("-masks")].to_dict()
         mask = PRESETS[name].to_dict()
-        assert {k for k in frame if frame[k] != mask[k]} <= {"forecast", "output"}
+        assert {k for k in frame if frame[k] != mask[k]} <= {"forecast", "output", "still_levels"}
 
 
 def test_seed_has_the_original_parameter_count() -> None:
@@ -281,7 +282,9 @@ def test_mask_config_choices_are_checked() -> None:
     ],
 )
 def test_optimised_equals_naive_reference(name: str, overrides: dict) -> None:
-    cfg = get_preset(name, **overrides)
+    # Without snapping: a change within rounding of the threshold could snap in one and not
+    # the other (both call the same snap_still; its own tests are below).
+    cfg = get_preset(name, **{**overrides, "still_levels": 0.0})
     model = perturbed(build_model(cfg))
     ref = from_model(model)
     assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in model.parameters())
@@ -313,6 +316,40 @@ def test_refinement_starts_as_the_identity_and_keeps_frames_in_range() -> None:
         assert model(x).max() == 1.0
     with pytest.raises(ValueError, match="refine applies to frames only"):
         get_preset("compact-masks", refine=(8,))
+
+
+def test_changes_under_the_still_threshold_are_snapped_to_none() -> None:
+    base = torch.full((1, 3, 4, 4), 0.5)
+    frame = base + torch.tensor([0.0, 1, 2.9, 3.1]).view(1, 1, 1, 4) / 255
+    out = snap_still(frame, base, 3.0)
+    torch.testing.assert_close(out[..., :3], base[..., :3], atol=0, rtol=0)
+    torch.testing.assert_close(out[..., 3], frame[..., 3], atol=0, rtol=0)
+    assert snap_still(frame, base, 0.0) is frame
+
+
+def test_compact_keeps_still_pixels_exactly_still_when_predicting() -> None:
+    cfg = get_preset("compact", frames_in=3, frames_out=4)
+    assert cfg.still_levels == 3.0 and get_preset("compact-masks").still_levels == 0.0
+    x = torch.rand(2, 3, 3, 32, 48)
+    last = x[:, -1:].expand(-1, 4, -1, -1, -1)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        model.head[-1].bias.fill_(2.0 / 255)  # every pixel brightens by 2 levels a step
+        assert torch.equal(model(x), last)  # each step's change snapped, fed back unchanged
+        model.head[-1].bias.fill_(4.0 / 255)  # 4 levels: a change, kept
+        moved = model(x) - last
+        assert (moved[:, 0] > 3.9 / 255).float().mean() > 0.9  # all but clamped pixels
+        model.head[-1].bias.fill_(2.0 / 255)
+        model.train()  # training sees the unsnapped frames
+        moved = model(x) - last
+        assert (moved[:, 0] > 1.9 / 255).float().mean() > 0.9
+    with pytest.raises(ValueError, match="still_levels applies to frames only"):
+        get_preset("compact-masks", still_levels=2.0)
+    with pytest.raises(ValueError, match="still_levels must be in"):
+        get_preset("compact", still_levels=-1.0)
+    old = cfg.to_dict()
+    del old["still_levels"]  # a checkpoint from before the field: no snapping, as it trained
+    assert ModelConfig.from_dict(old).still_levels == 0.0
 
 
 def test_teacher_forcing_feeds_the_true_frames() -> None:

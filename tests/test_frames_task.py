@@ -41,6 +41,34 @@ def test_loss_terms_add_as_named() -> None:
     assert val_loss(acc.compute(), cfg) == pytest.approx(want, rel=1e-4)
 
 
+def test_motion_weighting_charges_errors_on_moving_pixels_more() -> None:
+    last = torch.zeros(1, 3, 8, 8)
+    target = torch.zeros(1, 2, 3, 8, 8)
+    target[:, :, :, :4] = 1.0  # the top half turns white at the first predicted frame, stays
+    err = torch.zeros_like(target)
+    moving, still = err.clone(), err.clone()
+    moving[:, 0, :, 0, 0] = 0.5  # one pixel wrong where the frame changed
+    still[:, 0, :, 7, 7] = 0.5  # one pixel wrong where nothing changed
+    plain = TrainConfig(loss="mse+l1")
+    weighted = dataclasses.replace(plain, motion_weight=3.0)
+    costs = {}
+    for name, e in (("moving", moving), ("still", still)):
+        costs[name, 0] = compute_loss(target + e, target, plain, last)[0].item()
+        costs[name, 3] = compute_loss(target + e, target, weighted, last)[0].item()
+        # the reported MSE is the plain one either way
+        assert compute_loss(target + e, target, weighted, last)[1].item() == pytest.approx(
+            F.mse_loss(target + e, target).item()
+        )
+    assert costs["moving", 0] == pytest.approx(costs["still", 0])
+    # weight 4 where the frame changed by 1 (half of frame 0), else 1: mean weight 1.75
+    assert costs["moving", 3] == pytest.approx(costs["moving", 0] * 4 / 1.75)
+    assert costs["still", 3] == pytest.approx(costs["still", 0] / 1.75)
+    with pytest.raises(ValueError, match="needs the last input frame"):
+        compute_loss(target, target, weighted)
+    with pytest.raises(Exception, match="motion_weight must be >= 0"):
+        dataclasses.replace(weighted, motion_weight=-1.0).validate()
+
+
 def test_a_run_with_the_ssim_loss_validates_on_it(shard_root: Path, tmp_path: Path) -> None:
     cfg = small(shard_root, tmp_path / "run", loss="mse+l1+ssim", ssim_weight=0.5)
     run = run_training(cfg)

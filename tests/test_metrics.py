@@ -119,3 +119,13 @@ def test_grid_energy_finds_a_patch_checkerboard() -> None:
     report = acc.compute()
     assert report["grid"]["mean"] == pytest.approx(float(plain.mean()))
     assert report["psnr_mse"]["mean"] == 100.0  # perfect: capped, finite
+    assert report["energy"]["mean"] == pytest.approx(1.0)
+    # A faded prediction (half way to grey) has a quarter of the energy and no more grid: the
+    # grid is measured against the true frame's energy, not the prediction's own.
+    faded = 0.5 * smooth + 0.25
+    acc = MetricAccumulator()
+    acc.update(faded.unsqueeze(1), smooth.unsqueeze(1))
+    report = acc.compute()
+    assert report["energy"]["mean"] == pytest.approx(0.25)
+    assert report["grid"]["mean"] == pytest.approx(0.25 * float(plain.mean()))
+    assert float(grid_energy(faded).mean()) == pytest.approx(float(plain.mean()))  # own share

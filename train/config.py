@@ -55,6 +55,9 @@ class TrainConfig:
     loss: str = "mse+l1+ssim"
     l1_weight: float = 2.0  # weight of the L1 term when the loss has one (2: the measured run)
     ssim_weight: float = 1.0  # weight of the (1 - SSIM) term when the loss has one
+    # frames: pixels that change weigh more in the MSE and L1 terms: 1 + motion_weight x the
+    # channel-mean |true frame k - true frame k-1| (frame 0: the last input); 0: plain means
+    motion_weight: float = 0.0
     grad_clip: float = 1.0  # max gradient norm (0 disables clipping)
     lr_schedule: str = "plateau"  # plateau (lower on val plateaus) | cosine (over the budget)
     warmup_steps: int = 0  # cosine: steps of linear lr warm-up
@@ -144,7 +147,7 @@ class TrainConfig:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
                      "warmup_steps",
-                     "ssim_weight", "dice_weight"):  # fmt: skip
+                     "ssim_weight", "dice_weight", "motion_weight"):  # fmt: skip
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.crop is not None and (

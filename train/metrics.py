@@ -9,9 +9,13 @@ Definitions (images in [0, 1], data range 1):
   averaged over videos; the mean is the average of the per-frame values.
 - PSNR of the mean MSE ("psnr_mse"): 10 log10(1 / MSE) of each frame's MSE averaged over
   videos, the form that stays finite when copying is perfect on static videos.
-- grid: the share of a frame's spectral energy (DC left out) at the frequencies of a pattern
-  repeating every `GRID_PERIOD` pixels in both axes, the checkerboard a 4 x 4 patch head leaves;
-  compare the model's value with the true frames' (copy-last shows that level).
+- grid: a frame's spectral energy at the frequencies of a pattern repeating every
+  `GRID_PERIOD` pixels in both axes (the checkerboard a 4 x 4 patch head leaves), as a share of
+  the true frame's spectral energy (DC left out); compare the model's value with the true
+  frames' (copy-last shows that level). Dividing by the true frame's energy, not the
+  prediction's own, keeps a faded prediction from looking gridded.
+- energy: a frame's spectral energy (DC left out: its variance) relative to the true frame's,
+  1 for the truth; below 1, structure was lost (objects fading, blur).
 - SSIM: Gaussian window (11 x 11, sigma 1.5), constants (0.01)^2 and (0.03)^2, computed per
   RGB channel on the valid region, averaged over channels and pixels for each video-frame,
   then over videos.
@@ -22,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-NAMES = ("mse", "mae", "psnr", "ssim", "grid")
+NAMES = ("mse", "mae", "psnr", "ssim", "grid", "energy")
 PSNR_CAP_MSE = 1e-10  # a perfect frame scores 100 dB instead of infinity
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -70,20 +74,40 @@ def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ssim_map(pred, target).double().mean(dim=(1, 2, 3))  # (N,)
 
 
-def grid_energy(images: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:
-    """(N, C, H, W) -> (N,): the share of each image's spectral energy (the mean over channels
-    removed) at the frequencies of a `period`-periodic pattern, (ky, kx) in multiples of
-    (H/period, W/period) other than (0, 0). Sizes not divisible by `period` use the largest
-    top-left crop that is."""
-    n, c, h, w = images.shape
-    h, w = h - h % period, w - w % period
-    x = images[..., :h, :w].double().mean(dim=1)  # (N, h, w)
-    x = x - x.mean(dim=(1, 2), keepdim=True)
-    power = torch.fft.fft2(x).abs().pow(2)  # (N, h, w)
+def grid_energy(
+    images: torch.Tensor, reference: torch.Tensor | None = None, period: int = GRID_PERIOD
+) -> torch.Tensor:
+    """(N, C, H, W) -> (N,): each image's spectral energy (the mean over channels) at the
+    frequencies of a `period`-periodic pattern, (ky, kx) in multiples of (H/period, W/period)
+    other than (0, 0), as a share of the total spectral energy (DC left out) of `reference`
+    (same shape; default: the images themselves). Sizes not divisible by `period` use the
+    largest top-left crop that is."""
+    power = _power(images, period)
+    h, w = power.shape[-2:]
     ky = torch.arange(0, h, h // period)
     kx = torch.arange(0, w, w // period)
     at = power[:, ky][:, :, kx].sum(dim=(1, 2))  # (N,); (0, 0) is zero after centring
-    return at / power.sum(dim=(1, 2)).clamp_min(1e-12)
+    total = power if reference is None else _power(reference, period)
+    return at / total.sum(dim=(1, 2)).clamp_min(1e-12)
+
+
+def spectral_energy_ratio(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) x2 -> (N,): the channel-mean image's variance over the reference's."""
+    x = images.double().mean(dim=1)
+    y = reference.double().mean(dim=1)
+    return x.var(dim=(1, 2), unbiased=False) / y.var(dim=(1, 2), unbiased=False).clamp_min(1e-12)
+
+
+def _power(images: torch.Tensor, period: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, h, w) power spectrum of the centred channel mean, cropped to
+    multiples of `period`."""
+    h, w = (
+        images.shape[-2] - images.shape[-2] % period,
+        images.shape[-1] - images.shape[-1] % period,
+    )
+    x = images[..., :h, :w].double().mean(dim=1)  # (N, h, w)
+    x = x - x.mean(dim=(1, 2), keepdim=True)
+    return torch.fft.fft2(x).abs().pow(2)
 
 
 def copy_last_frame(inputs: torch.Tensor, frames_out: int) -> torch.Tensor:
@@ -98,7 +122,7 @@ class MetricAccumulator:
     """
 
     def __init__(self) -> None:
-        self.sums: torch.Tensor | None = None  # (5, T) float64: mse, mae, psnr, ssim, grid sums
+        self.sums: torch.Tensor | None = None  # (6, T) float64: the sums of NAMES
         self.videos = 0  # number of videos seen
         self.pixels_per_frame = 0  # C*H*W of one frame
 
@@ -119,8 +143,11 @@ class MetricAccumulator:
         psnr_vf = 10 * torch.log10(1.0 / mse_vf.clamp_min(PSNR_CAP_MSE))  # (B, T)
         ssim_vf = ssim_per_image(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
         ssim_vf = ssim_vf.view(b, t)  # (B, T)
-        grid_vf = grid_energy(p.reshape(b * t, c, h, w)).view(b, t)  # (B, T)
-        batch = torch.stack([mse_vf, mae_vf, psnr_vf, ssim_vf, grid_vf]).sum(dim=1).cpu()
+        flat_p, flat_y = p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w)
+        grid_vf = grid_energy(flat_p, flat_y).view(b, t)  # (B, T)
+        energy_vf = spectral_energy_ratio(flat_p, flat_y).view(b, t)  # (B, T)
+        rows = [mse_vf, mae_vf, psnr_vf, ssim_vf, grid_vf, energy_vf]
+        batch = torch.stack(rows).sum(dim=1).cpu()
         if self.sums is None:
             self.sums = torch.zeros(len(NAMES), t, dtype=torch.float64)
             self.pixels_per_frame = c * h * w
@@ -152,13 +179,13 @@ class MetricAccumulator:
         self.videos = int(flat[-1].item())
 
     def compute(self) -> dict[str, dict[str, float | list[float]]]:
-        """{"mse"|"mae"|"psnr"|"ssim"|"grid"|"psnr_mse": {"mean": float, "per_frame": [float] *
-        T}} ("psnr_mse"'s mean is the PSNR of the MSE over all predicted frames).
+        """{name: {"mean": float, "per_frame": [float] * T}} for each of NAMES and "psnr_mse"
+        ("psnr_mse"'s mean is the PSNR of the MSE over all predicted frames).
 
         The number of videos scored is `self.videos`."""
         if self.sums is None or self.videos == 0:
             raise ValueError("MetricAccumulator.compute() called before any update()")
-        per_frame = self.sums / self.videos  # (5, T)
+        per_frame = self.sums / self.videos  # (6, T)
         out = {
             name: {"mean": float(row.mean()), "per_frame": [float(v) for v in row]}
             for name, row in zip(NAMES, per_frame, strict=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from train.config import TrainConfig
 from train.ddp import DistEnv
@@ -15,20 +14,42 @@ from train.tasks.base import StepContext, Task
 
 
 def compute_loss(
-    pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig
+    pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig, last: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, mse) over (B, T, C, H, W): the MSE, plus l1_weight x the mean absolute error
-    and ssim_weight x (1 - the mean SSIM) where --loss names them (per-pixel means)."""
+    and ssim_weight x (1 - the mean SSIM) where --loss names them (per-pixel means). With
+    motion_weight, the MSE and L1 terms are means weighted by `motion_weights` (last: the last
+    input frame (B, C, H, W)); the mse returned is always the plain one."""
     terms = cfg.loss.split("+")
     p = pred.float()
-    mse = F.mse_loss(p, target)
-    loss = mse
+    err = p - target
+    mse = err.pow(2).mean()
+    weight = None
+    if cfg.motion_weight > 0:
+        if last is None:
+            raise ValueError("motion_weight needs the last input frame")
+        weight = motion_weights(target, last, cfg.motion_weight)
+    loss = mse if weight is None else weighted_mean(err.pow(2), weight)
     if "l1" in terms:
-        loss = loss + cfg.l1_weight * F.l1_loss(p, target)
+        l1 = err.abs().mean() if weight is None else weighted_mean(err.abs(), weight)
+        loss = loss + cfg.l1_weight * l1
     if "ssim" in terms:
         ssim = ssim_map(p.flatten(0, 1), target.flatten(0, 1)).mean()  # (B*T, C, H, W) each
         loss = loss + cfg.ssim_weight * (1.0 - ssim)
-    return loss, mse
+    return loss, mse.detach()
+
+
+def motion_weights(target: torch.Tensor, last: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-pixel loss weights (B, T, 1, H, W): 1 + strength x the channel-mean change of the
+    true frame from the one before it (the first predicted frame: from the last input)."""
+    before = torch.cat([last.unsqueeze(1), target[:, :-1]], 1)
+    return 1.0 + strength * (target - before).abs().mean(2, keepdim=True)
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """sum(weight x values) / sum(weight), weight broadcast over values' channels: a weighted
+    per-pixel mean on the plain mean's scale (equal weights give the plain mean)."""
+    return (values * weight).mean() / weight.mean()
 
 
 def teacher_prob(step: int, cfg: TrainConfig, autoregressive: bool) -> float:
@@ -104,7 +125,7 @@ class FramesTask(ForecasterTask):
         p = teacher_prob(ctx.step, ctx.cfg, ctx.model_cfg.autoregressive)
         with ctx.autocast:
             pred = net(inputs, targets=targets, teacher_prob=p)
-        loss, mse = compute_loss(pred, targets, ctx.cfg)
+        loss, mse = compute_loss(pred, targets, ctx.cfg, last=inputs[:, -1])
         return loss, {"mse": mse.item()}
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
