@@ -53,11 +53,12 @@ def write_curves(
     ax.set_yscale("log")
     ax.set_title("loss")
     for ax, (name, title) in zip(axes[1:], panels, strict=True):
-        if val:
-            steps = [r["step"] for r in val]
-            ax.plot(steps, [r["model"][name]["mean"] for r in val], "o-", label=f"val {name}")
-            if all(baseline_key in r for r in val):
-                base = [r[baseline_key][name]["mean"] for r in val]
+        have = [r for r in val if name in r["model"]]  # a run begun before a metric existed
+        if have:
+            steps = [r["step"] for r in have]
+            ax.plot(steps, [r["model"][name]["mean"] for r in have], "o-", label=f"val {name}")
+            if all(baseline_key in r for r in have):
+                base = [r[baseline_key][name]["mean"] for r in have]
                 ax.plot(steps, base, "--", label=baseline_key)
         ax.set_title(title)
     for ax in axes:

@@ -113,7 +113,8 @@ class FramesTask(ForecasterTask):
     name = "frames"
     baseline_key = "copy_last"
     curve_panels = (("psnr", "val PSNR (mean over predicted frames)"),
-                    ("ssim", "val SSIM (mean over predicted frames)"))  # fmt: skip
+                    ("ssim", "val SSIM (mean over predicted frames)"),
+                    ("energy", "val energy / true frames' (1: no fading)"))  # fmt: skip
     train_scalars = ("mse",)
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
