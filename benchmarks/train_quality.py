@@ -1,6 +1,7 @@
 """Does training beat copying the last frame? Train a preset for a wall-clock budget on a
-generated set; print, per predicted frame, MSE, MAE, PSNR, SSIM and the patch-grid energy of the
-model beside copy-last-frame on synthetic val and on the real samples, as JSON.
+generated set; print, per predicted frame, MSE, MAE, PSNR, SSIM, the patch-grid energy and the
+energy (fading) of the model beside copy-last-frame on synthetic val and on the real samples, as
+JSON.
 
     python benchmarks/train_quality.py --cache /tmp/tq               # 300/50 videos, 20 min
     python benchmarks/train_quality.py --cache /tmp/tq-small --train 16 --val 4 --minutes 1
