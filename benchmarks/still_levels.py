@@ -13,7 +13,6 @@ For each level: the mean of every metric over the predicted frames, the first fr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -36,14 +35,39 @@ def main() -> None:
 
     import torch
 
-    from convrnn import build_model
+    from shards.errors import ShardError
     from train.checkpoint import load_model
+    from train.errors import TrainError
 
     torch.set_num_threads(args.threads)
-    trained, _, _ = load_model(args.ckpt, torch.device("cpu"), task="frames")
+    try:
+        levels_tried = [float(v) for v in args.levels.split(",")]
+        trained, _, _ = load_model(args.ckpt, torch.device("cpu"), task="frames")
+        rows, copy, videos = score_levels(trained, levels_tried, args)
+    except (TrainError, ShardError, ValueError) as exc:
+        sys.exit(f"error: {exc}")
+    print(json.dumps({
+        "benchmark": "still_levels",
+        "ckpt": str(args.ckpt),
+        "trained_still_levels": trained.cfg.still_levels,
+        "shards": args.shards,
+        "splits": args.splits,
+        "videos": videos,
+        "copy_last": {"mean": {k: round(copy[k]["mean"], 6) for k in METRICS},
+                      "frame_1": {k: round(copy[k]["per_frame"][0], 6) for k in METRICS}},
+        "levels": rows,
+    }, indent=1))  # fmt: skip
+
+
+def score_levels(trained, levels_tried: list[float], args) -> tuple[list[dict], dict, int]:
+    """(one row per level, copy-last metrics, videos scored): `trained`'s weights rebuilt with
+    each still_levels, in eval mode."""
+    import dataclasses
+
+    from convrnn import build_model
+
     rows = []
-    copy = None
-    for levels in (float(v) for v in args.levels.split(",")):
+    for levels in levels_tried:
         model = build_model(dataclasses.replace(trained.cfg, still_levels=levels))
         model.load_state_dict(trained.state_dict())
         model.eval()
@@ -56,17 +80,7 @@ def main() -> None:
             "frames_won": {k: v["frames_won"] for k, v in won.items()},
         })  # fmt: skip
         print(f"still_levels {levels}: {rows[-1]['frames_won']}", file=sys.stderr, flush=True)
-    print(json.dumps({
-        "benchmark": "still_levels",
-        "ckpt": str(args.ckpt),
-        "trained_still_levels": trained.cfg.still_levels,
-        "shards": args.shards,
-        "splits": args.splits,
-        "videos": videos,
-        "copy_last": {"mean": {k: round(copy[k]["mean"], 6) for k in METRICS},
-                      "frame_1": {k: round(copy[k]["per_frame"][0], 6) for k in METRICS}},
-        "levels": rows,
-    }, indent=1))  # fmt: skip
+    return rows, copy, videos
 
 
 if __name__ == "__main__":

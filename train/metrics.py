@@ -14,8 +14,8 @@ Definitions (images in [0, 1], data range 1):
   the true frame's spectral energy (DC left out); compare the model's value with the true
   frames' (copy-last shows that level). Dividing by the true frame's energy, not the
   prediction's own, keeps a faded prediction from looking gridded.
-- energy: a frame's spectral energy (DC left out: its variance) relative to the true frame's,
-  1 for the truth; below 1, structure was lost (objects fading, blur).
+- energy: a frame's spectral energy (DC left out) relative to the true frame's, 1 for the
+  truth; below 1, structure was lost (objects fading, blur).
 - SSIM: Gaussian window (11 x 11, sigma 1.5), constants (0.01)^2 and (0.03)^2, computed per
   RGB channel on the valid region, averaged over channels and pixels for each video-frame,
   then over videos.
@@ -74,38 +74,39 @@ def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ssim_map(pred, target).double().mean(dim=(1, 2, 3))  # (N,)
 
 
-def grid_energy(
-    images: torch.Tensor, reference: torch.Tensor | None = None, period: int = GRID_PERIOD
-) -> torch.Tensor:
-    """(N, C, H, W) -> (N,): each image's spectral energy (the mean over channels) at the
-    frequencies of a `period`-periodic pattern, (ky, kx) in multiples of (H/period, W/period)
-    other than (0, 0), as a share of the total spectral energy (DC left out) of `reference`
-    (same shape; default: the images themselves). Sizes not divisible by `period` use the
-    largest top-left crop that is."""
+def grid_energy(images: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:
+    """(N, C, H, W) -> (N,): the share of each image's own spectral energy at the frequencies
+    of a `period`-periodic pattern (see `grid_and_energy`)."""
     power = _power(images, period)
+    return _grid_power(power, period) / power.sum(dim=(1, 2)).clamp_min(1e-12)
+
+
+def grid_and_energy(
+    pred: torch.Tensor, true: torch.Tensor, period: int = GRID_PERIOD
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) x2 -> (grid (N,), energy (N,)), both as shares of the true image's total
+    spectral energy (DC left out) of its channel mean: the prediction's energy at the
+    frequencies of a `period`-periodic pattern, (ky, kx) in multiples of (H/period, W/period)
+    other than (0, 0), and its total energy. Sizes not divisible by `period` use the largest
+    top-left crop that is."""
+    power = _power(pred, period)
+    total = _power(true, period).sum(dim=(1, 2)).clamp_min(1e-12)
+    return _grid_power(power, period) / total, power.sum(dim=(1, 2)) / total
+
+
+def _grid_power(power: torch.Tensor, period: int) -> torch.Tensor:
+    """(N, h, w) power spectra -> (N,) their sum at the `period`-periodic frequencies."""
     h, w = power.shape[-2:]
     ky = torch.arange(0, h, h // period)
     kx = torch.arange(0, w, w // period)
-    at = power[:, ky][:, :, kx].sum(dim=(1, 2))  # (N,); (0, 0) is zero after centring
-    total = power if reference is None else _power(reference, period)
-    return at / total.sum(dim=(1, 2)).clamp_min(1e-12)
-
-
-def spectral_energy_ratio(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) x2 -> (N,): the channel-mean image's variance over the reference's."""
-    x = images.double().mean(dim=1)
-    y = reference.double().mean(dim=1)
-    return x.var(dim=(1, 2), unbiased=False) / y.var(dim=(1, 2), unbiased=False).clamp_min(1e-12)
+    return power[:, ky][:, :, kx].sum(dim=(1, 2))  # (0, 0) is zero after centring
 
 
 def _power(images: torch.Tensor, period: int) -> torch.Tensor:
     """(N, C, H, W) -> (N, h, w) power spectrum of the centred channel mean, cropped to
     multiples of `period`."""
-    h, w = (
-        images.shape[-2] - images.shape[-2] % period,
-        images.shape[-1] - images.shape[-1] % period,
-    )
-    x = images[..., :h, :w].double().mean(dim=1)  # (N, h, w)
+    h, w = images.shape[-2:]
+    x = images[..., : h - h % period, : w - w % period].double().mean(dim=1)  # (N, h, w)
     x = x - x.mean(dim=(1, 2), keepdim=True)
     return torch.fft.fft2(x).abs().pow(2)
 
@@ -143,10 +144,8 @@ class MetricAccumulator:
         psnr_vf = 10 * torch.log10(1.0 / mse_vf.clamp_min(PSNR_CAP_MSE))  # (B, T)
         ssim_vf = ssim_per_image(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
         ssim_vf = ssim_vf.view(b, t)  # (B, T)
-        flat_p, flat_y = p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w)
-        grid_vf = grid_energy(flat_p, flat_y).view(b, t)  # (B, T)
-        energy_vf = spectral_energy_ratio(flat_p, flat_y).view(b, t)  # (B, T)
-        rows = [mse_vf, mae_vf, psnr_vf, ssim_vf, grid_vf, energy_vf]
+        grid_vf, energy_vf = grid_and_energy(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
+        rows = [mse_vf, mae_vf, psnr_vf, ssim_vf, grid_vf.view(b, t), energy_vf.view(b, t)]
         batch = torch.stack(rows).sum(dim=1).cpu()
         if self.sums is None:
             self.sums = torch.zeros(len(NAMES), t, dtype=torch.float64)

@@ -23,13 +23,14 @@ def compute_loss(
     terms = cfg.loss.split("+")
     p = pred.float()
     err = p - target
-    mse = err.pow(2).mean()
+    squared = err.pow(2)
+    mse = squared.mean()
     weight = None
     if cfg.motion_weight > 0:
         if last is None:
             raise ValueError("motion_weight needs the last input frame")
         weight = motion_weights(target, last, cfg.motion_weight)
-    loss = mse if weight is None else weighted_mean(err.pow(2), weight)
+    loss = mse if weight is None else weighted_mean(squared, weight)
     if "l1" in terms:
         l1 = err.abs().mean() if weight is None else weighted_mean(err.abs(), weight)
         loss = loss + cfg.l1_weight * l1

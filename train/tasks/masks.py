@@ -96,9 +96,8 @@ class MasksTask(ForecasterTask):
 
     def fit_geometry(self, model_cfg, geometry, fresh: bool):
         model_cfg = super().fit_geometry(model_cfg, geometry, fresh)
-        if self.cfg.crop and min(self.cfg.crop) > 0:  # before the run folder is written
-            step = model_cfg.patch * model_cfg.downsampling
-            check_crop(self.cfg.crop, step, (geometry[1], geometry[2]))
+        step = model_cfg.patch * model_cfg.downsampling
+        check_crop(self.cfg.crop, step, (geometry[1], geometry[2]))  # before the run folder
         return model_cfg
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:

@@ -42,8 +42,11 @@ def sample_frames(
     return x, y
 
 
-def check_crop(crop: tuple[int, int], stride: int, frame: tuple[int, int]) -> None:
-    """TrainError unless the training windows fit the frames and divide by the net's stride."""
+def check_crop(crop: tuple[int, int] | None, stride: int, frame: tuple[int, int]) -> None:
+    """TrainError unless the training windows fit the frames and divide by the net's stride
+    (None or (0, 0): whole frames, nothing to check)."""
+    if not crop or min(crop) <= 0:
+        return
     h, w = crop
     if h % stride or w % stride:
         raise TrainError(
@@ -213,6 +216,5 @@ class SegmentTask(Task):
             raise TrainError(
                 f"frames of {height}x{width} do not fit the segmenter: {exc}"
             ) from None
-        if self.cfg.crop and min(self.cfg.crop) > 0:  # before the run folder is written
-            check_crop(self.cfg.crop, model_cfg.stride, (height, width))
+        check_crop(self.cfg.crop, model_cfg.stride, (height, width))  # before the run folder
         return model_cfg
