@@ -17,7 +17,6 @@ import torch
 from infer.errors import InferError
 
 FRAME_NAME = re.compile(r"image_(\d+)\.png")
-BATCH = 8  # videos (or frames, for a segmenter) per forward pass
 
 
 def read_video(folder: str | Path) -> np.ndarray:
@@ -62,6 +61,11 @@ class Model:
       -> uint8 class ids (T_out, H, W) or (B, T_out, H, W).
     - segment (the segmenter): `predict(frames)` uint8 (..., H, W, C) -> uint8 class ids
       (..., H, W), any number of leading axes.
+
+    Each video is predicted in a forward pass of its own (a segmenter: each (T, H, W, C)
+    video, or a single frame), so a video's result never depends on what else is in the
+    batch: the kernels a CPU library picks, and so the last bit of rounding, can depend on the
+    batch size.
     """
 
     def __init__(self, module: torch.nn.Module, config: Any, task: str, device, precision: str):
@@ -87,8 +91,7 @@ class Model:
         fi = int(self.config.frames_in)
         if batch.shape[1] < fi:
             raise InferError(f"the model reads {fi} frames, got {batch.shape[1]}")
-        out = np.concatenate([self._forecast(batch[i : i + BATCH, -fi:])
-                              for i in range(0, len(batch), BATCH)])  # fmt: skip
+        out = np.concatenate([self._forecast(batch[i : i + 1, -fi:]) for i in range(len(batch))])
         return out[0] if single else out
 
     def _forecast(self, chunk: np.ndarray) -> np.ndarray:
@@ -109,10 +112,11 @@ class Model:
         if x.ndim < 3:
             raise InferError(f"a segmenter reads (..., H, W, C) frames, got shape {x.shape}")
         lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
-        flat = x.reshape(-1, h, w, c)
+        # (N, T, H, W, C): one video (or a lone frame) per forward pass
+        videos = x.reshape(-1, *x.shape[-4:]) if x.ndim >= 4 else x[None]
         out = []
-        for i in range(0, len(flat), BATCH):
-            frames = torch.from_numpy(_unit(flat[i : i + BATCH])).to(self.device)
+        for video in videos:
+            frames = torch.from_numpy(_unit(video)).to(self.device)  # (T, H, W, C)
             with autocast(self.precision, self.device, warn=False):
                 logits = self.module(frames.permute(0, 3, 1, 2))  # (N, K, H, W)
             out.append(logits.float().argmax(1).to(torch.uint8).cpu().numpy())

@@ -39,9 +39,12 @@ def test_predict_for_every_task(synth_root: Path, tmp_path: Path) -> None:
     seg = load_checkpoint(save_untrained(tmp_path / "s.pt", seg_preset("tiny")), "cpu")
     ids = seg.predict(video)
     assert ids.shape == (22, 160, 240) and ids.dtype == np.uint8 and int(ids.max()) < 49
+    # a video's masks do not depend on the batch it comes in (one pass per video)
+    assert np.array_equal(seg.predict(np.stack([video, video[::-1]]))[0], ids)
     masks = load_checkpoint(save_untrained(tmp_path / "m.pt", get_preset("tiny-masks")), "cpu")
     future = masks.predict(ids[:11])
     assert future.shape == (11, 160, 240) and future.dtype == np.uint8
+    assert np.array_equal(masks.predict(np.stack([ids[:11], ids[11:]]))[0], future)
     with torch.no_grad():  # the API is the model: compare with a direct call
         direct = masks.module(torch.from_numpy(ids[None, :11].astype(np.int64))).argmax(2)
     if masks.precision == "fp32":
