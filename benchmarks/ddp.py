@@ -23,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
+
 
 def prepare_shards(cache: Path, videos: int) -> Path:
     from ingest.pack import IngestConfig, run_ingest
@@ -105,6 +107,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "ddp",
+                "machine": machine(),
                 "preset": args.preset,
                 "global_batch": args.batch_size,
                 "single": single,

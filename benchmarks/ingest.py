@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
 from ingest.pack import IngestConfig, run_ingest  # noqa: E402
 from ingest.scan import scan_root  # noqa: E402
 from ingest.synth import SynthConfig, generate  # noqa: E402
@@ -112,6 +113,7 @@ def main() -> None:
         # what 2 free cores would give, from CPU time (robust to a busy machine)
         cpu = 2 * bare["cpu_ms_per_video"] / result["ingest_workers2"]["cpu_ms_per_video"]
         result["cpu_bound_2core_speedup"] = round(cpu, 3)
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
 from ingest.pack import IngestConfig, run_ingest  # noqa: E402
 from ingest.synth import SynthConfig, generate  # noqa: E402
 from shards.format import MANIFEST_NAME  # noqa: E402
@@ -214,6 +215,7 @@ def main() -> None:
         ratio = max(rss[args.rss[1]][k] / rss[args.rss[0]][k] for k in keys)
         result["rss_large_over_small"] = round(ratio, 3)
         result["rss_target_1.2_met"] = ratio <= 1.2
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

@@ -33,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine  # noqa: E402
 from convrnn import build_model, get_preset  # noqa: E402
 from convrnn.reference import from_model  # noqa: E402
 from convrnn.summary import conv_macs  # noqa: E402
@@ -288,6 +289,7 @@ def main() -> None:
         "matmul_fp32_gflops_per_s": round(matmul_gflops(args.matmul_size, args.repeats), 1),
         "presets": [bench_preset(n, args) for n in args.presets.split(",")],
     }
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

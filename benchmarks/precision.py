@@ -25,6 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine  # noqa: E402
+
 # (batch, in channels, out channels, height, width, kernel): seed's largest gate convolution,
 # compact's batch-8 input projection and its 20x30 stage
 CONVS = [(1, 128, 128, 160, 240, 5), (8, 80, 144, 40, 60, 3), (8, 48, 96, 20, 30, 3)]
@@ -126,6 +128,7 @@ def main() -> None:
     if args.ckpt and args.shards:
         with tempfile.TemporaryDirectory(prefix="bench-precision-") as work:
             result["model"] = model_cost(args.ckpt, args.shards, Path(work))
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine  # noqa: E402
+
 TARGETS = {"seed": 1.3, "compact": 3.0}  # predict / naive speed-up the issue asks for
 RSS_RATIO_TARGET = 1.2
 
@@ -269,6 +272,7 @@ def main() -> None:
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

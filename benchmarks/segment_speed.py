@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine  # noqa: E402
 from segment import build_segmenter, get_preset  # noqa: E402
 from segment.loss import segmentation_loss  # noqa: E402
 from segment.summary import gflop_per_frame  # noqa: E402
@@ -103,6 +104,7 @@ def main() -> None:
         "step": "forward + cross-entropy + backward (no optimizer)",
         "rows": rows,
     }
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
 from benchmarks.train_quality import METRICS, beats, score_splits  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def main() -> None:
     except (TrainError, ShardError, ValueError) as exc:
         sys.exit(f"error: {exc}")
     print(json.dumps({
-        "benchmark": "still_levels",
+        "benchmark": "still_levels", "machine": machine(),
         "ckpt": str(args.ckpt),
         "trained_still_levels": trained.cfg.still_levels,
         "shards": args.shards,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine  # noqa: E402
 from ingest.synth import SynthConfig, generate  # noqa: E402
 from ingest.synth.config import FULL_COUNTS  # noqa: E402
 from ingest.synth.png import encode_frames  # noqa: E402
@@ -94,6 +95,7 @@ def main() -> None:
     full = sum(FULL_COUNTS.values())
     best = max(v["videos_per_s"] for k, v in result.items() if k.startswith("workers_"))
     result["full_set_minutes_at_best"] = round(full / best / 60, 1)
+    result["machine"] = machine()
     print(json.dumps(result, indent=2))
 
 

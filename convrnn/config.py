@@ -55,6 +55,11 @@ class ModelConfig:
     # "logits" (the head) or "residual" (head + a learned bonus on the last mask's class)
     output: str = "sigmoid"
     autoregressive: bool = False  # feed each prediction back through the encoder (else zeros)
+    # residual output: a zero-initialised head also gives a displacement per grid cell and
+    # step; each predicted frame is the last observed frame sampled once along the accumulated
+    # displacement, plus the residual (masks: the copy bonus follows the moved last mask);
+    # convrnn/motion.py. False: the residual builds on the last frame (mask) where it was.
+    motion: bool = False
     zero_init_head: bool = False  # zero the last head conv: a residual net starts as copy-last
 
     def __post_init__(self) -> None:
@@ -131,6 +136,8 @@ class ModelConfig:
             out.append(f"still_levels must be in [0, 255), got {self.still_levels}")
         elif self.still_levels and self.forecast != "frames":
             out.append("still_levels applies to frames only (masks are class logits)")
+        if self.motion and self.output != "residual":
+            out.append("motion needs output 'residual' (it moves what the residual builds on)")
         if self.num_classes < 2:
             out.append(f"num_classes must be >= 2, got {self.num_classes}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
@@ -249,10 +256,14 @@ PRESETS: dict[str, ModelConfig] = {
 # for tests; compact's net starting as "copy the last observed mask" (residual, zero head);
 # the original network's shape (zeros fed to the forecaster) with a plain logit head.
 PRESETS["tiny-masks"] = dataclasses.replace(PRESETS["tiny"], forecast="masks", output="logits")
+# compact with the motion output (convrnn/motion.py): what moves is moved, not redrawn.
+PRESETS["compact-motion"] = dataclasses.replace(PRESETS["compact"], motion=True)
 PRESETS["compact-masks"] = dataclasses.replace(
     PRESETS["compact"], forecast="masks", still_levels=0.0
 )
 PRESETS["seed-masks"] = dataclasses.replace(_SEED, forecast="masks", output="logits")
+# compact-masks whose copy bonus follows a learned displacement of the last mask.
+PRESETS["compact-masks-motion"] = dataclasses.replace(PRESETS["compact-masks"], motion=True)
 
 
 def get_preset(name: str, **overrides: Any) -> ModelConfig:

@@ -32,7 +32,15 @@ from torch import Tensor, nn
 
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
-from .masks import check_masks, copy_bonus_init, head_to_logits, ids_to_grid, logits_to_grid
+from .masks import (
+    check_masks,
+    copy_bonus_init,
+    head_to_logits,
+    ids_to_grid,
+    logits_to_grid,
+    one_hot_planes,
+)
+from .motion import accumulate, build_flow_head, warp_from
 from .refine import build_refine, snap_still
 
 
@@ -131,6 +139,7 @@ class EncoderForecaster(nn.Module):
         self.dec_cells = nn.ModuleList(self._cell(dec_in[i], i) for i in range(n))
         self.ups = build_ups(cfg)
         self.head = build_head(cfg, cfg.hidden[0])
+        self.flow_head = build_flow_head(cfg.hidden[0]) if cfg.motion else None
         self.refine = build_refine(cfg)
         self.act = nn.LeakyReLU(cfg.leak)
         # channels_last conv weights make the (mkldnn) convolutions run channels_last: measured
@@ -151,7 +160,7 @@ class EncoderForecaster(nn.Module):
 
     def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
         """Head output -> a predicted frame; masks: -> logits (N, K, H, W), `base` being the
-        last observed mask (N, H, W)."""
+        last observed mask (N, H, W), or with motion its moved one-hot planes (N, K, H, W)."""
         if self.embed is None:
             frame = head_to_frame(raw, base, self.cfg)
             if self.refine is not None:
@@ -241,11 +250,30 @@ class EncoderForecaster(nn.Module):
             if i > 0:
                 seq = self.act(self.ups[i - 1](seq.flatten(0, 1))).unflatten(0, (b, t_out))
         raw = self.head(seq.flatten(0, 1))  # (B*T_out, C*p*p, h_0, w_0)
+        if self.flow_head is not None:
+            base = self.moved_bases(seq, self.anchor(base))  # (B*T_out, C or K, H, W)
+            return self.to_frame(raw, base).unflatten(0, (b, t_out))
         base = base.unsqueeze(1).expand(-1, t_out, *base.shape[1:]).flatten(0, 1)  # (B*T_out, ...)
         return self.to_frame(raw, base).unflatten(0, (b, t_out))
 
+    def anchor(self, base: Tensor) -> Tensor:
+        """What a motion head moves: the last frame (B, C, H, W) as it is; the last mask's
+        ids (B, H, W) as one-hot planes (B, K, H, W)."""
+        return one_hot_planes(base, self.cfg.num_classes) if self.embed is not None else base
+
+    def moved_bases(self, seq: Tensor, last: Tensor) -> Tensor:
+        """The anchor (B, C, H, W) moved along the accumulated displacement of each step of
+        the bottom outputs seq (B, T_out, F_0, h, w) -> (B*T_out, C, H, W)."""
+        steps = self.flow_head(seq.flatten(0, 1)).unflatten(0, seq.shape[:2])  # (B, T, 2, h, w)
+        total, bases = None, []
+        for step in steps.unbind(1):
+            total = accumulate(step, total)
+            bases.append(warp_from(last, total))
+        return torch.stack(bases, 1).flatten(0, 1)
+
     def forecast_step(self, top: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
-        """One forecaster step from the top input (B, F_top, h, w) -> head output, new states."""
+        """One forecaster step from the top input (B, F_top, h, w) -> the bottom stage's
+        output (B, F_0, h_0, w_0), which the heads read, and the new states."""
         states = list(states)
         y = top
         for i in reversed(range(self.cfg.stages)):
@@ -254,7 +282,7 @@ class EncoderForecaster(nn.Module):
             y = states[i][0]
             if i > 0:
                 y = self.act(self.ups[i - 1](y))
-        return self.head(y), states
+        return y, states
 
     def forecast_autoregressive(
         self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
@@ -263,13 +291,18 @@ class EncoderForecaster(nn.Module):
         through the encoder and its top output feeds the top forecaster RNN."""
         dec_states = list(enc_states)
         prev = last  # (B, C, H, W): the frame the current step starts from
+        total = None  # motion: accumulated displacement into the last observed frame
         preds = []
         for k in range(self.cfg.frames_out):
             if k > 0:
                 prev = scheduled_input(preds[-1], targets, k, teacher_prob)
                 enc_states = self.encode_step(self.to_grid(prev), enc_states)
-            raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            preds.append(self.to_frame(raw, prev))
+            y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
+            base = prev
+            if self.flow_head is not None:  # the last observed frame, moved: sampled once
+                total = accumulate(self.flow_head(y), total)
+                base = warp_from(last, total)
+            preds.append(self.to_frame(self.head(y), base))
         return torch.stack(preds, 1)  # (B, T_out, C, H, W)
 
     def forecast_masks_autoregressive(
@@ -280,13 +313,18 @@ class EncoderForecaster(nn.Module):
         last: the last observed mask (B, H, W); targets: true masks as grids (B, T_out, ...)."""
         table, p = self.embed.weight, self.cfg.patch
         dec_states = list(enc_states)
+        planes = self.anchor(last) if self.flow_head is not None else None
+        total, base = None, last  # motion: the accumulated displacement, the moved last mask
         preds = []  # (B, H, W, K) each, class last
         for k in range(self.cfg.frames_out):
             if k > 0:
                 fed = scheduled_input(logits_to_grid(preds[-1], table, p), targets, k, teacher_prob)
                 enc_states = self.encode_step(fed, enc_states)
-            raw, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            preds.append(head_to_logits(raw, last, self.copy_bonus, p))
+            y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
+            if planes is not None:
+                total = accumulate(self.flow_head(y), total)
+                base = warp_from(planes, total)  # (B, K, H, W)
+            preds.append(head_to_logits(self.head(y), base, self.copy_bonus, p))
         return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
 
     def forward(

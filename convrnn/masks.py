@@ -47,17 +47,26 @@ def logits_to_grid(logits: Tensor, table: Tensor, p: int) -> Tensor:
 def head_to_logits(raw: Tensor, last: Tensor, bonus: Tensor | None, p: int) -> Tensor:
     """Mask head output (N, p*p*K, h, w), channels (i, j, class) -> class logits (N, H, W, K),
     class last. With a residual `bonus` (a scalar), the logit of each pixel's class in `last`
-    (N, H, W), the last observed mask, gets the bonus added."""
+    (N, H, W), the last observed mask, gets the bonus added; `last` may instead be that mask
+    as (soft) one-hot planes (N, K, H, W), moved by a motion head: each class gets the bonus
+    times its share of the pixel."""
     n, c, h, w = raw.shape
     k = c // (p * p)
     blocks = raw.permute(0, 2, 3, 1).reshape(n, h, w, p, p, k).transpose(2, 3)  # (N, h, i, w, j, K)
     logits = blocks.reshape(n, h * p, w * p, k)  # (N, H, W, K); the one copy of the logits
     if bonus is None:
         return logits
+    if last.is_floating_point():  # moved one-hot planes (N, K, H, W)
+        return logits + bonus.to(logits.dtype) * last.permute(0, 2, 3, 1).to(logits.dtype)
     index = last.unsqueeze(-1)  # (N, H, W, 1): where the bonus goes along the class axis
     # In place: nothing saved for backward reads the head output (a conv's backward needs its
     # input and weight only).
     return logits.scatter_add_(-1, index, bonus.to(logits.dtype).expand(index.shape))
+
+
+def one_hot_planes(ids: Tensor, num_classes: int) -> Tensor:
+    """Class ids (N, H, W) -> float one-hot planes (N, K, H, W), for a motion head to move."""
+    return F.one_hot(ids.long(), num_classes).permute(0, 3, 1, 2).float()
 
 
 def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_classes: int) -> None:
