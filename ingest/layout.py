@@ -1,14 +1,14 @@
 """What the videos of each split must be: `Expect`, fixed by the course layout or settled from
 the videos themselves in the free layout; `choose_layout` picks one of the two for `auto`.
 
-Course: 22 frames (hidden 11) of 160x240 (h x w) RGB, mask.npy in train and val. Free: the frame count
-and the (size, mode) that most of the split's videos have (ties go to the lowest video id), and
-masks when any video has one. Videos that differ from their split are marked here (frame count,
-mask) or by `ingest.validate` (size, mode), so they are refused, or left out with --skip-bad,
-like any other bad input. Auto (the default): course when most videos have the course's
-geometry (so the course's data stays strictly checked, one bad video reported as such), free
-when they do not but each split's videos share one geometry, and otherwise one error line with
-the counts of each geometry, pointing at --layout free.
+Course: 22 frames (hidden 11) of 160x240 (h x w) RGB, mask.npy in train and val. Free: the
+frame count and the (size, mode) that most of the split's videos have (ties go to the lowest
+video id), and masks when any video has one. Videos that differ from their split are marked
+here (frame count, mask) or by `ingest.validate` (size, mode), so they are refused, or left out
+with --skip-bad, like any other bad input. Auto (the default): course when most videos have the
+course's geometry (so the course's data stays strictly checked, one bad video reported as
+such), free when they do not but each split's videos share one geometry, and otherwise one
+error line with the counts of each geometry, pointing at --layout free.
 """
 
 from __future__ import annotations

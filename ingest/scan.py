@@ -39,7 +39,7 @@ class Video:
     frames: tuple[Path, ...]  # frame t at index t when nothing is missing
     mask: Path | None
     problems: tuple[tuple[str, str], ...] = ()  # (path, reason)
-    length: int = 0  # frames its names promise: image_0 ... image_<length - 1>
+    length: int = 0  # frames its names promise: image_0 ... image_<length - 1> (or from 1)
 
 
 @dataclass

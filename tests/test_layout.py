@@ -296,8 +296,11 @@ def test_free_layout_takes_any_numbered_names_in_numeric_order(tmp_path: Path):
     (data / "train" / "notes").mkdir()  # no number: not a video
     (data / "train" / "clip_0" / "thumbnail.png").write_bytes(b"x")  # no number: not a frame
     (data / "train" / "clip_0" / ".frame_3.png").write_bytes(b"x")  # hidden file: litter
+    clip = data / "val" / "clip_5"
+    for t in reversed(range(12)):  # numbered from 1: frame_1 ... frame_12
+        (clip / f"frame_{t}.png").rename(clip / f"frame_{t + 1}.png")
     manifest = ingest(data, tmp_path / "out")
-    assert manifest["layout"] == "free"
+    assert manifest["layout"] == "free" and manifest["splits"]["val"]["videos"] == 2
     assert split_geometry(manifest, "train") == (12, 32, 48, 3)
     assert sorted(manifest["ignored"]) == [
         "train/clip_0/.frame_3.png",
