@@ -25,7 +25,7 @@ from infer.config import (
     ShowConfig,
     SubmitConfig,
 )
-from ingest.config import IngestConfig
+from ingest.config import LAYOUT_HELP, IngestConfig
 from ingest.synth.config import SynthConfig
 from train.config import TrainConfig as _TC
 
@@ -37,7 +37,7 @@ app = typer.Typer(
 )
 
 
-SHARDS = str(IngestConfig.out)  # where `ingest` writes, and so where every reader looks
+SHARDS = str(IngestConfig().shards_dir)  # where `ingest` writes by default: every reader looks
 PACKAGES = ("ingest", "shards", "convrnn", "segment", "train", "infer")  # our loggers' roots
 
 
@@ -149,7 +149,9 @@ def ingest(
     data_root: Path = typer.Argument(
         IngestConfig.data_root, help="DATA_ROOT holding train/ val/ unlabeled/ hidden/."
     ),
-    out: Path = typer.Option(IngestConfig.out, "--out", help="Folder for the tars + manifest."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for the tars + manifest.", show_default="DATA_ROOT/shards"
+    ),
     workers: int = typer.Option(IngestConfig.workers, help="Processes reading and checking PNGs."),
     videos_per_shard: int = typer.Option(
         IngestConfig.videos_per_shard, help="Videos per tar (several shards per split)."
@@ -160,11 +162,7 @@ def ingest(
     overwrite: bool = typer.Option(
         IngestConfig.overwrite, "--overwrite", help="Replace an output that has a manifest."
     ),
-    layout: str = typer.Option(
-        IngestConfig.layout,
-        help="course: 22 frames (hidden 11) of 160x240 RGB, checked strictly; free: any frame "
-        "count, size and mode (RGB or grayscale), the same within each split.",
-    ),
+    layout: str = typer.Option(IngestConfig.layout, help=LAYOUT_HELP),
 ) -> None:
     """Check every PNG video and pack them into WebDataset shards + manifest.json (resumable)."""
     from ingest.errors import IngestError
@@ -194,7 +192,7 @@ def ingest(
         typer.echo(f"ignored {len(ignored)} stray file(s): {shown}")
     for entry in manifest["skipped"]:
         typer.echo(f"skipped {entry['split']}/{entry['video']}: {entry['reason']}", err=True)
-    typer.echo(f"wrote {Path(out) / 'manifest.json'}")
+    typer.echo(f"wrote {cfg.shards_dir / 'manifest.json'}")
 
 
 # --- shards-info ---------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """`run_ingest`: validate PNG video folders and pack them into WebDataset shards + manifest.
 
-Flow: scan DATA_ROOT -> settle what each split's videos must be (`ingest.layout`) -> plan
+Flow: scan DATA_ROOT -> pick the layout (auto) and settle what each split's videos must be
+(`ingest.layout`) -> plan
 shards (videos in id order, `videos_per_shard` each) -> for each shard not already staged, read
 and check its videos in worker processes and write the tar to OUT/.ingest.tmp/ -> if any video
 is bad and `skip_bad` is off, stop (nothing published) -> rename the staged tars to their final
-names -> write OUT/manifest.json last.
+names -> write OUT/manifest.json last. OUT is DATA_ROOT/shards unless given; an OUT holding
+another DATA_ROOT's shards is refused without --overwrite (and the error does not suggest it).
 
 A killed ingest leaves only staged files under OUT/.ingest.tmp/; the next run reuses every
 staged shard whose input files (names, sizes, mtimes) are unchanged and whose bytes still match.
@@ -22,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.config import IngestConfig
+from ingest.config import SHARDS_DIR, IngestConfig
 from ingest.errors import IngestError
-from ingest.layout import Expect, settle
+from ingest.layout import Expect, choose_layout, settle
 from ingest.scan import Scan, Video, scan_root
 from ingest.validate import load_video
 from ingest.writer import ShardWriter, sha256_file
@@ -76,20 +78,25 @@ def plan_shards(scan: Scan, expects: dict[str, Expect], videos_per_shard: int) -
 
 
 def run_ingest(cfg: IngestConfig) -> dict[str, Any]:
-    """Ingest `cfg.data_root` into `cfg.out`; return the manifest written (see shards.manifest)."""
+    """Ingest `cfg.data_root` into `cfg.shards_dir`; return the manifest written (see
+    shards.manifest)."""
     cfg.check()
-    out = Path(cfg.out)
-    old_manifest = out / MANIFEST_NAME
-    if old_manifest.exists() and not cfg.overwrite:
-        raise IngestError(
-            f"{out} already holds shards ({old_manifest}); pass --overwrite to replace them"
-        )
-    scan = scan_root(Path(cfg.data_root), cfg.layout, out)
-    expects = settle(scan, cfg.layout)
-    for split in scan.splits.keys() - expects.keys():
-        log.warning("%s/ holds no videos: left out of the manifest", scan.base / split)
+    out = cfg.shards_dir
+    root = Path(cfg.data_root)
+    _check_output(out, root, cfg.overwrite)
+    scan = scan_root(root, cfg.layout, out)
+    layout = cfg.layout
+    if layout == "auto":
+        layout = choose_layout(scan)
+        if layout == "course":  # the same names, now against the course's fixed frame counts
+            scan = scan_root(root, layout, out)
+    expects = settle(scan, layout)
     for split, expect in expects.items():
         log.info("%s: %d videos, %s", split, len(scan.splits[split]), expect)
+    renamed = [v for videos in scan.splits.values() for v in videos if v.path.name != v.key]
+    if renamed:
+        v = renamed[0]
+        log.info("videos are stored under the number of their folder (%s as %s)", v.path, v.key)
     plans = plan_shards(scan, expects, cfg.videos_per_shard)
     staging = out / STAGING
     staging.mkdir(parents=True, exist_ok=True)
@@ -111,9 +118,40 @@ def run_ingest(cfg: IngestConfig) -> dict[str, Any]:
             f"Fix or remove them and rerun (finished shards are kept in {staging}), "
             f"or pass --skip-bad to leave them out."
         )
-    manifest = _manifest(scan, cfg.layout, expects, plans, records, skipped)
+    manifest = _manifest(scan, layout, expects, plans, records, skipped)
     _publish(out, staging, plans, records, manifest)
     return manifest
+
+
+def _check_output(out: Path, root: Path, overwrite: bool) -> None:
+    """Refuse an output that holds a manifest, unless `overwrite`; say --overwrite only when
+    the shards there were made from this same DATA_ROOT."""
+    old = out / MANIFEST_NAME
+    if not old.exists():
+        return
+    try:
+        source = json.loads(old.read_text()).get("source")
+    except (OSError, ValueError, AttributeError):
+        source = None  # unreadable: not known to be ours
+    mine = str(root.resolve())
+    if source == mine and not overwrite:
+        raise IngestError(
+            f"{out} already holds shards of {root} ({old}); pass --overwrite to replace them"
+        )
+    if source != mine and overwrite:
+        log.warning("replacing the shards of %s in %s (--overwrite)", source or "an unknown", out)
+    elif source != mine:
+        beside = root / SHARDS_DIR
+        other = beside if beside.resolve() != out.resolve() else out.with_name(f"{out.name}-new")
+        holds = (
+            f"the shards of another dataset ({source}), not of {root}"
+            if source
+            else f"a manifest this ingest cannot read ({old})"
+        )
+        raise IngestError(
+            f"{out} holds {holds}: choose another --out for these videos "
+            f"(for example --out {other})"
+        )
 
 
 def _rel(path: str, root: Path) -> str:

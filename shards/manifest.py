@@ -138,6 +138,41 @@ def split_entry(manifest: dict[str, Any], split: str, source: str | Path = "") -
     return manifest["splits"][split]
 
 
+TRAINING_SPLITS = ("train", "unlabeled")  # the splits a model may learn from, in this order
+FULL_SPLITS = ("train", "val", "unlabeled")  # splits whose videos have every frame
+
+
+def training_splits(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The training splits present: ("train", "unlabeled") when both, ("train",) when the
+    shards have no unlabeled split, ("unlabeled",) when only that. ShardError when neither."""
+    present = tuple(s for s in TRAINING_SPLITS if s in manifest["splits"])
+    if not present:
+        have = ", ".join(manifest["splits"]) or "none"
+        raise ShardError(
+            f"the shards have no training split ({' or '.join(TRAINING_SPLITS)}; "
+            f"present: {have}): ingest a train/ folder"
+        )
+    return present
+
+
+def observed_frames(manifest: dict[str, Any]) -> int | None:
+    """The frames of a hidden video (the observed part a prediction starts from), or None
+    when the shards have no hidden split."""
+    if "hidden" not in manifest["splits"]:
+        return None
+    return split_geometry(manifest, "hidden")[0]
+
+
+def video_frames(manifest: dict[str, Any]) -> int:
+    """The frames of a whole video: train's, else val's, else unlabeled's. ShardError when the
+    shards hold only hidden videos."""
+    for split in FULL_SPLITS:
+        if split in manifest["splits"]:
+            return split_geometry(manifest, split)[0]
+    have = ", ".join(manifest["splits"]) or "none"
+    raise ShardError(f"the shards have no whole videos ({', '.join(FULL_SPLITS)}; present: {have})")
+
+
 def write_manifest(out: Path, manifest: dict[str, Any]) -> Path:
     """Write OUT/manifest.json atomically and durably (tmp file, fsync, rename, fsync OUT), so
     a power cut never leaves a manifest naming shards that did not reach the disk."""

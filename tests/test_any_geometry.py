@@ -1,6 +1,7 @@
 """export-png, evaluate and show at another geometry than the course's: 64x64 videos of 20
 frames, RGB and grayscale, ingested with the free layout; stores written with the store's own
-code (frames equal to the true future, so the scores are known exactly)."""
+code (frames equal to the true future, so the scores are known exactly). And the chain from
+such a folder in the course's layout with no ingest flags."""
 
 from __future__ import annotations
 
@@ -174,3 +175,37 @@ def test_whole_chain_at_64x64(geometry: dict, tmp_path: Path) -> None:
     # per video: input, true, predicted, true mask, predicted mask rows of 32x32 tiles
     size = Image.open(tmp_path / "montage.png").size
     assert size == (LABEL_W + 10 * 32, 2 * 5 * max(32, ROW_MIN_H) + GAP)
+
+
+@pytest.mark.slow
+def test_chain_from_course_folders_of_another_geometry_without_flags(tmp_path: Path) -> None:
+    """ingest ROOT (no flags: shards land in ROOT/shards) -> train -> predict -> export-png on
+    64x64 grayscale videos of 20 frames, hidden ones of 10, in the course's folders.
+
+    train still gets --frames-in/--frames-out/--train-splits until its defaults come from the
+    shards (issue 19 section 2)."""
+    from infer_helpers import run_cli
+
+    root = tmp_path / "clips"
+    # 8 train videos: one batch of the default size
+    for split, (first, n, frames, masks) in {**SPLITS, "train": (0, 8, FRAMES, True)}.items():
+        for i in range(first, first + n):
+            write_square_video(root / split / f"video_{i}", frames, SIZE, SIZE, "L", i, masks)
+    proc = run_cli("ingest", str(root), cwd=tmp_path)
+    assert "train           8 videos  20 frames 64x64x1" in proc.stdout
+    assert "hidden          2 videos  10 frames 64x64x1" in proc.stdout
+    shards, run = root / "shards", tmp_path / "run"
+    assert (shards / "manifest.json").is_file() and not (tmp_path / "data").exists()
+    run_cli(
+        "train", "--shards", str(shards), "--preset", "tiny", "--max-steps", "2",
+        "--frames-in", "10", "--frames-out", "10", "--train-splits", "train", "--out", str(run),
+        cwd=tmp_path,
+    )  # fmt: skip
+    preds = tmp_path / "preds.zarr"
+    run_cli("predict", "--shards", str(shards), "--ckpt", str(run), "--out", str(preds))
+    store = PredStore.open(preds)
+    assert store.frames.shape == (2, 10, SIZE, SIZE, 1) and store.attrs["split"] == "hidden"
+    run_cli("export-png", "--preds", str(preds), "--out", str(tmp_path / "png"))
+    for vid in (15000, 15001):
+        img = Image.open(tmp_path / "png" / f"video_{vid}" / "image_19.png")
+        assert img.mode == "L" and img.size == (SIZE, SIZE)

@@ -34,7 +34,7 @@ def test_runs_from_another_folder_and_defaults_to_data_shards(shard_root: Path, 
         "error: no manifest at data/shards/manifest.json: "
         "run `convrnn-video ingest DATA_ROOT --out data/shards` first"
     ]
-    assert str(cli.IngestConfig.out) == "data/shards" != "shards"
+    assert str(cli.IngestConfig().shards_dir) == cli.SHARDS == "data/shards"
 
 
 def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:

@@ -430,3 +430,34 @@ def test_cli_ingest_exit_code_and_messages(bad_root: Path, dataset: Path, tmp_pa
     assert "22 frames of" not in result.output and "manifest.json" in result.output
     result = runner.invoke(app, ["-q", "-v", "ingest", str(dataset), *out])
     assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_output_defaults_beside_the_input_and_other_data_is_not_overwritten(
+    dataset: Path, tmp_path: Path
+):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    data = copy_tree(dataset / "val", tmp_path / "data" / "val").parent
+    other = copy_tree(dataset / "train", tmp_path / "other" / "train").parent
+    work = tmp_path / "work"  # the working folder: nothing may land in work/data/shards
+    work.mkdir()
+    runner = CliRunner()
+    previous = os.getcwd()
+    os.chdir(work)
+    try:
+        result = runner.invoke(app, ["ingest", str(data), "--workers", "1"])
+        assert result.exit_code == 0, result.output
+        assert f"wrote {data / 'shards' / 'manifest.json'}" in result.output
+        assert list(work.iterdir()) == []
+        result = runner.invoke(app, ["ingest", str(data), "--workers", "1"])  # the same data
+        assert result.exit_code == 1 and "pass --overwrite to replace them" in result.output
+        result = runner.invoke(app, ["ingest", str(other), "--out", str(data / "shards")])
+    finally:
+        os.chdir(previous)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert f"holds the shards of another dataset ({data.resolve()})" in line
+    assert "--overwrite" not in line and f"--out {other / 'shards'}" in line
+    assert json.loads((data / "shards" / "manifest.json").read_text())["splits"].keys() == {"val"}

@@ -1,5 +1,7 @@
 """ingest.layout: any video size and length (free layout) through ingest -> shards-info --verify
--> loader, grayscale included; inconsistent splits refused; the course layout stays strict."""
+-> loader, grayscale included; inconsistent splits refused; the course layout stays strict; the
+auto layout (the default) takes the geometry a split shares, in one line when it cannot; any
+folder and frame names with a number (free layout), in numeric order."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_square_video
+from conftest import square_frames, write_square_video
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -177,7 +179,7 @@ def test_course_layout_stays_strict(tmp_path: Path):
     result = CliRunner().invoke(
         app, ["ingest", str(data), "--out", str(tmp_path / "o"), "--layout", "any"]
     )
-    assert result.exit_code == 1 and "layout must be one of course, free" in result.output
+    assert result.exit_code == 1 and "layout must be one of auto, course, free" in result.output
 
 
 def test_course_manifest_records_the_course_geometry(shard_root: Path):
@@ -197,3 +199,150 @@ def test_course_manifest_records_the_course_geometry(shard_root: Path):
     )
     del old["layout"]
     assert split_geometry(old, "val") == (22, 160, 240, 3)  # manifests from before the fields
+
+
+# --- auto layout: the geometry the videos share, without flags ----------------------------------
+
+
+def test_auto_layout_ingests_another_uniform_geometry_beside_the_input(tmp_path: Path):
+    data = make_root(tmp_path / "data", "L")
+    result = CliRunner().invoke(app, ["ingest", str(data), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "not the course's geometry" in result.output and "--layout free" in result.output
+    manifest = read_manifest(data / "shards")  # beside the videos, not ./data/shards
+    assert manifest["layout"] == "free" and manifest["ignored"] == []
+    for split, (_, n, frames, masks) in SPLITS.items():
+        assert (manifest["splits"][split]["videos"], manifest["splits"][split]["masks"]) == (
+            n,
+            masks,
+        )
+        assert split_geometry(manifest, split) == (frames, SIZE, SIZE, 1)
+
+
+def test_auto_layout_mixed_geometries_end_in_one_line(tmp_path: Path):
+    data = make_root(tmp_path / "data", "L")
+    write_square_video(data / "train" / "video_3", FRAMES, 32, 32, "L", seed=3, mask=True)
+    write_square_video(data / "train" / "video_4", 18, SIZE, SIZE, "L", seed=4, mask=True)
+    write_square_video(data / "hidden" / "video_15002", 12, SIZE, SIZE, "L", seed=5)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["ingest", str(data), "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and "--layout free" in line
+    assert "train: 3 videos of 20 frames of 64x64 L, " in line
+    assert "1 of 20 frames of 32x32 L (video_3)" in line and "1 of 18 frames" in line
+    assert "hidden: 2 videos of 10 frames of 64x64 L, 1 of 12 frames" in line
+    assert not out.exists()
+    with pytest.raises(IngestError, match="3 bad video"):  # the flag it names: per video
+        ingest(data, out, layout="free")
+
+
+def test_course_data_stays_strict_without_flags(synth_root: Path, tmp_path: Path):
+    data = tmp_path / "data"
+    for split in ("train", "hidden"):
+        for video in sorted((synth_root / split).iterdir())[:3]:
+            (data / split / video.name).mkdir(parents=True)
+            for f in video.iterdir():
+                (data / split / video.name / f.name).hardlink_to(f)
+    write_square_video(data / "train" / "video_50", 22, SIZE, SIZE, "RGB", seed=1, mask=False)
+    np.save(data / "train" / "video_50" / "mask.npy", np.zeros((22, SIZE, SIZE), np.uint8))
+    with pytest.raises(IngestError) as info:
+        ingest(data, tmp_path / "out", layout="auto")
+    message = str(info.value)
+    assert "1 bad video(s)" in message
+    line = bad_line(message, "video_50")
+    assert "size 64x64, expected 240x160 (w x h)" in line and "like most" not in line
+    assert "mask.npy: shape (22, 64, 64), expected (22, 160, 240)" in line
+    manifest = ingest(data, tmp_path / "out", layout="auto", skip_bad=True)
+    assert manifest["layout"] == "course" and manifest["splits"]["train"]["videos"] == 3
+
+
+# --- names: video_<id>/image_<t>.png, or any numbered names with --layout free -------------------
+
+
+def make_clips(root: Path, counts: dict[str, int], frames: int = 12) -> Path:
+    """`root/<split>/clip_<n>/frame_<t>.png`, numbers unpadded so text order is not numeric."""
+    for split, n in counts.items():
+        for i in range(n):
+            folder = root / split / f"clip_{i * 5}"
+            folder.mkdir(parents=True)
+            for t, frame in enumerate(square_frames(frames, 32, 48, "RGB", seed=i)):
+                Image.fromarray(frame).save(folder / f"frame_{t}.png")
+    return root
+
+
+def test_other_names_are_an_error_naming_the_layout_and_the_flag(tmp_path: Path):
+    data = make_clips(tmp_path / "clips", {"train": 3, "val": 2})
+    out = tmp_path / "out"
+    for layout in ("auto", "course"):
+        result = CliRunner().invoke(
+            app, ["ingest", str(data), "--out", str(out), "--layout", layout, "--workers", "1"]
+        )
+        assert result.exit_code == 1, result.output
+        (line,) = result.output.strip().splitlines()
+        assert "no video in" in line and "train (found train/clip_0, train/clip_10" in line
+        assert "video_<id>/image_<t>.png" in line and "--layout free" in line
+        assert not out.exists()
+    (data / "hidden").mkdir()  # an empty split folder is no result either
+    with pytest.raises(IngestError, match=r"; \S+hidden \(found nothing\): the auto") as info:
+        ingest(data, out, layout="auto")
+    assert "\n" not in str(info.value)
+    with pytest.raises(IngestError, match=r"no video in \S+hidden \(found nothing\): expected"):
+        ingest(data, out)
+
+
+def test_free_layout_takes_any_numbered_names_in_numeric_order(tmp_path: Path):
+    data = make_clips(tmp_path / "clips", {"train": 3, "val": 2})
+    (data / "train" / "notes").mkdir()  # no number: not a video
+    (data / "train" / "clip_0" / "thumbnail.png").write_bytes(b"x")  # no number: not a frame
+    (data / "train" / "clip_0" / ".frame_3.png").write_bytes(b"x")  # hidden file: litter
+    clip = data / "val" / "clip_5"
+    for t in reversed(range(12)):  # numbered from 1: frame_1 ... frame_12
+        (clip / f"frame_{t}.png").rename(clip / f"frame_{t + 1}.png")
+    manifest = ingest(data, tmp_path / "out")
+    assert manifest["layout"] == "free" and manifest["splits"]["val"]["videos"] == 2
+    assert split_geometry(manifest, "train") == (12, 32, 48, 3)
+    assert sorted(manifest["ignored"]) == [
+        "train/clip_0/.frame_3.png",
+        "train/clip_0/thumbnail.png",
+        "train/notes",
+    ]
+    loader = make_loader(tmp_path / "out", "train", mode="eval", batch_size=3, frames_in=12)
+    (batch,) = list(loader)
+    assert batch["keys"] == ["video_0", "video_5", "video_10"]  # clip_10 after clip_5
+    for i, n in enumerate((0, 5, 10)):
+        folder = data / "train" / f"clip_{n}"
+        ref = np.stack([np.asarray(Image.open(folder / f"frame_{t}.png")) for t in range(12)])
+        np.testing.assert_array_equal(pixels(batch["inputs"])[i], ref)  # frame_10 after frame_9
+
+
+def test_free_layout_frame_numbers_clash_and_stray_numbers(tmp_path: Path):
+    data = make_clips(tmp_path / "clips", {"train": 3})
+    clip = data / "train" / "clip_5"
+    (clip / "frame_003.png").write_bytes((clip / "frame_3.png").read_bytes())
+    (data / "train" / "take_05").mkdir()
+    (data / "train" / "take_05" / "frame_0.png").write_bytes((clip / "frame_0.png").read_bytes())
+    stray = data / "train" / "clip_10" / "frame_99999.png"
+    stray.write_bytes((clip / "frame_0.png").read_bytes())
+    with pytest.raises(IngestError) as info:
+        ingest(data, tmp_path / "out")
+    message = str(info.value)
+    assert len(message) < 2000  # not a list of 99,987 missing frames
+    line = bad_line(message, "clip_5")
+    assert "frame 3 appears more than once (frame_003.png, frame_3.png)" in line
+    assert "video number 5 is taken by 2 folders (clip_5, take_05)" in line
+    line = bad_line(message, "clip_10")
+    assert "frames 0..99999 with gaps: first missing 12, 99987 missing in all" in line
+
+
+def test_missing_frames_is_counted_not_listed():
+    from ingest.scan import missing_frames
+
+    numbers = {*range(20), 999_999_999}
+    assert missing_frames(numbers, 0, 10**9, free=True) == (
+        "frames 0..999999999 with gaps: first missing 20, 999999979 missing in all"
+    )
+    assert missing_frames({0, 1, 3}, 0, 4, free=False) == (
+        "missing frame(s) image_2.png (expected image_0..image_3)"
+    )
+    assert missing_frames({1, 2}, 1, 2, free=True) is None
