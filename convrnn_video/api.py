@@ -111,7 +111,7 @@ class Model:
 
         if x.ndim < 3:
             raise InferError(f"a segmenter reads (..., H, W, C) frames, got shape {x.shape}")
-        lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
+        lead, (h, w) = x.shape[:-3], x.shape[-3:-1]
         # (N, T, H, W, C): one video (or a lone frame) per forward pass
         videos = x.reshape(-1, *x.shape[-4:]) if x.ndim >= 4 else x[None]
         out = []
