@@ -48,9 +48,9 @@ ENTRY_TRIES = 4  # border points tried for an aimed entering object
 ENTRY_CONE = 1.1  # radians: an entering object aims at most this far off its inward heading
 AIM_OFFSET = 0.7  # how far beside a target's centre a launched object heads, in diameters
 # Friction, measured on the real samples' centroid tracks: a sliding object loses a share of its
-# speed per frame (drag) plus a fixed amount (sliding friction), so cubes and cylinders that are
-# fast over frames 7-11 are nearly at rest by frames 18-22 (speed ratio about 0.25), and a
-# pushed one at 3-5 px/frame stops within about fifteen. Spheres roll: they glide on.
+# speed per frame (drag) plus a fixed amount (sliding friction; must stay > 0), so with the hits
+# below an object fast over frames 7-11 keeps a median 0.25-0.3 of that speed by frames 18-22,
+# and a pushed cube at 3-5 px/frame stops within about fifteen frames. Spheres roll: they glide.
 # Per shape (cube, sphere, cylinder): the share lost per frame, and px/frame lost per frame
 # (sideways at depth MID_Z).
 DRAG = (0.06, 0.04, 0.05)
