@@ -8,7 +8,10 @@ generated / real; the ones off by more than a third are listed under `differ_by_
 Motion is what makes the mask task hard: `moving_fraction` (object-frame steps whose mask
 centroid moves over 0.5 px), the speeds, and `class_change_11_to_22`, the share of object
 pixels (non-background in either mask) whose class differs between frame 11 (image_10) and
-frame 22 (image_21), pooled over the videos.
+frame 22 (image_21), pooled over the videos. `slowdown_ratio_median` is the median over
+moving objects of their speed over frames 18-22 / their speed over frames 7-11 (real objects
+slow down hard), and `moving_started_at_rest` the share of moving objects that rested at the
+start and were set moving by a collision (ingest/synth/motion.py defines both).
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 REAL_SAMPLES = REPO.parent / "shared" / "real-samples"  # as tests/conftest.py resolves it
 BANDS = ((0, 40), (40, 70), (70, 100), (100, 160))
+COUNTS = ("videos", "slowdown_objects")  # sizes of the samples, not statistics to compare
+
+from ingest.synth import SynthConfig, generate  # noqa: E402
+from ingest.synth.motion import (  # noqa: E402
+    centroid_tracks,
+    moving_and_started_at_rest,
+    slowdown_ratios,
+)
 
 
 def labelled_videos(root: Path) -> list[Path]:
@@ -44,6 +55,7 @@ def measure(videos: list[Path]) -> dict:
     area: dict[str, list[float]] = {f"{a}-{b}": [] for a, b in BANDS}
     speeds, entry_speeds, metal_std, rubber_std = [], [], [], []
     changed = objects = 0  # object pixels of frames 11 and 22, and those whose class differs
+    ratios, moving_objects, started_at_rest = [], 0, 0
     for video in videos:
         mask = np.load(video / "mask.npy")
         frames = [
@@ -55,8 +67,11 @@ def measure(videos: list[Path]) -> dict:
             either = (mask[10] > 0) | (mask[21] > 0)
             objects += int(either.sum())
             changed += int((either & (mask[10] != mask[21])).sum())
-        first_seen: dict[int, int] = {}
-        centroids: dict[int, dict[int, np.ndarray]] = {}
+        centroids = centroid_tracks(mask)  # class id -> frame -> (x, y)
+        ratios += slowdown_ratios(centroids)
+        n_moving, n_at_rest = moving_and_started_at_rest(centroids)
+        moving_objects, started_at_rest = moving_objects + n_moving, started_at_rest + n_at_rest
+        first_seen = {oid: min(track) for oid, track in centroids.items()}
         for t, (img, m) in enumerate(zip(frames, mask, strict=True)):
             floor_px.append(img[m == 0][::7])
             top_px.append(img[:20][m[:20] == 0])
@@ -70,8 +85,6 @@ def measure(videos: list[Path]) -> dict:
                 for a, b in BANDS:
                     if a <= row < b:
                         area[f"{a}-{b}"].append(len(ys))
-                centroids.setdefault(oid, {})[t] = np.array([xs.mean(), row])
-                first_seen.setdefault(oid, t)
                 if len(ys) > 80:  # whole enough to judge the surface
                     pix_std = float(img[m == oid].mean(axis=1).std())
                     (metal_std if (oid - 1) % 16 < 8 else rubber_std).append(pix_std)
@@ -99,6 +112,11 @@ def measure(videos: list[Path]) -> dict:
         "speed_moving_median": round(float(np.median(moving)), 2) if moving else None,
         "speed_moving_p90": round(float(np.percentile(moving, 90)), 2) if moving else None,
         "speed_entering_median": round(float(np.median(entry_speeds)), 2) if entry_speeds else None,
+        "slowdown_ratio_median": round(float(np.median(ratios)), 3) if ratios else None,
+        "slowdown_objects": len(ratios),
+        "moving_started_at_rest": (
+            round(started_at_rest / moving_objects, 3) if moving_objects else None
+        ),
         "class_change_11_to_22": round(changed / objects, 3) if objects else None,
         "metal_pixel_std": round(float(np.mean(metal_std)), 1) if metal_std else None,
         "rubber_pixel_std": round(float(np.mean(rubber_std)), 1) if rubber_std else None,
@@ -110,7 +128,7 @@ def compare(gen: dict, real: dict) -> list[dict]:
     out = []
     for key, r in real.items():
         g = gen.get(key)
-        if key == "videos" or not isinstance(r, int | float) or not isinstance(g, int | float):
+        if key in COUNTS or not isinstance(r, int | float) or not isinstance(g, int | float):
             continue
         if r and abs(g / r - 1) > 1 / 3:
             out.append({"stat": key, "generated": g, "real": r, "ratio": round(g / r, 2)})
@@ -130,8 +148,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.generated
         if root is None:
-            from ingest.synth import SynthConfig, generate
-
             root = Path(tmp) / "data"
             half = args.videos // 2
             generate(

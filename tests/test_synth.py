@@ -14,6 +14,7 @@ from PIL import Image
 
 from ingest.synth import SynthConfig, SynthError, generate
 from ingest.synth.config import SPLITS
+from ingest.synth.motion import centroid_tracks, moving_and_started_at_rest, slowdown_ratios
 from ingest.synth.render import floor, render
 from ingest.synth.scene import simulate
 from ingest.synth.writer import video_rng
@@ -110,24 +111,19 @@ def test_objects_move_and_enter_from_borders(synth_root: Path) -> None:
     assert at_border >= 0.75 * entered  # the rest appear from behind another object
 
 
-def _centroids(mask: np.ndarray) -> dict[int, dict[int, np.ndarray]]:
-    """Object id -> frame -> mask centroid (x, y) in the frames where it is visible."""
-    out: dict[int, dict[int, np.ndarray]] = {}
-    for t, m in enumerate(mask):
-        for oid in np.unique(m)[1:].tolist():
-            ys, xs = np.nonzero(m == oid)
-            out.setdefault(oid, {})[t] = np.array([xs.mean(), ys.mean()])
-    return out
+@pytest.fixture(scope="module")
+def motion_masks() -> list[np.ndarray]:
+    """The masks (22, 160, 240) of 24 generated videos (seed 0): enough for stable motion stats."""
+    return [render(simulate(video_rng(0, video_id)), 22)[1] for video_id in range(24)]
 
 
-def test_motion_is_as_lively_as_the_real_videos() -> None:
+def test_motion_is_as_lively_as_the_real_videos(motion_masks: list[np.ndarray]) -> None:
     # The real samples (benchmarks/realism.py): 58% of the object-frame steps move over 0.5 px,
     # and 74% of the object pixels of frames 11 and 22 change class. A generator that moved
     # less (46% and 56%, before this test) makes the mask task too easy.
     objects = moved = steps = moving = changed = either = videos_changed = 0
-    for video_id in range(24):
-        _, mask = render(simulate(video_rng(0, video_id)), 22)
-        for track in _centroids(mask).values():
+    for mask in motion_masks:
+        for track in centroid_tracks(mask).values():
             path = np.array(list(track.values()))
             objects += 1
             moved += np.hypot(*np.ptp(path, axis=0)) > 3
@@ -140,9 +136,26 @@ def test_motion_is_as_lively_as_the_real_videos() -> None:
         either, changed = either + both.sum(), changed + diff.sum()
         videos_changed += diff.sum() > 0.05 * both.sum()
     assert moved / objects >= 0.7
-    assert moving / steps >= 0.6
-    assert changed / either >= 0.75
+    assert moving / steps >= 0.53  # within 10% of the real 0.58 (sets of 24 vary by +-0.07)
+    assert changed / either >= 0.68  # within 10% of the real 0.745
     assert videos_changed >= 22  # nearly every video changes between frames 11 and 22
+
+
+def test_objects_slow_down_and_collisions_set_resting_ones_moving(
+    motion_masks: list[np.ndarray],
+) -> None:
+    # The real samples: a moving object's speed over frames 18-22 is a median 0.25-0.28 of its
+    # speed over frames 7-11 (15 objects), and 9 of their 22 moving objects rested at the start
+    # until something hit them. The generator before this test gave 0.47 and 0.2.
+    ratios, n_moving, n_at_rest = [], 0, 0
+    for mask in motion_masks:
+        tracks = centroid_tracks(mask)
+        ratios += slowdown_ratios(tracks)
+        moving, at_rest = moving_and_started_at_rest(tracks)
+        n_moving, n_at_rest = n_moving + moving, n_at_rest + at_rest
+    assert len(ratios) >= 30  # enough moving objects for a median
+    assert abs(np.median(ratios) / 0.25 - 1) <= 1 / 3
+    assert n_at_rest / n_moving >= 0.27  # within a third of the real 0.41
 
 
 @pytest.mark.slow

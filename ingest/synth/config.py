@@ -18,7 +18,7 @@ FULL_COUNTS = {"train": 1000, "val": 1000, "unlabeled": 13000, "hidden": 2000}
 SPLIT_CAPACITY = {"train": 1000, "val": 1000, "unlabeled": 13000}  # ids before the next split
 FRAMES = 22  # frames simulated per video (hidden writes the first 11)
 HEIGHT, WIDTH = 160, 240
-GENERATOR_VERSION = 2  # bump when the pictures change, so a resume never mixes two versions
+GENERATOR_VERSION = 3  # bump when the pictures change, so a resume never mixes two versions
 
 
 class SynthError(IngestError):

@@ -28,27 +28,40 @@ N_SHAPES, N_MATERIALS, N_COLOURS = 3, 2, 8
 SUBSTEPS = 4  # physics steps per frame, so fast objects cannot pass through each other
 MAX_IN_VIEW = 6  # the real videos show at most about 6 objects at once
 
-# Motion, tuned so that the generated videos move at least as much as the real samples
-# (benchmarks/realism.py: moving fraction, speeds, class changes between frames 11 and 22).
-P_SLIDING_AT_START = 0.38  # share of the frame-0 objects already sliding
+# Motion, tuned so that the generated videos move like the real samples (benchmarks/realism.py:
+# moving fraction, speeds, class changes between frames 11 and 22, the slow-down from frames
+# 7-11 to 18-22, and the share of moving objects set moving by a collision).
+P_SLIDING_AT_START = 0.16  # share of the frame-0 objects already sliding (real: 4 of 21)
 START_SPEED_PX = (5.0, 16.0)  # their speed, px/frame sideways where they stand
 # Entering objects all slide about as fast on the floor, so their pixels per frame depend on
 # where and which way they come in: sideways or from the near border fast, from the far one
 # slowly. After a frame or two of friction they show the real videos' 15-21 px/frame.
-ENTRY_SPEED = (25.0, 33.0)  # px/frame an entering object would move sideways at depth MID_Z
+ENTRY_SPEED = (18.0, 24.0)  # px/frame an entering object would move sideways at depth MID_Z
 MID_Z = 8.8  # floor depth seen at about row 80, the middle of the picture
 ENTRY_SIDES = (0.3, 0.3, 0.12, 0.28)  # chance to enter from the left, right, top, bottom
-# Collisions are common in the real videos (about half the resting objects get pushed), so a
-# launched object often heads for another one.
-P_AIMED = 0.85  # share of launched objects (sliding at start, entering) aimed at an object
-ENTRY_CONE = 0.9  # radians: an entering object aims at most this far off its inward heading
-AIM_SPREAD = 0.15  # radians either side of dead centre: many hits are glancing
-# Friction: the share of its speed an object loses per frame grows with the speed, so a fast
-# object keeps about 0.83-0.88 of it per frame (at 30-20 px/frame) and a slow pushed one glides
-# on at about 0.96, as in the real videos.
-LOSS_SLOW = 0.033  # share of the speed lost per frame by a nearly resting object
-LOSS_PER_PX = 0.0045  # extra share lost per px/frame of speed (sideways at depth MID_Z)
-FRICTION_SPREAD = (0.8, 1.25)  # per-object factor on both losses
+P_EARLY_ENTRY = 0.7  # share of entering objects that come in at frames 2-11, as the real ones do
+# Collisions are common in the real videos (about half the resting objects get pushed, and
+# 9 of their 22 moving objects rested at the start), so a launched object heads for another one
+# it can reach before friction stops it.
+P_AIMED = 0.95  # share of launched objects (sliding at start, entering) aimed at an object
+ENTRY_TRIES = 4  # border points tried for an aimed entering object
+ENTRY_CONE = 1.1  # radians: an entering object aims at most this far off its inward heading
+AIM_OFFSET = 0.7  # how far beside a target's centre a launched object heads, in diameters
+# Friction, measured on the real samples' centroid tracks: a sliding object loses a share of its
+# speed per frame (drag) plus a fixed amount (sliding friction; must stay > 0), so with the hits
+# below an object fast over frames 7-11 keeps a median 0.25-0.3 of that speed by frames 18-22,
+# and a pushed cube at 3-5 px/frame stops within about fifteen frames. Spheres roll: they glide.
+# Per shape (cube, sphere, cylinder): the share lost per frame, and px/frame lost per frame
+# (sideways at depth MID_Z).
+DRAG = (0.06, 0.04, 0.05)
+DECEL_PX = (0.15, 0.03, 0.1)
+FRICTION_SPREAD = (0.8, 1.25)  # per-object factor on both
+# Collisions: momentum along the line of centres is exchanged as between equal masses, but the
+# real struck objects leave at only 2-5 px/frame, well under the striker's speed, and the
+# striker nearly stops: the contact itself loses energy. Most of the real objects that are fast
+# over frames 7-11 and slow by 18-22 hit something in between.
+RESTITUTION = 0.85
+IMPACT_KEEP = 0.65  # share of their speed both objects keep right after a hit
 REST_SPEED = 0.025  # floor speed below which an object stops (about 0.5 px/frame)
 
 
@@ -183,16 +196,22 @@ def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
             placed.append(i)
         else:
             pos[i], *entries[i] = _entry(rng)
-            enter_at[i] = int(rng.integers(0, frames - 5))
+            early = rng.random() < P_EARLY_ENTRY
+            enter_at[i] = int(rng.integers(1, 11) if early else rng.integers(0, frames - 5))
+    friction = rng.uniform(*FRICTION_SPREAD, size=n_total)
+    drag = friction * np.asarray(DRAG)[kinds[:, 0]]  # (N,) share of the speed lost per frame
+    decel = friction * np.asarray(DECEL_PX)[kinds[:, 0]] / px_per_unit(MID_Z)  # (N,) floor units
     for i in placed:
         if rng.random() < P_SLIDING_AT_START:  # some objects are already sliding at frame 0
             heading = rng.uniform(-math.pi, math.pi)
-            if rng.random() < P_AIMED:  # often at another object
-                heading = _aim(rng, pos[i], pos[[j for j in placed if j != i]], heading, math.pi)
             speed = rng.uniform(*START_SPEED_PX) / px_per_unit(pos[i, 1])
+            if rng.random() < P_AIMED:  # often at another object
+                others = pos[[j for j in placed if j != i]]
+                reach = _reach(speed, drag[i], decel[i])
+                aimed = _aim(rng, pos[i], others, heading, math.pi, reach)
+                heading = heading if aimed is None else aimed
             vel[i] = speed * np.array([math.cos(heading), math.sin(heading)])
 
-    friction = rng.uniform(*FRICTION_SPREAD, size=n_total)
     spin = rng.uniform(0.6, 1.6, size=n_total) * rng.choice([-1.0, 1.0], size=n_total)
     angle = rng.uniform(0, math.pi / 2, size=n_total)
     is_entry = np.zeros(n_total, dtype=bool)
@@ -202,42 +221,65 @@ def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
     for t in range(frames):
         for i in np.flatnonzero(is_entry & (enter_at == t)):
             heading, speed = entries[i]
-            # an entering object often heads for an object resting in view, within its cone
-            on_floor = (enter_at < t) | ~is_entry
-            resting = on_floor & _on_screen(pos) & (np.hypot(vel[:, 0], vel[:, 1]) == 0)
-            if rng.random() < P_AIMED:
-                heading = _aim(rng, pos[i], pos[resting], heading, ENTRY_CONE)
+            if rng.random() < P_AIMED:  # most head for an object resting in view
+                on_floor = (enter_at < t) | ~is_entry
+                resting = on_floor & _on_screen(pos) & (np.hypot(vel[:, 0], vel[:, 1]) == 0)
+                reach = _reach(speed, drag[i], decel[i])
+                for _ in range(ENTRY_TRIES):  # from another border point when none is in reach
+                    aimed = _aim(rng, pos[i], pos[resting], heading, ENTRY_CONE, reach)
+                    if aimed is not None or not resting.any():
+                        break
+                    pos[i], heading, speed = _entry(rng)
+                    reach = _reach(speed, drag[i], decel[i])
+                heading = heading if aimed is None else aimed
             vel[i] = speed * np.array([math.cos(heading), math.sin(heading)])
         active = enter_at <= t
         if t > 0:
             _step(pos, vel, active, spin, angle)
-            speed_px = np.hypot(vel[:, 0], vel[:, 1]) * px_per_unit(MID_Z)  # (N,)
-            keep = 1.0 - friction * (LOSS_SLOW + LOSS_PER_PX * speed_px)
-            vel[active] *= np.maximum(keep[active, None], 0.5)  # 0.5: only past about 80 px/frame
+            speed = np.hypot(vel[:, 0], vel[:, 1])  # (N,) floor units per frame
+            slower = np.maximum(speed * (1.0 - drag) - decel, 0.0)
+            keep = np.divide(slower, speed, out=np.zeros_like(speed), where=speed > 0)
+            vel[active] *= keep[active, None]
             vel[np.hypot(vel[:, 0], vel[:, 1]) < REST_SPEED] = 0.0
         out_pos[t] = pos
         out_angle[t] = angle
     return Scene(kinds[:, 0], kinds[:, 1], kinds[:, 2], out_pos, out_angle, enter_at)
 
 
+def _reach(speed: float, drag: float, decel: float) -> float:
+    """Floor distance an object sliding at `speed` covers before friction stops it."""
+    # dv/dt = -drag v - decel, integrated to rest
+    return speed / drag - decel / drag**2 * math.log1p(drag * speed / decel)
+
+
 def _aim(
-    rng: np.random.Generator, start: np.ndarray, targets: np.ndarray, heading: float, cone: float
-) -> float:
+    rng: np.random.Generator,
+    start: np.ndarray,
+    targets: np.ndarray,
+    heading: float,
+    cone: float,
+    reach: float,
+) -> float | None:
     """A heading from `start` at one of the floor points `targets` (K, 2) that lies within
-    `cone` radians of `heading`, give or take AIM_SPREAD (many hits are glancing, as in the real
-    videos); `heading` itself when no target lies in the cone."""
+    `cone` radians of `heading` and `reach` of `start`, passing up to AIM_OFFSET diameters
+    beside its centre (many hits are glancing, as in the real videos); None when no target
+    qualifies."""
     d = targets - start  # (K, 2)
+    dist = np.hypot(d[:, 0], d[:, 1])  # (K,)
     off = (np.arctan2(d[:, 1], d[:, 0]) - heading + math.pi) % (2 * math.pi) - math.pi
-    ok = np.flatnonzero(np.abs(off) <= cone)
+    ok = np.flatnonzero((np.abs(off) <= cone) & (dist < reach))
     if not len(ok):
-        return heading
-    return heading + float(off[rng.choice(ok)]) + rng.uniform(-AIM_SPREAD, AIM_SPREAD)
+        return None
+    k = rng.choice(ok)
+    beside = math.asin(rng.uniform(-AIM_OFFSET, AIM_OFFSET) * 2 * RADIUS / max(dist[k], 2 * RADIUS))
+    return heading + float(off[k]) + beside
 
 
 def _step(
     pos: np.ndarray, vel: np.ndarray, active: np.ndarray, spin: np.ndarray, angle: np.ndarray
 ) -> None:
-    """Advance one frame in SUBSTEPS steps; equal-mass collisions with restitution 0.85."""
+    """Advance one frame in SUBSTEPS steps; equal-mass collisions with restitution RESTITUTION,
+    after which both objects keep IMPACT_KEEP of their speed."""
     idx = np.flatnonzero(active)
     for _ in range(SUBSTEPS):
         pos[idx] += vel[idx] / SUBSTEPS
@@ -251,9 +293,11 @@ def _step(
                 nrm = d / dist
                 closing = float(np.dot(vel[a] - vel[b], nrm))
                 if closing > 0:  # approaching: exchange momentum along the normal
-                    j = 0.5 * (1 + 0.85) * closing
+                    j = 0.5 * (1 + RESTITUTION) * closing
                     vel[a] -= j * nrm
                     vel[b] += j * nrm
+                    vel[a] *= IMPACT_KEEP
+                    vel[b] *= IMPACT_KEEP
                     spin[a], spin[b] = -spin[a], spin[b] if spin[b] else 1.0
                 overlap = 2 * RADIUS - dist
                 pos[a] -= nrm * overlap / 2
