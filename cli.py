@@ -669,7 +669,7 @@ def evaluate(
     if "jaccard" in r:
         last = f"image_{r['frames'][-1]}"
         typer.echo(f"  jaccard (49 classes)   {'mean':>7} {last:>9}")
-        for key in ("model", "copy_last_input", "segmenter_on_true"):
+        for key in ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true"):
             j = r["jaccard"][key]
             typer.echo(f"  {key:<20} {j['mean']:8.4f} {j['last']:9.4f}")
     typer.echo(f"report {out}, plot {r['plot']}")

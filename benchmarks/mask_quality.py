@@ -2,6 +2,8 @@
 segmenter, fixed training budgets per model; the course's Jaccard on val frame 22, side by side:
 
     1. copy the segmenter's mask of frame 11
+    1b. extrapolate it: its objects moved along their velocity (infer/extrapolate.py, from the
+       segmenter's masks of the input frames)
     2. RGB path: frame model (compact) -> the segmenter on its predicted frame 22
     3. mask ConvRNN (compact-masks) on train's true masks
     4. the same plus unlabeled pseudo-masks (`label`)
@@ -91,11 +93,15 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
 
 def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
+    from infer.extrapolate import extrapolate_masks
     from train.tasks.masks import restrict_to_seen
     from train.tasks.segment import segment_video_frames
 
     def copy(batch, seen, context):
         return seen[:, -1]
+
+    def extrapolate(batch, seen, context):
+        return extrapolate_masks(seen, batch["targets"].shape[1])[:, -1]
 
     def truth(batch, seen, context):
         return segment_video_frames(segmenter, batch["targets"][:, -1:], context)[:, 0]
@@ -116,6 +122,7 @@ def mask_rows(models: dict, segmenter) -> dict:
 
     return {
         "1_copy_frame11_mask": copy,
+        "1b_extrapolate_frame11_objects": extrapolate,
         "2_rgb_then_segment": rgb,
         "3_masks_train_only": masks("train"),
         "4_masks_plus_pseudo": masks("pseudo"),
@@ -217,6 +224,8 @@ def main() -> None:
                                                  rows["2_rgb_then_segment"]["jaccard_frame22"])
                 for r in rows if r[0] in "345"),
             "best_at_least_halfway_1_to_6": rows[best]["jaccard_frame22"] >= halfway,
+            "best_above_1b": rows[best]["jaccard_frame22"]
+            > rows["1b_extrapolate_frame11_objects"]["jaccard_frame22"],
             "halfway": round(halfway, 4),
         },
         "wall_minutes": round((time.time() - wall) / 60, 2),

@@ -9,9 +9,11 @@ A store with masks (predict --segmenter) is also scored with the course's Jaccar
 (`train.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
 masks of the shards, beside two baselines made with the same segmenter: its mask of the last
 input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
-(the best this segmenter can do). Report key "jaccard": per predicted frame, mean, last frame
-(frame 22) and per-class IoU of each. A masks-only store (a mask-forecasting checkpoint: no
-`frames` array) gets the Jaccard part only.
+(the best this segmenter can do); beside them a motion baseline, `infer.extrapolate`: the
+objects of its frame-11 mask moved along their velocity from its masks of the last input frames,
+slowing per frame (a model that cannot beat it has not learned motion). Report key "jaccard":
+per predicted frame, mean, last frame (frame 22) and per-class IoU of each. A masks-only store
+(a mask-forecasting checkpoint: no `frames` array) gets the Jaccard part only.
 
 Frames of any size are scored, RGB (3 channels) or grayscale (1): the metrics average over the
 channels there are.
@@ -32,6 +34,7 @@ from tqdm import tqdm
 
 from infer.config import EvaluateConfig
 from infer.errors import InferError
+from infer.extrapolate import FIT_FRAMES, extrapolate_masks
 from infer.store import PredStore
 from infer.videos import split_videos
 
@@ -42,6 +45,7 @@ LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM",
 JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels in the plot
     "model": "model (segmenter on predicted frames)",
     "copy_last_input": "copy the last input's mask",
+    "extrapolate_objects": "extrapolate frame 11's objects",
     "segmenter_on_true": "segmenter on true frames (ceiling)",
 }
 
@@ -55,7 +59,7 @@ def stored_frames(store: PredStore, positions) -> torch.Tensor:
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Each metric against the frame index: the model and copy-last-frame (a store with
     frames); with masks, a panel of the Jaccard score of the model, copying the last input's
-    mask and the segmenter on the true frames."""
+    mask, extrapolating its objects and the segmenter on the true frames."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +82,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         axes[0].legend()
     if jaccard is not None:
         ax = axes[-1]
-        for key, style in zip(JACCARD_LINES, ("o-", "s--", "^:"), strict=True):
+        for key, style in zip(JACCARD_LINES, ("o-", "s--", "d-.", "^:"), strict=True):
             ax.plot(frames, jaccard[key]["per_frame"], style, label=JACCARD_LINES[key])
         ax.set_title("Jaccard (49 classes)")
         ax.set_ylim(0, 1)
@@ -206,7 +210,7 @@ def _device(name: str) -> torch.device:
 
 class _Scorer:
     """The accumulators of one evaluation: frame metrics of the model and of copy-last-frame
-    (a store with frames), the three Jaccard lines (a store with masks and its segmenter)."""
+    (a store with frames), the Jaccard lines (a store with masks and its segmenter)."""
 
     def __init__(
         self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
@@ -247,7 +251,8 @@ class _Scorer:
 
     def result(self) -> dict[str, Any]:
         """{"model", "copy_last_frame": frame metrics (a store with frames); "jaccard": {"model",
-        "copy_last_input", "segmenter_on_true": FrameJaccard results} (with masks); "videos"}."""
+        "copy_last_input", "extrapolate_objects", "segmenter_on_true": FrameJaccard results}
+        (with masks); "videos"}."""
         scores: dict[str, Any] = {"videos": self.videos}
         if self.metrics is not None:
             scores.update({key: acc.compute() for key, acc in self.metrics.items()})
@@ -288,8 +293,9 @@ def _score_masks(
     segmenter: torch.nn.Module,
     frames: tuple[int, int],
 ) -> None:
-    """Add one batch to the three Jaccard accumulators (the store's masks, the segmenter's
-    mask of the last input frame repeated, the segmenter on the true future frames)."""
+    """Add one batch to the Jaccard accumulators (the store's masks, the segmenter's mask of
+    the last input frame repeated, its objects extrapolated, the segmenter on the true future
+    frames)."""
     from infer.masks import segment
 
     frames_in, frames_out = frames
@@ -299,7 +305,11 @@ def _score_masks(
             f"store masks {tuple(pred_masks.shape[1:])} do not match the true masks "
             f"{tuple(true.shape[1:])} of the shards; wrong --shards?"
         )
-    last_input = segment(segmenter, batch["inputs"][:, -1:])  # (B, 1, H, W)
+    # one pass per frame, so frame 11's mask is the one segmented alone (the copy baseline's)
+    inputs = batch["inputs"]  # (B, T_in, C, H, W)
+    window = range(max(frames_in - FIT_FRAMES, 0), frames_in)  # the last input frames
+    seen = torch.cat([segment(segmenter, inputs[:, t : t + 1]) for t in window], 1)  # (B, F, H, W)
     jaccard["model"].update(torch.from_numpy(pred_masks), true)
-    jaccard["copy_last_input"].update(last_input.expand_as(true), true)
+    jaccard["copy_last_input"].update(seen[:, -1:].expand_as(true), true)  # (B, T_out, H, W)
+    jaccard["extrapolate_objects"].update(extrapolate_masks(seen, frames_out), true)
     jaccard["segmenter_on_true"].update(segment(segmenter, batch["targets"]), true)

@@ -81,6 +81,7 @@ def test_jaccard_and_baselines(
 ) -> None:
     from PIL import Image
 
+    from infer.extrapolate import FIT_FRAMES, extrapolate_masks
     from infer.masks import segment
     from infer.store import PredStore
     from train.checkpoint import load_model
@@ -97,10 +98,11 @@ def test_jaccard_and_baselines(
         cwd=tmp_path,
     )
     assert "jaccard" in proc.stdout and "segmenter_on_true" in proc.stdout
+    assert "extrapolate_objects" in proc.stdout
     report = json.loads((tmp_path / "val.json").read_text())
     jac = report["jaccard"]
     assert jac["segmenter"] == str(mask_stores["segmenter"]) and len(jac["segmenter_sha256"]) == 64
-    for key in ("model", "copy_last_input", "segmenter_on_true"):
+    for key in ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true"):
         assert len(jac[key]["per_frame"]) == 11 and len(jac[key]["per_class_last"]) == 49
         assert 0 <= jac[key]["mean"] <= 1 and jac[key]["last"] == jac[key]["per_frame"][-1]
     assert "mse" in report["model"] and (tmp_path / "val.png").stat().st_size > 10_000
@@ -118,9 +120,13 @@ def test_jaccard_and_baselines(
         u8 = np.stack([video(f) for f in folders])  # (N, T, H, W, 3)
         return segment(seg, torch.from_numpy(u8).permute(0, 1, 4, 2, 3).float().div(255)).numpy()
 
+    # the extrapolation baseline: the last input frames segmented one at a time, objects moved
+    seen = np.concatenate([segmented(range(t, t + 1)) for t in range(11 - FIT_FRAMES, 11)], 1)
+    moved = extrapolate_masks(torch.from_numpy(seen), 11).numpy()  # (N, 11, H, W)
     expect = {
         "model": _course_jaccard(store.masks[:, -1], true),
         "copy_last_input": _course_jaccard(segmented(range(10, 11))[:, -1], true),
+        "extrapolate_objects": _course_jaccard(moved[:, -1], true),
         "segmenter_on_true": _course_jaccard(segmented(range(11, 22))[:, -1], true),
     }
     for key, value in expect.items():

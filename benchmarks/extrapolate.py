@@ -1,0 +1,116 @@
+"""How far does moving frame 11's objects along their velocity get on the course's score?
+The Jaccard (49 classes, train.jaccard as the project computes it) of frames 12-22, on TRUE
+input masks (frames 1-11 from mask.npy: no segmenter), for copying frame 11's mask and for
+`infer.extrapolate.extrapolate_masks` at several decays, on generated val and on the labelled
+real samples:
+
+    python cli.py synth /tmp/h4 --train 0 --val 300 --unlabeled 0 --hidden 0
+    nice -n 5 python benchmarks/extrapolate.py --data /tmp/h4 --real ../shared/real-samples
+
+--data is a DATA_ROOT whose val/ videos have mask.npy; --real a folder whose train/ and val/
+videos do (those without are skipped). Prints JSON with the CPU model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from infer.extrapolate import DECAY, FIT_FRAMES, extrapolate_masks  # noqa: E402
+from train.jaccard import FrameJaccard  # noqa: E402
+
+FRAMES_IN = 11
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from lscpu."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    names = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")]
+    return names[0] if names else "unknown"
+
+
+def labelled_videos(root: Path, splits: tuple[str, ...]) -> list[Path]:
+    """Folders video_<id> with a mask.npy under root/<split>, in id order."""
+    folders = []
+    for split in splits:
+        found = [p for p in (root / split).glob("video_*") if (p / "mask.npy").is_file()]
+        folders += sorted(found, key=lambda p: int(p.name.split("_")[1]))
+    return folders
+
+
+def rows(decays: list[float], fit_frames: list[int], fitted: int) -> dict:
+    """Row name -> (decay, fit frames) of every extrapolation row: constant velocity and each
+    decay per velocity window, and a decay fitted per object over `fitted` masks."""
+    out = {}
+    for f in fit_frames:
+        suffix = "" if f == FIT_FRAMES else f"_fit{f}"
+        out[f"constant_velocity{suffix}"] = (1.0, f)
+        out.update({f"decay_{d}{suffix}": (d, f) for d in decays})
+    out[f"decay_fitted_per_object_fit{fitted}"] = (None, fitted)
+    return out
+
+
+def measure(folders: list[Path], table: dict, batch: int) -> dict:
+    """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time."""
+    acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table}}
+    for i in range(0, len(folders), batch):
+        videos = folders[i : i + batch]
+        masks = torch.from_numpy(
+            np.stack([np.load(f / "mask.npy") for f in videos])
+        )  # (B, 22, H, W)
+        seen, true = masks[:, :FRAMES_IN], masks[:, FRAMES_IN:]  # (B, 11, H, W), (B, 11, H, W)
+        acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
+        for name, (decay, fit) in table.items():
+            acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
+    out = {}
+    for name, a in acc.items():
+        r = a.compute()
+        out[name] = {"frame22": round(r["last"], 4), "frames12_22": round(r["mean"], 4)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="DATA_ROOT with val/ + mask.npy")
+    ap.add_argument("--real", type=Path, default=None, help="the real samples' folder")
+    ap.add_argument("--videos", type=int, default=300, help="at most this many val videos")
+    ap.add_argument("--decays", type=float, nargs="+", default=[0.95, DECAY, 0.9, 0.85])
+    ap.add_argument(
+        "--fit-frames", type=int, nargs="+", default=[FIT_FRAMES], help="velocity window(s)"
+    )
+    ap.add_argument("--fitted-frames", type=int, default=4, help="the fitted decay's window")
+    ap.add_argument("--batch", type=int, default=16)
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # small ops: threads only add overhead on a shared machine
+    generated = labelled_videos(args.data, ("val",))[: args.videos]
+    if not generated:
+        sys.exit(f"error: no val/video_*/mask.npy under {args.data}; see this file's docstring")
+    table = rows(args.decays, args.fit_frames, args.fitted_frames)
+    start, cpu = time.perf_counter(), time.process_time()
+    report = {
+        "benchmark": "extrapolate",
+        "cpu": cpu_model(),
+        "inputs": "true masks of frames 1-11 (mask.npy), no segmenter",
+        "defaults": {"decay": DECAY, "fit_frames": FIT_FRAMES},
+        "generated_val": {"videos": len(generated), **measure(generated, table, args.batch)},
+    }
+    if args.real is not None:
+        real = labelled_videos(args.real, ("train", "val"))
+        report["real_samples"] = {"videos": len(real), **measure(real, table, args.batch)}
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    report["cpu_seconds"] = round(time.process_time() - cpu, 1)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
