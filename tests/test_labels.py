@@ -96,7 +96,9 @@ def _tiny():
 def test_masks_training_reads_pseudo_labels(
     labels: Path, shard_root: Path, segmenter: Path, tmp_path: Path
 ) -> None:
+    from segment import get_preset
     from train.config import TrainConfig
+    from train.errors import TrainError
     from train.loop import run_training
 
     cfg = TrainConfig(
@@ -109,6 +111,13 @@ def test_masks_training_reads_pseudo_labels(
     assert config["train"]["train_splits"] == ["train", "unlabeled"]
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if r["kind"] == "train"] == [1, 2, 3]
+    # a resume may find the label store and the segmenter elsewhere, not other ones
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(labels, copy)
+    run_training(dataclasses.replace(cfg, labels=str(copy), max_steps=4, resume=True))
+    other = save_untrained(tmp_path / "other.pt", get_preset("tiny"), seed=4)
+    with pytest.raises(TrainError, match="--segmenter .*other.pt holds other data"):
+        run_training(dataclasses.replace(cfg, segmenter=str(other), max_steps=5, resume=True))
 
 
 def test_cli_label_and_verify(shard_root: Path, segmenter: Path, labels: Path, tmp_path: Path):

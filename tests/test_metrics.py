@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from train.metrics import MetricAccumulator, copy_last_frame, gaussian_window, ssim_per_image
+from train.metrics import (
+    MetricAccumulator,
+    copy_last_frame,
+    gaussian_window,
+    spectral_energies,
+    ssim_per_image,
+)
 
 
 def const(value: float, b: int = 1, t: int = 1, h: int = 16, w: int = 16) -> torch.Tensor:
@@ -114,10 +120,12 @@ def test_grid_energy_finds_a_patch_checkerboard() -> None:
     checker = (((yy % 4) < 2) ^ ((xx % 4) < 2)).float() * 0.1  # a 4 x 4 periodic pattern
     plain, gridded = grid_energy(smooth), grid_energy(smooth + checker)
     assert plain.shape == (2,) and bool((plain < 0.01).all()) and bool((gridded > 0.2).all())
+    grid, _, true = spectral_energies(smooth, smooth)
     acc = MetricAccumulator()
     acc.update(smooth.unsqueeze(1), smooth.unsqueeze(1))
     report = acc.compute()
-    assert report["grid"]["mean"] == pytest.approx(float(plain.mean()))
+    assert report["grid"]["mean"] == pytest.approx(float(grid.sum() / true.sum()))  # of sums
+    assert report["grid"]["mean"] == pytest.approx(float(plain.mean()), rel=0.01)
     assert report["psnr_mse"]["mean"] == 100.0  # perfect: capped, finite
     assert report["energy"]["mean"] == pytest.approx(1.0)
     # A faded prediction (half way to grey) has a quarter of the energy and no more grid: the
@@ -127,5 +135,35 @@ def test_grid_energy_finds_a_patch_checkerboard() -> None:
     acc.update(faded.unsqueeze(1), smooth.unsqueeze(1))
     report = acc.compute()
     assert report["energy"]["mean"] == pytest.approx(0.25)
-    assert report["grid"]["mean"] == pytest.approx(0.25 * float(plain.mean()))
+    assert report["grid"]["mean"] == pytest.approx(0.25 * float(grid.sum() / true.sum()))
     assert float(grid_energy(faded).mean()) == pytest.approx(float(plain.mean()))  # own share
+
+
+def test_a_flat_true_frame_does_not_blow_up_energy_and_grid() -> None:
+    # 4 videos x 3 frames of textured truth, predicted a little faded; in one video the true
+    # middle frame is flat (a cut to black): a ratio over its zero energy made the mean 1e10.
+    gen = torch.Generator().manual_seed(0)
+    true = torch.nn.functional.avg_pool2d(torch.rand(12, 3, 32, 48, generator=gen), 5, 1, 2)
+    true = true.view(4, 3, 3, 32, 48)  # (B, T, C, H, W)
+    pred = (0.8 * true + 0.1 + 0.01 * torch.rand(true.shape, generator=gen)).clamp(0, 1)
+    ordinary = MetricAccumulator()
+    ordinary.update(pred, true)
+    before = ordinary.compute()
+    # the old definition, a mean of per-video ratios, on these ordinary frames
+    g, e, t = spectral_energies(pred.flatten(0, 1), true.flatten(0, 1))
+    assert before["energy"]["per_frame"] == pytest.approx((e / t).view(4, 3).mean(0), rel=0.02)
+    assert before["grid"]["per_frame"] == pytest.approx((g / t).view(4, 3).mean(0), rel=0.1)
+    flat = true.clone()
+    flat[2, 1] = 0.5
+    acc = MetricAccumulator()
+    acc.update(pred, flat)
+    m = acc.compute()
+    for name in ("energy", "grid"):
+        assert all(math.isfinite(v) for v in [m[name]["mean"], *m[name]["per_frame"]])
+    # the other frames are untouched; the flat one's frame sums the other three videos' parts
+    assert m["energy"]["per_frame"][0] == pytest.approx(before["energy"]["per_frame"][0])
+    assert 0.5 < m["energy"]["per_frame"][1] < 1.5 and 0.5 < m["energy"]["mean"] < 1.5
+    keep = [0, 1, 3]
+    assert m["energy"]["per_frame"][1] == pytest.approx(
+        float(e.view(4, 3)[:, 1].sum() / t.view(4, 3)[keep, 1].sum())
+    )

@@ -53,3 +53,21 @@ def test_cosine_needs_a_budget_and_plateau_is_the_default() -> None:
         TrainConfig(shards="x", lr_schedule="linear").validate()
     assert TrainConfig(shards="x").validate().lr_schedule == "plateau"
     TrainConfig(shards="x", lr_schedule="cosine", time_limit=1.0).validate()
+
+
+@pytest.mark.slow
+def test_a_time_limited_cosine_ends_at_its_floor(shard_root: Path, tmp_path: Path) -> None:
+    # The time limit stops on the run's clock and the cosine reads the same clock (validations
+    # and checkpoints included), so when the limit stops the run its budget is spent: steps
+    # after it, here the rest of the epoch on resume, are at the floor.
+    cfg = small(shard_root, tmp_path / "run", max_steps=None, epochs=10_000, time_limit=0.05,
+                lr_schedule="cosine", lr_floor=0.1, val_every=1)  # fmt: skip
+    run = run_training(cfg)
+    last = load_checkpoint(run / "last.pt")
+    assert last["budget_seconds"] == 3.0 and last["clock_seconds"] >= 3.0
+    lrs = [r["lr"] for r in records(run, "train")]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+    resumed = dataclasses.replace(cfg, resume=True, epochs=last["epoch"] + 1, time_limit=5.0)
+    run_training(resumed)
+    after = [r["lr"] for r in records(run, "train") if r["step"] > last["step"]]
+    assert after and after == pytest.approx([1e-4] * len(after))

@@ -246,6 +246,61 @@ def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
     assert all(d == 0.0 for e in end for d in e["rank_weight_diff"])
     config = json.loads((run / "config.json").read_text())
     assert config["world_size"] == 2 and config["threads_per_process"] == 1
+    # A cosine lr over a time budget: the ranks read one clock, so every step has one lr on
+    # every rank (any difference would show in Adam's updates, hence in the weights).
+    timed = tmp_path / "timed"
+    done = subprocess.run(
+        [*torchrun, *cli_train(shard_root, timed, "--lr-schedule", "cosine", "--time-limit",
+                               "0.1", "--val-split", "")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (end,) = records(timed, "end")
+    assert end["step"] >= 2 and end["rank_steps"][0] == end["rank_steps"][1]
+    assert end["rank_weight_diff"] == [0.0, 0.0] and "ranks disagree" not in done.stderr
+    assert end["rank_lr"][0] == end["rank_lr"][1]
+
+
+def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:
+    # DDP asks which parameters get no gradient with one random batch in train mode; its
+    # BatchNorm statistics and random draws must not reach training (nor differ on resume).
+    from segment.config import get_preset
+    from train.ddp import unused_parameters
+    from train.tasks import get_task
+
+    task = get_task("segment")
+    torch.manual_seed(0)
+    model = task.build(get_preset("tiny")).train()
+    before = {k: b.clone() for k, b in model.named_buffers()}
+    assert any("running_mean" in k for k in before)
+    rng = torch.get_rng_state()
+    assert unused_parameters(model, task.dummy_loss) == []
+    after = dict(model.named_buffers())
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+def test_resume_with_other_data_is_refused(shard_root: Path, tmp_path: Path) -> None:
+    from ingest.pack import IngestConfig, run_ingest
+    from ingest.synth import SynthConfig, generate
+
+    run = tmp_path / "run"
+    cfg = small(shard_root, run, max_steps=1, val_split="", train_splits=("train",))
+    run_training(cfg)
+    # the same shards under another path (a copy) resume; other shards are refused
+    copy = tmp_path / "copy"
+    shutil.copytree(shard_root, copy)
+    run_training(dataclasses.replace(cfg, shards=str(copy), max_steps=2, resume=True))
+    assert load_checkpoint(run / "last.pt")["step"] == 2
+    other = tmp_path / "other"
+    generate(SynthConfig(out=tmp_path / "data", train=2, val=0, unlabeled=0, hidden=0, seed=1,
+                         progress=False))  # fmt: skip
+    run_ingest(IngestConfig(data_root=tmp_path / "data", out=other, workers=1, progress=False))
+    with pytest.raises(TrainError, match="with other data: --shards .* holds other data") as info:
+        run_training(dataclasses.replace(cfg, shards=str(other), max_steps=3, resume=True))
+    assert "--init-from" in str(info.value) and "\n" not in str(info.value)
+    assert load_checkpoint(run / "last.pt")["step"] == 2  # nothing written
 
 
 def test_time_limit_stops_with_a_resumable_checkpoint(shard_root: Path, tmp_path: Path) -> None:

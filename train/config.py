@@ -205,7 +205,8 @@ def preset_names(task: str) -> tuple[str, ...]:
     )
 
 
-# Options that may change when a run is resumed; the others must match the saved run.
+# Options that may change when a run is resumed; the others must match the saved run. The
+# data options may name new paths but not other data (train/identity.py checks the contents).
 RESUME_OVERRIDABLE = frozenset(
     {
         "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",

@@ -42,11 +42,15 @@ class DistEnv:
 
     def any(self, *flags: bool) -> list[bool]:
         """For each flag, whether it is set on ANY rank (one all-reduce; no-op alone)."""
+        return [bool(v) for v in self.max(*(float(f) for f in flags))]
+
+    def max(self, *values: float) -> list[float]:
+        """Element-wise maxima over ranks, in float64 (one all-reduce; no-op alone)."""
         if not self.distributed:
-            return list(flags)
-        t = torch.tensor([float(f) for f in flags], device=self.device)
+            return [float(v) for v in values]
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return [bool(v) for v in t.tolist()]
+        return t.tolist()
 
     def sum(self, *values: float) -> list[float]:
         """Element-wise sums over ranks."""
@@ -202,9 +206,19 @@ def max_diff_from_rank0(env: DistEnv, values: torch.Tensor) -> list[float]:
 
 def unused_parameters(model: torch.nn.Module, dummy_loss) -> list[str]:
     """Names of parameters a backward of `dummy_loss(model)` (a small random batch) leaves
-    without gradient (DDP must then be told `find_unused_parameters=True`)."""
-    model.zero_grad(set_to_none=True)
-    dummy_loss(model).backward()
+    without gradient (DDP must then be told `find_unused_parameters=True`).
+
+    The probe leaves no trace: the forward runs in train mode (the graph training builds), so
+    the buffers it moves (BatchNorm's running statistics and batch count) are put back, and
+    the random streams it draws from are forked, so a start or a resume stays exact."""
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    devices = [p.device for p in model.parameters() if p.device.type == "cuda"][:1]
+    with torch.random.fork_rng(devices=devices):
+        model.zero_grad(set_to_none=True)
+        dummy_loss(model).backward()
     names = [n for n, q in model.named_parameters() if q.requires_grad and q.grad is None]
     model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
     return names

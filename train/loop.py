@@ -2,7 +2,8 @@
 
 One process, one GPU or many processes under torchrun run the same code. Each optimizer step
 every rank agrees (one tiny all-reduce) on whether to go on, so a rank that runs out of data
-or receives SIGTERM never leaves the others waiting. The step, the epoch and the position in
+or receives SIGTERM never leaves the others waiting, and on the run's clock, which the time
+limit and the cosine lr both read. The step, the epoch and the position in
 the epoch are saved with the RNG states, so `--resume` replays exactly what an uninterrupted
 run would have done: the loader's order is a function of (seed, epoch, rank).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import time
@@ -142,7 +144,20 @@ def _step(s: Session, batch: dict, autocast) -> tuple[torch.Tensor, dict]:
     return loss, scalars
 
 
-def _epoch(s: Session, stop: StopRequest, deadline: float, autocast, meter: _Meter, bar):
+class _Clock:
+    """The run's clock: wall-clock seconds since training started, continued across resumes
+    (`TrainState.clock_seconds`). The time limit stops on it and the cosine lr reads it, so the
+    schedule ends where the run ends; validation and checkpoints count, setup does not."""
+
+    def __init__(self, start: float, limit_minutes: float | None) -> None:
+        self.origin = time.perf_counter() - start
+        self.deadline = start + 60 * limit_minutes if limit_minutes else math.inf
+
+    def read(self) -> float:
+        return time.perf_counter() - self.origin
+
+
+def _epoch(s: Session, stop: StopRequest, clock: _Clock, autocast, meter: _Meter, bar):
     """Train through the rest of the current epoch -> (stopped, exhausted, timed_out,
     finished): interrupted, ran out of data (the epoch is over), over the time limit, or
     done for any reason (max steps, time, early stopping)."""
@@ -151,10 +166,13 @@ def _epoch(s: Session, stop: StopRequest, deadline: float, autocast, meter: _Met
     while True:
         t_step = time.perf_counter()
         batch = stop.fetch(batches)
-        # Every rank learns whether any rank was told to stop or ran out of data.
-        over = cfg.time_limit is not None and time.time() > deadline
-        flags = (stop.requested, batch is None and not stop.requested, over)
-        stop_now, exhausted, timed_out = env.any(*flags)
+        # One all-reduce a step: every rank learns whether any rank was told to stop or ran
+        # out of data, and takes the furthest rank's clock, so the time limit and the cosine
+        # lr see the same seconds on every rank.
+        flags = (stop.requested, batch is None and not stop.requested)
+        *flags, st.clock_seconds = env.max(*map(float, flags), clock.read())
+        stop_now, exhausted = map(bool, flags)
+        timed_out = st.clock_seconds >= clock.deadline
         if stop_now:
             return True, False, timed_out, True
         if exhausted:
@@ -181,12 +199,10 @@ def _train(s: Session) -> Path:
     s.net.train()
     finished = stopped = timed_out = False
     meter, bar = _Meter(s), s.progress_bar()
-    deadline = time.time() + 60 * (cfg.time_limit or 0)
+    clock = _Clock(st.clock_seconds, cfg.time_limit)  # the limit counts per invocation
     with StopRequest() as stop:
         while st.epoch < cfg.epochs and not finished and not s.reached_max_steps():
-            stopped, exhausted, timed_out, finished = _epoch(
-                s, stop, deadline, autocast, meter, bar
-            )
+            stopped, exhausted, timed_out, finished = _epoch(s, stop, clock, autocast, meter, bar)
             if exhausted:
                 if st.batch_in_epoch == 0:
                     raise TrainError(

@@ -9,13 +9,16 @@ Definitions (images in [0, 1], data range 1):
   averaged over videos; the mean is the average of the per-frame values.
 - PSNR of the mean MSE ("psnr_mse"): 10 log10(1 / MSE) of each frame's MSE averaged over
   videos, the form that stays finite when copying is perfect on static videos.
-- grid: a frame's spectral energy at the frequencies of a pattern repeating every
+- grid: the predicted frames' spectral energy at the frequencies of a pattern repeating every
   `GRID_PERIOD` pixels in both axes (the checkerboard a 4 x 4 patch head leaves), as a share of
-  the true frame's spectral energy (DC left out); compare the model's value with the true
-  frames' (copy-last shows that level). Dividing by the true frame's energy, not the
+  the true frames' spectral energy (DC left out); compare the model's value with the true
+  frames' (copy-last shows that level). Dividing by the true frames' energy, not the
   prediction's own, keeps a faded prediction from looking gridded.
-- energy: a frame's spectral energy (DC left out) relative to the true frame's, 1 for the
-  truth; below 1, structure was lost (objects fading, blur).
+- energy: the predicted frames' spectral energy (DC left out) relative to the true frames', 1
+  for the truth; below 1, structure was lost (objects fading, blur).
+  Both are ratios of sums over videos (per predicted frame; the mean: over every frame), not
+  means of per-video ratios: a flat true frame (no energy) adds nothing to the denominator
+  instead of a ratio over zero.
 - SSIM: Gaussian window (11 x 11, sigma 1.5), constants (0.01)^2 and (0.03)^2, computed per
   RGB channel on the valid region, averaged over channels and pixels for each video-frame,
   then over videos.
@@ -27,6 +30,9 @@ import torch
 import torch.nn.functional as F
 
 NAMES = ("mse", "mae", "psnr", "ssim", "grid", "energy")
+# the rows MetricAccumulator sums: the means' numerators, then the ratios' parts
+_ROWS = ("mse", "mae", "psnr", "ssim", "grid_power", "power", "true_power")
+_MEANS, _RATIOS = 4, {"grid": "grid_power", "energy": "power"}  # over "true_power"
 PSNR_CAP_MSE = 1e-10  # a perfect frame scores 100 dB instead of infinity
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -81,17 +87,16 @@ def grid_energy(images: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor
     return _grid_power(power, period) / power.sum(dim=(1, 2)).clamp_min(1e-12)
 
 
-def grid_and_energy(
+def spectral_energies(
     pred: torch.Tensor, true: torch.Tensor, period: int = GRID_PERIOD
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, C, H, W) x2 -> (grid (N,), energy (N,)), both as shares of the true image's total
-    spectral energy (DC left out) of its channel mean: the prediction's energy at the
-    frequencies of a `period`-periodic pattern, (ky, kx) in multiples of (H/period, W/period)
-    other than (0, 0), and its total energy. Sizes not divisible by `period` use the largest
-    top-left crop that is."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) x2 -> (grid (N,), energy (N,), true energy (N,)): the spectral energy (DC
+    left out) of each image's channel mean: the prediction's at the frequencies of a
+    `period`-periodic pattern, (ky, kx) in multiples of (H/period, W/period) other than (0, 0),
+    its total, and the true image's total. Sizes not divisible by `period` use the largest
+    top-left crop that is. `grid` and `energy` are sums of the first two over the third."""
     power = _power(pred, period)
-    total = _power(true, period).sum(dim=(1, 2)).clamp_min(1e-12)
-    return _grid_power(power, period) / total, power.sum(dim=(1, 2)) / total
+    return _grid_power(power, period), power.sum(dim=(1, 2)), _power(true, period).sum(dim=(1, 2))
 
 
 def _grid_power(power: torch.Tensor, period: int) -> torch.Tensor:
@@ -123,7 +128,7 @@ class MetricAccumulator:
     """
 
     def __init__(self) -> None:
-        self.sums: torch.Tensor | None = None  # (6, T) float64: the sums of NAMES
+        self.sums: torch.Tensor | None = None  # (7, T) float64: the sums of _ROWS
         self.videos = 0  # number of videos seen
         self.pixels_per_frame = 0  # C*H*W of one frame
 
@@ -144,11 +149,11 @@ class MetricAccumulator:
         psnr_vf = 10 * torch.log10(1.0 / mse_vf.clamp_min(PSNR_CAP_MSE))  # (B, T)
         ssim_vf = ssim_per_image(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
         ssim_vf = ssim_vf.view(b, t)  # (B, T)
-        grid_vf, energy_vf = grid_and_energy(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
-        rows = [mse_vf, mae_vf, psnr_vf, ssim_vf, grid_vf.view(b, t), energy_vf.view(b, t)]
-        batch = torch.stack(rows).sum(dim=1).cpu()
+        spectra = spectral_energies(p.reshape(b * t, c, h, w), y.reshape(b * t, c, h, w))
+        rows = [mse_vf, mae_vf, psnr_vf, ssim_vf, *(e.view(b, t) for e in spectra)]
+        batch = torch.stack(rows).sum(dim=1).cpu()  # (7, T)
         if self.sums is None:
-            self.sums = torch.zeros(len(NAMES), t, dtype=torch.float64)
+            self.sums = torch.zeros(len(_ROWS), t, dtype=torch.float64)
             self.pixels_per_frame = c * h * w
         elif self.sums.shape[1] != t:
             raise ValueError(f"frame count changed from {self.sums.shape[1]} to {t}")
@@ -169,12 +174,12 @@ class MetricAccumulator:
         frames = int(t.item())
         sums = self.sums
         if sums is None:
-            sums = torch.zeros(len(NAMES), frames, dtype=torch.float64)
+            sums = torch.zeros(len(_ROWS), frames, dtype=torch.float64)
         flat = torch.cat([sums.flatten(), torch.tensor([float(self.videos)], dtype=torch.float64)])
         flat = flat.to(device)
         dist.all_reduce(flat)
         flat = flat.cpu()
-        self.sums = flat[:-1].view(len(NAMES), frames).clone()
+        self.sums = flat[:-1].view(len(_ROWS), frames).clone()
         self.videos = int(flat[-1].item())
 
     def compute(self) -> dict[str, dict[str, float | list[float]]]:
@@ -184,11 +189,18 @@ class MetricAccumulator:
         The number of videos scored is `self.videos`."""
         if self.sums is None or self.videos == 0:
             raise ValueError("MetricAccumulator.compute() called before any update()")
-        per_frame = self.sums / self.videos  # (6, T)
+        per_frame = self.sums[:_MEANS] / self.videos  # (4, T)
         out = {
             name: {"mean": float(row.mean()), "per_frame": [float(v) for v in row]}
-            for name, row in zip(NAMES, per_frame, strict=True)
+            for name, row in zip(NAMES[:_MEANS], per_frame, strict=True)
         }
+        true = self.sums[_ROWS.index("true_power")]  # (T,)
+        for name, part in _RATIOS.items():
+            num = self.sums[_ROWS.index(part)]  # (T,)
+            out[name] = {
+                "mean": float(num.sum() / true.sum().clamp_min(1e-12)),
+                "per_frame": [float(v) for v in num / true.clamp_min(1e-12)],
+            }
         mse = per_frame[0]  # (T,)
         out["psnr_mse"] = {
             "mean": float(10 * torch.log10(1.0 / mse.mean().clamp_min(PSNR_CAP_MSE))),

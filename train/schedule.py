@@ -4,8 +4,10 @@ run's budget.
 `--lr-schedule plateau` (the default) lowers the lr when the val loss stops improving
 (ReduceLROnPlateau, stepped at each validation). `--lr-schedule cosine` sets the lr before every
 optimizer step from how far the run is through its budget: --max-steps when given (exact on
-resume), else the --time-limit of the run's first invocation, in training seconds (kept in the
-checkpoint, so a resumed run continues the same curve; past the budget the lr stays at its
+resume), else the --time-limit of the run's first invocation, on the run's clock: the wall-clock
+seconds since training started, the same clock the time limit stops on (so a run that stops on
+its limit ends at the floor), agreed on by every DDP rank (so all ranks set the same lr), and kept
+in the checkpoint (so a resumed run continues the same curve; past the budget the lr stays at its
 floor).
 """
 
@@ -33,8 +35,8 @@ def cosine_lr(
 def budget_progress(
     step: int, max_steps: int | None, seconds: float, budget_seconds: float | None
 ) -> float:
-    """How far a run is through its budget: by steps when max_steps is set, else by training
-    seconds against the time budget (0 when there is neither)."""
+    """How far a run is through its budget: by steps when max_steps is set, else by the run's
+    clock (`seconds`) against the time budget (0 when there is neither)."""
     if max_steps:
         return step / max_steps
     if budget_seconds:

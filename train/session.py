@@ -27,6 +27,7 @@ from train.data import check_shards, make_batches
 from train.ddp import DistEnv, max_diff_from_rank0, resolve_precision, unused_parameters
 from train.ddp import autocast as ddp_autocast
 from train.errors import TrainError
+from train.identity import check_same_data, data_identity
 from train.plots import write_curves
 from train.schedule import budget_progress, cosine_lr
 
@@ -45,6 +46,9 @@ class TrainState:
     last_val_step: int = -1  # step of the last scheduled validation
     best_saved: float | None = None  # val loss of the weights in best.pt
     train_seconds: float = 0.0  # time spent fetching batches and stepping, over all resumes
+    # the run's wall clock (s) over all invocations, agreed by the ranks: the time limit stops
+    # on it and the cosine lr reads it
+    clock_seconds: float = 0.0
     budget_seconds: float | None = None  # cosine lr: the first invocation's time limit, in s
 
 
@@ -97,6 +101,9 @@ class Session:
         self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
         self.has_val, geometry = check_shards(cfg, self.task)
+        if payload is not None:  # before anything is written: a resume needs the same data
+            check_same_data(payload.get("data"), saved, cfg, run / runs.LAST)
+        self.data = data_identity(cfg)
         fresh = payload is None and not cfg.init_from
         self.model_cfg = self.task.fit_geometry(self.model_cfg, geometry, fresh)
         self.metrics_path = run / runs.METRICS
@@ -145,6 +152,8 @@ class Session:
             self.state = TrainState(**{k: payload[k] for k in fields if k in payload})
             if "best_saved" not in payload:  # saved before best_saved was recorded
                 self.state.best_saved = self.state.best_val
+            if "clock_seconds" not in payload:  # saved before the clock: the nearest measure
+                self.state.clock_seconds = self.state.train_seconds
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise TrainError(f"{self.run / runs.LAST} cannot be resumed: {exc}") from exc
         rngs = payload.get("rng") or []
@@ -241,7 +250,7 @@ class Session:
         cfg, st = self.cfg, self.state
         if cfg.lr_schedule != "cosine":
             return
-        progress = budget_progress(st.step, cfg.max_steps, st.train_seconds, st.budget_seconds)
+        progress = budget_progress(st.step, cfg.max_steps, st.clock_seconds, st.budget_seconds)
         lr = cosine_lr(cfg.lr, st.step, progress, cfg.warmup_steps, cfg.lr_floor)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -331,6 +340,7 @@ class Session:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             **asdict(self.state),
+            "data": self.data,
             "world_size": self.env.world_size,
             "rng": rngs,
         }
@@ -359,15 +369,19 @@ class Session:
         flat = torch.cat([p.detach().flatten().double() for p in self.model.parameters()])
         diffs = max_diff_from_rank0(self.env, flat)
         steps = self.env.gather(self.state.step)
+        lrs = self.env.gather(self.lr())
         self._append({
             "kind": "end", "step": self.state.step, "epoch": self.state.epoch,
-            "rank_steps": steps, "rank_weight_diff": diffs, "best_val": self.state.best_val,
+            "rank_steps": steps, "rank_weight_diff": diffs, "rank_lr": lrs,
+            "best_val": self.state.best_val, "clock_seconds": self.state.clock_seconds,
             "time": time.time() - self.started,
         })  # fmt: skip
         if self.env.is_main:
             self._curves()
-        if max(diffs) > 0 or len(set(steps)) > 1:
-            log.warning("warning: ranks disagree: steps %s, weight diffs %s", steps, diffs)
+        if max(diffs) > 0 or len(set(steps)) > 1 or len(set(lrs)) > 1:
+            log.warning(
+                "warning: ranks disagree: steps %s, weight diffs %s, lr %s", steps, diffs, lrs
+            )
         log.info(
             "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
             self.state.step, self.state.epoch, self.state.best_saved, self.run,
