@@ -25,11 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def small(shards: Path, out: Path, **overrides) -> TrainConfig:
-    """tiny, 4 -> 4 frames, 2 steps per epoch, a line per step."""
+    """tiny, 4 -> 4 frames, 2 steps per epoch, a line per step; the plateau schedule, so that
+    runs of different --max-steps share their lr (the recipe's cosine decays over them)."""
     base = TrainConfig(
         shards=str(shards), out=str(out), preset="tiny", frames_in=4, frames_out=4,
         batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-3, progress=False,
-        threads=1,
+        threads=1, lr_schedule="plateau",
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
 

@@ -28,7 +28,7 @@ def masks_config(shards: Path, out: Path, segmenter: Path, **overrides) -> Train
     base = TrainConfig(
         task="masks", shards=str(shards), out=str(out), preset="tiny-masks", frames_in=4,
         frames_out=4, batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-2,
-        progress=False, threads=1, segmenter=str(segmenter),
+        progress=False, threads=1, segmenter=str(segmenter), lr_schedule="plateau",
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
 
@@ -86,7 +86,7 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
     ):
         run_training(dataclasses.replace(cfg, crop=(60, 96), out=str(tmp_path / "c")))
     assert not (tmp_path / "c").exists()  # refused before the run folder is written
-    assert cfg.validate().crop == (0, 0)  # masks train on whole frames by default
+    assert cfg.validate().crop == (96, 144)  # the windows of the measured recipe
     with pytest.raises(TrainError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())
         run_training(dataclasses.replace(cfg, segmenter=str(frames), out=str(tmp_path / "b")))
