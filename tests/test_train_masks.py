@@ -107,3 +107,20 @@ def test_restrict_to_seen_keeps_background_and_seen_classes() -> None:
     assert ids.shape == (1, 2, 2, 2) and bool((ids == 3).all())
     logits[:, :, 0] = 2.0  # background beats the seen class
     assert bool((restrict_to_seen(logits, seen) == 0).all())
+
+
+def test_init_from_takes_the_task_and_segmenter_of_its_run(
+    shard_root: Path, segmenter: Path, tmp_path: Path
+) -> None:
+    source = run_training(masks_config(shard_root, tmp_path / "masks", segmenter, max_steps=2))
+    # `train --init-from runs/masks/best.pt --ss-steps 100`: no --task, no --segmenter
+    tuned = TrainConfig(
+        shards=str(shard_root), out=str(tmp_path / "tuned"), init_from=str(source / "best.pt"),
+        ss_steps=100, frames_in=4, frames_out=4, batch_size=2, samples_per_epoch=4, max_steps=2,
+        progress=False, threads=1,
+    )  # fmt: skip
+    run = run_training(tuned)
+    saved = json.loads((run / "config.json").read_text())["train"]
+    assert (saved["task"], saved["segmenter"], saved["ss_steps"]) == ("masks", str(segmenter), 100)
+    assert saved["crop"] == [96, 144] and saved["lr_schedule"] == "cosine"  # the masks recipe
+    assert [r["step"] for r in records(run, "val")] == [2]  # validated with that segmenter
