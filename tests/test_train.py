@@ -387,6 +387,7 @@ def test_a_refused_run_leaves_no_folder_and_the_retry_runs(
     assert (run / "last.pt").is_file()
 
 
+@pytest.mark.slow
 def test_cli_logs_plain_lines_off_a_terminal_and_quiet_prints_nothing(
     shard_root: Path, tmp_path: Path
 ) -> None:
