@@ -16,6 +16,7 @@ import typer
 
 # The stages' config dataclasses are torch-free: the options take their defaults from them.
 from convrnn.config import ModelConfig
+from convrnn_video.errors import PipelineError
 from infer.config import (
     DemoConfig,
     EvaluateConfig,
@@ -27,6 +28,7 @@ from infer.config import (
 )
 from ingest.config import LAYOUT_HELP, IngestConfig
 from ingest.synth.config import SynthConfig
+from train.config import TASK_DEFAULTS
 from train.config import TrainConfig as _TC
 
 app = typer.Typer(
@@ -86,7 +88,7 @@ def user_errors(
     Ctrl-C into one line that says what a rerun does (`rerun`)."""
     try:
         yield
-    except error_types as exc:
+    except (PipelineError, *error_types) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except OSError as exc:  # an unreadable or unwritable path the user gave
@@ -298,6 +300,17 @@ def presets(
 # --- train ---------------------------------------------------------------------------------
 
 
+def _per_task(name: str) -> str:
+    """A field's task defaults for --help: "frames 4, segment 8, masks 4"."""
+
+    def show(v: object) -> str:
+        if isinstance(v, tuple):
+            return ",".join(map(str, v))
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{task} {show(d[name])}" for task, d in TASK_DEFAULTS.items())
+
+
 @app.command()
 def train(
     ctx: typer.Context,
@@ -305,32 +318,38 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", help="Run folder (default: a new runs/<timestamp>/)."
     ),
-    task: str = typer.Option(
-        _TC.task, help="frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster)."
+    task: str | None = typer.Option(
+        _TC.task,
+        help="frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster) (default: "
+        "frames, or the --init-from checkpoint's task).",
     ),
     preset: str | None = typer.Option(
-        None,
-        help="Model preset of the task (see `presets`; default frames: compact, segment: small, "
-        "masks: compact-masks).",
+        _TC.preset, help=f"Model preset (see `presets`) (task default: {_per_task('preset')})."
     ),
-    epochs: int = typer.Option(_TC.epochs, help="Upper bound on epochs."),
-    max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
+    epochs: int = typer.Option(
+        _TC.epochs, help="Epochs: the budget without --max-steps / --time-limit."
+    ),
+    max_steps: int | None = typer.Option(_TC.max_steps, help="Stop after this many steps."),
     time_limit: float | None = typer.Option(
-        None, help="Minutes for this invocation; then save last.pt and stop (resumable)."
+        _TC.time_limit, help="Minutes for this invocation; then save last.pt and stop (resumable)."
     ),
     samples_per_epoch: int | None = typer.Option(
-        None, help="Videos per epoch per process (default: all train videos / processes)."
+        _TC.samples_per_epoch,
+        help="Videos per epoch per process (default: all train videos / processes).",
     ),
-    batch_size: int = typer.Option(_TC.batch_size, help="Videos per step per process."),
+    batch_size: int | None = typer.Option(
+        _TC.batch_size,
+        help=f"Videos per step per process (task default: {_per_task('batch_size')}).",
+    ),
     lr: float | None = typer.Option(
-        None, help="Adam learning rate (default frames 1e-4, segment 2e-3, masks 1e-3)."
+        _TC.lr, help=f"Adam learning rate (task default: {_per_task('lr')})."
     ),
     frames_in: int = typer.Option(_TC.frames_in, help="Context frames."),
     frames_out: int = typer.Option(_TC.frames_out, help="Predicted frames."),
     train_splits: str | None = typer.Option(
         None,
-        help="Comma-separated splits to train on (default frames: train,unlabeled; "
-        "segment: train).",
+        help="Comma-separated splits to train on (task default: "
+        f"{_per_task('train_splits')}; masks with --labels: train,unlabeled).",
     ),
     val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
@@ -357,17 +376,27 @@ def train(
     motion_weight: float = typer.Option(
         _TC.motion_weight, help="frames: extra MSE and L1 weight of pixels that change (0: off)."
     ),
-    lr_schedule: str = typer.Option(
+    lr_schedule: str | None = typer.Option(
         _TC.lr_schedule,
         help="plateau (lower the lr when val stalls) | cosine (warm-up, then decay over "
-        "--max-steps or --time-limit).",
+        f"--max-steps, --time-limit, else the epochs) (task default: {_per_task('lr_schedule')}).",
     ),
-    warmup_steps: int = typer.Option(_TC.warmup_steps, help="cosine: lr warm-up steps."),
+    warmup_steps: int | None = typer.Option(
+        _TC.warmup_steps,
+        help=f"cosine: lr warm-up steps (task default: {_per_task('warmup_steps')}).",
+    ),
     lr_floor: float = typer.Option(_TC.lr_floor, help="cosine: final lr as a fraction of --lr."),
     grad_clip: float = typer.Option(_TC.grad_clip, help="Max gradient norm (0: off)."),
-    early_stop: int = typer.Option(_TC.early_stop, help="Patience in validations (0: off)."),
+    early_stop: int | None = typer.Option(
+        _TC.early_stop,
+        help=f"Patience in validations, 0: off (task default: {_per_task('early_stop')}).",
+    ),
     lr_patience: int = typer.Option(_TC.lr_patience, help="ReduceLROnPlateau patience."),
-    ss_steps: int = typer.Option(_TC.ss_steps, help="Scheduled-sampling decay steps."),
+    ss_steps: int | None = typer.Option(
+        _TC.ss_steps,
+        help="Scheduled sampling: teacher forcing 1 -> 0 over these steps, 0: off (task "
+        f"default: {_per_task('ss_steps')}).",
+    ),
     frames_per_video: int = typer.Option(
         _TC.frames_per_video, help="segment: frames sampled from each video per step."
     ),
@@ -380,7 +409,7 @@ def train(
     crop: tuple[int, int] | None = typer.Option(
         _TC.crop,
         help="segment, masks: random H W training windows (stride multiples); 0 0: whole "
-        "frames (default segment 64 96, masks whole frames).",
+        f"frames (task default: {_per_task('crop')}; whole frames where it does not fit).",
     ),
     crop_object_bias: float = typer.Option(
         _TC.crop_object_bias, help="segment: share of windows centred on an object pixel."
@@ -389,23 +418,33 @@ def train(
         _TC.object_weight, help="segment: cross-entropy weight of object pixels (floor 1)."
     ),
     segmenter: str | None = typer.Option(
-        None, help="masks: segmenter checkpoint that makes the validation inputs."
+        _TC.segmenter,
+        help="masks: segmenter checkpoint that makes the validation inputs (default with "
+        "--init-from: the one its run used).",
     ),
     labels: str | None = typer.Option(
-        None, help="masks: label store (`label`) with pseudo-masks of --train-splits without masks."
+        _TC.labels,
+        help="masks: label store (`label`) with pseudo-masks of --train-splits without masks "
+        "(default with --init-from: the one its run used).",
     ),
-    log_every: int = typer.Option(_TC.log_every, help="Steps between metrics.jsonl lines."),
+    log_every: int = typer.Option(
+        _TC.log_every, help="Steps between metrics.jsonl lines (and log lines off a terminal)."
+    ),
     val_every: int | None = typer.Option(
         None, help="Validate every N steps (default: at each epoch end)."
     ),
     ckpt_every: int = typer.Option(_TC.ckpt_every, help="Steps between last.pt saves."),
-    progress: bool = typer.Option(_TC.progress, "--progress/--no-progress", help="tqdm bar."),
+    progress: bool = typer.Option(
+        _TC.progress,
+        "--progress/--no-progress",
+        help="A progress bar on a terminal (off one, or without it: a log line every "
+        "--log-every steps, at most every 30 s).",
+    ),
 ) -> None:
-    """Train a model on shards; Ctrl-C saves last.pt, `--resume` continues exactly."""
-    from shards.errors import ShardError
-    from train.errors import TrainError
+    """Train a model on shards; Ctrl-C saves last.pt, `--resume` continues exactly.
 
-    with user_errors(TrainError, ShardError):
+    Each task's defaults are its measured recipe (docs/benchmarks.md)."""
+    with user_errors():
         from train.ddp import tune_process
         from train.loop import run_training
 

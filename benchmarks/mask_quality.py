@@ -32,13 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.data import prepare_shards  # noqa: E402
+from train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+
+RECIPE = TASK_DEFAULTS["masks"]  # `train --task masks`'s defaults: what this script measured
 
 
 def train_run(name: str, args, shards: Path, minutes: float, **options) -> dict:
     """Train one model for `minutes` (no validation: the benchmark scores it) -> its summary."""
     import shutil
 
-    from train.config import TrainConfig
     from train.loop import run_training
 
     run = args.cache / "runs" / name
@@ -142,16 +144,18 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=8.0, help="budget of rows 2, 3 and 4")
     ap.add_argument("--finetune-minutes", type=float, default=4.0, help="row 5's extra budget")
     ap.add_argument("--ss-steps", type=int, default=100, help="fine-tune: teacher prob 1 -> 0")
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--precision", default="auto")
-    ap.add_argument("--lr-schedule", default="cosine", help="every row's: cosine | plateau")
-    ap.add_argument("--warmup-steps", type=int, default=20, help="cosine: warm-up steps")
+    ap.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
+    ap.add_argument("--lr", type=float, default=RECIPE["lr"])
+    ap.add_argument("--precision", default=TrainConfig.precision)
+    ap.add_argument("--lr-schedule", default=RECIPE["lr_schedule"],
+                    help="every row's: cosine | plateau")  # fmt: skip
+    ap.add_argument("--warmup-steps", type=int, default=RECIPE["warmup_steps"],
+                    help="cosine: warm-up steps")  # fmt: skip
     ap.add_argument(
         "--crop",
         type=int,
         nargs=2,
-        default=(0, 0),
+        default=RECIPE["crop"],
         metavar=("H", "W"),
         help="mask rows: train on H x W windows (0 0: whole frames)",
     )

@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.data import prepare_shards  # noqa: E402
+from train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+
+RECIPE = TASK_DEFAULTS["segment"]  # `train --task segment`'s defaults: what this measured
 
 # The training options the report repeats.
 TRAINING_KEYS = ("batch_size", "frames_per_video", "lr", "crop", "crop_object_bias",
@@ -78,26 +81,26 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60.0, help="training budget (minutes)")
     ap.add_argument("--chunk", type=float, default=5.0, help="minutes between validations")
     ap.add_argument("--target", type=float, default=0.90, help="stop once val Jaccard >= this")
-    ap.add_argument("--preset", default="small")
+    ap.add_argument("--preset", default=RECIPE["preset"])
     ap.add_argument("--head", choices=("flat", "factored"), default=None,
                     help="override the preset's head (a second run compares heads)")  # fmt: skip
-    ap.add_argument("--batch-size", type=int, default=8, help="videos per step")
-    ap.add_argument("--frames-per-video", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--crop", type=int, nargs=2, default=[64, 96], metavar=("H", "W"),
+    ap.add_argument("--batch-size", type=int, default=RECIPE["batch_size"],
+                    help="videos per step")  # fmt: skip
+    ap.add_argument("--frames-per-video", type=int, default=TrainConfig.frames_per_video)
+    ap.add_argument("--lr", type=float, default=RECIPE["lr"])
+    ap.add_argument("--crop", type=int, nargs=2, default=RECIPE["crop"], metavar=("H", "W"),
                     help="train on random H x W windows (0 0: whole frames)")  # fmt: skip
-    ap.add_argument("--crop-object-bias", type=float, default=0.7,
+    ap.add_argument("--crop-object-bias", type=float, default=TrainConfig.crop_object_bias,
                     help="share of windows centred on an object pixel")  # fmt: skip
-    ap.add_argument("--object-weight", type=float, default=3.0,
+    ap.add_argument("--object-weight", type=float, default=TrainConfig.object_weight,
                     help="cross-entropy weight of object pixels (floor: 1)")  # fmt: skip
-    ap.add_argument("--dice-weight", type=float, default=0.0)
+    ap.add_argument("--dice-weight", type=float, default=TrainConfig.dice_weight)
     ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="train --precision (auto: bf16 where the hardware has it)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
     args = ap.parse_args()
 
-    from train.config import TrainConfig
     from train.loop import run_training
 
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers)

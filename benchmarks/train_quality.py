@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.data import prepare_shards  # noqa: E402
+from train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+
+RECIPE = TASK_DEFAULTS["frames"]  # `train`'s defaults: the recipe this script measured
 
 REAL_SAMPLES = REPO.parent / "shared" / "real-samples"  # as tests/conftest.py resolves it
 METRICS = ("mse", "mae", "psnr", "psnr_mse", "ssim", "grid", "energy")
@@ -109,33 +112,35 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=300, help="train videos to generate")
     ap.add_argument("--val", type=int, default=50, help="val videos to generate")
     ap.add_argument("--minutes", type=float, default=20.0, help="wall-clock training budget")
-    ap.add_argument("--preset", default="compact")
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--preset", default=RECIPE["preset"])
+    ap.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
+    ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--frames-in", type=int, default=11)
     ap.add_argument("--frames-out", type=int, default=11)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0, help="loader workers")
     # 0: train free-running from the start, as validation runs (a short budget has no room
     # for a teacher-forcing phase)
-    ap.add_argument("--ss-steps", type=int, default=0, help="scheduled-sampling decay steps")
+    ap.add_argument("--ss-steps", type=int, default=RECIPE["ss_steps"],
+                    help="scheduled-sampling decay steps")  # fmt: skip
     ap.add_argument("--val-every", type=int, default=None, help="steps (default: each epoch)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", default="auto", help="train --precision: auto | fp32 | bf16")
-    ap.add_argument("--loss", default="mse+l1+ssim", help="train --loss (mse: the old default)")
-    ap.add_argument("--l1-weight", type=float, default=2.0)
-    ap.add_argument("--ssim-weight", type=float, default=1.0)
-    ap.add_argument("--motion-weight", type=float, default=0.0, help="train --motion-weight")
+    ap.add_argument("--loss", default=TrainConfig.loss, help="train --loss (mse: the old default)")
+    ap.add_argument("--l1-weight", type=float, default=TrainConfig.l1_weight)
+    ap.add_argument("--ssim-weight", type=float, default=TrainConfig.ssim_weight)
+    ap.add_argument("--motion-weight", type=float, default=TrainConfig.motion_weight,
+                    help="train --motion-weight")  # fmt: skip
     ap.add_argument("--refine", default="", help="refinement channels, e.g. 16 or 16,16")
-    ap.add_argument("--lr-schedule", default="plateau", help="plateau | cosine")
-    ap.add_argument("--warmup-steps", type=int, default=0)
-    ap.add_argument("--train-splits", default="train", help="e.g. train,unlabeled")
+    ap.add_argument("--lr-schedule", default=RECIPE["lr_schedule"], help="plateau | cosine")
+    ap.add_argument("--warmup-steps", type=int, default=RECIPE["warmup_steps"])
+    ap.add_argument("--train-splits", default=",".join(RECIPE["train_splits"]),
+                    help="e.g. train,unlabeled")  # fmt: skip
     ap.add_argument("--unlabeled", type=int, default=0, help="unlabeled videos to generate")
     ap.add_argument("--max-steps", type=int, default=None, help="also stop after these steps")
     ap.add_argument("--real", type=Path, default=REAL_SAMPLES, help="real samples to score")
     args = ap.parse_args()
 
-    from train.config import TrainConfig
     from train.loop import run_training
 
     t0 = time.time()

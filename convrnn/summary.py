@@ -17,6 +17,14 @@ from typing import Any
 
 from .config import PRESETS, ModelConfig
 
+# What each family of presets is for (the name before "-masks", "-lstm").
+USE = {"tiny": "tests", "compact": "2-core CPU", "seed": "GPU"}
+
+
+def preset_use(name: str) -> str:
+    """ "tests", "2-core CPU" or "GPU" for a preset name ("" for one added at run time)."""
+    return USE.get(name.split("-")[0], "")
+
 
 def cell_macs(cfg: ModelConfig, i: int, cin: int, pixels: int, x: bool, h: bool) -> int:
     """Gate-convolution MACs of one step of a stage-i cell; x / h: is the input / state part
@@ -82,6 +90,7 @@ def describe(name: str, cfg: ModelConfig) -> dict[str, Any]:
     grids = cfg.grids()
     return {
         "name": name,
+        "for": preset_use(name),
         "cell": {"gru": "ConvGRU", "lstm": "ConvLSTM"}[cfg.cell],
         # frames: RGB -> RGB; masks: class ids -> logits, through an embedding of E channels
         "forecast": f"masks ({cfg.num_classes} classes, E={cfg.embed_channels})"
@@ -114,6 +123,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows as aligned text."""
     cols = [
         ("name", "preset"),
+        ("for", "for"),
         ("cell", "cell"),
         ("forecast", "forecast"),
         ("frames", "frames"),

@@ -118,7 +118,6 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
     common = {
         "shards": shards,
         "runs_root": str(root / "runs"),
-        "train_splits": ("train",),
         "val_split": "val",
         "seed": cfg.seed,
         "progress": True,
@@ -132,12 +131,10 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
             lr=cfg.lr,
             val_every=max(1, cfg.steps // 5),
             ckpt_every=cfg.steps,
-            ss_steps=0,
-            lr_schedule="cosine",  # the budget is known: warm up, then decay over it (measured)
-            warmup_steps=max(1, cfg.steps // 10),
-            **common,
+            warmup_steps=max(1, cfg.steps // 10),  # the rest: the frames recipe (cosine, no
+            **common,  # teacher forcing), as `train` runs it
         )
-    )  # a short run: free-running from the start, as the model is evaluated
+    )
     clock.stage("train")
     log.info("[4/%d] training the %s segmenter for %d steps", STAGES, cfg.seg_preset, cfg.seg_steps)
     seg_run = run_training(

@@ -12,6 +12,8 @@ from typing import Any
 
 from .config import PRESETS, SegConfig
 
+USE = {"tiny": "tests", "small": "2-core CPU", "unet": "GPU"}  # what each preset is for
+
 
 def conv_macs(cfg: SegConfig, height: int | None = None, width: int | None = None) -> int:
     """Convolution multiply-accumulates of one frame (default: the config's nominal size)."""
@@ -45,6 +47,7 @@ def describe(name: str, cfg: SegConfig) -> dict[str, Any]:
     """One row of the segmenter presets table."""
     return {
         "name": name,
+        "for": USE.get(name, ""),
         "frame": f"{cfg.height}x{cfg.width}",
         "channels": list(cfg.channels),
         "norm": cfg.norm,
@@ -66,6 +69,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows as aligned text."""
     cols = [
         ("name", "segmenter"),
+        ("for", "for"),
         ("channels", "channels"),
         ("norm", "norm"),
         ("head", "head"),

@@ -120,6 +120,45 @@ def test_masks_training_reads_pseudo_labels(
         run_training(dataclasses.replace(cfg, segmenter=str(other), max_steps=5, resume=True))
 
 
+def test_masks_training_checks_its_label_store_before_the_run_folder(
+    labels: Path, shard_root: Path, segmenter: Path, tmp_path: Path
+) -> None:
+    from train.config import TrainConfig
+    from train.errors import TrainError
+    from train.loop import run_training
+
+    out = tmp_path / "run"
+    cfg = TrainConfig(
+        task="masks", shards=str(shard_root), out=str(out), preset="tiny-masks", frames_in=4,
+        frames_out=4, batch_size=2, max_steps=1, progress=False, threads=1,
+        segmenter=str(segmenter), labels=str(labels),
+    )  # fmt: skip
+    other = save_untrained(tmp_path / "other.pt", _tiny_segmenter(), seed=4)
+    refused = {
+        "no label store at": {"labels": str(tmp_path / "nope.zarr")},
+        "was made by the segmenter": {"segmenter": str(other)},
+        "every split of --train-splits train has true masks": {"train_splits": ("train",)},
+    }
+    for message, change in refused.items():
+        with pytest.raises(TrainError, match=message):
+            run_training(dataclasses.replace(cfg, **change))
+        assert not out.exists(), message
+    # the command line: one error line, no traceback, no run folder
+    cmd = [sys.executable, "cli.py", "train", "--task", "masks", "--shards", str(shard_root),
+           "--out", str(out), "--preset", "tiny-masks", "--segmenter", str(segmenter),
+           "--labels", str(tmp_path / "nope.zarr"), "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and "--labels" in lines[0] and not out.exists()
+
+
+def _tiny_segmenter():
+    from segment import get_preset
+
+    return get_preset("tiny")
+
+
 def test_cli_label_and_verify(shard_root: Path, segmenter: Path, labels: Path, tmp_path: Path):
     out = tmp_path / "val.zarr"
     cmd = [sys.executable, "cli.py", "label", "--segmenter", str(segmenter), "--shards",

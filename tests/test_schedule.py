@@ -46,12 +46,19 @@ def test_a_run_follows_the_cosine_and_resumes_on_it(shard_root: Path, tmp_path: 
     assert load_checkpoint(resumed / "last.pt")["step"] == 6
 
 
-def test_cosine_needs_a_budget_and_plateau_is_the_default() -> None:
-    with pytest.raises(TrainError, match="needs a budget"):
-        TrainConfig(shards="x", lr_schedule="cosine").validate()
+def test_without_a_budget_the_cosine_decays_over_the_epochs(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    # no --max-steps, no --time-limit: 3 epochs of 2 steps are the budget
+    cfg = small(shard_root, tmp_path / "run", max_steps=None, epochs=3, lr_schedule="cosine",
+                warmup_steps=0, lr_floor=0.1, val_split="")  # fmt: skip
+    run = run_training(cfg)
+    lrs = [r["lr"] for r in records(run, "train")]
+    assert lrs == pytest.approx([cosine_lr(1e-3, s, s / 6, 0, 0.1) for s in range(6)])
+    assert load_checkpoint(run / "last.pt")["budget_steps"] == 6
+    assert budget_progress(3, None, 30.0, None, 6) == 0.5
     with pytest.raises(TrainError, match="--lr-schedule must be one of"):
         TrainConfig(shards="x", lr_schedule="linear").validate()
-    assert TrainConfig(shards="x").validate().lr_schedule == "plateau"
     TrainConfig(shards="x", lr_schedule="cosine", time_limit=1.0).validate()
 
 

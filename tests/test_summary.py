@@ -109,3 +109,14 @@ def test_presets_command_table_and_errors() -> None:
     assert "compact-masks" in result.output and "masks (49 classes, E=8)" in result.output
     result = CliRunner().invoke(app, ["presets", "--frames-out", "0"])
     assert result.exit_code == 1 and "frames_out must be >= 1" in result.output
+
+
+def test_presets_say_what_each_is_for() -> None:
+    from segment.summary import preset_table as segmenter_table
+
+    use = {row["name"]: row["for"] for row in [*preset_table(), *segmenter_table()]}
+    assert use["tiny"] == use["tiny-masks"] == "tests"
+    assert use["compact"] == use["compact-masks"] == use["small"] == "2-core CPU"
+    assert use["seed"] == use["seed-masks"] == use["unet"] == "GPU"
+    out = CliRunner().invoke(app, ["presets"]).output
+    assert "for" in out.splitlines()[0] and "2-core CPU" in out

@@ -25,11 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def small(shards: Path, out: Path, **overrides) -> TrainConfig:
-    """tiny, 4 -> 4 frames, 2 steps per epoch, a line per step."""
+    """tiny, 4 -> 4 frames, 2 steps per epoch, a line per step; the plateau schedule, so that
+    runs of different --max-steps share their lr (the recipe's cosine decays over them)."""
     base = TrainConfig(
         shards=str(shards), out=str(out), preset="tiny", frames_in=4, frames_out=4,
         batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-3, progress=False,
-        threads=1,
+        threads=1, lr_schedule="plateau",
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
 
@@ -396,3 +397,66 @@ def test_training_as_a_library_leaves_the_thread_count_alone(
         assert torch.get_num_threads() == 1  # the CLI tunes the process, not run_training
     finally:
         torch.set_num_threads(before)
+
+
+def test_defaults_are_each_tasks_measured_recipe() -> None:
+    frames = TrainConfig(shards="s").validate()
+    recipe = (frames.task, frames.preset, frames.batch_size, frames.lr)
+    assert recipe == ("frames", "compact", 4, 1e-3)
+    assert (frames.lr_schedule, frames.warmup_steps, frames.ss_steps) == ("cosine", 30, 0)
+    assert (frames.loss, frames.l1_weight, frames.early_stop) == ("mse+l1+ssim", 2.0, 0)
+    assert frames.train_splits == ("train",)
+    seg = TrainConfig(shards="s", task="segment").validate()
+    assert (seg.preset, seg.batch_size, seg.lr, seg.crop) == ("small", 8, 2e-3, (64, 96))
+    assert (seg.frames_per_video, seg.object_weight, seg.crop_object_bias) == (1, 3.0, 0.7)
+    masks = TrainConfig(shards="s", task="masks", segmenter="seg.pt").validate()
+    assert (masks.preset, masks.batch_size, masks.lr, masks.crop) == ("compact-masks", 4, 1e-3,
+                                                                      (96, 144))  # fmt: skip
+    assert (masks.lr_schedule, masks.warmup_steps, masks.ss_steps) == ("cosine", 20, 2000)
+    # what the user gives wins, and the resolved values are what the run saves
+    given = TrainConfig(shards="s", batch_size=2, lr_schedule="plateau", ss_steps=5).validate()
+    assert (given.batch_size, given.lr_schedule, given.ss_steps, given.lr) == (2, "plateau", 5,
+                                                                               1e-3)  # fmt: skip
+    assert TrainConfig.from_dict(given.to_dict()) == given
+
+
+def test_a_refused_run_leaves_no_folder_and_the_retry_runs(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    # 6 train videos: a batch of 8 is more than an epoch (found before the folder is made)
+    for out in (str(tmp_path / "run"), None):
+        cfg = small(shard_root, tmp_path, runs_root=str(tmp_path / "runs"), batch_size=8,
+                    samples_per_epoch=None)  # fmt: skip
+        with pytest.raises(TrainError, match="--batch-size 8.*less than one batch"):
+            run_training(dataclasses.replace(cfg, out=out))
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    # a failure after the folder was written (an unreadable shard) removes what it wrote
+    shards = tmp_path / "shards"
+    shutil.copytree(shard_root, shards)
+    (shards / "train-000000.tar").write_bytes(b"not a tar")
+    with pytest.raises(Exception):  # noqa: B017 - what matters is what is left behind
+        run_training(small(shards, tmp_path / "run", max_steps=1, val_split=""))
+    assert not (tmp_path / "run").exists()
+    run = run_training(small(shard_root, tmp_path / "run", max_steps=1))  # the retry runs
+    assert (run / "last.pt").is_file()
+
+
+@pytest.mark.slow
+def test_cli_logs_plain_lines_off_a_terminal_and_quiet_prints_nothing(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    def train(name: str, *before: str) -> subprocess.CompletedProcess:
+        script, *rest = cli_train(shard_root, tmp_path / name, "--max-steps", "2", "--threads", "1")
+        if before:  # with the bar asked for: a log file gets no bar, --quiet none at all
+            rest.remove("--no-progress")
+        args = [sys.executable, script, *before, *rest]  # options of every command come first
+        return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+    done = train("plain")
+    assert done.returncode == 0, done.stderr
+    assert "training frames (tiny" in done.stderr and "batch 2, 2 steps per epoch" in done.stderr
+    assert "budget 2 steps (--max-steps)" in done.stderr
+    assert "step 1/2 (epoch 0): loss" in done.stderr and "ETA" in done.stderr  # --no-progress
+    quiet = train("quiet", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr

@@ -28,7 +28,7 @@ def masks_config(shards: Path, out: Path, segmenter: Path, **overrides) -> Train
     base = TrainConfig(
         task="masks", shards=str(shards), out=str(out), preset="tiny-masks", frames_in=4,
         frames_out=4, batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-2,
-        progress=False, threads=1, segmenter=str(segmenter),
+        progress=False, threads=1, segmenter=str(segmenter), lr_schedule="plateau",
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
 
@@ -86,7 +86,7 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
     ):
         run_training(dataclasses.replace(cfg, crop=(60, 96), out=str(tmp_path / "c")))
     assert not (tmp_path / "c").exists()  # refused before the run folder is written
-    assert cfg.validate().crop == (0, 0)  # masks train on whole frames by default
+    assert cfg.validate().crop == (96, 144)  # the windows of the measured recipe
     with pytest.raises(TrainError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())
         run_training(dataclasses.replace(cfg, segmenter=str(frames), out=str(tmp_path / "b")))
@@ -107,3 +107,20 @@ def test_restrict_to_seen_keeps_background_and_seen_classes() -> None:
     assert ids.shape == (1, 2, 2, 2) and bool((ids == 3).all())
     logits[:, :, 0] = 2.0  # background beats the seen class
     assert bool((restrict_to_seen(logits, seen) == 0).all())
+
+
+def test_init_from_takes_the_task_and_segmenter_of_its_run(
+    shard_root: Path, segmenter: Path, tmp_path: Path
+) -> None:
+    source = run_training(masks_config(shard_root, tmp_path / "masks", segmenter, max_steps=2))
+    # `train --init-from runs/masks/best.pt --ss-steps 100`: no --task, no --segmenter
+    tuned = TrainConfig(
+        shards=str(shard_root), out=str(tmp_path / "tuned"), init_from=str(source / "best.pt"),
+        ss_steps=100, frames_in=4, frames_out=4, batch_size=2, samples_per_epoch=4, max_steps=2,
+        progress=False, threads=1,
+    )  # fmt: skip
+    run = run_training(tuned)
+    saved = json.loads((run / "config.json").read_text())["train"]
+    assert (saved["task"], saved["segmenter"], saved["ss_steps"]) == ("masks", str(segmenter), 100)
+    assert saved["crop"] == [96, 144] and saved["lr_schedule"] == "cosine"  # the masks recipe
+    assert [r["step"] for r in records(run, "val")] == [2]  # validated with that segmenter

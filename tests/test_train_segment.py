@@ -190,3 +190,17 @@ def test_cli_train_segment(shard_root: Path, tmp_path: Path) -> None:
     bad = subprocess.run(bad_cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error:") and "--preset must be one of" in bad.stderr
+
+
+def test_the_default_window_gives_way_to_small_frames_a_given_one_does_not() -> None:
+    from train.tasks.segment import settle_crop
+
+    cfg = TrainConfig(shards="s", task="segment").validate()  # the recipe's 64x96 windows
+    settle_crop(cfg, 4, (48, 64))  # clips smaller than the window: whole frames
+    assert cfg.crop == (0, 0)
+    cfg = TrainConfig(shards="s", task="segment").validate()
+    settle_crop(cfg, 4, (160, 240))
+    assert cfg.crop == (64, 96)
+    given = TrainConfig(shards="s", task="segment", crop=(64, 96)).validate()
+    with pytest.raises(TrainError, match="larger than the frames 48x64"):
+        settle_crop(given, 4, (48, 64))

@@ -13,12 +13,31 @@ from train.errors import TrainError
 from train.schedule import SCHEDULES
 
 TASKS = ("frames", "segment", "masks")
-# What a task uses when --preset / --train-splits are not given.
+# The measured recipe of each task: what a field left None gets in `validate` (docs/benchmarks.md).
+# frames: the 20-minute run of benchmarks/train_quality.py (batch 8 and teacher forcing kept
+#   the model at copy-last; 300 unlabeled videos did not help at that budget).
+# segment: benchmarks/segment_quality.py (Jaccard 0.955 after 24 minutes): many small steps on
+#   object-centred windows; the lr stays put while val improves.
+# masks: the mask rows of benchmarks/mask_quality.py (0.302, 0.306 after the fine-tune
+#   `--init-from RUN/best.pt --ss-steps 100`): 96x144 windows through all frames, teacher
+#   forcing decaying over 2000 steps. --labels adds the unlabeled split.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "frames": {"preset": "compact", "train_splits": ("train", "unlabeled"), "lr": 1e-4},
-    "segment": {"preset": "small", "train_splits": ("train",), "lr": 2e-3, "crop": (64, 96)},
-    "masks": {"preset": "compact-masks", "train_splits": ("train",), "lr": 1e-3},  # + unlabeled
-}
+    "frames": {
+        "preset": "compact", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
+        "lr_schedule": "cosine", "warmup_steps": 30, "ss_steps": 0, "early_stop": 0,
+        "crop": (0, 0),
+    },
+    "segment": {
+        "preset": "small", "train_splits": ("train",), "batch_size": 8, "lr": 2e-3,
+        "lr_schedule": "plateau", "warmup_steps": 0, "ss_steps": 0, "early_stop": 15,
+        "crop": (64, 96),
+    },
+    "masks": {
+        "preset": "compact-masks", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
+        "lr_schedule": "cosine", "warmup_steps": 20, "ss_steps": 2000, "early_stop": 0,
+        "crop": (96, 144),
+    },
+}  # fmt: skip
 LOSSES = ("mse", "mse+l1", "mse+ssim", "mse+l1+ssim")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -29,14 +48,17 @@ class TrainConfig:
     shards: str = ""  # shard folder or URL holding manifest.json (from `ingest`)
     out: str | None = None  # run folder; None: a new runs/<timestamp>/
     runs_root: str = "runs"  # where new timestamped runs go
-    task: str = "frames"  # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster)
+    # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster); None: frames, or
+    # the task of the --init-from checkpoint (`train.session.settle_init_from`)
+    task: str | None = None
     preset: str | None = None  # model preset of the task (`presets`); None: the task's default
-    epochs: int = 100  # upper bound on epochs (early stopping usually ends sooner)
+    epochs: int = 100  # the budget without --max-steps / --time-limit (cosine decays over it)
     max_steps: int | None = None  # stop after this many optimizer steps in total
     time_limit: float | None = None  # minutes; then stop like SIGTERM (save last.pt, resumable)
     samples_per_epoch: int | None = None  # videos per epoch PER PROCESS; None: all / processes
-    batch_size: int = 8  # videos per optimizer step per process
-    lr: float | None = None  # Adam learning rate; None: the task's (frames 1e-4, segment 2e-3)
+    # Fields below that default to None take the task's value (TASK_DEFAULTS) in `validate`.
+    batch_size: int | None = None  # videos per optimizer step per process
+    lr: float | None = None  # Adam learning rate
     weight_decay: float = 0.0  # Adam weight decay
     frames_in: int = 11  # context frames given to the model
     frames_out: int = 11  # frames the model predicts
@@ -59,27 +81,28 @@ class TrainConfig:
     # channel-mean |true frame k - true frame k-1| (frame 0: the last input); 0: plain means
     motion_weight: float = 0.0
     grad_clip: float = 1.0  # max gradient norm (0 disables clipping)
-    lr_schedule: str = "plateau"  # plateau (lower on val plateaus) | cosine (over the budget)
-    warmup_steps: int = 0  # cosine: steps of linear lr warm-up
+    # plateau (lower on val plateaus) | cosine (over --max-steps, --time-limit, else the epochs)
+    lr_schedule: str | None = None
+    warmup_steps: int | None = None  # cosine: steps of linear lr warm-up
     lr_floor: float = 0.05  # cosine: the final lr, as a fraction of --lr
     lr_factor: float = 0.5  # ReduceLROnPlateau factor on val loss
     lr_patience: int = 4  # validations without improvement before the lr drops
-    early_stop: int = 15  # validations without improvement before training stops (0: never)
+    early_stop: int | None = None  # validations without improvement before stopping (0: never)
     # segment: the defaults below are the recipe of benchmarks/segment_quality.py (Jaccard
     # 0.95 after 24 training minutes of `small` on 2 cores): many small steps on
     # object-centred windows beat few steps on whole frames, which are mostly floor.
     frames_per_video: int = 1  # segment: frames sampled from each video per step
     flip: bool = True  # segment: flip sampled frames left-right with probability 1/2
     dice_weight: float = 0.0  # segment: weight of a soft Dice term beside cross-entropy
-    # segment, masks: train on random (h, w) windows; (0, 0): whole frames; None: the task's
-    # default (segment (64, 96), masks whole frames)
+    # segment, masks: train on random (h, w) windows; (0, 0): whole frames. The task's default
+    # becomes whole frames on frames it does not fit (a --crop given is checked strictly).
     crop: tuple[int, int] | None = None
     crop_object_bias: float = 0.7  # segment: share of windows centred on an object pixel
     object_weight: float = 3.0  # segment: cross-entropy weight of object pixels (floor: 1)
     segmenter: str | None = None  # masks: the segmenter checkpoint that makes the val inputs
     labels: str | None = None  # masks: label store (`label`) of the splits without masks
-    ss_steps: int = 2000  # scheduled sampling: teacher prob goes 1 -> 0 over these steps
-    log_every: int = 20  # steps between train lines in metrics.jsonl
+    ss_steps: int | None = None  # scheduled sampling: teacher prob 1 -> 0 over these steps
+    log_every: int = 20  # steps between train lines in metrics.jsonl (and the log off a terminal)
     val_every: int | None = None  # validate every N steps; None: at each epoch end
     val_batch_size: int | None = None  # None: batch_size
     ckpt_every: int = 200  # steps between last.pt saves (also saved at each epoch end)
@@ -89,20 +112,12 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every field at once; raise one TrainError listing all problems."""
         problems = []
+        if self.task is None:
+            self.task = "frames"
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
         else:
-            defaults = TASK_DEFAULTS[self.task]
-            if self.preset is None:
-                self.preset = defaults["preset"]
-            if self.lr is None:
-                self.lr = defaults["lr"]
-            if self.crop is None:
-                self.crop = defaults.get("crop", (0, 0))
-            if self.train_splits is None:
-                self.train_splits = tuple(defaults["train_splits"])
-                if self.task == "masks" and self.labels:
-                    self.train_splits = ("train", "unlabeled")
+            self._fill_task_defaults()
             names = preset_names(self.task)
             if self.preset not in names and not self.init_from:  # init: the checkpoint's model
                 problems.append(
@@ -124,8 +139,6 @@ class TrainConfig:
             problems.append(
                 f"--lr-schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
             )
-        elif self.lr_schedule == "cosine" and not (self.max_steps or self.time_limit):
-            problems.append("--lr-schedule cosine needs a budget: --max-steps or --time-limit")
         if not 0 <= self.lr_floor <= 1:
             problems.append(f"--lr-floor must be in [0, 1], got {self.lr_floor}")
         if self.loss not in LOSSES:
@@ -148,7 +161,7 @@ class TrainConfig:
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
                      "warmup_steps",
                      "ssim_weight", "dice_weight", "motion_weight"):  # fmt: skip
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.crop is not None and (
             len(self.crop) != 2 or (min(self.crop) < 1 and tuple(self.crop) != (0, 0))
@@ -168,6 +181,21 @@ class TrainConfig:
         if problems:
             raise TrainError("invalid training options:\n  - " + "\n  - ".join(problems))
         return self
+
+    def _fill_task_defaults(self) -> None:
+        """Give every field left None the task's value (TASK_DEFAULTS); remember which."""
+        filled = set()
+        for name, value in TASK_DEFAULTS[self.task].items():
+            if getattr(self, name) is None:
+                setattr(self, name, tuple(value) if isinstance(value, tuple) else value)
+                filled.add(name)
+        if "train_splits" in filled and self.task == "masks" and self.labels:
+            self.train_splits = ("train", "unlabeled")
+        self._from_task = frozenset(filled)
+
+    def from_task_default(self, name: str) -> bool:
+        """Did `validate` give field `name` its task's default (it was left None)?"""
+        return name in getattr(self, "_from_task", ())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""

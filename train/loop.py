@@ -25,8 +25,8 @@ import torch
 from train import ddp
 from train.config import TrainConfig
 from train.errors import TrainError
-from train.runs import resolve_run_dir
-from train.session import Session
+from train.runs import discard_unstarted, resolve_run_dir
+from train.session import Session, settle_init_from
 from train.tasks import StepContext
 
 log = logging.getLogger("train")
@@ -79,9 +79,10 @@ def _quiet_other_ranks(is_main: bool) -> None:
 def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     """Train as `cfg` says and return the run folder. `explicit` names the options given on
     the command line (used by --resume to tell them from defaults)."""
-    cfg.validate()
+    settle_init_from(cfg).validate()
     env = ddp.setup(cfg.device, cfg.threads, tune=False)  # process settings: the CLI's
     _quiet_other_ranks(env.is_main)
+    choice: Any = None
     try:
         # Rank 0 picks (and checks) the folder; the others follow, or raise the same error.
         try:
@@ -94,6 +95,8 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
         session = Session(cfg, Path(choice), env, explicit)
         run = _train(session)
     except BaseException:
+        if env.is_main and not cfg.resume and isinstance(choice, str):
+            discard_unstarted(Path(choice))  # no checkpoint yet: the retry starts clean
         ddp.teardown(barrier=False)  # the other ranks fail alike or are stopped by torchrun
         raise
     ddp.teardown()

@@ -13,6 +13,7 @@ BEST = "best.pt"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
+CSV = "metrics.csv"
 
 
 def new_run_dir(root: Path = RUNS_ROOT) -> Path:
@@ -76,3 +77,15 @@ def resolve_run_dir(out: str | Path | None, resume: bool, root: Path | str = RUN
             "continue it, or choose another --out"
         )
     return run
+
+
+def discard_unstarted(run: Path) -> None:
+    """Remove what a new run wrote before it failed, when it saved no checkpoint: its own
+    files, and the folder if that leaves it empty (so the same command can run again)."""
+    run = Path(run)
+    if not run.is_dir() or (run / LAST).exists() or (run / BEST).exists():
+        return
+    for name in (CONFIG, CONFIG + ".tmp", METRICS, CURVES, CSV):
+        (run / name).unlink(missing_ok=True)
+    if not any(run.iterdir()):
+        run.rmdir()

@@ -8,7 +8,7 @@ resume), else the --time-limit of the run's first invocation, on the run's clock
 seconds since training started, the same clock the time limit stops on (so a run that stops on
 its limit ends at the floor), agreed on by every DDP rank (so all ranks set the same lr), and kept
 in the checkpoint (so a resumed run continues the same curve; past the budget the lr stays at its
-floor).
+floor), else the epochs: --epochs x the batches of one epoch (`epoch_budget`).
 """
 
 from __future__ import annotations
@@ -33,12 +33,25 @@ def cosine_lr(
 
 
 def budget_progress(
-    step: int, max_steps: int | None, seconds: float, budget_seconds: float | None
+    step: int,
+    max_steps: int | None,
+    seconds: float,
+    budget_seconds: float | None,
+    epoch_steps: int | None = None,
 ) -> float:
     """How far a run is through its budget: by steps when max_steps is set, else by the run's
-    clock (`seconds`) against the time budget (0 when there is neither)."""
+    clock (`seconds`) against the time budget, else by steps against `epoch_steps` (the steps of
+    all its epochs); 0 when there is none."""
     if max_steps:
         return step / max_steps
     if budget_seconds:
         return seconds / budget_seconds
+    if epoch_steps:
+        return step / epoch_steps
     return 0.0
+
+
+def epoch_budget(epochs: int, batches_per_epoch: int, max_steps: int | None) -> int:
+    """The optimizer steps a run takes at most: its epochs' batches, capped by max_steps."""
+    steps = epochs * batches_per_epoch
+    return min(steps, max_steps) if max_steps else steps

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from shards.errors import ShardError
 from train import runs
 from train.checkpoint import (
     checkpoint_task,
@@ -29,9 +30,38 @@ from train.ddp import autocast as ddp_autocast
 from train.errors import TrainError
 from train.identity import check_same_data, data_identity
 from train.plots import write_curves
-from train.schedule import budget_progress, cosine_lr
+from train.schedule import budget_progress, cosine_lr, epoch_budget
 
 log = logging.getLogger("train")
+PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as "1 h 05 min", "3 min 20 s" or "42 s"."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+def settle_init_from(cfg: TrainConfig) -> TrainConfig:
+    """A new run --init-from a checkpoint takes what the user left out from it: the task
+    (None: the checkpoint's), and for a mask forecaster the --segmenter and --labels its run
+    recorded. -> cfg, changed in place."""
+    if not cfg.init_from or cfg.resume:
+        return cfg
+    init = load_checkpoint(cfg.init_from)
+    source = init.get("train_config") or {}
+    if cfg.task is None:
+        cfg.task = checkpoint_task(init)
+    if cfg.task == "masks" and source.get("task") == "masks":
+        for name in ("segmenter", "labels"):
+            if getattr(cfg, name) is None and source.get(name):
+                setattr(cfg, name, source[name])
+                log.info("--%s %s (from the run of %s)", name, source[name], cfg.init_from)
+    return cfg
 
 
 @dataclass
@@ -50,6 +80,7 @@ class TrainState:
     # on it and the cosine lr reads it
     clock_seconds: float = 0.0
     budget_seconds: float | None = None  # cosine lr: the first invocation's time limit, in s
+    budget_steps: int | None = None  # cosine lr without other budget: the first run's epochs' steps
 
 
 class Session:
@@ -106,6 +137,7 @@ class Session:
         self.data = data_identity(cfg)
         fresh = payload is None and not cfg.init_from
         self.model_cfg = self.task.fit_geometry(self.model_cfg, geometry, fresh)
+        self.steps_per_epoch = self._preflight()
         self.metrics_path = run / runs.METRICS
 
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
@@ -116,13 +148,18 @@ class Session:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
         )
-        self.state = TrainState(budget_seconds=60 * cfg.time_limit if cfg.time_limit else None)
+        self.state = TrainState(
+            budget_seconds=60 * cfg.time_limit if cfg.time_limit else None,
+            budget_steps=cfg.epochs * self.steps_per_epoch,
+        )
         self._pending_rng: dict[str, Any] | None = None
         if payload is None and cfg.init_from:
             self.model.load_state_dict(init["model"])
             log.info("starting from the weights of %s (step %s)", cfg.init_from, init.get("step"))
         if payload is not None:
             self._restore(payload)
+            if self.state.budget_steps is None:  # saved before the epoch budget was kept
+                self.state.budget_steps = cfg.epochs * self.steps_per_epoch
         else:
             torch.manual_seed(cfg.seed + 1 + env.rank)  # scheduled sampling differs per rank
         self.net: torch.nn.Module = self.model
@@ -138,10 +175,48 @@ class Session:
             self.net = torch.compile(self.net)
         self.baseline: dict[str, Any] | None = None
         self.started = time.time()
+        self._plain_at: float | None = None  # when the last plain progress line was logged
         if env.is_main:
             self._open_files(payload is not None)
+            log.info("%s", self.describe())
 
     # --- setup ---------------------------------------------------------------------------
+
+    def _preflight(self) -> int:
+        """What would otherwise fail once the run folder exists: an epoch of at least one
+        batch, the task's own inputs (the masks task's segmenter and label store).
+        -> batches per epoch on this rank."""
+        cfg = self.cfg
+        try:
+            batches = len(self._loader("train", list(cfg.train_splits), 0, cfg.batch_size))
+        except ShardError as exc:
+            raise TrainError(f"--batch-size {cfg.batch_size}: {exc}") from None
+        self.task.preflight(cfg, self.env, with_val=self.has_val)
+        return batches
+
+    def budget(self) -> int:
+        """The optimizer steps the run takes at most (its epochs, capped by --max-steps)."""
+        return epoch_budget(self.cfg.epochs, self.steps_per_epoch, self.cfg.max_steps)
+
+    def describe(self) -> str:
+        """What the run runs on and for how long, in two lines (logged before it starts)."""
+        cfg, env = self.cfg, self.env
+        params = sum(p.numel() for p in self.model.parameters())
+        procs = f", {env.world_size} processes" if env.distributed else ""
+        capped = cfg.max_steps and cfg.max_steps < cfg.epochs * self.steps_per_epoch
+        span = "--max-steps" if capped else f"{cfg.epochs} epochs"
+        limit = f", or {cfg.time_limit:g} min" if cfg.time_limit else ""
+        if cfg.lr_schedule == "cosine":
+            sched = f"cosine, warm-up {cfg.warmup_steps}"
+        else:
+            sched = "lowered on val plateaus"
+        return (
+            f"training {cfg.task} ({cfg.preset}, {params:,} parameters) on {env.device}, "
+            f"{self.precision}, {env.threads} thread(s){procs}: batch {cfg.batch_size}, "
+            f"{self.steps_per_epoch} steps per epoch\n"
+            f"budget {self.budget():,} steps ({span}{limit}) from step {self.state.step}; "
+            f"lr {cfg.lr:g} ({sched}); ETA on the bar, else in the log after the first steps"
+        )
 
     def _restore(self, payload: dict[str, Any]) -> None:
         try:
@@ -229,13 +304,14 @@ class Session:
     # --- logging -------------------------------------------------------------------------
 
     def progress_bar(self):
-        if not (self.env.is_main and self.cfg.progress):
+        """A tqdm bar on a terminal; None off a terminal (a log file: plain lines instead), with
+        --no-progress, under --quiet and on ranks other than 0."""
+        shown = self.cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+        if not (self.env.is_main and shown):
             return None
         from tqdm import tqdm
 
-        return tqdm(
-            total=self.cfg.max_steps, initial=self.state.step, unit="step", dynamic_ncols=True
-        )
+        return tqdm(total=self.budget(), initial=self.state.step, unit="step", dynamic_ncols=True)
 
     def _append(self, record: dict[str, Any]) -> None:
         if self.env.is_main:
@@ -250,7 +326,9 @@ class Session:
         cfg, st = self.cfg, self.state
         if cfg.lr_schedule != "cosine":
             return
-        progress = budget_progress(st.step, cfg.max_steps, st.clock_seconds, st.budget_seconds)
+        progress = budget_progress(
+            st.step, cfg.max_steps, st.clock_seconds, st.budget_seconds, st.budget_steps
+        )
         lr = cosine_lr(cfg.lr, st.step, progress, cfg.warmup_steps, cfg.lr_floor)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -267,6 +345,23 @@ class Session:
         self._append(record)
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.5f}", samples_s=f"{rate:.1f}", epoch=st.epoch)
+        else:
+            self._plain_line(record)
+
+    def _plain_line(self, record: dict[str, Any]) -> None:
+        """Without a bar: a plain log line with the loss and the ETA, at most every
+        PLAIN_SECONDS (the first one always)."""
+        now = time.time()
+        if self._plain_at is not None and now - self._plain_at < PLAIN_SECONDS:
+            return
+        self._plain_at = now
+        st, total = self.state, self.budget()
+        rate = record["samples_per_s"] / (self.cfg.batch_size * self.env.world_size)  # steps/s
+        eta = format_seconds((total - st.step) / rate) if rate > 0 else "?"
+        log.info(
+            "step %d/%d (epoch %d): loss %.5f, lr %.3g, %.1f videos/s, ETA %s",
+            st.step, total, st.epoch, record["loss"], record["lr"], record["samples_per_s"], eta,
+        )  # fmt: skip
 
     # --- validation and checkpoints --------------------------------------------------------
 

@@ -45,6 +45,10 @@ class Task:
         """Bind the run's final options (called once the config is settled)."""
         self.cfg = cfg
 
+    def preflight(self, cfg: TrainConfig, env: DistEnv, with_val: bool) -> None:
+        """Open and check what the task reads besides the shards (before the run folder is
+        written; `with_val`: the run validates); a TrainError names the problem."""
+
     def model_config(self, cfg: TrainConfig) -> Any:
         """The model config of a new run (from `cfg.preset`)."""
         raise NotImplementedError

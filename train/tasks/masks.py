@@ -10,18 +10,21 @@ input frame.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ingest.writer import sha256_file
+from shards.manifest import read_manifest, split_geometry
 from train.config import TrainConfig
 from train.ddp import DistEnv
 from train.errors import TrainError
 from train.jaccard import FrameJaccard, finish_scores
 from train.tasks.base import StepContext
 from train.tasks.frames import ForecasterTask, teacher_prob
-from train.tasks.segment import check_crop, crop_frames, segment_video_frames
+from train.tasks.segment import crop_frames, segment_video_frames, settle_crop
 
 
 def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tensor:
@@ -34,6 +37,61 @@ def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tens
     seen[:, 0] = True
     masked = logits.masked_fill(~seen.view(b, 1, k, 1, 1), float("-inf"))
     return masked.argmax(2)
+
+
+def open_labels(cfg: TrainConfig):
+    """The label store of --labels, checked against the run: TrainError for a store that is
+    missing or incomplete, of a split the run does not train on or of other videos, or made by
+    another segmenter than --segmenter. -> the open LabelStore."""
+    from infer.errors import InferError
+    from infer.labels import LabelStore
+
+    try:
+        store = LabelStore.open(cfg.labels)
+        attrs, count = store.attrs, len(store.ids())
+    except InferError as exc:
+        raise TrainError(f"--labels: {exc}") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainError(f"--labels {cfg.labels} cannot be read: {exc}") from None
+    manifest = read_manifest(cfg.shards)
+    splits = manifest["splits"]
+    unlabelled = [s for s in cfg.train_splits if s in splits and not splits[s].get("masks")]
+    split = attrs.get("split")
+    where = f"--labels {cfg.labels}"
+    if not unlabelled:
+        raise TrainError(
+            f"{where}: every split of --train-splits {','.join(cfg.train_splits)} has true "
+            "masks; add the split the store labels (--train-splits train,unlabeled) or drop "
+            "--labels"
+        )
+    others = [s for s in unlabelled if s != split]
+    if others:
+        raise TrainError(
+            f"{where} holds the labels of split {split!r}, but split {others[0]!r} of "
+            f"--train-splits has no masks; label it with `python cli.py label --split "
+            f"{others[0]}` or leave it out of --train-splits"
+        )
+    frames, height, width, _ = split_geometry(manifest, split)
+    videos = int(splits[split]["videos"])
+    stored = (int(attrs.get("frames") or 0), attrs.get("height"), attrs.get("width"))
+    need = cfg.frames_in + cfg.frames_out
+    if count != videos or stored[0] < need or stored[1:] != (height, width):
+        raise TrainError(
+            f"{where} does not match split {split!r} of {cfg.shards}: it holds {count} videos "
+            f"of {stored[0]} frames of {stored[1]}x{stored[2]}, the shards {videos} videos of "
+            f"{frames} frames of {height}x{width}; label these shards with `python cli.py "
+            f"label --split {split}`"
+        )
+    if not attrs.get("complete"):
+        raise TrainError(f"{where} is incomplete: rerun `python cli.py label` to finish it")
+    made_by = attrs.get("segmenter_sha256")
+    if cfg.segmenter and made_by and sha256_file(Path(cfg.segmenter)) != made_by:
+        raise TrainError(
+            f"{where} was made by the segmenter {attrs.get('segmenter')}, not --segmenter "
+            f"{cfg.segmenter}: train and validate with one segmenter (relabel with `python "
+            "cli.py label --segmenter ... --overwrite`, or pass the store's segmenter)"
+        )
+    return store
 
 
 class MasksTask(ForecasterTask):
@@ -67,9 +125,7 @@ class MasksTask(ForecasterTask):
         if present is not None and all(present):
             return batch["masks"]
         if self._labels is None:
-            from infer.labels import LabelStore
-
-            self._labels = LabelStore.open(cfg.labels)
+            raise TrainError("a training video has no masks and no --labels store is open")
         masks = batch["masks"].clone()
         missing = [i for i, ok in enumerate(present) if not ok]
         pseudo = self._labels.read_ids([batch["ids"][i] for i in missing])  # (n, T, H, W)
@@ -94,10 +150,19 @@ class MasksTask(ForecasterTask):
         loss = F.cross_entropy(logits.float().movedim(2, -1).reshape(-1, k), targets.reshape(-1))
         return loss, {}
 
+    def preflight(self, cfg: TrainConfig, env: DistEnv, with_val: bool) -> None:
+        """Load the segmenter (validation inputs) and open the label store, checking that it
+        holds complete labels of the training split without masks, for these shards' videos,
+        made by the same segmenter."""
+        if with_val:
+            self.segmenter(cfg, env.device)
+        if cfg.labels:
+            self._labels = open_labels(cfg)
+
     def fit_geometry(self, model_cfg, geometry, fresh: bool):
         model_cfg = super().fit_geometry(model_cfg, geometry, fresh)
         step = model_cfg.patch * model_cfg.downsampling
-        check_crop(self.cfg.crop, step, (geometry[1], geometry[2]))  # before the run folder
+        settle_crop(self.cfg, step, (geometry[1], geometry[2]))  # before the run folder
         return model_cfg
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:

@@ -3,6 +3,7 @@ labelled splits; validation is the course's Jaccard score on the true val frames
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from train.errors import TrainError
 from train.jaccard import FrameJaccard, finish_scores
 from train.tasks.base import StepContext, Task
 
+log = logging.getLogger("train")
 EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
 
 
@@ -42,21 +44,39 @@ def sample_frames(
     return x, y
 
 
-def check_crop(crop: tuple[int, int] | None, stride: int, frame: tuple[int, int]) -> None:
-    """TrainError unless the training windows fit the frames and divide by the net's stride
-    (None or (0, 0): whole frames, nothing to check)."""
+def crop_problem(crop: tuple[int, int] | None, stride: int, frame: tuple[int, int]) -> str | None:
+    """Why the training windows do not fit the frames or the net's stride, or None (None or
+    (0, 0): whole frames, nothing to check)."""
     if not crop or min(crop) <= 0:
-        return
+        return None
     h, w = crop
     if h % stride or w % stride:
-        raise TrainError(
-            f"--crop {h} {w}: both sizes must be multiples of the model's stride {stride}"
-        )
+        return f"--crop {h} {w}: both sizes must be multiples of the model's stride {stride}"
     if h > frame[0] or w > frame[1]:
-        raise TrainError(
+        return (
             f"--crop {h} {w} is larger than the frames {frame[0]}x{frame[1]}; pass a smaller "
             "--crop, or --crop 0 0 to train on whole frames"
         )
+    return None
+
+
+def check_crop(crop: tuple[int, int] | None, stride: int, frame: tuple[int, int]) -> None:
+    """TrainError unless the training windows fit the frames and divide by the net's stride."""
+    problem = crop_problem(crop, stride, frame)
+    if problem:
+        raise TrainError(problem)
+
+
+def settle_crop(cfg: TrainConfig, stride: int, frame: tuple[int, int]) -> None:
+    """check_crop, except that the task's default window (no --crop given) becomes whole
+    frames where it does not fit them (small clips), with a note in the log."""
+    if cfg.from_task_default("crop") and crop_problem(cfg.crop, stride, frame):
+        log.info(
+            "training on whole frames: the task's %dx%d windows do not fit %dx%d frames",
+            *cfg.crop, *frame,
+        )  # fmt: skip
+        cfg.crop = (0, 0)
+    check_crop(cfg.crop, stride, frame)
 
 
 def crop_frames(
@@ -216,5 +236,5 @@ class SegmentTask(Task):
             raise TrainError(
                 f"frames of {height}x{width} do not fit the segmenter: {exc}"
             ) from None
-        check_crop(self.cfg.crop, model_cfg.stride, (height, width))  # before the run folder
+        settle_crop(self.cfg, model_cfg.stride, (height, width))  # before the run folder
         return model_cfg
