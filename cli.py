@@ -344,8 +344,14 @@ def train(
     lr: float | None = typer.Option(
         _TC.lr, help=f"Adam learning rate (task default: {_per_task('lr')})."
     ),
-    frames_in: int = typer.Option(_TC.frames_in, help="Context frames."),
-    frames_out: int = typer.Option(_TC.frames_out, help="Predicted frames."),
+    frames_in: int | None = typer.Option(
+        _TC.frames_in,
+        help="Context frames (default: the frames of a hidden video in the shards, else 11).",
+    ),
+    frames_out: int | None = typer.Option(
+        _TC.frames_out,
+        help="Predicted frames (default: the rest of a whole video in the shards, else 11).",
+    ),
     train_splits: str | None = typer.Option(
         None,
         help="Comma-separated splits to train on (task default: "

@@ -180,10 +180,8 @@ def test_whole_chain_at_64x64(geometry: dict, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_chain_from_course_folders_of_another_geometry_without_flags(tmp_path: Path) -> None:
     """ingest ROOT (no flags: shards land in ROOT/shards) -> train -> predict -> export-png on
-    64x64 grayscale videos of 20 frames, hidden ones of 10, in the course's folders.
-
-    train still gets --frames-in/--frames-out/--train-splits until its defaults come from the
-    shards (issue 19 section 2)."""
+    64x64 grayscale videos of 20 frames, hidden ones of 10, in the course's folders. train
+    takes 10 -> 10 frames from the shards (only --preset tiny --max-steps 2 to keep it short)."""
     from infer_helpers import run_cli
 
     root = tmp_path / "clips"
@@ -197,10 +195,11 @@ def test_chain_from_course_folders_of_another_geometry_without_flags(tmp_path: P
     shards, run = root / "shards", tmp_path / "run"
     assert (shards / "manifest.json").is_file() and not (tmp_path / "data").exists()
     run_cli(
-        "train", "--shards", str(shards), "--preset", "tiny", "--max-steps", "2",
-        "--frames-in", "10", "--frames-out", "10", "--train-splits", "train", "--out", str(run),
+        "train", "--shards", str(shards), "--preset", "tiny", "--max-steps", "2", "--out", str(run),
         cwd=tmp_path,
     )  # fmt: skip
+    saved = json.loads((run / "config.json").read_text())["train"]
+    assert (saved["frames_in"], saved["frames_out"], saved["train_splits"]) == (10, 10, ["train"])
     preds = tmp_path / "preds.zarr"
     run_cli("predict", "--shards", str(shards), "--ckpt", str(run), "--out", str(preds))
     store = PredStore.open(preds)

@@ -60,8 +60,10 @@ class TrainConfig:
     batch_size: int | None = None  # videos per optimizer step per process
     lr: float | None = None  # Adam learning rate
     weight_decay: float = 0.0  # Adam weight decay
-    frames_in: int = 11  # context frames given to the model
-    frames_out: int = 11  # frames the model predicts
+    # None: from the shards (a hidden video's frames are the input, the rest of a whole video
+    # the output: 11 -> 11 for the course), else the --init-from model's, else 11
+    frames_in: int | None = None  # context frames given to the model
+    frames_out: int | None = None  # frames the model predicts
     train_splits: tuple[str, ...] | None = None  # splits read for training; None: task's
     val_split: str = "val"  # split scored at each validation; "" for none (warned if absent)
     init_from: str | None = None  # start from this checkpoint's model and weights (fine-tuning)
@@ -114,6 +116,10 @@ class TrainConfig:
         problems = []
         if self.task is None:
             self.task = "frames"
+        if self.frames_in is None:
+            self.frames_in = 11
+        if self.frames_out is None:
+            self.frames_out = 11
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
         else:

@@ -4,11 +4,43 @@ from __future__ import annotations
 
 import logging
 
-from train.config import TrainConfig
+from shards.errors import ShardError
+from shards.manifest import observed_frames, read_manifest, video_frames
+from train.config import TASK_DEFAULTS, TrainConfig
 from train.ddp import DistEnv
 from train.errors import TrainError
 
 log = logging.getLogger("train")
+
+
+def settle_from_shards(cfg: TrainConfig) -> TrainConfig:
+    """A new run takes what the user left out from the shards' manifest: --frames-in (the
+    frames of a hidden video; without hidden videos half of a whole one), --frames-out (the
+    rest of a whole video), and the task's training splits the shards hold (said in one line
+    when one is missing). A manifest that cannot be read is left to `check_shards` to report.
+    -> cfg, changed in place."""
+    task = cfg.task or "frames"  # None: frames, as `validate` settles it
+    if cfg.resume or not cfg.shards or task not in TASK_DEFAULTS:
+        return cfg
+    try:
+        manifest = read_manifest(cfg.shards)
+        whole = video_frames(manifest)
+    except ShardError:
+        return cfg
+    if cfg.frames_in is None:
+        cfg.frames_in = min(observed_frames(manifest) or whole // 2, whole - 1)
+    if cfg.frames_out is None:
+        cfg.frames_out = max(whole - cfg.frames_in, 1)
+    if cfg.train_splits is None:
+        want = tuple(TASK_DEFAULTS[task]["train_splits"])
+        if task == "masks" and cfg.labels:
+            want = ("train", "unlabeled")
+        have = tuple(s for s in want if s in manifest["splits"])
+        if have and have != want:
+            missing = ", ".join(s for s in want if s not in have)
+            log.info("the shards have no %s split: training on %s", missing, ", ".join(have))
+            cfg.train_splits = have
+    return cfg
 
 
 def check_shards(cfg: TrainConfig, task) -> tuple[bool, tuple[int, int, int, int]]:

@@ -24,6 +24,7 @@ import torch
 
 from train import ddp
 from train.config import TrainConfig
+from train.data import settle_from_shards
 from train.errors import TrainError
 from train.runs import discard_unstarted, resolve_run_dir
 from train.session import Session, settle_init_from
@@ -79,7 +80,7 @@ def _quiet_other_ranks(is_main: bool) -> None:
 def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     """Train as `cfg` says and return the run folder. `explicit` names the options given on
     the command line (used by --resume to tell them from defaults)."""
-    settle_init_from(cfg).validate()
+    settle_from_shards(settle_init_from(cfg)).validate()
     env = ddp.setup(cfg.device, cfg.threads, tune=False)  # process settings: the CLI's
     _quiet_other_ranks(env.is_main)
     choice: Any = None

@@ -56,6 +56,10 @@ def settle_init_from(cfg: TrainConfig) -> TrainConfig:
     source = init.get("train_config") or {}
     if cfg.task is None:
         cfg.task = checkpoint_task(init)
+    model = init.get("model_config") or {}
+    for name in ("frames_in", "frames_out"):  # the model's, unless given
+        if getattr(cfg, name) is None and model.get(name):
+            setattr(cfg, name, int(model[name]))
     if cfg.task == "masks" and source.get("task") == "masks":
         for name in ("segmenter", "labels"):
             if getattr(cfg, name) is None and source.get(name):
