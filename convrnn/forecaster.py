@@ -230,9 +230,10 @@ class EncoderForecaster(nn.Module):
 
     # -- forecaster ------------------------------------------------------------------------
 
-    def forecast_zeros(self, states: list[State], base: Tensor) -> Tensor:
+    def forecast_zeros(self, states: list[State], base: Tensor, motion: list) -> Tensor:
         """The original forecaster: zero input on top, stage by stage. -> (B, T_out, C, H, W).
-        base: what a residual output builds on, the last frame (B, C, H, W) or mask (B, H, W)."""
+        base: what a residual output builds on, the last frame (B, C, H, W) or mask (B, H, W);
+        motion: a list the accumulated displacements (B, 2, h, w) of a motion head go to."""
         t_out = self.cfg.frames_out
         b = base.shape[0]
         seq: Tensor | None = None  # input sequence of the current stage, None = zeros
@@ -251,7 +252,7 @@ class EncoderForecaster(nn.Module):
                 seq = self.act(self.ups[i - 1](seq.flatten(0, 1))).unflatten(0, (b, t_out))
         raw = self.head(seq.flatten(0, 1))  # (B*T_out, C*p*p, h_0, w_0)
         if self.flow_head is not None:
-            base = self.moved_bases(seq, self.anchor(base))  # (B*T_out, C or K, H, W)
+            base = self.moved_bases(seq, self.anchor(base), motion)  # (B*T_out, C|K, H, W)
             return self.to_frame(raw, base).unflatten(0, (b, t_out))
         base = base.unsqueeze(1).expand(-1, t_out, *base.shape[1:]).flatten(0, 1)  # (B*T_out, ...)
         return self.to_frame(raw, base).unflatten(0, (b, t_out))
@@ -261,13 +262,15 @@ class EncoderForecaster(nn.Module):
         ids (B, H, W) as one-hot planes (B, K, H, W)."""
         return one_hot_planes(base, self.cfg.num_classes) if self.embed is not None else base
 
-    def moved_bases(self, seq: Tensor, last: Tensor) -> Tensor:
+    def moved_bases(self, seq: Tensor, last: Tensor, motion: list) -> Tensor:
         """The anchor (B, C, H, W) moved along the accumulated displacement of each step of
-        the bottom outputs seq (B, T_out, F_0, h, w) -> (B*T_out, C, H, W)."""
+        the bottom outputs seq (B, T_out, F_0, h, w) -> (B*T_out, C, H, W); the displacements
+        go to `motion`."""
         steps = self.flow_head(seq.flatten(0, 1)).unflatten(0, seq.shape[:2])  # (B, T, 2, h, w)
         total, bases = None, []
         for step in steps.unbind(1):
             total = accumulate(step, total)
+            motion.append(total)
             bases.append(warp_from(last, total))
         return torch.stack(bases, 1).flatten(0, 1)
 
@@ -285,7 +288,12 @@ class EncoderForecaster(nn.Module):
         return y, states
 
     def forecast_autoregressive(
-        self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
+        self,
+        enc_states: list[State],
+        last: Tensor,
+        targets: Tensor | None,
+        teacher_prob: float,
+        motion: list,
     ) -> Tensor:
         """Each prediction (or, with probability teacher_prob, the true frame) goes back
         through the encoder and its top output feeds the top forecaster RNN."""
@@ -301,12 +309,18 @@ class EncoderForecaster(nn.Module):
             base = prev
             if self.flow_head is not None:  # the last observed frame, moved: sampled once
                 total = accumulate(self.flow_head(y), total)
+                motion.append(total)
                 base = warp_from(last, total)
             preds.append(self.to_frame(self.head(y), base))
         return torch.stack(preds, 1)  # (B, T_out, C, H, W)
 
     def forecast_masks_autoregressive(
-        self, enc_states: list[State], last: Tensor, targets: Tensor | None, teacher_prob: float
+        self,
+        enc_states: list[State],
+        last: Tensor,
+        targets: Tensor | None,
+        teacher_prob: float,
+        motion: list,
     ) -> Tensor:
         """`forecast_autoregressive` for masks: each step's logits go back through the encoder
         as their expected embedding, or with probability teacher_prob the true mask's embedding.
@@ -323,39 +337,54 @@ class EncoderForecaster(nn.Module):
             y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
             if planes is not None:
                 total = accumulate(self.flow_head(y), total)
+                motion.append(total)
                 base = warp_from(planes, total)  # (B, K, H, W)
             preds.append(head_to_logits(self.head(y), base, self.copy_bonus, p))
         return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
 
     def forward(
-        self, inputs: Tensor, targets: Tensor | None = None, teacher_prob: float = 0.0
-    ) -> Tensor:
+        self,
+        inputs: Tensor,
+        targets: Tensor | None = None,
+        teacher_prob: float = 0.0,
+        return_motion: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor | None]:
         """inputs (B, T_in, C, H, W) in [0, 1] -> predictions (B, T_out, C, H, W) in [0, 1].
         Masks: class ids (B, T_in, H, W) of an integer dtype -> logits (B, T_out, K, H, W) in
         the parameters' dtype (float32), class last in memory; targets are class ids
         (B, T_out, H, W). A ValueError names what is wrong with inputs or targets.
 
         targets and teacher_prob matter only for an autoregressive model (scheduled sampling).
+        return_motion: also return the motion head's accumulated displacement of every
+        predicted frame, (B, T_out, 2, h, w) in grid cells (x then y; None without motion).
         """
         self.check_inputs(inputs, targets, teacher_prob)
+        motion: list[Tensor] = []
         if self.embed is not None:
-            return self.forward_masks(inputs, targets, teacher_prob)
-        states = self.encode(self.to_grid(inputs))
-        last = inputs[:, -1]  # (B, C, H, W)
-        if self.cfg.autoregressive:
-            return self.forecast_autoregressive(states, last, targets, teacher_prob)
-        return self.forecast_zeros(states, last)
+            out = self.forward_masks(inputs, targets, teacher_prob, motion)
+        else:
+            states = self.encode(self.to_grid(inputs))
+            last = inputs[:, -1]  # (B, C, H, W)
+            if self.cfg.autoregressive:
+                out = self.forecast_autoregressive(states, last, targets, teacher_prob, motion)
+            else:
+                out = self.forecast_zeros(states, last, motion)
+        if not return_motion:
+            return out
+        return out, (torch.stack(motion, 1) if motion else None)  # one (B, 2, h, w) per step
 
-    def forward_masks(self, ids: Tensor, targets: Tensor | None, teacher_prob: float) -> Tensor:
+    def forward_masks(
+        self, ids: Tensor, targets: Tensor | None, teacher_prob: float, motion: list
+    ) -> Tensor:
         """Checked class ids (B, T_in, H, W) -> logits (B, T_out, K, H, W), laid out class last
         in memory: `logits.movedim(2, -1)` is a contiguous (B, T_out, H, W, K) view."""
         states = self.encode(self.masks_to_grid(ids))
         last = ids[:, -1].long()  # (B, H, W): the base of a residual's every step
         if not self.cfg.autoregressive:
-            return self.forecast_zeros(states, last)
+            return self.forecast_zeros(states, last, motion)
         if targets is not None:
             targets = self.masks_to_grid(targets)  # (B, T_out, E*p*p, h, w)
-        return self.forecast_masks_autoregressive(states, last, targets, teacher_prob)
+        return self.forecast_masks_autoregressive(states, last, targets, teacher_prob, motion)
 
 
 def build_model(cfg: ModelConfig) -> EncoderForecaster:

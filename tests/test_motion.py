@@ -91,3 +91,24 @@ def test_motion_needs_a_residual_output() -> None:
         get_preset("tiny", motion=True)
     with pytest.raises(ValueError, match="motion needs output 'residual'"):
         get_preset("tiny-masks", motion=True)
+
+
+def test_tracked_displacement_points_back_to_each_objects_last_place() -> None:
+    from train.tasks.masks import displacement_loss, tracked_displacement
+
+    last = torch.zeros(1, 16, 24, dtype=torch.long)
+    last[0, 4:8, 4:8] = 5
+    future = torch.zeros(1, 2, 16, 24, dtype=torch.long)
+    future[0, 0, 4:8, 6:10] = 5  # 2 px right
+    future[0, 1, 5:9, 8:12] = 5  # 4 px right, 1 down
+    future[0, 1, 0:2, 0:2] = 7  # a newcomer: nothing to point back to
+    shift, weight = tracked_displacement(last, future, 49)
+    assert shift[0, 0, :, 5, 7].tolist() == [-2.0, 0.0]
+    assert shift[0, 1, :, 6, 9].tolist() == [-4.0, -1.0]
+    assert weight.sum() == 32 and weight[0, 1, 0, 0] == 0 and weight[0, 0, 0, 0] == 0
+    # a zero displacement on a 4x6 grid (4 px cells): mean |error| in cells over the 32 pixels
+    motion = torch.zeros(1, 2, 2, 4, 6, requires_grad=True)
+    loss = displacement_loss(motion, last, future, 49)
+    assert loss.item() == pytest.approx((2 / 4 + 5 / 4) / 2)
+    loss.backward()
+    assert motion.grad.abs().sum() > 0

@@ -82,6 +82,10 @@ class TrainConfig:
     # frames: pixels that change weigh more in the MSE and L1 terms: 1 + motion_weight x the
     # channel-mean |true frame k - true frame k-1| (frame 0: the last input); 0: plain means
     motion_weight: float = 0.0
+    # masks, a model with a motion head: weight of the L1 (grid cells) between its displacement
+    # and the objects' tracked displacement (centroid of each class in the last input mask
+    # minus in the target mask) on object pixels; 0: the head learns from the loss alone
+    flow_weight: float = 0.1
     grad_clip: float = 1.0  # max gradient norm (0 disables clipping)
     # plateau (lower on val plateaus) | cosine (over --max-steps, --time-limit, else the epochs)
     lr_schedule: str | None = None
@@ -166,7 +170,7 @@ class TrainConfig:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
                      "warmup_steps",
-                     "ssim_weight", "dice_weight", "motion_weight"):  # fmt: skip
+                     "ssim_weight", "dice_weight", "motion_weight", "flow_weight"):  # fmt: skip
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.crop is not None and (

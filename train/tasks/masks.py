@@ -27,6 +27,55 @@ from train.tasks.frames import ForecasterTask, teacher_prob
 from train.tasks.segment import crop_frames, segment_video_frames, settle_crop
 
 
+def centroids(ids: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class ids (N, H, W) -> (centroid (N, K, 2) in pixels (x, y), pixel count (N, K))."""
+    n, h, w = ids.shape
+    index = (ids.long() + num_classes * torch.arange(n, device=ids.device).view(n, 1, 1)).flatten()
+    ys, xs = torch.meshgrid(torch.arange(h, device=ids.device, dtype=torch.float32),
+                            torch.arange(w, device=ids.device, dtype=torch.float32),
+                            indexing="ij")  # fmt: skip
+    size = n * num_classes
+    count = torch.bincount(index, minlength=size).float()
+    sx = torch.bincount(index, weights=xs.expand(n, h, w).flatten(), minlength=size)
+    sy = torch.bincount(index, weights=ys.expand(n, h, w).flatten(), minlength=size)
+    centre = torch.stack([sx, sy], -1) / count.clamp(min=1).unsqueeze(-1)
+    return centre.view(n, num_classes, 2), count.view(n, num_classes)
+
+
+def tracked_displacement(
+    last: torch.Tensor, future: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each object pixel of the future masks comes from in the last observed mask: for
+    a pixel of class c (c > 0) in frame k that also shows in `last`, c's centroid in `last`
+    minus its centroid in frame k, in pixels (x, y). last (B, H, W), future (B, T, H, W) ->
+    (displacement (B, T, 2, H, W), weight (B, T, H, W): 1 on such pixels, else 0)."""
+    b, t = future.shape[:2]
+    c_last, n_last = centroids(last, num_classes)  # (B, K, 2), (B, K)
+    c_fut, _ = centroids(future.flatten(0, 1), num_classes)  # (B*T, K, 2)
+    shift = c_last.repeat_interleave(t, 0) - c_fut  # (B*T, K, 2)
+    ids = future.flatten(0, 1).long()  # (B*T, H, W)
+    n, k = shift.shape[:2]
+    flat = ids + k * torch.arange(n, device=ids.device).view(n, 1, 1)  # rows of (B*T*K, 2)
+    per_pixel = shift.reshape(n * k, 2)[flat]  # (B*T, H, W, 2)
+    seen = (n_last.repeat_interleave(t, 0) > 0).flatten()[flat]  # (B*T, H, W)
+    weight = (seen & (ids > 0)).float()
+    return per_pixel.permute(0, 3, 1, 2).unflatten(0, (b, t)), weight.unflatten(0, (b, t))
+
+
+def displacement_loss(
+    motion: torch.Tensor, last: torch.Tensor, future: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """L1, in grid cells, between a motion head's displacement (B, T, 2, h, w) and the
+    tracked displacement of the objects (`tracked_displacement`), over the object pixels."""
+    b, t, _, h, w = motion.shape
+    cell = future.shape[-1] // w  # pixels per grid cell
+    target, weight = tracked_displacement(last, future, num_classes)
+    full = F.interpolate(motion.float().flatten(0, 1), size=future.shape[-2:], mode="bilinear",
+                         align_corners=False).unflatten(0, (b, t))  # fmt: skip
+    error = (full - target / cell).abs().sum(2)  # (B, T, H, W)
+    return (error * weight).sum() / weight.sum().clamp(min=1.0)
+
+
 def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tensor:
     """Class ids from logits (B, T, K, H, W), allowing only background and the classes present
     in `seen_ids` (B, T_in, H, W): an object kind occurs at most once per video, so a class
@@ -143,12 +192,16 @@ class MasksTask(ForecasterTask):
             masks, _ = crop_frames(masks, masks[:, fi - 1], tuple(cfg.crop), cfg.crop_object_bias)
         inputs, targets = masks[:, :fi], masks[:, fi : fi + fo]  # (B, T, h, w) each
         p = teacher_prob(ctx.step, cfg, ctx.model_cfg.autoregressive)
+        tracked = ctx.model_cfg.motion and cfg.flow_weight > 0
         with ctx.autocast:
-            logits = net(inputs, targets=targets, teacher_prob=p)  # (B, T_out, K, H, W)
-        k = logits.shape[2]
+            logits, motion = net(inputs, targets=targets, teacher_prob=p, return_motion=True)
+        k = logits.shape[2]  # logits (B, T_out, K, H, W); motion (B, T_out, 2, h, w) or None
         # class-last memory: the (N, K) view reads the logits without a copy
         loss = F.cross_entropy(logits.float().movedim(2, -1).reshape(-1, k), targets.reshape(-1))
-        return loss, {}
+        if not tracked:
+            return loss, {}
+        flow = displacement_loss(motion, inputs[:, -1], targets, k)
+        return loss + cfg.flow_weight * flow, {}
 
     def preflight(self, cfg: TrainConfig, env: DistEnv, with_val: bool) -> None:
         """Load the segmenter (validation inputs) and open the label store, checking that it
