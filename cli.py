@@ -553,8 +553,9 @@ def predict(
 ) -> None:
     """Predict every video of a split into a chunked Zarr store; rerun to resume.
 
-    The model reads the last frames_in of the observed frames (as many as a hidden video has)
-    and predicts the frames after them; --out that holds anything but our store is refused.
+    The model reads the last frames_in observed frames (a hidden video's) and predicts the next.
+
+    An --out holding anything but a prediction store is refused, with or without --overwrite.
     """
     from infer.errors import InferError
     from shards.errors import ShardError

@@ -318,19 +318,19 @@ def _create_arrays(
 
 
 def _what_is_there(url: str | Path) -> list[str]:
-    """Up to 3 names of what `url` holds (a file, or entries of a folder or prefix); empty when
+    """Up to 4 names of what `url` holds (a file, or entries of a folder or prefix); empty when
     nothing is there. Local paths through the OS, URLs through fsspec; nothing is changed."""
     location = store_location(url)
     if isinstance(location, Path):
         if location.is_file():
             return [location.name]
-        return sorted(p.name for p in location.iterdir())[:3] if location.is_dir() else []
+        return sorted(p.name for p in location.iterdir())[:4] if location.is_dir() else []
     fs, path = fsspec.core.url_to_fs(location)
     if not fs.exists(path):
         return []
     if fs.isfile(path):
         return [str(path).rsplit("/", 1)[-1]]
-    return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))[:3]
+    return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))[:4]
 
 
 def _group_at(url: str | Path) -> zarr.Group | None:
@@ -376,10 +376,11 @@ def claim_store(url: str | Path, kind: str, overwrite: bool) -> tuple[zarr.Group
     if found is None:
         held = _what_is_there(url)
         if held:
-            what = "a Zarr group or array that no run of ours wrote" if group else "files"
+            what = "a Zarr group or array that no run of ours wrote" if group else "it holds"
+            names = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
             raise InferError(
-                f"{url} is not empty and is not a {kind} store ({what}: {', '.join(held)}, ...); "
-                "it is left as it is, with or without --overwrite: choose a new or empty --out"
+                f"{url} is not empty and is not a {kind} store ({what}: {names}); it is left "
+                "as it is, with or without --overwrite: choose a new or empty --out"
             )
     group = zarr.open_group(store_location(url), mode="w", attributes={KIND: kind})
     return group, False
