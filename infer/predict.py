@@ -63,7 +63,13 @@ from infer.errors import InferError
 from infer.store import PredStore, prepare_store
 from infer.videos import split_videos
 from shards.errors import ShardError
-from shards.manifest import read_manifest, split_entry, split_geometry
+from shards.manifest import (
+    observed_frames,
+    read_manifest,
+    split_entry,
+    split_geometry,
+    video_frames,
+)
 
 log = logging.getLogger(__name__)
 TASKS = ("frames", "masks")  # the checkpoints predict accepts
@@ -213,19 +219,23 @@ def frame_plan(
     first_frame, predicted_frames   the `frames_out` frames after them: what the store holds
     video_frames      frames of a whole video (a labelled split's; None when there is none)
     """
-    frames = {name: int(entry["frames"]) for name, entry in manifest["splits"].items()}
-    if "hidden" in frames:
-        observed = frames["hidden"]
+    frames = split_geometry(manifest, split)[0]
+    observed = observed_frames(manifest)  # a hidden video's frames
+    if observed is None:
+        observed = max(frames_in, frames - frames_out)
+    if split != "hidden":
+        whole = frames
     else:
-        observed = max(frames_in, frames[split] - frames_out)
-    labelled = [n for name, n in frames.items() if name != "hidden"]
-    whole = frames[split] if split != "hidden" else frames.get("val", max(labelled, default=0))
+        try:
+            whole = video_frames(manifest)
+        except ShardError:  # hidden videos only: how long a whole one is, nobody knows
+            whole = None
     return {
         "observed_frames": observed,
         "input_frames": list(range(observed - frames_in, observed)),
         "first_frame": observed,
         "predicted_frames": list(range(observed, observed + frames_out)),
-        "video_frames": whole or None,
+        "video_frames": whole,
     }
 
 
