@@ -531,7 +531,9 @@ def predict(
         help="Replace predicted classes never seen in the segmented input frames by the best "
         "seen class or background.",
     ),
-    out: str = typer.Option(PredictConfig.out, help="Zarr store: a folder or fsspec URL."),
+    out: str = typer.Option(
+        PredictConfig.out, help="Zarr store: a new or empty folder or fsspec URL, or our store."
+    ),
     split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
     batch_size: int | None = typer.Option(
         PredictConfig.batch_size,
@@ -549,7 +551,12 @@ def predict(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
-    """Predict every video of a split into a chunked Zarr store; rerun to resume."""
+    """Predict every video of a split into a chunked Zarr store; rerun to resume.
+
+    The model reads the last frames_in observed frames (a hidden video's) and predicts the next.
+
+    An --out holding anything but a prediction store is refused, with or without --overwrite.
+    """
     from infer.errors import InferError
     from shards.errors import ShardError
 
@@ -646,16 +653,29 @@ def export_png(
 def submit(
     preds: str = typer.Option(SubmitConfig.preds, help="Finished store with masks (hidden)."),
     out: str = typer.Option(SubmitConfig.out, help="Tensor file; <stem>.json goes beside it."),
-    dtype: str = typer.Option(SubmitConfig.dtype, help="Class-id dtype: uint8 or int64."),
+    dtype: str = typer.Option(
+        SubmitConfig.dtype, help="Class-id dtype: uint8 (what the graders read) or int64."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing submission."),
+    allow_split: bool = typer.Option(
+        False, "--allow-split", help="Submit a store of another split than hidden (a val check)."
+    ),
 ) -> None:
-    """Save the masks of frame 22 of every video as one (N, 160, 240) tensor, in id order."""
+    """Save the masks of frame 22 of every hidden video as one tensor, in id order.
+
+    The graders read uint8 class ids 0-48, shape (N, 160, 240), rows in video-id order.
+
+    Refused: a store not ending on the videos' last frame (image_21), or not of hidden videos.
+    """
     from infer.errors import InferError
 
     with user_errors(InferError):
         from infer.submit import run_submit
 
-        s = run_submit(SubmitConfig(preds=preds, out=out, dtype=dtype, overwrite=overwrite))
+        cfg = SubmitConfig(
+            preds=preds, out=out, dtype=dtype, overwrite=overwrite, allow_split=allow_split
+        )
+        s = run_submit(cfg)
     shape = "x".join(str(n) for n in s["shape"])
     typer.echo(
         f"wrote {s['out']} ({s['dtype']} {shape}, {s['frame']} of {s['videos']} {s['split']} "
@@ -773,7 +793,9 @@ def demo(
     batch_size: int = typer.Option(DemoConfig.batch_size, help="Videos per step and batch."),
     lr: float = typer.Option(DemoConfig.lr, help="Adam learning rate."),
     seed: int = typer.Option(DemoConfig.seed, help="Seed of the generator and the training."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo in OUT."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier demo in OUT (a folder with its marker)."
+    ),
 ) -> None:
     """Run the whole pipeline on a small generated example, masks and submission included:
     about 8 minutes on 2 CPU cores."""

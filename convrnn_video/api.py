@@ -55,12 +55,16 @@ def read_video(folder: str | Path) -> np.ndarray:
 class Model:
     """A trained model of any task, ready to predict from numpy arrays.
 
-    - frames (the RGB forecaster): `predict(frames)` uint8 (T_in, H, W, C) or (B, T_in, H, W, C)
-      -> uint8 (T_out, H, W, C) or (B, T_out, H, W, C); the last `frames_in` frames are read.
-    - masks (the mask forecaster): `predict(masks)` class ids (T_in, H, W) or (B, T_in, H, W)
+    - frames (the RGB forecaster): `predict(frames)` uint8 (T, H, W, C) or (B, T, H, W, C)
+      -> uint8 (T_out, H, W, C) or (B, T_out, H, W, C).
+    - masks (the mask forecaster): `predict(masks)` class ids (T, H, W) or (B, T, H, W)
       -> uint8 class ids (T_out, H, W) or (B, T_out, H, W).
     - segment (the segmenter): `predict(frames)` uint8 (..., H, W, C) -> uint8 class ids
       (..., H, W), any number of leading axes.
+
+    The T frames given are the observed ones: the model reads the last `frames_in` of them and
+    predicts the `frames_out` frames that follow them, the rule `python cli.py predict` follows
+    too (`predict(video[:11])` is what it stores for a course video: frames 12, 13, ...).
 
     Each video is predicted in a forward pass of its own (a segmenter: each (T, H, W, C)
     video, or a single frame), so a video's result never depends on what else is in the
@@ -91,6 +95,7 @@ class Model:
         fi = int(self.config.frames_in)
         if batch.shape[1] < fi:
             raise InferError(f"the model reads {fi} frames, got {batch.shape[1]}")
+        # the last frames_in observed frames are the input (infer.predict.frame_plan's rule)
         out = np.concatenate([self._forecast(batch[i : i + 1, -fi:]) for i in range(len(batch))])
         return out[0] if single else out
 

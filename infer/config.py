@@ -97,8 +97,9 @@ class SubmitConfig:
 
     preds: str = "preds.zarr"  # the store written by predict --segmenter
     out: str = "submission.pt"  # torch file; the description goes beside it as <stem>.json
-    dtype: str = "uint8"  # uint8 or int64 class ids
+    dtype: str = "uint8"  # uint8 (what the graders read) or int64 class ids
     overwrite: bool = False  # replace an existing submission
+    allow_split: bool = False  # submit a store of another split than hidden (a check on val)
 
     def validate(self) -> SubmitConfig:
         problems = []

@@ -11,13 +11,21 @@ DIR/submission.pt, .json  the masks of frame 22 of the hidden videos, as handed 
 DIR/report.json, .png     val metrics beside copy-last-frame; the Jaccard of the masks beside
                           copying the last input's mask and the segmenter on the true frames
 DIR/montage.png           input, true and predicted frames and masks of a few val videos
+DIR/.convrnn-demo         the marker, written first: this folder's outputs are a demo's
+
+`data/`, `shards/`, `runs/`... are the real pipeline's default names, so the demo writes into,
+and `--overwrite` removes from, only a folder that holds none of them or holds the marker: a
+working folder with the user's own dataset and runs is refused, and nothing in it is touched.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +40,9 @@ from infer.config import (
 from infer.errors import InferError
 
 log = logging.getLogger(__name__)
-# what a demo writes, and all that --overwrite removes
+MARKER = ".convrnn-demo"  # written first into a demo folder: proof that its OUTPUTS are ours
+MARKED_BY = "convrnn-video demo"
+# what a demo writes, and all that --overwrite removes (from a folder with the marker only)
 OUTPUTS = (
     "data",
     "shards",
@@ -50,19 +60,50 @@ SHOW_VIDEOS = 3  # val videos drawn in the montage
 STAGES = 9  # the numbered log lines
 
 
-def _clear(root: Path, overwrite: bool) -> None:
-    """Refuse to mix with an earlier demo's files unless `overwrite`, then remove only ours."""
-    present = [root / name for name in OUTPUTS if (root / name).exists()]
-    if present and not overwrite:
+def _is_demo_folder(root: Path) -> bool:
+    """Whether `root` holds the marker a demo writes when it starts."""
+    try:
+        marker = json.loads((root / MARKER).read_text())
+    except (OSError, ValueError):  # absent or not JSON: not a marker of ours
+        return False
+    return isinstance(marker, dict) and marker.get("written_by") == MARKED_BY
+
+
+def _claim(root: Path, cfg: DemoConfig) -> None:
+    """Make `root` a demo folder: refuse one holding files of the demo's names that no demo
+    wrote (no marker) and, unless `cfg.overwrite`, an earlier demo; remove that demo's outputs
+    (only those), then write the marker."""
+    if root.exists() and not root.is_dir():
+        raise InferError(f"{root} is a file, not a folder; choose another --out")
+    present = [name for name in OUTPUTS if (root / name).exists() or (root / name).is_symlink()]
+    if present and not _is_demo_folder(root):
         raise InferError(
-            f"{root} already holds a demo ({', '.join(p.name for p in present)}); "
-            "pass --overwrite to start over, or choose another --out"
+            f"{root} holds {', '.join(present)}, which no demo wrote there (no {MARKER} "
+            "marker): they may be your own dataset, shards or runs, so the demo neither "
+            "writes into this folder nor removes anything, with or without --overwrite; "
+            "choose a new or empty --out"
         )
-    for path in present:
-        if path.is_dir():
+    if present and not cfg.overwrite:
+        raise InferError(
+            f"{root} already holds a demo ({', '.join(present)}); pass --overwrite to start "
+            "over, or choose another --out"
+        )
+    for name in present:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
-            path.unlink()
+            path.unlink()  # a file, or a link (never what it points to)
+    root.mkdir(parents=True, exist_ok=True)
+    marker = {
+        "written_by": MARKED_BY,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "outputs": list(OUTPUTS),
+        "config": vars(cfg),
+    }
+    tmp = root / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=2) + "\n")
+    os.replace(tmp, root / MARKER)
 
 
 class _Clock:
@@ -206,8 +247,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     cfg.validate()
     root = Path(cfg.out)
-    _clear(root, cfg.overwrite)
-    root.mkdir(parents=True, exist_ok=True)
+    _claim(root, cfg)
     clock = _Clock()
     shards = _make_data(cfg, root, clock)
     runs = _train_models(cfg, root, shards, clock)

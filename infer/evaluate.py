@@ -115,7 +115,9 @@ def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
             f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not "
             "predicted yet; rerun the same `predict` command to finish it"
         )
-    frames_in, frames_out = int(attrs["frames_in"]), store.shape[0]
+    # the true future starts after the observed frames (the store's first frame), which the
+    # model's frames_in may be fewer than
+    frames_in, frames_out = int(attrs.get("first_frame", attrs["frames_in"])), store.shape[0]
     ids, frames_per_video = split_videos(cfg.shards, split)
     if frames_per_video < frames_in + frames_out:
         raise InferError(

@@ -6,11 +6,13 @@ Layout of a label store (a Zarr group):
     masks      uint8 (N, T, H, W)  class ids of every frame, one video per chunk, compressed
     video_ids  int64 (N,)          the split's ids in increasing order
     done       bool  (N,)          one chunk per flag: True once masks[i] is written
-    attrs      segmenter, segmenter_sha256, segmenter_config, split, shards, frames, height,
-               width, created, complete
+    attrs      convrnn_store ("labels", written first), segmenter, segmenter_sha256,
+               segmenter_config, split, shards, frames, height, width, created, complete
 
 A video's masks are written before its flag, so a killed run never marks a video it has not
-stored, and a rerun with the same segmenter and split continues where it stopped. Under torchrun
+stored, and a rerun with the same segmenter and split continues where it stopped. Only an empty
+location or a label store is written (`infer.store.claim_store`): a folder or bucket prefix that
+holds anything else is refused, with or without --overwrite. Under torchrun
 each rank labels the videos its eval loader gives it (every video once across ranks) and writes
 only their chunks; rank 0 creates the store before and finishes it after.
 """
@@ -29,7 +31,7 @@ import zarr
 
 from infer.config import LabelConfig
 from infer.errors import InferError
-from infer.store import _open_group, row_positions, store_location
+from infer.store import claim_store, open_group, row_positions
 
 log = logging.getLogger(__name__)
 IDENTITY = ("segmenter_sha256", "split", "frames", "height", "width")
@@ -49,7 +51,7 @@ class LabelStore:
 
     @classmethod
     def open(cls, url: str | Path, mode: str = "r") -> LabelStore:
-        group = _open_group(url, mode)
+        group = open_group(url, mode)
         if group is None:
             raise InferError(f"no label store at {url}; make one with `python cli.py label`")
         return cls(group, url)
@@ -88,10 +90,10 @@ class LabelStore:
 
 def prepare_labels(url: str | Path, attrs: dict[str, Any], ids: np.ndarray, overwrite: bool):
     """Create the store, or reuse one from the same segmenter, split and videos. -> (store,
-    resumed)."""
-    existing = _open_group(url, "r+")
-    if existing is not None and not overwrite:
-        store = LabelStore(existing, url)
+    resumed). A location that is not a label store is refused (`claim_store`)."""
+    group, resumed = claim_store(url, "labels", overwrite)
+    if resumed:
+        store = LabelStore(group, url)
         old = store.attrs
         diffs = [f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
                  for k in IDENTITY if old.get(k) != attrs.get(k)]  # fmt: skip
@@ -101,11 +103,6 @@ def prepare_labels(url: str | Path, attrs: dict[str, Any], ids: np.ndarray, over
             raise InferError(f"{url} holds labels of another run ({'; '.join(diffs)}); pass "
                              "--overwrite to replace it or choose another --out")  # fmt: skip
         return store, True
-    location = store_location(url)
-    local = existing is None and isinstance(location, Path) and location.exists()
-    if local and (location.is_file() or any(location.iterdir())):
-        raise InferError(f"{location} exists and is not a label store; choose another --out")
-    group = zarr.open_group(location, mode="w")
     n, shape = len(ids), (attrs["frames"], attrs["height"], attrs["width"])
     group.create_array("masks", shape=(n, *shape), chunks=(1, *shape), dtype="uint8",
                        fill_value=0, dimension_names=("video", "frame", "y", "x"))  # fmt: skip

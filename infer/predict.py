@@ -10,6 +10,13 @@ Two kinds of checkpoint are accepted:
   frames from them, and those go to `masks`. That store holds NO `frames` array (its attribute
   "holds" is ["masks"], and `PredStore.frames` is None).
 
+Which frames are the input, one rule here and in the Python API (`convrnn_video.Model.predict`):
+the input is the last `frames_in` of a video's observed frames, and the prediction is the
+`frames_out` frames after them. The observed frames are those a hidden video has (the manifest
+knows how many), and the same first frames of a labelled video; shards without a hidden split
+observe all of a labelled video but its last `frames_out` frames (`frame_plan`). The store
+records the frame numbers it read and holds, which `submit` and `evaluate` go by.
+
 With `relabel_unseen`, a predicted class that the segmenter found in none of the input frames
 (an object kind occurs at most once per video) is replaced by the best class it did find, or
 background (`train.tasks.masks.restrict_to_seen`); the frame path segments the input frames
@@ -55,6 +62,14 @@ from infer.config import PredictConfig
 from infer.errors import InferError
 from infer.store import PredStore, prepare_store
 from infer.videos import split_videos
+from shards.errors import ShardError
+from shards.manifest import (
+    observed_frames,
+    read_manifest,
+    split_entry,
+    split_geometry,
+    video_frames,
+)
 
 log = logging.getLogger(__name__)
 TASKS = ("frames", "masks")  # the checkpoints predict accepts
@@ -190,30 +205,70 @@ def _segmenter_attrs(path: str | None, device: torch.device):
     return seg, seg_cfg, attrs
 
 
-def _split_geometry(cfg: PredictConfig) -> tuple[int, int, int, int]:
-    """(frames, height, width, channels) of the videos of `cfg.split`, from the manifest."""
-    from shards.errors import ShardError
-    from shards.manifest import read_manifest, split_geometry
+def frame_plan(
+    manifest: dict[str, Any], split: str, frames_in: int, frames_out: int
+) -> dict[str, Any]:
+    """The store attributes that say which frames of the videos of `split` the model reads and
+    predicts, as image numbers (frame k of a video is image_{k-1}):
 
+    observed_frames   the frames known of a video: as many as a hidden video has (the manifest's
+                      hidden split), the same first ones of a labelled video; without a hidden
+                      split, all of a labelled video but its last `frames_out` (at least
+                      `frames_in`)
+    input_frames      the last `frames_in` of them: what the model reads
+    first_frame, predicted_frames   the `frames_out` frames after them: what the store holds
+    video_frames      frames of a whole video (a labelled split's; None when there is none)
+    """
+    frames = split_geometry(manifest, split)[0]
+    observed = observed_frames(manifest)  # a hidden video's frames
+    if observed is None:
+        observed = max(frames_in, frames - frames_out)
+    if split != "hidden":
+        whole = frames
+    else:
+        try:
+            whole = video_frames(manifest)
+        except ShardError:  # hidden videos only: how long a whole one is, nobody knows
+            whole = None
+    return {
+        "observed_frames": observed,
+        "input_frames": list(range(observed - frames_in, observed)),
+        "first_frame": observed,
+        "predicted_frames": list(range(observed, observed + frames_out)),
+        "video_frames": whole,
+    }
+
+
+def _read_manifest(cfg: PredictConfig) -> dict[str, Any]:
+    """The manifest of `cfg.shards`, checked to hold `cfg.split`."""
     try:
-        return split_geometry(read_manifest(cfg.shards), cfg.split)
+        manifest = read_manifest(cfg.shards)
+        split_entry(manifest, cfg.split, cfg.shards)
     except ShardError as exc:
         raise InferError(str(exc)) from None
+    return manifest
 
 
 def _fit_problems(
-    ckpt: Path, model_cfg: Any, cfg: PredictConfig, seg_cfg: Any, geometry: tuple[int, ...]
+    ckpt: Path, model_cfg: Any, cfg: PredictConfig, seg_cfg: Any, manifest: dict[str, Any]
 ) -> list[str]:
     """Every way the checkpoint (and segmenter) cannot run on the split's videos."""
-    frames, height, width, channels = geometry
+    frames, height, width, channels = split_geometry(manifest, cfg.split)
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    observed = frame_plan(manifest, cfg.split, frames_in, frames_out)["observed_frames"]
     where = f"split {cfg.split!r} in {cfg.shards}"
     kind = "grayscale" if channels == 1 else "RGB" if channels == 3 else f"{channels}-channel"
     out = []
-    if frames < int(model_cfg.frames_in):
+    if min(observed, frames) < frames_in:
+        known = f"{min(observed, frames)} observed" if observed < frames else f"{frames}"
         out.append(
-            f"checkpoint {ckpt} expects {model_cfg.frames_in} input frames, but {where} has "
-            f"{frames} frames per video; use the shards the model was trained for, or another "
-            "checkpoint"
+            f"checkpoint {ckpt} expects {frames_in} input frames, but {where} has {known} "
+            "frames per video; use the shards the model was trained for, or another checkpoint"
+        )
+    elif observed > frames:
+        out.append(
+            f"the videos of {where} have {frames} frames, fewer than the {observed} observed "
+            "frames of its hidden videos"
         )
     if not model_cfg.masks and int(model_cfg.image_channels) != channels:
         out.append(
@@ -240,9 +295,10 @@ def _fit_problems(
 
 
 def _store_attrs(
-    cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict, precision: str
+    cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict, precision: str, plan: dict
 ) -> dict:
-    """The attributes that describe (and, on resume, must match) the store of this run."""
+    """The attributes that describe (and, on resume, must match) the store of this run; `plan`
+    is the run's `frame_plan`."""
     from train.checkpoint import checkpoint_task
 
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
@@ -260,7 +316,7 @@ def _store_attrs(
         "model_config": model_cfg.to_dict(),
         "frames_in": frames_in,
         "frames_out": frames_out,
-        "first_frame": frames_in,
+        **plan,
         "train_step": int(payload.get("step", 0) or 0),
         "shards": str(cfg.shards),
         "version": project_version(),
@@ -282,7 +338,7 @@ class _Run:
     device: torch.device
 
 
-def _load(cfg: PredictConfig, ckpt: Path, device: torch.device):
+def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]):
     """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes), the
     checkpoints checked against each other and against the split's geometry."""
     model, model_cfg, payload = load_predictor(ckpt, device)
@@ -292,7 +348,7 @@ def _load(cfg: PredictConfig, ckpt: Path, device: torch.device):
             "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
         )
     segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device)
-    problems = _fit_problems(ckpt, model_cfg, cfg, seg_cfg, _split_geometry(cfg))
+    problems = _fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
     if problems:
         raise InferError("; ".join(problems))
     return model, model_cfg, payload, segmenter, seg_attrs
@@ -302,7 +358,8 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     from train.ddp import autocast, resolve_precision
 
     ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
-    model, model_cfg, payload, segmenter, seg_attrs = _load(cfg, ckpt, device)
+    manifest = _read_manifest(cfg)
+    model, model_cfg, payload, segmenter, seg_attrs = _load(cfg, ckpt, device, manifest)
     precision = resolve_precision(cfg.precision, device)
     if rank == 0:
         what = "mask forecaster" if model_cfg.masks else "frame model"
@@ -310,9 +367,10 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         if segmenter is not None:
             log.info("predict: segmenter %s", cfg.segmenter)
     ids, _ = split_videos(cfg.shards, cfg.split)
-    _, height, width, channels = _split_geometry(cfg)
-    frames_out = int(model_cfg.frames_out)
-    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload, precision), **seg_attrs}
+    _, height, width, channels = split_geometry(manifest, cfg.split)
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    plan = frame_plan(manifest, cfg.split, frames_in, frames_out)
+    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload, precision, plan), **seg_attrs}
     resumed = _on_rank0(
         lambda: prepare_store(
             cfg.out,
@@ -331,7 +389,8 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     if todo:
         context = autocast(precision, device, warn=rank == 0)
         run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device)
-        predicted = _predict_batches(cfg, store, done, todo, run, rank, world)
+        observed = plan["observed_frames"]
+        predicted = _predict_batches(cfg, store, (done, todo, observed), run, rank, world)
     seconds = time.perf_counter() - start
     complete, predicted = _finish(store, predicted, rank, world)
     summary = {
@@ -361,30 +420,31 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
 def _predict_batches(
     cfg: PredictConfig,
     store: PredStore,
-    done: np.ndarray,
-    todo: int,
+    todo: tuple[np.ndarray, int, int],
     run: _Run,
     rank: int,
     world: int,
 ) -> int:
-    """Predict (and segment) every batch of this rank that holds a video not done yet; returns
+    """Predict (and segment) every batch of this rank that holds a video not done yet; `todo`
+    is (the store's done flags, how many are not done, the observed frames per video). Returns
     how many videos this rank wrote."""
     from shards.loader import make_loader
 
-    frames_in, frames_out = int(run.model_cfg.frames_in), int(run.model_cfg.frames_out)
+    done, left, observed = todo
+    frames_in = int(run.model_cfg.frames_in)
     loader = make_loader(
         cfg.shards,
         [cfg.split],
         mode="eval",
         batch_size=cfg.batch_size or auto_batch_size(run.model_cfg, run.device),
-        frames_in=frames_in,
-        frames_out=frames_out,
+        frames_in=observed,  # the observed frames only: the model reads the last frames_in
+        frames_out=0,
         workers=cfg.workers,
         rank=rank,
         world_size=world,
     )
     bar = tqdm(
-        total=todo if world == 1 else None,
+        total=left if world == 1 else None,
         unit="video",
         desc="predict",
         disable=not cfg.progress or rank != 0,
@@ -397,7 +457,7 @@ def _predict_batches(
             if not missing.any():
                 continue
             # the whole batch, so a resumed batch gives the same numbers as an uninterrupted one
-            frames, masks = predict_batch(run, batch["inputs"][:, -frames_in:])
+            frames, masks = predict_batch(run, batch["inputs"][:, -frames_in:])  # (B, T_in, ...)
             frames = None if frames is None else frames[missing]
             masks = None if masks is None else masks[missing]
             # write in the background while the next batch runs; at most 2 batches queued

@@ -240,7 +240,7 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     ids = [parse_video(v) for v in cfg.videos]
     store = PredStore.open(cfg.preds)
     t_out, height, width = store.shape
-    frames = (int(store.attrs["frames_in"]), t_out)
+    frames = (int(store.attrs.get("first_frame", store.attrs["frames_in"])), t_out)  # observed
     tile = max(1, round(width * cfg.scale)), max(1, round(height * cfg.scale))  # (w, h)
     videos = _gather(cfg, store, ids, frames)
 

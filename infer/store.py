@@ -9,11 +9,22 @@ for the course's videos, C = 1 for grayscale):
                                           --segmenter), or the forecast masks (a mask forecaster)
     video_ids  int64 (N,)                 ids in increasing order, as in the manifest
     done       bool  (N,)                 one chunk per element: True once video i is written
-    attrs      holds (["frames"], ["frames", "masks"] or ["masks"]), task ("frames" | "masks",
-               the checkpoint's), ckpt_sha256, ckpt, model_config, split, frames_in,
-               frames_out, first_frame, precision (resolved: fp32 | bf16), precision_asked,
-               relabel_unseen, created, version, shards, complete; segmenter, segmenter_sha256,
-               segmenter_config (None without a segmenter)
+    attrs      convrnn_store ("predictions", written first), holds (["frames"],
+               ["frames", "masks"] or ["masks"]), task ("frames" | "masks", the checkpoint's),
+               ckpt_sha256, ckpt, model_config, split, frames_in, frames_out, observed_frames,
+               input_frames, first_frame, predicted_frames, video_frames, precision (resolved:
+               fp32 | bf16), precision_asked, relabel_unseen, created, version, shards,
+               complete; segmenter, segmenter_sha256, segmenter_config (None without one)
+
+Frame numbers are image numbers (frame k of a video is `image_{k-1}`): the model reads
+`input_frames`, the last `frames_in` of the `observed_frames` first frames, and the store holds
+`predicted_frames`, the `frames_out` frames after them (`first_frame` is the first of those).
+`video_frames` is how many frames a whole video of the dataset has (a labelled split's), so the
+last frame of a video is image_{video_frames - 1}; None when the shards hold no labelled split.
+
+Only a location that holds nothing, or a store of ours of the same kind, is ever written
+(`claim_store`): Zarr's mode "w" deletes everything under a path or a bucket prefix, so a
+folder or prefix with anything else in it is refused, with or without --overwrite.
 
 A store of a mask forecaster (`predict --ckpt MASKS.pt --segmenter SEG.pt`) holds no frames:
 `PredStore.frames` is None and only the masks can be read, submitted, scored or exported.
@@ -29,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import zarr
 from zarr.errors import GroupNotFoundError
@@ -44,9 +56,29 @@ IDENTITY = {
     "split": None,
     "frames_in": None,
     "frames_out": None,
+    "first_frame": None,
     "precision": None,
     "relabel_unseen": False,
 }
+
+
+KIND = "convrnn_store"  # the attribute naming which of our stores a Zarr group is
+# the attributes every store of a kind has had since the first version: how a store written
+# before KIND existed is known as ours
+KIND_ATTRS = {
+    "predictions": ("ckpt_sha256", "split", "frames_out"),
+    "labels": ("segmenter_sha256", "split", "frames", "height", "width"),
+}
+
+
+def store_kind(attrs: dict[str, Any]) -> str | None:
+    """Which of our stores ("predictions", "labels") wrote these attributes, or None."""
+    if attrs.get(KIND) in KIND_ATTRS:
+        return attrs[KIND]
+    for kind, keys in KIND_ATTRS.items():
+        if all(key in attrs for key in keys):
+            return kind
+    return None
 
 
 def store_holds(attrs: dict[str, Any]) -> tuple[str, ...]:
@@ -67,8 +99,8 @@ def store_location(url: str | Path) -> str | Path:
     return Path(text)
 
 
-def _open_group(url: str | Path, mode: str) -> zarr.Group | None:
-    """The group at `url`, or None when nothing is there."""
+def open_group(url: str | Path, mode: str) -> zarr.Group | None:
+    """The group at `url` (mode "r" or "r+"), or None when nothing is there."""
     location = store_location(url)
     if isinstance(location, Path) and not location.exists():
         return None
@@ -112,7 +144,7 @@ class PredStore:
     @classmethod
     def open(cls, url: str | Path, mode: str = "r") -> PredStore:
         """Open an existing store (mode "r" to read, "r+" to write chunks)."""
-        group = _open_group(url, mode)
+        group = open_group(url, mode)
         if group is None:
             raise InferError(f"no prediction store at {url}; run `python cli.py predict` first")
         return cls(group, url)
@@ -285,6 +317,75 @@ def _create_arrays(
     )
 
 
+def _what_is_there(url: str | Path) -> list[str]:
+    """Up to 4 names of what `url` holds (a file, or entries of a folder or prefix); empty when
+    nothing is there. Local paths through the OS, URLs through fsspec; nothing is changed."""
+    location = store_location(url)
+    if isinstance(location, Path):
+        if location.is_file():
+            return [location.name]
+        return sorted(p.name for p in location.iterdir())[:4] if location.is_dir() else []
+    fs, path = fsspec.core.url_to_fs(location)
+    if not fs.exists(path):
+        return []
+    if fs.isfile(path):
+        return [str(path).rsplit("/", 1)[-1]]
+    return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))[:4]
+
+
+def _group_at(url: str | Path) -> zarr.Group | None:
+    """The Zarr group at `url` opened to write, or None when none is there (nothing, a user's
+    files, a Zarr array or a broken zarr.json: `_what_is_there` tells those apart)."""
+    location = store_location(url)
+    if isinstance(location, Path) and not location.is_dir():
+        return None
+    try:
+        return zarr.open_group(location, mode="r+")
+    except (GroupNotFoundError, FileNotFoundError, ValueError):  # ValueError: BaseZarrError
+        return None
+
+
+def claim_store(url: str | Path, kind: str, overwrite: bool) -> tuple[zarr.Group, bool]:
+    """The group a run writes its store of `kind` ("predictions" or "labels") into, and
+    whether it is an existing store of ours to resume.
+
+    - our store of `kind`: returned as it is (resumed: True), or with `overwrite` deleted and
+      made anew;
+    - nothing there (no path, an empty folder or prefix): a new group;
+    - anything else (a user's files, a bucket prefix holding objects, another kind of store, a
+      Zarr group or array that is not ours): InferError, and nothing is touched, overwrite or
+      not. Zarr's mode "w" deletes everything under the location, so only ours gets it.
+
+    A new group gets the KIND attribute before anything else is written, so a run killed while
+    creating the store leaves a store that is known as ours (and replaced by --overwrite).
+    """
+    group = _group_at(url)
+    found = store_kind(dict(group.attrs)) if group is not None else None
+    if found == kind and not overwrite:
+        if "created" not in group.attrs:  # the last attribute a new store gets
+            raise InferError(
+                f"{url} is a {kind} store whose creation was cut short; pass --overwrite to "
+                "make it anew"
+            )
+        return group, True
+    if found is not None and found != kind:
+        raise InferError(
+            f"{url} is a {found} store, not a {kind} store; it is left as it is: choose "
+            "another --out"
+        )
+    if found is None:
+        held = _what_is_there(url)
+        if held:
+            what = "a Zarr group or array that no run of ours wrote" if group else "it holds"
+            names = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+            raise InferError(
+                f"{url} is not empty and is not a {kind} store ({what}: {names}); it is left "
+                "as it is, with or without --overwrite: choose a new or empty --out"
+            )
+    group = zarr.open_group(store_location(url), mode="w", attributes={KIND: kind})
+    return group, False
+
+
 def prepare_store(
     url: str | Path,
     *,
@@ -298,14 +399,14 @@ def prepare_store(
 
     `frame_shape` is (T_out, H, W, C). The arrays are those `store_holds(attrs)` names: frames
     (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids. Returns (store, resumed).
-    A store from another checkpoint, task, segmenter, precision, split or video set is refused
-    unless `overwrite`.
+    A store from another checkpoint, task, segmenter, precision, split, frames or video set is
+    refused unless `overwrite`; a location that is not a prediction store is always refused
+    (`claim_store`).
     """
     ids = np.asarray(video_ids, dtype=np.int64)
-    location = store_location(url)
-    existing = _open_group(url, "r+")
-    if existing is not None and not overwrite:
-        store = PredStore(existing, url)
+    group, resumed = claim_store(url, "predictions", overwrite)
+    if resumed:
+        store = PredStore(group, url)
         diffs = _resume_problems(store, attrs, ids, frame_shape)
         if diffs:
             raise InferError(
@@ -313,12 +414,6 @@ def prepare_store(
                 "pass --overwrite to replace it or choose another --out"
             )
         return store, True
-    local = existing is None and isinstance(location, Path) and location.exists()
-    if local and (location.is_file() or any(location.iterdir())):
-        raise InferError(
-            f"{location} exists and is not a Zarr store; remove it or choose another --out"
-        )
-    group = zarr.open_group(location, mode="w")  # "w" clears an old store (overwrite)
     n = len(ids)
     _create_arrays(group, n, tuple(frame_shape), store_holds(attrs))
     if n:

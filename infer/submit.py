@@ -5,6 +5,11 @@ video, as one tensor (N, 160, 240) of class ids in video-id order. `submit` writ
 (`torch.save`, uint8 by default) and, beside it, `<stem>.json`: the video ids in the tensor's
 order, the frame, the shape and dtype, the split, and the sha256 of the frame checkpoint, the
 segmenter and the tensor file. Both are written as `<name>.tmp`, fsynced and renamed.
+
+The graders read uint8 class ids (0-48), shape (N, 160, 240). A store is refused, and nothing is
+written, when its last predicted frame is not the videos' last frame (image_21 for the course:
+the store's `video_frames` - 1, or 21 for a store that does not record it), and when it holds
+another split than hidden unless `allow_split` (a dry run of the path on val, say).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from infer.store import PredStore
 log = logging.getLogger(__name__)
 READ_BLOCK = 64  # videos whose masks are read from the store at once
 COURSE_FRAME = 21  # image_21, the 22nd frame: the one the course scores
+SPLIT = "hidden"  # the split a submission is made of
 
 
 def _atomic(path: Path, write) -> None:
@@ -39,10 +45,26 @@ def _atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def submitted_frame(attrs: dict[str, Any], predicted: int) -> tuple[int, int]:
+    """(the last frame a store of these attributes holds, the frame a submission is of), as
+    image numbers; `predicted` is how many frames per video the store holds."""
+    last = int(attrs.get("first_frame", 0)) + predicted - 1
+    whole = attrs.get("video_frames")
+    return last, int(whole) - 1 if whole else COURSE_FRAME
+
+
 def _checked_store(cfg: SubmitConfig) -> PredStore:
-    """The store, refused when it has no masks or misses videos."""
+    """The store, refused when it has no masks, misses videos, ends on another frame than the
+    videos' last, or holds another split than hidden (unless cfg.allow_split)."""
     store = PredStore.open(cfg.preds)
     attrs = store.attrs
+    split = attrs.get("split")
+    if split != SPLIT and not cfg.allow_split:
+        raise InferError(
+            f"{cfg.preds} holds predictions of the {split!r} split; a submission is made of the "
+            f"{SPLIT} videos (`python cli.py predict --split {SPLIT}`); pass --allow-split to "
+            f"write one of {split!r} anyway"
+        )
     if store.masks is None:
         raise InferError(
             f"{cfg.preds} has predicted frames but no masks to submit; make them with a "
@@ -55,6 +77,15 @@ def _checked_store(cfg: SubmitConfig) -> PredStore:
         raise InferError(
             f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not predicted yet; "
             "rerun the same `predict` command to finish it"
+        )
+    last, wanted = submitted_frame(attrs, int(store.masks.shape[1]))
+    if last != wanted:
+        first = attrs.get("input_frames") or [attrs.get("first_frame", 0)]
+        raise InferError(
+            f"{cfg.preds} predicts up to image_{last}, but a submission is the mask of the "
+            f"videos' last frame, image_{wanted} (frame {wanted + 1}); its model reads "
+            f"{attrs.get('frames_in')} frames from image_{first[0]} and predicts "
+            f"{attrs.get('frames_out')}: predict with a checkpoint whose forecast ends there"
         )
     return store
 
@@ -82,11 +113,9 @@ def run_submit(cfg: SubmitConfig) -> dict[str, Any]:
         )
     store = _checked_store(cfg)
     attrs = store.attrs
-    frame = int(attrs.get("first_frame", 0)) + int(store.masks.shape[1]) - 1
-    if frame != COURSE_FRAME:
-        log.warning("submit: the last predicted frame is image_%d, not image_21", frame)
-    if attrs.get("split") != "hidden":
-        log.warning("submit: %s holds the %r split, not hidden", cfg.preds, attrs.get("split"))
+    frame = submitted_frame(attrs, int(store.masks.shape[1]))[0]
+    if attrs.get("split") != SPLIT:
+        log.warning("submit: %s holds the %r split, not %s", cfg.preds, attrs.get("split"), SPLIT)
     masks = torch.from_numpy(last_masks(store)).to(getattr(torch, cfg.dtype))  # (N, H, W)
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic(out, lambda f: torch.save(masks, f))

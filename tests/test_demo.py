@@ -11,6 +11,9 @@ import pytest
 from infer_helpers import run_cli
 from PIL import Image
 
+from infer.config import DemoConfig
+from infer.demo import run_demo
+from infer.errors import InferError
 from infer.store import PredStore
 
 
@@ -41,31 +44,37 @@ def test_four_commands_with_defaults(synth_root: Path, tmp_path: Path) -> None:
         assert np.array_equal(np.asarray(Image.open(png)), frames[-1])
 
 
+SMALL = ("--preset", "tiny", "--steps", "2", "--train", "2", "--val", "2", "--hidden", "2",
+         "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2")  # fmt: skip
+
+
+def test_demo_never_touches_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    work = tmp_path / "work"  # a user's working folder: their dataset, runs and a submission
+    for name, data in (("data/train/video_0/image_0.png", b"png"), ("runs/a/best.pt", b"pt"),
+                       ("submission.pt", b"mine"), ("notes.txt", b"todo")):  # fmt: skip
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_bytes(data)
+    before = sorted((p, p.read_bytes()) for p in work.rglob("*") if p.is_file())
+    for flags in ((), ("--overwrite",)):
+        proc = run_cli("demo", "--out", str(work), *flags, *SMALL, check=False)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert proc.returncode == 1 and len(errors) == 1 and "Traceback" not in proc.stderr
+        assert "data, runs, submission.pt" in errors[0] and "no .convrnn-demo marker" in errors[0]
+        assert "--overwrite" not in errors[0].split(";")[-1]  # never advised here
+    assert sorted((p, p.read_bytes()) for p in work.rglob("*") if p.is_file()) == before
+    # a marker that is not one of ours proves nothing
+    (work / ".convrnn-demo").write_text("{}")
+    with pytest.raises(InferError, match="no .convrnn-demo marker"):
+        run_demo(DemoConfig(out=str(work), overwrite=True))
+    assert (work / "data" / "train" / "video_0" / "image_0.png").read_bytes() == b"png"
+
+
 @pytest.mark.slow
 def test_demo_small(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = run_cli(
-        "demo",
-        "--out",
-        str(out),
-        "--preset",
-        "tiny",
-        "--steps",
-        "2",
-        "--train",
-        "2",
-        "--val",
-        "2",
-        "--hidden",
-        "2",
-        "--batch-size",
-        "2",
-        "--seg-preset",
-        "tiny",
-        "--seg-steps",
-        "2",
-        timeout=600,
-    )
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # nothing of the demo's names: it may start here
+    proc = run_cli("demo", "--out", str(out), *SMALL, timeout=600)
     assert "copy-last-frame" in proc.stdout and "montage" in proc.stdout
     assert "segmenter on true frames" in proc.stdout and "submission" in proc.stdout
     report = json.loads((out / "report.json").read_text())
@@ -79,5 +88,11 @@ def test_demo_small(tmp_path: Path) -> None:
     assert val.attrs["segmenter_config"]["base_channels"] == 4  # the tiny segmenter it trained
     submission = json.loads((out / "submission.json").read_text())
     assert submission["shape"] == [2, 160, 240] and submission["split"] == "hidden"
+    marker = json.loads((out / ".convrnn-demo").read_text())
+    assert marker["written_by"] == "convrnn-video demo" and marker["config"]["steps"] == 2
     again = run_cli("demo", "--out", str(out), cwd=tmp_path, check=False)
     assert again.returncode == 1 and "--overwrite" in again.stderr
+    (out / "runs" / "stale.txt").write_text("from the first demo")
+    run_cli("demo", "--out", str(out), "--overwrite", *SMALL, timeout=600)
+    assert not (out / "runs" / "stale.txt").exists() and (out / "submission.pt").is_file()
+    assert (out / "notes.txt").read_text() == "mine"  # not the demo's: kept

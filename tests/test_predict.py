@@ -93,7 +93,7 @@ def test_rerun_skips_done_and_refuses_other_runs(
     folder = tmp_path / "not-a-store"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    with pytest.raises(InferError, match="not a Zarr store"):
+    with pytest.raises(InferError, match="not empty and is not a predictions store"):
         predict(shard_root, ckpt, folder, overwrite=True)
 
 
@@ -584,3 +584,27 @@ def test_grayscale_64x64_end_to_end(gray_shards: Path, tmp_path: Path) -> None:
     odd = tiny_checkpoint(tmp_path / "odd.pt", image_channels=1, patch=12, **geometry_48)
     with pytest.raises(InferError, match="divisible by 24.*64x64"):
         predict(gray_shards, odd, tmp_path / "y.zarr", split="val")
+
+
+# --- which frames are the input: one rule for the CLI and the API -------------------------------
+
+
+def test_cli_and_api_read_the_last_observed_frames(
+    synth_root: Path, shard_root: Path, tmp_path: Path
+) -> None:
+    from convrnn_video import load_checkpoint, read_video
+
+    # 10 in, 11 out: the observed frames are a hidden video's 11, the input their last 10
+    ckpt = tiny_checkpoint(tmp_path / "short.pt", frames_in=10, frames_out=11)
+    run_cli("predict", "--shards", str(shard_root), "--ckpt", str(ckpt), "--split", "val",
+            "--out", "val.zarr", "--precision", "fp32", "--batch-size", "1", "--no-progress",
+            cwd=tmp_path)  # fmt: skip
+    store = PredStore.open(tmp_path / "val.zarr")
+    model = load_checkpoint(ckpt, "cpu", precision="fp32")
+    for vid, row in zip(store.ids(), store.read(range(len(store))), strict=True):
+        video = read_video(synth_root / "val" / f"video_{vid}")  # (22, H, W, 3)
+        assert np.array_equal(row, model.predict(video[:11])), vid  # frames 2-11 -> 12-22
+    attrs = store.attrs  # the frame numbers (image_<n>) it read and holds
+    assert attrs["observed_frames"] == 11 and attrs["input_frames"] == list(range(1, 11))
+    assert attrs["first_frame"] == 11 and attrs["predicted_frames"] == list(range(11, 22))
+    assert attrs["video_frames"] == 22

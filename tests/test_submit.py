@@ -81,3 +81,38 @@ def test_cli_submit(mask_stores: dict[str, Path], tiny_stores: dict[str, Path], 
     lines = no_masks.stderr.strip().splitlines()
     assert no_masks.returncode == 1 and len(lines) == 1 and "Traceback" not in no_masks.stderr
     assert lines[0].startswith("error: ") and "no masks to submit" in lines[0]
+
+
+def test_refuses_a_store_not_ending_on_frame_22(shard_root: Path, tmp_path: Path) -> None:
+    from infer_helpers import tiny_checkpoint, tiny_segmenter
+
+    from infer.config import PredictConfig
+    from infer.predict import run_predict
+
+    seg = tiny_segmenter(tmp_path / "seg.pt")
+    stores = {}
+    for fi, fo in ((11, 10), (10, 11)):
+        ckpt = tiny_checkpoint(tmp_path / f"{fi}-{fo}.pt", frames_in=fi, frames_out=fo)
+        stores[fo] = tmp_path / f"{fi}-{fo}.zarr"
+        run_predict(PredictConfig(shards=str(shard_root), ckpt=str(ckpt), segmenter=str(seg),
+                                  out=str(stores[fo]), progress=False))  # fmt: skip
+    with pytest.raises(InferError, match="predicts up to image_20.*image_21 \\(frame 22\\)"):
+        submit(stores[10], tmp_path / "short.pt")
+    assert not (tmp_path / "short.pt").exists() and not (tmp_path / "short.json").exists()
+    assert submit(stores[11], tmp_path / "ok.pt")["frame"] == "image_21"
+
+
+def test_refuses_another_split_than_hidden_unless_asked(
+    mask_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(InferError, match="'val' split.*--split hidden.*--allow-split"):
+        submit(mask_stores["val"], tmp_path / "val.pt")
+    assert not (tmp_path / "val.pt").exists()
+    done = submit(mask_stores["val"], tmp_path / "val.pt", allow_split=True)
+    assert done["split"] == "val" and done["frame"] == "image_21"
+    proc = run_cli("submit", "--preds", str(mask_stores["val"]), "--out", "v.pt",
+                   cwd=tmp_path, check=False)  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 1 and len(errors) == 1 and "--allow-split" in errors[0]
+    helped = run_cli("submit", "--help").stdout
+    assert "uint8" in helped and "(N, 160, 240)" in helped and "--allow-split" in helped
