@@ -382,6 +382,11 @@ def train(
     motion_weight: float = typer.Option(
         _TC.motion_weight, help="frames: extra MSE and L1 weight of pixels that change (0: off)."
     ),
+    flow_weight: float = typer.Option(
+        _TC.flow_weight,
+        help="masks, a preset with motion: weight of the displacement's L1 against the objects' "
+        "tracked displacement (0: off).",
+    ),
     lr_schedule: str | None = typer.Option(
         _TC.lr_schedule,
         help="plateau (lower the lr when val stalls) | cosine (warm-up, then decay over "
