@@ -38,7 +38,7 @@ from .masks import (
     head_to_logits,
     ids_to_grid,
     logits_to_grid,
-    one_hot_planes,
+    present_planes,
 )
 from .motion import accumulate, build_flow_head, warp_from
 from .refine import build_refine, snap_still
@@ -158,9 +158,9 @@ class EncoderForecaster(nn.Module):
     def to_grid(self, frames: Tensor) -> Tensor:
         return space_to_depth(frames, self.cfg.patch)
 
-    def to_frame(self, raw: Tensor, base: Tensor) -> Tensor:
+    def to_frame(self, raw: Tensor, base: Tensor | tuple[Tensor, Tensor]) -> Tensor:
         """Head output -> a predicted frame; masks: -> logits (N, K, H, W), `base` being the
-        last observed mask (N, H, W), or with motion its moved one-hot planes (N, K, H, W)."""
+        last observed mask (N, H, W), or with motion its moved planes (`present_planes`)."""
         if self.embed is None:
             frame = head_to_frame(raw, base, self.cfg)
             if self.refine is not None:
@@ -251,16 +251,16 @@ class EncoderForecaster(nn.Module):
             if i > 0:
                 seq = self.act(self.ups[i - 1](seq.flatten(0, 1))).unflatten(0, (b, t_out))
         raw = self.head(seq.flatten(0, 1))  # (B*T_out, C*p*p, h_0, w_0)
-        if self.flow_head is not None:
-            base = self.moved_bases(seq, self.anchor(base), motion)  # (B*T_out, C|K, H, W)
+        if self.flow_head is not None and self.embed is None:
+            base = self.moved_bases(seq, base, motion)  # (B*T_out, C, H, W)
+            return self.to_frame(raw, base).unflatten(0, (b, t_out))
+        if self.flow_head is not None:  # masks: the planes of the classes present, moved
+            classes, planes = present_planes(base, self.cfg.num_classes)  # (B, M), (B, M, H, W)
+            moved = self.moved_bases(seq, planes, motion)  # (B*T_out, M, H, W)
+            base = (classes.repeat_interleave(t_out, 0), moved)
             return self.to_frame(raw, base).unflatten(0, (b, t_out))
         base = base.unsqueeze(1).expand(-1, t_out, *base.shape[1:]).flatten(0, 1)  # (B*T_out, ...)
         return self.to_frame(raw, base).unflatten(0, (b, t_out))
-
-    def anchor(self, base: Tensor) -> Tensor:
-        """What a motion head moves: the last frame (B, C, H, W) as it is; the last mask's
-        ids (B, H, W) as one-hot planes (B, K, H, W)."""
-        return one_hot_planes(base, self.cfg.num_classes) if self.embed is not None else base
 
     def moved_bases(self, seq: Tensor, last: Tensor, motion: list) -> Tensor:
         """The anchor (B, C, H, W) moved along the accumulated displacement of each step of
@@ -327,7 +327,8 @@ class EncoderForecaster(nn.Module):
         last: the last observed mask (B, H, W); targets: true masks as grids (B, T_out, ...)."""
         table, p = self.embed.weight, self.cfg.patch
         dec_states = list(enc_states)
-        planes = self.anchor(last) if self.flow_head is not None else None
+        moving = self.flow_head is not None
+        classes, planes = present_planes(last, self.cfg.num_classes) if moving else (None, None)
         total, base = None, last  # motion: the accumulated displacement, the moved last mask
         preds = []  # (B, H, W, K) each, class last
         for k in range(self.cfg.frames_out):
@@ -335,10 +336,10 @@ class EncoderForecaster(nn.Module):
                 fed = scheduled_input(logits_to_grid(preds[-1], table, p), targets, k, teacher_prob)
                 enc_states = self.encode_step(fed, enc_states)
             y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            if planes is not None:
+            if moving:
                 total = accumulate(self.flow_head(y), total)
                 motion.append(total)
-                base = warp_from(planes, total)  # (B, K, H, W)
+                base = (classes, warp_from(planes, total))  # (B, M), (B, M, H, W)
             preds.append(head_to_logits(self.head(y), base, self.copy_bonus, p))
         return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
 

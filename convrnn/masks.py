@@ -44,29 +44,45 @@ def logits_to_grid(logits: Tensor, table: Tensor, p: int) -> Tensor:
     return class_last_to_grid(probs @ table.to(probs.dtype), p)  # (N, H, W, E) -> grid
 
 
-def head_to_logits(raw: Tensor, last: Tensor, bonus: Tensor | None, p: int) -> Tensor:
+def head_to_logits(
+    raw: Tensor, last: Tensor | tuple[Tensor, Tensor], bonus: Tensor | None, p: int
+) -> Tensor:
     """Mask head output (N, p*p*K, h, w), channels (i, j, class) -> class logits (N, H, W, K),
     class last. With a residual `bonus` (a scalar), the logit of each pixel's class in `last`
     (N, H, W), the last observed mask, gets the bonus added; `last` may instead be that mask
-    as (soft) one-hot planes (N, K, H, W), moved by a motion head: each class gets the bonus
-    times its share of the pixel."""
+    as (classes (N, M), planes (N, M, H, W)) from `present_planes`, moved by a motion head:
+    each class gets the bonus times its (soft) share of the pixel."""
     n, c, h, w = raw.shape
     k = c // (p * p)
     blocks = raw.permute(0, 2, 3, 1).reshape(n, h, w, p, p, k).transpose(2, 3)  # (N, h, i, w, j, K)
     logits = blocks.reshape(n, h * p, w * p, k)  # (N, H, W, K); the one copy of the logits
     if bonus is None:
         return logits
-    if last.is_floating_point():  # moved one-hot planes (N, K, H, W)
-        return logits + bonus.to(logits.dtype) * last.permute(0, 2, 3, 1).to(logits.dtype)
+    if isinstance(last, tuple):  # moved planes of the classes present
+        classes, planes = last  # (N, M), (N, M, H, W)
+        index = classes.view(n, 1, 1, -1).expand(n, h * p, w * p, classes.shape[1])
+        share = planes.permute(0, 2, 3, 1).to(logits.dtype)  # (N, H, W, M)
+        return logits.scatter_add(-1, index, bonus.to(logits.dtype) * share)
     index = last.unsqueeze(-1)  # (N, H, W, 1): where the bonus goes along the class axis
     # In place: nothing saved for backward reads the head output (a conv's backward needs its
     # input and weight only).
     return logits.scatter_add_(-1, index, bonus.to(logits.dtype).expand(index.shape))
 
 
-def one_hot_planes(ids: Tensor, num_classes: int) -> Tensor:
-    """Class ids (N, H, W) -> float one-hot planes (N, K, H, W), for a motion head to move."""
-    return F.one_hot(ids.long(), num_classes).permute(0, 3, 1, 2).float()
+def present_planes(ids: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """Class ids (N, H, W) -> (classes (N, M), planes (N, M, H, W)): the one-hot planes of the
+    M classes present (M: the most any image has, a handful of the K), for a motion head to
+    move; an image with fewer classes gets all-zero planes. Moving M planes instead of K costs
+    M/K of the sampling."""
+    n = ids.shape[0]
+    ids = ids.long()
+    present = torch.zeros(n, num_classes, dtype=torch.bool, device=ids.device)
+    present.scatter_(1, ids.flatten(1), True)  # (N, K)
+    m = int(present.sum(1).max())  # one host sync per forward
+    classes = present.to(torch.uint8).topk(m, dim=1).indices  # (N, M): present ones first
+    valid = present.gather(1, classes)  # (N, M)
+    planes = (ids.unsqueeze(1) == classes.view(n, m, 1, 1)) & valid.view(n, m, 1, 1)
+    return classes, planes.float()
 
 
 def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_classes: int) -> None:
