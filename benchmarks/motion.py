@@ -28,6 +28,11 @@ from benchmarks.data import prepare_shards  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
 
 
+def run_name(preset: str, args: argparse.Namespace) -> str:
+    """The run folder (and row) of a preset: a motion preset names its --flow-weight."""
+    return f"{preset}-fw{args.flow_weight:g}" if "motion" in preset else preset
+
+
 def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
     """Train `preset` for args.steps steps on train's true masks -> its summary."""
     import shutil
@@ -35,14 +40,14 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
     from train.config import TrainConfig
     from train.loop import run_training
 
-    run = args.cache / "motion-runs" / preset
+    run = args.cache / "motion-runs" / run_name(preset, args)
     shutil.rmtree(run, ignore_errors=True)
     cfg = TrainConfig(
         task="masks", shards=str(shards), out=str(run), preset=preset, train_splits=("train",),
         val_split="", max_steps=args.steps, epochs=10_000, batch_size=args.batch_size,
         lr=args.lr, lr_schedule="cosine", warmup_steps=args.warmup_steps, crop=tuple(args.crop),
         ss_steps=args.ss_steps, seed=args.seed, progress=False, log_every=10, early_stop=0,
-        threads=args.threads,
+        threads=args.threads, flow_weight=args.flow_weight,
     )  # fmt: skip
     t = time.perf_counter()
     run_training(cfg)
@@ -123,6 +128,14 @@ def main() -> None:
     ap.add_argument("--crop", type=int, nargs=2, default=(96, 144), metavar=("H", "W"))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flow-weight", type=float, default=0.1, help="train --flow-weight")
+    ap.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="NAME=CKPT",
+        help="also score these trained checkpoints (e.g. an earlier run's)",
+    )
     ap.add_argument("--parallel", action="store_true", help="one process per preset, 1 thread")
     ap.add_argument("--only-train", help=argparse.SUPPRESS)  # a --parallel child
     args = ap.parse_args()
@@ -137,11 +150,13 @@ def main() -> None:
         procs = {p: subprocess.Popen([sys.executable, __file__, *argv, "--only-train", p,
                                       "--threads", "1"], stdout=subprocess.PIPE, text=True)
                  for p in presets}  # fmt: skip
-        runs = {p: json.loads(proc.communicate()[0].strip().splitlines()[-1])
+        runs = {run_name(p, args): json.loads(proc.communicate()[0].strip().splitlines()[-1])
                 for p, proc in procs.items()}  # fmt: skip
     else:
-        runs = {p: train_one(args, shards, p) for p in presets}
-    scores = score({p: r["ckpt"] for p, r in runs.items()}, shards)
+        runs = {run_name(p, args): train_one(args, shards, p) for p in presets}
+    ckpts = {name: r["ckpt"] for name, r in runs.items()}
+    ckpts.update(dict(item.split("=", 1) for item in args.also))
+    scores = score(ckpts, shards)
     report = {
         "benchmark": "motion",
         "machine": machine(),

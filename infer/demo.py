@@ -57,6 +57,7 @@ OUTPUTS = (
     "montage.png",
 )
 SHOW_VIDEOS = 3  # val videos drawn in the montage
+VAL_EVERY = 10**9  # steps: a demo run validates once, when its budget ends
 STAGES = 9  # the numbered log lines
 
 
@@ -120,6 +121,20 @@ class _Clock:
         return {**self.seconds, "total": round(self.marks[-1] - self.marks[0], 1)}
 
 
+def _steps(run: Path) -> int:
+    """The optimizer steps a training run made (its metrics' end record)."""
+    import json
+
+    ends = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+            if '"end"' in line]  # fmt: skip
+    return int(ends[-1]["step"]) if ends else 0
+
+
+def _budget(minutes: float, steps: int | None) -> str:
+    """'4 minutes', or '4 minutes or 250 steps'."""
+    return f"{minutes:g} minutes" + (f" or {steps} steps" if steps else "")
+
+
 def _make_data(cfg: DemoConfig, root: Path, clock: _Clock) -> str:
     """Generate the videos and ingest them; -> the shard folder."""
     from ingest.pack import IngestConfig, run_ingest
@@ -163,29 +178,35 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
         "seed": cfg.seed,
         "progress": True,
     }
-    log.info("[3/%d] training %s for %d steps", STAGES, cfg.preset, cfg.steps)
+    log.info("[3/%d] training %s for %s", STAGES, cfg.preset, _budget(cfg.minutes, cfg.steps))
     run = run_training(
         TrainConfig(
             preset=cfg.preset,
+            time_limit=cfg.minutes,
             max_steps=cfg.steps,
+            epochs=10_000,  # the time (or the steps) ends the run
             batch_size=cfg.batch_size,
             lr=cfg.lr,
-            val_every=max(1, cfg.steps // 5),
-            ckpt_every=cfg.steps,
-            warmup_steps=max(1, cfg.steps // 10),  # the rest: the frames recipe (cosine, no
-            **common,  # teacher forcing), as `train` runs it
+            val_every=VAL_EVERY,  # and once at the end: the run is short
+            ckpt_every=VAL_EVERY,
+            **common,  # the rest: the frames recipe (cosine, no teacher forcing), as `train`
         )
     )
     clock.stage("train")
-    log.info("[4/%d] training the %s segmenter for %d steps", STAGES, cfg.seg_preset, cfg.seg_steps)
+    log.info(
+        "[4/%d] training the %s segmenter for %s",
+        STAGES, cfg.seg_preset, _budget(cfg.seg_minutes, cfg.seg_steps),
+    )  # fmt: skip
     seg_run = run_training(
         TrainConfig(
             task="segment",
             preset=cfg.seg_preset,
+            time_limit=cfg.seg_minutes,
             max_steps=cfg.seg_steps,
+            epochs=10_000,
             batch_size=min(cfg.seg_batch_size, cfg.train),  # lr: the segment task's (2e-3)
-            val_every=cfg.seg_steps,
-            ckpt_every=cfg.seg_steps,
+            val_every=VAL_EVERY,
+            ckpt_every=VAL_EVERY,
             **common,
         )
     )  # validated once, at the end: scoring val costs as much as a few dozen steps
@@ -291,8 +312,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         # the course's score of the val masks: frame 22 ("last") and all predicted frames
         "jaccard": {
             key: {"last": jaccard[key]["last"], "mean": jaccard[key]["mean"]}
-            for key in ("model", "copy_last_input", "segmenter_on_true")
+            for key in ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true")
             if key in jaccard
         },
+        "steps": {"frames": _steps(runs["run"]), "segmenter": _steps(runs["segmenter_run"])},
         "seconds": clock.total(),
     }

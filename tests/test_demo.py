@@ -77,6 +77,9 @@ def test_demo_small(tmp_path: Path) -> None:
     proc = run_cli("demo", "--out", str(out), *SMALL, timeout=600)
     assert "copy-last-frame" in proc.stdout and "montage" in proc.stdout
     assert "segmenter on true frames" in proc.stdout and "submission" in proc.stdout
+    # time budgets, capped here by --steps: the demo says what it did in its time
+    assert "the frame model trained 2 steps, the segmenter 2" in proc.stdout
+    assert "extrapolating its objects" in proc.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["videos"] == 2 and report["split"] == "val"
     assert set(report["jaccard"]) >= {"model", "copy_last_input", "segmenter_on_true"}
