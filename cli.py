@@ -35,7 +35,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="ConvLSTM/ConvGRU video prediction: synth -> ingest -> train -> predict -> export-png.",
+    help="ConvLSTM/ConvGRU video prediction. Frames: ingest -> train -> predict -> export-png. "
+    "The course's masks: ingest -> train --task segment -> label -> train --task masks -> "
+    "evaluate (val) -> predict (hidden) -> submit. README.md, 'From data/ to submission.pt'.",
 )
 
 
