@@ -37,6 +37,8 @@ from infer.errors import InferError
 from infer.extrapolate import FIT_FRAMES, extrapolate_masks
 from infer.store import PredStore
 from infer.videos import split_videos
+from train.ddp import setup
+from train.errors import TrainError
 
 log = logging.getLogger(__name__)
 LABELLED = ("val", "train")  # splits whose shards hold the future frames
@@ -162,8 +164,9 @@ def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device
 def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Score the store at `cfg.preds` against `cfg.shards`; writes the report and its plot."""
     cfg.validate()
+    device = _device(cfg.device)  # first: `--device cuda` without CUDA is one line, not a crash
     store, split, frames_in, frames_out = _checked_store(cfg)
-    segmenter = _store_segmenter(cfg, store, _device(cfg.device))
+    segmenter = _store_segmenter(cfg, store, device)
     start = time.perf_counter()
     scorer = _Scorer(store, segmenter, (frames_in, frames_out))
     scores = _score(cfg, scorer, split)
@@ -205,9 +208,12 @@ def _report(
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """The device `name` (auto, cpu, cuda, cuda:N) picks, by the same check as train and
+    predict (`train.ddp.setup`, no process-wide settings): cuda without CUDA is an InferError."""
+    try:
+        return setup(name, tune=False).device
+    except TrainError as exc:
+        raise InferError(str(exc)) from None
 
 
 class _Scorer:

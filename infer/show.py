@@ -24,6 +24,7 @@ from infer.config import ShowConfig
 from infer.errors import InferError
 from infer.palette import colourize
 from infer.store import PredStore
+from shards.format import video_id
 
 log = logging.getLogger(__name__)
 LABEL_W = 110  # px of the label column
@@ -34,11 +35,15 @@ BG = (255, 255, 255)
 
 
 def parse_video(name: str) -> int:
-    """`video_1000` or `1000` -> 1000."""
-    text = name.strip().removeprefix("video_")
-    if not text.isdigit():
-        raise InferError(f"not a video name: {name!r} (expected video_<id> or <id>)")
-    return int(text)
+    """`video_1000` or `1000` -> 1000; an InferError for anything else (the id is ASCII
+    digits, as in the shards' keys)."""
+    text = name.strip()
+    try:
+        return video_id(text if text.startswith("video_") else f"video_{text}")
+    except ValueError:
+        raise InferError(
+            f"not a video name: {name!r} (expected video_<id> or <id>, digits 0-9)"
+        ) from None
 
 
 def load_inputs(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 
 FORMAT_NAME = "convrnn-video-shards"
 FORMAT_VERSION = 1
@@ -39,12 +40,14 @@ MANIFEST_NAME = "manifest.json"
 TAR_MTIME = 946684800  # 2000-01-01 UTC: fixed so the same input gives the same shard bytes
 TAR_MODE = 0o444
 
-VIDEO_RE = re.compile(r"video_(\d+)")
-FRAME_RE = re.compile(r"image_(\d+)\.png")
+# ASCII digits only: \d and str.isdigit() also take "٣" (which int() reads as 3) or "²"
+VIDEO_RE = re.compile(r"video_([0-9]+)")
+FRAME_RE = re.compile(r"image_([0-9]+)\.png")
 MASK_FILE = "mask.npy"
 
 MASK_SUFFIX = "mask.npy"
 META_SUFFIX = "json"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def frame_suffix(t: int) -> str:
@@ -65,6 +68,16 @@ def split_key(member_name: str) -> tuple[str, str]:
     """`video_3.f07.png` -> (`video_3`, `f07.png`): the key is everything before the first dot."""
     key, _, suffix = member_name.partition(".")
     return key, suffix
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the IHDR chunk that opens every PNG, read without decoding (what a
+    reader checks before it lets a decoder allocate the frame); ValueError if `data` does not
+    start like a PNG."""
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG (no PNG signature and IHDR header)")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
 def shard_name(split: str, index: int) -> str:

@@ -114,7 +114,8 @@ class _Batch:
             meta = decode_sample(sample, outs)
             mask, present = None, False
             if self.spec.masks and (self.spec.masks is True or MASK_SUFFIX in sample):
-                mask, present = decode_mask(sample), True
+                shape = (int(meta["frames"]), self.spec.height, self.spec.width)
+                mask, present = decode_mask(sample, shape), True
             elif self.spec.masks == "available":  # a split without masks: zeros, flagged
                 mask = np.zeros((int(meta["frames"]), *outs[0].shape[:2]), dtype=np.uint8)
         except ShardError as exc:

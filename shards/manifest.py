@@ -100,6 +100,11 @@ def check_manifest(manifest: Any) -> list[str]:
             counted = sum(int(s["videos"]) for s in shards)
             for s in shards:
                 str(s["name"]), int(s["bytes"]), str(s["sha256"])
+                if not is_file_name(s["name"]):
+                    problems.append(
+                        f"{split}: shard name {s['name']!r} is not a file name in the shard "
+                        "folder (a path outside it, or in a subfolder, is never opened)"
+                    )
             if counted != int(entry["videos"]):
                 says = entry["videos"]
                 problems.append(f"{split}: shards hold {counted} videos, split says {says}")
@@ -112,6 +117,16 @@ def check_manifest(manifest: Any) -> list[str]:
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(f"{split}: malformed entry ({exc!r})")
     return problems
+
+
+def is_file_name(name: Any) -> bool:
+    """Is `name` a plain file name (no folder part, no `..`, not absolute, on any OS), so that
+    `join(source, name)` stays inside `source`?"""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\:\0")
+    )
 
 
 def _geometry(entry: dict[str, Any]) -> tuple[int, int, int, int]:

@@ -26,9 +26,12 @@ from shards.format import (
     CHANNEL_MODES,
     MASK_SUFFIX,
     META_SUFFIX,
+    NUM_CLASSES,
     frame_suffix,
     member_suffixes,
+    png_size,
     split_key,
+    video_id,
 )
 from shards.manifest import join, open_url, split_entry
 
@@ -194,15 +197,20 @@ def shuffle(samples: Iterable[Raw], bufsize: int, rng: random.Random) -> Iterato
 
 def decode_frame(data: bytes, out: np.ndarray) -> None:
     """Decode one PNG into `out` (H, W, C) uint8, whose shape says what the PNG must be: C=3
-    RGB, C=1 grayscale (L), of size W x H. ValueError says why it cannot."""
+    RGB, C=1 grayscale (L), of size W x H. ValueError says why it cannot. The size is read
+    from the PNG's header first: a frame claiming another size (a PNG bomb that would decode
+    to gigabytes) is refused before anything is decompressed."""
     height, width, channels = out.shape
+    header = png_size(data)
+    if header != (width, height):
+        raise ValueError(
+            f"{header[0]}x{header[1]} in its header, expected {width}x{height} (not decoded)"
+        )
     mode = CHANNEL_MODES[channels]
     with Image.open(io.BytesIO(data), formats=("PNG",)) as im:
+        if im.mode != mode:
+            raise ValueError(f"mode {im.mode}, expected {mode}")
         im.load()
-        if im.mode != mode or im.size != (width, height):
-            raise ValueError(
-                f"mode {im.mode} {im.size[0]}x{im.size[1]}, expected {mode} {width}x{height}"
-            )
         # (H, W, 3) or (H, W) for L: a plain copy; the float pass transposes
         out[...] = np.asarray(im).reshape(out.shape)
 
@@ -210,23 +218,48 @@ def decode_frame(data: bytes, out: np.ndarray) -> None:
 def decode_sample(sample: Raw, outs: Sequence[np.ndarray]) -> dict[str, Any]:
     """Decode frames 0, 1, ... of `sample` into `outs` (each (H, W, C)); return its meta."""
     key = sample["__key__"]
+    where = f"shard {sample['__shard__']}: sample {key}"
+    member = META_SUFFIX
     try:
         meta = json.loads(sample[META_SUFFIX])
         if meta.get("video") != key:
             raise ValueError(f"json names video {meta.get('video')!r}")
+        if meta.get("id") != video_id(key) or not isinstance(meta.get("frames"), int):
+            raise ValueError(f"json says id {meta.get('id')!r}, frames {meta.get('frames')!r}")
         for t, out in enumerate(outs):
-            decode_frame(sample[frame_suffix(t)], out)
-    except Exception as exc:  # PIL raises many types; re-raised with shard and key below
-        where = f"shard {sample['__shard__']}: sample {key}"
-        raise ShardError(f"{where} does not decode ({type(exc).__name__}: {exc})") from exc
+            member = frame_suffix(t)
+            decode_frame(sample[member], out)
+    except Exception as exc:  # PIL raises many types; re-raised with shard, key and member
+        detail = f"{type(exc).__name__}: {exc}"
+        raise ShardError(f"{where}: {member} does not decode ({detail})") from exc
     return meta
 
 
-def decode_mask(sample: Raw) -> np.ndarray:
-    """The sample's mask (T, H, W) uint8, loaded without pickle."""
+def mask_problem(mask: Any, shape: tuple[int, int, int] | None = None) -> str | None:
+    """Why `mask` is not a (frames, height, width) uint8 array of class ids 0..48 (of `shape`
+    when given), or None when it is."""
+    if not isinstance(mask, np.ndarray):
+        return f"holds a {type(mask).__name__}, expected one array"
+    if mask.dtype != np.uint8:
+        return f"has dtype {mask.dtype}, expected uint8"
+    if mask.ndim != 3 or (shape is not None and mask.shape != tuple(shape)):
+        return f"has shape {mask.shape}, expected {tuple(shape) if shape else '(frames, H, W)'}"
+    top = int(mask.max()) if mask.size else 0
+    if top >= NUM_CLASSES:
+        return f"has value {top} > {NUM_CLASSES - 1} (class ids are 0..{NUM_CLASSES - 1})"
+    return None
+
+
+def decode_mask(sample: Raw, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """The sample's mask (T, H, W) uint8, loaded without pickle and checked (`mask_problem`;
+    `shape` is the video's (frames, height, width) when known): a ShardError naming the shard
+    and the video if it is not a mask of class ids."""
+    where = f"shard {sample['__shard__']}: sample {sample['__key__']}"
     try:
-        return np.load(io.BytesIO(sample[MASK_SUFFIX]), allow_pickle=False)
+        mask = np.load(io.BytesIO(sample[MASK_SUFFIX]), allow_pickle=False)
     except Exception as exc:
-        raise ShardError(
-            f"shard {sample['__shard__']}: sample {sample['__key__']} mask does not load ({exc})"
-        ) from exc
+        raise ShardError(f"{where}: {MASK_SUFFIX} does not load ({exc})") from exc
+    problem = mask_problem(mask, shape)
+    if problem:
+        raise ShardError(f"{where}: {MASK_SUFFIX} {problem}")
+    return mask

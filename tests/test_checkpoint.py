@@ -87,12 +87,10 @@ def test_run_folders(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     with pytest.raises(TrainError, match="no training run"):
         newest_run(root)
-    a, b = new_run_dir(root), None
-    a.mkdir(parents=True)
+    a = new_run_dir(root)  # created when picked
     (a / "last.pt").write_bytes(b"x")
     b = new_run_dir(root)
     assert b != a  # same second: a suffix keeps names unique
-    b.mkdir()
     (b / "best.pt").write_bytes(b"x")
     os.utime(a, (time.time() - 100, time.time() - 100))
     assert newest_run(root) == b

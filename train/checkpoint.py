@@ -6,8 +6,9 @@ inference never asks for architecture flags. Payload keys written by the trainer
     "model_config": dict (the task's model config), "model": state_dict, "train_config": dict,
     "optimizer", "scheduler": state dicts, "early_stopping": {"best": float, "bad": int},
     "step", "epoch", "batch_in_epoch": ints, "best_val": float | None,
-    "rng": list (one entry per rank) of {"torch": ByteTensor, "cuda": [ByteTensor],
-           "numpy": {...}, "python": tuple}
+    "rng": list (one entry per rank) of {"torch": ByteTensor, "cuda": ByteTensor | None
+           (the rank's own GPU; older files: a list, one per visible GPU), "numpy": {...},
+           "python": tuple}
 Everything is tensors or plain Python types, so the safe loader accepts it.
 """
 
@@ -111,7 +112,8 @@ def rng_state() -> dict[str, Any]:
     version, py_state, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # this process's GPU only: a resume that sees fewer GPUs still restores it
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
         "numpy": {
             "kind": kind,
             "keys": torch.from_numpy(keys.astype(np.int64)),
@@ -123,11 +125,24 @@ def rng_state() -> dict[str, Any]:
     }
 
 
+def cuda_state_for_device(saved: Any, index: int) -> torch.Tensor | None:
+    """The CUDA RNG state to restore on GPU `index` from a saved "cuda" entry: the one state
+    (this format), entry `index` of an older file's list of every visible GPU, or None when
+    nothing was saved or the list has no such GPU."""
+    if isinstance(saved, torch.Tensor):
+        return saved
+    if isinstance(saved, (list, tuple)) and 0 <= index < len(saved):
+        return saved[index]
+    return None
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `rng_state` captured."""
+    """Restore what `rng_state` captured (the CUDA state onto this process's GPU)."""
     torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if torch.cuda.is_available():
+        cuda = cuda_state_for_device(state.get("cuda"), torch.cuda.current_device())
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda)
     n = state["numpy"]
     np.random.set_state(
         (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])

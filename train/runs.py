@@ -17,14 +17,20 @@ CSV = "metrics.csv"
 
 
 def new_run_dir(root: Path = RUNS_ROOT) -> Path:
-    """A fresh `root/<UTC timestamp>` path (not created); a suffix keeps it unique."""
+    """A new, empty `root/<UTC timestamp>` folder, created when picked: `mkdir` fails on a
+    name another run took (two runs started in the same second), and the next suffix (`-1`,
+    `-2`, ...) is tried, so no two runs ever share a folder."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    path = Path(root) / stamp
-    n = 1
-    while path.exists():
-        path = Path(root) / f"{stamp}-{n}"
-        n += 1
-    return path
+    n = 0
+    while True:
+        path = root / (f"{stamp}-{n}" if n else stamp)
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
 
 
 def newest_run(root: Path = RUNS_ROOT) -> Path:
@@ -54,7 +60,8 @@ def find_checkpoint(path: Path | str | None = None, root: Path = RUNS_ROOT) -> P
 
 
 def resolve_run_dir(out: str | Path | None, resume: bool, root: Path | str = RUNS_ROOT) -> Path:
-    """The folder a training run writes to (not created here).
+    """The folder a training run writes to: without `--out` a new one, created here (see
+    `new_run_dir`); otherwise not created here.
 
     A new run refuses a folder that already holds one; `--resume` needs its last.pt, and
     without `--out` it continues the newest run under `root`."""

@@ -68,6 +68,30 @@ def settle_init_from(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def init_model_config(task: Any, cfg: TrainConfig, init: dict[str, Any]) -> Any:
+    """The model config of a checkpoint `init` a new run starts from (--init-from): a
+    TrainError, before the run folder is written, for another task or a model that reads or
+    predicts other frame counts than the run's."""
+    found = checkpoint_task(init)
+    if found != cfg.task:
+        raise TrainError(
+            f"--init-from {cfg.init_from} is a {found} checkpoint; this run trains "
+            f"--task {cfg.task}"
+        )
+    try:
+        model_cfg = task.config_from_dict(init["model_config"])
+    except (ValueError, TypeError) as exc:
+        raise TrainError(f"--init-from {cfg.init_from}: {exc}") from None
+    frames = (getattr(model_cfg, "frames_in", None), getattr(model_cfg, "frames_out", None))
+    if None not in frames and frames != (cfg.frames_in, cfg.frames_out):
+        raise TrainError(
+            f"--init-from {cfg.init_from}: its model reads {frames[0]} frames and predicts "
+            f"{frames[1]}, this run asks for --frames-in {cfg.frames_in} --frames-out "
+            f"{cfg.frames_out} (leave both out to take the checkpoint's)"
+        )
+    return model_cfg
+
+
 @dataclass
 class TrainState:
     """What the loop advances; saved in every checkpoint."""
@@ -121,15 +145,7 @@ class Session:
             self.model_cfg = self.task.model_config(cfg)
             if cfg.init_from:  # fine-tuning: that checkpoint's model and weights
                 init = load_checkpoint(cfg.init_from)
-                if checkpoint_task(init) != cfg.task:
-                    raise TrainError(
-                        f"--init-from {cfg.init_from} is a {checkpoint_task(init)} checkpoint; "
-                        f"this run trains --task {cfg.task}"
-                    )
-                try:
-                    self.model_cfg = self.task.config_from_dict(init["model_config"])
-                except (ValueError, TypeError) as exc:
-                    raise TrainError(f"--init-from {cfg.init_from}: {exc}") from None
+                self.model_cfg = init_model_config(self.task, cfg, init)
                 # the run's config names the preset the model really comes from
                 cfg.preset = (init.get("train_config") or {}).get("preset") or "init-from"
         self.cfg, self.run, self.env = cfg, run, env
@@ -158,7 +174,14 @@ class Session:
         )
         self._pending_rng: dict[str, Any] | None = None
         if payload is None and cfg.init_from:
-            self.model.load_state_dict(init["model"])
+            try:
+                self.model.load_state_dict(init["model"])
+            except (RuntimeError, KeyError, TypeError) as exc:
+                detail = (str(exc).splitlines() or ["no detail"])[0][:160]
+                raise TrainError(
+                    f"--init-from {cfg.init_from}: its weights do not fit the model its config "
+                    f"describes ({detail})"
+                ) from None
             log.info("starting from the weights of %s (step %s)", cfg.init_from, init.get("step"))
         if payload is not None:
             self._restore(payload)
