@@ -871,6 +871,11 @@ def demo(
         typer.echo(f"  {label:<17} {s[key]}")
     for split, path in s["preds"].items():
         typer.echo(f"  {split + ' store':<17} {path}")
+    typer.echo(
+        "the submission comes from the RGB path (the segmenter on predicted frames); the "
+        "README's mask path (train --task masks) scores higher: README.md, 'From data/ to "
+        "submission.pt'"
+    )
     typer.echo(f"val metrics on {s['videos']} videos (frames 12-22):")
     typer.echo(f"  {'':<8} {'model':>10}   {'copy-last-frame':>15}")
     for name in FRAME_METRICS:
