@@ -341,3 +341,19 @@ def test_every_video_once_per_epoch_over_ranks_and_workers(
     for epoch in range(4):
         keys = simulated_epoch(shards, ranks, workers, epoch)
         assert len(keys) == 12 and len(set(keys)) == 12, (epoch, sorted(keys))
+
+
+def test_device_batches_convert_like_the_host_path() -> None:
+    """The GPU path's conversion (uint8 sent as it is, cast and transposed on the device),
+    run here on the CPU: every grey level gives the host path's float exactly, in the
+    (B, T, C, H, W) layout, and the uint8 batch can be reused as soon as it returns."""
+    from shards.buffers import DeviceBatches, to_float
+
+    levels = torch.arange(256, dtype=torch.uint8)
+    frames = levels.repeat(2 * 3 * 4).view(2, 3, 4, 64, 4)[..., :3].contiguous()  # (B,T,H,W,C)
+    convert = DeviceBatches(torch.device("cpu"))
+    out = convert.to_float(frames)
+    want = to_float(frames).clone()
+    frames.zero_()  # the worker reuses its buffer
+    assert out.shape == (2, 3, 3, 4, 64) and out.is_contiguous()
+    assert torch.equal(out, want) and convert.to_float(None) is None
