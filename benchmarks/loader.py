@@ -1,7 +1,15 @@
-"""Loader speed against the PNG-decode limit, and peak memory vs dataset size. Prints JSON.
+"""Loader speed against the PNG-decode limit, peak memory vs dataset size, and how the train
+split feeds many ranks x workers. Prints JSON.
 
     python benchmarks/loader.py                          # the issue sizes: 500; RSS 200, 2000
     python benchmarks/loader.py --videos 40 --rss 20 60  # a quick look
+    python benchmarks/loader.py --partition-only         # reads per sample, 1/8/32 slots
+
+Partition (`--partition-only`, also part of a full run): one train epoch of simulated DDP ranks x
+loader workers ("slots": 1 = 1 x 1, 8 = 2 x 4, 32 = 8 x 4), each slot's stream taken from
+`shards.partition.train_samples` for its quota of batches, over shards that are only counted
+(the shard reader is replaced by one yielding keys, so the numbers are the partition's alone):
+samples read per sample delivered, and how often each video came per epoch.
 
 Synthetic videos (ingest.synth) and their shards are cached under --cache and reused. The
 loader (train mode, one epoch of --videos unlabeled videos) runs with 0, 1 and 2 workers beside
@@ -13,6 +21,7 @@ size in a fresh subprocess: the larger set within 1.2x of the smaller.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -31,6 +40,7 @@ from ingest.pack import IngestConfig, run_ingest  # noqa: E402
 from ingest.synth import SynthConfig, generate  # noqa: E402
 from shards.format import MANIFEST_NAME  # noqa: E402
 from shards.manifest import read_manifest  # noqa: E402
+from shards.reader import ShardRef  # noqa: E402
 
 
 def cached_shards(cache: Path, videos: int, workers: int) -> Path:
@@ -167,6 +177,77 @@ def peak_rss(shards: Path, workers: int, batch_size: int, shuffle_buffer: int) -
     return json.loads(out.strip().splitlines()[-1])
 
 
+@contextlib.contextmanager
+def counted_reads():
+    """Replace the partition's shard reader by one that yields each sample's key and index
+    only (no I/O) and counts the samples read: -> a dict whose "reads" grows."""
+    import shards.partition as partition
+
+    count = {"reads": 0}
+    real = partition.read_shard
+
+    def read(shard: ShardRef, on_error: str = "raise"):
+        for i in range(shard.videos):
+            count["reads"] += 1
+            yield {"__key__": f"{shard.name}/{i}", "__index__": i}
+
+    partition.read_shard = read
+    try:
+        yield count
+    finally:
+        partition.read_shard = real
+
+
+def partition_epoch(shards: int, per_shard: int, ranks: int, workers: int, batch: int) -> dict:
+    """One epoch of `ranks` x `workers` slots over `shards` shards of `per_shard` videos, with
+    the loader's default epoch (every video once over the ranks): samples read per sample
+    delivered, and the spread of the times each video came."""
+    from collections import Counter
+
+    from shards.partition import StreamSpec, train_samples, worker_batches
+
+    refs = tuple(
+        ShardRef("mem://bench", f"s{i:03d}.tar", "unlabeled", per_shard, 22, False)
+        for i in range(shards)
+    )
+    total = shards * per_shard
+    spec = StreamSpec(
+        shards=refs, mode="train", batch_size=batch, frames=22, frames_in=11, height=1,
+        width=1, channels=3, masks=False, seed=0, epoch=0, rank=0, world_size=ranks,
+        batches_per_rank=total // ranks // batch, shuffle_buffer=64, on_error="raise",
+    )  # fmt: skip
+    slots = ranks * workers
+    seen: Counter = Counter()
+    with counted_reads() as count:
+        for slot in range(slots):
+            stream = train_samples(spec, slot, slots)
+            for _ in range(worker_batches(spec, slot % workers, workers) * batch):
+                seen[next(stream)["__key__"]] += 1
+    delivered = sum(seen.values())
+    times = [seen.get(f"{r.name}/{i}", 0) for r in refs for i in range(per_shard)]
+    return {
+        "shards": shards,
+        "videos": total,
+        "slots": f"{ranks}x{workers}",
+        "delivered": delivered,
+        "reads_per_sample": round(count["reads"] / delivered, 2),
+        "videos_0_times": sum(t == 0 for t in times),
+        "videos_1_time": sum(t == 1 for t in times),
+        "videos_2plus_times": sum(t >= 2 for t in times),
+        "most_times": max(times),
+    }
+
+
+def partition_table(batch: int) -> list[dict]:
+    """partition_epoch for 1, 8 and 32 slots on 10 shards (fewer than 32 slots) and on 48
+    shards (more than 32: whole shards do not split evenly), 50 videos a shard."""
+    return [
+        partition_epoch(shards, 50, ranks, workers, batch)
+        for shards in (10, 48)
+        for ranks, workers in ((1, 1), (2, 4), (8, 4))
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=500, help="videos for the speed runs")
@@ -182,11 +263,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--gen-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-rss", action="store_true", help="skip the memory runs")
+    parser.add_argument(
+        "--partition-only", action="store_true", help="only the simulated ranks x workers table"
+    )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     parser.add_argument("--workers-rss", type=int, default=2, help="loader workers in RSS runs")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child, args.workers_rss, args.batch_size, args.shuffle_buffer)
+        return
+    if args.partition_only:
+        table = {"partition": partition_table(args.batch_size), "machine": machine()}
+        print(json.dumps(table, indent=2))
         return
 
     shards = cached_shards(args.cache, args.videos, args.gen_workers)
@@ -215,6 +303,7 @@ def main() -> None:
         ratio = max(rss[args.rss[1]][k] / rss[args.rss[0]][k] for k in keys)
         result["rss_large_over_small"] = round(ratio, 3)
         result["rss_target_1.2_met"] = ratio <= 1.2
+    result["partition"] = partition_table(args.batch_size)
     result["machine"] = machine()
     print(json.dumps(result, indent=2))
 

@@ -5,6 +5,8 @@ presets, side by side with the naive reference on the same weights; print JSON.
     python benchmarks/model_step.py --height 32 --width 48 --repeats 1   # a quick small run
     python benchmarks/model_step.py --conv-floor   # + the convolutions alone: a speed-up ceiling
     python benchmarks/model_step.py --presets seed --compile   # + torch.compile, its break-even
+    python benchmarks/model_step.py --gpu     # on CUDA: videos/s of seed, compact, seed-masks and
+                                              # the small segmenter, eager and torch.compile
 
 The optimised model runs at the training default precision (`--precision auto`: bf16 autocast
 where the CPU computes bf16 natively, see train.ddp.resolve_precision) and in float32; the
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,6 +40,8 @@ from benchmarks.machine import machine  # noqa: E402
 from convrnn import build_model, get_preset  # noqa: E402
 from convrnn.reference import from_model  # noqa: E402
 from convrnn.summary import conv_macs  # noqa: E402
+from segment import build_segmenter  # noqa: E402
+from segment import get_preset as segmenter_preset  # noqa: E402
 from train.ddp import autocast, resolve_precision  # noqa: E402
 
 
@@ -176,6 +181,80 @@ def compile_model(
     return compiled, info
 
 
+def gpu_rates(args: argparse.Namespace, device: torch.device) -> list[dict[str, object]]:
+    """On the GPU, at the training default precision: videos/s of a training step (forward,
+    MSE or cross-entropy, backward) and of a prediction, for the frame presets, the mask
+    forecaster and the segmenter (per frame: videos/s = frames/s / frames per video), eager
+    and under torch.compile. Timed between torch.cuda.synchronize() calls (a `device` other
+    than CUDA only checks the code)."""
+    cuda = device.type == "cuda"
+    context = autocast(resolve_precision("auto", device), device, warn=False)
+    b, fi, fo, h, w = args.batch, args.frames_in, args.frames_out, args.height, args.width
+    rows = []
+    for name in ("seed", "compact", "seed-masks", "segmenter-small"):
+        torch.manual_seed(0)
+        if name.startswith("segmenter"):
+            model = build_segmenter(segmenter_preset("small")).to(device)
+            x = torch.rand(b * (fi + fo), 3, h, w, device=device)  # every frame of b videos
+            y = torch.randint(0, 49, (b * (fi + fo), h, w), device=device)
+
+            def step(m, x=x, y=y):
+                with context:
+                    logits = m(x)
+                F.cross_entropy(logits.float(), y).backward()
+
+            def infer(m, x=x):
+                with torch.inference_mode(), context:
+                    m(x)
+        else:
+            cfg = get_preset(name, frames_in=fi, frames_out=fo, height=h, width=w)
+            model = build_model(cfg).to(device)
+            if cfg.masks:
+                x = torch.randint(0, cfg.num_classes, (b, fi, h, w), device=device)
+                y = torch.randint(0, cfg.num_classes, (b, fo, h, w), device=device)
+            else:
+                x = torch.rand(b, fi, cfg.image_channels, h, w, device=device)
+                y = torch.rand(b, fo, cfg.image_channels, h, w, device=device)
+
+            def step(m, x=x, y=y, masks=cfg.masks):
+                with context:
+                    out = m(x, y, 0.0)
+                if masks:  # (B, T, K, H, W) logits
+                    loss = F.cross_entropy(out.float().movedim(2, -1).flatten(0, -2), y.flatten())
+                else:
+                    loss = ((out.float() - y) ** 2).mean()
+                loss.backward()
+
+            def infer(m, x=x):
+                with torch.inference_mode(), context:
+                    m(x)
+
+        row: dict[str, object] = {"model": name, "batch": b, "frame": f"{h}x{w}"}
+        variants = {"eager": model}
+        if args.compile:
+            variants["compiled"] = torch.compile(model)
+        for label, m in variants.items():
+            for kind, fn in (("train", step), ("infer", infer)):
+                m.train(kind == "train")
+
+                def call(m=m, fn=fn):
+                    m.zero_grad(set_to_none=True)
+                    fn(m)
+                    if cuda:
+                        torch.cuda.synchronize()
+
+                seconds = median_seconds(call, args.repeats, max(args.warmup, 2))
+                row[f"{label}_{kind}_videos_per_s"] = round(b / seconds, 2)
+        print(f"gpu {row}", file=sys.stderr, flush=True)
+        rows.append(row)
+        if cuda:
+            row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
+            del model, variants
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+    return rows
+
+
 def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
     cfg = get_preset(
         name,
@@ -280,9 +359,22 @@ def main() -> None:
         help="also time every convolution of the network alone: the floor under any "
         "implementation of the same math, and the speed-up ceiling it implies",
     )
+    p.add_argument(
+        "--gpu",
+        action="store_true",
+        help="time the models on CUDA instead (with --compile: also compiled)",
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.gpu:
+        if not torch.cuda.is_available():
+            raise SystemExit("--gpu: no CUDA device here")
+        torch.backends.cudnn.benchmark = True  # as training sets it (train.ddp.setup)
+        rates = gpu_rates(args, torch.device("cuda"))
+        result = {"torch": torch.__version__, "gpu": rates, "machine": machine()}
+        print(json.dumps(result, indent=2))
+        return
     result = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

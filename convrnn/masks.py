@@ -86,7 +86,11 @@ def present_planes(ids: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
 
 
 def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_classes: int) -> None:
-    """ValueError unless `ids` are class ids (B, T, H, W) in 0..num_classes-1 (and of `shape`)."""
+    """ValueError unless `ids` are class ids (B, T, H, W) in 0..num_classes-1 (and of `shape`).
+
+    The range is checked on CPU tensors only: on a GPU reading it back would stall every
+    forward until the queued kernels finish, so code that moves masks to a GPU checks them on
+    the host first (an id out of range on the GPU still stops the embedding with an error)."""
     if ids.dim() != 4 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise ValueError(
             f"{name} of a mask model must be class ids (B, T, H, W) of an integer dtype, "
@@ -94,6 +98,8 @@ def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_class
         )
     if shape is not None and tuple(ids.shape) != shape:
         raise ValueError(f"{name} must be {shape}, got {tuple(ids.shape)}")
+    if ids.device.type != "cpu":
+        return
     lo, hi = torch.aminmax(ids)
     if lo < 0 or hi >= num_classes:
         raise ValueError(

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from shards.buffers import BufferRing, FloatBuffers, release, to_float
+from shards.buffers import BufferRing, DeviceBatches, FloatBuffers, release, to_float
 from shards.errors import ShardError
 from shards.format import MASK_SUFFIX
 from shards.manifest import read_manifest, split_entry, split_geometry
@@ -147,11 +147,18 @@ class VideoLoader:
     """
 
     def __init__(
-        self, spec: StreamSpec, frames_in: int, frames_out: int | None, workers: int, prefetch: int
+        self,
+        spec: StreamSpec,
+        frames_in: int,
+        frames_out: int | None,
+        workers: int,
+        prefetch: int,
+        device: torch.device | None = None,
     ) -> None:
         self.spec = spec
         self.frames_in, self.frames_out = frames_in, frames_out
         self.workers, self.prefetch = workers, prefetch
+        self.device = device
 
     @property
     def epoch(self) -> int:
@@ -179,6 +186,9 @@ class VideoLoader:
             dataset, batch_size=None, num_workers=self.workers, generator=rng, **kwargs
         )
         inputs, targets = FloatBuffers(), FloatBuffers()
+        on_device = None  # a GPU: uint8 sent there and converted there (shards.buffers)
+        if self.device is not None and self.device.type != "cpu":
+            on_device = DeviceBatches(self.device)
         drop = self.spec.skip_batches % max(self.workers, 1) if self.spec.mode == "train" else 0
         for batch in _clean_errors(loader):
             if drop:  # resumed epoch: the last skipped batches, decoded by their workers
@@ -186,7 +196,13 @@ class VideoLoader:
                 release(batch["inputs"])
                 release(batch["targets"])
                 continue
-            converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
+            if on_device is not None:
+                converted = (
+                    on_device.to_float(batch["inputs"]),
+                    on_device.to_float(batch["targets"]),
+                )
+            else:
+                converted = to_float(batch["inputs"], inputs), to_float(batch["targets"], targets)
             release(batch["inputs"])  # the worker may now reuse these uint8 buffers
             release(batch["targets"])
             yield {
@@ -232,6 +248,7 @@ def make_loader(
     masks: bool | str = False,
     prefetch: int = 2,
     start_batch: int = 0,
+    device: torch.device | None = None,
 ) -> VideoLoader:
     """A streaming loader over the shards at `source` (a folder or an fsspec URL).
 
@@ -250,6 +267,7 @@ def make_loader(
     Default splits: train + unlabeled (train mode), val (eval mode). `start_batch` (train
     mode) resumes an epoch: the first batches are skipped as raw samples, not decoded, and the
     rest are exactly the batches an uninterrupted pass gives (with on_error="raise").
+    `device` (a GPU): "inputs" and "targets" come on it, sent as uint8 and converted there.
     """
     _check_args(
         mode, on_error, batch_size, frames_in, frames_out, rank, world_size,
@@ -302,7 +320,8 @@ def make_loader(
         raise ShardError(
             f"start_batch {start_batch} is outside the epoch's {batches_per_rank} batches"
         )
-    return VideoLoader(spec, frames_in, frames_out if with_targets else None, workers, prefetch)
+    frames_out = frames_out if with_targets else None
+    return VideoLoader(spec, frames_in, frames_out, workers, prefetch, device)
 
 
 def _check_args(

@@ -1,9 +1,10 @@
 """Which samples each DDP rank and loader worker reads, and in what order.
 
-Train mode: shards are partitioned among the rank x worker slots from one permutation per
-(seed, epoch, pass), the same on every rank; with fewer shards than slots, samples are
-partitioned instead. Each worker has a fixed quota of batches and cycles through its part
-until the quota is met, so every rank gets the same number of batches.
+Train mode: one permutation of the shards per (seed, epoch, pass), the same on every rank, laid
+end to end makes the epoch's tape of samples; each rank x worker slot takes one contiguous
+segment of it, as long as its fixed quota of batches, so every rank gets the same number of
+batches, every video comes once per epoch (when the quotas add up to the videos), and a shard
+is read only by the few slots whose segments touch it.
 
 Eval mode: every video exactly once. A rank takes a contiguous block of positions in id order
 (from the per-shard counts in the manifest); batch b of a rank goes to worker b mod W, which
@@ -58,31 +59,72 @@ def worker_batches(spec: StreamSpec, worker: int, workers: int) -> int:
     return spec.batches_per_rank // workers + (worker < spec.batches_per_rank % workers)
 
 
+def slot_quotas(spec: StreamSpec, slots: int) -> list[int]:
+    """Train mode: the samples each of the `slots` rank x worker slots takes per epoch (slot
+    rank * workers + worker makes worker_batches(...) batches)."""
+    workers = slots // spec.world_size
+    return [worker_batches(spec, s % workers, workers) * spec.batch_size for s in range(slots)]
+
+
+def shard_order(spec: StreamSpec, n_pass: int) -> list[ShardRef]:
+    """The shards of pass `n_pass` of the epoch, in the same order on every rank and worker."""
+    order = list(spec.shards)
+    random.Random(f"shards:{spec.seed}:{spec.epoch}:{n_pass}").shuffle(order)
+    return order
+
+
+def tape_pieces(spec: StreamSpec, start: int, stop: int) -> Iterator[tuple[ShardRef, int, int]]:
+    """Positions [start, stop) of the epoch's tape as (shard, lo, hi): samples lo..hi-1 of the
+    shard, in tape order. The tape is pass 0's shard order, then pass 1's, ...: position p is
+    sample p mod N of pass p // N (N: the videos of all shards)."""
+    n = spec.videos
+    p = start
+    while p < stop:
+        n_pass, offset = divmod(p, n)
+        end = min(stop, (n_pass + 1) * n) - n_pass * n  # this pass's part, as offsets
+        at = 0
+        for shard in shard_order(spec, n_pass):
+            lo, hi = max(offset, at), min(end, at + shard.videos)
+            if lo < hi:
+                yield shard, lo - at, hi - at
+            at += shard.videos
+        p = (n_pass + 1) * n
+
+
 def train_samples(spec: StreamSpec, slot: int, slots: int) -> Iterator[Raw]:
-    """Endless passes over slot `slot` of `slots`' part of the shards, each pass reshuffled."""
-    seen = 0
+    """Slot `slot` of `slots`' samples: its quota of the epoch, then more if samples were
+    skipped as damaged, each round through the shuffle buffer.
 
-    def samples(order: list[ShardRef]) -> Iterator[Raw]:
-        nonlocal seen
-        if len(order) >= slots:  # whole shards per slot
-            for shard in order[slot::slots]:
-                for sample in read_shard(shard, spec.on_error):
-                    seen += 1
+    The epoch is a tape of passes over the shards (`tape_pieces`), cut into one contiguous
+    segment per slot, as long as its quota: every video comes once per epoch when the quotas
+    add up to the videos (the default epoch), and a slot opens only the shards its segment
+    touches, reading each up to the segment's end (a shard split among k slots is read about
+    (k + 1) / 2 times, not once per slot). Round r (past the quota) takes the segment one
+    epoch's worth further along the tape."""
+    quotas = slot_quotas(spec, slots)
+    total, first, quota = sum(quotas), sum(quotas[:slot]), quotas[slot]
+    if quota == 0:  # a worker without batches
+        return
+    got = 0
+
+    def samples(start: int) -> Iterator[Raw]:
+        nonlocal got
+        for shard, lo, hi in tape_pieces(spec, start, start + quota):
+            for sample in read_shard(shard, spec.on_error):
+                index = sample["__index__"]
+                if index >= hi:
+                    break
+                if index >= lo:
+                    got += 1
                     yield sample
-        else:  # fewer shards than ranks x workers: every slot reads all, keeps its share
-            for shard in order:
-                for sample in read_shard(shard, spec.on_error):
-                    seen += 1
-                    if seen % slots == slot:
-                        yield sample
+                if index == hi - 1:  # stop reading the shard at the segment's end
+                    break
 
-    for n_pass in itertools.count():
-        order = list(spec.shards)  # the same order on every rank and worker
-        random.Random(f"shards:{spec.seed}:{spec.epoch}:{n_pass}").shuffle(order)
-        rng = random.Random(f"samples:{spec.seed}:{spec.epoch}:{n_pass}:{slot}")
-        before = seen
-        yield from shuffle(samples(order), spec.shuffle_buffer, rng)
-        if seen == before:
+    for n_round in itertools.count():
+        rng = random.Random(f"samples:{spec.seed}:{spec.epoch}:{n_round}:{slot}")
+        before = got
+        yield from shuffle(samples(n_round * total + first), spec.shuffle_buffer, rng)
+        if got == before:
             raise ShardError(
                 f"no readable samples for rank {spec.rank} in "
                 f"{', '.join(s.url for s in spec.shards)}"

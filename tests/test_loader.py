@@ -301,3 +301,59 @@ def test_start_batch_resumes_an_epoch_without_decoding_the_skipped_part(
         keys_of(loader(out))
     with pytest.raises(ShardError, match="start_batch 7"):
         loader(shard_root, start=7)
+
+
+@pytest.fixture(scope="module")
+def one_video_shards(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """synth_root in shards of one video each: 12 train + unlabeled shards."""
+    out = tmp_path_factory.mktemp("single") / "shards"
+    run_ingest(
+        IngestConfig(data_root=synth_root, out=out, workers=1, videos_per_shard=1, progress=False)
+    )
+    return out
+
+
+def simulated_epoch(shards: Path, ranks: int, workers: int, epoch: int = 0) -> list[str]:
+    """The keys of one train epoch of `ranks` x `workers` slots, each slot's stream taken
+    straight from the partition (no processes), for its quota of batches."""
+    from shards.partition import train_samples, worker_batches
+
+    keys = []
+    for rank in range(ranks):
+        spec = make_loader(
+            shards, mode="train", batch_size=1, rank=rank, world_size=ranks, epoch=epoch, **FAST
+        ).spec
+        for worker in range(workers):
+            stream = train_samples(spec, rank * workers + worker, ranks * workers)
+            keys += [next(stream)["__key__"] for _ in range(worker_batches(spec, worker, workers))]
+    return keys
+
+
+@pytest.mark.parametrize("fixture", ["one_video_shards", "small_shards", "shard_root"])
+@pytest.mark.parametrize("ranks,workers", [(1, 1), (2, 1), (1, 5), (4, 3)])
+def test_every_video_once_per_epoch_over_ranks_and_workers(
+    request: pytest.FixtureRequest, fixture: str, ranks: int, workers: int
+) -> None:
+    """12 videos in 12, 4 (of 4 and 2 videos) or 2 shards, on 1, 2, 5 and 12 slots: whole
+    shards do not split evenly over the slots, and with fewer shards than slots the shards are
+    shared; each video still comes exactly once an epoch."""
+    shards = request.getfixturevalue(fixture)
+    for epoch in range(4):
+        keys = simulated_epoch(shards, ranks, workers, epoch)
+        assert len(keys) == 12 and len(set(keys)) == 12, (epoch, sorted(keys))
+
+
+def test_device_batches_convert_like_the_host_path() -> None:
+    """The GPU path's conversion (uint8 sent as it is, cast and transposed on the device),
+    run here on the CPU: every grey level gives the host path's float exactly, in the
+    (B, T, C, H, W) layout, and the uint8 batch can be reused as soon as it returns."""
+    from shards.buffers import DeviceBatches, to_float
+
+    levels = torch.arange(256, dtype=torch.uint8)
+    frames = levels.repeat(2 * 3 * 4).view(2, 3, 4, 64, 4)[..., :3].contiguous()  # (B,T,H,W,C)
+    convert = DeviceBatches(torch.device("cpu"))
+    out = convert.to_float(frames)
+    want = to_float(frames).clone()
+    frames.zero_()  # the worker reuses its buffer
+    assert out.shape == (2, 3, 3, 4, 64) and out.is_contiguous()
+    assert torch.equal(out, want) and convert.to_float(None) is None

@@ -167,3 +167,19 @@ def test_a_flat_true_frame_does_not_blow_up_energy_and_grid() -> None:
     assert m["energy"]["per_frame"][1] == pytest.approx(
         float(e.view(4, 3)[:, 1].sum() / t.view(4, 3)[keep, 1].sum())
     )
+
+
+def testssim_filters_are_made_once_and_serve_training_after_inference() -> None:
+    """The Gaussian filters are cached per size, channels and device (no copy to the device
+    per call), and a first call under inference_mode does not leave inference tensors that a
+    later training step could not save for backward."""
+    from train.metrics import ssim_filters, ssim_map
+
+    ssim_filters.cache_clear()
+    x, y = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24)
+    with torch.inference_mode():
+        ssim_map(x, y)
+    p = x.clone().requires_grad_()
+    ssim_map(p, y).mean().backward()  # the cached filters are saved for this backward
+    assert p.grad is not None and ssim_filters.cache_info().hits == 1
+    assert ssim_filters(11, 15, torch.device("cpu"))[0] is ssim_filters(11, 15, x.device)[0]

@@ -102,12 +102,13 @@ def make_batches(
     start_batch: int = 0,
 ):
     """This rank's loader: train mode is shuffled by (seed, epoch) with equal batch counts on
-    every rank; eval mode gives every video of `splits` once across ranks."""
+    every rank; eval mode gives every video of `splits` once across ranks. On a GPU the frames
+    come already on it (sent as uint8, converted there)."""
     from shards.loader import make_loader
 
     return make_loader(
         cfg.shards, splits, mode=mode, batch_size=batch_size, **task.loader_kwargs(cfg, mode),
         workers=cfg.workers, seed=cfg.seed, epoch=epoch,
         samples_per_epoch=cfg.samples_per_epoch if mode == "train" else None,
-        rank=env.rank, world_size=env.world_size, start_batch=start_batch,
+        rank=env.rank, world_size=env.world_size, start_batch=start_batch, device=env.device,
     )  # fmt: skip

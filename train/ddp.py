@@ -3,6 +3,10 @@
 Launched by `torchrun` (RANK / WORLD_SIZE / LOCAL_RANK set) with WORLD_SIZE > 1, `setup` joins
 the process group: gloo on CPU, nccl on CUDA, one GPU per local rank. Otherwise every helper
 here degrades to the single-process case, so the loop has no `if distributed` branches.
+
+The small collectives of the loop (stop flags and the clock every step, the log sums) run on
+host tensors, over a gloo group beside nccl on GPUs: a step's agreement then never waits for
+the GPU to finish the work queued before it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class DistEnv:
     local_world_size: int = 1
     device: torch.device = torch.device("cpu")
     threads: int = 1
+    host_group: Any = None  # the group of the host-side collectives (None: the default, gloo)
 
     @property
     def is_main(self) -> bool:
@@ -48,16 +53,16 @@ class DistEnv:
         """Element-wise maxima over ranks, in float64 (one all-reduce; no-op alone)."""
         if not self.distributed:
             return [float(v) for v in values]
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.host_group)
         return t.tolist()
 
     def sum(self, *values: float) -> list[float]:
         """Element-wise sums over ranks."""
         if not self.distributed:
             return list(values)
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t, group=self.host_group)
         return t.tolist()
 
     def broadcast(self, obj: Any) -> Any:
@@ -65,7 +70,7 @@ class DistEnv:
         if not self.distributed:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, group=self.host_group)
         return box[0]
 
     def gather(self, obj: Any) -> list[Any]:
@@ -73,7 +78,7 @@ class DistEnv:
         if not self.distributed:
             return [obj]
         out: list[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj)
+        dist.all_gather_object(out, obj, group=self.host_group)
         return out
 
 
@@ -102,11 +107,21 @@ def keep_freed_memory() -> None:
     libc.mallopt(m_trim_threshold, (1 << 31) - 1)  # and freed memory is not trimmed back
 
 
+def cuda_bf16_native(capability: tuple[int, int], bf16_supported: bool) -> bool:
+    """Does a GPU of compute `capability` (major, minor) compute in bfloat16 natively?
+    `torch.cuda.is_bf16_supported()` (`bf16_supported`) is also true where bf16 is only
+    emulated (V100 7.0, T4 7.5: slower than float32); the bf16 tensor cores start at Ampere
+    (8.0)."""
+    return bf16_supported and capability[0] >= 8
+
+
 def bf16_supported(device: torch.device) -> bool:
-    """Does `device` compute in bfloat16 natively (a CUDA GPU with bf16, a CPU with AVX-512
-    BF16 or AMX)? Elsewhere bf16 autocast is emulated and slower than float32."""
+    """Does `device` compute in bfloat16 natively (a CUDA GPU of compute capability 8 or more,
+    a CPU with AVX-512 BF16 or AMX)? Elsewhere bf16 autocast is emulated and slower than
+    float32."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        capability = torch.cuda.get_device_capability(device)
+        return cuda_bf16_native(capability, torch.cuda.is_bf16_supported())
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(check is not None and check())
 
@@ -167,6 +182,9 @@ def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -
         index = int(device.split(":")[1]) if ":" in device else local_rank
         dev = torch.device("cuda", index % max(1, torch.cuda.device_count()))
         torch.cuda.set_device(dev)
+        # Training and prediction run fixed shapes (batch, frame size, crop): let cuDNN time
+        # its algorithms once per shape and keep the fastest.
+        torch.backends.cudnn.benchmark = True
     else:
         dev = torch.device("cpu")
     # Under DDP each process gets its share of the cores unless the user says otherwise.
@@ -177,13 +195,17 @@ def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -
         n_threads = threads
     else:
         n_threads = torch.get_num_threads()
+    host_group = None
+    timeout = datetime.timedelta(minutes=30)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(
             backend="nccl" if use_cuda else "gloo",
-            timeout=datetime.timedelta(minutes=30),
+            timeout=timeout,
             **({"device_id": dev} if use_cuda else {}),
         )
-    return DistEnv(rank, world, local_rank, local_world, dev, n_threads)
+    if world > 1 and dist.get_backend() == "nccl":  # host tensors for the loop's collectives
+        host_group = dist.new_group(backend="gloo", timeout=timeout)
+    return DistEnv(rank, world, local_rank, local_world, dev, n_threads, host_group)
 
 
 def teardown(barrier: bool = True) -> None:

@@ -106,21 +106,26 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
 
 class _Meter:
     """The sums behind each train line (loss, the task's scalars, steps) and the samples/s
-    clock, which leaves validation time out."""
+    clock, which leaves validation time out. The sums stay where the loss is (on a GPU: no
+    host sync per step) and are read only when a line is logged."""
 
     def __init__(self, s: Session) -> None:
         self.s = s
-        self.sums = torch.zeros(2 + len(s.task.train_scalars), dtype=torch.float64)
+        self.sums: torch.Tensor | None = None  # (1 + len(train_scalars),) float64
+        self.steps = 0
         self.t0, self.samples = time.perf_counter(), 0
 
     def add(self, loss: torch.Tensor, scalars: dict, videos: int, bar) -> None:
-        values = [loss.item(), *(scalars[k] for k in self.s.task.train_scalars), 1.0]
-        self.sums += torch.tensor(values, dtype=torch.float64)
+        names = self.s.task.train_scalars
+        values = torch.stack([loss.detach(), *(scalars[k] for k in names)]).double()
+        self.sums = values if self.sums is None else self.sums + values
+        self.steps += 1
         self.samples += videos * self.s.env.world_size
         if self.s.state.step % self.s.cfg.log_every == 0:
             rate = self.samples / max(time.perf_counter() - self.t0, 1e-9)
-            self.s.log_train(self.sums, rate, bar)
-            self.sums.zero_()
+            counted = torch.tensor([float(self.steps)], dtype=torch.float64)
+            self.s.log_train(torch.cat([self.sums.cpu(), counted]), rate, bar)
+            self.sums, self.steps = None, 0
             self.t0, self.samples = time.perf_counter(), 0
 
     def validate(self, **kwargs) -> bool:

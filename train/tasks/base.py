@@ -4,7 +4,7 @@ The loop in train/loop.py and the Session in train/session.py know nothing of fr
 segmenters; they ask the task. A task says
 - which model config and model it builds (from a preset, or from a checkpoint's dict),
 - what the loaders read (frames in/out, masks),
-- one training step: batch -> (loss, named scalars to log),
+- one training step: batch -> (loss, named scalar tensors to log),
 - one validation: model + loader -> (model metrics, baseline metrics), and the validation
   loss that picks best.pt (lower is better), and the log line that reports it,
 - what curves.png plots.
@@ -75,7 +75,8 @@ class Task:
         return None
 
     def train_step(self, net: torch.nn.Module, batch: dict, ctx: StepContext):
-        """-> (loss tensor, {name: float} for `train_scalars`)."""
+        """-> (loss tensor, {name: detached 0-dim tensor} for `train_scalars`); nothing here
+        reads a value back to the host (on a GPU that would wait for the step's kernels)."""
         raise NotImplementedError
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:

@@ -128,7 +128,7 @@ class FramesTask(ForecasterTask):
         with ctx.autocast:
             pred = net(inputs, targets=targets, teacher_prob=p)
         loss, mse = compute_loss(pred, targets, ctx.cfg, last=inputs[:, -1])
-        return loss, {"mse": mse.item()}
+        return loss, {"mse": mse}
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
         p = next(model.parameters())

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from convrnn.masks import check_masks
 from ingest.writer import sha256_file
 from shards.manifest import read_manifest, split_geometry
 from train.config import TrainConfig
@@ -184,12 +185,14 @@ class MasksTask(ForecasterTask):
 
     def train_step(self, net: torch.nn.Module, batch: dict, ctx: StepContext):
         cfg = ctx.cfg
-        masks = self._train_masks(batch, cfg).to(ctx.device, non_blocking=True).long()
         fi, fo = cfg.frames_in, cfg.frames_out
-        masks = masks[:, : fi + fo]  # (B, T, H, W)
+        masks = self._train_masks(batch, cfg)[:, : fi + fo]  # (B, T, H, W) uint8, on the host
+        # checked and cropped on the host: on a GPU both would read values back every step
+        check_masks("masks", masks, None, ctx.model_cfg.num_classes)
         if cfg.crop and min(cfg.crop) > 0:  # one window through all frames (fit_geometry
             # checked it fits), centred on an object of frame fi when biased (see crop_frames)
             masks, _ = crop_frames(masks, masks[:, fi - 1], tuple(cfg.crop), cfg.crop_object_bias)
+        masks = masks.to(ctx.device, non_blocking=True).long()
         inputs, targets = masks[:, :fi], masks[:, fi : fi + fo]  # (B, T, h, w) each
         p = teacher_prob(ctx.step, cfg, ctx.model_cfg.autoregressive)
         tracked = ctx.model_cfg.motion and cfg.flow_weight > 0

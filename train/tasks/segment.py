@@ -30,6 +30,7 @@ def sample_frames(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k distinct random frames of each video, each flipped left-right with probability 1/2
     when `flip`: (B, T, C, H, W), (B, T, H, W) -> (B*k, C, H, W), (B*k, H, W) int64.
+    The frames may be on a GPU, the masks stay on the host (crop_frames reads them there).
     Draws from the global torch RNG (saved with every checkpoint, so resume replays it)."""
     b, t = masks.shape[:2]
     k = min(k, t)
@@ -38,8 +39,8 @@ def sample_frames(
     x = frames[rows, idx].flatten(0, 1)  # (B*k, C, H, W)
     y = masks[rows, idx].flatten(0, 1).long()  # (B*k, H, W)
     if flip:
-        flipped = torch.rand(b * k) < 0.5  # (B*k,)
-        x = torch.where(flipped.view(-1, 1, 1, 1), x.flip(-1), x)
+        flipped = torch.rand(b * k) < 0.5  # (B*k,), drawn on the host whatever the device
+        x = torch.where(flipped.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
         y = torch.where(flipped.view(-1, 1, 1), y.flip(-1), y)
     return x, y
 
@@ -88,7 +89,9 @@ def crop_frames(
     With probability `object_bias` a window is centred (as far as the frame allows) on a
     random object pixel (class > 0) of its mask, else it is placed uniformly; a mask without
     objects always gets a uniform window. Most pixels are floor, so biased windows show the
-    net more of what it gets wrong for the same FLOPs. Draws from the global torch RNG."""
+    net more of what it gets wrong for the same FLOPs. Draws from the global torch RNG. `y`
+    should be on the host: the windows are chosen from its values (on a GPU every frame's
+    read-back would wait for the queued kernels); `x` may be anywhere."""
     n, _, height, width = x.shape
     h, w = size
     if h > height or w > width:
@@ -185,7 +188,7 @@ class SegmentTask(Task):
         loss = ce
         if cfg.dice_weight > 0:
             loss = ce + cfg.dice_weight * (1 - soft_dice(logits, y))
-        return loss, {"ce": ce.item()}
+        return loss, {"ce": ce.detach()}
 
     def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
         p = next(model.parameters())

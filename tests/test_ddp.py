@@ -1,0 +1,35 @@
+"""train.ddp: the precision policy's decision for GPUs, the single-process collectives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from train.ddp import DistEnv, cuda_bf16_native, resolve_precision
+
+
+@pytest.mark.parametrize(
+    "capability,supported,native",
+    [
+        ((7, 0), True, False),  # V100: torch says bf16 is supported, but only emulated
+        ((7, 5), True, False),  # T4
+        ((8, 0), True, True),  # A100
+        ((8, 6), True, True),  # RTX 30xx, A10
+        ((9, 0), True, True),  # H100
+        ((8, 0), False, False),  # a build without bf16
+    ],
+)
+def test_auto_precision_takes_bf16_only_where_a_gpu_computes_it(
+    capability: tuple[int, int], supported: bool, native: bool
+) -> None:
+    assert cuda_bf16_native(capability, supported) is native
+
+
+def test_precision_on_this_cpu_and_the_collectives_alone() -> None:
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="precision must be"):
+        resolve_precision("fp16", torch.device("cpu"))
+    env = DistEnv()
+    assert env.max(1.0, 2.0) == [1.0, 2.0] and env.sum(3.0) == [3.0]
+    assert env.broadcast("x") == "x" and env.gather(4) == [4] and env.host_group is None
