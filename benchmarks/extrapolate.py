@@ -1,7 +1,7 @@
 """How far does moving frame 11's objects along their velocity get on the course's score?
 The Jaccard (49 classes, train.jaccard as the project computes it) of frames 12-22, on TRUE
 input masks (frames 1-11 from mask.npy: no segmenter), for copying frame 11's mask and for
-`infer.extrapolate.extrapolate_masks` at several decays, on generated val and on the labelled
+`convrnn.extrapolate.extrapolate_masks` at several decays, on generated val and on the labelled
 real samples:
 
     python cli.py synth /tmp/h4 --train 0 --val 300 --unlabeled 0 --hidden 0
@@ -26,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from infer.extrapolate import DECAY, FIT_FRAMES, extrapolate_masks  # noqa: E402
+from convrnn.extrapolate import DECAY, FIT_FRAMES, extrapolate_masks  # noqa: E402
 from train.jaccard import FrameJaccard  # noqa: E402
 
 FRAMES_IN = 11

@@ -2,7 +2,7 @@
 segmenter, fixed training budgets per model; the course's Jaccard on val frame 22, side by side:
 
     1. copy the segmenter's mask of frame 11
-    1b. extrapolate it: its objects moved along their velocity (infer/extrapolate.py, from the
+    1b. extrapolate it: its objects moved along their velocity (convrnn/extrapolate.py, from the
        segmenter's masks of the input frames)
     2. RGB path: frame model (compact) -> the segmenter on its predicted frame 22
     3. mask ConvRNN (compact-masks) on train's true masks
@@ -95,7 +95,7 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
 
 def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
-    from infer.extrapolate import extrapolate_masks
+    from convrnn.extrapolate import extrapolate_masks
     from train.tasks.masks import restrict_to_seen
     from train.tasks.segment import segment_video_frames
 

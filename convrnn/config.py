@@ -8,6 +8,7 @@ from typing import Any
 
 CELLS = ("gru", "lstm")
 FORECASTS = ("frames", "masks")
+MASK_BASES = ("last", "extrapolate")
 # The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
 OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual")}
 
@@ -60,6 +61,10 @@ class ModelConfig:
     # displacement, plus the residual (masks: the copy bonus follows the moved last mask);
     # convrnn/motion.py. False: the residual builds on the last frame (mask) where it was.
     motion: bool = False
+    # masks, residual output: what the copy bonus favours at each predicted step: "last" (the
+    # last observed mask, copied) or "extrapolate" (its objects moved along their velocity,
+    # slowing by 0.92 a frame: convrnn/extrapolate.py), so a new model starts as that baseline
+    mask_base: str = "last"
     zero_init_head: bool = False  # zero the last head conv: a residual net starts as copy-last
 
     def __post_init__(self) -> None:
@@ -136,6 +141,12 @@ class ModelConfig:
             out.append(f"still_levels must be in [0, 255), got {self.still_levels}")
         elif self.still_levels and self.forecast != "frames":
             out.append("still_levels applies to frames only (masks are class logits)")
+        if self.mask_base not in MASK_BASES:
+            out.append(f"mask_base must be one of {MASK_BASES}, got {self.mask_base!r}")
+        elif self.mask_base != "last" and not (self.masks and self.output == "residual"):
+            out.append("mask_base 'extrapolate' needs a residual mask model")
+        elif self.mask_base != "last" and self.motion:
+            out.append("mask_base 'extrapolate' and motion are two ways to move the base: pick one")
         if self.motion and self.output != "residual":
             out.append("motion needs output 'residual' (it moves what the residual builds on)")
         if self.num_classes < 2:
@@ -264,6 +275,10 @@ PRESETS["compact-masks"] = dataclasses.replace(
 PRESETS["seed-masks"] = dataclasses.replace(_SEED, forecast="masks", output="logits")
 # compact-masks whose copy bonus follows a learned displacement of the last mask.
 PRESETS["compact-masks-motion"] = dataclasses.replace(PRESETS["compact-masks"], motion=True)
+# compact-masks starting from the extrapolation baseline instead of copying.
+PRESETS["compact-masks-extrapolate"] = dataclasses.replace(
+    PRESETS["compact-masks"], mask_base="extrapolate"
+)
 
 
 def get_preset(name: str, **overrides: Any) -> ModelConfig:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
+from .extrapolate import extrapolate_masks
 from .masks import (
     check_masks,
     copy_bonus_init,
@@ -259,6 +260,8 @@ class EncoderForecaster(nn.Module):
             moved = self.moved_bases(seq, planes, motion)  # (B*T_out, M, H, W)
             base = (classes.repeat_interleave(t_out, 0), moved)
             return self.to_frame(raw, base).unflatten(0, (b, t_out))
+        if base.dim() == 4 and self.embed is not None:  # masks: a base per step already
+            return self.to_frame(raw, base.flatten(0, 1)).unflatten(0, (b, t_out))
         base = base.unsqueeze(1).expand(-1, t_out, *base.shape[1:]).flatten(0, 1)  # (B*T_out, ...)
         return self.to_frame(raw, base).unflatten(0, (b, t_out))
 
@@ -324,7 +327,8 @@ class EncoderForecaster(nn.Module):
     ) -> Tensor:
         """`forecast_autoregressive` for masks: each step's logits go back through the encoder
         as their expected embedding, or with probability teacher_prob the true mask's embedding.
-        last: the last observed mask (B, H, W); targets: true masks as grids (B, T_out, ...)."""
+        last: the last observed mask (B, H, W), or a base per step (B, T_out, H, W); targets:
+        true masks as grids (B, T_out, ...)."""
         table, p = self.embed.weight, self.cfg.patch
         dec_states = list(enc_states)
         moving = self.flow_head is not None
@@ -340,6 +344,8 @@ class EncoderForecaster(nn.Module):
                 total = accumulate(self.flow_head(y), total)
                 motion.append(total)
                 base = (classes, warp_from(planes, total))  # (B, M), (B, M, H, W)
+            if not moving and last.dim() == 4:  # extrapolated: this step's base
+                base = last[:, k]
             preds.append(head_to_logits(self.head(y), base, self.copy_bonus, p))
         return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
 
@@ -381,6 +387,8 @@ class EncoderForecaster(nn.Module):
         in memory: `logits.movedim(2, -1)` is a contiguous (B, T_out, H, W, K) view."""
         states = self.encode(self.masks_to_grid(ids))
         last = ids[:, -1].long()  # (B, H, W): the base of a residual's every step
+        if self.cfg.mask_base == "extrapolate":  # (B, T_out, H, W): a base per step
+            last = extrapolate_masks(ids, self.cfg.frames_out).to(ids.device).long()
         if not self.cfg.autoregressive:
             return self.forecast_zeros(states, last, motion)
         if targets is not None:

@@ -9,7 +9,7 @@ A store with masks (predict --segmenter) is also scored with the course's Jaccar
 (`train.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
 masks of the shards, beside two baselines made with the same segmenter: its mask of the last
 input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
-(the best this segmenter can do); beside them a motion baseline, `infer.extrapolate`: the
+(the best this segmenter can do); beside them a motion baseline, `convrnn.extrapolate`: the
 objects of its frame-11 mask moved along their velocity from its masks of the last input frames,
 slowing per frame (a model that cannot beat it has not learned motion). Report key "jaccard":
 per predicted frame, mean, last frame (frame 22) and per-class IoU of each. A masks-only store
@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
 from infer.config import EvaluateConfig
 from infer.errors import InferError
-from infer.extrapolate import FIT_FRAMES, extrapolate_masks
 from infer.store import PredStore
 from infer.videos import split_videos
 from train.ddp import setup

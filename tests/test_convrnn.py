@@ -34,15 +34,22 @@ def perturbed(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
 
 def test_presets_are_the_named_ones() -> None:
     frames = {"tiny", "compact", "compact-motion", "seed", "seed-lstm"}
-    masks = {"tiny-masks", "compact-masks", "compact-masks-motion", "seed-masks"}
+    masks = {
+        "tiny-masks",
+        "compact-masks",
+        "compact-masks-motion",
+        "compact-masks-extrapolate",
+        "seed-masks",
+    }
     assert set(PRESETS) == frames | masks
     assert all(PRESETS[n].forecast == "frames" for n in frames)
     assert all(PRESETS[n].forecast == "masks" for n in masks)
     # Each mask preset is its frame namesake with the mask input and output.
     for name in masks:
-        frame = PRESETS[name.replace("-masks", "")].to_dict()
+        frame = PRESETS[name.replace("-masks", "").replace("-extrapolate", "")].to_dict()
         mask = PRESETS[name].to_dict()
-        assert {k for k in frame if frame[k] != mask[k]} <= {"forecast", "output", "still_levels"}
+        differ = {k for k in frame if frame[k] != mask[k]}
+        assert differ <= {"forecast", "output", "still_levels", "mask_base"}
 
 
 def test_seed_has_the_original_parameter_count() -> None:

@@ -81,7 +81,7 @@ def test_jaccard_and_baselines(
 ) -> None:
     from PIL import Image
 
-    from infer.extrapolate import FIT_FRAMES, extrapolate_masks
+    from convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
     from infer.masks import segment
     from infer.store import PredStore
     from train.checkpoint import load_model

@@ -1,4 +1,4 @@
-"""infer.extrapolate: the objects of the last mask moved along their fitted velocity, on
+"""convrnn.extrapolate: the objects of the last mask moved along their fitted velocity, on
 hand-made masks."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infer.extrapolate import extrapolate_masks
+from convrnn.extrapolate import extrapolate_masks
 
 H, W = 20, 30
 

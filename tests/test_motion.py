@@ -112,3 +112,19 @@ def test_tracked_displacement_points_back_to_each_objects_last_place() -> None:
     assert loss.item() == pytest.approx((2 / 4 + 5 / 4) / 2)
     loss.backward()
     assert motion.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("autoregressive", [True, False])
+def test_a_new_extrapolating_mask_model_predicts_the_extrapolation(autoregressive: bool) -> None:
+    from convrnn.extrapolate import extrapolate_masks
+
+    cfg = get_preset("compact-masks-extrapolate", autoregressive=autoregressive, frames_out=4)
+    ids = torch.zeros(2, cfg.frames_in, 32, 48, dtype=torch.long)
+    for t in range(cfg.frames_in):  # a square sliding 2 px a frame to the right
+        ids[:, t, 8:16, 2 + 2 * t : 10 + 2 * t] = 9
+    with torch.no_grad():
+        pred = build_model(cfg).eval()(ids).argmax(2)  # (B, 4, H, W)
+    expected = extrapolate_masks(ids, 4).long()
+    assert torch.equal(pred, expected) and not torch.equal(expected[:, -1], ids[:, -1])
+    with pytest.raises(ValueError, match="pick one"):
+        get_preset("compact-masks-extrapolate", motion=True)

@@ -16,8 +16,9 @@ so one object per id in practice). For each object of the last input mask:
 - objects are drawn far to near: the one whose moved centroid is lower in the image (nearer
   the camera) is drawn last, on top.
 
-Pure torch, no I/O: `infer/evaluate.py` and `benchmarks/mask_quality.py` call it on a
-segmenter's masks of the input frames, `benchmarks/extrapolate.py` on true masks.
+Pure torch, no I/O (a models-floor module): a mask forecaster with `mask_base="extrapolate"`
+builds on it, `infer/evaluate.py` and `benchmarks/mask_quality.py` call it on a segmenter's
+masks of the input frames, `benchmarks/extrapolate.py` on true masks.
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ import torch
 # real samples, whose objects slow harder.
 FIT_FRAMES = 2  # input masks the velocity is fitted over (the last ones)
 DECAY = 0.92  # speed kept per frame
-NUM_CLASSES = (
-    49  # class ids 0-48 (0: background), as train.jaccard = 49  # class ids 0-48 (0: background)
-)
+NUM_CLASSES = 49  # class ids 0-48 (0: background)
 
 
 def _fit(centroids: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
