@@ -44,8 +44,9 @@ def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.time() + 120
-    while not (tmp_path / "demo" / "data").exists() and time.time() < deadline:
-        time.sleep(0.05)  # the demo has started generating its videos (its marker came first)
+    data = tmp_path / "demo" / "data"
+    while not any(data.glob("*/video_*")) and time.time() < deadline:
+        time.sleep(0.05)  # the generator's workers are writing videos (the marker came first)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

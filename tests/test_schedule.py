@@ -68,7 +68,7 @@ def test_a_time_limited_cosine_ends_at_its_floor(shard_root: Path, tmp_path: Pat
     # and checkpoints included), so when the limit stops the run its budget is spent: steps
     # after it, here the rest of the epoch on resume, are at the floor.
     cfg = small(shard_root, tmp_path / "run", max_steps=None, epochs=10_000, time_limit=0.05,
-                lr_schedule="cosine", lr_floor=0.1, val_every=1)  # fmt: skip
+                lr_schedule="cosine", lr_floor=0.1, val_every=1, warmup_steps=0)  # fmt: skip
     run = run_training(cfg)
     last = load_checkpoint(run / "last.pt")
     assert last["budget_seconds"] == 3.0 and last["clock_seconds"] >= 3.0

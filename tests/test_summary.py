@@ -87,9 +87,11 @@ def test_presets_command_json() -> None:
     result = CliRunner().invoke(app, ["presets", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert set(rows) == {"tiny", "compact", "seed", "seed-lstm"} | {
+    assert set(rows) == {"tiny", "compact", "compact-motion", "seed", "seed-lstm"} | {
         "tiny-masks",
         "compact-masks",
+        "compact-masks-motion",
+        "compact-masks-extrapolate",
         "seed-masks",
     }
     assert rows["seed"]["params"] == 7_112_355

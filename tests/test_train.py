@@ -410,8 +410,8 @@ def test_defaults_are_each_tasks_measured_recipe() -> None:
     assert (seg.preset, seg.batch_size, seg.lr, seg.crop) == ("small", 8, 2e-3, (64, 96))
     assert (seg.frames_per_video, seg.object_weight, seg.crop_object_bias) == (1, 3.0, 0.7)
     masks = TrainConfig(shards="s", task="masks", segmenter="seg.pt").validate()
-    assert (masks.preset, masks.batch_size, masks.lr, masks.crop) == ("compact-masks", 4, 1e-3,
-                                                                      (96, 144))  # fmt: skip
+    assert (masks.preset, masks.batch_size, masks.lr, masks.crop) == (
+        "compact-masks-extrapolate", 4, 1e-3, (96, 144))  # fmt: skip
     assert (masks.lr_schedule, masks.warmup_steps, masks.ss_steps) == ("cosine", 20, 2000)
     # what the user gives wins, and the resolved values are what the run saves
     given = TrainConfig(shards="s", batch_size=2, lr_schedule="plateau", ss_steps=5).validate()
