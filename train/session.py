@@ -237,11 +237,17 @@ class Session:
             sched = f"cosine, warm-up {cfg.warmup_steps}"
         else:
             sched = "lowered on val plateaus"
+        if cfg.time_limit and not capped:  # the time ends the run, not the steps
+            budget = (
+                f"budget {cfg.time_limit:g} min (--time-limit; at most {self.budget():,} steps)"
+            )
+        else:
+            budget = f"budget {self.budget():,} steps ({span}{limit})"
         return (
             f"training {cfg.task} ({cfg.preset}, {params:,} parameters) on {env.device}, "
             f"{self.precision}, {env.threads} thread(s){procs}: batch {cfg.batch_size}, "
             f"{self.steps_per_epoch} steps per epoch\n"
-            f"budget {self.budget():,} steps ({span}{limit}) from step {self.state.step}; "
+            f"{budget} from step {self.state.step}; "
             f"lr {cfg.lr:g} ({sched}); ETA on the bar, else in the log after the first steps"
         )
 
