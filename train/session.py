@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -390,7 +391,10 @@ class Session:
         self._plain_at = now
         st, total = self.state, self.budget()
         rate = record["samples_per_s"] / (self.cfg.batch_size * self.env.world_size)  # steps/s
-        eta = format_seconds((total - st.step) / rate) if rate > 0 else "?"
+        left = (total - st.step) / rate if rate > 0 else math.inf
+        if self.cfg.time_limit:  # the time limit may end the run first
+            left = min(left, max(0.0, 60 * self.cfg.time_limit - record.get("time", 0.0)))
+        eta = format_seconds(left) if math.isfinite(left) else "?"
         log.info(
             "step %d/%d (epoch %d): loss %.5f, lr %.3g, %.1f videos/s, ETA %s",
             st.step, total, st.epoch, record["loss"], record["lr"], record["samples_per_s"], eta,
