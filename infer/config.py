@@ -172,7 +172,7 @@ class DemoConfig:
     hidden: int = 8  # generated hidden videos (predicted, exported and submitted)
     # Training is budgeted by time, not steps, so the demo takes about as long on any CPU
     # (a compact step costs 0.7 s on 2 AVX-512 BF16 cores and about 3 s on 2 AVX2 ones)
-    minutes: float = 4.0  # frame model training budget (the cosine lr decays over it)
+    minutes: float = 3.5  # frame model training budget (the cosine lr decays over it)
     steps: int | None = None  # also stop the frame model after these steps (None: time only)
     batch_size: int = 4  # videos per training step and per prediction batch
     lr: float = 1e-3  # Adam learning rate (the frames task's)
