@@ -16,7 +16,6 @@ import typer
 
 # The stages' config dataclasses are torch-free: the options take their defaults from them.
 from convrnn.config import ModelConfig
-from convrnn_video.errors import PipelineError
 from infer.config import (
     DemoConfig,
     EvaluateConfig,
@@ -28,6 +27,7 @@ from infer.config import (
 )
 from ingest.config import LAYOUT_HELP, IngestConfig
 from ingest.synth.config import SynthConfig
+from pipeline_errors import PipelineError
 from train.config import TASK_DEFAULTS
 from train.config import TrainConfig as _TC
 

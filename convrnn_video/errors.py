@@ -1,9 +1,6 @@
-"""The base of every error the project raises for a user mistake or bad input.
+"""The error base, re-exported for the Python API: `convrnn_video.PipelineError` is the class
+every stage's error derives from (it lives on the bottom floor, in `pipeline_errors`)."""
 
-Each stage has its own subclass (IngestError, ShardError, TrainError, InferError); catching
-`PipelineError` catches them all. The command line prints them as one `error: ...` line.
-"""
+from pipeline_errors import PipelineError
 
-
-class PipelineError(Exception):
-    """A problem the user can fix: the message names the file or option and what to do."""
+__all__ = ["PipelineError"]

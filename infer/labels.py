@@ -32,6 +32,7 @@ import zarr
 from infer.config import LabelConfig
 from infer.errors import InferError
 from infer.store import claim_store, open_group, row_positions
+from shards.format import NUM_CLASSES
 
 log = logging.getLogger(__name__)
 IDENTITY = ("segmenter_sha256", "split", "frames", "height", "width")
@@ -120,7 +121,7 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
     """Segment every frame of `cfg.split` into the label store at `cfg.out`; -> a summary."""
     import torch.distributed as dist
 
-    from infer.predict import _distributed, _on_rank0, file_sha256
+    from infer.predict import file_sha256, rank_and_device, run_on_rank0
     from infer.videos import split_videos
     from shards.manifest import read_manifest, split_geometry
     from train.checkpoint import load_model
@@ -129,7 +130,7 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
 
     cfg.validate()
     joined = not (dist.is_available() and dist.is_initialized())
-    rank, world, device = _distributed(cfg.device)
+    rank, world, device = rank_and_device(cfg.device)
     try:
         try:
             model, seg_cfg, _ = load_model(cfg.segmenter, device, task="segment")
@@ -141,8 +142,8 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
                  "segmenter_config": seg_cfg.to_dict(), "split": cfg.split,
                  "shards": str(cfg.shards), "frames": frames, "height": height,
                  "width": width}  # fmt: skip
-        resumed = _on_rank0(lambda: prepare_labels(cfg.out, attrs, ids, cfg.overwrite)[1],
-                            world, rank)  # fmt: skip
+        resumed = run_on_rank0(lambda: prepare_labels(cfg.out, attrs, ids, cfg.overwrite)[1],
+                               world, rank)  # fmt: skip
         store = LabelStore.open(cfg.out, "r+")
         done = np.asarray(store.done[:], dtype=bool)
         precision = resolve_precision(cfg.precision, device)
@@ -220,7 +221,9 @@ def verify_labels(url: str | Path, shards: str | Path) -> list[str]:
     if undone:
         problems.append(f"{url}: {undone} video(s) not labelled yet (rerun `label`)")
     for i in range(len(store.ids())):
-        if store.done[i] and int(np.asarray(store.masks[i]).max(initial=0)) > 48:
-            problems.append(f"{url}: video_{int(store.ids()[i])} holds class ids above 48")
+        if store.done[i] and int(np.asarray(store.masks[i]).max(initial=0)) >= NUM_CLASSES:
+            problems.append(
+                f"{url}: video_{int(store.ids()[i])} holds class ids above {NUM_CLASSES - 1}"
+            )
             break
     return problems

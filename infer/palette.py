@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-NUM_CLASSES = 49
+from shards.format import NUM_CLASSES
+
 BACKGROUND = (20, 20, 20)
 # CLEVR base colours by colour index (0 gray, 1 red, 2 blue, 3 green, 4 brown, 5 cyan,
 # 6 purple, 7 yellow), before shading

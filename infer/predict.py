@@ -136,7 +136,7 @@ def to_uint8(pred: torch.Tensor) -> np.ndarray:
     return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, C)
 
 
-def _distributed(device: str) -> tuple[int, int, torch.device]:
+def rank_and_device(device: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device): the trainer's device choice and, under torchrun, its process
     group; no process-wide setting is changed (the CLI makes those)."""
     from train.ddp import setup
@@ -158,7 +158,7 @@ def auto_batch_size(model_cfg: Any, device: torch.device) -> int:
     return 1
 
 
-def _on_rank0(fn, world: int, rank: int):
+def run_on_rank0(fn, world: int, rank: int):
     """Run fn on rank 0 and share its result, or its InferError, with every rank."""
     box: list[Any] = [None]
     if rank == 0:
@@ -178,7 +178,7 @@ def run_predict(cfg: PredictConfig) -> dict[str, Any]:
     """Predict every video of `cfg.split` into the store at `cfg.out`; returns a summary."""
     cfg.validate()
     joined = not (dist.is_available() and dist.is_initialized())
-    rank, world, device = _distributed(cfg.device)
+    rank, world, device = rank_and_device(cfg.device)
     try:
         return _predict(cfg, rank, world, device)
     finally:
@@ -371,7 +371,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
     plan = frame_plan(manifest, cfg.split, frames_in, frames_out)
     attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload, precision, plan), **seg_attrs}
-    resumed = _on_rank0(
+    resumed = run_on_rank0(
         lambda: prepare_store(
             cfg.out,
             attrs=attrs,

@@ -29,7 +29,7 @@ from shards.errors import ShardError
 from shards.format import MASK_SUFFIX
 from shards.manifest import read_manifest, split_entry, split_geometry
 from shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
-from shards.reader import ON_ERROR, Raw, _fail, decode_mask, decode_sample, split_shards
+from shards.reader import ON_ERROR, Raw, bad_sample, decode_mask, decode_sample, split_shards
 
 __all__ = ["MODES", "VideoLoader", "make_loader"]
 
@@ -119,7 +119,7 @@ class _Batch:
             elif self.spec.masks == "available":  # a split without masks: zeros, flagged
                 mask = np.zeros((int(meta["frames"]), *outs[0].shape[:2]), dtype=np.uint8)
         except ShardError as exc:
-            _fail(str(exc).removesuffix("."), self.spec.on_error)
+            bad_sample(str(exc).removesuffix("."), self.spec.on_error)
             return
         self.keys.append(sample["__key__"])
         self.ids.append(int(meta["id"]))

@@ -74,7 +74,7 @@ def split_shards(source: str | Path, manifest: dict[str, Any], split: str) -> li
 Raw = dict[str, Any]  # {"__key__", "__shard__", "__split__", suffix: bytes, ...}
 
 
-def _fail(message: str, on_error: str | Callable[[str], None]) -> None:
+def bad_sample(message: str, on_error: str | Callable[[str], None]) -> None:
     """Raise, log and go on, or hand the message to a callable (shards-info --verify)."""
     if callable(on_error):
         on_error(message)
@@ -141,7 +141,7 @@ def read_shard(shard: ShardRef, on_error: str | Callable[[str], None] = "raise")
         missing = [s for s in expected if s not in sample]
         if missing:
             frames = sum(1 for s in expected[: shard.frames] if s in sample)
-            _fail(
+            bad_sample(
                 f"shard {shard.url}: sample {sample['__key__']} is incomplete: "
                 f"{frames} of {shard.frames} frames, missing {', '.join(missing)}",
                 on_error,
@@ -162,11 +162,13 @@ def read_shard(shard: ShardRef, on_error: str | Callable[[str], None] = "raise")
                     key = name_key
                     sample = {"__key__": key, "__shard__": shard.url, "__split__": shard.split}
                 if suffix in sample:
-                    _fail(f"shard {shard.url}: sample {key} has {suffix} twice", on_error)
+                    bad_sample(f"shard {shard.url}: sample {key} has {suffix} twice", on_error)
                 sample[suffix] = data
     except (tarfile.TarError, OSError, EOFError, ValueError, ImportError) as exc:
         where = f"in sample {key}" if key else "at its start"
-        _fail(f"shard {shard.url} cannot be read {where} ({type(exc).__name__}: {exc})", on_error)
+        bad_sample(
+            f"shard {shard.url} cannot be read {where} ({type(exc).__name__}: {exc})", on_error
+        )
         return
     if sample is not None:
         if (done := finish(sample)) is not None:
@@ -174,7 +176,7 @@ def read_shard(shard: ShardRef, on_error: str | Callable[[str], None] = "raise")
             yield done
         count += 1
     if count != shard.videos:
-        _fail(
+        bad_sample(
             f"shard {shard.url} holds {count} samples but the manifest says {shard.videos} "
             "(truncated or replaced? `convrnn-video shards-info --verify` checks every shard)",
             on_error,
