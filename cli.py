@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 # The stages' config dataclasses are torch-free: the options take their defaults from them.
 from convrnn.config import ModelConfig
@@ -31,7 +32,32 @@ from pipeline_errors import PipelineError
 from train.config import TASK_DEFAULTS
 from train.config import TrainConfig as _TC
 
+
+def _no_type_shown(params: list) -> list:
+    """Give the flags among `params` (options that take no value) an empty metavar, so help
+    shows no type after them; returns `params`."""
+    for param in params:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    """Typer's group, but flags show no `<bool>` in help: typer 0.29 prints a type after every
+    option, values or not (`--verbose -v <bool>`, `--help <bool>`)."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        return _no_type_shown(super().get_params(ctx))
+
+    def get_command(self, ctx: typer.Context, cmd_name: str):  # -> the command, or None
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _no_type_shown([*command.params, command.get_help_option(ctx)])
+        return command
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -493,6 +519,7 @@ def label(
     precision: str = typer.Option(LabelConfig.precision, help="auto | fp32 | bf16."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace another run's store."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Segment every frame of a split into a resumable label store (pseudo-masks for training).
 
@@ -513,7 +540,20 @@ def label(
             batch_size=batch_size, device=device, precision=precision, overwrite=overwrite,
             progress=progress,
         )  # fmt: skip
-        typer.echo(json.dumps(run_label(cfg)))
+        s = run_label(cfg)
+    if as_json:
+        typer.echo(json.dumps(s))
+        return
+    before = f" ({s['already_done']} done before)" if s["already_done"] else ""
+    speed = f", {s['frames_per_s']} frames/s in {s['precision']}" if s["labelled"] else ""
+    typer.echo(
+        f"labelled {s['labelled']} of {s['videos']} {s['split']} videos{before} "
+        f"in {s['seconds']:.1f} s{speed}"
+    )
+    if s["complete"]:
+        typer.echo(f"wrote {s['store']}: train --task masks --labels {s['store']} reads it")
+    elif s["complete"] is False:  # None: another process of a distributed run
+        typer.echo(f"{s['store']} is not complete: rerun the same command to finish it")
 
 
 # --- predict -------------------------------------------------------------------------------
@@ -524,8 +564,8 @@ def predict(
     shards: str = typer.Option(SHARDS, help="Shard folder or URL (manifest.json)."),
     ckpt: str | None = typer.Option(
         None,
-        help="Frames or masks checkpoint .pt, or run folder [default: newest run's best.pt "
-        "under --runs].",
+        help="Frames or masks checkpoint .pt, or run folder.",
+        show_default="the newest run's best.pt under --runs",
     ),
     segmenter: str | None = typer.Option(
         None,
@@ -544,7 +584,8 @@ def predict(
     split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
     batch_size: int | None = typer.Option(
         PredictConfig.batch_size,
-        help="Videos per forward pass [default: 8; on a CPU 1 for full-resolution models].",
+        help="Videos per forward pass.",
+        show_default="8; on a CPU 1 for full-resolution models",
     ),
     device: str = typer.Option(PredictConfig.device, help="auto (CUDA when present), cpu, cuda."),
     runs: str = typer.Option(PredictConfig.runs, help="Run folders searched without --ckpt."),
@@ -707,7 +748,9 @@ def evaluate(
     shards: str = typer.Option(SHARDS, help="Shards with the true future frames."),
     out: str = typer.Option(EvaluateConfig.out, help="JSON report; the plot goes beside it."),
     segmenter: str | None = typer.Option(
-        None, help="The store's segmenter, for the mask baselines [default: the path it records]."
+        None,
+        help="The store's segmenter, for the mask baselines.",
+        show_default="the path it records",
     ),
     batch_size: int = typer.Option(EvaluateConfig.batch_size, help="Videos per batch."),
     device: str = typer.Option(EvaluateConfig.device, help="Segmenter device: auto, cpu, cuda."),

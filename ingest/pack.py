@@ -92,7 +92,10 @@ def run_ingest(cfg: IngestConfig) -> dict[str, Any]:
             scan = scan_root(root, layout, out)
     expects = settle(scan, layout)
     for split, expect in expects.items():
-        log.info("%s: %d videos, %s", split, len(scan.splits[split]), expect)
+        n = len(scan.splits[split])
+        # no readable first frame in the split: no size to name (validation says why)
+        look = expect if expect.height else f"{expect.frames} frames, none readable"
+        log.info("%s: %d video%s, %s", split, n, "s" * (n != 1), look)
     renamed = [v for videos in scan.splits.values() for v in videos if v.path.name != v.key]
     if renamed:
         v = renamed[0]

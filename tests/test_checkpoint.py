@@ -83,6 +83,21 @@ def test_damaged_or_foreign_files_are_clear_errors(tmp_path: Path) -> None:
             load_checkpoint(path)
 
 
+def test_a_damaged_file_is_explained_in_whole_words(tmp_path: Path) -> None:
+    # torch's message for a cut file is one 300-character line; ours quotes whole sentences
+    good = save_checkpoint(tmp_path / "good.pt", tiny_payload())
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": {}, "model_config": {}, "x": time.struct_time(range(9))}, foreign)
+    for path in (cut, foreign):
+        with pytest.raises(TrainError) as info:
+            load_checkpoint(path)
+        detail = str(info.value).split(": ", 1)[1].split("); delete", 1)[0]  # torch's words
+        assert detail.endswith((".", " ...")), detail
+        assert "\x1b" not in detail and len(detail) <= 160, detail
+
+
 def test_run_folders(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     with pytest.raises(TrainError, match="no training run"):

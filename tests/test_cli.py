@@ -9,6 +9,9 @@ import time
 import tomllib
 from pathlib import Path
 
+import typer
+from typer.testing import CliRunner
+
 import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,3 +55,16 @@ def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "start the demo over" in err and "resume" not in err and "Traceback" not in err
+
+
+def test_help_shows_a_type_only_for_options_that_take_a_value() -> None:
+    runner = CliRunner()
+    commands = list(typer.main.get_command(cli.app).commands)
+    for args in ([], *([name] for name in commands)):
+        done = runner.invoke(cli.app, [*args, "--help"], env={"COLUMNS": "200"})
+        assert done.exit_code == 0, done.output
+        assert "<bool>" not in done.output, args  # flags (--verbose, --help, --overwrite ...)
+    predict = runner.invoke(cli.app, ["predict", "--help"], env={"COLUMNS": "200"}).output
+    # a "[default: ...]" inside a help text is rich markup and vanished ("forward pass .")
+    assert "Videos per forward pass. [default: (8; on a CPU 1 for" in predict
+    assert "under --runs" in predict and "<int>" in predict  # options with a value keep it

@@ -461,3 +461,17 @@ def test_output_defaults_beside_the_input_and_other_data_is_not_overwritten(
     assert f"holds the shards of another dataset ({data.resolve()})" in line
     assert "--overwrite" not in line and f"--out {other / 'shards'}" in line
     assert json.loads((data / "shards" / "manifest.json").read_text())["splits"].keys() == {"val"}
+
+
+def test_a_split_without_a_readable_frame_names_no_size(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for clip in ("train/clip_1", "train/clip_2", "val/clip_3"):
+        (tmp_path / clip).mkdir(parents=True)
+        for t in range(4):
+            (tmp_path / clip / f"frame_{t}.png").write_text("not a png")
+    cfg = IngestConfig(data_root=tmp_path, layout="free", skip_bad=True, workers=1, progress=False)
+    with caplog.at_level(logging.INFO, logger="ingest.pack"), pytest.raises(IngestError):
+        run_ingest(cfg)  # every video skipped: nothing to ingest
+    assert "train: 2 videos, 4 frames, none readable" in caplog.text  # was "4 frames of 0x0"
+    assert "val: 1 video, 4 frames, none readable" in caplog.text and "0x0" not in caplog.text

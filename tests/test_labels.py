@@ -165,7 +165,12 @@ def test_cli_label_and_verify(shard_root: Path, segmenter: Path, labels: Path, t
            str(shard_root), "--split", "val", "--out", str(out), "--no-progress"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["labelled"] == 4
+    lines = proc.stdout.splitlines()  # a summary a person reads, not a JSON blob
+    assert lines[0].startswith("labelled 4 of 4 val videos in ") and "frames/s" in lines[0]
+    assert lines[1:] == [f"wrote {out}: train --task masks --labels {out} reads it"]
+    proc = subprocess.run([*cmd, "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    summary = json.loads(proc.stdout)  # the rerun finds every video done
+    assert (summary["labelled"], summary["already_done"], summary["complete"]) == (0, 4, True)
     check = [sys.executable, "cli.py", "shards-info", str(shard_root), "--verify", "--labels",
              str(out), "--labels", str(labels)]  # fmt: skip
     proc = subprocess.run(check, cwd=REPO, capture_output=True, text=True, timeout=300)

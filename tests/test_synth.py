@@ -205,6 +205,16 @@ def test_cli_refuses_non_empty_out(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_cli_says_what_it_wrote_once(tmp_path: Path) -> None:
+    args = ["--train=1", "--val=0", "--unlabeled=0", "--hidden=1", "--workers=1"]
+    run = subprocess.run(_cli(str(tmp_path / "d"), *args), cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    said = (run.stdout + run.stderr).replace("\r", "\n").splitlines()
+    summary = [line for line in said if "video" in line and "synth:" not in line]  # not the bar
+    assert summary == [f"{tmp_path / 'd'}: train 1, val 0, unlabeled 0, hidden 1 videos "
+                       "(2 written, 0 already there)"]  # fmt: skip
+
+
 def test_other_generation_refused_then_overwritten(tmp_path: Path) -> None:
     small = dict(train=1, val=0, unlabeled=0, hidden=1, progress=False)
     generate(SynthConfig(out=tmp_path, **small))

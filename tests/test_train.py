@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -106,7 +108,7 @@ def test_resume_at_an_epoch_end_is_exact_with_scheduled_sampling(
 
 
 def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
-    shard_root: Path, tmp_path: Path
+    shard_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # 3 steps of 2 per epoch: a validation at step 2, then a report-only one at step 3 that
     # may save best.pt; last.pt must know what best.pt holds, or a resume would overwrite it.
@@ -117,9 +119,14 @@ def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
     assert [r["best"] for r in val].count(True) >= 1
     assert load_checkpoint(tmp_path / "run" / "last.pt")["best_saved"] == saved
     assert load_checkpoint(tmp_path / "run" / "best.pt")["best_saved"] == saved
-    run_training(dataclasses.replace(cfg, max_steps=4, resume=True))
+    with caplog.at_level(logging.INFO, logger="train"):
+        run_training(dataclasses.replace(cfg, max_steps=4, resume=True))
     val = records(tmp_path / "run", "val")
     best = load_checkpoint(tmp_path / "run" / "best.pt")
+    # the losses a person reads are rounded (not "best val loss 1.081145875070619")
+    said = re.findall(r"best val (?:loss )?([0-9.e+-]+)", caplog.text)  # resuming ..., done: ...
+    digits = [x.split("e")[0].replace(".", "").lstrip("0") for x in said]
+    assert len(said) == 2 and all(len(d) <= 5 for d in digits), said
     assert best["best_saved"] == min(r["loss"] for r in val)
     assert best["step"] == min(val, key=lambda r: r["loss"])["step"]
 

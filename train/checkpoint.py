@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,21 @@ def checkpoint_task(payload: dict[str, Any]) -> str:
     return str(payload.get("task", "frames"))
 
 
+def _short_reason(text: str, limit: int = 160) -> str:
+    """The first line of a library's error without terminal colour codes, cut to `limit`
+    characters at a sentence end, else at a word (then "..."): never mid-word."""
+    line = re.sub(r"\x1b\[[0-9;]*m", "", (text.splitlines() or [""])[0]).strip()
+    if not line:
+        return "no detail"
+    if len(line) <= limit:
+        return line
+    head = line[: limit + 1]
+    end = head.rfind(". ")
+    if end >= limit // 3:
+        return head[: end + 1]
+    return head.rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+
+
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Load a checkpoint onto the CPU with `weights_only=True`; a clear TrainError if the
     file is missing, truncated, or not one of our checkpoints."""
@@ -71,7 +87,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a damaged file can fail anywhere in the unpickler
-        detail = (str(exc).splitlines() or ["no detail"])[0][:120]
+        detail = _short_reason(str(exc))
         raise TrainError(
             f"checkpoint {path} is corrupt or not a checkpoint ({type(exc).__name__}: {detail}); "
             "delete it or resume from another file (best.pt / last.pt)"

@@ -37,6 +37,11 @@ log = logging.getLogger("train")
 PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
 
 
+def format_loss(loss: float | None) -> str:
+    """A loss as a person reads it: 5 significant digits; "none" before any validation."""
+    return "none" if loss is None else f"{loss:.5g}"
+
+
 def format_seconds(seconds: float) -> str:
     """A duration as "1 h 05 min", "3 min 20 s" or "42 s"."""
     s = int(round(seconds))
@@ -277,7 +282,7 @@ class Session:
         log.info(
             "resuming %s at step %d (epoch %d, batch %d), lr %.3g, best val %s",
             self.run, self.state.step, self.state.epoch, self.state.batch_in_epoch,
-            self.optimizer.param_groups[0]["lr"], self.state.best_val,
+            self.optimizer.param_groups[0]["lr"], format_loss(self.state.best_val),
         )  # fmt: skip
 
     def _open_files(self, resumed: bool) -> None:
@@ -516,5 +521,5 @@ class Session:
             )
         log.info(
             "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
-            self.state.step, self.state.epoch, self.state.best_saved, self.run,
+            self.state.step, self.state.epoch, format_loss(self.state.best_saved), self.run,
         )  # fmt: skip

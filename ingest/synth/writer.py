@@ -138,7 +138,8 @@ def generate(cfg: SynthConfig) -> dict[str, int]:
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    log.info("wrote %d videos (%d already there) in %.1fs", len(jobs), skipped, seconds)
+    # debug: the caller reports the counts (the CLI's one summary line)
+    log.debug("wrote %d videos (%d already there) in %.1fs", len(jobs), skipped, seconds)
     return {**cfg.counts(), "written": len(jobs), "skipped": skipped}
 
 
