@@ -45,6 +45,9 @@ def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "cli.py"), "demo", "--out", str(tmp_path / "demo")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as from a shell: Ctrl-C delivered (a test process may ignore SIGINT, and an ignored
+        # signal is inherited)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.time() + 120
     data = tmp_path / "demo" / "data"
