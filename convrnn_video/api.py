@@ -83,6 +83,12 @@ class Model:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """See the class docstring for the shapes of each task."""
         x = np.asarray(x)
+        try:
+            return self._predict(x)
+        except (ValueError, RuntimeError) as exc:  # the model's own check of what it reads
+            raise InferError(f"cannot predict from an array of shape {x.shape}: {exc}") from None
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         if self.task == "segment":
             return self._segment(x)
         single = x.ndim == (4 if self.task == "frames" else 3)

@@ -60,5 +60,7 @@ def test_bad_input_is_a_pipeline_error(tmp_path: Path) -> None:
         model.predict(np.zeros((4, 160, 240, 3), np.uint8))
     with pytest.raises(PipelineError, match="predicts from"):
         model.predict(np.zeros((160, 240, 3), np.uint8))
+    with pytest.raises(PipelineError, match="inputs must be"):  # 1 channel for an RGB model
+        model.predict(np.zeros((11, 160, 240, 1), np.uint8))
     with pytest.raises(PipelineError, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
