@@ -473,6 +473,12 @@ def train(
         None, help="Validate every N steps (default: at each epoch end)."
     ),
     ckpt_every: int = typer.Option(_TC.ckpt_every, help="Steps between last.pt saves."),
+    snapshot_at: str | None = typer.Option(
+        None,
+        "--snapshot-at",
+        help="Minutes on the run's clock, comma-separated (10,20,40): keep RUN/at-<m>min.pt as "
+        "each passes, to score one run along the way.",
+    ),
     progress: bool = typer.Option(
         _TC.progress,
         "--progress/--no-progress",
@@ -500,7 +506,18 @@ def train(
         if train_splits is not None:
             params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
         params["out"] = str(out) if out is not None else None
+        params["snapshot_minutes"] = _minutes(params.pop("snapshot_at"))
+        if "snapshot_at" in explicit:
+            explicit = (explicit - {"snapshot_at"}) | {"snapshot_minutes"}
         run_training(_TC(**params), explicit=explicit)
+
+
+def _minutes(text: str | None) -> tuple[float, ...]:
+    """--snapshot-at "10,20,40" -> (10.0, 20.0, 40.0)."""
+    try:
+        return tuple(float(x) for x in (text or "").split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"minutes separated by commas, got {text!r}") from None
 
 
 # --- label ---------------------------------------------------------------------------------

@@ -66,9 +66,11 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
 
 
 def score(ckpts: dict[str, str], shards: Path) -> dict:
-    """Jaccard of frame 22 (and mean over 12-22) from true input masks, per model and copy."""
+    """Jaccard of frame 22 (and mean over 12-22) from true input masks, per model, copying
+    frame 11's mask and extrapolating its objects (convrnn/extrapolate.py)."""
     import torch
 
+    from convrnn.extrapolate import extrapolate_masks
     from convrnn.motion import accumulate
     from shards.loader import make_loader
     from train.checkpoint import load_model
@@ -76,7 +78,7 @@ def score(ckpts: dict[str, str], shards: Path) -> dict:
 
     device = torch.device("cpu")
     models = {name: load_model(path, device, task="masks")[0] for name, path in ckpts.items()}
-    acc = {name: FrameJaccard() for name in (*models, "copy_frame11")}
+    acc = {name: FrameJaccard() for name in (*models, "copy_frame11", "extrapolate_frame11")}
     shift = {name: [] for name in models}  # mean |accumulated displacement| at frame 22
     captured: dict[str, list] = {name: [] for name in models}
 
@@ -95,6 +97,7 @@ def score(ckpts: dict[str, str], shards: Path) -> dict:
             masks = batch["masks"].long()  # (B, 22, H, W)
             seen, true = masks[:, :11], masks[:, 11:]
             acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
+            acc["extrapolate_frame11"].update(extrapolate_masks(seen, true.shape[1]).long(), true)
             for name, model in models.items():
                 captured[name].clear()
                 pred = model(seen).argmax(2)  # (B, 11, H, W)

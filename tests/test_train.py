@@ -318,6 +318,19 @@ def test_time_limit_stops_with_a_resumable_checkpoint(shard_root: Path, tmp_path
     assert records(run, "end")[0]["step"] == last["step"]
 
 
+def test_snapshots_keep_the_weights_as_the_clock_passes_each_minute(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    # 1e-6 min passes at the first step; 1000 min never does
+    run = run_training(small(shard_root, tmp_path / "run", snapshot_minutes=(1e-6, 1000.0)))
+    early = load_checkpoint(run / "at-1e-06min.pt")
+    assert early["step"] == 1 and early["clock_seconds"] >= 6e-5
+    assert not (run / "at-1000min.pt").exists()
+    assert load_checkpoint(run / "last.pt")["step"] == 4
+    with pytest.raises(TrainError, match="snapshot-at"):
+        small(shard_root, tmp_path / "bad", snapshot_minutes=(0.0,)).validate()
+
+
 def test_config_checks_and_resume_merging() -> None:
     from train.config import merge_for_resume
 

@@ -114,6 +114,9 @@ class TrainConfig:
     val_every: int | None = None  # validate every N steps; None: at each epoch end
     val_batch_size: int | None = None  # None: batch_size
     ckpt_every: int = 200  # steps between last.pt saves (also saved at each epoch end)
+    # also keep RUN/at-<m>min.pt when the run's clock passes each of these minutes: one run
+    # scored along the way (what more training buys) without a run per budget
+    snapshot_minutes: tuple[float, ...] = ()
     progress: bool = True  # tqdm progress bar on rank 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes saved with the run
 
@@ -164,6 +167,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if any(not m > 0 for m in self.snapshot_minutes):
+            problems.append(f"--snapshot-at minutes must be > 0, got {self.snapshot_minutes}")
         if self.time_limit is not None and self.time_limit <= 0:
             problems.append(f"--time-limit must be > 0 minutes, got {self.time_limit}")
         if self.lr is not None and self.lr <= 0:
@@ -251,7 +256,8 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",
         "precision", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
-        "ckpt_every", "early_stop", "extra", "shards", "segmenter", "labels",
+        "ckpt_every", "snapshot_minutes", "early_stop", "extra", "shards", "segmenter",
+        "labels",
     }
 )  # fmt: skip
 

@@ -161,6 +161,12 @@ class _Clock:
     def __init__(self, start: float, limit_minutes: float | None) -> None:
         self.origin = time.perf_counter() - start
         self.deadline = start + 60 * limit_minutes if limit_minutes else math.inf
+        self.checked = start
+
+    def since_last_check(self, now: float) -> tuple[float, float]:
+        """(the clock at the previous call, now): the seconds a step's snapshots cover."""
+        before, self.checked = self.checked, now
+        return before, now
 
     def read(self) -> float:
         return time.perf_counter() - self.origin
@@ -200,6 +206,7 @@ def _epoch(s: Session, stop: StopRequest, clock: _Clock, autocast, meter: _Meter
             return False, False, timed_out, True  # early stopping
         if st.step % cfg.ckpt_every == 0:
             s.save_last()
+        s.save_snapshots(clock.since_last_check(st.clock_seconds))
 
 
 def _train(s: Session) -> Path:

@@ -494,6 +494,14 @@ class Session:
         if self.env.is_main and not self.has_val:
             save_checkpoint(self.run / runs.BEST, self.payload_cache)
 
+    def save_snapshots(self, span: tuple[float, float]) -> None:
+        """RUN/at-<m>min.pt for each --snapshot-at minute the run's clock passed in `span`
+        (seconds every rank agrees on: saving is collective)."""
+        before, now = span
+        for minutes in self.cfg.snapshot_minutes:
+            if before < 60 * minutes <= now:
+                self._save(f"at-{minutes:g}min.pt")
+
     def resume_command(self) -> str:
         cfg = self.cfg
         cmd = f"cli.py train --task {cfg.task} --shards {cfg.shards} --out {self.run} --resume"
