@@ -10,8 +10,8 @@ def prepare_shards(
     cache: Path, train: int, val: int, seed: int, workers: int, unlabeled: int = 0
 ) -> Path:
     """Generate and ingest a set into `cache/shards` unless a matching one is there."""
-    from ingest.pack import IngestConfig, run_ingest
-    from ingest.synth import SynthConfig, generate
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.synth import SynthConfig, generate
 
     shards = cache / "shards"
     manifest = shards / "manifest.json"

@@ -27,8 +27,8 @@ from benchmarks.machine import machine  # noqa: E402
 
 
 def prepare_shards(cache: Path, videos: int) -> Path:
-    from ingest.pack import IngestConfig, run_ingest
-    from ingest.synth import SynthConfig, generate
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.synth import SynthConfig, generate
 
     shards = cache / "shards"
     manifest = shards / "manifest.json"

@@ -24,11 +24,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from convrnn_video.ingest.pack import IngestConfig, run_ingest  # noqa: E402
+from convrnn_video.ingest.scan import scan_root  # noqa: E402
+from convrnn_video.ingest.synth import SynthConfig, generate  # noqa: E402
+from convrnn_video.ingest.validate import load_video  # noqa: E402
+
 from benchmarks.machine import machine  # noqa: E402
-from ingest.pack import IngestConfig, run_ingest  # noqa: E402
-from ingest.scan import scan_root  # noqa: E402
-from ingest.synth import SynthConfig, generate  # noqa: E402
-from ingest.validate import load_video  # noqa: E402
 
 
 def cached_data(cache: Path, videos: int, workers: int) -> Path:

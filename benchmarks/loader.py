@@ -35,12 +35,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from convrnn_video.ingest.pack import IngestConfig, run_ingest  # noqa: E402
+from convrnn_video.ingest.synth import SynthConfig, generate  # noqa: E402
+from convrnn_video.shards.format import MANIFEST_NAME  # noqa: E402
+from convrnn_video.shards.manifest import read_manifest  # noqa: E402
+from convrnn_video.shards.reader import ShardRef  # noqa: E402
+
 from benchmarks.machine import machine  # noqa: E402
-from ingest.pack import IngestConfig, run_ingest  # noqa: E402
-from ingest.synth import SynthConfig, generate  # noqa: E402
-from shards.format import MANIFEST_NAME  # noqa: E402
-from shards.manifest import read_manifest  # noqa: E402
-from shards.reader import ShardRef  # noqa: E402
 
 
 def cached_shards(cache: Path, videos: int, workers: int) -> Path:
@@ -117,7 +118,7 @@ def loader_rate(
     shards: Path, workers: int, batch_size: int, shuffle_buffer: int
 ) -> dict[str, float]:
     """Videos/s over one epoch (worker start-up included), and after the first batch."""
-    from shards.loader import make_loader
+    from convrnn_video.shards.loader import make_loader
 
     videos = read_manifest(shards)["splits"]["unlabeled"]["videos"]
     loader = make_loader(
@@ -181,7 +182,7 @@ def peak_rss(shards: Path, workers: int, batch_size: int, shuffle_buffer: int) -
 def counted_reads():
     """Replace the partition's shard reader by one that yields each sample's key and index
     only (no I/O) and counts the samples read: -> a dict whose "reads" grows."""
-    import shards.partition as partition
+    import convrnn_video.shards.partition as partition
 
     count = {"reads": 0}
     real = partition.read_shard
@@ -204,7 +205,7 @@ def partition_epoch(shards: int, per_shard: int, ranks: int, workers: int, batch
     delivered, and the spread of the times each video came."""
     from collections import Counter
 
-    from shards.partition import StreamSpec, train_samples, worker_batches
+    from convrnn_video.shards.partition import StreamSpec, train_samples, worker_batches
 
     refs = tuple(
         ShardRef("mem://bench", f"s{i:03d}.tar", "unlabeled", per_shard, 22, False)

@@ -31,8 +31,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+
 from benchmarks.data import prepare_shards  # noqa: E402
-from train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["masks"]  # `train --task masks`'s defaults: what this script measured
 
@@ -41,7 +42,7 @@ def train_run(name: str, args, shards: Path, minutes: float, **options) -> dict:
     """Train one model for `minutes` (no validation: the benchmark scores it) -> its summary."""
     import shutil
 
-    from train.loop import run_training
+    from convrnn_video.train.loop import run_training
 
     run = args.cache / "runs" / name
     shutil.rmtree(run, ignore_errors=True)
@@ -66,11 +67,10 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
     """One pass over val: each row's frame-22 masks against the truth -> {row: Jaccard, ...},
     and each row's prediction videos/s."""
     import torch
-
-    from shards.loader import make_loader
-    from train.ddp import autocast
-    from train.jaccard import FrameJaccard
-    from train.tasks.segment import segment_video_frames
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.ddp import autocast
+    from convrnn_video.train.jaccard import FrameJaccard
+    from convrnn_video.train.tasks.segment import segment_video_frames
 
     context = autocast(precision, device, warn=False)
     acc = {name: FrameJaccard() for name in rows}
@@ -95,9 +95,9 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
 
 def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
-    from convrnn.extrapolate import extrapolate_masks
-    from train.tasks.masks import restrict_to_seen
-    from train.tasks.segment import segment_video_frames
+    from convrnn_video.convrnn.extrapolate import extrapolate_masks
+    from convrnn_video.train.tasks.masks import restrict_to_seen
+    from convrnn_video.train.tasks.segment import segment_video_frames
 
     def copy(batch, seen, context):
         return seen[:, -1]
@@ -169,11 +169,10 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
-    from infer.config import LabelConfig
-    from infer.labels import run_label
-    from train.checkpoint import load_model
-    from train.ddp import resolve_precision
+    from convrnn_video.infer.config import LabelConfig
+    from convrnn_video.infer.labels import run_label
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.ddp import resolve_precision
 
     wall = time.time()
     device = torch.device("cpu")

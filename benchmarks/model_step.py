@@ -36,13 +36,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from convrnn_video.convrnn import build_model, get_preset  # noqa: E402
+from convrnn_video.convrnn.reference import from_model  # noqa: E402
+from convrnn_video.convrnn.summary import conv_macs  # noqa: E402
+from convrnn_video.segment import build_segmenter  # noqa: E402
+from convrnn_video.segment import get_preset as segmenter_preset  # noqa: E402
+from convrnn_video.train.ddp import autocast, resolve_precision  # noqa: E402
+
 from benchmarks.machine import machine  # noqa: E402
-from convrnn import build_model, get_preset  # noqa: E402
-from convrnn.reference import from_model  # noqa: E402
-from convrnn.summary import conv_macs  # noqa: E402
-from segment import build_segmenter  # noqa: E402
-from segment import get_preset as segmenter_preset  # noqa: E402
-from train.ddp import autocast, resolve_precision  # noqa: E402
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int) -> float:

@@ -37,8 +37,8 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
     """Train `preset` for args.steps steps on train's true masks -> its summary."""
     import shutil
 
-    from train.config import TrainConfig
-    from train.loop import run_training
+    from convrnn_video.train.config import TrainConfig
+    from convrnn_video.train.loop import run_training
 
     run = args.cache / "motion-runs" / run_name(preset, args)
     shutil.rmtree(run, ignore_errors=True)
@@ -69,12 +69,11 @@ def score(ckpts: dict[str, str], shards: Path) -> dict:
     """Jaccard of frame 22 (and mean over 12-22) from true input masks, per model, copying
     frame 11's mask and extrapolating its objects (convrnn/extrapolate.py)."""
     import torch
-
-    from convrnn.extrapolate import extrapolate_masks
-    from convrnn.motion import accumulate
-    from shards.loader import make_loader
-    from train.checkpoint import load_model
-    from train.jaccard import FrameJaccard
+    from convrnn_video.convrnn.extrapolate import extrapolate_masks
+    from convrnn_video.convrnn.motion import accumulate
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.jaccard import FrameJaccard
 
     device = torch.device("cpu")
     models = {name: load_model(path, device, task="masks")[0] for name, path in ckpts.items()}

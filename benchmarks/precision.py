@@ -79,11 +79,10 @@ def kernels(repeats: int) -> dict:
 
 def model_cost(ckpt: str, shards: str, work: Path) -> dict:
     import numpy as np
-
-    from infer.config import EvaluateConfig, PredictConfig
-    from infer.evaluate import run_evaluate
-    from infer.predict import run_predict
-    from infer.store import PredStore
+    from convrnn_video.infer.config import EvaluateConfig, PredictConfig
+    from convrnn_video.infer.evaluate import run_evaluate
+    from convrnn_video.infer.predict import run_predict
+    from convrnn_video.infer.store import PredStore
 
     out: dict = {}
     for precision in ("fp32", "bf16"):

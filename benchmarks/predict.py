@@ -42,8 +42,8 @@ RSS_RATIO_TARGET = 1.2
 
 def make_shards(work: Path, n: int, distinct: int) -> Path:
     """Shards of `n` hidden videos: `distinct` generated ones, hard-linked to reach n ids."""
-    from ingest.pack import IngestConfig, run_ingest
-    from ingest.synth import SynthConfig, generate
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.synth import SynthConfig, generate
 
     out = work / f"shards-{n}"
     if (out / "manifest.json").exists():
@@ -66,8 +66,8 @@ def make_shards(work: Path, n: int, distinct: int) -> Path:
 
 def make_checkpoint(work: Path, preset: str) -> Path:
     """An untrained checkpoint of `preset` (speed does not depend on the weights)."""
-    from convrnn import get_preset
-    from train.checkpoint import save_untrained
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.train.checkpoint import save_untrained
 
     path = work / f"{preset}.pt"
     return path if path.exists() else save_untrained(path, get_preset(preset))
@@ -76,10 +76,9 @@ def make_checkpoint(work: Path, preset: str) -> Path:
 def child_naive(shards: str, ckpt: str, out: Path, network: str) -> dict:
     """The original's shape: one video at a time, autograd on, a growing array, one .npy."""
     import numpy as np
-
-    from convrnn.reference import from_model
-    from shards.loader import make_loader
-    from train.checkpoint import load_model
+    from convrnn_video.convrnn.reference import from_model
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.checkpoint import load_model
 
     model, cfg, _ = load_model(ckpt, "cpu")
     if network == "reference":  # the network as the original wrote it, on the same weights
@@ -103,8 +102,8 @@ def child_naive(shards: str, ckpt: str, out: Path, network: str) -> dict:
 def child_predict(
     shards: str, ckpt: str, out: Path, batch_size: int, precision: str = "fp32"
 ) -> dict:
-    from infer.config import PredictConfig
-    from infer.predict import run_predict
+    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.predict import run_predict
 
     start = time.perf_counter()
     s = run_predict(
@@ -124,8 +123,7 @@ def child_predict(
 def child_write(out: Path, videos: int) -> dict:
     """Zarr write rate of the store alone: MB/s of uint8 frames written (uncompressed size)."""
     import numpy as np
-
-    from infer.store import prepare_store
+    from convrnn_video.infer.store import prepare_store
 
     rng = np.random.default_rng(0)
     # smooth-ish frames compress like predictions do, unlike pure noise

@@ -31,8 +31,8 @@ REAL_SAMPLES = REPO.parent / "shared" / "real-samples"  # as tests/conftest.py r
 BANDS = ((0, 40), (40, 70), (70, 100), (100, 160))
 COUNTS = ("videos", "slowdown_objects")  # sizes of the samples, not statistics to compare
 
-from ingest.synth import SynthConfig, generate  # noqa: E402
-from ingest.synth.motion import (  # noqa: E402
+from convrnn_video.ingest.synth import SynthConfig, generate  # noqa: E402
+from convrnn_video.ingest.synth.motion import (  # noqa: E402
     centroid_tracks,
     moving_and_started_at_rest,
     slowdown_ratios,

@@ -36,9 +36,9 @@ def snapshots(run: Path, at: list[float]) -> dict[str, Path]:
 
 def score_frames(ckpts: dict[str, Path], shards: Path) -> dict:
     import torch
+    from convrnn_video.train.checkpoint import load_model
 
     from benchmarks.train_quality import score_splits
-    from train.checkpoint import load_model
 
     out = {}
     for name, path in ckpts.items():
@@ -64,10 +64,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
-    from train.checkpoint import load_checkpoint
-    from train.config import TrainConfig
-    from train.loop import run_training
+    from convrnn_video.train.checkpoint import load_checkpoint
+    from convrnn_video.train.config import TrainConfig
+    from convrnn_video.train.loop import run_training
 
     at = [float(x) for x in args.at.split(",") if x]
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.threads)

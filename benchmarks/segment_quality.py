@@ -27,8 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+
 from benchmarks.data import prepare_shards  # noqa: E402
-from train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["segment"]  # `train --task segment`'s defaults: what this measured
 
@@ -55,11 +56,10 @@ def curve(run: Path) -> list[dict]:
 def inference_rate(ckpt: Path, shards: Path, precision: str, frames: int = 256) -> float:
     """Frames per second of the trained segmenter on val frames, batches of 16."""
     import torch
-
-    from shards.loader import make_loader
-    from train.checkpoint import load_model
-    from train.ddp import autocast
-    from train.tasks.segment import all_frames, segment_video_frames
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.ddp import autocast
+    from convrnn_video.train.tasks.segment import all_frames, segment_video_frames
 
     model, _, _ = load_model(ckpt, task="segment")
     loader = make_loader(shards, "val", mode="eval", batch_size=8)
@@ -101,12 +101,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
     args = ap.parse_args()
 
-    from train.loop import run_training
+    from convrnn_video.train.loop import run_training
 
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers)
     import torch
-
-    from train.ddp import resolve_precision
+    from convrnn_video.train.ddp import resolve_precision
 
     precision = resolve_precision(args.precision, torch.device("cpu"))
     name = args.preset + (f"-{args.head}" if args.head else "")
@@ -122,7 +121,7 @@ def main() -> None:
         object_weight=args.object_weight, dice_weight=args.dice_weight,
     )  # fmt: skip
     if args.head:  # the segmenter presets are configs; a head override is a new preset name
-        from segment.config import PRESETS, get_preset
+        from convrnn_video.segment.config import PRESETS, get_preset
 
         PRESETS[name] = get_preset(args.preset, head=args.head)
         cfg.preset = name

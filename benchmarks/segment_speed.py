@@ -23,11 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from convrnn_video.segment import build_segmenter, get_preset  # noqa: E402
+from convrnn_video.segment.loss import segmentation_loss  # noqa: E402
+from convrnn_video.segment.summary import gflop_per_frame  # noqa: E402
+from convrnn_video.train.ddp import keep_freed_memory  # noqa: E402
+
 from benchmarks.machine import machine  # noqa: E402
-from segment import build_segmenter, get_preset  # noqa: E402
-from segment.loss import segmentation_loss  # noqa: E402
-from segment.summary import gflop_per_frame  # noqa: E402
-from train.ddp import keep_freed_memory  # noqa: E402
 
 
 def step_ms(

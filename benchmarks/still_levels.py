@@ -35,10 +35,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
-    from shards.errors import ShardError
-    from train.checkpoint import load_model
-    from train.errors import TrainError
+    from convrnn_video.shards.errors import ShardError
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.errors import TrainError
 
     torch.set_num_threads(args.threads)
     try:
@@ -65,7 +64,7 @@ def score_levels(trained, levels_tried: list[float], args) -> tuple[list[dict], 
     each still_levels, in eval mode."""
     import dataclasses
 
-    from convrnn import build_model
+    from convrnn_video.convrnn import build_model
 
     rows = []
     for levels in levels_tried:

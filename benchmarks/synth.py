@@ -18,13 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from convrnn_video.ingest.synth import SynthConfig, generate  # noqa: E402
+from convrnn_video.ingest.synth.config import FULL_COUNTS  # noqa: E402
+from convrnn_video.ingest.synth.png import encode_frames  # noqa: E402
+from convrnn_video.ingest.synth.render import render  # noqa: E402
+from convrnn_video.ingest.synth.scene import simulate  # noqa: E402
+from convrnn_video.ingest.synth.writer import video_rng  # noqa: E402
+
 from benchmarks.machine import machine  # noqa: E402
-from ingest.synth import SynthConfig, generate  # noqa: E402
-from ingest.synth.config import FULL_COUNTS  # noqa: E402
-from ingest.synth.png import encode_frames  # noqa: E402
-from ingest.synth.render import render  # noqa: E402
-from ingest.synth.scene import simulate  # noqa: E402
-from ingest.synth.writer import video_rng  # noqa: E402
 
 
 def split_counts(videos: int) -> dict[str, int]:

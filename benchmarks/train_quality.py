@@ -26,8 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+
 from benchmarks.data import prepare_shards  # noqa: E402
-from train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["frames"]  # `train`'s defaults: the recipe this script measured
 
@@ -67,10 +68,9 @@ def table(title: str, model: dict, copy: dict) -> None:
 def score_splits(model, shards, splits, precision: str) -> tuple[dict, dict, int]:
     """(model metrics, copy-last metrics, videos) of a frames model over `splits` of `shards`."""
     import torch
-
-    from shards.loader import make_loader
-    from train.ddp import autocast
-    from train.metrics import MetricAccumulator, copy_last_frame
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.ddp import autocast
+    from convrnn_video.train.metrics import MetricAccumulator, copy_last_frame
 
     cfg = model.cfg
     ours, base = MetricAccumulator(), MetricAccumulator()
@@ -91,9 +91,8 @@ def score_real(ckpt: Path, real: Path, cache: Path, precision: str) -> dict | No
     """Ingest the real samples into cache/real-shards and score `ckpt` on all their videos
     beside copy-last -> {"videos", "model", "copy_last", "beats"}, or None without samples."""
     import torch
-
-    from ingest.pack import IngestConfig, run_ingest
-    from train.checkpoint import load_model
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.train.checkpoint import load_model
 
     if not real.is_dir():
         return None
@@ -141,7 +140,7 @@ def main() -> None:
     ap.add_argument("--real", type=Path, default=REAL_SAMPLES, help="real samples to score")
     args = ap.parse_args()
 
-    from train.loop import run_training
+    from convrnn_video.train.loop import run_training
 
     t0 = time.time()
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, max(1, args.threads),
@@ -163,7 +162,7 @@ def main() -> None:
     if args.refine:  # a preset with the refinement added (the run's config records it)
         import dataclasses
 
-        from convrnn.config import PRESETS
+        from convrnn_video.convrnn.config import PRESETS
 
         refined = f"{args.preset}+refine{args.refine.replace(',', '-')}"
         channels = tuple(int(c) for c in args.refine.split(","))

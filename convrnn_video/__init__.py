@@ -11,7 +11,14 @@ Nothing here changes process-wide settings (threads, allocator, logging handlers
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+# The stages are subpackages (convrnn_video.train, convrnn_video.infer, ...) whose folders sit
+# at the top of the repository; an installed copy holds them inside this package instead.
+_CLONE = Path(__file__).resolve().parent.parent
+if (_CLONE / "convrnn" / "forecaster.py").is_file() and (_CLONE / "train" / "loop.py").is_file():
+    __path__.append(str(_CLONE))
 
 __all__ = ["Model", "PipelineError", "load_checkpoint", "read_video"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infer.errors import InferError
+from convrnn_video.infer.errors import InferError
 
 FRAME_NAME = re.compile(r"image_(\d+)\.png")
 
@@ -106,7 +106,7 @@ class Model:
         return out[0] if single else out
 
     def _forecast(self, chunk: np.ndarray) -> np.ndarray:
-        from train.ddp import autocast
+        from convrnn_video.train.ddp import autocast
 
         with autocast(self.precision, self.device, warn=False):
             if self.task == "frames":
@@ -118,7 +118,7 @@ class Model:
             return self.module(ids).float().argmax(2).to(torch.uint8).cpu().numpy()
 
     def _segment(self, x: np.ndarray) -> np.ndarray:
-        from train.ddp import autocast
+        from convrnn_video.train.ddp import autocast
 
         if x.ndim < 3:
             raise InferError(f"a segmenter reads (..., H, W, C) frames, got shape {x.shape}")
@@ -147,10 +147,10 @@ def load_checkpoint(
     """A checkpoint (`best.pt`, `last.pt`, or a run folder) as a `Model` on `device` ("auto":
     CUDA when present), predicting in `precision` ("auto": bf16 where the device computes bf16
     natively, else float32)."""
-    from train.checkpoint import checkpoint_task, load_model
-    from train.ddp import resolve_precision
-    from train.errors import TrainError
-    from train.runs import find_checkpoint
+    from convrnn_video.train.checkpoint import checkpoint_task, load_model
+    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.train.errors import TrainError
+    from convrnn_video.train.runs import find_checkpoint
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,6 +1,10 @@
-"""The error base, re-exported for the Python API: `convrnn_video.PipelineError` is the class
-every stage's error derives from (it lives on the bottom floor, in `pipeline_errors`)."""
+"""The base of every error the project raises for a user mistake or bad input (the bottom floor:
+it imports nothing, every stage imports it).
 
-from pipeline_errors import PipelineError
+Each stage has its own subclass (IngestError, ShardError, TrainError, InferError); catching
+`PipelineError` catches them all. The command line prints them as one `error: ...` line.
+"""
 
-__all__ = ["PipelineError"]
+
+class PipelineError(Exception):
+    """A problem the user can fix: the message names the file or option and what to do."""

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from infer.errors import InferError
+from convrnn_video.infer.errors import InferError
 
 SPLITS = ("hidden", "val")  # splits that `predict` writes a store for
 # predict: auto (train.ddp.resolve_precision: bf16 where the device computes it natively, else

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infer.config import (
+from convrnn_video.infer.config import (
     DemoConfig,
     EvaluateConfig,
     ExportConfig,
@@ -37,7 +37,7 @@ from infer.config import (
     ShowConfig,
     SubmitConfig,
 )
-from infer.errors import InferError
+from convrnn_video.infer.errors import InferError
 
 log = logging.getLogger(__name__)
 MARKER = ".convrnn-demo"  # written first into a demo folder: proof that its OUTPUTS are ours
@@ -137,8 +137,8 @@ def _budget(minutes: float, steps: int | None) -> str:
 
 def _make_data(cfg: DemoConfig, root: Path, clock: _Clock) -> str:
     """Generate the videos and ingest them; -> the shard folder."""
-    from ingest.pack import IngestConfig, run_ingest
-    from ingest.synth import SynthConfig, generate
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.synth import SynthConfig, generate
 
     log.info(
         "[1/%d] generating %d train, %d val, %d hidden videos",
@@ -167,9 +167,9 @@ def _make_data(cfg: DemoConfig, root: Path, clock: _Clock) -> str:
 
 def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> dict[str, Path]:
     """Train the frame model, then the segmenter; -> their run folders and checkpoints."""
-    from train.config import TrainConfig
-    from train.loop import run_training
-    from train.runs import find_checkpoint
+    from convrnn_video.train.config import TrainConfig
+    from convrnn_video.train.loop import run_training
+    from convrnn_video.train.runs import find_checkpoint
 
     common = {
         "shards": shards,
@@ -224,9 +224,9 @@ def _predict_and_hand_in(
 ) -> dict[str, Any]:
     """Predict hidden and val (frames and their masks), export the hidden PNGs and write the
     submission; -> the stores, the export and the submission summaries."""
-    from infer.export import run_export
-    from infer.predict import run_predict
-    from infer.submit import run_submit
+    from convrnn_video.infer.export import run_export
+    from convrnn_video.infer.predict import run_predict
+    from convrnn_video.infer.submit import run_submit
 
     log.info(
         "[5/%d] predicting hidden and val videos with %s and %s",
@@ -262,9 +262,9 @@ def _predict_and_hand_in(
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Generate, ingest, train a frame model and a segmenter, predict, export, submit,
     evaluate and draw; returns where things are and the val scores."""
-    from infer.evaluate import run_evaluate
-    from infer.show import run_show
-    from infer.store import PredStore
+    from convrnn_video.infer.evaluate import run_evaluate
+    from convrnn_video.infer.show import run_show
+    from convrnn_video.infer.store import PredStore
 
     cfg.validate()
     root = Path(cfg.out)

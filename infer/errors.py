@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline_errors import PipelineError
+from convrnn_video.errors import PipelineError
 
 
 class InferError(PipelineError):

@@ -30,15 +30,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
+from convrnn_video.infer.config import EvaluateConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.store import PredStore
+from convrnn_video.infer.videos import split_videos
+from convrnn_video.train.ddp import setup
+from convrnn_video.train.errors import TrainError
 from tqdm import tqdm
-
-from convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
-from infer.config import EvaluateConfig
-from infer.errors import InferError
-from infer.store import PredStore
-from infer.videos import split_videos
-from train.ddp import setup
-from train.errors import TrainError
 
 log = logging.getLogger(__name__)
 LABELLED = ("val", "train")  # splits whose shards hold the future frames
@@ -138,8 +137,8 @@ def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
 def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device):
     """The segmenter that made the store's masks (from --segmenter, else the path the store
     records), checked by its sha256; None for a store without masks."""
-    from infer.masks import load_segmenter
-    from infer.predict import file_sha256
+    from convrnn_video.infer.masks import load_segmenter
+    from convrnn_video.infer.predict import file_sha256
 
     if store.masks is None:
         if cfg.segmenter is not None:
@@ -223,8 +222,8 @@ class _Scorer:
     def __init__(
         self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
     ) -> None:
-        from train.jaccard import FrameJaccard
-        from train.metrics import MetricAccumulator
+        from convrnn_video.train.jaccard import FrameJaccard
+        from convrnn_video.train.metrics import MetricAccumulator
 
         self.store, self.segmenter, self.frames = store, segmenter, frames
         self.metrics = None
@@ -244,7 +243,7 @@ class _Scorer:
         self.videos += len(batch["ids"])
 
     def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
-        from train.metrics import copy_last_frame
+        from convrnn_video.train.metrics import copy_last_frame
 
         target = batch["targets"]  # (B, T_out, C, H, W)
         pred = stored_frames(self.store, pos)
@@ -271,7 +270,7 @@ class _Scorer:
 
 def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
     """Run the shards of `split` through `scorer`; its result, once every video is scored."""
-    from shards.loader import make_loader
+    from convrnn_video.shards.loader import make_loader
 
     loader = make_loader(
         cfg.shards,
@@ -304,7 +303,7 @@ def _score_masks(
     """Add one batch to the Jaccard accumulators (the store's masks, the segmenter's mask of
     the last input frame repeated, its objects extrapolated, the segmenter on the true future
     frames)."""
-    from infer.masks import segment
+    from convrnn_video.infer.masks import segment
 
     frames_in, frames_out = frames
     true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from convrnn_video.infer.config import ExportConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.palette import mask_image
+from convrnn_video.infer.store import MAKE_MASKS, PredStore
 from PIL import Image
 from tqdm import tqdm
-
-from infer.config import ExportConfig
-from infer.errors import InferError
-from infer.palette import mask_image
-from infer.store import MAKE_MASKS, PredStore
 
 log = logging.getLogger(__name__)
 READ_BLOCK = 16  # videos read from the store at once (decoded in parallel by Zarr)

@@ -28,11 +28,10 @@ from typing import Any
 
 import numpy as np
 import zarr
-
-from infer.config import LabelConfig
-from infer.errors import InferError
-from infer.store import claim_store, open_group, row_positions
-from shards.format import NUM_CLASSES
+from convrnn_video.infer.config import LabelConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.store import claim_store, open_group, row_positions
+from convrnn_video.shards.format import NUM_CLASSES
 
 log = logging.getLogger(__name__)
 IDENTITY = ("segmenter_sha256", "split", "frames", "height", "width")
@@ -120,13 +119,12 @@ def prepare_labels(url: str | Path, attrs: dict[str, Any], ids: np.ndarray, over
 def run_label(cfg: LabelConfig) -> dict[str, Any]:
     """Segment every frame of `cfg.split` into the label store at `cfg.out`; -> a summary."""
     import torch.distributed as dist
-
-    from infer.predict import file_sha256, rank_and_device, run_on_rank0
-    from infer.videos import split_videos
-    from shards.manifest import read_manifest, split_geometry
-    from train.checkpoint import load_model
-    from train.ddp import autocast, resolve_precision
-    from train.errors import TrainError
+    from convrnn_video.infer.predict import file_sha256, rank_and_device, run_on_rank0
+    from convrnn_video.infer.videos import split_videos
+    from convrnn_video.shards.manifest import read_manifest, split_geometry
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.ddp import autocast, resolve_precision
+    from convrnn_video.train.errors import TrainError
 
     cfg.validate()
     joined = not (dist.is_available() and dist.is_initialized())
@@ -162,7 +160,7 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
             dist.barrier()
     finally:
         if joined and world > 1:
-            from train.ddp import teardown
+            from convrnn_video.train.ddp import teardown
 
             teardown()
     return {
@@ -176,10 +174,9 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
 def _label_missing(cfg, store, done, model, frames, where, context) -> int:
     """Segment the loader's videos that are not done yet; -> how many were labelled."""
     import torch
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.tasks.segment import segment_video_frames
     from tqdm import tqdm
-
-    from shards.loader import make_loader
-    from train.tasks.segment import segment_video_frames
 
     rank, world, device = where
     loader = make_loader(cfg.shards, [cfg.split], mode="eval", batch_size=cfg.batch_size,
@@ -204,7 +201,7 @@ def _label_missing(cfg, store, done, model, frames, where, context) -> int:
 
 def verify_labels(url: str | Path, shards: str | Path) -> list[str]:
     """Problems of a label store against the shards it labels (empty: it is sound)."""
-    from infer.videos import split_videos
+    from convrnn_video.infer.videos import split_videos
 
     store = LabelStore.open(url)
     attrs, problems = store.attrs, []

@@ -10,9 +10,8 @@ within a material cube < sphere < cylinder. Background is near-black, darker tha
 from __future__ import annotations
 
 import numpy as np
+from convrnn_video.shards.format import NUM_CLASSES
 from PIL import Image
-
-from shards.format import NUM_CLASSES
 
 BACKGROUND = (20, 20, 20)
 # CLEVR base colours by colour index (0 gray, 1 red, 2 blue, 3 green, 4 brown, 5 cyan,

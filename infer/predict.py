@@ -56,20 +56,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
-
-from infer.config import PredictConfig
-from infer.errors import InferError
-from infer.store import PredStore, prepare_store
-from infer.videos import split_videos
-from shards.errors import ShardError
-from shards.manifest import (
+from convrnn_video.infer.config import PredictConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.store import PredStore, prepare_store
+from convrnn_video.infer.videos import split_videos
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.manifest import (
     observed_frames,
     read_manifest,
     split_entry,
     split_geometry,
     video_frames,
 )
+from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 TASKS = ("frames", "masks")  # the checkpoints predict accepts
@@ -101,8 +100,8 @@ def file_sha256(path: Path) -> str:
 
 def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
     """(checkpoint path, how it was chosen); without `ckpt`, the newest run's best.pt."""
-    from train.errors import TrainError
-    from train.runs import find_checkpoint
+    from convrnn_video.train.errors import TrainError
+    from convrnn_video.train.runs import find_checkpoint
 
     try:
         path = find_checkpoint(ckpt, root=Path(runs))
@@ -115,8 +114,8 @@ def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
 def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, Any, dict]:
     """(model in eval mode, ModelConfig, payload) from a frame or mask forecaster checkpoint,
     with clear errors (a segmenter given as --ckpt is one)."""
-    from train.checkpoint import checkpoint_task, load_checkpoint, load_model
-    from train.errors import TrainError
+    from convrnn_video.train.checkpoint import checkpoint_task, load_checkpoint, load_model
+    from convrnn_video.train.errors import TrainError
 
     try:
         task = checkpoint_task(load_checkpoint(path))
@@ -139,8 +138,8 @@ def to_uint8(pred: torch.Tensor) -> np.ndarray:
 def rank_and_device(device: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device): the trainer's device choice and, under torchrun, its process
     group; no process-wide setting is changed (the CLI makes those)."""
-    from train.ddp import setup
-    from train.errors import TrainError
+    from convrnn_video.train.ddp import setup
+    from convrnn_video.train.errors import TrainError
 
     try:
         env = setup(device, tune=False)
@@ -183,7 +182,7 @@ def run_predict(cfg: PredictConfig) -> dict[str, Any]:
         return _predict(cfg, rank, world, device)
     finally:
         if joined and world > 1:
-            from train.ddp import teardown
+            from convrnn_video.train.ddp import teardown
 
             teardown()  # only a group this call created; together, so no rank aborts gloo
 
@@ -193,7 +192,7 @@ def _segmenter_attrs(path: str | None, device: torch.device):
     if path is None:
         none = {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
         return None, None, none
-    from infer.masks import load_segmenter
+    from convrnn_video.infer.masks import load_segmenter
 
     seg, seg_cfg, payload = load_segmenter(path, device)
     attrs = {
@@ -299,7 +298,7 @@ def _store_attrs(
 ) -> dict:
     """The attributes that describe (and, on resume, must match) the store of this run; `plan`
     is the run's `frame_plan`."""
-    from train.checkpoint import checkpoint_task
+    from convrnn_video.train.checkpoint import checkpoint_task
 
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
     task = checkpoint_task(payload)
@@ -355,7 +354,7 @@ def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[s
 
 
 def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
-    from train.ddp import autocast, resolve_precision
+    from convrnn_video.train.ddp import autocast, resolve_precision
 
     ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
     manifest = _read_manifest(cfg)
@@ -428,7 +427,7 @@ def _predict_batches(
     """Predict (and segment) every batch of this rank that holds a video not done yet; `todo`
     is (the store's done flags, how many are not done, the observed frames per video). Returns
     how many videos this rank wrote."""
-    from shards.loader import make_loader
+    from convrnn_video.shards.loader import make_loader
 
     done, left, observed = todo
     frames_in = int(run.model_cfg.frames_in)
@@ -476,8 +475,8 @@ def _predict_batches(
 def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
     (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None)."""
-    from infer.masks import segment
-    from train.tasks.masks import restrict_to_seen
+    from convrnn_video.infer.masks import segment
+    from convrnn_video.train.tasks.masks import restrict_to_seen
 
     seen = None  # the segmenter's class ids of the input frames, when needed
     if run.model_cfg.masks or (run.relabel and run.segmenter is not None):
@@ -501,8 +500,8 @@ def _segment_predicted(
 ) -> np.ndarray:
     """uint8 class ids (B, T_out, H, W) of the stored frames (B, T_out, H, W, C), in float32,
     one video per forward pass; with `seen` (B, T_in, H, W), only classes found there."""
-    from infer.masks import segment_u8, u8_to_float
-    from train.tasks.masks import restrict_to_seen
+    from convrnn_video.infer.masks import segment_u8, u8_to_float
+    from convrnn_video.train.tasks.masks import restrict_to_seen
 
     if seen is None:
         return segment_u8(segmenter, frames)

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from convrnn_video.infer.config import ShowConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.palette import colourize
+from convrnn_video.infer.store import PredStore
+from convrnn_video.shards.format import video_id
 from PIL import Image, ImageDraw, ImageFont
-
-from infer.config import ShowConfig
-from infer.errors import InferError
-from infer.palette import colourize
-from infer.store import PredStore
-from shards.format import video_id
 
 log = logging.getLogger(__name__)
 LABEL_W = 110  # px of the label column
@@ -56,8 +55,8 @@ def load_inputs(
     """{id: {"inputs": (T_in, H, W, C), "truth": (T_out, H, W, C) or None, "true_masks":
     (T_out, H, W) or None}} uint8 from the shards (C = 3 for RGB, 1 for grayscale); true
     masks only with `masks` and when the split has them."""
-    from shards.loader import make_loader
-    from shards.manifest import read_manifest, split_entry
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.shards.manifest import read_manifest, split_entry
 
     frames_in, frames_out = frames
     masks = masks and bool(split_entry(read_manifest(shards), split, shards).get("masks"))

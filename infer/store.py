@@ -43,9 +43,8 @@ from typing import Any
 import fsspec
 import numpy as np
 import zarr
+from convrnn_video.infer.errors import InferError
 from zarr.errors import GroupNotFoundError
-
-from infer.errors import InferError
 
 ARRAYS = ("video_ids", "done")  # every store, beside "frames" and/or "masks" (attrs["holds"])
 # what a resumed run must match (the segmenter is compared apart, with its own message), and

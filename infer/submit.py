@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from infer.config import SubmitConfig
-from infer.errors import InferError
-from infer.predict import file_sha256, project_version
-from infer.store import PredStore
+from convrnn_video.infer.config import SubmitConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.predict import file_sha256, project_version
+from convrnn_video.infer.store import PredStore
 
 log = logging.getLogger(__name__)
 READ_BLOCK = 64  # videos whose masks are read from the store at once

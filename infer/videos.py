@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from infer.errors import InferError
+from convrnn_video.infer.errors import InferError
 
 
 def _scan_ids(source: str | Path, manifest: dict[str, Any], split: str) -> list[int]:
     """Video ids of the samples in the shards of `split` (when the manifest's id ranges have
     gaps), read with the loaders' tar reader, which also checks every sample is whole."""
-    from shards.format import video_id
-    from shards.reader import read_shard, split_shards
+    from convrnn_video.shards.format import video_id
+    from convrnn_video.shards.reader import read_shard, split_shards
 
     return [
         video_id(sample["__key__"])
@@ -25,8 +24,8 @@ def _scan_ids(source: str | Path, manifest: dict[str, Any], split: str) -> list[
 
 def split_videos(source: str | Path, split: str) -> tuple[np.ndarray, int]:
     """(sorted int64 ids of every video of `split`, frames per video) from SOURCE/manifest.json."""
-    from shards.errors import ShardError
-    from shards.manifest import read_manifest, split_entry
+    from convrnn_video.shards.errors import ShardError
+    from convrnn_video.shards.manifest import read_manifest, split_entry
 
     try:
         manifest = read_manifest(source)

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import IngestError
-from shards.format import LAYOUTS
+from convrnn_video.ingest.errors import IngestError
+from convrnn_video.shards.format import LAYOUTS
 
 DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 SHARDS_DIR = "shards"  # the default output: DATA_ROOT/shards, beside the videos it holds

@@ -18,11 +18,9 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from PIL import Image
-
-from ingest.errors import IngestError
-from ingest.scan import Scan, Video
-from shards.format import (
+from convrnn_video.ingest.errors import IngestError
+from convrnn_video.ingest.scan import Scan, Video
+from convrnn_video.shards.format import (
     CHANNEL_MODES,
     CHANNELS,
     FRAMES,
@@ -32,6 +30,7 @@ from shards.format import (
     MODE_CHANNELS,
     WIDTH,
 )
+from PIL import Image
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.config import SHARDS_DIR, IngestConfig
-from ingest.errors import IngestError
-from ingest.layout import Expect, choose_layout, settle
-from ingest.scan import Scan, Video, scan_root
-from ingest.validate import load_video
-from ingest.writer import ShardWriter, sha256_file
-from shards.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, SHARD_RE, shard_name
-from shards.manifest import write_manifest
+from convrnn_video.ingest.config import SHARDS_DIR, IngestConfig
+from convrnn_video.ingest.errors import IngestError
+from convrnn_video.ingest.layout import Expect, choose_layout, settle
+from convrnn_video.ingest.scan import Scan, Video, scan_root
+from convrnn_video.ingest.validate import load_video
+from convrnn_video.ingest.writer import ShardWriter, sha256_file
+from convrnn_video.shards.format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    SHARD_RE,
+    shard_name,
+)
+from convrnn_video.shards.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ingest.config import LAYOUT_CHOICES
-from ingest.errors import IngestError
-from shards.format import FRAME_RE, FRAMES, MASK_FILE, MASKED_SPLITS, SPLITS, VIDEO_RE
+from convrnn_video.ingest.config import LAYOUT_CHOICES
+from convrnn_video.ingest.errors import IngestError
+from convrnn_video.shards.format import FRAME_RE, FRAMES, MASK_FILE, MASKED_SPLITS, SPLITS, VIDEO_RE
 
 NUMBER_RE = re.compile(r"\d+")
 LISTED = 10  # missing frames named one by one up to this many; a summary beyond

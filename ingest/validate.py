@@ -8,11 +8,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
-from ingest.layout import Expect
-from ingest.scan import Video
-from shards.format import (
+from convrnn_video.ingest.layout import Expect
+from convrnn_video.ingest.scan import Video
+from convrnn_video.shards.format import (
     MASK_SUFFIX,
     META_SUFFIX,
     MODE_CHANNELS,
@@ -20,6 +18,7 @@ from shards.format import (
     frame_suffix,
     sample_meta,
 )
+from PIL import Image
 
 Problems = list[tuple[str, str]]  # (path, reason)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from shards.format import TAR_MODE, TAR_MTIME
+from convrnn_video.shards.format import TAR_MODE, TAR_MTIME
 
 
 class _HashingFile:

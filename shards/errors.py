@@ -1,6 +1,6 @@
 """The one error type of the shards stage."""
 
-from pipeline_errors import PipelineError
+from convrnn_video.errors import PipelineError
 
 
 class ShardError(PipelineError):

@@ -18,17 +18,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-
-from shards.errors import ShardError
-from shards.format import (
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.format import (
     NUM_CLASSES,
     member_suffixes,
     sample_meta,
     split_key,
     video_id,
 )
-from shards.manifest import join, open_url, read_manifest, split_geometry
-from shards.reader import decode_mask, decode_sample
+from convrnn_video.shards.manifest import join, open_url, read_manifest, split_geometry
+from convrnn_video.shards.reader import decode_mask, decode_sample
 
 
 def summarize(source: str | Path) -> dict[str, Any]:

@@ -22,14 +22,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from convrnn_video.shards.buffers import BufferRing, DeviceBatches, FloatBuffers, release, to_float
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.format import MASK_SUFFIX
+from convrnn_video.shards.manifest import read_manifest, split_entry, split_geometry
+from convrnn_video.shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
+from convrnn_video.shards.reader import (
+    ON_ERROR,
+    Raw,
+    bad_sample,
+    decode_mask,
+    decode_sample,
+    split_shards,
+)
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-
-from shards.buffers import BufferRing, DeviceBatches, FloatBuffers, release, to_float
-from shards.errors import ShardError
-from shards.format import MASK_SUFFIX
-from shards.manifest import read_manifest, split_entry, split_geometry
-from shards.partition import StreamSpec, eval_samples, train_samples, worker_batches
-from shards.reader import ON_ERROR, Raw, bad_sample, decode_mask, decode_sample, split_shards
 
 __all__ = ["MODES", "VideoLoader", "make_loader"]
 

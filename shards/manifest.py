@@ -28,8 +28,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shards.errors import ShardError
-from shards.format import (
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.format import (
     CHANNELS,
     FORMAT_NAME,
     FORMAT_VERSION,

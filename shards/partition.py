@@ -18,8 +18,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from shards.errors import ShardError
-from shards.reader import Raw, ShardRef, read_shard, shuffle
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.reader import Raw, ShardRef, read_shard, shuffle
 
 
 @dataclass(frozen=True)

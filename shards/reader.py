@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image
-
-from shards.errors import ShardError
-from shards.format import (
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.format import (
     CHANNEL_MODES,
     MASK_SUFFIX,
     META_SUFFIX,
@@ -33,7 +31,8 @@ from shards.format import (
     split_key,
     video_id,
 )
-from shards.manifest import join, open_url, split_entry
+from convrnn_video.shards.manifest import join, open_url, split_entry
+from PIL import Image
 
 log = logging.getLogger(__name__)
 

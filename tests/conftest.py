@@ -20,7 +20,7 @@ def real_samples() -> Path:
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated dataset in the real layout (shared, read-only for tests)."""
-    from ingest.synth import SynthConfig, generate
+    from convrnn_video.ingest.synth import SynthConfig, generate
 
     root = tmp_path_factory.mktemp("synth") / "data"
     generate(SynthConfig(out=root, train=6, val=4, unlabeled=6, hidden=4, seed=0, progress=False))
@@ -30,7 +30,7 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def shard_root(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`synth_root` ingested into shards (shared, read-only for tests)."""
-    from ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
 
     out = tmp_path_factory.mktemp("shards") / "shards"
     run_ingest(IngestConfig(data_root=synth_root, out=out, workers=1, progress=False))
@@ -53,10 +53,9 @@ def shards_url(shard_root: Path, scheme: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def tiny_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Val and hidden prediction stores of an untrained `tiny` checkpoint (read-only for tests)."""
+    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.predict import run_predict
     from infer_helpers import tiny_checkpoint
-
-    from infer.config import PredictConfig
-    from infer.predict import run_predict
 
     tmp = tmp_path_factory.mktemp("stores")
     ckpt = tiny_checkpoint(tmp / "best.pt")
@@ -79,10 +78,9 @@ def tiny_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 def mask_stores(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Val and hidden stores with masks: an untrained `tiny` frame model and an untrained
     `tiny` segmenter; "ckpt" and "segmenter" are their checkpoints (read-only for tests)."""
+    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.predict import run_predict
     from infer_helpers import tiny_checkpoint, tiny_segmenter
-
-    from infer.config import PredictConfig
-    from infer.predict import run_predict
 
     tmp = tmp_path_factory.mktemp("mask-stores")
     paths = {"ckpt": tiny_checkpoint(tmp / "best.pt"), "segmenter": tiny_segmenter(tmp / "seg.pt")}

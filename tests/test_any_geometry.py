@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_square_video
+from convrnn_video.infer.config import EvaluateConfig, ExportConfig, ShowConfig
+from convrnn_video.infer.evaluate import run_evaluate
+from convrnn_video.infer.export import run_export
+from convrnn_video.infer.show import GAP, LABEL_W, ROW_MIN_H, run_show
+from convrnn_video.infer.store import PredStore, prepare_store
+from convrnn_video.ingest.pack import IngestConfig, run_ingest
 from PIL import Image
-
-from infer.config import EvaluateConfig, ExportConfig, ShowConfig
-from infer.evaluate import run_evaluate
-from infer.export import run_export
-from infer.show import GAP, LABEL_W, ROW_MIN_H, run_show
-from infer.store import PredStore, prepare_store
-from ingest.pack import IngestConfig, run_ingest
 
 FRAMES, SIZE, FRAMES_IN = 20, 64, 10  # Moving MNIST's geometry; 10 in, 10 out
 # split -> (first id, videos, frames, masks)
@@ -125,10 +124,9 @@ def test_show_tiles_follow_the_stored_size(geometry: dict, tmp_path: Path) -> No
 def test_whole_chain_at_64x64(geometry: dict, tmp_path: Path) -> None:
     """train (a step) -> predict (with a segmenter) -> export-png -> evaluate -> show, all
     from the command line, on the free-layout shards of this geometry."""
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.train.checkpoint import save_untrained
     from infer_helpers import run_cli, tiny_segmenter
-
-    from convrnn import get_preset
-    from train.checkpoint import save_untrained
 
     channels, shards = geometry["channels"], str(geometry["shards"])
     model = get_preset(

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from convrnn_video.infer.errors import InferError
+from convrnn_video.train.checkpoint import save_untrained
+from convrnn_video.train.errors import TrainError
 
 from convrnn_video import PipelineError, load_checkpoint, read_video
-from infer.errors import InferError
-from train.checkpoint import save_untrained
-from train.errors import TrainError
 
 
 def test_read_video_orders_frames_by_number(synth_root: Path) -> None:
@@ -26,8 +26,8 @@ def test_read_video_orders_frames_by_number(synth_root: Path) -> None:
 
 
 def test_predict_for_every_task(synth_root: Path, tmp_path: Path) -> None:
-    from convrnn import get_preset
-    from segment import get_preset as seg_preset
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.segment import get_preset as seg_preset
 
     video = read_video(synth_root / "val" / "video_1000")  # (22, H, W, 3)
     frames = load_checkpoint(save_untrained(tmp_path / "f.pt", get_preset("tiny")), "cpu")
@@ -52,7 +52,7 @@ def test_predict_for_every_task(synth_root: Path, tmp_path: Path) -> None:
 
 
 def test_bad_input_is_a_pipeline_error(tmp_path: Path) -> None:
-    from convrnn import get_preset
+    from convrnn_video.convrnn import get_preset
 
     assert issubclass(InferError, PipelineError) and issubclass(TrainError, PipelineError)
     model = load_checkpoint(save_untrained(tmp_path / "f.pt", get_preset("tiny")), "cpu")

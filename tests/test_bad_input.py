@@ -16,30 +16,30 @@ import numpy as np
 import pytest
 import torch
 import webdataset as wds
-from infer_helpers import run_cli, tiny_checkpoint
-from PIL import Image
-from typer.testing import CliRunner
-
-from cli import app
-from infer.config import EvaluateConfig, ShowConfig
-from infer.errors import InferError
-from infer.evaluate import run_evaluate
-from infer.show import parse_video, run_show
-from shards.errors import ShardError
-from shards.format import TAR_MTIME, sample_meta, video_id
-from shards.loader import make_loader
-from shards.manifest import read_manifest, write_manifest
-from train.checkpoint import (
+from convrnn_video.infer.config import EvaluateConfig, ShowConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.evaluate import run_evaluate
+from convrnn_video.infer.show import parse_video, run_show
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.format import TAR_MTIME, sample_meta, video_id
+from convrnn_video.shards.loader import make_loader
+from convrnn_video.shards.manifest import read_manifest, write_manifest
+from convrnn_video.train.checkpoint import (
     cuda_state_for_device,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from train.config import TrainConfig
-from train.errors import TrainError
-from train.loop import run_training
-from train.runs import new_run_dir
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.loop import run_training
+from convrnn_video.train.runs import new_run_dir
+from infer_helpers import run_cli, tiny_checkpoint
+from PIL import Image
+from typer.testing import CliRunner
+
+from convrnn_video.cli import app
 
 FRAMES, SIZE = 3, 8  # hand-made videos: 3 grayscale frames of 8x8
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from convrnn.cells import ConvGRUCell, ConvLSTMCell, group_norm, make_cell
+from convrnn_video.convrnn.cells import ConvGRUCell, ConvLSTMCell, group_norm, make_cell
 
 
 def small_cell(kind: str, norm: bool = True) -> torch.nn.Module:

@@ -10,14 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from train.checkpoint import load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
-from train.errors import TrainError
-from train.runs import find_checkpoint, new_run_dir, newest_run, resolve_run_dir
+from convrnn_video.train.checkpoint import (
+    load_checkpoint,
+    load_model,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.runs import find_checkpoint, new_run_dir, newest_run, resolve_run_dir
 
 
 def tiny_payload() -> dict:
-    from convrnn import build_model, get_preset
+    from convrnn_video.convrnn import build_model, get_preset
 
     cfg = get_preset("tiny", frames_in=3, frames_out=2)
     torch.manual_seed(0)

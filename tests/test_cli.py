@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-import cli
+from convrnn_video import cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,27 @@ REPO = Path(__file__).resolve().parents[1]
 def test_console_script_points_at_main():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     module, _, function = project["scripts"]["convrnn-video"].partition(":")
-    assert (module, function) == ("cli", "main") and callable(cli.main)
+    assert (module, function) == ("convrnn_video.cli", "main") and callable(cli.main)
+
+
+def test_a_users_own_train_py_and_infer_folder_do_not_meet_ours(tmp_path: Path):
+    """The install takes one name, convrnn_video: a folder with the user's own train.py,
+    infer/, shards/ and cli.py still imports the API and runs the commands."""
+    for name in ("train.py", "infer/__init__.py", "shards/__init__.py", "cli.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(f"raise SystemExit('the user's {name} was imported')\n")
+    (tmp_path / "use.py").write_text(
+        "from convrnn_video import PipelineError, load_checkpoint, read_video\n"
+        "import convrnn_video.infer.predict, convrnn_video.train.loop\n"
+        "print(convrnn_video.train.loop.__name__)\n"
+    )
+    used = subprocess.run([sys.executable, "use.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert used.returncode == 0 and used.stdout.strip() == "convrnn_video.train.loop", used.stderr
+    for command in ([sys.executable, "-m", "convrnn_video.cli"], [sys.executable, REPO / "cli.py"]):
+        run = subprocess.run([*command, "presets"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+        assert run.returncode == 0 and "compact" in run.stdout, run.stderr
 
 
 def test_runs_from_another_folder_and_defaults_to_data_shards(shard_root: Path, tmp_path: Path):

@@ -7,11 +7,10 @@ import json
 
 import pytest
 import torch
-
-from convrnn import PRESETS, ModelConfig, build_model, get_preset
-from convrnn.masks import copy_bonus_init
-from convrnn.reference import from_model
-from convrnn.refine import snap_still
+from convrnn_video.convrnn import PRESETS, ModelConfig, build_model, get_preset
+from convrnn_video.convrnn.masks import copy_bonus_init
+from convrnn_video.convrnn.reference import from_model
+from convrnn_video.convrnn.refine import snap_still
 
 # seed is fully convolutional and slow on CPU at 160x240: shape tests use a smaller frame.
 SIZES = {"tiny": (160, 240), "compact": (160, 240), "seed": (16, 24), "seed-lstm": (16, 24)}

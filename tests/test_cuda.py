@@ -58,7 +58,7 @@ def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_task_trains_on_the_gpu(
     shard_root: Path, segmenter: Path, tmp_path: Path, task: str
 ) -> None:
-    from train.checkpoint import load_model
+    from convrnn_video.train.checkpoint import load_model
 
     run = tmp_path / task
     extra = ("--preset", "tiny-masks", "--segmenter", str(segmenter)) if task == "masks" else ()
@@ -96,7 +96,7 @@ def test_resume_on_the_gpu_continues_the_run(shard_root: Path, tmp_path: Path) -
 def test_gpu_batches_hold_the_host_batches(shard_root: Path) -> None:
     """The loader's GPU path (uint8 through reused pinned buffers, converted on the GPU) gives
     the host path's frames, batch after batch, with two workers (no buffer reused early)."""
-    from shards.loader import make_loader
+    from convrnn_video.shards.loader import make_loader
 
     kwargs = {"mode": "eval", "batch_size": 1, "frames_in": 5, "frames_out": 3, "workers": 2}
     host = list(make_loader(shard_root, "val", **kwargs))
@@ -113,8 +113,8 @@ def test_predict_label_and_submit_on_the_gpu(
 ) -> None:
     """predict (frames + the segmenter's masks) and label on the GPU agree with the CPU in
     fp32; submit writes the GPU store's masks."""
-    from infer.labels import LabelStore
-    from infer.store import PredStore
+    from convrnn_video.infer.labels import LabelStore
+    from convrnn_video.infer.store import PredStore
 
     ckpt = tiny_checkpoint(tmp_path / "best.pt")
     stores = {}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from train.ddp import DistEnv, cuda_bf16_native, resolve_precision
+from convrnn_video.train.ddp import DistEnv, cuda_bf16_native, resolve_precision
 
 
 @pytest.mark.parametrize(

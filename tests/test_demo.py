@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convrnn_video.infer.config import DemoConfig
+from convrnn_video.infer.demo import run_demo
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.store import PredStore
 from infer_helpers import run_cli
 from PIL import Image
-
-from infer.config import DemoConfig
-from infer.demo import run_demo
-from infer.errors import InferError
-from infer.store import PredStore
 
 
 @pytest.mark.slow

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from convrnn_video.infer.config import EvaluateConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.evaluate import run_evaluate
 from infer_helpers import run_cli
-
-from infer.config import EvaluateConfig
-from infer.errors import InferError
-from infer.evaluate import run_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +78,11 @@ def _course_jaccard(pred: np.ndarray, true: np.ndarray) -> float:
 def test_jaccard_and_baselines(
     mask_stores: dict[str, Path], shard_root: Path, synth_root: Path, tmp_path: Path
 ) -> None:
+    from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
+    from convrnn_video.infer.masks import segment
+    from convrnn_video.infer.store import PredStore
+    from convrnn_video.train.checkpoint import load_model
     from PIL import Image
-
-    from convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
-    from infer.masks import segment
-    from infer.store import PredStore
-    from train.checkpoint import load_model
 
     proc = run_cli(
         "evaluate",

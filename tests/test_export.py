@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convrnn_video.infer.config import ExportConfig, PredictConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.export import run_export
+from convrnn_video.infer.predict import run_predict
+from convrnn_video.infer.store import PredStore
 from infer_helpers import run_cli, tiny_checkpoint
 from PIL import Image
-
-from infer.config import ExportConfig, PredictConfig
-from infer.errors import InferError
-from infer.export import run_export
-from infer.predict import run_predict
-from infer.store import PredStore
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +83,7 @@ def test_cli_export_defaults(store: Path, tmp_path: Path) -> None:
 
 
 def test_mask_pngs(mask_stores: dict[str, Path], tmp_path: Path) -> None:
-    from infer.palette import PALETTE
+    from convrnn_video.infer.palette import PALETTE
 
     out = tmp_path / "png"
     summary = export(mask_stores["hidden"], out, masks=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from convrnn.extrapolate import extrapolate_masks
+from convrnn_video.convrnn.extrapolate import extrapolate_masks
 
 H, W = 20, 30
 

@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from convrnn_video.ingest.errors import IngestError
+from convrnn_video.ingest.pack import STAGING, IngestConfig, run_ingest
+from convrnn_video.shards.format import SHARD_RE, member_suffixes
+from convrnn_video.shards.loader import make_loader
 from PIL import Image
-
-from ingest.errors import IngestError
-from ingest.pack import STAGING, IngestConfig, run_ingest
-from shards.format import SHARD_RE, member_suffixes
-from shards.loader import make_loader
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -385,7 +384,7 @@ def test_killed_ingest_publishes_nothing_and_a_rerun_completes_it(
     assert not (out / "manifest.json").exists()
     assert final_shards(out) == []
 
-    with caplog.at_level(logging.INFO, logger="ingest.pack"):
+    with caplog.at_level(logging.INFO, logger="convrnn_video.ingest.pack"):
         ingest(data, out, videos_per_shard=2)
     assert f"resuming: {staged} of 20 shards already staged" in caplog.text
     clean = tmp_path / "clean"
@@ -400,7 +399,7 @@ def test_killed_ingest_publishes_nothing_and_a_rerun_completes_it(
 def test_cli_ingest_exit_code_and_messages(bad_root: Path, dataset: Path, tmp_path: Path):
     from typer.testing import CliRunner
 
-    from cli import app
+    from convrnn_video.cli import app
 
     runner = CliRunner()
     result = runner.invoke(
@@ -437,7 +436,7 @@ def test_output_defaults_beside_the_input_and_other_data_is_not_overwritten(
 ):
     from typer.testing import CliRunner
 
-    from cli import app
+    from convrnn_video.cli import app
 
     data = copy_tree(dataset / "val", tmp_path / "data" / "val").parent
     other = copy_tree(dataset / "train", tmp_path / "other" / "train").parent
@@ -471,7 +470,10 @@ def test_a_split_without_a_readable_frame_names_no_size(
         for t in range(4):
             (tmp_path / clip / f"frame_{t}.png").write_text("not a png")
     cfg = IngestConfig(data_root=tmp_path, layout="free", skip_bad=True, workers=1, progress=False)
-    with caplog.at_level(logging.INFO, logger="ingest.pack"), pytest.raises(IngestError):
+    with (
+        caplog.at_level(logging.INFO, logger="convrnn_video.ingest.pack"),
+        pytest.raises(IngestError),
+    ):
         run_ingest(cfg)  # every video skipped: nothing to ingest
     assert "train: 2 videos, 4 frames, none readable" in caplog.text  # was "4 frames of 0x0"
     assert "val: 1 video, 4 frames, none readable" in caplog.text and "0x0" not in caplog.text

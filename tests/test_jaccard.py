@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from convrnn_video.train.jaccard import FrameJaccard, confusion, jaccard_scores
 from torchmetrics.classification import MulticlassJaccardIndex
-
-from train.jaccard import FrameJaccard, confusion, jaccard_scores
 
 
 def _masks(seed: int, shape: tuple[int, ...], classes: int) -> torch.Tensor:

@@ -14,18 +14,17 @@ import numpy as np
 import pytest
 import torch
 import zarr
-
-from infer.config import LabelConfig
-from infer.errors import InferError
-from infer.labels import LabelStore, run_label, verify_labels
-from train.checkpoint import load_model, save_untrained
+from convrnn_video.infer.config import LabelConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.labels import LabelStore, run_label, verify_labels
+from convrnn_video.train.checkpoint import load_model, save_untrained
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from segment import get_preset
+    from convrnn_video.segment import get_preset
 
     return save_untrained(tmp_path_factory.mktemp("seg") / "seg.pt", get_preset("tiny"), seed=3)
 
@@ -77,7 +76,7 @@ def test_an_interrupted_label_run_resumes_to_the_same_masks(
     a, b = LabelStore.open(labels), LabelStore.open(part)
     assert np.array_equal(a.masks[:], b.masks[:])
     # another segmenter is refused without --overwrite
-    from segment import get_preset
+    from convrnn_video.segment import get_preset
 
     other = save_untrained(tmp_path / "other.pt", get_preset("tiny"), seed=9)
     with pytest.raises(InferError, match="another run.*segmenter_sha256"):
@@ -88,7 +87,7 @@ def test_an_interrupted_label_run_resumes_to_the_same_masks(
 
 
 def _tiny():
-    from convrnn import get_preset
+    from convrnn_video.convrnn import get_preset
 
     return get_preset("tiny")
 
@@ -96,10 +95,10 @@ def _tiny():
 def test_masks_training_reads_pseudo_labels(
     labels: Path, shard_root: Path, segmenter: Path, tmp_path: Path
 ) -> None:
-    from segment import get_preset
-    from train.config import TrainConfig
-    from train.errors import TrainError
-    from train.loop import run_training
+    from convrnn_video.segment import get_preset
+    from convrnn_video.train.config import TrainConfig
+    from convrnn_video.train.errors import TrainError
+    from convrnn_video.train.loop import run_training
 
     cfg = TrainConfig(
         task="masks", shards=str(shard_root), out=str(tmp_path / "run"), preset="tiny-masks",
@@ -123,9 +122,9 @@ def test_masks_training_reads_pseudo_labels(
 def test_masks_training_checks_its_label_store_before_the_run_folder(
     labels: Path, shard_root: Path, segmenter: Path, tmp_path: Path
 ) -> None:
-    from train.config import TrainConfig
-    from train.errors import TrainError
-    from train.loop import run_training
+    from convrnn_video.train.config import TrainConfig
+    from convrnn_video.train.errors import TrainError
+    from convrnn_video.train.loop import run_training
 
     out = tmp_path / "run"
     cfg = TrainConfig(
@@ -154,7 +153,7 @@ def test_masks_training_checks_its_label_store_before_the_run_folder(
 
 
 def _tiny_segmenter():
-    from segment import get_preset
+    from convrnn_video.segment import get_preset
 
     return get_preset("tiny")
 

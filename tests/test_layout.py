@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import square_frames, write_square_video
+from convrnn_video.ingest.errors import IngestError
+from convrnn_video.ingest.pack import IngestConfig, run_ingest
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.loader import make_loader
+from convrnn_video.shards.manifest import read_manifest, split_geometry
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli import app
-from ingest.errors import IngestError
-from ingest.pack import IngestConfig, run_ingest
-from shards.errors import ShardError
-from shards.loader import make_loader
-from shards.manifest import read_manifest, split_geometry
+from convrnn_video.cli import app
 
 FRAMES, SIZE = 20, 64  # Moving MNIST's geometry
 # split -> (first id, videos, frames, masks)
@@ -336,7 +336,7 @@ def test_free_layout_frame_numbers_clash_and_stray_numbers(tmp_path: Path):
 
 
 def test_missing_frames_is_counted_not_listed():
-    from ingest.scan import missing_frames
+    from convrnn_video.ingest.scan import missing_frames
 
     numbers = {*range(20), 999_999_999}
     assert missing_frames(numbers, 0, 10**9, free=True) == (

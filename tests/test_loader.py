@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import rewrite_tar, shards_url
+from convrnn_video.ingest.pack import IngestConfig, run_ingest
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.loader import make_loader
 from PIL import Image
-
-from ingest.pack import IngestConfig, run_ingest
-from shards.errors import ShardError
-from shards.loader import make_loader
 
 FAST = {"frames_in": 2, "frames_out": 1}  # decode 3 frames where only keys and counts matter
 
@@ -239,7 +238,7 @@ def test_batches_kept_by_the_caller_are_never_overwritten(small_shards: Path):
 
 
 def test_tar_reader_matches_tarfile_and_rejects_a_bad_header(shard_root: Path, tmp_path: Path):
-    from shards.reader import tar_members
+    from convrnn_video.shards.reader import tar_members
 
     tar_path = shard_root / "hidden-000000.tar"
     with tarfile.open(tar_path) as tar:
@@ -316,7 +315,7 @@ def one_video_shards(synth_root: Path, tmp_path_factory: pytest.TempPathFactory)
 def simulated_epoch(shards: Path, ranks: int, workers: int, epoch: int = 0) -> list[str]:
     """The keys of one train epoch of `ranks` x `workers` slots, each slot's stream taken
     straight from the partition (no processes), for its quota of batches."""
-    from shards.partition import train_samples, worker_batches
+    from convrnn_video.shards.partition import train_samples, worker_batches
 
     keys = []
     for rank in range(ranks):
@@ -347,7 +346,7 @@ def test_device_batches_convert_like_the_host_path() -> None:
     """The GPU path's conversion (uint8 sent as it is, cast and transposed on the device),
     run here on the CPU: every grey level gives the host path's float exactly, in the
     (B, T, C, H, W) layout, and the uint8 batch can be reused as soon as it returns."""
-    from shards.buffers import DeviceBatches, to_float
+    from convrnn_video.shards.buffers import DeviceBatches, to_float
 
     levels = torch.arange(256, dtype=torch.uint8)
     frames = levels.repeat(2 * 3 * 4).view(2, 3, 4, 64, 4)[..., :3].contiguous()  # (B,T,H,W,C)

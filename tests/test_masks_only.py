@@ -9,16 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from convrnn_video.infer.config import EvaluateConfig, ExportConfig, PredictConfig, ShowConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.evaluate import run_evaluate
+from convrnn_video.infer.export import run_export
+from convrnn_video.infer.predict import run_predict
+from convrnn_video.infer.show import GAP, LABEL_W, run_show
+from convrnn_video.infer.store import PredStore
 from infer_helpers import run_cli
 from PIL import Image
-
-from infer.config import EvaluateConfig, ExportConfig, PredictConfig, ShowConfig
-from infer.errors import InferError
-from infer.evaluate import run_evaluate
-from infer.export import run_export
-from infer.predict import run_predict
-from infer.show import GAP, LABEL_W, run_show
-from infer.store import PredStore
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,8 @@ def stores(
 ) -> dict[str, Path]:
     """Val and hidden stores of an untrained `tiny-masks` forecaster fed by the untrained
     segmenter of `mask_stores`; "segmenter" is that segmenter."""
-    from convrnn import get_preset
-    from train.checkpoint import save_untrained
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.train.checkpoint import save_untrained
 
     tmp = tmp_path_factory.mktemp("masks-only")
     ckpt = save_untrained(tmp / "masks.pt", get_preset("tiny-masks"), 0)

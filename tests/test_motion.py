@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from convrnn import build_model, get_preset
-from convrnn.motion import accumulate, sample, warp_from
+from convrnn_video.convrnn import build_model, get_preset
+from convrnn_video.convrnn.motion import accumulate, sample, warp_from
 
 
 def square(h: int = 16, w: int = 24, top: int = 4, left: int = 6) -> torch.Tensor:
@@ -94,7 +93,7 @@ def test_motion_needs_a_residual_output() -> None:
 
 
 def test_tracked_displacement_points_back_to_each_objects_last_place() -> None:
-    from train.tasks.masks import displacement_loss, tracked_displacement
+    from convrnn_video.train.tasks.masks import displacement_loss, tracked_displacement
 
     last = torch.zeros(1, 16, 24, dtype=torch.long)
     last[0, 4:8, 4:8] = 5
@@ -116,7 +115,7 @@ def test_tracked_displacement_points_back_to_each_objects_last_place() -> None:
 
 @pytest.mark.parametrize("autoregressive", [True, False])
 def test_a_new_extrapolating_mask_model_predicts_the_extrapolation(autoregressive: bool) -> None:
-    from convrnn.extrapolate import extrapolate_masks
+    from convrnn_video.convrnn.extrapolate import extrapolate_masks
 
     cfg = get_preset("compact-masks-extrapolate", autoregressive=autoregressive, frames_out=4)
     ids = torch.zeros(2, cfg.frames_in, 32, 48, dtype=torch.long)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convrnn_video.infer.palette import CLEVR_COLOURS, PALETTE, class_name, colourize, mask_image
 from PIL import Image
-
-from infer.palette import CLEVR_COLOURS, PALETTE, class_name, colourize, mask_image
 
 
 def test_palette_colours() -> None:

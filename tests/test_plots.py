@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from convrnn_video.train.plots import write_curves
+from convrnn_video.train.tasks.frames import FramesTask
 from PIL import Image
-
-from train.plots import write_curves
-from train.tasks.frames import FramesTask
 
 
 def _val(step: int, names: tuple[str, ...]) -> dict:

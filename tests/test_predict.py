@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convrnn_video.infer.config import PredictConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.predict import run_predict
+from convrnn_video.infer.store import PredStore
 from infer_helpers import ROOT, run_cli, tiny_checkpoint, tiny_segmenter
-
-from infer.config import PredictConfig
-from infer.errors import InferError
-from infer.predict import run_predict
-from infer.store import PredStore
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +32,9 @@ def predict(shards: Path, ckpt: Path, out, **kw) -> dict:
 @pytest.mark.slow
 def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
     import torch
-
-    from shards.loader import make_loader
-    from shards.manifest import read_manifest
-    from train.checkpoint import load_model
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.shards.manifest import read_manifest
+    from convrnn_video.train.checkpoint import load_model
 
     out = tmp_path / "preds.zarr"
     summary = predict(shard_root, ckpt, out, batch_size=3, precision="fp32")
@@ -101,8 +99,7 @@ def test_precision_policy_recorded_and_kept_apart(
     shard_root: Path, ckpt: Path, tmp_path: Path
 ) -> None:
     import torch
-
-    from train.ddp import resolve_precision
+    from convrnn_video.train.ddp import resolve_precision
 
     fp32, bf16, auto = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr", tmp_path / "auto.zarr"
     predict(shard_root, ckpt, fp32, split="val", precision="fp32")
@@ -279,7 +276,7 @@ def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: P
     """A video left out by `ingest --skip-bad` leaves a gap in a shard's id range."""
     import shutil
 
-    from ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
 
     data = tmp_path / "data"
     shutil.copytree(synth_root / "hidden", data / "hidden")
@@ -306,9 +303,8 @@ def test_masks_equal_segmenter_on_stored_frames(
     mask_stores: dict[str, Path], tiny_stores: dict[str, Path]
 ) -> None:
     import torch
-
-    from infer.predict import file_sha256
-    from train.checkpoint import load_model
+    from convrnn_video.infer.predict import file_sha256
+    from convrnn_video.train.checkpoint import load_model
 
     store = PredStore.open(mask_stores["val"])
     attrs = store.attrs
@@ -384,8 +380,8 @@ def test_cli_wrong_task_checkpoints(
 
 @pytest.fixture(scope="module")
 def masks_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from convrnn import get_preset
-    from train.checkpoint import save_untrained
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.train.checkpoint import save_untrained
 
     return save_untrained(tmp_path_factory.mktemp("masks") / "masks.pt", get_preset("tiny-masks"))
 
@@ -394,10 +390,9 @@ def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, re
     """(forecast masks (N, T_out, H, W) uint8, the segmenter's input masks (N, T_in, H, W)):
     the segmenter on each video's input frames, then the forecaster on the loader's batches."""
     import torch
-
-    from shards.loader import make_loader
-    from train.checkpoint import load_model
-    from train.tasks.masks import restrict_to_seen
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.tasks.masks import restrict_to_seen
 
     model, cfg, _ = load_model(ckpt, "cpu", task="masks")
     segmenter, _, _ = load_model(seg, "cpu", task="segment")
@@ -420,9 +415,8 @@ def test_masks_checkpoint_store_and_submit(
     shard_root: Path, masks_ckpt: Path, mask_stores: dict[str, Path], tmp_path: Path
 ) -> None:
     import torch
-
-    from infer.config import SubmitConfig
-    from infer.submit import run_submit
+    from convrnn_video.infer.config import SubmitConfig
+    from convrnn_video.infer.submit import run_submit
 
     seg = mask_stores["segmenter"]
     out = tmp_path / "hidden.zarr"
@@ -525,8 +519,7 @@ def test_masks_checkpoint_refusals(
 def gray_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Moving-square 64x64 grayscale videos: val 3 x 20 frames with masks, hidden 2 x 10."""
     from conftest import write_square_video
-
-    from ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
 
     tmp = tmp_path_factory.mktemp("gray")
     for split, first, n, frames, mask in (
@@ -544,10 +537,9 @@ def gray_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_grayscale_64x64_end_to_end(gray_shards: Path, tmp_path: Path) -> None:
     import torch
-
-    from convrnn import get_preset
-    from shards.loader import make_loader
-    from train.checkpoint import load_model, save_untrained
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.checkpoint import load_model, save_untrained
 
     geometry = {"frames_in": 10, "frames_out": 10, "height": 64, "width": 64}
     geometry_48 = {**geometry, "height": 48, "width": 48}

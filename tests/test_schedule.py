@@ -6,13 +6,12 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from convrnn_video.train.checkpoint import load_checkpoint
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.loop import run_training
+from convrnn_video.train.schedule import budget_progress, cosine_lr
 from test_train import records, small
-
-from train.checkpoint import load_checkpoint
-from train.config import TrainConfig
-from train.errors import TrainError
-from train.loop import run_training
-from train.schedule import budget_progress, cosine_lr
 
 
 def test_cosine_ramps_up_then_decays_to_its_floor() -> None:

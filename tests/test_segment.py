@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from convrnn_video.ingest.synth.writer import make_video
+from convrnn_video.segment import PRESETS, SegConfig, build_segmenter, get_preset
+from convrnn_video.segment.heads import factored_log_probs
+from convrnn_video.segment.loss import segmentation_loss, soft_dice
+from convrnn_video.segment.summary import conv_macs, gflop_per_frame, preset_table
 from typer.testing import CliRunner
 
-from cli import app
-from ingest.synth.writer import make_video
-from segment import PRESETS, SegConfig, build_segmenter, get_preset
-from segment.heads import factored_log_probs
-from segment.loss import segmentation_loss, soft_dice
-from segment.summary import conv_macs, gflop_per_frame, preset_table
+from convrnn_video.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 

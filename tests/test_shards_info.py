@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from conftest import rewrite_tar, shards_url
+from convrnn_video.shards.format import video_id
+from convrnn_video.shards.info import summarize, verify
+from convrnn_video.shards.manifest import read_manifest
+from convrnn_video.shards.reader import read_shard, split_shards
 from typer.testing import CliRunner
 
-from cli import app
-from shards.format import video_id
-from shards.info import summarize, verify
-from shards.manifest import read_manifest
-from shards.reader import read_shard, split_shards
+from convrnn_video.cli import app
 
 
 def test_summary_counts(shard_root: Path):

@@ -7,9 +7,13 @@ import copy
 from pathlib import Path
 
 import pytest
-
-from shards.errors import ShardError
-from shards.manifest import observed_frames, read_manifest, training_splits, video_frames
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.manifest import (
+    observed_frames,
+    read_manifest,
+    training_splits,
+    video_frames,
+)
 
 
 def without(manifest: dict, *splits: str) -> dict:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from convrnn_video.infer.config import ShowConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.show import GAP, LABEL_W, run_show
 from PIL import Image
-
-from infer.config import ShowConfig
-from infer.errors import InferError
-from infer.show import GAP, LABEL_W, run_show
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ import fsspec
 import numpy as np
 import pytest
 import zarr
+from convrnn_video.infer.config import LabelConfig, PredictConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.labels import prepare_labels, run_label
+from convrnn_video.infer.predict import run_predict
+from convrnn_video.infer.store import KIND, PredStore, prepare_store
 from infer_helpers import run_cli, tiny_checkpoint, tiny_segmenter
-
-from infer.config import LabelConfig, PredictConfig
-from infer.errors import InferError
-from infer.labels import prepare_labels, run_label
-from infer.predict import run_predict
-from infer.store import KIND, PredStore, prepare_store
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from convrnn_video.infer.config import SubmitConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.predict import file_sha256
+from convrnn_video.infer.store import PredStore
+from convrnn_video.infer.submit import run_submit
 from infer_helpers import run_cli
-
-from infer.config import SubmitConfig
-from infer.errors import InferError
-from infer.predict import file_sha256
-from infer.store import PredStore
-from infer.submit import run_submit
 
 
 def submit(preds: Path, out: Path, **kw) -> dict:
@@ -84,10 +83,9 @@ def test_cli_submit(mask_stores: dict[str, Path], tiny_stores: dict[str, Path], 
 
 
 def test_refuses_a_store_not_ending_on_frame_22(shard_root: Path, tmp_path: Path) -> None:
+    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.predict import run_predict
     from infer_helpers import tiny_checkpoint, tiny_segmenter
-
-    from infer.config import PredictConfig
-    from infer.predict import run_predict
 
     seg = tiny_segmenter(tmp_path / "seg.pt")
     stores = {}

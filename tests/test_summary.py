@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
+from convrnn_video.convrnn import build_model, get_preset
+from convrnn_video.convrnn.reference import from_model
+from convrnn_video.convrnn.summary import conv_macs, feedback_macs, preset_table
 from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
-from cli import app
-from convrnn import build_model, get_preset
-from convrnn.reference import from_model
-from convrnn.summary import conv_macs, feedback_macs, preset_table
+from convrnn_video.cli import app
 
 
 def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -114,7 +114,7 @@ def test_presets_command_table_and_errors() -> None:
 
 
 def test_presets_say_what_each_is_for() -> None:
-    from segment.summary import preset_table as segmenter_table
+    from convrnn_video.segment.summary import preset_table as segmenter_table
 
     use = {row["name"]: row["for"] for row in [*preset_table(), *segmenter_table()]}
     assert use["tiny"] == use["tiny-masks"] == "tests"

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convrnn_video.ingest.synth import SynthConfig, SynthError, generate
+from convrnn_video.ingest.synth.config import SPLITS
+from convrnn_video.ingest.synth.motion import (
+    centroid_tracks,
+    moving_and_started_at_rest,
+    slowdown_ratios,
+)
+from convrnn_video.ingest.synth.render import floor, render
+from convrnn_video.ingest.synth.scene import simulate
+from convrnn_video.ingest.synth.writer import video_rng
 from PIL import Image
-
-from ingest.synth import SynthConfig, SynthError, generate
-from ingest.synth.config import SPLITS
-from ingest.synth.motion import centroid_tracks, moving_and_started_at_rest, slowdown_ratios
-from ingest.synth.render import floor, render
-from ingest.synth.scene import simulate
-from ingest.synth.writer import video_rng
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_COUNTS = {"train": 6, "val": 4, "unlabeled": 6, "hidden": 4}  # as in conftest

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from train.checkpoint import load_checkpoint, load_model
-from train.config import TrainConfig
-from train.errors import TrainError
-from train.loop import run_training
-from train.tasks.frames import compute_loss
+from convrnn_video.train.checkpoint import load_checkpoint, load_model
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.loop import run_training
+from convrnn_video.train.tasks.frames import compute_loss
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,8 +179,8 @@ def test_without_a_val_split_best_follows_last(shard_root: Path, tmp_path: Path)
 
 @pytest.mark.slow
 def test_a_small_batch_is_overfitted(shard_root: Path) -> None:
-    from convrnn import build_model, get_preset
-    from shards.loader import make_loader
+    from convrnn_video.convrnn import build_model, get_preset
+    from convrnn_video.shards.loader import make_loader
 
     torch.manual_seed(0)
     batch = next(iter(make_loader(shard_root, ["train"], mode="eval", batch_size=2,
@@ -272,9 +271,9 @@ def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
 def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:
     # DDP asks which parameters get no gradient with one random batch in train mode; its
     # BatchNorm statistics and random draws must not reach training (nor differ on resume).
-    from segment.config import get_preset
-    from train.ddp import unused_parameters
-    from train.tasks import get_task
+    from convrnn_video.segment.config import get_preset
+    from convrnn_video.train.ddp import unused_parameters
+    from convrnn_video.train.tasks import get_task
 
     task = get_task("segment")
     torch.manual_seed(0)
@@ -290,8 +289,8 @@ def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:
 
 
 def test_resume_with_other_data_is_refused(shard_root: Path, tmp_path: Path) -> None:
-    from ingest.pack import IngestConfig, run_ingest
-    from ingest.synth import SynthConfig, generate
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.synth import SynthConfig, generate
 
     run = tmp_path / "run"
     cfg = small(shard_root, run, max_steps=1, val_split="", train_splits=("train",))
@@ -332,7 +331,7 @@ def test_snapshots_keep_the_weights_as_the_clock_passes_each_minute(
 
 
 def test_config_checks_and_resume_merging() -> None:
-    from train.config import merge_for_resume
+    from convrnn_video.train.config import merge_for_resume
 
     with pytest.raises(TrainError) as info:
         TrainConfig(shards="", preset="huge", batch_size=0, loss="l3").validate()
@@ -350,8 +349,8 @@ def test_config_checks_and_resume_merging() -> None:
 def test_resume_from_a_checkpoint_without_options_and_init_from(
     shard_root: Path, tmp_path: Path
 ) -> None:
-    from convrnn import get_preset
-    from train.checkpoint import save_untrained
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.train.checkpoint import save_untrained
 
     run = tmp_path / "run"
     run.mkdir()
@@ -377,8 +376,7 @@ def test_resume_from_a_checkpoint_without_options_and_init_from(
 @pytest.mark.parametrize("mode,channels", [("RGB", 3), ("L", 1)])
 def test_trains_on_any_frame_size_and_channels(tmp_path: Path, mode: str, channels: int) -> None:
     from conftest import write_square_video
-
-    from ingest.pack import IngestConfig, run_ingest
+    from convrnn_video.ingest.pack import IngestConfig, run_ingest
 
     for split, first in (("train", 0), ("val", 1000)):
         for i in range(2):
@@ -397,7 +395,7 @@ def test_trains_on_any_frame_size_and_channels(tmp_path: Path, mode: str, channe
     seg = run_training(small(shards, tmp_path / "seg", task="segment", train_splits=("train",),
                              samples_per_epoch=2, max_steps=1, crop=(32, 32)))  # fmt: skip
     assert json.loads((seg / "config.json").read_text())["model"]["in_channels"] == channels
-    from train.tasks import get_task
+    from convrnn_video.train.tasks import get_task
 
     other = 4 - channels  # a trained model must already read the shards' channels
     trained = dataclasses.replace(load_model(run / "last.pt")[1], image_channels=other)

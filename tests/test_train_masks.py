@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from train.checkpoint import load_checkpoint, load_model, save_untrained
-from train.config import TrainConfig
-from train.errors import TrainError
-from train.loop import run_training
-from train.tasks.masks import restrict_to_seen
+from convrnn_video.train.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.loop import run_training
+from convrnn_video.train.tasks.masks import restrict_to_seen
 
 
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from segment import get_preset
+    from convrnn_video.segment import get_preset
 
     return save_untrained(tmp_path_factory.mktemp("seg") / "seg.pt", get_preset("tiny"))
 
@@ -93,7 +92,7 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
 
 
 def _tiny_frames():
-    from convrnn import get_preset
+    from convrnn_video.convrnn import get_preset
 
     return get_preset("tiny")
 

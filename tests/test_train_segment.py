@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from train.checkpoint import load_checkpoint, load_model, save_untrained
-from train.config import TrainConfig
-from train.errors import TrainError
-from train.loop import run_training
-from train.tasks.segment import crop_frames, sample_frames, weighted_cross_entropy
+from convrnn_video.train.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.loop import run_training
+from convrnn_video.train.tasks.segment import crop_frames, sample_frames, weighted_cross_entropy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +81,7 @@ def test_segment_task_refusals(shard_root: Path, tmp_path: Path) -> None:
         run_training(seg_config(shard_root, tmp_path / "b", preset="compact"))
     with pytest.raises(TrainError, match="--task must be one of"):
         run_training(seg_config(shard_root, tmp_path / "c", task="nope"))
-    from convrnn import get_preset
+    from convrnn_video.convrnn import get_preset
 
     frames_ckpt = save_untrained(tmp_path / "frames.pt", get_preset("tiny"))
     with pytest.raises(TrainError, match="is a frames checkpoint; expected a segment"):
@@ -193,7 +192,7 @@ def test_cli_train_segment(shard_root: Path, tmp_path: Path) -> None:
 
 
 def test_the_default_window_gives_way_to_small_frames_a_given_one_does_not() -> None:
-    from train.tasks.segment import settle_crop
+    from convrnn_video.train.tasks.segment import settle_crop
 
     cfg = TrainConfig(shards="s", task="segment").validate()  # the recipe's 64x96 windows
     settle_crop(cfg, 4, (48, 64))  # clips smaller than the window: whole frames

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_square_video
-
-from infer.errors import InferError
-from infer.videos import split_videos
-from ingest.pack import IngestConfig, run_ingest
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.videos import split_videos
+from convrnn_video.ingest.pack import IngestConfig, run_ingest
 
 
 @pytest.fixture(scope="module")

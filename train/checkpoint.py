@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from train.errors import TrainError
+from convrnn_video.train.errors import TrainError
 
 FORMAT = 1
 
@@ -45,7 +44,7 @@ def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
     """Save a freshly initialised model of `cfg` (a ModelConfig, of frames or masks, or a
     SegConfig) as a step-0
     checkpoint (what tests and benchmarks predict with when the weights do not matter)."""
-    from train.tasks import get_task
+    from convrnn_video.train.tasks import get_task
 
     if type(cfg).__name__ == "SegConfig":
         task = get_task("segment")
@@ -103,7 +102,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
 def load_model(path: Path | str, device: torch.device | str = "cpu", task: str | None = None):
     """Rebuild the model a checkpoint describes: -> (model in eval mode on `device`, its
     config, payload). With `task`, a checkpoint of another task is a TrainError."""
-    from train.tasks import get_task
+    from convrnn_video.train.tasks import get_task
 
     payload = load_checkpoint(path)
     found = checkpoint_task(payload)

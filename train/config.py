@@ -9,8 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from train.errors import TrainError
-from train.schedule import SCHEDULES
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.schedule import SCHEDULES
 
 TASKS = ("frames", "segment", "masks")
 # The measured recipe of each task: what a field left None gets in `validate` (docs/benchmarks.md).
@@ -239,10 +239,10 @@ class TrainConfig:
 def preset_names(task: str) -> tuple[str, ...]:
     """The model presets a task offers (torch-free: read from the config modules)."""
     if task == "segment":
-        from segment.config import PRESETS as SEGMENT_PRESETS
+        from convrnn_video.segment.config import PRESETS as SEGMENT_PRESETS
 
         return tuple(SEGMENT_PRESETS)
-    from convrnn.config import PRESETS as MODEL_PRESETS
+    from convrnn_video.convrnn.config import PRESETS as MODEL_PRESETS
 
     want = "masks" if task == "masks" else "frames"
     return tuple(

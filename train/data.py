@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from shards.errors import ShardError
-from shards.manifest import observed_frames, read_manifest, video_frames
-from train.config import TASK_DEFAULTS, TrainConfig
-from train.ddp import DistEnv
-from train.errors import TrainError
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.manifest import observed_frames, read_manifest, video_frames
+from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig
+from convrnn_video.train.ddp import DistEnv
+from convrnn_video.train.errors import TrainError
 
 log = logging.getLogger("train")
 
@@ -47,8 +47,8 @@ def check_shards(cfg: TrainConfig, task) -> tuple[bool, tuple[int, int, int, int
     """Check the manifest has every split asked for, long enough videos of one frame size,
     and what the task needs of each split; -> (has a val split, the training splits'
     (frames, height, width, channels))."""
-    from shards.errors import ShardError
-    from shards.manifest import read_manifest, split_geometry
+    from convrnn_video.shards.errors import ShardError
+    from convrnn_video.shards.manifest import read_manifest, split_geometry
 
     try:
         manifest = read_manifest(cfg.shards)
@@ -104,7 +104,7 @@ def make_batches(
     """This rank's loader: train mode is shuffled by (seed, epoch) with equal batch counts on
     every rank; eval mode gives every video of `splits` once across ranks. On a GPU the frames
     come already on it (sent as uint8, converted there)."""
-    from shards.loader import make_loader
+    from convrnn_video.shards.loader import make_loader
 
     return make_loader(
         cfg.shards, splits, mode=mode, batch_size=batch_size, **task.loader_kwargs(cfg, mode),

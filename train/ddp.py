@@ -21,8 +21,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-
-from train.errors import TrainError
+from convrnn_video.train.errors import TrainError
 
 log = logging.getLogger("train")
 

@@ -1,6 +1,6 @@
 """The training stage's one exception type for user mistakes and bad input."""
 
-from pipeline_errors import PipelineError
+from convrnn_video.errors import PipelineError
 
 
 class TrainError(PipelineError):

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import zarr
-
-from ingest.writer import sha256_file
-from shards.errors import ShardError
-from shards.manifest import read_manifest
-from train.config import TrainConfig
-from train.errors import TrainError
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.manifest import read_manifest
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
 
 DATA_OPTIONS = ("shards", "segmenter", "labels")
 LABEL_IDENTITY = ("segmenter_sha256", "split", "frames", "height", "width", "created")

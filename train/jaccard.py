@@ -14,8 +14,7 @@ the last frame (frame 22 of the course) and over all predicted frames together.
 from __future__ import annotations
 
 import torch
-
-from shards.format import NUM_CLASSES
+from convrnn_video.shards.format import NUM_CLASSES
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from train import ddp
-from train.config import TrainConfig
-from train.data import settle_from_shards
-from train.errors import TrainError
-from train.runs import discard_unstarted, resolve_run_dir
-from train.session import Session, settle_init_from
-from train.tasks import StepContext
+from convrnn_video.train import ddp
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.data import settle_from_shards
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.runs import discard_unstarted, resolve_run_dir
+from convrnn_video.train.session import Session, settle_init_from
+from convrnn_video.train.tasks import StepContext
 
 log = logging.getLogger("train")
 

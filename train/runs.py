@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from train.errors import TrainError
+from convrnn_video.train.errors import TrainError
 
 RUNS_ROOT = Path("runs")
 LAST = "last.pt"

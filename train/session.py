@@ -14,24 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from shards.errors import ShardError
-from train import runs
-from train.checkpoint import (
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.train import runs
+from convrnn_video.train.checkpoint import (
     checkpoint_task,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from train.config import TrainConfig, merge_for_resume
-from train.data import check_shards, make_batches
-from train.ddp import DistEnv, max_diff_from_rank0, resolve_precision, unused_parameters
-from train.ddp import autocast as ddp_autocast
-from train.errors import TrainError
-from train.identity import check_same_data, data_identity
-from train.plots import write_curves
-from train.schedule import budget_progress, cosine_lr, epoch_budget
+from convrnn_video.train.config import TrainConfig, merge_for_resume
+from convrnn_video.train.data import check_shards, make_batches
+from convrnn_video.train.ddp import (
+    DistEnv,
+    max_diff_from_rank0,
+    resolve_precision,
+    unused_parameters,
+)
+from convrnn_video.train.ddp import autocast as ddp_autocast
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.identity import check_same_data, data_identity
+from convrnn_video.train.plots import write_curves
+from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
 
 log = logging.getLogger("train")
 PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
@@ -121,7 +125,7 @@ class Session:
     def __init__(
         self, cfg: TrainConfig, run: Path, env: DistEnv, explicit: set[str] | None = None
     ) -> None:
-        from train.tasks import get_task
+        from convrnn_video.train.tasks import get_task
 
         payload = None
         if cfg.resume:

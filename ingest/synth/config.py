@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ingest.errors import IngestError
+from convrnn_video.ingest.errors import IngestError
 
 # Split name -> (first video id, frames written per video, has mask.npy), as in the real data.
 SPLITS: dict[str, tuple[int, int, bool]] = {

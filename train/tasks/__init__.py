@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from train.tasks.base import StepContext, Task
-from train.tasks.frames import FramesTask
-from train.tasks.masks import MasksTask
-from train.tasks.segment import SegmentTask
+from convrnn_video.train.tasks.base import StepContext, Task
+from convrnn_video.train.tasks.frames import FramesTask
+from convrnn_video.train.tasks.masks import MasksTask
+from convrnn_video.train.tasks.segment import SegmentTask
 
 __all__ = ["StepContext", "Task", "get_task"]
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from train.config import TrainConfig
-from train.ddp import DistEnv
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.ddp import DistEnv
 
 
 @dataclass

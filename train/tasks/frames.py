@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
-from train.config import TrainConfig
-from train.ddp import DistEnv
-from train.errors import TrainError
-from train.metrics import MetricAccumulator, copy_last_frame, ssim_map
-from train.tasks.base import StepContext, Task
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.ddp import DistEnv
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.metrics import MetricAccumulator, copy_last_frame, ssim_map
+from convrnn_video.train.tasks.base import StepContext, Task
 
 
 def compute_loss(
@@ -75,7 +74,7 @@ class ForecasterTask(Task):
     """What the frames and masks tasks share: the ConvRNN encoder-forecaster and its config."""
 
     def model_config(self, cfg: TrainConfig):
-        from convrnn import get_preset
+        from convrnn_video.convrnn import get_preset
 
         try:
             return get_preset(cfg.preset, frames_in=cfg.frames_in, frames_out=cfg.frames_out)
@@ -100,12 +99,12 @@ class ForecasterTask(Task):
             raise TrainError(f"frames of {height}x{width} do not fit the model: {exc}") from None
 
     def config_from_dict(self, d: dict[str, Any]):
-        from convrnn import ModelConfig
+        from convrnn_video.convrnn import ModelConfig
 
         return ModelConfig.from_dict(d)
 
     def build(self, model_cfg) -> torch.nn.Module:
-        from convrnn import build_model
+        from convrnn_video.convrnn import build_model
 
         return build_model(model_cfg)
 

@@ -15,17 +15,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from convrnn.masks import check_masks
-from ingest.writer import sha256_file
-from shards.manifest import read_manifest, split_geometry
-from train.config import TrainConfig
-from train.ddp import DistEnv
-from train.errors import TrainError
-from train.jaccard import FrameJaccard, finish_scores
-from train.tasks.base import StepContext
-from train.tasks.frames import ForecasterTask, teacher_prob
-from train.tasks.segment import crop_frames, segment_video_frames, settle_crop
+from convrnn_video.convrnn.masks import check_masks
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.shards.manifest import read_manifest, split_geometry
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.ddp import DistEnv
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.jaccard import FrameJaccard, finish_scores
+from convrnn_video.train.tasks.base import StepContext
+from convrnn_video.train.tasks.frames import ForecasterTask, teacher_prob
+from convrnn_video.train.tasks.segment import crop_frames, segment_video_frames, settle_crop
 
 
 def centroids(ids: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,8 +92,8 @@ def open_labels(cfg: TrainConfig):
     """The label store of --labels, checked against the run: TrainError for a store that is
     missing or incomplete, of a split the run does not train on or of other videos, or made by
     another segmenter than --segmenter. -> the open LabelStore."""
-    from infer.errors import InferError
-    from infer.labels import LabelStore
+    from convrnn_video.infer.errors import InferError
+    from convrnn_video.infer.labels import LabelStore
 
     try:
         store = LabelStore.open(cfg.labels)
@@ -231,7 +230,7 @@ class MasksTask(ForecasterTask):
     def segmenter(self, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
         """The segmenter that makes the validation inputs (loaded once)."""
         if self._segmenter is None:
-            from train.checkpoint import load_model
+            from convrnn_video.train.checkpoint import load_model
 
             if not cfg.segmenter:
                 raise TrainError(

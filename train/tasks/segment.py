@@ -7,12 +7,11 @@ import logging
 from typing import Any
 
 import torch
-
-from train.config import TrainConfig
-from train.ddp import DistEnv
-from train.errors import TrainError
-from train.jaccard import FrameJaccard, finish_scores
-from train.tasks.base import StepContext, Task
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.ddp import DistEnv
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.jaccard import FrameJaccard, finish_scores
+from convrnn_video.train.tasks.base import StepContext, Task
 
 log = logging.getLogger("train")
 EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
@@ -143,7 +142,7 @@ class SegmentTask(Task):
     train_scalars = ("ce",)
 
     def model_config(self, cfg: TrainConfig):
-        from segment import get_preset
+        from convrnn_video.segment import get_preset
 
         try:
             return get_preset(cfg.preset)
@@ -151,12 +150,12 @@ class SegmentTask(Task):
             raise TrainError(f"segmenter preset {cfg.preset!r}: {exc}") from None
 
     def config_from_dict(self, d: dict[str, Any]):
-        from segment import SegConfig
+        from convrnn_video.segment import SegConfig
 
         return SegConfig.from_dict(d)
 
     def build(self, model_cfg) -> torch.nn.Module:
-        from segment import build_segmenter
+        from convrnn_video.segment import build_segmenter
 
         return build_segmenter(model_cfg)
 
@@ -170,7 +169,7 @@ class SegmentTask(Task):
         return None
 
     def train_step(self, net: torch.nn.Module, batch: dict, ctx: StepContext):
-        from segment.loss import soft_dice
+        from convrnn_video.segment.loss import soft_dice
 
         frames = all_frames(batch)  # (B, T, 3, H, W)
         cfg = ctx.cfg

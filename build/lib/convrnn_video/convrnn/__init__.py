@@ -1,0 +1,20 @@
+"""ConvLSTM / ConvGRU cells and the encoder-forecaster. Imports only torch, and torch lazily:
+`ModelConfig` and the presets are usable without it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .config import PRESETS, ModelConfig, get_preset
+
+if TYPE_CHECKING:
+    from .forecaster import EncoderForecaster
+
+__all__ = ["PRESETS", "ModelConfig", "build_model", "get_preset"]
+
+
+def build_model(cfg: ModelConfig) -> EncoderForecaster:
+    """The network a config describes (float32 parameters on the CPU)."""
+    from .forecaster import build_model as _build
+
+    return _build(cfg)

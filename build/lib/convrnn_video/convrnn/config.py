@@ -1,0 +1,288 @@
+"""`ModelConfig`, the named presets, and their validation. Imports no torch (the CLI reads it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+CELLS = ("gru", "lstm")
+FORECASTS = ("frames", "masks")
+MASK_BASES = ("last", "extrapolate")
+# The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
+OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual")}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild an encoder-forecaster; a checkpoint stores `to_dict()`.
+
+    Stage i of the encoder is conv(stage_kernels[i], strides[i]) -> LeakyReLU -> RNN(hidden[i]);
+    the forecaster mirrors it from the top: RNN(hidden[i]) -> upsample, down to stage 0, then the
+    output head. Forecaster RNN i starts from the final state of encoder RNN i.
+    """
+
+    cell: str = "gru"  # recurrent cell: "gru" (ConvGRU) or "lstm" (ConvLSTM)
+    frames_in: int = 11  # observed frames the encoder reads
+    frames_out: int = 11  # frames the forecaster predicts
+    forecast: str = "frames"  # "frames": RGB in [0, 1] -> RGB; "masks": class ids -> logits
+    image_channels: int = 3  # frames: channels of one frame (RGB); unused for masks
+    num_classes: int = 49  # masks: class ids are 0..num_classes-1, one logit each per pixel
+    embed_channels: int = 8  # masks: channels of the learned class embedding the encoder reads
+    height: int = 160  # nominal frame height, for summaries (the net is fully convolutional)
+    width: int = 240  # nominal frame width, for summaries
+    patch: int = 1  # space-to-depth patch p: a (C, H, W) frame is seen as (C*p*p, H/p, W/p)
+    stage_channels: tuple[int, ...] = (64, 64, 96)  # output channels of each encoder stage conv
+    stage_kernels: tuple[int, ...] = (3, 3, 3)  # kernel size of each encoder stage conv
+    strides: tuple[int, ...] = (1, 2, 2)  # stride of each stage conv; the forecaster undoes it
+    hidden: tuple[int, ...] = (64, 96, 96)  # RNN features of each stage (encoder = forecaster)
+    rnn_kernels: tuple[int, ...] = (5, 5, 5)  # kernel size of each stage's gate convolutions
+    up_channels: tuple[int, ...] = (96, 96)  # forecaster upsampling i+1 -> i output channels
+    up_kernel: int = 4  # transposed-conv kernel of a stride-2 upsampling (stride 1: 3x3)
+    head_channels: tuple[int, ...] = (16,)  # head: 3x3 conv + LeakyReLU per entry, then 1x1
+    # frames: full-resolution refinement after the pixel shuffle, 3x3 conv + LeakyReLU per
+    # entry on [predicted frame, last frame], then a zero-initialised 3x3 conv to a correction
+    # of the frame; () for none. Smooths the patch grid a shuffled head can leave.
+    refine: tuple[int, ...] = ()
+    # frames, in eval mode (validation, prediction): a predicted change from the frame a step
+    # starts from smaller than this many grey levels (of 255) is snapped to no change, so what
+    # the model sees as still stays exactly still (a residual head otherwise leaves sub-level
+    # noise on every static pixel); training runs unsnapped. 0: off.
+    still_levels: float = 0.0
+    norm: bool = True  # GroupNorm on the gate convolutions (the original had it)
+    norm_group_size: int = 32  # channels per GroupNorm group (the original: C // 32 groups)
+    leak: float = 0.2  # LeakyReLU slope after stage, upsampling and head convolutions
+    # frames: "sigmoid" (sigmoid(head)) or "residual" (last frame + head, clamped); masks:
+    # "logits" (the head) or "residual" (head + a learned bonus on the last mask's class)
+    output: str = "sigmoid"
+    autoregressive: bool = False  # feed each prediction back through the encoder (else zeros)
+    # residual output: a zero-initialised head also gives a displacement per grid cell and
+    # step; each predicted frame is the last observed frame sampled once along the accumulated
+    # displacement, plus the residual (masks: the copy bonus follows the moved last mask);
+    # convrnn/motion.py. False: the residual builds on the last frame (mask) where it was.
+    motion: bool = False
+    # masks, residual output: what the copy bonus favours at each predicted step: "last" (the
+    # last observed mask, copied) or "extrapolate" (its objects moved along their velocity,
+    # slowing by 0.92 a frame: convrnn/extrapolate.py), so a new model starts as that baseline
+    mask_base: str = "last"
+    zero_init_head: bool = False  # zero the last head conv: a residual net starts as copy-last
+
+    def __post_init__(self) -> None:
+        for name in (
+            "stage_channels",
+            "stage_kernels",
+            "strides",
+            "hidden",
+            "rnn_kernels",
+            "up_channels",
+            "head_channels",
+            "refine",
+        ):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    @property
+    def stages(self) -> int:
+        return len(self.hidden)
+
+    def problems(self) -> list[str]:
+        """Every inconsistency at once (empty when the config is valid)."""
+        out = []
+        n = len(self.hidden)
+        if self.cell not in CELLS:
+            out.append(f"cell must be one of {CELLS}, got {self.cell!r}")
+        if self.forecast not in FORECASTS:
+            out.append(f"forecast must be one of {FORECASTS}, got {self.forecast!r}")
+        elif self.output not in OUTPUTS[self.forecast]:
+            out.append(
+                f"output must be one of {OUTPUTS[self.forecast]} when forecasting "
+                f"{self.forecast}, got {self.output!r}"
+            )
+        if n < 1:
+            out.append("hidden must name at least one stage")
+        for name in ("stage_channels", "stage_kernels", "strides", "rnn_kernels"):
+            if len(getattr(self, name)) != n:
+                out.append(f"{name} has {len(getattr(self, name))} entries, hidden has {n}")
+        if len(self.up_channels) != max(n - 1, 0):
+            out.append(
+                f"up_channels needs {max(n - 1, 0)} entries (one per upsampling), "
+                f"got {len(self.up_channels)}"
+            )
+        for name in (
+            "frames_in",
+            "frames_out",
+            "image_channels",
+            "embed_channels",
+            "patch",
+            "height",
+            "width",
+            "up_kernel",
+            "norm_group_size",
+        ):
+            if getattr(self, name) < 1:
+                out.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "stage_channels",
+            "stage_kernels",
+            "strides",
+            "hidden",
+            "rnn_kernels",
+            "up_channels",
+            "head_channels",
+            "refine",
+        ):
+            if any(v < 1 for v in getattr(self, name)):
+                out.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.refine and self.forecast != "frames":
+            out.append("refine applies to frames only (masks are class logits)")
+        if not 0 <= self.still_levels < 255:
+            out.append(f"still_levels must be in [0, 255), got {self.still_levels}")
+        elif self.still_levels and self.forecast != "frames":
+            out.append("still_levels applies to frames only (masks are class logits)")
+        if self.mask_base not in MASK_BASES:
+            out.append(f"mask_base must be one of {MASK_BASES}, got {self.mask_base!r}")
+        elif self.mask_base != "last" and not (self.masks and self.output == "residual"):
+            out.append("mask_base 'extrapolate' needs a residual mask model")
+        elif self.mask_base != "last" and self.motion:
+            out.append("mask_base 'extrapolate' and motion are two ways to move the base: pick one")
+        if self.motion and self.output != "residual":
+            out.append("motion needs output 'residual' (it moves what the residual builds on)")
+        if self.num_classes < 2:
+            out.append(f"num_classes must be >= 2, got {self.num_classes}")
+        if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
+            out.append("stage_kernels and rnn_kernels must be odd (same padding)")
+        if any(s > 1 for s in self.strides) and (self.up_kernel - 2) % 2:
+            out.append(f"up_kernel must be even for a stride-2 upsampling, got {self.up_kernel}")
+        if any(s not in (1, 2) for s in self.strides):
+            out.append(f"strides must be 1 or 2, got {self.strides}")
+        if self.strides and self.strides[0] != 1:
+            out.append(
+                "strides[0] must be 1 (stage 0 runs on the frame grid; use patch to shrink it)"
+            )
+        if not out:
+            step = self.patch * self.downsampling
+            if self.height % step or self.width % step:
+                out.append(
+                    f"frame {self.height}x{self.width} must divide by patch x strides = {step}"
+                )
+        return out
+
+    @property
+    def masks(self) -> bool:
+        """Does the network forecast class masks (else RGB frames)?"""
+        return self.forecast == "masks"
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of one input frame as the encoder reads it, before patching."""
+        return self.embed_channels if self.masks else self.image_channels
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of one predicted frame: RGB, or one logit per class."""
+        return self.num_classes if self.masks else self.image_channels
+
+    @property
+    def downsampling(self) -> int:
+        """Total stride of the encoder (patching excluded)."""
+        total = 1
+        for s in self.strides:
+            total *= s
+        return total
+
+    def grids(self, height: int | None = None, width: int | None = None) -> list[tuple[int, int]]:
+        """The recurrent grid (h, w) of every stage for a frame of this size."""
+        h = (height or self.height) // self.patch
+        w = (width or self.width) // self.patch
+        out = []
+        for s in self.strides:
+            h, w = h // s, w // s
+            out.append((h, w))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of `to_dict`; unknown keys are an error (a newer or foreign checkpoint)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+# The original network, exactly (7,112,355 parameters): ConvGRU, zeros fed to the forecaster.
+_SEED = ModelConfig()
+
+PRESETS: dict[str, ModelConfig] = {
+    "seed": _SEED,
+    # The same with ConvLSTM cells (the original's LSTM variant had channel mismatches).
+    "seed-lstm": dataclasses.replace(_SEED, cell="lstm"),
+    # Trains on a 2-core CPU: 4x4 patches (40x60 grid of 48 channels), two small stages, 3x3
+    # gate kernels, residual output starting as copy-last-frame, predictions fed back,
+    # changes under 3 grey levels snapped to none (measured: docs/benchmarks.md).
+    "compact": ModelConfig(
+        cell="gru",
+        patch=4,
+        stage_channels=(32, 48),
+        stage_kernels=(3, 3),
+        strides=(1, 2),
+        hidden=(32, 48),
+        rnn_kernels=(3, 3),
+        up_channels=(32,),
+        head_channels=(),
+        norm=True,
+        norm_group_size=16,
+        output="residual",
+        autoregressive=True,
+        zero_init_head=True,
+        still_levels=3.0,
+    ),
+    # For tests: a forward+backward pass on 2 videos of 11 -> 11 frames in a fraction of a second.
+    "tiny": ModelConfig(
+        cell="gru",
+        patch=8,
+        stage_channels=(8, 8),
+        stage_kernels=(3, 3),
+        strides=(1, 2),
+        hidden=(8, 8),
+        rnn_kernels=(3, 3),
+        up_channels=(8,),
+        head_channels=(),
+        norm=True,
+        norm_group_size=4,
+        output="sigmoid",
+        autoregressive=False,
+    ),
+}
+
+
+# Mask forecasting (class ids in, one logit per class out), the three shapes above:
+# for tests; compact's net starting as "copy the last observed mask" (residual, zero head);
+# the original network's shape (zeros fed to the forecaster) with a plain logit head.
+PRESETS["tiny-masks"] = dataclasses.replace(PRESETS["tiny"], forecast="masks", output="logits")
+# compact with the motion output (convrnn/motion.py): what moves is moved, not redrawn.
+PRESETS["compact-motion"] = dataclasses.replace(PRESETS["compact"], motion=True)
+PRESETS["compact-masks"] = dataclasses.replace(
+    PRESETS["compact"], forecast="masks", still_levels=0.0
+)
+PRESETS["seed-masks"] = dataclasses.replace(_SEED, forecast="masks", output="logits")
+# compact-masks whose copy bonus follows a learned displacement of the last mask.
+PRESETS["compact-masks-motion"] = dataclasses.replace(PRESETS["compact-masks"], motion=True)
+# compact-masks starting from the extrapolation baseline instead of copying.
+PRESETS["compact-masks-extrapolate"] = dataclasses.replace(
+    PRESETS["compact-masks"], mask_base="extrapolate"
+)
+
+
+def get_preset(name: str, **overrides: Any) -> ModelConfig:
+    """A named preset with some fields replaced, e.g. `get_preset("tiny", frames_out=5)`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

@@ -1,0 +1,323 @@
+"""`evaluate`: a store predicted from a labelled split, scored against the true future frames.
+
+The frames scored are the ones the store holds (uint8, as exported), beside the copy-last-frame
+baseline (the last input frame repeated). Metrics come from `train.metrics.MetricAccumulator`,
+the same code that scores validation during training. Writes a JSON report and, beside it,
+a plot of each metric against the frame index with both lines.
+
+A store with masks (predict --segmenter) is also scored with the course's Jaccard index
+(`train.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
+masks of the shards, beside two baselines made with the same segmenter: its mask of the last
+input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
+(the best this segmenter can do); beside them a motion baseline, `convrnn.extrapolate`: the
+objects of its frame-11 mask moved along their velocity from its masks of the last input frames,
+slowing per frame (a model that cannot beat it has not learned motion). Report key "jaccard":
+per predicted frame, mean, last frame (frame 22) and per-class IoU of each. A masks-only store
+(a mask-forecasting checkpoint: no `frames` array) gets the Jaccard part only.
+
+Frames of any size are scored, RGB (3 channels) or grayscale (1): the metrics average over the
+channels there are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
+from convrnn_video.infer.config import EvaluateConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.store import PredStore
+from convrnn_video.infer.videos import split_videos
+from convrnn_video.train.ddp import setup
+from convrnn_video.train.errors import TrainError
+
+log = logging.getLogger(__name__)
+LABELLED = ("val", "train")  # splits whose shards hold the future frames
+LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM",
+          "energy": "energy (true frames: 1)"}  # fmt: skip
+JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels in the plot
+    "model": "model (segmenter on predicted frames)",
+    "copy_last_input": "copy the last input's mask",
+    "extrapolate_objects": "extrapolate frame 11's objects",
+    "segmenter_on_true": "segmenter on true frames (ceiling)",
+}
+
+
+def stored_frames(store: PredStore, positions) -> torch.Tensor:
+    """(B, T_out, C, H, W) float in [0, 1] from the store's uint8 (B, T_out, H, W, C)."""
+    u8 = torch.from_numpy(store.read(positions))
+    return u8.permute(0, 1, 4, 2, 3).float().div_(255)  # (B, T_out, C, H, W)
+
+
+def plot_report(report: dict[str, Any], path: Path) -> None:
+    """Each metric against the frame index: the model and copy-last-frame (a store with
+    frames); with masks, a panel of the Jaccard score of the model, copying the last input's
+    mask, extrapolating its objects and the segmenter on the true frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frames, jaccard = report["frames"], report.get("jaccard")
+    metrics = list(LABELS) if "model" in report else []
+    panels = len(metrics) + (jaccard is not None)
+    fig, grid = plt.subplots(
+        1, panels, figsize=(4 * panels, 3.6), constrained_layout=True, squeeze=False
+    )
+    axes = list(grid[0])
+    for ax, name in zip(axes, metrics, strict=False):
+        ax.plot(frames, report["model"][name]["per_frame"], "o-", label="model")
+        ax.plot(
+            frames, report["copy_last_frame"][name]["per_frame"], "s--", label="copy last frame"
+        )
+        ax.set_title(LABELS[name])
+    if metrics:
+        axes[0].legend()
+    if jaccard is not None:
+        ax = axes[-1]
+        for key, style in zip(JACCARD_LINES, ("o-", "s--", "d-.", "^:"), strict=True):
+            ax.plot(frames, jaccard[key]["per_frame"], style, label=JACCARD_LINES[key])
+        ax.set_title("Jaccard (49 classes)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("frame")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{report['split']}: {report['videos']} videos")
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
+    """(store, split, frames_in, frames_out) of a finished store of a labelled split whose
+    videos are the ones of the shards."""
+    store = PredStore.open(cfg.preds)
+    attrs = store.attrs
+    split = attrs.get("split")
+    if split not in LABELLED:
+        raise InferError(
+            f"{cfg.preds} holds predictions of the {split!r} split, which has no ground truth; "
+            "predict the val split (`python cli.py predict --split val --out val.zarr`) and "
+            "evaluate that store"
+        )
+    missing = int((~store.done_mask()).sum())
+    if missing:
+        raise InferError(
+            f"{cfg.preds} is incomplete: {missing} of {len(store)} videos are not "
+            "predicted yet; rerun the same `predict` command to finish it"
+        )
+    # the true future starts after the observed frames (the store's first frame), which the
+    # model's frames_in may be fewer than
+    frames_in, frames_out = int(attrs.get("first_frame", attrs["frames_in"])), store.shape[0]
+    ids, frames_per_video = split_videos(cfg.shards, split)
+    if frames_per_video < frames_in + frames_out:
+        raise InferError(
+            f"the {split!r} videos in {cfg.shards} have {frames_per_video} frames, "
+            f"the store needs {frames_in} inputs + {frames_out} true future frames"
+        )
+    if not np.array_equal(ids, store.ids()):
+        raise InferError(
+            f"the {split!r} shards in {cfg.shards} hold other videos than the store "
+            f"({len(ids)} vs {len(store)}); evaluate with the shards it was "
+            "predicted from"
+        )
+    return store, split, frames_in, frames_out
+
+
+def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device):
+    """The segmenter that made the store's masks (from --segmenter, else the path the store
+    records), checked by its sha256; None for a store without masks."""
+    from convrnn_video.infer.masks import load_segmenter
+    from convrnn_video.infer.predict import file_sha256
+
+    if store.masks is None:
+        if cfg.segmenter is not None:
+            log.warning("evaluate: %s has no masks; --segmenter is not used", cfg.preds)
+        return None
+    attrs = store.attrs
+    path, sha = Path(cfg.segmenter or attrs.get("segmenter") or ""), attrs.get("segmenter_sha256")
+    if not path.is_file():
+        raise InferError(
+            f"the segmenter that made the masks of {cfg.preds} ({path}) is not there; pass "
+            f"--segmenter with a copy of it (sha256 {str(sha)[:12]}...)"
+        )
+    if file_sha256(path) != sha:
+        raise InferError(
+            f"--segmenter {path} is not the segmenter that made the masks of {cfg.preds} "
+            f"({attrs.get('segmenter')}, sha256 {str(sha)[:12]}...); the baselines must use "
+            "the same one"
+        )
+    return load_segmenter(path, device)[0]
+
+
+def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Score the store at `cfg.preds` against `cfg.shards`; writes the report and its plot."""
+    cfg.validate()
+    device = _device(cfg.device)  # first: `--device cuda` without CUDA is one line, not a crash
+    store, split, frames_in, frames_out = _checked_store(cfg)
+    segmenter = _store_segmenter(cfg, store, device)
+    start = time.perf_counter()
+    scorer = _Scorer(store, segmenter, (frames_in, frames_out))
+    scores = _score(cfg, scorer, split)
+    report = _report(cfg, store, scores, time.perf_counter() - start)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
+    plot = out.with_suffix(".png")
+    plot_report(report, plot)
+    report["plot"] = str(plot)
+    log.debug("evaluate: %s", {k: report[k] for k in ("preds", "videos", "seconds")})
+    return report
+
+
+def _report(
+    cfg: EvaluateConfig, store: PredStore, scores: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """The JSON report: where from, the frames scored, the scores, how long it took."""
+    attrs = store.attrs
+    frames_in, frames_out = int(attrs["frames_in"]), store.shape[0]
+    first = int(attrs.get("first_frame", frames_in))
+    report = {
+        "preds": str(cfg.preds),
+        "shards": str(cfg.shards),
+        "split": attrs["split"],
+        "videos": scores.pop("videos"),
+        "ckpt": attrs.get("ckpt"),
+        "ckpt_sha256": attrs.get("ckpt_sha256"),
+        "frames": list(range(first, first + frames_out)),
+        **scores,
+        "seconds": round(seconds, 3),
+    }
+    if "jaccard" in report:
+        seg = {"segmenter": attrs.get("segmenter"), "segmenter_sha256": attrs["segmenter_sha256"]}
+        report["jaccard"] = {**seg, **report["jaccard"]}
+    return report
+
+
+def _device(name: str) -> torch.device:
+    """The device `name` (auto, cpu, cuda, cuda:N) picks, by the same check as train and
+    predict (`train.ddp.setup`, no process-wide settings): cuda without CUDA is an InferError."""
+    try:
+        return setup(name, tune=False).device
+    except TrainError as exc:
+        raise InferError(str(exc)) from None
+
+
+class _Scorer:
+    """The accumulators of one evaluation: frame metrics of the model and of copy-last-frame
+    (a store with frames), the Jaccard lines (a store with masks and its segmenter)."""
+
+    def __init__(
+        self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
+    ) -> None:
+        from convrnn_video.train.jaccard import FrameJaccard
+        from convrnn_video.train.metrics import MetricAccumulator
+
+        self.store, self.segmenter, self.frames = store, segmenter, frames
+        self.metrics = None
+        if store.frames is not None:
+            self.metrics = {"model": MetricAccumulator(), "copy_last_frame": MetricAccumulator()}
+        self.jaccard = None if segmenter is None else {k: FrameJaccard() for k in JACCARD_LINES}
+        self.videos = 0
+
+    def add(self, batch: dict[str, Any], where: str) -> None:
+        """Score one loader batch (`where` names the shards, for errors)."""
+        pos = self.store.positions(batch["ids"])
+        if self.metrics is not None:
+            self._add_frames(batch, pos, where)
+        if self.jaccard is not None:
+            masks = self.store.read_masks(pos)  # (B, T_out, H, W)
+            _score_masks(self.jaccard, batch, masks, self.segmenter, self.frames)
+        self.videos += len(batch["ids"])
+
+    def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
+        from convrnn_video.train.metrics import copy_last_frame
+
+        target = batch["targets"]  # (B, T_out, C, H, W)
+        pred = stored_frames(self.store, pos)
+        if pred.shape != target.shape:
+            raise InferError(
+                f"store frames {tuple(pred.shape[1:])} do not match the future frames "
+                f"{tuple(target.shape[1:])} of the shards in {where}; wrong --shards?"
+            )
+        self.metrics["model"].update(pred, target)
+        last = copy_last_frame(batch["inputs"], self.frames[1])
+        self.metrics["copy_last_frame"].update(last, target)
+
+    def result(self) -> dict[str, Any]:
+        """{"model", "copy_last_frame": frame metrics (a store with frames); "jaccard": {"model",
+        "copy_last_input", "extrapolate_objects", "segmenter_on_true": FrameJaccard results}
+        (with masks); "videos"}."""
+        scores: dict[str, Any] = {"videos": self.videos}
+        if self.metrics is not None:
+            scores.update({key: acc.compute() for key, acc in self.metrics.items()})
+        if self.jaccard is not None:
+            scores["jaccard"] = {key: acc.compute() for key, acc in self.jaccard.items()}
+        return scores
+
+
+def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
+    """Run the shards of `split` through `scorer`; its result, once every video is scored."""
+    from convrnn_video.shards.loader import make_loader
+
+    loader = make_loader(
+        cfg.shards,
+        [split],
+        mode="eval",
+        batch_size=cfg.batch_size,
+        frames_in=scorer.frames[0],
+        frames_out=scorer.frames[1],
+        masks=scorer.jaccard is not None,
+    )
+    for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not cfg.progress):
+        if batch["targets"] is None:
+            raise InferError(f"the {split!r} shards in {cfg.shards} carry no future frames")
+        scorer.add(batch, cfg.shards)
+    if scorer.videos != len(scorer.store):
+        raise InferError(
+            f"the {split!r} shards in {cfg.shards} hold {scorer.videos} videos but the store "
+            f"{len(scorer.store)}; evaluate with the shards it was predicted from"
+        )
+    return scorer.result()
+
+
+def _score_masks(
+    jaccard: dict[str, Any],
+    batch: dict[str, Any],
+    pred_masks: np.ndarray,
+    segmenter: torch.nn.Module,
+    frames: tuple[int, int],
+) -> None:
+    """Add one batch to the Jaccard accumulators (the store's masks, the segmenter's mask of
+    the last input frame repeated, its objects extrapolated, the segmenter on the true future
+    frames)."""
+    from convrnn_video.infer.masks import segment
+
+    frames_in, frames_out = frames
+    true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)
+    if tuple(pred_masks.shape[1:]) != tuple(true.shape[1:]):
+        raise InferError(
+            f"store masks {tuple(pred_masks.shape[1:])} do not match the true masks "
+            f"{tuple(true.shape[1:])} of the shards; wrong --shards?"
+        )
+    # one pass per frame, so frame 11's mask is the one segmented alone (the copy baseline's)
+    inputs = batch["inputs"]  # (B, T_in, C, H, W)
+    window = range(max(frames_in - FIT_FRAMES, 0), frames_in)  # the last input frames
+    seen = torch.cat([segment(segmenter, inputs[:, t : t + 1]) for t in window], 1)  # (B, F, H, W)
+    jaccard["model"].update(torch.from_numpy(pred_masks), true)
+    jaccard["copy_last_input"].update(seen[:, -1:].expand_as(true), true)  # (B, T_out, H, W)
+    jaccard["extrapolate_objects"].update(extrapolate_masks(seen, frames_out), true)
+    jaccard["segmenter_on_true"].update(segment(segmenter, batch["targets"]), true)

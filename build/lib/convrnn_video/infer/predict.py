@@ -1,0 +1,528 @@
+"""`predict`: a checkpoint + one split of shards -> a resumable Zarr store of predictions.
+
+The model is rebuilt from the checkpoint alone and run in batches under `torch.inference_mode`.
+Two kinds of checkpoint are accepted:
+
+- a frame model (`train --task frames`): its predicted frames go to the store's `frames`; with
+  a segmenter, the class ids of every stored frame go to `masks` beside them (infer/masks.py).
+- a mask forecaster (`train --task masks`), which needs a segmenter: the segmenter makes the
+  class masks of each video's input frames, the forecaster predicts the masks of the future
+  frames from them, and those go to `masks`. That store holds NO `frames` array (its attribute
+  "holds" is ["masks"], and `PredStore.frames` is None).
+
+Which frames are the input, one rule here and in the Python API (`convrnn_video.Model.predict`):
+the input is the last `frames_in` of a video's observed frames, and the prediction is the
+`frames_out` frames after them. The observed frames are those a hidden video has (the manifest
+knows how many), and the same first frames of a labelled video; shards without a hidden split
+observe all of a labelled video but its last `frames_out` frames (`frame_plan`). The store
+records the frame numbers it read and holds, which `submit` and `evaluate` go by.
+
+With `relabel_unseen`, a predicted class that the segmenter found in none of the input frames
+(an object kind occurs at most once per video) is replaced by the best class it did find, or
+background (`train.tasks.masks.restrict_to_seen`); the frame path segments the input frames
+for that too.
+
+Precision follows the project's one policy (`train.ddp.resolve_precision`: "auto" is bf16
+autocast where the device computes bf16 natively, float32 elsewhere), in one autocast context
+around the forecaster; the store records the resolved precision. Segmenters always run in
+float32, one video's frames per forward pass (see infer/masks.py), so a store's masks are the
+same whatever the batch size. The frames, their size and channels come from the split's
+geometry in the manifest (`shards.manifest.split_geometry`); a checkpoint whose channels or
+strides do not fit it is refused in one line.
+
+Videos go to the store one per chunk, then the video's `done` flag (see infer/store.py).
+A rerun with the same checkpoint, task, segmenter, precision, relabelling and split skips every
+batch whose videos are all done; a batch that was cut in the middle is predicted whole again
+(same batch, same numbers) and only its missing videos are written, so a resumed store is
+identical to an uninterrupted one.
+
+Under `torchrun` each rank predicts the videos its loader gives it (every video exactly once
+across ranks) and writes only their chunks; rank 0 creates the store before and finishes it after.
+`run_predict` changes no process-wide setting (threads, allocator): the CLI command does that
+(`train.ddp.tune_process`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from convrnn_video.infer.config import PredictConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.store import PredStore, prepare_store
+from convrnn_video.infer.videos import split_videos
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.manifest import (
+    observed_frames,
+    read_manifest,
+    split_entry,
+    split_geometry,
+    video_frames,
+)
+
+log = logging.getLogger(__name__)
+TASKS = ("frames", "masks")  # the checkpoints predict accepts
+
+
+def project_version() -> str:
+    """The installed package version, else the one in pyproject.toml beside this package."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("convrnn-video")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text())["project"]["version"]
+        except (OSError, KeyError, ValueError):
+            return "unknown"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
+    """(checkpoint path, how it was chosen); without `ckpt`, the newest run's best.pt."""
+    from convrnn_video.train.errors import TrainError
+    from convrnn_video.train.runs import find_checkpoint
+
+    try:
+        path = find_checkpoint(ckpt, root=Path(runs))
+    except TrainError as exc:
+        raise InferError(str(exc)) from None
+    how = "given" if ckpt is not None else f"newest run under {runs}/"
+    return path, how
+
+
+def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, Any, dict]:
+    """(model in eval mode, ModelConfig, payload) from a frame or mask forecaster checkpoint,
+    with clear errors (a segmenter given as --ckpt is one)."""
+    from convrnn_video.train.checkpoint import checkpoint_task, load_checkpoint, load_model
+    from convrnn_video.train.errors import TrainError
+
+    try:
+        task = checkpoint_task(load_checkpoint(path))
+        if task not in TASKS:
+            raise TrainError(
+                f"{path} is a {task} checkpoint; expected a frames or masks checkpoint (made by "
+                "`python cli.py train --task frames|masks`); a segmenter goes to --segmenter"
+            )
+        return load_model(path, device, task=task)
+    except TrainError as exc:
+        raise InferError(str(exc)) from None
+
+
+def to_uint8(pred: torch.Tensor) -> np.ndarray:
+    """(B, T, C, H, W) float in [0, 1] -> (B, T, H, W, C) uint8, the store's layout."""
+    u8 = (pred.clamp(0, 1) * 255).round_().to(torch.uint8)
+    return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, C)
+
+
+def rank_and_device(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device): the trainer's device choice and, under torchrun, its process
+    group; no process-wide setting is changed (the CLI makes those)."""
+    from convrnn_video.train.ddp import setup
+    from convrnn_video.train.errors import TrainError
+
+    try:
+        env = setup(device, tune=False)
+    except TrainError as exc:
+        raise InferError(str(exc)) from None
+    return env.rank, env.world_size, env.device
+
+
+def auto_batch_size(model_cfg: Any, device: torch.device) -> int:
+    """Videos per forward pass when the user gives none: 8 on a GPU; on a CPU, 8 for a model
+    whose recurrence runs on a patched grid, and 1 for a full-resolution one (`seed`), which
+    measured fastest one video at a time (3.9 s per video at batch 1 against 4.7 s at 4)."""
+    if device.type == "cuda" or int(getattr(model_cfg, "patch", 1)) > 1:
+        return 8
+    return 1
+
+
+def run_on_rank0(fn, world: int, rank: int):
+    """Run fn on rank 0 and share its result, or its InferError, with every rank."""
+    box: list[Any] = [None]
+    if rank == 0:
+        try:
+            box[0] = ("ok", fn())
+        except InferError as exc:
+            box[0] = ("error", str(exc))
+    if world > 1:
+        dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        raise InferError(value)
+    return value
+
+
+def run_predict(cfg: PredictConfig) -> dict[str, Any]:
+    """Predict every video of `cfg.split` into the store at `cfg.out`; returns a summary."""
+    cfg.validate()
+    joined = not (dist.is_available() and dist.is_initialized())
+    rank, world, device = rank_and_device(cfg.device)
+    try:
+        return _predict(cfg, rank, world, device)
+    finally:
+        if joined and world > 1:
+            from convrnn_video.train.ddp import teardown
+
+            teardown()  # only a group this call created; together, so no rank aborts gloo
+
+
+def _segmenter_attrs(path: str | None, device: torch.device):
+    """(segmenter or None, its SegConfig or None, the store attributes that name it)."""
+    if path is None:
+        none = {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
+        return None, None, none
+    from convrnn_video.infer.masks import load_segmenter
+
+    seg, seg_cfg, payload = load_segmenter(path, device)
+    attrs = {
+        "segmenter": str(path),
+        "segmenter_sha256": file_sha256(Path(path)),
+        "segmenter_config": seg_cfg.to_dict(),
+        "segmenter_step": int(payload.get("step", 0) or 0),
+    }
+    return seg, seg_cfg, attrs
+
+
+def frame_plan(
+    manifest: dict[str, Any], split: str, frames_in: int, frames_out: int
+) -> dict[str, Any]:
+    """The store attributes that say which frames of the videos of `split` the model reads and
+    predicts, as image numbers (frame k of a video is image_{k-1}):
+
+    observed_frames   the frames known of a video: as many as a hidden video has (the manifest's
+                      hidden split), the same first ones of a labelled video; without a hidden
+                      split, all of a labelled video but its last `frames_out` (at least
+                      `frames_in`)
+    input_frames      the last `frames_in` of them: what the model reads
+    first_frame, predicted_frames   the `frames_out` frames after them: what the store holds
+    video_frames      frames of a whole video (a labelled split's; None when there is none)
+    """
+    frames = split_geometry(manifest, split)[0]
+    observed = observed_frames(manifest)  # a hidden video's frames
+    if observed is None:
+        observed = max(frames_in, frames - frames_out)
+    if split != "hidden":
+        whole = frames
+    else:
+        try:
+            whole = video_frames(manifest)
+        except ShardError:  # hidden videos only: how long a whole one is, nobody knows
+            whole = None
+    return {
+        "observed_frames": observed,
+        "input_frames": list(range(observed - frames_in, observed)),
+        "first_frame": observed,
+        "predicted_frames": list(range(observed, observed + frames_out)),
+        "video_frames": whole,
+    }
+
+
+def _read_manifest(cfg: PredictConfig) -> dict[str, Any]:
+    """The manifest of `cfg.shards`, checked to hold `cfg.split`."""
+    try:
+        manifest = read_manifest(cfg.shards)
+        split_entry(manifest, cfg.split, cfg.shards)
+    except ShardError as exc:
+        raise InferError(str(exc)) from None
+    return manifest
+
+
+def _fit_problems(
+    ckpt: Path, model_cfg: Any, cfg: PredictConfig, seg_cfg: Any, manifest: dict[str, Any]
+) -> list[str]:
+    """Every way the checkpoint (and segmenter) cannot run on the split's videos."""
+    frames, height, width, channels = split_geometry(manifest, cfg.split)
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    observed = frame_plan(manifest, cfg.split, frames_in, frames_out)["observed_frames"]
+    where = f"split {cfg.split!r} in {cfg.shards}"
+    kind = "grayscale" if channels == 1 else "RGB" if channels == 3 else f"{channels}-channel"
+    out = []
+    if min(observed, frames) < frames_in:
+        known = f"{min(observed, frames)} observed" if observed < frames else f"{frames}"
+        out.append(
+            f"checkpoint {ckpt} expects {frames_in} input frames, but {where} has {known} "
+            "frames per video; use the shards the model was trained for, or another checkpoint"
+        )
+    elif observed > frames:
+        out.append(
+            f"the videos of {where} have {frames} frames, fewer than the {observed} observed "
+            "frames of its hidden videos"
+        )
+    if not model_cfg.masks and int(model_cfg.image_channels) != channels:
+        out.append(
+            f"checkpoint {ckpt} takes {model_cfg.image_channels}-channel frames, but {where} "
+            f"is {kind} ({channels} channel(s)); use a model trained on videos like these"
+        )
+    if seg_cfg is not None and int(seg_cfg.in_channels) != channels:
+        out.append(
+            f"--segmenter {cfg.segmenter} takes {seg_cfg.in_channels}-channel frames, but "
+            f"{where} is {kind} ({channels} channel(s))"
+        )
+    step = int(model_cfg.patch) * int(model_cfg.downsampling)
+    if height % step or width % step:
+        out.append(
+            f"checkpoint {ckpt} needs frame sides divisible by {step} (patch x strides), but "
+            f"{where} has {height}x{width} frames"
+        )
+    if seg_cfg is not None and (height % seg_cfg.stride or width % seg_cfg.stride):
+        out.append(
+            f"--segmenter {cfg.segmenter} needs frame sides divisible by {seg_cfg.stride}, but "
+            f"{where} has {height}x{width} frames"
+        )
+    return out
+
+
+def _store_attrs(
+    cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict, precision: str, plan: dict
+) -> dict:
+    """The attributes that describe (and, on resume, must match) the store of this run; `plan`
+    is the run's `frame_plan`."""
+    from convrnn_video.train.checkpoint import checkpoint_task
+
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    task = checkpoint_task(payload)
+    if task == "masks":
+        holds = ["masks"]
+    else:
+        holds = ["frames", "masks"] if cfg.segmenter is not None else ["frames"]
+    return {
+        "holds": holds,
+        "task": task,
+        "ckpt_sha256": file_sha256(ckpt),
+        "ckpt": str(ckpt),
+        "split": cfg.split,
+        "model_config": model_cfg.to_dict(),
+        "frames_in": frames_in,
+        "frames_out": frames_out,
+        **plan,
+        "train_step": int(payload.get("step", 0) or 0),
+        "shards": str(cfg.shards),
+        "version": project_version(),
+        "precision": precision,
+        "precision_asked": cfg.precision,
+        "relabel_unseen": cfg.relabel_unseen,
+    }
+
+
+@dataclass
+class _Run:
+    """What predicting one batch needs."""
+
+    model: torch.nn.Module  # the frame model or mask forecaster, in eval mode
+    model_cfg: Any  # its ModelConfig
+    segmenter: torch.nn.Module | None  # None: no masks (frame model only)
+    autocast: Any  # the autocast context of the resolved precision (train.ddp.autocast)
+    relabel: bool  # keep only classes the segmenter found in the input frames
+    device: torch.device
+
+
+def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]):
+    """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes), the
+    checkpoints checked against each other and against the split's geometry."""
+    model, model_cfg, payload = load_predictor(ckpt, device)
+    if model_cfg.masks and cfg.segmenter is None:
+        raise InferError(
+            f"{ckpt} is a mask forecaster: it reads the class masks of the input frames, so give "
+            "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
+        )
+    segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device)
+    problems = _fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
+    if problems:
+        raise InferError("; ".join(problems))
+    return model, model_cfg, payload, segmenter, seg_attrs
+
+
+def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
+    from convrnn_video.train.ddp import autocast, resolve_precision
+
+    ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
+    manifest = _read_manifest(cfg)
+    model, model_cfg, payload, segmenter, seg_attrs = _load(cfg, ckpt, device, manifest)
+    precision = resolve_precision(cfg.precision, device)
+    if rank == 0:
+        what = "mask forecaster" if model_cfg.masks else "frame model"
+        log.info("predict: %s %s (%s), %s", what, ckpt, how, precision)
+        if segmenter is not None:
+            log.info("predict: segmenter %s", cfg.segmenter)
+    ids, _ = split_videos(cfg.shards, cfg.split)
+    _, height, width, channels = split_geometry(manifest, cfg.split)
+    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
+    plan = frame_plan(manifest, cfg.split, frames_in, frames_out)
+    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload, precision, plan), **seg_attrs}
+    resumed = run_on_rank0(
+        lambda: prepare_store(
+            cfg.out,
+            attrs=attrs,
+            video_ids=ids,
+            frame_shape=(frames_out, height, width, channels),
+            overwrite=cfg.overwrite,
+        )[1],
+        world,
+        rank,
+    )
+    store = PredStore.open(cfg.out, "r+")
+    done = store.done_mask()
+    todo = int((~done).sum())
+    start, predicted = time.perf_counter(), 0
+    if todo:
+        context = autocast(precision, device, warn=rank == 0)
+        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device)
+        observed = plan["observed_frames"]
+        predicted = _predict_batches(cfg, store, (done, todo, observed), run, rank, world)
+    seconds = time.perf_counter() - start
+    complete, predicted = _finish(store, predicted, rank, world)
+    summary = {
+        "store": str(cfg.out),
+        "ckpt": str(ckpt),
+        "ckpt_chosen": how,
+        "task": attrs["task"],
+        "holds": attrs["holds"],
+        "segmenter": cfg.segmenter,
+        "precision": precision,
+        "relabel_unseen": cfg.relabel_unseen,
+        "split": cfg.split,
+        "videos": len(ids),
+        "predicted": predicted,
+        "already_done": len(ids) - todo,
+        "resumed": resumed,
+        "complete": complete,
+        "seconds": round(seconds, 3),
+        "videos_per_s": round(predicted / seconds, 3) if predicted and seconds else None,
+        "rank": rank,
+        "world_size": world,
+    }
+    log.debug("predict: %s", summary)
+    return summary
+
+
+def _predict_batches(
+    cfg: PredictConfig,
+    store: PredStore,
+    todo: tuple[np.ndarray, int, int],
+    run: _Run,
+    rank: int,
+    world: int,
+) -> int:
+    """Predict (and segment) every batch of this rank that holds a video not done yet; `todo`
+    is (the store's done flags, how many are not done, the observed frames per video). Returns
+    how many videos this rank wrote."""
+    from convrnn_video.shards.loader import make_loader
+
+    done, left, observed = todo
+    frames_in = int(run.model_cfg.frames_in)
+    loader = make_loader(
+        cfg.shards,
+        [cfg.split],
+        mode="eval",
+        batch_size=cfg.batch_size or auto_batch_size(run.model_cfg, run.device),
+        frames_in=observed,  # the observed frames only: the model reads the last frames_in
+        frames_out=0,
+        workers=cfg.workers,
+        rank=rank,
+        world_size=world,
+    )
+    bar = tqdm(
+        total=left if world == 1 else None,
+        unit="video",
+        desc="predict",
+        disable=not cfg.progress or rank != 0,
+    )
+    predicted, pending = 0, deque[Future]()
+    with ThreadPoolExecutor(max_workers=1) as writer, torch.inference_mode():
+        for batch in loader:
+            pos = store.positions(batch["ids"])
+            missing = ~done[pos]
+            if not missing.any():
+                continue
+            # the whole batch, so a resumed batch gives the same numbers as an uninterrupted one
+            frames, masks = predict_batch(run, batch["inputs"][:, -frames_in:])  # (B, T_in, ...)
+            frames = None if frames is None else frames[missing]
+            masks = None if masks is None else masks[missing]
+            # write in the background while the next batch runs; at most 2 batches queued
+            pending.append(writer.submit(store.write, pos[missing], frames, masks))
+            while len(pending) > 2:
+                pending.popleft().result()
+            predicted += int(missing.sum())
+            bar.update(int(missing.sum()))
+        for fut in pending:
+            fut.result()
+    bar.close()
+    return predicted
+
+
+@torch.inference_mode()
+def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
+    (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None)."""
+    from convrnn_video.infer.masks import segment
+    from convrnn_video.train.tasks.masks import restrict_to_seen
+
+    seen = None  # the segmenter's class ids of the input frames, when needed
+    if run.model_cfg.masks or (run.relabel and run.segmenter is not None):
+        seen = segment(run.segmenter, inputs).to(run.device)  # (B, T_in, H, W) uint8
+    # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame
+    # model's (B, T_out, C, H, W) frames in [0, 1]
+    x = seen.long() if run.model_cfg.masks else inputs.to(run.device)
+    with run.autocast:
+        out = run.model(x).float()
+    if run.model_cfg.masks:
+        ids = restrict_to_seen(out, seen) if run.relabel else out.argmax(2)  # (B, T_out, H, W)
+        return None, ids.to(torch.uint8).cpu().numpy()
+    frames = to_uint8(out)  # (B, T_out, H, W, C)
+    if run.segmenter is None:
+        return frames, None
+    return frames, _segment_predicted(run.segmenter, frames, seen)
+
+
+def _segment_predicted(
+    segmenter: torch.nn.Module, frames: np.ndarray, seen: torch.Tensor | None
+) -> np.ndarray:
+    """uint8 class ids (B, T_out, H, W) of the stored frames (B, T_out, H, W, C), in float32,
+    one video per forward pass; with `seen` (B, T_in, H, W), only classes found there."""
+    from convrnn_video.infer.masks import segment_u8, u8_to_float
+    from convrnn_video.train.tasks.masks import restrict_to_seen
+
+    if seen is None:
+        return segment_u8(segmenter, frames)
+    device = next(segmenter.parameters()).device
+    out = []
+    for video, found in zip(frames, seen, strict=True):
+        logits = segmenter(u8_to_float(video).to(device))  # (T_out, K, H, W)
+        ids = restrict_to_seen(logits[None].float(), found[None].to(device))[0]  # (T_out, H, W)
+        out.append(ids.to(torch.uint8).cpu().numpy())
+    return np.stack(out)
+
+
+def _finish(store: PredStore, predicted: int, rank: int, world: int) -> tuple[bool | None, int]:
+    """(whether the store is complete (rank 0; None elsewhere), videos written by all ranks)."""
+    if world > 1:
+        dist.barrier()
+    complete = store.finish() if rank == 0 else None
+    if world > 1:
+        counts = [None] * world
+        dist.all_gather_object(counts, predicted)
+        predicted = sum(counts)
+        dist.barrier()
+    return complete, predicted

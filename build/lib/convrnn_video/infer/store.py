@@ -1,0 +1,424 @@
+"""The Zarr (v3) store of predictions: layout, creation, resume checks, chunk-safe writes.
+
+Layout of a store (a Zarr group); H, W, C are the split's geometry in the manifest (160, 240, 3
+for the course's videos, C = 1 for grayscale):
+
+    frames     uint8 (N, T_out, H, W, C)  predicted frames, one video per chunk, zstd-compressed
+                                          (absent from the store of a mask forecaster)
+    masks      uint8 (N, T_out, H, W)     class ids of the predicted frames (a frame model with
+                                          --segmenter), or the forecast masks (a mask forecaster)
+    video_ids  int64 (N,)                 ids in increasing order, as in the manifest
+    done       bool  (N,)                 one chunk per element: True once video i is written
+    attrs      convrnn_store ("predictions", written first), holds (["frames"],
+               ["frames", "masks"] or ["masks"]), task ("frames" | "masks", the checkpoint's),
+               ckpt_sha256, ckpt, model_config, split, frames_in, frames_out, observed_frames,
+               input_frames, first_frame, predicted_frames, video_frames, precision (resolved:
+               fp32 | bf16), precision_asked, relabel_unseen, created, version, shards,
+               complete; segmenter, segmenter_sha256, segmenter_config (None without one)
+
+Frame numbers are image numbers (frame k of a video is `image_{k-1}`): the model reads
+`input_frames`, the last `frames_in` of the `observed_frames` first frames, and the store holds
+`predicted_frames`, the `frames_out` frames after them (`first_frame` is the first of those).
+`video_frames` is how many frames a whole video of the dataset has (a labelled split's), so the
+last frame of a video is image_{video_frames - 1}; None when the shards hold no labelled split.
+
+Only a location that holds nothing, or a store of ours of the same kind, is ever written
+(`claim_store`): Zarr's mode "w" deletes everything under a path or a bucket prefix, so a
+folder or prefix with anything else in it is refused, with or without --overwrite.
+
+A store of a mask forecaster (`predict --ckpt MASKS.pt --segmenter SEG.pt`) holds no frames:
+`PredStore.frames` is None and only the masks can be read, submitted, scored or exported.
+A video's frames and masks chunks are written before its `done` flag, so a killed run never
+marks a video it has not stored. Every chunk has one writer (the rank that predicts that
+video), so ranks never clobber each other; only rank 0 writes the attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import zarr
+from zarr.errors import GroupNotFoundError
+
+from convrnn_video.infer.errors import InferError
+
+ARRAYS = ("video_ids", "done")  # every store, beside "frames" and/or "masks" (attrs["holds"])
+# what a resumed run must match (the segmenter is compared apart, with its own message), and
+# the value a store written before the attribute existed stands for
+IDENTITY = {
+    "task": "frames",
+    "ckpt_sha256": None,
+    "split": None,
+    "frames_in": None,
+    "frames_out": None,
+    "first_frame": None,
+    "precision": None,
+    "relabel_unseen": False,
+}
+
+
+KIND = "convrnn_store"  # the attribute naming which of our stores a Zarr group is
+# the attributes every store of a kind has had since the first version: how a store written
+# before KIND existed is known as ours
+KIND_ATTRS = {
+    "predictions": ("ckpt_sha256", "split", "frames_out"),
+    "labels": ("segmenter_sha256", "split", "frames", "height", "width"),
+}
+
+
+def store_kind(attrs: dict[str, Any]) -> str | None:
+    """Which of our stores ("predictions", "labels") wrote these attributes, or None."""
+    if attrs.get(KIND) in KIND_ATTRS:
+        return attrs[KIND]
+    for kind, keys in KIND_ATTRS.items():
+        if all(key in attrs for key in keys):
+            return kind
+    return None
+
+
+def store_holds(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """The prediction arrays of a store with these attributes: its "holds" attribute, else
+    (stores written before it) frames, plus masks when a segmenter is named."""
+    if attrs.get("holds"):
+        return tuple(attrs["holds"])
+    return ("frames", "masks") if attrs.get("segmenter_sha256") else ("frames",)
+
+
+def store_location(url: str | Path) -> str | Path:
+    """A local Path for plain paths and file:// URLs; other fsspec URLs are passed to Zarr as is."""
+    text = str(url)
+    if text.startswith("file://"):
+        return Path(text[len("file://") :])
+    if "://" in text:
+        return text
+    return Path(text)
+
+
+def open_group(url: str | Path, mode: str) -> zarr.Group | None:
+    """The group at `url` (mode "r" or "r+"), or None when nothing is there."""
+    location = store_location(url)
+    if isinstance(location, Path) and not location.exists():
+        return None
+    try:
+        return zarr.open_group(location, mode=mode)
+    except (GroupNotFoundError, FileNotFoundError):
+        return None
+
+
+def row_positions(ids: np.ndarray, video_ids: Sequence[int], url: str, split: Any) -> np.ndarray:
+    """Row of each of `video_ids` in a store whose sorted ids are `ids` (a binary search); an
+    id the store lacks is an InferError naming the store and its split."""
+    wanted = np.asarray(video_ids, dtype=np.int64)
+    pos = np.searchsorted(ids, wanted)
+    bad = [int(v) for v, p in zip(wanted, pos, strict=True) if p >= len(ids) or ids[p] != v]
+    if bad:
+        raise InferError(
+            f"video(s) {', '.join(f'video_{v}' for v in bad[:5])} are not in "
+            f"{url} (split {split!r}, {len(ids)} videos)"
+        )
+    return pos
+
+
+class PredStore:
+    """An open prediction store; `video_ids`, `done`, `frames` and `masks` are Zarr arrays,
+    `frames` None in a mask forecaster's store, `masks` None without a segmenter."""
+
+    def __init__(self, group: zarr.Group, url: str | Path) -> None:
+        missing = [name for name in ARRAYS if name not in group]
+        if not missing and "frames" not in group and "masks" not in group:
+            missing = ["frames or masks"]
+        if missing:
+            raise InferError(
+                f"{url} is a Zarr group but not a prediction store "
+                f"(no {', '.join(missing)}); point --preds at a store from predict"
+            )
+        self.group, self.url = group, str(url)
+        self.video_ids, self.done = group["video_ids"], group["done"]
+        self.frames, self.masks = group.get("frames"), group.get("masks")
+
+    @classmethod
+    def open(cls, url: str | Path, mode: str = "r") -> PredStore:
+        """Open an existing store (mode "r" to read, "r+" to write chunks)."""
+        group = open_group(url, mode)
+        if group is None:
+            raise InferError(f"no prediction store at {url}; run `python cli.py predict` first")
+        return cls(group, url)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.group.attrs)
+
+    def __len__(self) -> int:
+        return int(self.video_ids.shape[0])
+
+    def ids(self) -> np.ndarray:
+        return np.asarray(self.video_ids[:], dtype=np.int64)
+
+    def done_mask(self) -> np.ndarray:
+        return np.asarray(self.done[:], dtype=bool)
+
+    def positions(self, video_ids: Sequence[int]) -> np.ndarray:
+        """Row of each id in the store (ids are sorted, so a binary search)."""
+        return row_positions(self.ids(), video_ids, self.url, self.attrs.get("split"))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(T_out, H, W) of every video's prediction, whichever arrays the store holds."""
+        array = self.frames if self.frames is not None else self.masks
+        return tuple(int(v) for v in array.shape[1:4])
+
+    def read(self, positions: Sequence[int]) -> np.ndarray:
+        """uint8 (B, T_out, H, W, C) frames of the given rows (a store with frames)."""
+        if self.frames is None:
+            raise InferError(
+                f"{self.url} holds no frames: it was predicted by a mask forecaster "
+                f"({self.attrs.get('ckpt')}), whose store has masks only"
+            )
+        return _read_rows(self.frames, positions)
+
+    def read_masks(self, positions: Sequence[int]) -> np.ndarray:
+        """uint8 (B, T_out, H, W) class ids of the given rows (a store with masks)."""
+        if self.masks is None:
+            raise InferError(f"{self.url} holds no masks; {MAKE_MASKS}")
+        return _read_rows(self.masks, positions)
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def write(
+        self, positions: Sequence[int], frames: np.ndarray | None, masks: np.ndarray | None = None
+    ) -> None:
+        """Store frames (B, T_out, H, W, C) uint8 and masks (B, T_out, H, W) uint8, each given
+        exactly when the store has that array, at rows `positions`, then mark them done."""
+        pos = np.asarray(positions, dtype=np.int64)
+        if (masks is None) != (self.masks is None) or (frames is None) != (self.frames is None):
+            raise ValueError("frames and masks must be given exactly when the store has them")
+        if len(pos) == 0:
+            return
+        if frames is not None:
+            _write_rows(self.frames, pos, frames)
+        if masks is not None:
+            _write_rows(self.masks, pos, masks)
+        # after the frames and masks: a crash in between leaves the video undone
+        _write_rows(self.done, pos, np.ones(len(pos), dtype=bool))
+
+    def finish(self) -> bool:
+        """Record whether every video is done (rank 0 only); returns that flag."""
+        complete = bool(self.done_mask().all())
+        self.group.attrs.update(
+            {"complete": complete, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+        )
+        return complete
+
+
+MAKE_MASKS = (
+    "predict with a segmenter to make them: `python cli.py predict --segmenter SEG.pt ...` "
+    "(a segmenter is trained with `python cli.py train --task segment`)"
+)
+
+
+def _read_rows(array: zarr.Array, positions: Sequence[int]) -> np.ndarray:
+    pos = np.asarray(positions, dtype=np.int64)
+    if len(pos) and np.all(np.diff(pos) == 1):
+        return array[int(pos[0]) : int(pos[-1]) + 1]
+    return array.get_orthogonal_selection((pos,))
+
+
+def _write_rows(array: zarr.Array, pos: np.ndarray, values: np.ndarray) -> None:
+    if np.all(np.diff(pos) == 1):
+        array[int(pos[0]) : int(pos[-1]) + 1] = values
+    else:
+        array.set_orthogonal_selection((pos,), values)
+
+
+def _segmenter_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """Why a store's masks (or their absence) do not fit this run's segmenter, or None."""
+    had, has = old.get("segmenter_sha256"), new.get("segmenter_sha256")
+    if had == has:
+        return None
+    if had is None:
+        return "the store has no masks (predicted without --segmenter)"
+    mine = f"{old.get('segmenter')} (sha256 {had[:12]})"
+    if has is None:
+        return f"its masks come from segmenter {mine}; pass --segmenter with that file to resume"
+    return (
+        f"its masks come from segmenter {mine}, this run's is "
+        f"{new.get('segmenter')} (sha256 {has[:12]})"
+    )
+
+
+def _resume_problems(
+    store: PredStore,
+    attrs: dict[str, Any],
+    ids: np.ndarray,
+    frame_shape: tuple[int, ...],
+) -> list[str]:
+    """Every way an existing store differs from what this run would write."""
+    old = store.attrs
+    diffs = [
+        f"{k}: store has {old.get(k, before)!r}, this run {attrs.get(k)!r}"
+        for k, before in IDENTITY.items()
+        if old.get(k, before) != attrs.get(k)
+    ]
+    segmenter = _segmenter_diff(old, attrs)
+    if segmenter:
+        diffs.append(segmenter)
+    if not diffs and (len(store) != len(ids) or not np.array_equal(store.ids(), ids)):
+        diffs.append(f"video ids: store has {len(store)} videos, the shards {len(ids)}")
+    if not diffs and store_holds(old) != store_holds(attrs):
+        diffs.append(f"arrays: store holds {store_holds(old)}, this run {store_holds(attrs)}")
+    shape = tuple(frame_shape) if store.frames is not None else tuple(frame_shape[:3])
+    found = store.frames.shape[1:] if store.frames is not None else store.masks.shape[1:]
+    if not diffs and tuple(found) != shape:
+        diffs.append(f"frame shape: store {tuple(found)}, this run {shape}")
+    return diffs
+
+
+def _create_arrays(
+    group: zarr.Group, n: int, frame_shape: tuple[int, ...], holds: tuple[str, ...]
+) -> None:
+    """The empty arrays of a new store of `n` videos (see the module docstring)."""
+    if "frames" in holds:
+        group.create_array(
+            "frames",
+            shape=(n, *frame_shape),
+            chunks=(1, *frame_shape),
+            dtype="uint8",
+            fill_value=0,
+            dimension_names=("video", "frame", "y", "x", "channel"),
+        )
+    if "masks" in holds:
+        mask_shape = tuple(frame_shape[:-1])  # (T_out, H, W)
+        group.create_array(
+            "masks",
+            shape=(n, *mask_shape),
+            chunks=(1, *mask_shape),
+            dtype="uint8",
+            fill_value=0,
+            dimension_names=("video", "frame", "y", "x"),
+        )
+    group.create_array(
+        "video_ids",
+        shape=(n,),
+        chunks=(max(n, 1),),
+        dtype="int64",
+        fill_value=-1,
+        dimension_names=("video",),
+    )
+    # One chunk per flag: each rank sets only the flags of its own videos, never a shared chunk.
+    group.create_array(
+        "done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False, dimension_names=("video",)
+    )
+
+
+def _what_is_there(url: str | Path) -> list[str]:
+    """Up to 4 names of what `url` holds (a file, or entries of a folder or prefix); empty when
+    nothing is there. Local paths through the OS, URLs through fsspec; nothing is changed."""
+    location = store_location(url)
+    if isinstance(location, Path):
+        if location.is_file():
+            return [location.name]
+        return sorted(p.name for p in location.iterdir())[:4] if location.is_dir() else []
+    fs, path = fsspec.core.url_to_fs(location)
+    if not fs.exists(path):
+        return []
+    if fs.isfile(path):
+        return [str(path).rsplit("/", 1)[-1]]
+    return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))[:4]
+
+
+def _group_at(url: str | Path) -> zarr.Group | None:
+    """The Zarr group at `url` opened to write, or None when none is there (nothing, a user's
+    files, a Zarr array or a broken zarr.json: `_what_is_there` tells those apart)."""
+    location = store_location(url)
+    if isinstance(location, Path) and not location.is_dir():
+        return None
+    try:
+        return zarr.open_group(location, mode="r+")
+    except (GroupNotFoundError, FileNotFoundError, ValueError):  # ValueError: BaseZarrError
+        return None
+
+
+def claim_store(url: str | Path, kind: str, overwrite: bool) -> tuple[zarr.Group, bool]:
+    """The group a run writes its store of `kind` ("predictions" or "labels") into, and
+    whether it is an existing store of ours to resume.
+
+    - our store of `kind`: returned as it is (resumed: True), or with `overwrite` deleted and
+      made anew;
+    - nothing there (no path, an empty folder or prefix): a new group;
+    - anything else (a user's files, a bucket prefix holding objects, another kind of store, a
+      Zarr group or array that is not ours): InferError, and nothing is touched, overwrite or
+      not. Zarr's mode "w" deletes everything under the location, so only ours gets it.
+
+    A new group gets the KIND attribute before anything else is written, so a run killed while
+    creating the store leaves a store that is known as ours (and replaced by --overwrite).
+    """
+    group = _group_at(url)
+    found = store_kind(dict(group.attrs)) if group is not None else None
+    if found == kind and not overwrite:
+        if "created" not in group.attrs:  # the last attribute a new store gets
+            raise InferError(
+                f"{url} is a {kind} store whose creation was cut short; pass --overwrite to "
+                "make it anew"
+            )
+        return group, True
+    if found is not None and found != kind:
+        raise InferError(
+            f"{url} is a {found} store, not a {kind} store; it is left as it is: choose "
+            "another --out"
+        )
+    if found is None:
+        held = _what_is_there(url)
+        if held:
+            what = "a Zarr group or array that no run of ours wrote" if group else "it holds"
+            names = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+            raise InferError(
+                f"{url} is not empty and is not a {kind} store ({what}: {names}); it is left "
+                "as it is, with or without --overwrite: choose a new or empty --out"
+            )
+    group = zarr.open_group(store_location(url), mode="w", attributes={KIND: kind})
+    return group, False
+
+
+def prepare_store(
+    url: str | Path,
+    *,
+    attrs: dict[str, Any],
+    video_ids: Sequence[int],
+    frame_shape: tuple[int, int, int, int],
+    overwrite: bool,
+) -> tuple[PredStore, bool]:
+    """Create the store, or reuse an existing one made by the same checkpoint (and segmenter)
+    on the same split.
+
+    `frame_shape` is (T_out, H, W, C). The arrays are those `store_holds(attrs)` names: frames
+    (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids. Returns (store, resumed).
+    A store from another checkpoint, task, segmenter, precision, split, frames or video set is
+    refused unless `overwrite`; a location that is not a prediction store is always refused
+    (`claim_store`).
+    """
+    ids = np.asarray(video_ids, dtype=np.int64)
+    group, resumed = claim_store(url, "predictions", overwrite)
+    if resumed:
+        store = PredStore(group, url)
+        diffs = _resume_problems(store, attrs, ids, frame_shape)
+        if diffs:
+            raise InferError(
+                f"{url} holds predictions of another run ({'; '.join(diffs)}); "
+                "pass --overwrite to replace it or choose another --out"
+            )
+        return store, True
+    n = len(ids)
+    _create_arrays(group, n, tuple(frame_shape), store_holds(attrs))
+    if n:
+        group["video_ids"][:] = ids
+    group.attrs.update(
+        {**attrs, "complete": False, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    )
+    return PredStore(group, url), False

@@ -1,0 +1,1 @@
+"""Ingest: PNG video folders (or the synthetic generator) -> WebDataset shards + manifest."""

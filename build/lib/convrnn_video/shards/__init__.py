@@ -1,0 +1,1 @@
+"""Shards: the WebDataset sample format, the manifest, and streaming loaders over them."""

@@ -1,0 +1,538 @@
+"""Session: everything one training run holds (model, optimizer, state, files) and its chores:
+checking the shards, resuming, logging, validating and checkpointing. The loop drives it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.train import runs
+from convrnn_video.train.checkpoint import (
+    checkpoint_task,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from convrnn_video.train.config import TrainConfig, merge_for_resume
+from convrnn_video.train.data import check_shards, make_batches
+from convrnn_video.train.ddp import (
+    DistEnv,
+    max_diff_from_rank0,
+    resolve_precision,
+    unused_parameters,
+)
+from convrnn_video.train.ddp import autocast as ddp_autocast
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.identity import check_same_data, data_identity
+from convrnn_video.train.plots import write_curves
+from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
+
+log = logging.getLogger("train")
+PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
+
+
+def format_loss(loss: float | None) -> str:
+    """A loss as a person reads it: 5 significant digits; "none" before any validation."""
+    return "none" if loss is None else f"{loss:.5g}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as "1 h 05 min", "3 min 20 s" or "42 s"."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+def settle_init_from(cfg: TrainConfig) -> TrainConfig:
+    """A new run --init-from a checkpoint takes what the user left out from it: the task
+    (None: the checkpoint's), and for a mask forecaster the --segmenter and --labels its run
+    recorded. -> cfg, changed in place."""
+    if not cfg.init_from or cfg.resume:
+        return cfg
+    init = load_checkpoint(cfg.init_from)
+    source = init.get("train_config") or {}
+    if cfg.task is None:
+        cfg.task = checkpoint_task(init)
+    model = init.get("model_config") or {}
+    for name in ("frames_in", "frames_out"):  # the model's, unless given
+        if getattr(cfg, name) is None and model.get(name):
+            setattr(cfg, name, int(model[name]))
+    if cfg.task == "masks" and source.get("task") == "masks":
+        for name in ("segmenter", "labels"):
+            if getattr(cfg, name) is None and source.get(name):
+                setattr(cfg, name, source[name])
+                log.info("--%s %s (from the run of %s)", name, source[name], cfg.init_from)
+    return cfg
+
+
+def init_model_config(task: Any, cfg: TrainConfig, init: dict[str, Any]) -> Any:
+    """The model config of a checkpoint `init` a new run starts from (--init-from): a
+    TrainError, before the run folder is written, for another task or a model that reads or
+    predicts other frame counts than the run's."""
+    found = checkpoint_task(init)
+    if found != cfg.task:
+        raise TrainError(
+            f"--init-from {cfg.init_from} is a {found} checkpoint; this run trains "
+            f"--task {cfg.task}"
+        )
+    try:
+        model_cfg = task.config_from_dict(init["model_config"])
+    except (ValueError, TypeError) as exc:
+        raise TrainError(f"--init-from {cfg.init_from}: {exc}") from None
+    frames = (getattr(model_cfg, "frames_in", None), getattr(model_cfg, "frames_out", None))
+    if None not in frames and frames != (cfg.frames_in, cfg.frames_out):
+        raise TrainError(
+            f"--init-from {cfg.init_from}: its model reads {frames[0]} frames and predicts "
+            f"{frames[1]}, this run asks for --frames-in {cfg.frames_in} --frames-out "
+            f"{cfg.frames_out} (leave both out to take the checkpoint's)"
+        )
+    return model_cfg
+
+
+@dataclass
+class TrainState:
+    """What the loop advances; saved in every checkpoint."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (epochs completed)
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    best_val: float | None = None  # best validation loss so far
+    bad: int = 0  # validations since the best one (early stopping / plateau)
+    last_val_step: int = -1  # step of the last scheduled validation
+    best_saved: float | None = None  # val loss of the weights in best.pt
+    train_seconds: float = 0.0  # time spent fetching batches and stepping, over all resumes
+    # the run's wall clock (s) over all invocations, agreed by the ranks: the time limit stops
+    # on it and the cosine lr reads it
+    clock_seconds: float = 0.0
+    budget_seconds: float | None = None  # cosine lr: the first invocation's time limit, in s
+    budget_steps: int | None = None  # cosine lr without other budget: the first run's epochs' steps
+
+
+class Session:
+    def __init__(
+        self, cfg: TrainConfig, run: Path, env: DistEnv, explicit: set[str] | None = None
+    ) -> None:
+        from convrnn_video.train.tasks import get_task
+
+        payload = None
+        if cfg.resume:
+            payload = load_checkpoint(run / runs.LAST)
+            saved = payload.get("train_config")
+            if not isinstance(saved, dict) or not saved:
+                raise TrainError(
+                    f"{run / runs.LAST} has no training options (train_config) to resume with; "
+                    "it was not written by `train` (start a new run, or fine-tune from it "
+                    "with --init-from)"
+                )
+            try:
+                cfg = merge_for_resume(saved, cfg, explicit)
+            except (TypeError, ValueError) as exc:
+                raise TrainError(
+                    f"{run / runs.LAST}: its training options do not parse: {exc}"
+                ) from None
+            cfg.out = str(run)
+            self.task = get_task(cfg.task)
+            try:
+                self.model_cfg = self.task.config_from_dict(payload["model_config"])
+            except (ValueError, TypeError) as exc:
+                raise TrainError(f"{run / runs.LAST}: bad model config: {exc}") from None
+        else:
+            cfg.out = str(run)
+            self.task = get_task(cfg.task)
+            self.model_cfg = self.task.model_config(cfg)
+            if cfg.init_from:  # fine-tuning: that checkpoint's model and weights
+                init = load_checkpoint(cfg.init_from)
+                self.model_cfg = init_model_config(self.task, cfg, init)
+                # the run's config names the preset the model really comes from
+                cfg.preset = (init.get("train_config") or {}).get("preset") or "init-from"
+        self.cfg, self.run, self.env = cfg, run, env
+        self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
+        self.task.setup(cfg)
+        self.has_val, geometry = check_shards(cfg, self.task)
+        if payload is not None:  # before anything is written: a resume needs the same data
+            check_same_data(payload.get("data"), saved, cfg, run / runs.LAST)
+        self.data = data_identity(cfg)
+        fresh = payload is None and not cfg.init_from
+        self.model_cfg = self.task.fit_geometry(self.model_cfg, geometry, fresh)
+        self.steps_per_epoch = self._preflight()
+        self.metrics_path = run / runs.METRICS
+
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.model = self.task.build(self.model_cfg).to(env.device)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
+        )
+        self.state = TrainState(
+            budget_seconds=60 * cfg.time_limit if cfg.time_limit else None,
+            budget_steps=cfg.epochs * self.steps_per_epoch,
+        )
+        self._pending_rng: dict[str, Any] | None = None
+        if payload is None and cfg.init_from:
+            try:
+                self.model.load_state_dict(init["model"])
+            except (RuntimeError, KeyError, TypeError) as exc:
+                detail = (str(exc).splitlines() or ["no detail"])[0][:160]
+                raise TrainError(
+                    f"--init-from {cfg.init_from}: its weights do not fit the model its config "
+                    f"describes ({detail})"
+                ) from None
+            log.info("starting from the weights of %s (step %s)", cfg.init_from, init.get("step"))
+        if payload is not None:
+            self._restore(payload)
+            if self.state.budget_steps is None:  # saved before the epoch budget was kept
+                self.state.budget_steps = cfg.epochs * self.steps_per_epoch
+        else:
+            torch.manual_seed(cfg.seed + 1 + env.rank)  # scheduled sampling differs per rank
+        self.net: torch.nn.Module = self.model
+        if env.distributed:
+            ids = [env.device.index] if env.device.type == "cuda" else None
+            unused = unused_parameters(self.model, self.task.dummy_loss)
+            if unused:
+                log.info("parameters without gradient (DDP told so): %s", ", ".join(unused))
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=bool(unused)
+            )
+        if cfg.compile:
+            self.net = torch.compile(self.net)
+        self.baseline: dict[str, Any] | None = None
+        self.started = time.time()
+        self._plain_at: float | None = None  # when the last plain progress line was logged
+        if env.is_main:
+            self._open_files(payload is not None)
+            log.info("%s", self.describe())
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _preflight(self) -> int:
+        """What would otherwise fail once the run folder exists: an epoch of at least one
+        batch, the task's own inputs (the masks task's segmenter and label store).
+        -> batches per epoch on this rank."""
+        cfg = self.cfg
+        try:
+            batches = len(self._loader("train", list(cfg.train_splits), 0, cfg.batch_size))
+        except ShardError as exc:
+            raise TrainError(f"--batch-size {cfg.batch_size}: {exc}") from None
+        self.task.preflight(cfg, self.env, with_val=self.has_val)
+        return batches
+
+    def budget(self) -> int:
+        """The optimizer steps the run takes at most (its epochs, capped by --max-steps)."""
+        return epoch_budget(self.cfg.epochs, self.steps_per_epoch, self.cfg.max_steps)
+
+    def describe(self) -> str:
+        """What the run runs on and for how long, in two lines (logged before it starts)."""
+        cfg, env = self.cfg, self.env
+        params = sum(p.numel() for p in self.model.parameters())
+        procs = f", {env.world_size} processes" if env.distributed else ""
+        capped = cfg.max_steps and cfg.max_steps < cfg.epochs * self.steps_per_epoch
+        span = "--max-steps" if capped else f"{cfg.epochs} epochs"
+        limit = f", or {cfg.time_limit:g} min" if cfg.time_limit else ""
+        if cfg.lr_schedule == "cosine":
+            sched = f"cosine, warm-up {cfg.warmup_steps}"
+        else:
+            sched = "lowered on val plateaus"
+        if cfg.time_limit and not capped:  # the time ends the run, not the steps
+            budget = (
+                f"budget {cfg.time_limit:g} min (--time-limit; at most {self.budget():,} steps)"
+            )
+        else:
+            budget = f"budget {self.budget():,} steps ({span}{limit})"
+        return (
+            f"training {cfg.task} ({cfg.preset}, {params:,} parameters) on {env.device}, "
+            f"{self.precision}, {env.threads} thread(s){procs}: batch {cfg.batch_size}, "
+            f"{self.steps_per_epoch} steps per epoch\n"
+            f"{budget} from step {self.state.step}; "
+            f"lr {cfg.lr:g} ({sched}); ETA on the bar, else in the log after the first steps"
+        )
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            fields = TrainState.__dataclass_fields__
+            self.state = TrainState(**{k: payload[k] for k in fields if k in payload})
+            if "best_saved" not in payload:  # saved before best_saved was recorded
+                self.state.best_saved = self.state.best_val
+            if "clock_seconds" not in payload:  # saved before the clock: the nearest measure
+                self.state.clock_seconds = self.state.train_seconds
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise TrainError(f"{self.run / runs.LAST} cannot be resumed: {exc}") from exc
+        rngs = payload.get("rng") or []
+        if len(rngs) == self.env.world_size:
+            self._pending_rng = rngs[self.env.rank]
+        else:
+            log.warning(
+                "warning: the run was saved with %d processes, now %d: the data order "
+                "continues, the random streams restart", len(rngs), self.env.world_size,
+            )  # fmt: skip
+            torch.manual_seed(self.cfg.seed + 1 + self.env.rank + self.state.step)
+        log.info(
+            "resuming %s at step %d (epoch %d, batch %d), lr %.3g, best val %s",
+            self.run, self.state.step, self.state.epoch, self.state.batch_in_epoch,
+            self.optimizer.param_groups[0]["lr"], format_loss(self.state.best_val),
+        )  # fmt: skip
+
+    def _open_files(self, resumed: bool) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        resolved = {
+            "train": self.cfg.to_dict(),
+            "model": self.model_cfg.to_dict(),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "world_size": self.env.world_size,
+            "device": str(self.env.device),
+            "precision": self.precision,
+            "threads_per_process": self.env.threads,
+            "torch": torch.__version__,
+            "command": sys.argv,
+        }
+        tmp = self.run / (runs.CONFIG + ".tmp")
+        tmp.write_text(json.dumps(resolved, indent=2) + "\n")
+        os.replace(tmp, self.run / runs.CONFIG)
+        log.info("run folder %s\n%s", self.run, json.dumps(resolved["train"], indent=None))
+        if resumed and self.metrics_path.exists():
+            # Drop lines written after the checkpoint we resume from: they will be redone.
+            kept = []
+            for line in self.metrics_path.read_text().splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= self.state.step:
+                        kept.append(line)
+                except json.JSONDecodeError:
+                    continue
+            # a new file renamed over the old one: a kill here keeps the whole history
+            tmp = self.metrics_path.with_name(runs.METRICS + ".tmp")
+            with open(tmp, "w") as f:
+                f.write("".join(k + "\n" for k in kept))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.metrics_path)
+
+    # --- data ----------------------------------------------------------------------------
+
+    def _loader(self, mode: str, splits: list[str], epoch: int, batch_size: int, start: int = 0):
+        return make_batches(self.cfg, self.task, self.env, mode, splits, epoch, batch_size, start)
+
+    def epoch_batches(self):
+        """An iterator over the current epoch's batches, past the ones already trained on (the
+        loader's order is fixed by seed and epoch; the skipped ones are not decoded)."""
+        st, cfg = self.state, self.cfg
+        splits = list(cfg.train_splits)
+        return iter(self._loader("train", splits, st.epoch, cfg.batch_size, st.batch_in_epoch))
+
+    def reached_max_steps(self) -> bool:
+        return self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps
+
+    def restore_rng_once(self) -> None:
+        """Put back the saved RNG states just before the first resumed step."""
+        if self._pending_rng is not None:
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+    # --- logging -------------------------------------------------------------------------
+
+    def progress_bar(self):
+        """A tqdm bar on a terminal; None off a terminal (a log file: plain lines instead), with
+        --no-progress, under --quiet and on ranks other than 0."""
+        shown = self.cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+        if not (self.env.is_main and shown):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.budget(), initial=self.state.step, unit="step", dynamic_ncols=True)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self.env.is_main:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def schedule_lr(self) -> None:
+        """--lr-schedule cosine: set the lr of the coming optimizer step."""
+        cfg, st = self.cfg, self.state
+        if cfg.lr_schedule != "cosine":
+            return
+        progress = budget_progress(
+            st.step, cfg.max_steps, st.clock_seconds, st.budget_seconds, st.budget_steps
+        )
+        lr = cosine_lr(cfg.lr, st.step, progress, cfg.warmup_steps, cfg.lr_floor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def log_train(self, interval: torch.Tensor, rate: float, bar) -> None:
+        """Append a train line: `interval` holds the sums of the loss and of the task's train
+        scalars since the last line, then the step count."""
+        st = self.state
+        *sums, n = self.env.sum(*interval.tolist())
+        names = ("loss", *self.task.train_scalars)
+        record = {"kind": "train", "step": st.step, "epoch": st.epoch}
+        record.update({name: value / n for name, value in zip(names, sums, strict=True)})
+        record.update({"lr": self.lr(), "samples_per_s": rate, "time": time.time() - self.started})
+        self._append(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.5f}", samples_s=f"{rate:.1f}", epoch=st.epoch)
+        else:
+            self._plain_line(record)
+
+    def _plain_line(self, record: dict[str, Any]) -> None:
+        """Without a bar: a plain log line with the loss and the ETA, at most every
+        PLAIN_SECONDS (the first one always)."""
+        now = time.time()
+        if self._plain_at is not None and now - self._plain_at < PLAIN_SECONDS:
+            return
+        self._plain_at = now
+        st, total = self.state, self.budget()
+        rate = record["samples_per_s"] / (self.cfg.batch_size * self.env.world_size)  # steps/s
+        left = (total - st.step) / rate if rate > 0 else math.inf
+        if self.cfg.time_limit:  # the time limit may end the run first
+            left = min(left, max(0.0, 60 * self.cfg.time_limit - record.get("time", 0.0)))
+        eta = format_seconds(left) if math.isfinite(left) else "?"
+        log.info(
+            "step %d/%d (epoch %d): loss %.5f, lr %.3g, %.1f videos/s, ETA %s",
+            st.step, total, st.epoch, record["loss"], record["lr"], record["samples_per_s"], eta,
+        )  # fmt: skip
+
+    # --- validation and checkpoints --------------------------------------------------------
+
+    def validate(self, final: bool = False) -> bool:
+        """Score the val split (and copy-last-frame, once); step the plateau scheduler and
+        early stopping unless `final`; save best.pt on a new best. -> stop early?"""
+        if not self.has_val:
+            return False
+        cfg, st = self.cfg, self.state
+        t_start = time.time()
+        loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
+        was_training = self.model.training
+        self.model.eval()
+        autocast = ddp_autocast(self.precision, self.env.device, warn=False)
+        metrics, base = self.task.evaluate(
+            self.model, loader, self.env, autocast, with_baseline=self.baseline is None
+        )
+        self.model.train(was_training)
+        if not metrics:
+            log.warning("warning: split %r yielded no videos; no validation", cfg.val_split)
+            return False
+        self.baseline = self.baseline or base
+        loss = self.task.val_loss(metrics, cfg)
+        copy_loss = self.task.val_loss(self.baseline, cfg)
+        improved = st.best_val is None or loss < st.best_val  # for the scheduler, early stop
+        # best.pt is compared with what it holds, also after report-only final validations
+        better = st.best_saved is None or loss < st.best_saved
+        if not final:
+            if cfg.lr_schedule == "plateau":
+                self.scheduler.step(loss)
+            st.best_val, st.bad = (loss, 0) if improved else (st.best_val, st.bad + 1)
+            st.last_val_step = st.step
+        key = self.task.baseline_key
+        beats = loss < copy_loss
+        self._append({
+            "kind": "val", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": self.lr(),
+            f"{key}_loss": copy_loss, f"beats_{key}": beats, "best": better,
+            "final": final, "model": metrics, key: self.baseline,
+            "time": time.time() - self.started, "val_seconds": time.time() - t_start,
+            "train_seconds": st.train_seconds,
+        })  # fmt: skip
+        log.info(
+            "val step %d: loss %.5f (%s %.5f) | %s | lr %.3g%s",
+            st.step, loss, key, copy_loss, self.task.summary(metrics, self.baseline), self.lr(),
+            " (new best)" if better else "",
+        )  # fmt: skip
+        if better:
+            st.best_saved = loss
+            self._save(runs.BEST)
+        if self.env.is_main:
+            self._curves()
+        if not final and cfg.early_stop and st.bad >= cfg.early_stop:
+            log.info("early stopping: no better val loss in %d validations", st.bad)
+            return True
+        return False
+
+    def _curves(self) -> None:
+        write_curves(
+            self.metrics_path, self.run / runs.CURVES, self.task.curve_panels,
+            self.task.baseline_key,
+        )  # fmt: skip
+
+    def payload(self) -> dict[str, Any]:
+        """The checkpoint dict (collective: gathers every rank's RNG states)."""
+        rngs = self.env.gather(rng_state())
+        return {
+            "task": self.task.name,
+            "model_config": self.model_cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "train_config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            **asdict(self.state),
+            "data": self.data,
+            "world_size": self.env.world_size,
+            "rng": rngs,
+        }
+
+    def _save(self, name: str) -> None:
+        payload = self.payload()
+        self.payload_cache = payload
+        if self.env.is_main:
+            save_checkpoint(self.run / name, payload)
+
+    def save_last(self) -> None:
+        """RUN/last.pt; without a val split best.pt follows it."""
+        self._save(runs.LAST)
+        if self.env.is_main and not self.has_val:
+            save_checkpoint(self.run / runs.BEST, self.payload_cache)
+
+    def save_snapshots(self, span: tuple[float, float]) -> None:
+        """RUN/at-<m>min.pt for each --snapshot-at minute the run's clock passed in `span`
+        (seconds every rank agrees on: saving is collective)."""
+        before, now = span
+        for minutes in self.cfg.snapshot_minutes:
+            if before < 60 * minutes <= now:
+                self._save(f"at-{minutes:g}min.pt")
+
+    def resume_command(self) -> str:
+        cfg = self.cfg
+        cmd = f"cli.py train --task {cfg.task} --shards {cfg.shards} --out {self.run} --resume"
+        if self.env.distributed:
+            return f"torchrun --nproc_per_node={self.env.local_world_size} {cmd}"
+        return f"python {cmd}"
+
+    def finish(self) -> None:
+        """Check that ranks agree, write the end line and the curves."""
+        flat = torch.cat([p.detach().flatten().double() for p in self.model.parameters()])
+        diffs = max_diff_from_rank0(self.env, flat)
+        steps = self.env.gather(self.state.step)
+        lrs = self.env.gather(self.lr())
+        self._append({
+            "kind": "end", "step": self.state.step, "epoch": self.state.epoch,
+            "rank_steps": steps, "rank_weight_diff": diffs, "rank_lr": lrs,
+            "best_val": self.state.best_val, "clock_seconds": self.state.clock_seconds,
+            "time": time.time() - self.started,
+        })  # fmt: skip
+        if self.env.is_main:
+            self._curves()
+        if max(diffs) > 0 or len(set(steps)) > 1 or len(set(lrs)) > 1:
+            log.warning(
+                "warning: ranks disagree: steps %s, weight diffs %s, lr %s", steps, diffs, lrs
+            )
+        log.info(
+            "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
+            self.state.step, self.state.epoch, format_loss(self.state.best_saved), self.run,
+        )  # fmt: skip
