@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,12 +35,14 @@ def test_a_users_own_train_py_and_infer_folder_do_not_meet_ours(tmp_path: Path):
         "import convrnn_video.infer.predict, convrnn_video.train.loop\n"
         "print(convrnn_video.train.loop.__name__)\n"
     )
+    # this clone's package, found after the user's folder (as an installed one would be)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     used = subprocess.run([sys.executable, "use.py"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+                          text=True, timeout=120, env=env)  # fmt: skip
     assert used.returncode == 0 and used.stdout.strip() == "convrnn_video.train.loop", used.stderr
     for command in ([sys.executable, "-m", "convrnn_video.cli"], [sys.executable, REPO / "cli.py"]):
         run = subprocess.run([*command, "presets"], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+                             timeout=120, env=env)  # fmt: skip
         assert run.returncode == 0 and "compact" in run.stdout, run.stderr
 
 
