@@ -65,19 +65,24 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
     }
 
 
-def score(ckpts: dict[str, str], shards: Path) -> dict:
+def score(ckpts: dict[str, str], shards: Path, carriers: dict[str, str] | None = None) -> dict:
     """Jaccard of frame 22 (and mean over 12-22) from true input masks, per model, copying
-    frame 11's mask and extrapolating its objects (convrnn/extrapolate.py)."""
+    frame 11's mask and extrapolating its objects (convrnn/extrapolate.py). `carriers`: frames
+    models with a motion output whose predicted displacement carries frame 11's mask
+    (convrnn/motion.py carry_mask), scored as "carry:<name>"."""
     import torch
     from convrnn_video.convrnn.extrapolate import extrapolate_masks
-    from convrnn_video.convrnn.motion import accumulate
+    from convrnn_video.convrnn.motion import accumulate, carry_mask
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.train.checkpoint import load_model
     from convrnn_video.train.jaccard import FrameJaccard
 
     device = torch.device("cpu")
     models = {name: load_model(path, device, task="masks")[0] for name, path in ckpts.items()}
-    acc = {name: FrameJaccard() for name in (*models, "copy_frame11", "extrapolate_frame11")}
+    frames_models = {f"carry:{name}": load_model(path, device, task="frames")[0]
+                     for name, path in (carriers or {}).items()}  # fmt: skip
+    names = (*models, *frames_models, "copy_frame11", "extrapolate_frame11")
+    acc = {name: FrameJaccard() for name in names}
     shift = {name: [] for name in models}  # mean |accumulated displacement| at frame 22
     captured: dict[str, list] = {name: [] for name in models}
 
@@ -90,13 +95,17 @@ def score(ckpts: dict[str, str], shards: Path) -> dict:
     for name, model in models.items():
         if model.flow_head is not None:
             model.flow_head.register_forward_hook(keep(name))
-    loader = make_loader(shards, "val", mode="eval", batch_size=4, masks=True)
+    loader = make_loader(shards, "val", mode="eval", batch_size=4, masks=True, frames_in=11,
+                         frames_out=11)  # fmt: skip
     with torch.inference_mode():
         for batch in loader:
             masks = batch["masks"].long()  # (B, 22, H, W)
             seen, true = masks[:, :11], masks[:, 11:]
             acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
             acc["extrapolate_frame11"].update(extrapolate_masks(seen, true.shape[1]).long(), true)
+            for name, model in frames_models.items():
+                _, motion = model(batch["inputs"], return_motion=True)
+                acc[name].update(carry_mask(seen[:, -1], motion), true)
             for name, model in models.items():
                 captured[name].clear()
                 pred = model(seen).argmax(2)  # (B, 11, H, W)
@@ -138,6 +147,13 @@ def main() -> None:
         metavar="NAME=CKPT",
         help="also score these trained checkpoints (e.g. an earlier run's)",
     )
+    ap.add_argument(
+        "--carry",
+        nargs="*",
+        default=[],
+        metavar="NAME=CKPT",
+        help="frames models with a motion output: score frame 11's mask moved by their motion",
+    )
     ap.add_argument("--parallel", action="store_true", help="one process per preset, 1 thread")
     ap.add_argument("--only-train", help=argparse.SUPPRESS)  # a --parallel child
     args = ap.parse_args()
@@ -146,7 +162,7 @@ def main() -> None:
     if args.only_train:
         print(json.dumps(train_one(args, shards, args.only_train)))
         return
-    presets = args.presets.split(",")
+    presets = [p for p in args.presets.split(",") if p]  # none: score --also, --carry only
     if args.parallel:
         argv = [a for a in sys.argv[1:] if a != "--parallel"]
         procs = {p: subprocess.Popen([sys.executable, __file__, *argv, "--only-train", p,
@@ -158,7 +174,7 @@ def main() -> None:
         runs = {run_name(p, args): train_one(args, shards, p) for p in presets}
     ckpts = {name: r["ckpt"] for name, r in runs.items()}
     ckpts.update(dict(item.split("=", 1) for item in args.also))
-    scores = score(ckpts, shards)
+    scores = score(ckpts, shards, dict(item.split("=", 1) for item in args.carry))
     report = {
         "benchmark": "motion",
         "machine": machine(),

@@ -35,13 +35,13 @@ def base_grid(h: int, w: int, like: Tensor) -> Tensor:
     return torch.stack([gx, gy], -1).unsqueeze(0)  # (1, h, w, 2), (x, y) last
 
 
-def sample(image: Tensor, flow: Tensor) -> Tensor:
+def sample(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     """image (N, C, H, W) sampled at x + flow(x): flow (N, 2, H, W) in pixels of image
     (channel 0 along the width). Outside the image: the nearest border pixel."""
     n, _, h, w = flow.shape
     scale = flow.new_tensor([2 / w, 2 / h]).view(1, 2, 1, 1)
     grid = base_grid(h, w, flow) + (flow * scale).permute(0, 2, 3, 1)  # (N, H, W, 2)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=False)
 
 
 def accumulate(step: Tensor, total: Tensor | None) -> Tensor:
@@ -51,9 +51,20 @@ def accumulate(step: Tensor, total: Tensor | None) -> Tensor:
     return step + sample(total, step)
 
 
-def warp_from(anchor: Tensor, total: Tensor) -> Tensor:
+def warp_from(anchor: Tensor, total: Tensor, mode: str = "bilinear") -> Tensor:
     """The anchor frame (N, C, H, W) sampled once along the accumulated grid displacement
     total (N, 2, h, w), upsampled to the frame in pixels."""
     scale = anchor.shape[-1] // total.shape[-1]
     flow = F.interpolate(total, size=anchor.shape[-2:], mode="bilinear", align_corners=False)
-    return sample(anchor, flow * scale)  # (N, C, H, W)
+    return sample(anchor, flow * scale, mode)  # (N, C, H, W)
+
+
+def carry_mask(mask: Tensor, motion: Tensor) -> Tensor:
+    """A mask moved along a frames model's motion: class ids (N, H, W) of the last observed
+    frame and the accumulated displacement of each predicted frame (N, T, 2, h, w), from
+    forward(return_motion=True) -> class ids (N, T, H, W), each frame sampled once from the
+    mask by its nearest pixel, so ids stay ids (nothing blends two classes)."""
+    n, t = motion.shape[:2]
+    ids = mask.to(motion.dtype).unsqueeze(1).repeat_interleave(t, 0)  # (N * T, 1, H, W)
+    moved = warp_from(ids, motion.flatten(0, 1), mode="nearest")  # (N * T, 1, H, W)
+    return moved.round().to(mask.dtype).view(n, t, *mask.shape[-2:])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from convrnn_video.convrnn import build_model, get_preset
-from convrnn_video.convrnn.motion import accumulate, sample, warp_from
+from convrnn_video.convrnn.motion import accumulate, carry_mask, sample, warp_from
 
 
 def square(h: int = 16, w: int = 24, top: int = 4, left: int = 6) -> torch.Tensor:
@@ -40,6 +40,19 @@ def test_warp_from_grid_displacement_scales_to_pixels() -> None:
     # a grid of 8x12 cells for a 32x48 frame: one cell is 4 px
     moved = warp_from(img, shift(-1, 0, 8, 12))
     assert torch.allclose(moved[..., 8:12, 12:16], torch.ones(1, 1, 4, 4), atol=1e-5)
+
+
+def test_carried_masks_keep_class_ids_and_move_by_the_displacement() -> None:
+    mask = torch.zeros(1, 32, 48, dtype=torch.uint8)
+    mask[0, 8:16, 8:16] = 7
+    mask[0, 20:24, 30:40] = 42
+    # frame 1: a cell (4 px) to the right, frame 2: two cells; on an 8x12 grid
+    motion = torch.stack([shift(-1, 0, 8, 12), shift(-2, 0, 8, 12)], 1)  # (1, 2, 2, 8, 12)
+    carried = carry_mask(mask, motion)
+    assert carried.shape == (1, 2, 32, 48) and carried.dtype == torch.uint8
+    assert set(carried.unique().tolist()) <= {0, 7, 42}  # ids stay ids, none blended
+    assert torch.equal(carried[0, 0, :, 4:], mask[0, :, :-4])
+    assert torch.equal(carried[0, 1, :, 8:], mask[0, :, :-8])
 
 
 def test_one_sampling_keeps_an_object_sharp_where_repeated_sampling_blurs() -> None:
