@@ -158,7 +158,8 @@ def _motion_row(
     largest = float(np.hypot(moves[:, 0], moves[:, 1]).max(initial=0.0))
     nearest = Image.Resampling.NEAREST
     row = _row("", motion_colours(moves, largest), first, tile, cols, nearest, MOTION_ROW_MIN_H)
-    label = f"video_{vid}\nmotion\n" + (f"max {largest:.1f} px" if largest else "still")
+    size = f"{largest:.0f}" if largest >= 10 else f"{largest:.2g}"  # short: beside the wheel
+    label = f"video_{vid}\nmotion\n" + (f"max {size} px" if largest else "still")
     ImageDraw.Draw(row).multiline_text(
         (6, max(2, row.height // 2 - 24)), label, fill=(0, 0, 0), font=_font(13)
     )
