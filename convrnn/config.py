@@ -269,6 +269,10 @@ PRESETS: dict[str, ModelConfig] = {
 PRESETS["tiny-masks"] = dataclasses.replace(PRESETS["tiny"], forecast="masks", output="logits")
 # compact with the motion output (convrnn/motion.py): what moves is moved, not redrawn.
 PRESETS["compact-motion"] = dataclasses.replace(PRESETS["compact"], motion=True)
+# For tests: tiny with the motion output (a residual head, zeroed: a new one copies the last frame).
+PRESETS["tiny-motion"] = dataclasses.replace(
+    PRESETS["tiny"], output="residual", motion=True, zero_init_head=True
+)
 PRESETS["compact-masks"] = dataclasses.replace(
     PRESETS["compact"], forecast="masks", still_levels=0.0
 )

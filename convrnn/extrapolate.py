@@ -18,7 +18,9 @@ so one object per id in practice). For each object of the last input mask:
 
 Pure torch, no I/O (a models-floor module): a mask forecaster with `mask_base="extrapolate"`
 builds on it, `infer/evaluate.py` and `benchmarks/mask_quality.py` call it on a segmenter's
-masks of the input frames, `benchmarks/extrapolate.py` on true masks.
+masks of the input frames, `benchmarks/extrapolate.py` on true masks. `class_centroids` is the
+one centroid-per-class of the torch code: the masks task's tracked displacement uses it too
+(float32); ingest/synth/motion.py keeps its own numpy one (the data floor cannot import this).
 """
 
 from __future__ import annotations
@@ -63,17 +65,32 @@ class Motion(NamedTuple):
     decay: float  # speed kept per frame, fitted from the window (1 when it cannot be)
 
 
+def class_centroids(
+    ids: torch.Tensor, num_classes: int = NUM_CLASSES, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class ids (N, H, W) -> (centroid of every class in every mask (N, K, 2) in pixels as
+    (x, y), its pixel count (N, K)), both in `dtype`, on the ids' device; an absent class has
+    count 0 and centroid (0, 0). Sums of whole pixel coordinates are exact in float64 (and in
+    float32 up to 2**24), so the result does not depend on the summation order."""
+    n, h, w = ids.shape
+    k, device = num_classes, ids.device
+    index = (ids.long() + k * torch.arange(n, device=device).view(n, 1, 1)).flatten()  # mask, class
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                            torch.arange(w, device=device, dtype=dtype),
+                            indexing="ij")  # fmt: skip
+    count = torch.bincount(index, minlength=n * k).to(dtype)  # (N*K,)
+    sx = torch.bincount(index, weights=xs.expand(n, h, w).flatten(), minlength=n * k)
+    sy = torch.bincount(index, weights=ys.expand(n, h, w).flatten(), minlength=n * k)
+    centre = torch.stack([sx, sy], -1) / count.clamp(min=1).unsqueeze(-1)  # (N*K, 2)
+    return centre.view(n, k, 2), count.view(n, k)
+
+
 def object_motion(masks: torch.Tensor, fit_frames: int = FIT_FRAMES) -> list[Motion]:
     """The Motion of every object of the last of one video's masks (T, H, W)."""
-    window = masks[-fit_frames:].long()  # (F, H, W)
-    f, h, w = window.shape
-    k = NUM_CLASSES
-    bins = (window + torch.arange(f)[:, None, None] * k).reshape(-1)  # (F*H*W,): frame, class
-    rows = torch.arange(h, dtype=torch.float64)[:, None].expand(h, w).reshape(-1).repeat(f)
-    cols = torch.arange(w, dtype=torch.float64)[None, :].expand(h, w).reshape(-1).repeat(f)
-    area = torch.bincount(bins, minlength=f * k).view(f, k).double()  # (F, K)
-    cy = torch.bincount(bins, rows, minlength=f * k).view(f, k) / area.clamp_min(1)  # (F, K)
-    cx = torch.bincount(bins, cols, minlength=f * k).view(f, k) / area.clamp_min(1)
+    window = masks[-fit_frames:]  # (F, H, W)
+    f = window.shape[0]
+    centre, area = class_centroids(window, NUM_CLASSES, torch.float64)  # (F, K, 2), (F, K)
+    cx, cy = centre.unbind(-1)  # (F, K) each
     motion = []
     for c in (area[-1, 1:] > 0).nonzero().flatten().add(1).tolist():
         shows = area[:, c] > 0

@@ -595,6 +595,12 @@ def predict(
         help="Replace predicted classes never seen in the segmented input frames by the best "
         "seen class or background.",
     ),
+    motion: bool = typer.Option(
+        False,
+        "--motion",
+        help="Also store each predicted frame's displacement (a model with a motion output); "
+        "show draws it.",
+    ),
     out: str = typer.Option(
         PredictConfig.out, help="Zarr store: a new or empty folder or fsspec URL, or our store."
     ),
@@ -639,6 +645,7 @@ def predict(
                 runs=runs,
                 segmenter=segmenter,
                 relabel_unseen=relabel_unseen,
+                motion=motion,
                 split=split,
                 batch_size=batch_size,
                 device=device,

@@ -35,6 +35,7 @@ class PredictConfig:
     # forecaster needs it (it segments the input frames)
     segmenter: str | None = None
     relabel_unseen: bool = False  # predicted classes absent from the segmented inputs -> best seen
+    motion: bool = False  # also store each predicted frame's displacement (a motion model's)
     split: str = "hidden"  # which split to predict: hidden or val
     batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda

@@ -17,6 +17,10 @@ knows how many), and the same first frames of a labelled video; shards without a
 observe all of a labelled video but its last `frames_out` frames (`frame_plan`). The store
 records the frame numbers it read and holds, which `submit` and `evaluate` go by.
 
+With `motion` (`predict --motion`), a model with a motion output (`ModelConfig.motion`) also
+stores the accumulated displacement of every predicted frame, in pixels on its patch grid, as
+the store's `motion` array (infer/store.py); `show` draws it. A model without one is refused.
+
 With `relabel_unseen`, a predicted class that the segmenter found in none of the input frames
 (an object kind occurs at most once per video) is replaced by the best class it did find, or
 background (`train.tasks.masks.restrict_to_seen`); the frame path segments the input frames
@@ -306,6 +310,8 @@ def _store_attrs(
         holds = ["masks"]
     else:
         holds = ["frames", "masks"] if cfg.segmenter is not None else ["frames"]
+    if cfg.motion:
+        holds = [*holds, "motion"]
     return {
         "holds": holds,
         "task": task,
@@ -335,12 +341,18 @@ class _Run:
     autocast: Any  # the autocast context of the resolved precision (train.ddp.autocast)
     relabel: bool  # keep only classes the segmenter found in the input frames
     device: torch.device
+    motion: bool = False  # also return the motion head's displacement, in pixels
 
 
 def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]):
     """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes), the
     checkpoints checked against each other and against the split's geometry."""
     model, model_cfg, payload = load_predictor(ckpt, device)
+    if cfg.motion and not model_cfg.motion:
+        raise InferError(
+            f"{ckpt} has no motion output, so --motion has nothing to store; use a checkpoint "
+            "of a motion preset (compact-motion, compact-masks-motion) or drop --motion"
+        )
     if model_cfg.masks and cfg.segmenter is None:
         raise InferError(
             f"{ckpt} is a mask forecaster: it reads the class masks of the input frames, so give "
@@ -377,6 +389,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
             video_ids=ids,
             frame_shape=(frames_out, height, width, channels),
             overwrite=cfg.overwrite,
+            motion_grid=motion_grid(model_cfg, height, width) if cfg.motion else None,
         )[1],
         world,
         rank,
@@ -387,7 +400,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     start, predicted = time.perf_counter(), 0
     if todo:
         context = autocast(precision, device, warn=rank == 0)
-        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device)
+        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device, cfg.motion)
         observed = plan["observed_frames"]
         predicted = _predict_batches(cfg, store, (done, todo, observed), run, rank, world)
     seconds = time.perf_counter() - start
@@ -401,6 +414,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         "segmenter": cfg.segmenter,
         "precision": precision,
         "relabel_unseen": cfg.relabel_unseen,
+        "motion": cfg.motion,
         "split": cfg.split,
         "videos": len(ids),
         "predicted": predicted,
@@ -456,11 +470,10 @@ def _predict_batches(
             if not missing.any():
                 continue
             # the whole batch, so a resumed batch gives the same numbers as an uninterrupted one
-            frames, masks = predict_batch(run, batch["inputs"][:, -frames_in:])  # (B, T_in, ...)
-            frames = None if frames is None else frames[missing]
-            masks = None if masks is None else masks[missing]
+            arrays = predict_batch(run, batch["inputs"][:, -frames_in:])  # (B, T_in, ...)
+            frames, masks, motion = (None if a is None else a[missing] for a in arrays)
             # write in the background while the next batch runs; at most 2 batches queued
-            pending.append(writer.submit(store.write, pos[missing], frames, masks))
+            pending.append(writer.submit(store.write, pos[missing], frames, masks, motion))
             while len(pending) > 2:
                 pending.popleft().result()
             predicted += int(missing.sum())
@@ -471,10 +484,18 @@ def _predict_batches(
     return predicted
 
 
+def motion_grid(model_cfg: Any, height: int, width: int) -> tuple[int, int, int]:
+    """(h, w, pixels per cell) of a motion model's displacement for frames of this size: the
+    patch grid, where the motion head runs (the first stage has stride 1)."""
+    p = int(model_cfg.patch)
+    return height // p, width // p, p
+
+
 @torch.inference_mode()
-def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
+def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, ...]:
     """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
-    (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None)."""
+    (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None, motion
+    (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`)."""
     from convrnn_video.infer.masks import segment
     from convrnn_video.train.tasks.masks import restrict_to_seen
 
@@ -485,14 +506,17 @@ def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, n
     # model's (B, T_out, C, H, W) frames in [0, 1]
     x = seen.long() if run.model_cfg.masks else inputs.to(run.device)
     with run.autocast:
-        out = run.model(x).float()
+        out, moved = run.model(x, return_motion=True)  # moved: (B, T_out, 2, h, w) grid cells
+    out, motion = out.float(), None
+    if run.motion:
+        motion = (moved.float() * run.model_cfg.patch).to(torch.float16).cpu().numpy()
     if run.model_cfg.masks:
         ids = restrict_to_seen(out, seen) if run.relabel else out.argmax(2)  # (B, T_out, H, W)
-        return None, ids.to(torch.uint8).cpu().numpy()
+        return None, ids.to(torch.uint8).cpu().numpy(), motion
     frames = to_uint8(out)  # (B, T_out, H, W, C)
     if run.segmenter is None:
-        return frames, None
-    return frames, _segment_predicted(run.segmenter, frames, seen)
+        return frames, None, motion
+    return frames, _segment_predicted(run.segmenter, frames, seen), motion
 
 
 def _segment_predicted(

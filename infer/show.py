@@ -4,7 +4,11 @@ Montage: per video, a row of input frames, a row of true future frames (when the
 them) and a row of predicted frames, each tile labelled with its frame number; for a store with
 masks, then a row of true masks (when the split has them) and a row of predicted masks, in the
 49-colour palette of infer/palette.py. A masks-only store (a mask-forecasting checkpoint, no
-predicted frames) gets the input row and the mask rows.
+predicted frames) gets the input row and the mask rows. A store predicted with --motion (a
+model with a motion output) ends each video with a motion row: each predicted frame's
+displacement in the colour wheel of infer/colour_wheel.py (hue the direction things move,
+saturation how far, white still), one scale per video, with the wheel and the largest
+displacement in the label column.
 GIF: per video, the true video beside the predicted one, frame by frame (inputs in both panes);
 for a masks-only store the true masks beside the predicted ones.
 Tiles follow the stored frames' size (times `scale`); grayscale frames are drawn in gray.
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from convrnn_video.infer.colour_wheel import legend, motion_colours
 from convrnn_video.infer.config import ShowConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.palette import colourize
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 LABEL_W = 110  # px of the label column
 ROW_MIN_H = 36  # px: the least row height, so a two-line label fits beside small tiles
 GIF_ROW_MIN_H = 50  # px: the same for the three label lines of a GIF row
+MOTION_ROW_MIN_H = 56  # px: the three label lines of a motion row beside its wheel
+WHEEL = 26  # px: diameter of the motion row's colour wheel
 GAP = 4  # px between rows of different videos
 BG = (255, 255, 255)
 
@@ -119,10 +126,11 @@ def _row(
     tile: tuple[int, int],
     cols: int,
     resample: Image.Resampling = Image.Resampling.BILINEAR,
+    min_height: int = ROW_MIN_H,
 ) -> Image.Image:
     """One labelled row of frame tiles (frame numbers start at `first`)."""
     w, h = tile
-    height = max(h, ROW_MIN_H)
+    height = max(h, min_height)
     row = Image.new("RGB", (LABEL_W + cols * w, height), BG)
     draw = ImageDraw.Draw(row)
     draw.multiline_text((6, max(2, height // 2 - 14)), label, fill=(0, 0, 0), font=_font(13))
@@ -140,11 +148,30 @@ def _row(
     return row
 
 
+def _motion_row(
+    vid: int, flow: np.ndarray, first: int, tile: tuple[int, int], cols: int
+) -> Image.Image:
+    """The row of one video's predicted motion, flow (T_out, 2, h, w) in pixels as stored
+    (frame k at p shows the last input frame at p + D): drawn as what moves, -D, on the grid
+    (no blending between cells), the video's longest displacement fully saturated."""
+    moves = -np.asarray(flow, dtype=np.float32)  # (T_out, 2, h, w)
+    largest = float(np.hypot(moves[:, 0], moves[:, 1]).max(initial=0.0))
+    nearest = Image.Resampling.NEAREST
+    row = _row("", motion_colours(moves, largest), first, tile, cols, nearest, MOTION_ROW_MIN_H)
+    size = f"{largest:.0f}" if largest >= 10 else f"{largest:.2g}"  # short: beside the wheel
+    label = f"video_{vid}\nmotion\n" + (f"max {size} px" if largest else "still")
+    ImageDraw.Draw(row).multiline_text(
+        (6, max(2, row.height // 2 - 24)), label, fill=(0, 0, 0), font=_font(13)
+    )
+    row.paste(legend(WHEEL, BG), (LABEL_W - WHEEL - 4, row.height - WHEEL - 3))
+    return row
+
+
 def _video_rows(
     vid: int, v: dict[str, Any], frames_in: int, tile: tuple[int, int], cols: int
 ) -> list[Image.Image]:
     """The rows of one video: inputs, true and predicted frames (those present), then the
-    true and predicted masks (those present)."""
+    true and predicted masks (those present), then the predicted motion (when stored)."""
     rows = [_row(f"video_{vid}\ninput", v["inputs"], 0, tile, cols)]
     for kind, key in (("true", "truth"), ("predicted", "pred")):
         if v.get(key) is not None:
@@ -155,6 +182,8 @@ def _video_rows(
             label = f"video_{vid}\n{kind} mask"
             nearest = Image.Resampling.NEAREST  # no blended colours between classes
             rows.append(_row(label, colourize(mask), frames_in, tile, cols, nearest))
+    if v.get("motion") is not None:
+        rows.append(_motion_row(vid, v["motion"], frames_in, tile, cols))
     return rows
 
 
@@ -162,7 +191,8 @@ def montage(
     videos: dict[int, dict[str, Any]], frames: tuple[int, int], tile: tuple[int, int]
 ) -> Image.Image:
     """Rows of input, true and predicted frames for each video (then the true and predicted
-    masks, when known), stacked vertically; `frames` is (frames_in, frames_out)."""
+    masks and the predicted motion, when known), stacked vertically; `frames` is (frames_in,
+    frames_out)."""
     frames_in, frames_out = frames
     cols = max(frames_in, frames_out)
     rows = []
@@ -218,8 +248,9 @@ def animation(
 def _gather(
     cfg: ShowConfig, store: PredStore, ids: list[int], frames: tuple[int, int]
 ) -> dict[int, dict[str, Any]]:
-    """{id: inputs, truth, pred, true_masks, predicted_masks} of the chosen videos, in the order
-    asked for; "pred" and "truth" are None for a masks-only store (no predicted frames).
+    """{id: inputs, truth, pred, true_masks, predicted_masks, motion} of the chosen videos, in
+    the order asked for; "pred" and "truth" are None for a masks-only store (no predicted
+    frames), "motion" (T_out, 2, h, w) None for a store without it.
     `frames` is the store's (frames_in, frames_out)."""
     positions = store.positions(ids)
     not_done = [f"video_{i}" for i, p in zip(ids, positions, strict=True) if not store.done[p]]
@@ -231,8 +262,11 @@ def _gather(
     none = [None] * len(ids)
     preds = store.read(positions) if with_frames else none  # (B, T_out, H, W, C)
     pred_masks = store.read_masks(positions) if with_masks else none  # (B, T_out, H, W)
-    for vid, pred, mask in zip(ids, preds, pred_masks, strict=True):
-        videos[vid].update(pred=pred, predicted_masks=mask)
+    motion = store.read_motion(positions) if store.motion is not None else none
+    if store.motion is None and store.attrs.get("model_config", {}).get("motion"):
+        log.info("show: the model has a motion output; `predict --motion` stores it to draw")
+    for vid, pred, mask, flow in zip(ids, preds, pred_masks, motion, strict=True):
+        videos[vid].update(pred=pred, predicted_masks=mask, motion=flow)
         if not with_frames:
             videos[vid]["truth"] = None  # only inputs and masks beside a masks-only store
     return videos
@@ -270,4 +304,5 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
         "truth": first["truth"] is not None or first["true_masks"] is not None,
         "frames": store.frames is not None,
         "masks": store.masks is not None,
+        "motion": store.motion is not None and not cfg.gif,
     }

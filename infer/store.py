@@ -7,6 +7,12 @@ for the course's videos, C = 1 for grayscale):
                                           (absent from the store of a mask forecaster)
     masks      uint8 (N, T_out, H, W)     class ids of the predicted frames (a frame model with
                                           --segmenter), or the forecast masks (a mask forecaster)
+    motion     float16 (N, T_out, 2, h, w)  with predict --motion (a model with a motion output):
+                                          per predicted frame k, the accumulated displacement
+                                          D_k on the patch grid (h = H / patch), in pixels,
+                                          (x, y): frame k at p shows the last input frame at
+                                          p + D_k(p); its attrs say units, grid and axes
+                                          (attrs["holds"] then ends with "motion")
     video_ids  int64 (N,)                 ids in increasing order, as in the manifest
     done       bool  (N,)                 one chunk per element: True once video i is written
     attrs      convrnn_store ("predictions", written first), holds (["frames"],
@@ -124,8 +130,9 @@ def row_positions(ids: np.ndarray, video_ids: Sequence[int], url: str, split: An
 
 
 class PredStore:
-    """An open prediction store; `video_ids`, `done`, `frames` and `masks` are Zarr arrays,
-    `frames` None in a mask forecaster's store, `masks` None without a segmenter."""
+    """An open prediction store; `video_ids`, `done`, `frames`, `masks` and `motion` are Zarr
+    arrays, `frames` None in a mask forecaster's store, `masks` None without a segmenter,
+    `motion` None unless predicted with --motion."""
 
     def __init__(self, group: zarr.Group, url: str | Path) -> None:
         missing = [name for name in ARRAYS if name not in group]
@@ -139,6 +146,7 @@ class PredStore:
         self.group, self.url = group, str(url)
         self.video_ids, self.done = group["video_ids"], group["done"]
         self.frames, self.masks = group.get("frames"), group.get("masks")
+        self.motion = group.get("motion")
 
     @classmethod
     def open(cls, url: str | Path, mode: str = "r") -> PredStore:
@@ -188,23 +196,35 @@ class PredStore:
             raise InferError(f"{self.url} holds no masks; {MAKE_MASKS}")
         return _read_rows(self.masks, positions)
 
+    def read_motion(self, positions: Sequence[int]) -> np.ndarray:
+        """float16 (B, T_out, 2, h, w) displacements in pixels of the given rows (a store
+        predicted with --motion)."""
+        if self.motion is None:
+            raise InferError(f"{self.url} holds no motion; predict with --motion to store it")
+        return _read_rows(self.motion, positions)
+
     # --- writing -------------------------------------------------------------------------------
 
     def write(
-        self, positions: Sequence[int], frames: np.ndarray | None, masks: np.ndarray | None = None
+        self,
+        positions: Sequence[int],
+        frames: np.ndarray | None,
+        masks: np.ndarray | None = None,
+        motion: np.ndarray | None = None,
     ) -> None:
-        """Store frames (B, T_out, H, W, C) uint8 and masks (B, T_out, H, W) uint8, each given
-        exactly when the store has that array, at rows `positions`, then mark them done."""
+        """Store frames (B, T_out, H, W, C) uint8, masks (B, T_out, H, W) uint8 and motion
+        (B, T_out, 2, h, w) float16, each given exactly when the store has that array, at rows
+        `positions`, then mark them done."""
         pos = np.asarray(positions, dtype=np.int64)
-        if (masks is None) != (self.masks is None) or (frames is None) != (self.frames is None):
-            raise ValueError("frames and masks must be given exactly when the store has them")
+        arrays, given = (self.frames, self.masks, self.motion), (frames, masks, motion)
+        if any((a is None) != (v is None) for a, v in zip(arrays, given, strict=True)):
+            raise ValueError("frames, masks, motion must be given exactly when the store has them")
         if len(pos) == 0:
             return
-        if frames is not None:
-            _write_rows(self.frames, pos, frames)
-        if masks is not None:
-            _write_rows(self.masks, pos, masks)
-        # after the frames and masks: a crash in between leaves the video undone
+        for array, values in zip(arrays, given, strict=True):
+            if values is not None:
+                _write_rows(array, pos, values)
+        # after the frames, masks and motion: a crash in between leaves the video undone
         _write_rows(self.done, pos, np.ones(len(pos), dtype=bool))
 
     def finish(self) -> bool:
@@ -280,9 +300,14 @@ def _resume_problems(
 
 
 def _create_arrays(
-    group: zarr.Group, n: int, frame_shape: tuple[int, ...], holds: tuple[str, ...]
+    group: zarr.Group,
+    n: int,
+    frame_shape: tuple[int, ...],
+    holds: tuple[str, ...],
+    motion_grid: tuple[int, int, int] | None = None,
 ) -> None:
-    """The empty arrays of a new store of `n` videos (see the module docstring)."""
+    """The empty arrays of a new store of `n` videos (see the module docstring); `motion_grid`
+    is (h, w, pixels per cell) of the motion array."""
     if "frames" in holds:
         group.create_array(
             "frames",
@@ -301,6 +326,27 @@ def _create_arrays(
             dtype="uint8",
             fill_value=0,
             dimension_names=("video", "frame", "y", "x"),
+        )
+    if "motion" in holds:
+        if motion_grid is None:
+            raise ValueError("a store holding motion needs its grid (h, w, pixels per cell)")
+        h, w, cell = motion_grid
+        motion_shape = (frame_shape[0], 2, h, w)  # (T_out, 2, h, w)
+        group.create_array(
+            "motion",
+            shape=(n, *motion_shape),
+            chunks=(1, *motion_shape),
+            dtype="float16",
+            fill_value=0.0,
+            dimension_names=("video", "frame", "axis", "y", "x"),
+            attributes={
+                "units": "pixels",
+                "grid": f"the patch grid: one value per {cell}x{cell}-pixel cell, at its centre",
+                "cell_px": cell,
+                "axis": ["x", "y"],
+                "meaning": "frame k at pixel p shows the last input frame at p + D_k(p), D_k "
+                "upsampled bilinearly from the grid (what moves, moves by about -D_k)",
+            },
         )
     group.create_array(
         "video_ids",
@@ -392,12 +438,15 @@ def prepare_store(
     video_ids: Sequence[int],
     frame_shape: tuple[int, int, int, int],
     overwrite: bool,
+    motion_grid: tuple[int, int, int] | None = None,
 ) -> tuple[PredStore, bool]:
     """Create the store, or reuse an existing one made by the same checkpoint (and segmenter)
     on the same split.
 
     `frame_shape` is (T_out, H, W, C). The arrays are those `store_holds(attrs)` names: frames
-    (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids. Returns (store, resumed).
+    (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids, and motion
+    (N, T_out, 2, h, w) on the grid `motion_grid` (h, w, pixels per cell). Returns (store,
+    resumed).
     A store from another checkpoint, task, segmenter, precision, split, frames or video set is
     refused unless `overwrite`; a location that is not a prediction store is always refused
     (`claim_store`).
@@ -414,7 +463,7 @@ def prepare_store(
             )
         return store, True
     n = len(ids)
-    _create_arrays(group, n, tuple(frame_shape), store_holds(attrs))
+    _create_arrays(group, n, tuple(frame_shape), store_holds(attrs), motion_grid)
     if n:
         group["video_ids"][:] = ids
     group.attrs.update(

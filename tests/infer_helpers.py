@@ -18,6 +18,19 @@ def tiny_checkpoint(path: Path, seed: int = 0, **overrides) -> Path:
     return save_untrained(path, get_preset("tiny", **overrides), seed)
 
 
+def motion_checkpoint(path: Path, step: tuple[float, float], preset: str = "tiny-motion") -> Path:
+    """Save a new motion model whose motion head gives the displacement `step` (x, y, in grid
+    cells) at every cell and frame: its weights zero, its bias `step`, so the accumulated
+    displacement of predicted frame k (from 1) is k * step everywhere."""
+    import torch
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.train.checkpoint import load_checkpoint, save_checkpoint, save_untrained
+
+    payload = load_checkpoint(save_untrained(path, get_preset(preset)))
+    payload["model"]["flow_head.bias"] = torch.tensor(step)  # the weights start at zero
+    return save_checkpoint(path, payload)
+
+
 # An untrained `tiny` segmenter with BatchNorm (running stats at their init) gives one class
 # everywhere; with GroupNorm and the flat head it gives a dozen classes on the shards' frames,
 # so mask tests compare pictures, not constants.

@@ -32,7 +32,7 @@ def perturbed(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
 
 
 def test_presets_are_the_named_ones() -> None:
-    frames = {"tiny", "compact", "compact-motion", "seed", "seed-lstm"}
+    frames = {"tiny", "tiny-motion", "compact", "compact-motion", "seed", "seed-lstm"}
     masks = {
         "tiny-masks",
         "compact-masks",

@@ -71,3 +71,18 @@ def test_a_decay_fitted_per_object() -> None:
         extrapolate_masks(masks, steps=2, decay=None, fit_frames=2)
     with pytest.raises(ValueError, match="decay must be in"):
         extrapolate_masks(masks, steps=2, decay=1.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_class_centroids_one_function_in_either_dtype(dtype: torch.dtype) -> None:
+    from convrnn_video.convrnn.extrapolate import class_centroids
+
+    masks = video((5, [(8, 4), (2, 20)], 3), (9, [(0, 0), None], 2))[0]  # (2, H, W)
+    centre, count = class_centroids(masks, 49, dtype)
+    assert centre.shape == (2, 49, 2) and count.shape == (2, 49)
+    assert centre.dtype == count.dtype == dtype
+    # (x, y) of a 3x3 square at top-left (row 8, column 4): (5, 9); a 2x2 at (0, 0): (0.5, 0.5)
+    assert centre[0, 5].tolist() == [5.0, 9.0] and centre[1, 5].tolist() == [21.0, 3.0]
+    assert centre[0, 9].tolist() == [0.5, 0.5] and count[0, 9] == 4
+    assert count[1, 9] == 0 and centre[1, 9].tolist() == [0.0, 0.0]  # absent
+    assert count[0].sum() == H * W  # the background is counted too

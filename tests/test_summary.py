@@ -87,7 +87,8 @@ def test_presets_command_json() -> None:
     result = CliRunner().invoke(app, ["presets", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert set(rows) == {"tiny", "compact", "compact-motion", "seed", "seed-lstm"} | {
+    frames = {"tiny", "tiny-motion", "compact", "compact-motion", "seed", "seed-lstm"}
+    assert set(rows) == frames | {
         "tiny-masks",
         "compact-masks",
         "compact-masks-motion",

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.masks import check_masks
 from convrnn_video.ingest.writer import sha256_file
 from convrnn_video.shards.manifest import read_manifest, split_geometry
@@ -27,21 +28,6 @@ from convrnn_video.train.tasks.frames import ForecasterTask, teacher_prob
 from convrnn_video.train.tasks.segment import crop_frames, segment_video_frames, settle_crop
 
 
-def centroids(ids: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class ids (N, H, W) -> (centroid (N, K, 2) in pixels (x, y), pixel count (N, K))."""
-    n, h, w = ids.shape
-    index = (ids.long() + num_classes * torch.arange(n, device=ids.device).view(n, 1, 1)).flatten()
-    ys, xs = torch.meshgrid(torch.arange(h, device=ids.device, dtype=torch.float32),
-                            torch.arange(w, device=ids.device, dtype=torch.float32),
-                            indexing="ij")  # fmt: skip
-    size = n * num_classes
-    count = torch.bincount(index, minlength=size).float()
-    sx = torch.bincount(index, weights=xs.expand(n, h, w).flatten(), minlength=size)
-    sy = torch.bincount(index, weights=ys.expand(n, h, w).flatten(), minlength=size)
-    centre = torch.stack([sx, sy], -1) / count.clamp(min=1).unsqueeze(-1)
-    return centre.view(n, num_classes, 2), count.view(n, num_classes)
-
-
 def tracked_displacement(
     last: torch.Tensor, future: torch.Tensor, num_classes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +36,8 @@ def tracked_displacement(
     minus its centroid in frame k, in pixels (x, y). last (B, H, W), future (B, T, H, W) ->
     (displacement (B, T, 2, H, W), weight (B, T, H, W): 1 on such pixels, else 0)."""
     b, t = future.shape[:2]
-    c_last, n_last = centroids(last, num_classes)  # (B, K, 2), (B, K)
-    c_fut, _ = centroids(future.flatten(0, 1), num_classes)  # (B*T, K, 2)
+    c_last, n_last = class_centroids(last, num_classes)  # (B, K, 2), (B, K)
+    c_fut, _ = class_centroids(future.flatten(0, 1), num_classes)  # (B*T, K, 2)
     shift = c_last.repeat_interleave(t, 0) - c_fut  # (B*T, K, 2)
     ids = future.flatten(0, 1).long()  # (B*T, H, W)
     n, k = shift.shape[:2]
