@@ -33,7 +33,6 @@ import torch
 # real samples, whose objects slow harder.
 FIT_FRAMES = 2  # input masks the velocity is fitted over (the last ones)
 DECAY = 0.92  # speed kept per frame
-NUM_CLASSES = 49  # class ids 0-48 (0: background)
 
 
 def _fit(centroids: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
@@ -67,7 +66,7 @@ def object_motion(masks: torch.Tensor, fit_frames: int = FIT_FRAMES) -> list[Mot
     """The Motion of every object of the last of one video's masks (T, H, W)."""
     window = masks[-fit_frames:].long()  # (F, H, W)
     f, h, w = window.shape
-    k = NUM_CLASSES
+    k = int(window.max()) + 1 if window.numel() else 1  # class ids 0..k-1 (0: background)
     bins = (window + torch.arange(f)[:, None, None] * k).reshape(-1)  # (F*H*W,): frame, class
     rows = torch.arange(h, dtype=torch.float64)[:, None].expand(h, w).reshape(-1).repeat(f)
     cols = torch.arange(w, dtype=torch.float64)[None, :].expand(h, w).reshape(-1).repeat(f)
@@ -94,7 +93,7 @@ def _paint(last: torch.Tensor, motion: list[Motion], steps: int, decay: float | 
     velocity = torch.stack([m.velocity for m in motion])  # (N, 2)
     gain = (keep[:, None] ** torch.arange(1, steps + 1, dtype=torch.float64)).cumsum(1)
     shift = (gain[..., None] * velocity[:, None]).round().long()  # (N, steps, 2)
-    lookup = torch.full((NUM_CLASSES,), -1, dtype=torch.long)
+    lookup = torch.full((int(last.max()) + 1,), -1, dtype=torch.long)  # class -> object
     lookup[ids] = torch.arange(len(ids))
     ys, xs = (last > 0).nonzero(as_tuple=True)  # (P,) every object pixel
     obj = lookup[last[ys, xs].long()]  # (P,) its object

@@ -35,7 +35,7 @@ video), so ranks never clobber each other; only rank 0 writes the attributes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,17 @@ def _segmenter_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     )
 
 
+def identity_diffs(old: dict[str, Any], new: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    """Each key of `identity` on which a store's attributes `old` differ from this run's `new`,
+    as "key: store has ..., this run ..."; `identity` maps a key to the value a store written
+    before the attribute existed stands for."""
+    return [
+        f"{k}: store has {old.get(k, before)!r}, this run {new.get(k)!r}"
+        for k, before in identity.items()
+        if old.get(k, before) != new.get(k)
+    ]
+
+
 def _resume_problems(
     store: PredStore,
     attrs: dict[str, Any],
@@ -260,11 +271,7 @@ def _resume_problems(
 ) -> list[str]:
     """Every way an existing store differs from what this run would write."""
     old = store.attrs
-    diffs = [
-        f"{k}: store has {old.get(k, before)!r}, this run {attrs.get(k)!r}"
-        for k, before in IDENTITY.items()
-        if old.get(k, before) != attrs.get(k)
-    ]
+    diffs = identity_diffs(old, attrs, IDENTITY)
     segmenter = _segmenter_diff(old, attrs)
     if segmenter:
         diffs.append(segmenter)
@@ -279,28 +286,23 @@ def _resume_problems(
     return diffs
 
 
-def _create_arrays(
-    group: zarr.Group, n: int, frame_shape: tuple[int, ...], holds: tuple[str, ...]
-) -> None:
-    """The empty arrays of a new store of `n` videos (see the module docstring)."""
-    if "frames" in holds:
+DIMENSIONS = {  # the axes of each data array of a store, after the video axis
+    "frames": ("frame", "y", "x", "channel"),
+    "masks": ("frame", "y", "x"),
+}
+
+
+def _create_arrays(group: zarr.Group, n: int, arrays: dict[str, tuple[int, ...]]) -> None:
+    """The empty arrays of a new store of `n` videos: each of `arrays` (name -> the shape of
+    one video's part, one video per chunk), then video_ids and done."""
+    for name, shape in arrays.items():
         group.create_array(
-            "frames",
-            shape=(n, *frame_shape),
-            chunks=(1, *frame_shape),
+            name,
+            shape=(n, *shape),
+            chunks=(1, *shape),
             dtype="uint8",
             fill_value=0,
-            dimension_names=("video", "frame", "y", "x", "channel"),
-        )
-    if "masks" in holds:
-        mask_shape = tuple(frame_shape[:-1])  # (T_out, H, W)
-        group.create_array(
-            "masks",
-            shape=(n, *mask_shape),
-            chunks=(1, *mask_shape),
-            dtype="uint8",
-            fill_value=0,
-            dimension_names=("video", "frame", "y", "x"),
+            dimension_names=("video", *DIMENSIONS[name]),
         )
     group.create_array(
         "video_ids",
@@ -385,6 +387,43 @@ def claim_store(url: str | Path, kind: str, overwrite: bool) -> tuple[zarr.Group
     return group, False
 
 
+def prepare_group(
+    url: str | Path,
+    kind: str,
+    *,
+    attrs: dict[str, Any],
+    video_ids: Sequence[int],
+    arrays: dict[str, tuple[int, ...]],
+    overwrite: bool,
+    problems: Callable[[zarr.Group], list[str]],
+) -> tuple[zarr.Group, bool]:
+    """Make a store of `kind` ("predictions" or "labels"), or resume one of this run: the one
+    start of both stores. -> (its group, resumed).
+
+    The location is claimed (`claim_store`). An existing store of `kind` is resumed when
+    `problems(group)` finds no difference from this run, else refused with each of them (pass
+    `overwrite` to replace it). A new one gets `arrays` (name -> one video's shape, see
+    `_create_arrays`), the ids, then `attrs` with complete False and the creation time (the
+    last attribute a new store gets)."""
+    ids = np.asarray(video_ids, dtype=np.int64)
+    group, resumed = claim_store(url, kind, overwrite)
+    if resumed:
+        diffs = problems(group)
+        if diffs:
+            raise InferError(
+                f"{url} holds {kind} of another run ({'; '.join(diffs)}); "
+                "pass --overwrite to replace it or choose another --out"
+            )
+        return group, True
+    _create_arrays(group, len(ids), arrays)
+    if len(ids):
+        group["video_ids"][:] = ids
+    group.attrs.update(
+        {**attrs, "complete": False, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    )
+    return group, False
+
+
 def prepare_store(
     url: str | Path,
     *,
@@ -394,7 +433,7 @@ def prepare_store(
     overwrite: bool,
 ) -> tuple[PredStore, bool]:
     """Create the store, or reuse an existing one made by the same checkpoint (and segmenter)
-    on the same split.
+    on the same split (`prepare_group`).
 
     `frame_shape` is (T_out, H, W, C). The arrays are those `store_holds(attrs)` names: frames
     (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids. Returns (store, resumed).
@@ -403,21 +442,14 @@ def prepare_store(
     (`claim_store`).
     """
     ids = np.asarray(video_ids, dtype=np.int64)
-    group, resumed = claim_store(url, "predictions", overwrite)
-    if resumed:
-        store = PredStore(group, url)
-        diffs = _resume_problems(store, attrs, ids, frame_shape)
-        if diffs:
-            raise InferError(
-                f"{url} holds predictions of another run ({'; '.join(diffs)}); "
-                "pass --overwrite to replace it or choose another --out"
-            )
-        return store, True
-    n = len(ids)
-    _create_arrays(group, n, tuple(frame_shape), store_holds(attrs))
-    if n:
-        group["video_ids"][:] = ids
-    group.attrs.update(
-        {**attrs, "complete": False, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    shapes = {"frames": tuple(frame_shape), "masks": tuple(frame_shape[:-1])}
+    group, resumed = prepare_group(
+        url,
+        "predictions",
+        attrs=attrs,
+        video_ids=ids,
+        arrays={name: shapes[name] for name in store_holds(attrs)},
+        overwrite=overwrite,
+        problems=lambda g: _resume_problems(PredStore(g, url), attrs, ids, frame_shape),
     )
-    return PredStore(group, url), False
+    return PredStore(group, url), resumed
