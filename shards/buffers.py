@@ -97,9 +97,9 @@ def frames_to_float(frames: torch.Tensor | np.ndarray, out: torch.Tensor | None 
         raise ValueError(f"frames must be uint8, got {frames.dtype}")
     if on_host:
         src = np.moveaxis(u8, -1, -3)  # (..., C, H, W), a strided view
-        dst = None if out is None else out.numpy()
-        res = np.divide(src, np.float32(255), out=dst, dtype=np.float32)
-        return out if out is not None else torch.from_numpy(res)
+        dst = np.empty(src.shape, np.float32) if out is None else out.numpy()  # C order
+        np.divide(src, np.float32(255), out=dst, dtype=np.float32)
+        return out if out is not None else torch.from_numpy(dst)
     src = frames.movedim(-1, -3)  # (..., C, H, W)
     if out is None:
         out = torch.empty(src.shape, dtype=torch.float32, device=frames.device)
