@@ -4,7 +4,8 @@ The model is rebuilt from the checkpoint alone and run in batches under `torch.i
 Two kinds of checkpoint are accepted:
 
 - a frame model (`train --task frames`): its predicted frames go to the store's `frames`; with
-  a segmenter, the class ids of every stored frame go to `masks` beside them (infer/masks.py).
+  a segmenter, the class ids of every stored frame go to `masks` beside them
+  (`segment.apply.segment_frames`).
 - a mask forecaster (`train --task masks`), which needs a segmenter: the segmenter makes the
   class masks of each video's input frames, the forecaster predicts the masks of the future
   frames from them, and those go to `masks`. That store holds NO `frames` array (its attribute
