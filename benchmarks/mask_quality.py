@@ -67,10 +67,10 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
     """One pass over val: each row's frame-22 masks against the truth -> {row: Jaccard, ...},
     and each row's prediction videos/s."""
     import torch
+    from convrnn_video.segment.apply import segment_frames
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.train.ddp import autocast
     from convrnn_video.train.jaccard import FrameJaccard
-    from convrnn_video.train.tasks.segment import segment_video_frames
 
     context = autocast(precision, device, warn=False)
     acc = {name: FrameJaccard() for name in rows}
@@ -79,7 +79,7 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
     with torch.inference_mode():
         for batch in loader:
             t = time.perf_counter()
-            seen = segment_video_frames(segmenter, batch["inputs"].to(device), context)
+            seen = segment_frames(segmenter, batch["inputs"], context)
             segment_time = time.perf_counter() - t  # (B, 11, H, W): every mask row needs it
             true = batch["masks"][:, -1:].long()  # (B, 1, H, W): frame 22
             for name, fn in rows.items():
@@ -96,8 +96,8 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
 def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
     from convrnn_video.convrnn.extrapolate import extrapolate_masks
+    from convrnn_video.segment.apply import segment_frames
     from convrnn_video.train.tasks.masks import restrict_to_seen
-    from convrnn_video.train.tasks.segment import segment_video_frames
 
     def copy(batch, seen, context):
         return seen[:, -1]
@@ -106,12 +106,12 @@ def mask_rows(models: dict, segmenter) -> dict:
         return extrapolate_masks(seen, batch["targets"].shape[1])[:, -1]
 
     def truth(batch, seen, context):
-        return segment_video_frames(segmenter, batch["targets"][:, -1:], context)[:, 0]
+        return segment_frames(segmenter, batch["targets"][:, -1:], context)[:, 0]
 
     def rgb(batch, seen, context):
         with context:
             frames = models["rgb"](batch["inputs"]).float()  # (B, 11, 3, H, W)
-        return segment_video_frames(segmenter, frames[:, -1:], context)[:, 0]
+        return segment_frames(segmenter, frames[:, -1:], context)[:, 0]
 
     def masks(name, relabel=False):
         def fn(batch, seen, context):

@@ -53,23 +53,24 @@ def curve(run: Path) -> list[dict]:
     return points
 
 
-def inference_rate(ckpt: Path, shards: Path, precision: str, frames: int = 256) -> float:
-    """Frames per second of the trained segmenter on val frames, batches of 16."""
+def inference_rate(ckpt: Path, shards: Path, precision: str) -> float:
+    """Frames per second of the trained segmenter on 8 val videos, as every command segments
+    (`segment_frames`: one video's frames per forward pass)."""
     import torch
+    from convrnn_video.segment.apply import segment_frames
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.train.checkpoint import load_model
     from convrnn_video.train.ddp import autocast
-    from convrnn_video.train.tasks.segment import all_frames, segment_video_frames
+    from convrnn_video.train.tasks.segment import all_frames
 
     model, _, _ = load_model(ckpt, task="segment")
     loader = make_loader(shards, "val", mode="eval", batch_size=8)
-    batch = next(iter(loader))
-    x = all_frames(batch).flatten(0, 1)[:frames]  # (N, 3, H, W)
+    x = all_frames(next(iter(loader)))  # (B, T, 3, H, W)
     rates = []
     for _ in range(3):
         t = time.perf_counter()
-        segment_video_frames(model, x.unsqueeze(0), autocast(precision, torch.device("cpu")))
-        rates.append(x.shape[0] / (time.perf_counter() - t))
+        segment_frames(model, x, autocast(precision, torch.device("cpu")))
+        rates.append(x.shape[0] * x.shape[1] / (time.perf_counter() - t))
     return statistics.median(rates)
 
 

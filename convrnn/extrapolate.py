@@ -35,7 +35,6 @@ import torch
 # real samples, whose objects slow harder.
 FIT_FRAMES = 2  # input masks the velocity is fitted over (the last ones)
 DECAY = 0.92  # speed kept per frame
-NUM_CLASSES = 49  # class ids 0-48 (0: background)
 
 
 def _fit(centroids: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
@@ -66,7 +65,7 @@ class Motion(NamedTuple):
 
 
 def class_centroids(
-    ids: torch.Tensor, num_classes: int = NUM_CLASSES, dtype: torch.dtype = torch.float32
+    ids: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class ids (N, H, W) -> (centroid of every class in every mask (N, K, 2) in pixels as
     (x, y), its pixel count (N, K)), both in `dtype`, on the ids' device; an absent class has
@@ -87,9 +86,10 @@ def class_centroids(
 
 def object_motion(masks: torch.Tensor, fit_frames: int = FIT_FRAMES) -> list[Motion]:
     """The Motion of every object of the last of one video's masks (T, H, W)."""
-    window = masks[-fit_frames:]  # (F, H, W)
+    window = masks[-fit_frames:].long()  # (F, H, W)
     f = window.shape[0]
-    centre, area = class_centroids(window, NUM_CLASSES, torch.float64)  # (F, K, 2), (F, K)
+    k = int(window.max()) + 1 if window.numel() else 1  # class ids 0..k-1 (0: background)
+    centre, area = class_centroids(window, k, torch.float64)  # (F, K, 2), (F, K)
     cx, cy = centre.unbind(-1)  # (F, K) each
     motion = []
     for c in (area[-1, 1:] > 0).nonzero().flatten().add(1).tolist():
@@ -111,7 +111,7 @@ def _paint(last: torch.Tensor, motion: list[Motion], steps: int, decay: float | 
     velocity = torch.stack([m.velocity for m in motion])  # (N, 2)
     gain = (keep[:, None] ** torch.arange(1, steps + 1, dtype=torch.float64)).cumsum(1)
     shift = (gain[..., None] * velocity[:, None]).round().long()  # (N, steps, 2)
-    lookup = torch.full((NUM_CLASSES,), -1, dtype=torch.long)
+    lookup = torch.full((int(last.max()) + 1,), -1, dtype=torch.long)  # class -> object
     lookup[ids] = torch.arange(len(ids))
     ys, xs = (last > 0).nonzero(as_tuple=True)  # (P,) every object pixel
     obj = lookup[last[ys, xs].long()]  # (P,) its object

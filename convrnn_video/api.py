@@ -110,35 +110,36 @@ class Model:
 
         with autocast(self.precision, self.device, warn=False):
             if self.task == "frames":
-                x = torch.from_numpy(_unit(chunk)).to(self.device)  # (B, T, H, W, C)
-                pred = self.module(x.permute(0, 1, 4, 2, 3))  # (B, T_out, C, H, W)
+                x = _unit(chunk).to(self.device)  # (B, T, C, H, W)
+                pred = self.module(x)  # (B, T_out, C, H, W)
                 pred = pred.float().clamp(0, 1).permute(0, 1, 3, 4, 2)  # (B, T_out, H, W, C)
                 return (pred * 255).round().to(torch.uint8).cpu().numpy()
             ids = torch.from_numpy(chunk.astype(np.int64)).to(self.device)  # (B, T, H, W)
             return self.module(ids).float().argmax(2).to(torch.uint8).cpu().numpy()
 
     def _segment(self, x: np.ndarray) -> np.ndarray:
+        from convrnn_video.segment.apply import segment_frames
         from convrnn_video.train.ddp import autocast
 
         if x.ndim < 3:
             raise InferError(f"a segmenter reads (..., H, W, C) frames, got shape {x.shape}")
         lead, (h, w) = x.shape[:-3], x.shape[-3:-1]
-        # (N, T, H, W, C): one video (or a lone frame) per forward pass
-        videos = x.reshape(-1, *x.shape[-4:]) if x.ndim >= 4 else x[None]
-        out = []
-        for video in videos:
-            frames = torch.from_numpy(_unit(video)).to(self.device)  # (T, H, W, C)
-            with autocast(self.precision, self.device, warn=False):
-                logits = self.module(frames.permute(0, 3, 1, 2))  # (N, K, H, W)
-            out.append(logits.float().argmax(1).to(torch.uint8).cpu().numpy())
-        return np.concatenate(out).reshape(*lead, h, w)
+        # (N, T, H, W, C): one video (or a lone frame) per forward pass (segment_frames)
+        videos = x.reshape(-1, *x.shape[-4:]) if x.ndim >= 4 else x[None, None]
+        context = autocast(self.precision, self.device, warn=False)
+        out = [segment_frames(self.module, _unit(video[None]), context)[0] for video in videos]
+        ids = torch.stack(out).to(torch.uint8).cpu().numpy()  # (N, T, H, W)
+        return ids.reshape(*lead, h, w)
 
 
-def _unit(frames: np.ndarray) -> np.ndarray:
-    """uint8 in 0..255 (or floats already in [0, 1]) -> float32 in [0, 1]."""
+def _unit(frames: np.ndarray) -> torch.Tensor:
+    """Frames (..., H, W, C), uint8 in 0..255 (`frames_to_float`) or floats already in [0, 1]
+    -> float32 (..., C, H, W) in [0, 1]."""
+    from convrnn_video.shards.buffers import frames_to_float
+
     if frames.dtype == np.uint8:
-        return frames.astype(np.float32) / 255.0
-    return frames.astype(np.float32)
+        return frames_to_float(frames)
+    return torch.from_numpy(frames.astype(np.float32)).movedim(-1, -3)
 
 
 def load_checkpoint(

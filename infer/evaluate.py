@@ -35,7 +35,9 @@ from convrnn_video.infer.config import EvaluateConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.store import PredStore
 from convrnn_video.infer.videos import split_videos
-from convrnn_video.train.ddp import setup
+from convrnn_video.segment.apply import segment_frames
+from convrnn_video.shards.buffers import frames_to_float
+from convrnn_video.train.ddp import autocast, setup
 from convrnn_video.train.errors import TrainError
 from tqdm import tqdm
 
@@ -53,8 +55,7 @@ JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels 
 
 def stored_frames(store: PredStore, positions) -> torch.Tensor:
     """(B, T_out, C, H, W) float in [0, 1] from the store's uint8 (B, T_out, H, W, C)."""
-    u8 = torch.from_numpy(store.read(positions))
-    return u8.permute(0, 1, 4, 2, 3).float().div_(255)  # (B, T_out, C, H, W)
+    return frames_to_float(store.read(positions))  # (B, T_out, C, H, W)
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
@@ -226,6 +227,11 @@ class _Scorer:
         from convrnn_video.train.metrics import MetricAccumulator
 
         self.store, self.segmenter, self.frames = store, segmenter, frames
+        # the baselines' masks in the precision the store's masks were made in (stores from
+        # before the segmenter followed the run's precision: float32, what they were made in)
+        if segmenter is not None:
+            device = next(segmenter.parameters()).device
+            self.autocast = autocast(store.attrs.get("precision") or "fp32", device, warn=False)
         self.metrics = None
         if store.frames is not None:
             self.metrics = {"model": MetricAccumulator(), "copy_last_frame": MetricAccumulator()}
@@ -239,7 +245,7 @@ class _Scorer:
             self._add_frames(batch, pos, where)
         if self.jaccard is not None:
             masks = self.store.read_masks(pos)  # (B, T_out, H, W)
-            _score_masks(self.jaccard, batch, masks, self.segmenter, self.frames)
+            _score_masks(self.jaccard, batch, masks, (self.segmenter, self.autocast), self.frames)
         self.videos += len(batch["ids"])
 
     def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
@@ -297,14 +303,13 @@ def _score_masks(
     jaccard: dict[str, Any],
     batch: dict[str, Any],
     pred_masks: np.ndarray,
-    segmenter: torch.nn.Module,
+    segmenter: tuple[torch.nn.Module, Any],
     frames: tuple[int, int],
 ) -> None:
     """Add one batch to the Jaccard accumulators (the store's masks, the segmenter's mask of
     the last input frame repeated, its objects extrapolated, the segmenter on the true future
-    frames)."""
-    from convrnn_video.infer.masks import segment
-
+    frames); `segmenter` is (the segmenter, the autocast context of the store's precision)."""
+    model, context = segmenter
     frames_in, frames_out = frames
     true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)
     if tuple(pred_masks.shape[1:]) != tuple(true.shape[1:]):
@@ -315,8 +320,10 @@ def _score_masks(
     # one pass per frame, so frame 11's mask is the one segmented alone (the copy baseline's)
     inputs = batch["inputs"]  # (B, T_in, C, H, W)
     window = range(max(frames_in - FIT_FRAMES, 0), frames_in)  # the last input frames
-    seen = torch.cat([segment(segmenter, inputs[:, t : t + 1]) for t in window], 1)  # (B, F, H, W)
+    seen = [segment_frames(model, inputs[:, t : t + 1], context) for t in window]
+    seen = torch.cat(seen, 1).cpu()  # (B, F, H, W)
     jaccard["model"].update(torch.from_numpy(pred_masks), true)
     jaccard["copy_last_input"].update(seen[:, -1:].expand_as(true), true)  # (B, T_out, H, W)
     jaccard["extrapolate_objects"].update(extrapolate_masks(seen, frames_out), true)
-    jaccard["segmenter_on_true"].update(segment(segmenter, batch["targets"]), true)
+    on_true = segment_frames(model, batch["targets"], context).cpu()  # (B, T_out, H, W)
+    jaccard["segmenter_on_true"].update(on_true, true)

@@ -7,10 +7,13 @@ Layout of a label store (a Zarr group):
     video_ids  int64 (N,)          the split's ids in increasing order
     done       bool  (N,)          one chunk per flag: True once masks[i] is written
     attrs      convrnn_store ("labels", written first), segmenter, segmenter_sha256,
-               segmenter_config, split, shards, frames, height, width, created, complete
+               segmenter_config, split, shards, frames, height, width, precision (resolved:
+               fp32 | bf16, what `segment.apply.segment_frames` ran in), precision_asked,
+               created, complete
 
 A video's masks are written before its flag, so a killed run never marks a video it has not
-stored, and a rerun with the same segmenter and split continues where it stopped. Only an empty
+stored, and a rerun with the same segmenter, precision and split continues where it stopped (a
+store made in another precision is refused: its masks would mix two roundings). Only an empty
 location or a label store is written (`infer.store.claim_store`): a folder or bucket prefix that
 holds anything else is refused, with or without --overwrite. Under torchrun
 each rank labels the videos its eval loader gives it (every video once across ranks) and writes
@@ -22,7 +25,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,12 @@ import numpy as np
 import zarr
 from convrnn_video.infer.config import LabelConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.store import claim_store, open_group, row_positions
+from convrnn_video.infer.store import identity_diffs, open_group, prepare_group, row_positions
 from convrnn_video.shards.format import NUM_CLASSES
 
 log = logging.getLogger(__name__)
-IDENTITY = ("segmenter_sha256", "split", "frames", "height", "width")
+# what a resumed run must match beside the precision (compared apart, with its own message)
+IDENTITY = dict.fromkeys(("segmenter_sha256", "split", "frames", "height", "width"))
 
 
 class LabelStore:
@@ -89,31 +92,32 @@ class LabelStore:
 
 
 def prepare_labels(url: str | Path, attrs: dict[str, Any], ids: np.ndarray, overwrite: bool):
-    """Create the store, or reuse one from the same segmenter, split and videos. -> (store,
-    resumed). A location that is not a label store is refused (`claim_store`)."""
-    group, resumed = claim_store(url, "labels", overwrite)
-    if resumed:
+    """Create the store, or reuse one from the same segmenter, precision, split and videos
+    (`infer.store.prepare_group`). -> (store, resumed). A location that is not a label store
+    is refused (`claim_store`)."""
+
+    def problems(group: zarr.Group) -> list[str]:
         store = LabelStore(group, url)
         old = store.attrs
-        diffs = [f"{k}: store has {old.get(k)!r}, this run {attrs.get(k)!r}"
-                 for k in IDENTITY if old.get(k) != attrs.get(k)]  # fmt: skip
+        diffs = identity_diffs(old, attrs, IDENTITY)
+        made, now = old.get("precision"), attrs.get("precision")
+        if made != now:  # one store, one precision: its masks would mix two roundings
+            diffs.append(
+                f"precision: its masks were made in {made}, this run's in {now} (pass "
+                f"--precision {made} to resume it)"
+                if made
+                else f"precision: it does not record the precision of its masks (made before "
+                f"label stores recorded it), this run's is {now}"
+            )
         if not diffs and not np.array_equal(store.ids(), ids):
             diffs.append(f"video ids: store has {len(store.ids())}, the shards {len(ids)}")
-        if diffs:
-            raise InferError(f"{url} holds labels of another run ({'; '.join(diffs)}); pass "
-                             "--overwrite to replace it or choose another --out")  # fmt: skip
-        return store, True
-    n, shape = len(ids), (attrs["frames"], attrs["height"], attrs["width"])
-    group.create_array("masks", shape=(n, *shape), chunks=(1, *shape), dtype="uint8",
-                       fill_value=0, dimension_names=("video", "frame", "y", "x"))  # fmt: skip
-    group.create_array("video_ids", shape=(n,), chunks=(max(n, 1),), dtype="int64",
-                       fill_value=-1)  # fmt: skip
-    group.create_array("done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False)
-    if n:
-        group["video_ids"][:] = ids
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    group.attrs.update({**attrs, "complete": False, "created": created})
-    return LabelStore(group, url), False
+        return diffs
+
+    shape = (attrs["frames"], attrs["height"], attrs["width"])
+    group, resumed = prepare_group(url, "labels", attrs=attrs, video_ids=ids,
+                                   arrays={"masks": shape}, overwrite=overwrite,
+                                   problems=problems)  # fmt: skip
+    return LabelStore(group, url), resumed
 
 
 def run_label(cfg: LabelConfig) -> dict[str, Any]:
@@ -136,15 +140,16 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
             raise InferError(str(exc)) from None
         ids, frames = split_videos(cfg.shards, cfg.split)
         _, height, width, _ = split_geometry(read_manifest(cfg.shards), cfg.split)
+        precision = resolve_precision(cfg.precision, device)  # the masks' (segment_frames)
         attrs = {"segmenter": str(cfg.segmenter), "segmenter_sha256": file_sha256(cfg.segmenter),
                  "segmenter_config": seg_cfg.to_dict(), "split": cfg.split,
                  "shards": str(cfg.shards), "frames": frames, "height": height,
-                 "width": width}  # fmt: skip
+                 "width": width, "precision": precision,
+                 "precision_asked": cfg.precision}  # fmt: skip
         resumed = run_on_rank0(lambda: prepare_labels(cfg.out, attrs, ids, cfg.overwrite)[1],
                                world, rank)  # fmt: skip
         store = LabelStore.open(cfg.out, "r+")
         done = np.asarray(store.done[:], dtype=bool)
-        precision = resolve_precision(cfg.precision, device)
         start, labelled = time.perf_counter(), 0
         if not done.all():
             labelled = _label_missing(cfg, store, done, model, frames, (rank, world, device),
@@ -174,8 +179,8 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
 def _label_missing(cfg, store, done, model, frames, where, context) -> int:
     """Segment the loader's videos that are not done yet; -> how many were labelled."""
     import torch
+    from convrnn_video.segment.apply import segment_frames
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.tasks.segment import segment_video_frames
     from tqdm import tqdm
 
     rank, world, device = where
@@ -190,8 +195,8 @@ def _label_missing(cfg, store, done, model, frames, where, context) -> int:
             todo = ~done[pos]
             if not todo.any():
                 continue
-            video = batch["inputs"][torch.from_numpy(todo)].to(device)  # (n, T, C, H, W)
-            ids = segment_video_frames(model, video, context)  # (n, T, H, W)
+            video = batch["inputs"][torch.from_numpy(todo)]  # (n, T, C, H, W)
+            ids = segment_frames(model, video, context)  # (n, T, H, W)
             store.write(pos[todo], ids.to(torch.uint8).cpu().numpy())
             labelled += int(todo.sum())
             bar.update(int(todo.sum()))

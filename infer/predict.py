@@ -4,7 +4,8 @@ The model is rebuilt from the checkpoint alone and run in batches under `torch.i
 Two kinds of checkpoint are accepted:
 
 - a frame model (`train --task frames`): its predicted frames go to the store's `frames`; with
-  a segmenter, the class ids of every stored frame go to `masks` beside them (infer/masks.py).
+  a segmenter, the class ids of every stored frame go to `masks` beside them
+  (`segment.apply.segment_frames`).
 - a mask forecaster (`train --task masks`), which needs a segmenter: the segmenter makes the
   class masks of each video's input frames, the forecaster predicts the masks of the future
   frames from them, and those go to `masks`. That store holds NO `frames` array (its attribute
@@ -28,11 +29,12 @@ for that too.
 
 Precision follows the project's one policy (`train.ddp.resolve_precision`: "auto" is bf16
 autocast where the device computes bf16 natively, float32 elsewhere), in one autocast context
-around the forecaster; the store records the resolved precision. Segmenters always run in
-float32, one video's frames per forward pass (see infer/masks.py), so a store's masks are the
-same whatever the batch size. The frames, their size and channels come from the split's
-geometry in the manifest (`shards.manifest.split_geometry`); a checkpoint whose channels or
-strides do not fit it is refused in one line.
+around the forecaster and the segmenter; the store records the resolved precision. The
+segmenter runs through `segment.apply.segment_frames` (one video's frames per forward pass), so
+a store's masks are the same whatever the batch size, and equal to what `label`, validation and
+the Python API give for the same frames in that precision. The frames, their size and channels
+come from the split's geometry in the manifest (`shards.manifest.split_geometry`); a checkpoint
+whose channels or strides do not fit it is refused in one line.
 
 Videos go to the store one per chunk, then the video's `done` flag (see infer/store.py).
 A rerun with the same checkpoint, task, segmenter, precision, relabelling and split skips every
@@ -64,6 +66,8 @@ from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.store import PredStore, prepare_store
 from convrnn_video.infer.videos import split_videos
+from convrnn_video.segment.apply import seen_classes, segment_frames
+from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.errors import ShardError
 from convrnn_video.shards.manifest import (
     observed_frames,
@@ -495,16 +499,16 @@ def motion_grid(model_cfg: Any, height: int, width: int) -> tuple[int, int, int]
 def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, ...]:
     """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
     (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None, motion
-    (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`)."""
-    from convrnn_video.infer.masks import segment
+    (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`). The segmenter runs
+    through `segment_frames`, in the run's precision like the model."""
     from convrnn_video.train.tasks.masks import restrict_to_seen
 
     seen = None  # the segmenter's class ids of the input frames, when needed
     if run.model_cfg.masks or (run.relabel and run.segmenter is not None):
-        seen = segment(run.segmenter, inputs).to(run.device)  # (B, T_in, H, W) uint8
+        seen = segment_frames(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)
     # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame
     # model's (B, T_out, C, H, W) frames in [0, 1]
-    x = seen.long() if run.model_cfg.masks else inputs.to(run.device)
+    x = seen if run.model_cfg.masks else inputs.to(run.device)
     with run.autocast:
         out, moved = run.model(x, return_motion=True)  # moved: (B, T_out, 2, h, w) grid cells
     out, motion = out.float(), None
@@ -516,26 +520,13 @@ def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, .
     frames = to_uint8(out)  # (B, T_out, H, W, C)
     if run.segmenter is None:
         return frames, None, motion
-    return frames, _segment_predicted(run.segmenter, frames, seen), motion
-
-
-def _segment_predicted(
-    segmenter: torch.nn.Module, frames: np.ndarray, seen: torch.Tensor | None
-) -> np.ndarray:
-    """uint8 class ids (B, T_out, H, W) of the stored frames (B, T_out, H, W, C), in float32,
-    one video per forward pass; with `seen` (B, T_in, H, W), only classes found there."""
-    from convrnn_video.infer.masks import segment_u8, u8_to_float
-    from convrnn_video.train.tasks.masks import restrict_to_seen
-
-    if seen is None:
-        return segment_u8(segmenter, frames)
-    device = next(segmenter.parameters()).device
-    out = []
-    for video, found in zip(frames, seen, strict=True):
-        logits = segmenter(u8_to_float(video).to(device))  # (T_out, K, H, W)
-        ids = restrict_to_seen(logits[None].float(), found[None].to(device))[0]  # (T_out, H, W)
-        out.append(ids.to(torch.uint8).cpu().numpy())
-    return np.stack(out)
+    # the stored frames, as anyone reading the store gets them back
+    stored = frames_to_float(torch.from_numpy(frames))  # (B, T_out, C, H, W)
+    allowed = None
+    if seen is not None:  # only the classes found in the input frames
+        allowed = seen_classes(seen, int(run.segmenter.cfg.num_classes))  # (B, K)
+    ids = segment_frames(run.segmenter, stored, run.autocast, allowed)  # (B, T_out, H, W)
+    return frames, ids.to(torch.uint8).cpu().numpy(), motion
 
 
 def _finish(store: PredStore, predicted: int, rank: int, world: int) -> tuple[bool | None, int]:

@@ -41,7 +41,7 @@ video), so ranks never clobber each other; only rank 0 writes the attributes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -272,6 +272,17 @@ def _segmenter_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     )
 
 
+def identity_diffs(old: dict[str, Any], new: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    """Each key of `identity` on which a store's attributes `old` differ from this run's `new`,
+    as "key: store has ..., this run ..."; `identity` maps a key to the value a store written
+    before the attribute existed stands for."""
+    return [
+        f"{k}: store has {old.get(k, before)!r}, this run {new.get(k)!r}"
+        for k, before in identity.items()
+        if old.get(k, before) != new.get(k)
+    ]
+
+
 def _resume_problems(
     store: PredStore,
     attrs: dict[str, Any],
@@ -280,11 +291,7 @@ def _resume_problems(
 ) -> list[str]:
     """Every way an existing store differs from what this run would write."""
     old = store.attrs
-    diffs = [
-        f"{k}: store has {old.get(k, before)!r}, this run {attrs.get(k)!r}"
-        for k, before in IDENTITY.items()
-        if old.get(k, before) != attrs.get(k)
-    ]
+    diffs = identity_diffs(old, attrs, IDENTITY)
     segmenter = _segmenter_diff(old, attrs)
     if segmenter:
         diffs.append(segmenter)
@@ -299,54 +306,44 @@ def _resume_problems(
     return diffs
 
 
+DIMENSIONS = {  # the axes of each data array of a store, after the video axis
+    "frames": ("frame", "y", "x", "channel"),
+    "masks": ("frame", "y", "x"),
+    "motion": ("frame", "axis", "y", "x"),
+}
+DTYPES = {"frames": "uint8", "masks": "uint8", "motion": "float16"}
+
+
+def motion_attrs(cell: int) -> dict[str, Any]:
+    """The motion array's attributes: what its numbers mean, on a grid of `cell`-pixel cells."""
+    return {
+        "units": "pixels",
+        "grid": f"the patch grid: one value per {cell}x{cell}-pixel cell, at its centre",
+        "cell_px": cell,
+        "axis": ["x", "y"],
+        "meaning": "frame k at pixel p shows the last input frame at p + D_k(p), D_k "
+        "upsampled bilinearly from the grid (what moves, moves by about -D_k)",
+    }
+
+
 def _create_arrays(
     group: zarr.Group,
     n: int,
-    frame_shape: tuple[int, ...],
-    holds: tuple[str, ...],
-    motion_grid: tuple[int, int, int] | None = None,
+    arrays: dict[str, tuple[int, ...]],
+    array_attrs: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """The empty arrays of a new store of `n` videos (see the module docstring); `motion_grid`
-    is (h, w, pixels per cell) of the motion array."""
-    if "frames" in holds:
+    """The empty arrays of a new store of `n` videos: each of `arrays` (name -> the shape of
+    one video's part, one video per chunk; `array_attrs`: name -> its attributes), then
+    video_ids and done."""
+    for name, shape in arrays.items():
         group.create_array(
-            "frames",
-            shape=(n, *frame_shape),
-            chunks=(1, *frame_shape),
-            dtype="uint8",
+            name,
+            shape=(n, *shape),
+            chunks=(1, *shape),
+            dtype=DTYPES[name],
             fill_value=0,
-            dimension_names=("video", "frame", "y", "x", "channel"),
-        )
-    if "masks" in holds:
-        mask_shape = tuple(frame_shape[:-1])  # (T_out, H, W)
-        group.create_array(
-            "masks",
-            shape=(n, *mask_shape),
-            chunks=(1, *mask_shape),
-            dtype="uint8",
-            fill_value=0,
-            dimension_names=("video", "frame", "y", "x"),
-        )
-    if "motion" in holds:
-        if motion_grid is None:
-            raise ValueError("a store holding motion needs its grid (h, w, pixels per cell)")
-        h, w, cell = motion_grid
-        motion_shape = (frame_shape[0], 2, h, w)  # (T_out, 2, h, w)
-        group.create_array(
-            "motion",
-            shape=(n, *motion_shape),
-            chunks=(1, *motion_shape),
-            dtype="float16",
-            fill_value=0.0,
-            dimension_names=("video", "frame", "axis", "y", "x"),
-            attributes={
-                "units": "pixels",
-                "grid": f"the patch grid: one value per {cell}x{cell}-pixel cell, at its centre",
-                "cell_px": cell,
-                "axis": ["x", "y"],
-                "meaning": "frame k at pixel p shows the last input frame at p + D_k(p), D_k "
-                "upsampled bilinearly from the grid (what moves, moves by about -D_k)",
-            },
+            dimension_names=("video", *DIMENSIONS[name]),
+            attributes=(array_attrs or {}).get(name),
         )
     group.create_array(
         "video_ids",
@@ -431,6 +428,44 @@ def claim_store(url: str | Path, kind: str, overwrite: bool) -> tuple[zarr.Group
     return group, False
 
 
+def prepare_group(
+    url: str | Path,
+    kind: str,
+    *,
+    attrs: dict[str, Any],
+    video_ids: Sequence[int],
+    arrays: dict[str, tuple[int, ...]],
+    overwrite: bool,
+    problems: Callable[[zarr.Group], list[str]],
+    array_attrs: dict[str, dict[str, Any]] | None = None,
+) -> tuple[zarr.Group, bool]:
+    """Make a store of `kind` ("predictions" or "labels"), or resume one of this run: the one
+    start of both stores. -> (its group, resumed).
+
+    The location is claimed (`claim_store`). An existing store of `kind` is resumed when
+    `problems(group)` finds no difference from this run, else refused with each of them (pass
+    `overwrite` to replace it). A new one gets `arrays` (name -> one video's shape, see
+    `_create_arrays`), the ids, then `attrs` with complete False and the creation time (the
+    last attribute a new store gets)."""
+    ids = np.asarray(video_ids, dtype=np.int64)
+    group, resumed = claim_store(url, kind, overwrite)
+    if resumed:
+        diffs = problems(group)
+        if diffs:
+            raise InferError(
+                f"{url} holds {kind} of another run ({'; '.join(diffs)}); "
+                "pass --overwrite to replace it or choose another --out"
+            )
+        return group, True
+    _create_arrays(group, len(ids), arrays, array_attrs)
+    if len(ids):
+        group["video_ids"][:] = ids
+    group.attrs.update(
+        {**attrs, "complete": False, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    )
+    return group, False
+
+
 def prepare_store(
     url: str | Path,
     *,
@@ -441,7 +476,7 @@ def prepare_store(
     motion_grid: tuple[int, int, int] | None = None,
 ) -> tuple[PredStore, bool]:
     """Create the store, or reuse an existing one made by the same checkpoint (and segmenter)
-    on the same split.
+    on the same split (`prepare_group`).
 
     `frame_shape` is (T_out, H, W, C). The arrays are those `store_holds(attrs)` names: frames
     (N, T_out, H, W, C) and/or masks (N, T_out, H, W) of class ids, and motion
@@ -452,21 +487,22 @@ def prepare_store(
     (`claim_store`).
     """
     ids = np.asarray(video_ids, dtype=np.int64)
-    group, resumed = claim_store(url, "predictions", overwrite)
-    if resumed:
-        store = PredStore(group, url)
-        diffs = _resume_problems(store, attrs, ids, frame_shape)
-        if diffs:
-            raise InferError(
-                f"{url} holds predictions of another run ({'; '.join(diffs)}); "
-                "pass --overwrite to replace it or choose another --out"
-            )
-        return store, True
-    n = len(ids)
-    _create_arrays(group, n, tuple(frame_shape), store_holds(attrs), motion_grid)
-    if n:
-        group["video_ids"][:] = ids
-    group.attrs.update(
-        {**attrs, "complete": False, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    shapes = {"frames": tuple(frame_shape), "masks": tuple(frame_shape[:-1])}
+    array_attrs = {}
+    if "motion" in store_holds(attrs):
+        if motion_grid is None:
+            raise ValueError("a store holding motion needs its grid (h, w, pixels per cell)")
+        h, w, cell = motion_grid
+        shapes["motion"] = (frame_shape[0], 2, h, w)  # (T_out, 2, h, w)
+        array_attrs["motion"] = motion_attrs(cell)
+    group, resumed = prepare_group(
+        url,
+        "predictions",
+        attrs=attrs,
+        video_ids=ids,
+        arrays={name: shapes[name] for name in store_holds(attrs)},
+        array_attrs=array_attrs,
+        overwrite=overwrite,
+        problems=lambda g: _resume_problems(PredStore(g, url), attrs, ids, frame_shape),
     )
-    return PredStore(group, url), False
+    return PredStore(group, url), resumed

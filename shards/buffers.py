@@ -85,15 +85,36 @@ class FloatBuffers:
         return array
 
 
+def frames_to_float(frames: torch.Tensor | np.ndarray, out: torch.Tensor | None = None):
+    """uint8 frames (..., H, W, C) -> float32 (..., C, H, W) in [0, 1], on the frames' device:
+    each value / 255, rounded once in float32. The one scaling of every frame the project
+    reads (loaders, stores, the Python API). On the CPU one numpy pass (the transpose rides
+    along with the cast; numpy's cast is ~4x torch's); elsewhere on the device. `out`: a
+    float32 tensor of the result's shape to write into (returned)."""
+    on_host = isinstance(frames, np.ndarray) or frames.device.type == "cpu"
+    u8 = frames if isinstance(frames, np.ndarray) or not on_host else frames.numpy()
+    if u8.dtype != (np.uint8 if on_host else torch.uint8):
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    if on_host:
+        src = np.moveaxis(u8, -1, -3)  # (..., C, H, W), a strided view
+        dst = np.empty(src.shape, np.float32) if out is None else out.numpy()  # C order
+        np.divide(src, np.float32(255), out=dst, dtype=np.float32)
+        return out if out is not None else torch.from_numpy(dst)
+    src = frames.movedim(-1, -3)  # (..., C, H, W)
+    if out is None:
+        out = torch.empty(src.shape, dtype=torch.float32, device=frames.device)
+    out.copy_(src)  # the cast and the transpose
+    return out.div_(255)
+
+
 def to_float(frames: torch.Tensor | None, buffers: FloatBuffers | None = None):
-    """uint8 (B, T, H, W, C) -> float32 (B, T, C, H, W) in [0, 1], in one numpy pass (the
-    transpose rides along with the cast; numpy's cast is ~4x torch's on CPU)."""
+    """uint8 (B, T, H, W, C) -> float32 (B, T, C, H, W) in [0, 1] (`frames_to_float`), into
+    one of `buffers` when given."""
     if frames is None:
         return None
-    src = frames.numpy().transpose(0, 1, 4, 2, 3)  # (B, T, C, H, W), a strided view
-    out = buffers.get(src.shape) if buffers else np.empty(src.shape, np.float32)
-    np.divide(src, np.float32(255), out=out, dtype=np.float32)
-    return torch.from_numpy(out)
+    b, t, h, w, c = frames.shape
+    out = torch.from_numpy(buffers.get((b, t, c, h, w))) if buffers else None
+    return frames_to_float(frames, out)
 
 
 class DeviceBatches:
@@ -136,8 +157,4 @@ class DeviceBatches:
         once this returns."""
         if frames is None:
             return None
-        u8 = self._stage(frames)  # (B, T, H, W, C)
-        b, t, h, w, c = u8.shape
-        out = torch.empty((b, t, c, h, w), dtype=torch.float32, device=self.device)
-        out.copy_(u8.permute(0, 1, 4, 2, 3))  # (B, T, C, H, W): the cast and the transpose
-        return out.div_(255)
+        return frames_to_float(self._stage(frames))  # (B, T, C, H, W)

@@ -79,9 +79,11 @@ def test_jaccard_and_baselines(
     mask_stores: dict[str, Path], shard_root: Path, synth_root: Path, tmp_path: Path
 ) -> None:
     from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
-    from convrnn_video.infer.masks import segment
     from convrnn_video.infer.store import PredStore
+    from convrnn_video.segment.apply import segment_frames
+    from convrnn_video.shards.buffers import frames_to_float
     from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.ddp import autocast
     from PIL import Image
 
     proc = run_cli(
@@ -110,13 +112,14 @@ def test_jaccard_and_baselines(
     folders = [synth_root / "val" / f"video_{v}" for v in store.ids()]
     true = np.stack([np.load(f / "mask.npy")[21] for f in folders])  # (N, H, W)
     seg, _, _ = load_model(mask_stores["segmenter"], "cpu", task="segment")
+    context = autocast(store.attrs["precision"], torch.device("cpu"), warn=False)  # the masks'
 
     def segmented(frames: range) -> np.ndarray:  # (N, T, H, W) class ids of these frames
         def video(f: Path) -> np.ndarray:  # (T, H, W, 3)
             return np.stack([np.asarray(Image.open(f / f"image_{t}.png")) for t in frames])
 
         u8 = np.stack([video(f) for f in folders])  # (N, T, H, W, 3)
-        return segment(seg, torch.from_numpy(u8).permute(0, 1, 4, 2, 3).float().div(255)).numpy()
+        return segment_frames(seg, frames_to_float(u8), context).numpy()
 
     # the extrapolation baseline: the last input frames segmented one at a time, objects moved
     seen = np.concatenate([segmented(range(t, t + 1)) for t in range(11 - FIT_FRAMES, 11)], 1)

@@ -86,7 +86,6 @@ KNOWN_DEBT: dict[str, set[tuple[str, str]]] = {
         ("infer.labels", "train.checkpoint"),
         ("infer.labels", "train.ddp"),
         ("infer.labels", "train.errors"),
-        ("infer.labels", "train.tasks.segment"),
         ("infer.masks", "train.checkpoint"),
         ("infer.masks", "train.errors"),
         ("infer.predict", "train.checkpoint"),

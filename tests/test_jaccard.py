@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from convrnn_video.train.jaccard import FrameJaccard, confusion, jaccard_scores
+from convrnn_video.train.jaccard import FrameJaccard
 from torchmetrics.classification import MulticlassJaccardIndex
 
 
@@ -39,14 +39,58 @@ def test_streamed_equals_torchmetrics(classes_used: int) -> None:
 
 
 def test_absent_classes_and_errors() -> None:
-    cm = confusion(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 49)
-    macro, per_class = jaccard_scores(cm)
+    acc = FrameJaccard()
+    acc.update(torch.tensor([0, 1, 1]).view(1, 1, 1, 3), torch.tensor([0, 1, 0]).view(1, 1, 1, 3))
+    report = acc.compute()
+    per_class = report["per_class_last"]
     assert per_class[0] == 0.5 and per_class[1] == 0.5 and per_class[2] is None
-    assert macro == 0.5
+    assert report["last"] == 0.5 and report["per_frame"] == [0.5]
     with pytest.raises(ValueError, match="class ids"):
-        confusion(torch.tensor([49]), torch.tensor([0]), 49)
+        acc.update(torch.full((1, 1, 1, 1), 49), torch.zeros(1, 1, 1, 1, dtype=torch.long))
     acc = FrameJaccard()
     with pytest.raises(ValueError, match="before any update"):
         acc.compute()
     with pytest.raises(ValueError, match=r"\(B, T, H, W\)"):
         acc.update(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
+
+
+def _ddp_rank(rank: int, port: int, out: str) -> None:
+    """Rank 0 scores every video, rank 1 none (as when there are fewer videos than ranks)."""
+    import torch.distributed as dist
+    from convrnn_video.train.jaccard import finish_scores
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        true = _masks(0, (4, 3, 8, 8), 7)
+        pred = torch.where(_masks(1, true.shape, 3) == 0, _masks(2, true.shape, 7), true)
+        ours, base = FrameJaccard(), FrameJaccard()
+        if rank == 0:
+            ours.update(pred[:2], true[:2])
+            base.update(true[:2], true[:2])
+        else:
+            ours.update(pred[2:], true[2:])  # rank 1: half the videos, and no baseline batch
+        scores, baseline = finish_scores(ours, base, "cpu")
+        torch.save((scores, baseline), f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two processes start torch
+def test_ranks_sum_their_states(tmp_path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_ddp_rank, args=(port, str(tmp_path / "scores")), nprocs=2, join=True)
+    true = _masks(0, (4, 3, 8, 8), 7)
+    pred = torch.where(_masks(1, true.shape, 3) == 0, _masks(2, true.shape, 7), true)
+    alone = FrameJaccard()
+    alone.update(pred, true)
+    want = alone.compute()
+    for rank in range(2):
+        scores, baseline = torch.load(tmp_path / f"scores.{rank}", weights_only=False)
+        assert scores["jaccard"] == want  # the same summed counts: the same floats
+        assert baseline["jaccard"]["last"] == 1.0 and baseline["jaccard"]["videos"] == 2

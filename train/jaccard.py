@@ -1,105 +1,116 @@
-"""The course's score: the Jaccard index (IoU) over 49 classes, streamed batch by batch.
+"""The course's score: the Jaccard index (IoU) over 49 classes, by torchmetrics, per frame.
 
-The course computes torchmetrics `JaccardIndex(task="multiclass", num_classes=49)` once over
-the stacked masks of all evaluated videos. That number is a function of one 49 x 49 confusion
-matrix, so summing confusion matrices over batches (and over DDP ranks) gives exactly the same
-score for any number of videos without holding them. The reduction follows torchmetrics'
-macro average: the IoU of every class, averaged over the classes that occur in the truth or in
-the prediction (a class absent from both is left out; one predicted but absent scores 0).
+The course computes torchmetrics `JaccardIndex(task="multiclass", num_classes=49)` (average
+"macro") once over the stacked masks of all evaluated videos. That metric streams: its state is
+one 49 x 49 confusion matrix, summed batch by batch and, under DDP, over the ranks (torchmetrics
+gathers every rank's state and sums it), so the score is exactly the course's for any number of
+videos without holding them. Macro: the IoU of every class, averaged over the classes that
+occur in the truth or in the prediction (a class absent from both is left out; one predicted but
+absent scores 0).
 
-`FrameJaccard` keeps one matrix per predicted frame, so a report has the score per frame, for
-the last frame (frame 22 of the course) and over all predicted frames together.
+`FrameJaccard` keeps one `MulticlassJaccardIndex` per predicted frame, so a report has the score
+per frame, for the last frame (frame 22 of the course) and over all predicted frames together
+(their confusion matrices merged).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from convrnn_video.shards.format import NUM_CLASSES
+from torchmetrics.classification import MulticlassJaccardIndex
 
 
-def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """The (K, K) int64 confusion matrix of two class-id tensors of one shape; rows are the
-    truth, columns the prediction (as torchmetrics)."""
-    if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
-    p, t = pred.reshape(-1).long(), target.reshape(-1).long()
-    if p.numel() and (int(p.min()) < 0 or int(p.max()) >= num_classes):
-        raise ValueError(f"predicted class ids must be in [0, {num_classes})")
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
-        raise ValueError(f"true class ids must be in [0, {num_classes})")
-    flat = torch.bincount(t * num_classes + p, minlength=num_classes * num_classes)
-    return flat.view(num_classes, num_classes).cpu()
+def _metric(
+    num_classes: int, average: str, device: torch.device | str, confmat: torch.Tensor | None = None
+) -> MulticlassJaccardIndex:
+    """A metric that never syncs by itself (`FrameJaccard.sync` does, on every rank at once),
+    whose ids FrameJaccard.update has checked already; with `confmat` (K, K), holding that
+    state (merged after an empty update, so torchmetrics counts it as fed)."""
+    metric = MulticlassJaccardIndex(
+        num_classes, average=average, validate_args=False, sync_on_compute=False
+    ).to(device)
+    if confmat is not None:
+        nothing = torch.zeros(0, dtype=torch.long, device=device)
+        metric.update(nothing, nothing)
+        metric.merge_state({"confmat": confmat.to(device)})
+    return metric
 
 
-def jaccard_scores(confmat: torch.Tensor) -> tuple[float, list[float | None]]:
-    """(macro IoU, per-class IoU) of a (K, K) confusion matrix; a class absent from both truth
-    and prediction has IoU None and is left out of the macro average."""
-    cm = confmat.double()
-    inter = torch.diag(cm)
-    union = cm.sum(0) + cm.sum(1) - inter
-    present = union > 0
-    iou = torch.where(present, inter / union.clamp_min(1), torch.zeros_like(inter))
-    macro = float(iou[present].mean()) if bool(present.any()) else 0.0
-    per_class = [float(v) if ok else None for v, ok in zip(iou, present, strict=True)]
-    return macro, per_class
+def _scores(confmat: torch.Tensor) -> tuple[float, list[float | None]]:
+    """(macro IoU, per-class IoU) of a (K, K) confusion matrix, reduced by torchmetrics; a
+    class absent from both truth and prediction has IoU None (and no part in the macro)."""
+    k, device = confmat.shape[0], confmat.device
+    macro = _metric(k, "macro", device, confmat).compute()
+    each = _metric(k, "none", device, confmat).compute()  # (K,)
+    present = (confmat.sum(0) + confmat.sum(1)) > 0  # (K,) in the truth or the prediction
+    per_class = [float(v) if ok else None for v, ok in zip(each, present, strict=True)]
+    return float(macro), per_class
 
 
 class FrameJaccard:
-    """Confusion matrices per predicted frame, summed over batches: (T, K, K) int64.
+    """One torchmetrics Jaccard per predicted frame, fed batch by batch.
 
     >>> acc = FrameJaccard(); acc.update(pred_ids, true_ids); acc.compute()["last"]
+
+    Under torch.distributed, `sync` (on every rank) first sums the states over the ranks.
     """
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         self.num_classes = num_classes
-        self.matrices: torch.Tensor | None = None  # (T, K, K)
+        self.frames: list[MulticlassJaccardIndex] = []  # one per predicted frame
         self.videos = 0
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        """Add one batch of class ids, pred and target (B, T, H, W)."""
+        """Add one batch of class ids, pred and target (B, T, H, W), on any one device."""
         if pred.dim() != 4 or pred.shape != target.shape:
             raise ValueError(
                 f"pred and target must both be (B, T, H, W); got {tuple(pred.shape)} and "
                 f"{tuple(target.shape)}"
             )
-        k, t = self.num_classes, pred.shape[1]
-        batch = torch.stack([confusion(pred[:, i], target[:, i], k) for i in range(t)])
-        if self.matrices is None:
-            self.matrices = torch.zeros(t, k, k, dtype=torch.int64)
-        elif self.matrices.shape[0] != t:
-            raise ValueError(f"frame count changed from {self.matrices.shape[0]} to {t}")
-        self.matrices += batch
+        for name, ids in (("predicted", pred), ("true", target)):
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.num_classes):
+                raise ValueError(f"{name} class ids must be in [0, {self.num_classes})")
+        t = pred.shape[1]
+        if not self.frames:
+            self.frames = [_metric(self.num_classes, "macro", pred.device) for _ in range(t)]
+        elif len(self.frames) != t:
+            raise ValueError(f"frame count changed from {len(self.frames)} to {t}")
+        for i, metric in enumerate(self.frames):
+            metric.update(pred[:, i].long(), target[:, i].long())  # (B, H, W) each
         self.videos += pred.shape[0]
 
-    def all_reduce(self, device: torch.device | str = "cpu") -> None:
-        """Sum over DDP ranks (no-op without torch.distributed); every rank must call it, a
-        rank that saw no batch included."""
-        import torch.distributed as dist
-
+    def sync(self, device: torch.device | str = "cpu") -> None:
+        """Sum the states over the DDP ranks (no-op without torch.distributed); every rank must
+        call it, a rank that saw no batch included (`device`: where the collectives run, a GPU
+        under NCCL)."""
         if not (dist.is_available() and dist.is_initialized()):
             return
-        k = self.num_classes
-        frames = torch.tensor([0 if self.matrices is None else self.matrices.shape[0]])
-        frames = frames.to(device)
+        # a rank without batches knows no frame count: agree on it, and sum the videos
+        frames = torch.tensor([len(self.frames)], device=device)
+        videos = torch.tensor([self.videos], device=device)
         dist.all_reduce(frames, op=dist.ReduceOp.MAX)
-        t = int(frames.item())
-        mats = self.matrices if self.matrices is not None else torch.zeros(t, k, k)
-        flat = torch.cat([mats.flatten().double(), torch.tensor([float(self.videos)])])
-        flat = flat.to(device)  # float64 holds integer counts exactly up to 2**53
-        dist.all_reduce(flat)
-        flat = flat.cpu()
-        self.matrices = flat[:-1].view(t, k, k).round().long()
-        self.videos = int(flat[-1].item())
+        dist.all_reduce(videos)
+        k = self.num_classes
+        if not self.frames:
+            empty = torch.zeros(k, k, dtype=torch.long, device=device)
+            self.frames = [_metric(k, "macro", device, empty) for _ in range(int(frames.item()))]
+        summed = []
+        for metric in self.frames:
+            with metric.sync_context():  # torchmetrics: every rank's confusion matrix, summed
+                summed.append(_metric(k, "macro", metric.device, metric.confmat))
+        self.frames, self.videos = summed, int(videos.item())
 
     def compute(self) -> dict:
         """{"mean": IoU over all predicted frames stacked, "last": IoU of the last frame,
         "per_frame": [IoU] * T, "per_class_last": [IoU | None] * K, "per_class": (all frames),
         "videos": n}."""
-        if self.matrices is None or self.videos == 0:
+        if not self.frames or self.videos == 0:
             raise ValueError("FrameJaccard.compute() called before any update()")
-        per_frame = [jaccard_scores(m)[0] for m in self.matrices]
-        mean, per_class = jaccard_scores(self.matrices.sum(0))
-        last, per_class_last = jaccard_scores(self.matrices[-1])
+        per_frame = [float(metric.compute()) for metric in self.frames]
+        total = torch.stack([metric.confmat for metric in self.frames]).sum(0)  # (K, K)
+        mean, per_class = _scores(total)
+        last, per_class_last = _scores(self.frames[-1].confmat)
         return {
             "mean": mean,
             "last": last,
@@ -115,9 +126,9 @@ def finish_scores(
 ) -> tuple[dict, dict | None]:
     """A validation's end: sum both accumulators over ranks (every rank calls it) -> ({"jaccard":
     model}, {"jaccard": baseline} or None); ({}, None) when the split gave no video."""
-    ours.all_reduce(device)
+    ours.sync(device)
     if base is not None:
-        base.all_reduce(device)
+        base.sync(device)
     if ours.videos == 0:
         return {}, None
     return {"jaccard": ours.compute()}, ({"jaccard": base.compute()} if base is not None else None)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.masks import check_masks
 from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.segment.apply import pick_classes, seen_classes, segment_frames
 from convrnn_video.shards.manifest import read_manifest, split_geometry
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.ddp import DistEnv
@@ -25,7 +26,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext
 from convrnn_video.train.tasks.frames import ForecasterTask, teacher_prob
-from convrnn_video.train.tasks.segment import crop_frames, segment_video_frames, settle_crop
+from convrnn_video.train.tasks.segment import crop_frames, settle_crop
 
 
 def tracked_displacement(
@@ -66,12 +67,8 @@ def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tens
     """Class ids from logits (B, T, K, H, W), allowing only background and the classes present
     in `seen_ids` (B, T_in, H, W): an object kind occurs at most once per video, so a class
     never seen in the input frames is usually a mistake. -> (B, T, H, W) int64."""
-    b, k = logits.shape[0], logits.shape[2]
-    seen = torch.zeros(b, k, dtype=torch.bool, device=logits.device)
-    seen.scatter_(1, seen_ids.reshape(b, -1).long(), True)  # (B, K)
-    seen[:, 0] = True
-    masked = logits.masked_fill(~seen.view(b, 1, k, 1, 1), float("-inf"))
-    return masked.argmax(2)
+    allowed = seen_classes(seen_ids.to(logits.device), logits.shape[2])  # (B, K)
+    return torch.stack([pick_classes(video, ok) for video, ok in zip(logits, allowed, strict=True)])
 
 
 def open_labels(cfg: TrainConfig):
@@ -231,8 +228,8 @@ class MasksTask(ForecasterTask):
         ours, base = FrameJaccard(), FrameJaccard()
         with torch.no_grad():
             for batch in loader:
-                frames = batch["inputs"].to(env.device)  # (B, T_in, 3, H, W)
-                seen = segment_video_frames(segmenter, frames, autocast)  # (B, T_in, H, W)
+                # the input masks predict makes of these frames (segment_frames)
+                seen = segment_frames(segmenter, batch["inputs"], autocast)  # (B, T_in, H, W)
                 fi, fo = cfg.frames_in, cfg.frames_out
                 true = batch["masks"][:, fi : fi + fo].to(env.device).long()  # (B, T_out, H, W)
                 with autocast:

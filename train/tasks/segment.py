@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import torch
+from convrnn_video.segment.apply import segment_frames
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
@@ -14,7 +15,6 @@ from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext, Task
 
 log = logging.getLogger("train")
-EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
 
 
 def all_frames(batch: dict) -> torch.Tensor:
@@ -122,19 +122,6 @@ def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor, object_weight:
     return (per_pixel * weight).sum() / weight.sum()
 
 
-@torch.no_grad()
-def segment_video_frames(model: torch.nn.Module, frames: torch.Tensor, autocast) -> torch.Tensor:
-    """Class ids of every frame: (B, T, C, H, W) float -> (B, T, H, W) int64."""
-    b, t = frames.shape[:2]
-    flat = frames.flatten(0, 1)  # (B*T, C, H, W)
-    out = []
-    for lo in range(0, flat.shape[0], EVAL_CHUNK):
-        with autocast:
-            logits = model(flat[lo : lo + EVAL_CHUNK])  # (n, K, H, W)
-        out.append(logits.float().argmax(1))
-    return torch.cat(out).view(b, t, *flat.shape[-2:])  # (B, T, H, W)
-
-
 class SegmentTask(Task):
     name = "segment"
     baseline_key = "copy_mask"  # the true mask of the last input frame, copied forward
@@ -203,7 +190,8 @@ class SegmentTask(Task):
                 0 if batch["targets"] is None else batch["targets"].shape[1]
             )
             masks = batch["masks"][:, :t].to(env.device).long()  # (B, T, H, W)
-            pred = segment_video_frames(model, all_frames(batch).to(env.device), autocast)
+            # the masks predict and label would make of these frames (segment_frames)
+            pred = segment_frames(model, all_frames(batch), autocast)  # (B, T, H, W)
             ours.update(pred, masks)
             if with_baseline:
                 t_in = batch["inputs"].shape[1]

@@ -1,0 +1,151 @@
+"""segment/apply.py: every path that segments frames gives the same masks for the same
+checkpoint, frames and precision (label, segment validation, predict, evaluate, the API), and
+the label store records the precision it was made in. Small free-layout shards (32x32), bf16:
+the precision the old predict and evaluate ignored (they always segmented in float32)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_square_video
+from convrnn_video.infer.config import EvaluateConfig, LabelConfig, PredictConfig
+from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.evaluate import run_evaluate
+from convrnn_video.infer.labels import LabelStore, run_label
+from convrnn_video.infer.predict import run_predict
+from convrnn_video.infer.store import PredStore
+from convrnn_video.ingest.pack import IngestConfig, run_ingest
+from convrnn_video.segment.apply import seen_classes, segment_frames
+from convrnn_video.shards.buffers import frames_to_float
+from convrnn_video.shards.format import NUM_CLASSES
+from convrnn_video.train.jaccard import FrameJaccard
+from infer_helpers import tiny_checkpoint, tiny_segmenter
+
+from convrnn_video import load_checkpoint, read_video
+
+PRECISION = "bf16"
+VAL = (1000, 1001)
+SIZE = 32  # the tiny frame model's patch grid needs multiples of 16
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """32x32 shards (train and val with masks, 22 frames), a segmenter and its label store
+    of val, a frame model and its prediction store of val with masks, all in bf16."""
+    root = tmp_path_factory.mktemp("segment-once")
+    data = root / "data"
+    for split, ids in (("train", (0,)), ("val", VAL)):
+        for i in ids:
+            write_square_video(data / split / f"video_{i}", 22, SIZE, SIZE, "RGB", i, mask=True)
+    shards = root / "shards"
+    run_ingest(IngestConfig(data_root=data, out=shards, layout="free", workers=1, progress=False))
+    paths = {"data": data, "shards": shards, "seg": tiny_segmenter(root / "seg.pt", seed=1)}
+    paths["labels"] = root / "labels.zarr"
+    run_label(LabelConfig(shards=str(shards), segmenter=str(paths["seg"]), split="val",
+                          out=str(paths["labels"]), batch_size=2, precision=PRECISION,
+                          progress=False))  # fmt: skip
+    paths["preds"] = root / "preds.zarr"
+    run_predict(PredictConfig(shards=str(shards), ckpt=str(tiny_checkpoint(root / "f.pt")),
+                              segmenter=str(paths["seg"]), out=str(paths["preds"]), split="val",
+                              batch_size=2, precision=PRECISION, progress=False))  # fmt: skip
+    return paths
+
+
+def _api(world: dict[str, Path]):
+    return load_checkpoint(world["seg"], "cpu", precision=PRECISION)
+
+
+@pytest.mark.slow  # whole stages, in emulated bf16 on an AVX2 CPU
+def test_label_store_equals_the_api_and_records_its_precision(world: dict[str, Path]) -> None:
+    store = LabelStore.open(world["labels"])
+    assert store.attrs["precision"] == PRECISION and store.attrs["precision_asked"] == PRECISION
+    api = _api(world)
+    videos = np.stack([read_video(world["data"] / "val" / f"video_{i}") for i in VAL])
+    masks = store.read_ids(list(VAL))  # (2, 22, H, W)
+    assert np.array_equal(masks, api.predict(videos)) and len(np.unique(masks)) > 1
+    # a batch of videos, one video alone: the same masks
+    assert np.array_equal(masks[1], api.predict(videos[1]))
+
+
+@pytest.mark.slow  # whole stages, in emulated bf16 on an AVX2 CPU
+def test_predict_and_evaluate_segment_as_the_api(world: dict[str, Path]) -> None:
+    store = PredStore.open(world["preds"])
+    assert store.attrs["precision"] == PRECISION
+    api = _api(world)
+    assert np.array_equal(store.masks[:], api.predict(store.frames[:]))
+    report = run_evaluate(EvaluateConfig(preds=str(world["preds"]), shards=str(world["shards"]),
+                                         out=str(world["preds"].parent / "eval.json"),
+                                         progress=False))  # fmt: skip
+    # the ceiling line: the segmenter on the true future frames (11..21), as the API gives it
+    on_true = FrameJaccard()
+    for i in VAL:
+        video = read_video(world["data"] / "val" / f"video_{i}")[11:]  # (11, H, W, 3)
+        gold = np.load(world["data"] / "val" / f"video_{i}" / "mask.npy")[11:]
+        on_true.update(torch.from_numpy(api.predict(video))[None], torch.from_numpy(gold)[None])
+    assert report["jaccard"]["segmenter_on_true"]["per_frame"] == on_true.compute()["per_frame"]
+
+
+@pytest.mark.slow  # whole stages, in emulated bf16 on an AVX2 CPU
+def test_segment_validation_scores_the_label_store_masks(world: dict[str, Path]) -> None:
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.train.ddp import DistEnv, autocast
+    from convrnn_video.train.tasks.segment import SegmentTask
+
+    model, _, _ = load_model(world["seg"], task="segment")
+    loader = make_loader(str(world["shards"]), ["val"], mode="eval", batch_size=2, frames_in=11,
+                         frames_out=11, masks=True)  # fmt: skip
+    context = autocast(PRECISION, torch.device("cpu"), warn=False)
+    scores, _ = SegmentTask().evaluate(model, loader, DistEnv(), context, with_baseline=False)
+    labels, gold = LabelStore.open(world["labels"]), FrameJaccard()
+    for i in VAL:
+        truth = np.load(world["data"] / "val" / f"video_{i}" / "mask.npy")
+        gold.update(torch.from_numpy(labels.read_ids([i])), torch.from_numpy(truth)[None])
+    assert scores["jaccard"] == gold.compute()
+
+
+@pytest.mark.slow  # whole stages, in emulated bf16 on an AVX2 CPU
+def test_a_store_of_another_precision_is_refused(world: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    part = Path(shutil.copytree(world["labels"], tmp_path / "part.zarr"))
+    cfg = LabelConfig(shards=str(world["shards"]), segmenter=str(world["seg"]), split="val",
+                      out=str(part), precision="fp32", progress=False)  # fmt: skip
+    with pytest.raises(InferError, match="made in bf16, this run's in fp32.*--precision bf16"):
+        run_label(cfg)
+    assert run_label(dataclasses.replace(cfg, precision="bf16"))["resumed"]
+
+
+def test_segment_frames_contract() -> None:
+    from convrnn_video.segment import build_segmenter, get_preset
+
+    torch.manual_seed(0)
+    model = build_segmenter(get_preset("tiny", head="flat", norm="group", norm_group_size=2))
+    model.eval()
+    u8 = torch.randint(0, 256, (3, 4, 16, 24, 3), dtype=torch.uint8)  # (B, T, H, W, C)
+    frames = frames_to_float(u8)  # (B, T, C, H, W)
+    assert torch.equal(frames, u8.permute(0, 1, 4, 2, 3).float() / 255)
+    ids = segment_frames(model, frames)
+    assert ids.shape == (3, 4, 16, 24) and ids.dtype == torch.int64
+    assert torch.equal(ids[1:2], segment_frames(model, frames[1:2]))  # the batch is no matter
+    with torch.no_grad():
+        assert torch.equal(ids[2], model(frames[2]).argmax(1))
+    allowed = seen_classes(ids[:, :1], model.cfg.num_classes)  # (B, K): the first frame's
+    only = segment_frames(model, frames, allowed=allowed)
+    for b in range(3):
+        assert set(only[b].unique().tolist()) <= set(ids[b, 0].unique().tolist()) | {0}
+    with pytest.raises(ValueError, match="float"):
+        segment_frames(model, u8.permute(0, 1, 4, 2, 3))
+    with pytest.raises(ValueError, match="uint8"):
+        frames_to_float(frames)
+
+
+def test_num_classes_is_defined_once() -> None:
+    from convrnn_video.convrnn import ModelConfig
+    from convrnn_video.segment import SegConfig
+
+    assert SegConfig().num_classes == ModelConfig().num_classes == NUM_CLASSES == 49
