@@ -328,26 +328,7 @@ def _create_arrays(
             dimension_names=("video", "frame", "y", "x"),
         )
     if "motion" in holds:
-        if motion_grid is None:
-            raise ValueError("a store holding motion needs its grid (h, w, pixels per cell)")
-        h, w, cell = motion_grid
-        motion_shape = (frame_shape[0], 2, h, w)  # (T_out, 2, h, w)
-        group.create_array(
-            "motion",
-            shape=(n, *motion_shape),
-            chunks=(1, *motion_shape),
-            dtype="float16",
-            fill_value=0.0,
-            dimension_names=("video", "frame", "axis", "y", "x"),
-            attributes={
-                "units": "pixels",
-                "grid": f"the patch grid: one value per {cell}x{cell}-pixel cell, at its centre",
-                "cell_px": cell,
-                "axis": ["x", "y"],
-                "meaning": "frame k at pixel p shows the last input frame at p + D_k(p), D_k "
-                "upsampled bilinearly from the grid (what moves, moves by about -D_k)",
-            },
-        )
+        _create_motion_array(group, n, frame_shape[0], motion_grid)
     group.create_array(
         "video_ids",
         shape=(n,),
@@ -359,6 +340,33 @@ def _create_arrays(
     # One chunk per flag: each rank sets only the flags of its own videos, never a shared chunk.
     group.create_array(
         "done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False, dimension_names=("video",)
+    )
+
+
+def _create_motion_array(
+    group: zarr.Group, n: int, frames_out: int, motion_grid: tuple[int, int, int] | None
+) -> None:
+    """The empty motion array of a new store of `n` videos: each predicted frame's
+    displacement on the grid `motion_grid` (h, w, pixels per cell)."""
+    if motion_grid is None:
+        raise ValueError("a store holding motion needs its grid (h, w, pixels per cell)")
+    h, w, cell = motion_grid
+    motion_shape = (frames_out, 2, h, w)  # (T_out, 2, h, w)
+    group.create_array(
+        "motion",
+        shape=(n, *motion_shape),
+        chunks=(1, *motion_shape),
+        dtype="float16",
+        fill_value=0.0,
+        dimension_names=("video", "frame", "axis", "y", "x"),
+        attributes={
+            "units": "pixels",
+            "grid": f"the patch grid: one value per {cell}x{cell}-pixel cell, at its centre",
+            "cell_px": cell,
+            "axis": ["x", "y"],
+            "meaning": "frame k at pixel p shows the last input frame at p + D_k(p), D_k "
+            "upsampled bilinearly from the grid (what moves, moves by about -D_k)",
+        },
     )
 
 
