@@ -89,6 +89,17 @@ class ModelConfig:
 
     def problems(self) -> list[str]:
         """Every inconsistency at once (empty when the config is valid)."""
+        out = [*self._layout_problems(), *self._size_problems(), *self._option_problems()]
+        if not out:
+            step = self.patch * self.downsampling
+            if self.height % step or self.width % step:
+                out.append(
+                    f"frame {self.height}x{self.width} must divide by patch x strides = {step}"
+                )
+        return out
+
+    def _layout_problems(self) -> list[str]:
+        """The cell and what is forecast; one entry per stage in every per-stage list."""
         out = []
         n = len(self.hidden)
         if self.cell not in CELLS:
@@ -110,6 +121,11 @@ class ModelConfig:
                 f"up_channels needs {max(n - 1, 0)} entries (one per upsampling), "
                 f"got {len(self.up_channels)}"
             )
+        return out
+
+    def _size_problems(self) -> list[str]:
+        """Sizes, channels and kernels of at least 1."""
+        out = []
         for name in (
             "frames_in",
             "frames_out",
@@ -135,6 +151,12 @@ class ModelConfig:
         ):
             if any(v < 1 for v in getattr(self, name)):
                 out.append(f"{name} must be positive, got {getattr(self, name)}")
+        return out
+
+    def _option_problems(self) -> list[str]:
+        """Options that go only with others: refine, still levels, the mask base, motion,
+        odd kernels, strides."""
+        out = []
         if self.refine and self.forecast != "frames":
             out.append("refine applies to frames only (masks are class logits)")
         if not 0 <= self.still_levels < 255:
@@ -161,12 +183,6 @@ class ModelConfig:
             out.append(
                 "strides[0] must be 1 (stage 0 runs on the frame grid; use patch to shrink it)"
             )
-        if not out:
-            step = self.patch * self.downsampling
-            if self.height % step or self.width % step:
-                out.append(
-                    f"frame {self.height}x{self.width} must divide by patch x strides = {step}"
-                )
         return out
 
     @property

@@ -494,22 +494,28 @@ def train(
         from convrnn_video.train.loop import run_training
 
         tune_process(threads)  # threads per process, allocator: the command's, not the library's
+        cfg, explicit = _train_config(ctx)
+        run_training(cfg, explicit=explicit)
 
-        params = dict(ctx.params)
-        # options typed on the command line (--resume keeps the saved run's values for the rest);
-        # compared by name: typer may vendor its own click
-        explicit = {
-            name
-            for name in params
-            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
-        }
-        if train_splits is not None:
-            params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
-        params["out"] = str(out) if out is not None else None
-        params["snapshot_minutes"] = _minutes(params.pop("snapshot_at"))
-        if "snapshot_at" in explicit:
-            explicit = (explicit - {"snapshot_at"}) | {"snapshot_minutes"}
-        run_training(_TC(**params), explicit=explicit)
+
+def _train_config(ctx: typer.Context) -> tuple[_TC, set[str]]:
+    """The train command's options as a TrainConfig, and the names of those typed on the
+    command line (--resume keeps the saved run's values for the rest)."""
+    params = dict(ctx.params)
+    # compared by name: typer may vendor its own click
+    explicit = {
+        name
+        for name in params
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }
+    train_splits, out = params["train_splits"], params["out"]
+    if train_splits is not None:
+        params["train_splits"] = tuple(s.strip() for s in train_splits.split(",") if s.strip())
+    params["out"] = str(out) if out is not None else None
+    params["snapshot_minutes"] = _minutes(params.pop("snapshot_at"))
+    if "snapshot_at" in explicit:
+        explicit = (explicit - {"snapshot_at"}) | {"snapshot_minutes"}
+    return _TC(**params), explicit
 
 
 def _minutes(text: str | None) -> tuple[float, ...]:
@@ -916,6 +922,11 @@ def demo(
                 overwrite=overwrite,
             )
         )
+    _print_demo(s)
+
+
+def _print_demo(s: dict) -> None:
+    """What the demo wrote and how its models scored (`run_demo`'s summary `s`)."""
     typer.echo(
         f"\ndemo finished in {s['seconds']['total']:.0f} s "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in s['seconds'].items() if k != 'total')}); "

@@ -30,6 +30,7 @@ from convrnn_video.shards.partition import StreamSpec, eval_samples, train_sampl
 from convrnn_video.shards.reader import (
     ON_ERROR,
     Raw,
+    ShardRef,
     bad_sample,
     decode_mask,
     decode_sample,
@@ -280,29 +281,15 @@ def make_loader(
         workers, shuffle_buffer, prefetch,
     )  # fmt: skip
     manifest = read_manifest(source)
-    if splits is None:
-        splits = [s for s in DEFAULT_SPLITS[mode] if s in manifest["splits"]] or list(
-            DEFAULT_SPLITS[mode]
-        )
-    splits = [splits] if isinstance(splits, str) else list(splits)
+    splits = _named_splits(manifest, splits, mode)
     with_targets = _check_splits(manifest, splits, source, mode, frames_in, frames_out, masks)
     height, width, channels = _frame_shape(manifest, splits, source)
-    refs = tuple(
-        ref for split in dict.fromkeys(splits) for ref in split_shards(source, manifest, split)
-    )
-    total = sum(r.videos for r in refs)
-    if total == 0:
-        raise ShardError(f"no videos in split(s) {', '.join(splits)} of {source}")
+    refs = _shard_refs(source, manifest, splits)
     batches_per_rank = 0
     if mode == "train":
-        per_rank = samples_per_epoch if samples_per_epoch is not None else total // world_size
-        batches_per_rank = per_rank // batch_size
-        if batches_per_rank < 1:
-            raise ShardError(
-                f"an epoch of {per_rank} samples per rank is less than one batch of {batch_size} "
-                f"({total} videos in {', '.join(splits)}, world_size {world_size}); lower the "
-                "batch size or set samples_per_epoch"
-            )
+        batches_per_rank = _train_batches(
+            refs, splits, batch_size, samples_per_epoch, world_size, start_batch
+        )
     spec = StreamSpec(
         shards=refs,
         mode=mode,
@@ -322,12 +309,58 @@ def make_loader(
         on_error=on_error,
         skip_batches=start_batch if mode == "train" else 0,
     )
-    if not 0 <= start_batch <= max(batches_per_rank, 0) and mode == "train":
+    frames_out = frames_out if with_targets else None
+    return VideoLoader(spec, frames_in, frames_out, workers, prefetch, device)
+
+
+def _named_splits(
+    manifest: dict[str, Any], splits: str | Sequence[str] | None, mode: str
+) -> list[str]:
+    """`splits` as a list; None: the mode's default splits the manifest has."""
+    if splits is None:
+        splits = [s for s in DEFAULT_SPLITS[mode] if s in manifest["splits"]] or list(
+            DEFAULT_SPLITS[mode]
+        )
+    return [splits] if isinstance(splits, str) else list(splits)
+
+
+def _shard_refs(
+    source: str | Path, manifest: dict[str, Any], splits: list[str]
+) -> tuple[ShardRef, ...]:
+    """The shards of `splits` (each split once, in the order given); a ShardError when they
+    hold no videos."""
+    refs = tuple(
+        ref for split in dict.fromkeys(splits) for ref in split_shards(source, manifest, split)
+    )
+    if sum(r.videos for r in refs) == 0:
+        raise ShardError(f"no videos in split(s) {', '.join(splits)} of {source}")
+    return refs
+
+
+def _train_batches(
+    refs: tuple[ShardRef, ...],
+    splits: list[str],
+    batch_size: int,
+    samples_per_epoch: int | None,
+    world_size: int,
+    start_batch: int,
+) -> int:
+    """Batches per rank in a train epoch over the shards `refs` of `splits`; a ShardError for
+    an epoch of less than one batch or a `start_batch` outside it."""
+    total = sum(r.videos for r in refs)
+    per_rank = samples_per_epoch if samples_per_epoch is not None else total // world_size
+    batches_per_rank = per_rank // batch_size
+    if batches_per_rank < 1:
+        raise ShardError(
+            f"an epoch of {per_rank} samples per rank is less than one batch of {batch_size} "
+            f"({total} videos in {', '.join(splits)}, world_size {world_size}); lower the "
+            "batch size or set samples_per_epoch"
+        )
+    if not 0 <= start_batch <= batches_per_rank:
         raise ShardError(
             f"start_batch {start_batch} is outside the epoch's {batches_per_rank} batches"
         )
-    frames_out = frames_out if with_targets else None
-    return VideoLoader(spec, frames_in, frames_out, workers, prefetch, device)
+    return batches_per_rank
 
 
 def _check_args(

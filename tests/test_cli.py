@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
 import typer
+from faults import run_faulted
 from typer.testing import CliRunner
 
 from convrnn_video import cli
@@ -64,23 +64,22 @@ def test_runs_from_another_folder_and_defaults_to_data_shards(shard_root: Path, 
 
 
 def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:
-    # demo cannot resume: it must not say "rerun the same command to resume"
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "cli.py"), "demo", "--out", str(tmp_path / "demo")],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # demo cannot resume: it must not say "rerun the same command to resume". Ctrl-C right
+    # after the generator's first video (the first progress bar update, in its worker pool).
+    done = run_faulted(
+        ["demo", "--out", tmp_path / "demo"], "tqdm:tqdm.update", 1, signal.SIGINT,
+        cwd=tmp_path, capture_output=True, text=True,
         # as from a shell: Ctrl-C delivered (a test process may ignore SIGINT, and an ignored
         # signal is inherited)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    deadline = time.time() + 120
-    data = tmp_path / "demo" / "data"
-    while not any(data.glob("*/video_*")) and time.time() < deadline:
-        time.sleep(0.05)  # the generator's workers are writing videos (the marker came first)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    err = done.stderr
+    assert done.returncode == 130, err
     assert "start the demo over" in err and "resume" not in err and "Traceback" not in err
+    # stopped in the generator: its first video written (its second worker may have finished
+    # one more), nothing ingested
+    assert list((tmp_path / "demo" / "data").glob("*/video_*"))
+    assert not (tmp_path / "demo" / "shards").exists()
 
 
 def test_help_shows_a_type_only_for_options_that_take_a_value() -> None:

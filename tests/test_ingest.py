@@ -12,10 +12,7 @@ import logging
 import os
 import pickle
 import signal
-import subprocess
-import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ from convrnn_video.ingest.errors import IngestError
 from convrnn_video.ingest.pack import STAGING, IngestConfig, run_ingest
 from convrnn_video.shards.format import SHARD_RE, member_suffixes
 from convrnn_video.shards.loader import make_loader
+from faults import run_faulted
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -361,36 +359,27 @@ def test_killed_ingest_publishes_nothing_and_a_rerun_completes_it(
     synth_samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     data = tmp_path / "data"
-    for n in range(40):  # 40 videos, 20 shards: long enough to kill partway
+    for n in range(12):  # 12 videos, 6 shards
         link_video(synth_samples / "train" / f"video_{n % 3}", data / "train" / f"video_{n}")
     out = tmp_path / "out"
-    code = (
-        "from pathlib import Path; from ingest.pack import IngestConfig, run_ingest; "
-        f"run_ingest(IngestConfig(data_root=Path({str(data)!r}), out=Path({str(out)!r}), "
-        "workers=1, videos_per_shard=2, progress=False))"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
-    try:
-        deadline = time.monotonic() + 60
-        while len(list((out / STAGING).glob("*.json"))) < 3:
-            assert proc.poll() is None, "ingest finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
+    # SIGKILL right after the fourth shard's tar is staged, before its record (which marks a
+    # shard finished): three shards are done, the fourth must be written again
+    args = ["ingest", data, "--out", out, "--workers", "1", "--videos-per-shard", "2"]
+    killed = run_faulted(args, "os:replace", 4, match=f"*/{STAGING}/*.tar", cwd=REPO,
+                         capture_output=True, text=True)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     staged = len(list((out / STAGING).glob("*.json")))
-    assert 3 <= staged < 20
+    assert staged == 3 and len(list((out / STAGING).glob("*.tar"))) == 4
     assert not (out / "manifest.json").exists()
     assert final_shards(out) == []
 
     with caplog.at_level(logging.INFO, logger="convrnn_video.ingest.pack"):
         ingest(data, out, videos_per_shard=2)
-    assert f"resuming: {staged} of 20 shards already staged" in caplog.text
+    assert f"resuming: {staged} of 6 shards already staged" in caplog.text
     clean = tmp_path / "clean"
     ingest(data, clean, videos_per_shard=2, workers=2)
     names = final_shards(clean)
-    assert len(names) == 20 and final_shards(out) == names
+    assert len(names) == 6 and final_shards(out) == names
     for name in [*names, "manifest.json"]:
         assert (out / name).read_bytes() == (clean / name).read_bytes(), name
     assert not (out / STAGING).exists()

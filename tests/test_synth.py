@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from convrnn_video.ingest.synth.motion import (
 from convrnn_video.ingest.synth.render import floor, render
 from convrnn_video.ingest.synth.scene import simulate
 from convrnn_video.ingest.synth.writer import video_rng
+from faults import run_faulted
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,24 +175,24 @@ def _cli(*args: str) -> list[str]:
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_files(tmp_path: Path) -> None:
-    counts = dict(train=14, val=2, unlabeled=2, hidden=2)
-    args = [f"--{k}={v}" for k, v in counts.items()]
+    counts = dict(train=5, val=1, unlabeled=1, hidden=1)
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(str(out), *args), cwd=REPO, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list(out.glob("train/video_*"))) < 3:
-        time.sleep(0.01)
-    if proc.poll() is not None:
-        pytest.skip("the generation finished before it could be killed")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = list(out.glob("train/video_*"))
-    assert 3 <= len(done) < 14
+    args = [str(out), "--workers=1", *(f"--{k}={v}" for k, v in counts.items())]
+    # SIGKILL in the middle of the fourth video: three whole ones, five frames of the fourth
+    killed = run_faulted(
+        ["synth", *args], "pathlib:Path.write_bytes", 3 * 22 + 5,
+        match="*/train/.tmp-video_*/image_*.png", cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    done = sorted(out.glob("train/video_*"))
+    assert [v.name for v in done] == ["video_0", "video_1", "video_2"]
     for video in done:  # only whole videos under real names
         assert len(list(video.glob("image_*.png"))) == 22 and (video / "mask.npy").is_file()
+    assert len(list(out.glob("train/.tmp-video_3-*/image_*.png"))) == 5
 
-    rerun = subprocess.run(_cli(str(out), *args), cwd=REPO, capture_output=True, text=True)
+    rerun = subprocess.run(_cli(*args), cwd=REPO, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
+    assert "(5 written, 3 already there)" in rerun.stdout
     assert not list(out.glob("*/.tmp-*"))
     generate(SynthConfig(out=tmp_path / "whole", progress=False, **counts))
     assert _files(out) == _files(tmp_path / "whole")

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
 from convrnn_video.train.tasks.frames import compute_loss
+from faults import run_faulted
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -214,27 +214,23 @@ def cli_train(shards: Path, out: Path, *extra: str) -> list[str]:
 @pytest.mark.slow
 def test_sigterm_saves_last_and_exits_0(shard_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, *cli_train(shard_root, run, "--max-steps", "100000", "--threads", "1")],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.time() + 120
-    while time.time() < deadline and not (
-        (run / "metrics.jsonl").exists() and records(run, "train")
-    ):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+    # SIGTERM right after the first optimizer step: the loop saves last.pt after it
+    args = cli_train(shard_root, run, "--max-steps", "100000", "--threads", "1")[1:]
+    done = run_faulted(args, "torch.optim:Adam.step", 1, signal.SIGTERM, cwd=REPO,
+                       capture_output=True, text=True)  # fmt: skip
+    err = done.stderr
+    assert done.returncode == 0, err
     assert "--resume" in err and "SIGTERM" in err
     step = load_checkpoint(run / "last.pt")["step"]
-    assert step >= 1
-    # resuming continues from there
-    subprocess.run(
+    assert step == 1
+    # resuming continues from there (not from a new start: it would end at the same step)
+    resumed = subprocess.run(
         [sys.executable, *cli_train(shard_root, run, "--resume", "--max-steps", str(step + 1))],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO, check=True, capture_output=True, text=True,
     )  # fmt: skip
+    assert f"resuming {run} at step {step} " in resumed.stderr
     assert load_checkpoint(run / "last.pt")["step"] == step + 1
+    assert [r["step"] for r in records(run, "train")] == [1, 2]
 
 
 @pytest.mark.slow

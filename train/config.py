@@ -121,18 +121,32 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes saved with the run
 
     def validate(self) -> TrainConfig:
-        """Check every field at once; raise one TrainError listing all problems."""
-        problems = []
+        """Fill the defaults left None (the task's recipe), check every field at once; raise
+        one TrainError listing all problems."""
         if self.task is None:
             self.task = "frames"
         if self.frames_in is None:
             self.frames_in = 11
         if self.frames_out is None:
             self.frames_out = 11
+        if self.task in TASKS:
+            self._fill_task_defaults()
+        problems = [
+            *self._task_problems(),
+            *self._choice_problems(),
+            *self._number_problems(),
+            *self._window_problems(),
+        ]
+        if problems:
+            raise TrainError("invalid training options:\n  - " + "\n  - ".join(problems))
+        return self
+
+    def _task_problems(self) -> list[str]:
+        """The task, its preset and inputs, the shards."""
+        problems = []
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
         else:
-            self._fill_task_defaults()
             names = preset_names(self.task)
             if self.preset not in names and not self.init_from:  # init: the checkpoint's model
                 problems.append(
@@ -146,6 +160,11 @@ class TrainConfig:
             )
         if not self.shards:
             problems.append("--shards is required (a folder made by `python cli.py ingest`)")
+        return problems
+
+    def _choice_problems(self) -> list[str]:
+        """Options naming one of a few choices (and the cosine lr floor)."""
+        problems = []
         if self.precision not in PRECISIONS:
             problems.append(
                 f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
@@ -160,6 +179,11 @@ class TrainConfig:
             problems.append(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.device not in DEVICES:
             problems.append(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        return problems
+
+    def _number_problems(self) -> list[str]:
+        """Counts, minutes, rates and weights in their ranges."""
+        problems = []
         positive = ("epochs", "batch_size", "frames_in", "frames_out", "log_every", "ckpt_every",
                     "frames_per_video")  # fmt: skip
         optional = ("max_steps", "samples_per_epoch", "val_every", "val_batch_size", "threads")
@@ -180,6 +204,11 @@ class TrainConfig:
                      "ssim_weight", "dice_weight", "motion_weight", "flow_weight"):  # fmt: skip
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        return problems
+
+    def _window_problems(self) -> list[str]:
+        """The training windows (--crop) and the splits trained on."""
+        problems = []
         if self.crop is not None and (
             len(self.crop) != 2 or (min(self.crop) < 1 and tuple(self.crop) != (0, 0))
         ):
@@ -195,9 +224,7 @@ class TrainConfig:
             not self.train_splits or any(not s for s in self.train_splits)
         ):
             problems.append(f"--train-splits must name at least one split, got {self.train_splits}")
-        if problems:
-            raise TrainError("invalid training options:\n  - " + "\n  - ".join(problems))
-        return self
+        return problems
 
     def _fill_task_defaults(self) -> None:
         """Give every field left None the task's value (TASK_DEFAULTS); remember which."""

@@ -102,6 +102,24 @@ def init_model_config(task: Any, cfg: TrainConfig, init: dict[str, Any]) -> Any:
     return model_cfg
 
 
+def _resumed_config(
+    payload: dict[str, Any], cfg: TrainConfig, last: Path, explicit: set[str] | None
+) -> TrainConfig:
+    """The options of a resumed run: those saved in its checkpoint `payload` (file `last`),
+    under the `explicit` ones typed now; a TrainError when they are missing or do not parse."""
+    saved = payload.get("train_config")
+    if not isinstance(saved, dict) or not saved:
+        raise TrainError(
+            f"{last} has no training options (train_config) to resume with; "
+            "it was not written by `train` (start a new run, or fine-tune from it "
+            "with --init-from)"
+        )
+    try:
+        return merge_for_resume(saved, cfg, explicit)
+    except (TypeError, ValueError) as exc:
+        raise TrainError(f"{last}: its training options do not parse: {exc}") from None
+
+
 @dataclass
 class TrainState:
     """What the loop advances; saved in every checkpoint."""
@@ -125,33 +143,23 @@ class Session:
     def __init__(
         self, cfg: TrainConfig, run: Path, env: DistEnv, explicit: set[str] | None = None
     ) -> None:
+        """The run in folder `run`: a new one, fine-tuned (--init-from) or resumed from
+        RUN/last.pt (--resume, the saved options under the `explicit` ones); everything is
+        checked before the run folder is written."""
         from convrnn_video.train.tasks import get_task
 
-        payload = None
-        if cfg.resume:
-            payload = load_checkpoint(run / runs.LAST)
-            saved = payload.get("train_config")
-            if not isinstance(saved, dict) or not saved:
-                raise TrainError(
-                    f"{run / runs.LAST} has no training options (train_config) to resume with; "
-                    "it was not written by `train` (start a new run, or fine-tune from it "
-                    "with --init-from)"
-                )
-            try:
-                cfg = merge_for_resume(saved, cfg, explicit)
-            except (TypeError, ValueError) as exc:
-                raise TrainError(
-                    f"{run / runs.LAST}: its training options do not parse: {exc}"
-                ) from None
-            cfg.out = str(run)
-            self.task = get_task(cfg.task)
+        payload = load_checkpoint(run / runs.LAST) if cfg.resume else None
+        if payload is not None:
+            cfg = _resumed_config(payload, cfg, run / runs.LAST, explicit)
+        cfg.out = str(run)
+        self.task = get_task(cfg.task)
+        init = None  # the --init-from checkpoint of a new run
+        if payload is not None:
             try:
                 self.model_cfg = self.task.config_from_dict(payload["model_config"])
             except (ValueError, TypeError) as exc:
                 raise TrainError(f"{run / runs.LAST}: bad model config: {exc}") from None
         else:
-            cfg.out = str(run)
-            self.task = get_task(cfg.task)
             self.model_cfg = self.task.model_config(cfg)
             if cfg.init_from:  # fine-tuning: that checkpoint's model and weights
                 init = load_checkpoint(cfg.init_from)
@@ -159,17 +167,37 @@ class Session:
                 # the run's config names the preset the model really comes from
                 cfg.preset = (init.get("train_config") or {}).get("preset") or "init-from"
         self.cfg, self.run, self.env = cfg, run, env
-        self.precision = resolve_precision(cfg.precision, env.device)  # "fp32" | "bf16"
+        self._check_inputs(payload)
+        self._build(payload, init)
+        self.net: torch.nn.Module = self._wrap()
+        self.baseline: dict[str, Any] | None = None
+        self.started = time.time()
+        self._plain_at: float | None = None  # when the last plain progress line was logged
+        if env.is_main:
+            self._open_files(payload is not None)
+            log.info("%s", self.describe())
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _check_inputs(self, payload: dict[str, Any] | None) -> None:
+        """The precision, the shards (the same data as the resumed run's `payload`), the
+        model's geometry and the batches per epoch: settled before anything is written."""
+        cfg, run = self.cfg, self.run
+        self.precision = resolve_precision(cfg.precision, self.env.device)  # "fp32" | "bf16"
         self.task.setup(cfg)
         self.has_val, geometry = check_shards(cfg, self.task)
         if payload is not None:  # before anything is written: a resume needs the same data
-            check_same_data(payload.get("data"), saved, cfg, run / runs.LAST)
+            check_same_data(payload.get("data"), payload["train_config"], cfg, run / runs.LAST)
         self.data = data_identity(cfg)
         fresh = payload is None and not cfg.init_from
         self.model_cfg = self.task.fit_geometry(self.model_cfg, geometry, fresh)
         self.steps_per_epoch = self._preflight()
         self.metrics_path = run / runs.METRICS
 
+    def _build(self, payload: dict[str, Any] | None, init: dict[str, Any] | None) -> None:
+        """Model, optimizer, scheduler and state: new, from the weights of `init`
+        (--init-from) or restored from `payload` (--resume)."""
+        cfg, env = self.cfg, self.env
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = self.task.build(self.model_cfg).to(env.device)
         self.optimizer = torch.optim.Adam(
@@ -183,7 +211,7 @@ class Session:
             budget_steps=cfg.epochs * self.steps_per_epoch,
         )
         self._pending_rng: dict[str, Any] | None = None
-        if payload is None and cfg.init_from:
+        if init is not None:
             try:
                 self.model.load_state_dict(init["model"])
             except (RuntimeError, KeyError, TypeError) as exc:
@@ -199,25 +227,22 @@ class Session:
                 self.state.budget_steps = cfg.epochs * self.steps_per_epoch
         else:
             torch.manual_seed(cfg.seed + 1 + env.rank)  # scheduled sampling differs per rank
-        self.net: torch.nn.Module = self.model
+
+    def _wrap(self) -> torch.nn.Module:
+        """The module the loop steps: the model, in DDP across processes, compiled on
+        --compile."""
+        env, net = self.env, self.model
         if env.distributed:
             ids = [env.device.index] if env.device.type == "cuda" else None
             unused = unused_parameters(self.model, self.task.dummy_loss)
             if unused:
                 log.info("parameters without gradient (DDP told so): %s", ", ".join(unused))
-            self.net = torch.nn.parallel.DistributedDataParallel(
+            net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=ids, find_unused_parameters=bool(unused)
             )
-        if cfg.compile:
-            self.net = torch.compile(self.net)
-        self.baseline: dict[str, Any] | None = None
-        self.started = time.time()
-        self._plain_at: float | None = None  # when the last plain progress line was logged
-        if env.is_main:
-            self._open_files(payload is not None)
-            log.info("%s", self.describe())
-
-    # --- setup ---------------------------------------------------------------------------
+        if self.cfg.compile:
+            net = torch.compile(net)
+        return net
 
     def _preflight(self) -> int:
         """What would otherwise fail once the run folder exists: an epoch of at least one

@@ -180,12 +180,50 @@ def _on_screen(pos: np.ndarray) -> np.ndarray:
 
 
 def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
+    """One scene of `frames` frames: objects placed or entering, some launched, then slid with
+    friction and collisions (the draws from `rng` come in a fixed order: same seed, same scene)."""
     n_total = int(rng.choice([4, 5, 6, 7, 8], p=[0.1, 0.15, 0.25, 0.25, 0.25]))  # 4-8 objects
     n_start = int(min(n_total, rng.choice([1, 2, 3, 3, 4, 4, 5, 6])))  # visible at frame 0
     kinds = _sample_kinds(rng, n_total)
 
-    pos = np.zeros((n_total, 2))
+    pos, enter_at, entries, placed = _place(rng, n_total, n_start, frames)
     vel = np.zeros((n_total, 2))
+    friction = rng.uniform(*FRICTION_SPREAD, size=n_total)
+    drag = friction * np.asarray(DRAG)[kinds[:, 0]]  # (N,) share of the speed lost per frame
+    decel = friction * np.asarray(DECEL_PX)[kinds[:, 0]] / px_per_unit(MID_Z)  # (N,) floor units
+    _launch_at_start(rng, pos, vel, placed, drag, decel)
+
+    spin = rng.uniform(0.6, 1.6, size=n_total) * rng.choice([-1.0, 1.0], size=n_total)
+    angle = rng.uniform(0, math.pi / 2, size=n_total)
+    is_entry = np.zeros(n_total, dtype=bool)
+    is_entry[list(entries)] = True
+    out_pos = np.zeros((frames, n_total, 2))
+    out_angle = np.zeros((frames, n_total))
+    for t in range(frames):
+        for i in np.flatnonzero(is_entry & (enter_at == t)):
+            on_floor = (enter_at < t) | ~is_entry
+            vel[i] = _entry_velocity(rng, i, pos, vel, on_floor, entries[i], drag[i], decel[i])
+        active = enter_at <= t
+        if t > 0:
+            _step(pos, vel, active, spin, angle)
+            speed = np.hypot(vel[:, 0], vel[:, 1])  # (N,) floor units per frame
+            slower = np.maximum(speed * (1.0 - drag) - decel, 0.0)
+            keep = np.divide(slower, speed, out=np.zeros_like(speed), where=speed > 0)
+            vel[active] *= keep[active, None]
+            vel[np.hypot(vel[:, 0], vel[:, 1]) < REST_SPEED] = 0.0
+        out_pos[t] = pos
+        out_angle[t] = angle
+    return Scene(kinds[:, 0], kinds[:, 1], kinds[:, 2], out_pos, out_angle, enter_at)
+
+
+def _place(
+    rng: np.random.Generator, n_total: int, n_start: int, frames: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[float, float]], list[int]]:
+    """Where each of `n_total` objects starts: the first `n_start` on a free floor spot when
+    there is one, the others at a border point, entering later.
+    -> positions (N, 2), entry frames (N,), {entering object: (heading, floor speed)}, the
+    objects placed on the floor."""
+    pos = np.zeros((n_total, 2))
     enter_at = np.zeros(n_total, dtype=int)  # frame at which an object becomes active
     entries: dict[int, tuple[float, float]] = {}  # entering object -> (heading, floor speed)
     placed: list[int] = []
@@ -198,9 +236,19 @@ def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
             pos[i], *entries[i] = _entry(rng)
             early = rng.random() < P_EARLY_ENTRY
             enter_at[i] = int(rng.integers(1, 11) if early else rng.integers(0, frames - 5))
-    friction = rng.uniform(*FRICTION_SPREAD, size=n_total)
-    drag = friction * np.asarray(DRAG)[kinds[:, 0]]  # (N,) share of the speed lost per frame
-    decel = friction * np.asarray(DECEL_PX)[kinds[:, 0]] / px_per_unit(MID_Z)  # (N,) floor units
+    return pos, enter_at, entries, placed
+
+
+def _launch_at_start(
+    rng: np.random.Generator,
+    pos: np.ndarray,
+    vel: np.ndarray,
+    placed: list[int],
+    drag: np.ndarray,
+    decel: np.ndarray,
+) -> None:
+    """Set some of the `placed` objects sliding at frame 0 (their `vel`, in place), often
+    at another object they can reach."""
     for i in placed:
         if rng.random() < P_SLIDING_AT_START:  # some objects are already sliding at frame 0
             heading = rng.uniform(-math.pi, math.pi)
@@ -212,38 +260,32 @@ def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
                 heading = heading if aimed is None else aimed
             vel[i] = speed * np.array([math.cos(heading), math.sin(heading)])
 
-    spin = rng.uniform(0.6, 1.6, size=n_total) * rng.choice([-1.0, 1.0], size=n_total)
-    angle = rng.uniform(0, math.pi / 2, size=n_total)
-    is_entry = np.zeros(n_total, dtype=bool)
-    is_entry[list(entries)] = True
-    out_pos = np.zeros((frames, n_total, 2))
-    out_angle = np.zeros((frames, n_total))
-    for t in range(frames):
-        for i in np.flatnonzero(is_entry & (enter_at == t)):
-            heading, speed = entries[i]
-            if rng.random() < P_AIMED:  # most head for an object resting in view
-                on_floor = (enter_at < t) | ~is_entry
-                resting = on_floor & _on_screen(pos) & (np.hypot(vel[:, 0], vel[:, 1]) == 0)
-                reach = _reach(speed, drag[i], decel[i])
-                for _ in range(ENTRY_TRIES):  # from another border point when none is in reach
-                    aimed = _aim(rng, pos[i], pos[resting], heading, ENTRY_CONE, reach)
-                    if aimed is not None or not resting.any():
-                        break
-                    pos[i], heading, speed = _entry(rng)
-                    reach = _reach(speed, drag[i], decel[i])
-                heading = heading if aimed is None else aimed
-            vel[i] = speed * np.array([math.cos(heading), math.sin(heading)])
-        active = enter_at <= t
-        if t > 0:
-            _step(pos, vel, active, spin, angle)
-            speed = np.hypot(vel[:, 0], vel[:, 1])  # (N,) floor units per frame
-            slower = np.maximum(speed * (1.0 - drag) - decel, 0.0)
-            keep = np.divide(slower, speed, out=np.zeros_like(speed), where=speed > 0)
-            vel[active] *= keep[active, None]
-            vel[np.hypot(vel[:, 0], vel[:, 1]) < REST_SPEED] = 0.0
-        out_pos[t] = pos
-        out_angle[t] = angle
-    return Scene(kinds[:, 0], kinds[:, 1], kinds[:, 2], out_pos, out_angle, enter_at)
+
+def _entry_velocity(
+    rng: np.random.Generator,
+    i: int,
+    pos: np.ndarray,
+    vel: np.ndarray,
+    on_floor: np.ndarray,
+    entry: tuple[float, float],
+    drag: float,
+    decel: float,
+) -> np.ndarray:
+    """The velocity (2,) of object `i` entering now with its `entry` (heading, floor speed):
+    mostly aimed at an object resting in view among those `on_floor`, from another border
+    point (pos[i], changed in place) when none is in reach."""
+    heading, speed = entry
+    if rng.random() < P_AIMED:  # most head for an object resting in view
+        resting = on_floor & _on_screen(pos) & (np.hypot(vel[:, 0], vel[:, 1]) == 0)
+        reach = _reach(speed, drag, decel)
+        for _ in range(ENTRY_TRIES):  # from another border point when none is in reach
+            aimed = _aim(rng, pos[i], pos[resting], heading, ENTRY_CONE, reach)
+            if aimed is not None or not resting.any():
+                break
+            pos[i], heading, speed = _entry(rng)
+            reach = _reach(speed, drag, decel)
+        heading = heading if aimed is None else aimed
+    return speed * np.array([math.cos(heading), math.sin(heading)])
 
 
 def _reach(speed: float, drag: float, decel: float) -> float:
