@@ -68,7 +68,7 @@ app = typer.Typer(
 
 
 SHARDS = str(IngestConfig().shards_dir)  # where `ingest` writes by default: every reader looks
-PACKAGES = ("ingest", "shards", "convrnn", "segment", "train", "infer")  # our loggers' roots
+LOGGER = "convrnn_video"  # our loggers' root: every stage is a subpackage (convrnn_video.train)
 
 
 class _LogHandler(logging.Handler):
@@ -92,8 +92,7 @@ def setup_logging(level: int) -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    for name in PACKAGES:
-        logging.getLogger(name).setLevel(level)
+    logging.getLogger(LOGGER).setLevel(level)
 
 
 @app.callback()
