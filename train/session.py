@@ -37,7 +37,7 @@ from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.plots import write_curves
 from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
 
 
@@ -305,7 +305,8 @@ class Session:
         tmp = self.run / (runs.CONFIG + ".tmp")
         tmp.write_text(json.dumps(resolved, indent=2) + "\n")
         os.replace(tmp, self.run / runs.CONFIG)
-        log.info("run folder %s\n%s", self.run, json.dumps(resolved["train"], indent=None))
+        log.info("run folder %s (settings in %s; -v prints them)", self.run, runs.CONFIG)
+        log.debug("%s", json.dumps(resolved["train"], indent=None))
         if resumed and self.metrics_path.exists():
             # Drop lines written after the checkpoint we resume from: they will be redone.
             kept = []

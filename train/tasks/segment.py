@@ -13,7 +13,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext, Task
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
 
 
