@@ -602,7 +602,11 @@ def predict(
     out: str = typer.Option(
         PredictConfig.out, help="Zarr store: a new or empty folder or fsspec URL, or our store."
     ),
-    split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
+    split: str = typer.Option(
+        PredictConfig.split,
+        help="Split to predict: hidden, val, train or unlabeled (all but hidden: the frames "
+        "after a hidden video's, which `evaluate` scores on val and train).",
+    ),
     batch_size: int | None = typer.Option(
         PredictConfig.batch_size,
         help="Videos per forward pass.",

@@ -458,7 +458,7 @@ class Session:
         if better:
             st.best_saved = loss
             self._save(runs.BEST)
-        if self.env.is_main:
+        if self.env.is_main and not final:  # a final validation: finish() draws them next
             self._curves()
         if not final and cfg.early_stop and st.bad >= cfg.early_stop:
             log.info("early stopping: no better val loss in %d validations", st.bad)
