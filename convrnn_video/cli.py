@@ -800,7 +800,8 @@ def evaluate(
                 progress=progress,
             )
         )
-    say(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
+    first, last = r["frames"][0], r["frames"][-1]  # image numbers; the course counts from 1
+    say(f"{r['videos']} {r['split']} videos, frames {first + 1}-{last + 1} (image_{first}-{last}):")
     # psnr: per video and frame, then averaged; psnr_mse: of the mean MSE (finite when copying
     # is exact); grid: patch-grid energy (copy-last shows the true frames' level); energy:
     # the frames' spectral energy over the true frames' (below 1: faded or blurred)
