@@ -68,7 +68,7 @@ app = typer.Typer(
 
 
 SHARDS = str(IngestConfig().shards_dir)  # where `ingest` writes by default: every reader looks
-PACKAGES = ("ingest", "shards", "convrnn", "segment", "train", "infer")  # our loggers' roots
+LOGGER = "convrnn_video"  # our loggers' root: every stage is a subpackage (convrnn_video.train)
 
 
 class _LogHandler(logging.Handler):
@@ -92,8 +92,7 @@ def setup_logging(level: int) -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    for name in PACKAGES:
-        logging.getLogger(name).setLevel(level)
+    logging.getLogger(LOGGER).setLevel(level)
 
 
 @app.callback()
@@ -106,6 +105,13 @@ def options(
         typer.echo("error: --verbose and --quiet exclude each other", err=True)
         raise typer.Exit(2)
     setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+def say(message: str) -> None:
+    """A command's result or table on stdout, unless --quiet (which prints only warnings,
+    errors and what --json asks for)."""
+    if logging.getLogger(LOGGER).isEnabledFor(logging.INFO):
+        typer.echo(message)
 
 
 @contextlib.contextmanager
@@ -156,7 +162,7 @@ def synth(
     cfg = SynthConfig(out=out, seed=seed, workers=workers, overwrite=overwrite, **counts)
     with user_errors(SynthError):
         result = generate(cfg)
-    typer.echo(
+    say(
         f"{out}: "
         + ", ".join(f"{k} {result[k]}" for k in counts)
         + f" videos ({result['written']} written, {result['skipped']} already there)"
@@ -213,16 +219,14 @@ def ingest(
         size = _size(sum(s["bytes"] for s in entry["shards"]))
         shards = len(entry["shards"])
         frame = f"{entry['frames']} frames {entry['height']}x{entry['width']}x{entry['channels']}"
-        typer.echo(
-            f"{split:<10} {entry['videos']:>6} videos  {frame:<20} {shards:>4} shards  {size}"
-        )
+        say(f"{split:<10} {entry['videos']:>6} videos  {frame:<20} {shards:>4} shards  {size}")
     if manifest["ignored"]:
         ignored = manifest["ignored"]
         shown = ", ".join(ignored[:8]) + (" ..." if len(ignored) > 8 else "")
-        typer.echo(f"ignored {len(ignored)} stray file(s): {shown}")
+        say(f"ignored {len(ignored)} stray file(s): {shown}")
     for entry in manifest["skipped"]:
         typer.echo(f"skipped {entry['split']}/{entry['video']}: {entry['reason']}", err=True)
-    typer.echo(f"wrote {cfg.shards_dir / 'manifest.json'}")
+    say(f"wrote {cfg.shards_dir / 'manifest.json'}")
 
 
 # --- shards-info ---------------------------------------------------------------------------
@@ -248,17 +252,17 @@ def shards_info(
 
     with user_errors(ShardError, InferError):
         info = summarize(shards)
-        typer.echo(f"shards: {shards}  (ingested from {info['source']})")
+        say(f"shards: {shards}  (ingested from {info['source']})")
         head = ("split", "videos", "frames", "HxWxC", "masks", "shards", "size")
-        typer.echo("{:<10} {:>7} {:>6} {:>11} {:>5} {:>6} {:>9}".format(*head))
+        say("{:<10} {:>7} {:>6} {:>11} {:>5} {:>6} {:>9}".format(*head))
         for split, e in info["splits"].items():
             masks = "yes" if e["masks"] else "no"
             frame = f"{e['height']}x{e['width']}x{e['channels']}"
-            typer.echo(
+            say(
                 f"{split:<10} {e['videos']:>7} {e['frames']:>6} {frame:>11} {masks:>5} "
                 f"{e['shards']:>6} {_size(e['bytes']):>9}"
             )
-        typer.echo(
+        say(
             f"skipped at ingest: {len(info['skipped'])} video(s); "
             f"ignored: {len(info['ignored'])} stray file(s)"
         )
@@ -273,7 +277,7 @@ def shards_info(
                     err=True,
                 )
                 raise typer.Exit(1)
-            typer.echo(f"verified {report['shards']} shards, {report['samples']} samples: ok")
+            say(f"verified {report['shards']} shards, {report['samples']} samples: ok")
             if labels:
                 from convrnn_video.infer.labels import verify_labels
 
@@ -285,7 +289,7 @@ def shards_info(
                                "`python cli.py label` (with --overwrite if it was made by "
                                "another segmenter)", err=True)  # fmt: skip
                     raise typer.Exit(1)
-                typer.echo(f"verified {len(labels)} label store(s): ok")
+                say(f"verified {len(labels)} label store(s): ok")
 
 
 # --- presets -------------------------------------------------------------------------------
@@ -317,12 +321,12 @@ def presets(
 
         if segmenter:
             rows = seg_preset_table()
-            typer.echo(json.dumps(rows, indent=2) if as_json else seg_format_table(rows))
+            typer.echo(json.dumps(rows, indent=2)) if as_json else say(seg_format_table(rows))
             return
         rows = preset_table(frames_in=frames_in, frames_out=frames_out)
-        typer.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+        typer.echo(json.dumps(rows, indent=2)) if as_json else say(format_table(rows))
         if not as_json:
-            typer.echo("\n" + seg_format_table(seg_preset_table()))
+            say("\n" + seg_format_table(seg_preset_table()))
 
 
 # --- train ---------------------------------------------------------------------------------
@@ -569,14 +573,14 @@ def label(
         return
     before = f" ({s['already_done']} done before)" if s["already_done"] else ""
     speed = f", {s['frames_per_s']} frames/s in {s['precision']}" if s["labelled"] else ""
-    typer.echo(
+    say(
         f"labelled {s['labelled']} of {s['videos']} {s['split']} videos{before} "
         f"in {s['seconds']:.1f} s{speed}"
     )
     if s["complete"]:
-        typer.echo(f"wrote {s['store']}: train --task masks --labels {s['store']} reads it")
+        say(f"wrote {s['store']}: train --task masks --labels {s['store']} reads it")
     elif s["complete"] is False:  # None: another process of a distributed run
-        typer.echo(f"{s['store']} is not complete: rerun the same command to finish it")
+        say(f"{s['store']} is not complete: rerun the same command to finish it")
 
 
 # --- predict -------------------------------------------------------------------------------
@@ -610,7 +614,11 @@ def predict(
     out: str = typer.Option(
         PredictConfig.out, help="Zarr store: a new or empty folder or fsspec URL, or our store."
     ),
-    split: str = typer.Option(PredictConfig.split, help="Split to predict: hidden or val."),
+    split: str = typer.Option(
+        PredictConfig.split,
+        help="Split to predict: hidden, val, train or unlabeled (all but hidden: the frames "
+        "after a hidden video's, which `evaluate` scores on val and train).",
+    ),
     batch_size: int | None = typer.Option(
         PredictConfig.batch_size,
         help="Videos per forward pass.",
@@ -662,17 +670,17 @@ def predict(
             )
         )
     if s["rank"] == 0:
-        typer.echo(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
+        say(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
         if s["task"] == "masks":
-            typer.echo(f"segmenter {s['segmenter']} (masks of the input frames)")
+            say(f"segmenter {s['segmenter']} (masks of the input frames)")
         elif s["segmenter"]:
-            typer.echo(f"segmenter {s['segmenter']} (masks of every predicted frame)")
+            say(f"segmenter {s['segmenter']} (masks of every predicted frame)")
         relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
-        typer.echo(
+        say(
             f"{'mask forecaster' if s['task'] == 'masks' else 'frame model'} in {s['precision']}"
             f"{relabel}; the store holds {' and '.join(s['holds'])}"
         )
-        typer.echo(
+        say(
             f"predicted {s['predicted']} of {s['videos']} {s['split']} videos "
             f"({s['already_done']} already done) in {s['seconds']:.1f} s -> {s['store']}"
         )
@@ -718,7 +726,7 @@ def export_png(
                 progress=progress,
             )
         )
-    typer.echo(
+    say(
         f"wrote {s['files']} PNG files for {s['videos']} videos under {s['out']}/ "
         f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''})"
     )
@@ -755,7 +763,7 @@ def submit(
         )
         s = run_submit(cfg)
     shape = "x".join(str(n) for n in s["shape"])
-    typer.echo(
+    say(
         f"wrote {s['out']} ({s['dtype']} {shape}, {s['frame']} of {s['videos']} {s['split']} "
         f"videos) and {s['json']}"
     )
@@ -805,19 +813,20 @@ def evaluate(
                 progress=progress,
             )
         )
-    typer.echo(f"{r['videos']} {r['split']} videos, frames {r['frames'][0]}-{r['frames'][-1]}:")
+    first, last = r["frames"][0], r["frames"][-1]  # image numbers; the course counts from 1
+    say(f"{r['videos']} {r['split']} videos, frames {first + 1}-{last + 1} (image_{first}-{last}):")
     # psnr: per video and frame, then averaged; psnr_mse: of the mean MSE (finite when copying
     # is exact); grid: patch-grid energy (copy-last shows the true frames' level); energy:
     # the frames' spectral energy over the true frames' (below 1: faded or blurred)
     for name in FRAME_METRICS if "model" in r else ():  # none: masks only
-        typer.echo(_metric_line(name, r))
+        say(_metric_line(name, r))
     if "jaccard" in r:
         last = f"image_{r['frames'][-1]}"
-        typer.echo(f"  jaccard (49 classes)   {'mean':>7} {last:>9}")
+        say(f"  jaccard (49 classes)   {'mean':>7} {last:>9}")
         for key in ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true"):
             j = r["jaccard"][key]
-            typer.echo(f"  {key:<20} {j['mean']:8.4f} {j['last']:9.4f}")
-    typer.echo(f"report {out}, plot {r['plot']}")
+            say(f"  {key:<20} {j['mean']:8.4f} {j['last']:9.4f}")
+    say(f"report {out}, plot {r['plot']}")
 
 
 # --- show ----------------------------------------------------------------------------------
@@ -849,7 +858,7 @@ def show(
                 scale=scale,
             )
         )
-    typer.echo(f"wrote {s['out']} ({len(s['videos'])} {s['split']} videos)")
+    say(f"wrote {s['out']} ({len(s['videos'])} {s['split']} videos)")
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -927,7 +936,7 @@ def demo(
 
 def _print_demo(s: dict) -> None:
     """What the demo wrote and how its models scored (`run_demo`'s summary `s`)."""
-    typer.echo(
+    say(
         f"\ndemo finished in {s['seconds']['total']:.0f} s "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in s['seconds'].items() if k != 'total')}); "
         f"the frame model trained {s['steps']['frames']} steps, the segmenter "
@@ -946,21 +955,21 @@ def _print_demo(s: dict) -> None:
         ("val plot", "plot"),
         ("montage", "montage"),
     ):
-        typer.echo(f"  {label:<17} {s[key]}")
+        say(f"  {label:<17} {s[key]}")
     for split, path in s["preds"].items():
-        typer.echo(f"  {split + ' store':<17} {path}")
-    typer.echo(
+        say(f"  {split + ' store':<17} {path}")
+    say(
         "the submission comes from the RGB path (the segmenter on predicted frames); the "
         "README's mask path (train --task masks) scores higher: README.md, 'From data/ to "
         "submission.pt'"
     )
-    typer.echo(f"val metrics on {s['videos']} videos (frames 12-22):")
-    typer.echo(f"  {'':<8} {'model':>10}   {'copy-last-frame':>15}")
+    say(f"val metrics on {s['videos']} videos (frames 12-22):")
+    say(f"  {'':<8} {'model':>10}   {'copy-last-frame':>15}")
     for name in FRAME_METRICS:
-        typer.echo(f"  {name:<8} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
+        say(f"  {name:<8} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
     if s["jaccard"]:
         j = s["jaccard"]
-        typer.echo("val masks, Jaccard (49 classes) of frame 22 / of frames 12-22:")
+        say("val masks, Jaccard (49 classes) of frame 22 / of frames 12-22:")
         for label, key in (
             ("segmenter on predicted frames", "model"),
             ("copying the last input's mask", "copy_last_input"),
@@ -968,7 +977,7 @@ def _print_demo(s: dict) -> None:
             ("segmenter on true frames", "segmenter_on_true"),
         ):
             if key in j:
-                typer.echo(f"  {label:<30} {j[key]['last']:.4f} / {j[key]['mean']:.4f}")
+                say(f"  {label:<30} {j[key]['last']:.4f} / {j[key]['mean']:.4f}")
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from convrnn_video.infer.errors import InferError
+from convrnn_video.shards.format import SPLITS  # every split `predict` writes a store for
 
-SPLITS = ("hidden", "val")  # splits that `predict` writes a store for
 # predict: auto (train.ddp.resolve_precision: bf16 where the device computes it natively, else
 # fp32), float32, or bfloat16 autocast
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -36,7 +36,9 @@ class PredictConfig:
     segmenter: str | None = None
     relabel_unseen: bool = False  # predicted classes absent from the segmented inputs -> best seen
     motion: bool = False  # also store each predicted frame's displacement (a motion model's)
-    split: str = "hidden"  # which split to predict: hidden or val
+    # which split to predict: hidden, or a whole-video one (val, train, unlabeled) whose later
+    # frames `evaluate` scores the store against
+    split: str = "hidden"
     batch_size: int | None = None  # videos per forward pass; None: auto (predict.auto_batch_size)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
     workers: int = 0  # loader worker processes

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -287,7 +288,9 @@ def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
         frames_out=scorer.frames[1],
         masks=scorer.jaccard is not None,
     )
-    for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not cfg.progress):
+    # a bar on a terminal only (off one, \r-updates fill a log), and not under --quiet
+    shown = cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+    for batch in tqdm(loader, unit="batch", desc="evaluate", disable=not shown):
         if batch["targets"] is None:
             raise InferError(f"the {split!r} shards in {cfg.shards} carry no future frames")
         scorer.add(batch, cfg.shards)

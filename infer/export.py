@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -160,7 +161,9 @@ def _write_pngs(
 ) -> int:
     """Encode the PNGs of the videos at `positions` on `cfg.workers` threads; returns files."""
     ids, files = store.ids(), 0
-    bar = tqdm(total=len(positions), unit="video", desc="export-png", disable=not cfg.progress)
+    # a bar on a terminal only (off one, \r-updates fill a log), and not under --quiet
+    shown = cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+    bar = tqdm(total=len(positions), unit="video", desc="export-png", disable=not shown)
     pending: deque[Future] = deque()
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         for lo in range(0, len(positions), READ_BLOCK):

@@ -23,6 +23,7 @@ only their chunks; rank 0 creates the store before and finishes it after.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -186,8 +187,10 @@ def _label_missing(cfg, store, done, model, frames, where, context) -> int:
     rank, world, device = where
     loader = make_loader(cfg.shards, [cfg.split], mode="eval", batch_size=cfg.batch_size,
                          frames_in=frames, frames_out=0, rank=rank, world_size=world)  # fmt: skip
+    # a bar on a terminal only (off one, \r-updates fill a log), and not under --quiet
+    shown = cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
     bar = tqdm(total=int((~done).sum()) if world == 1 else None, unit="video", desc="label",
-               disable=not cfg.progress or rank != 0)  # fmt: skip
+               disable=not shown or rank != 0)  # fmt: skip
     labelled = 0
     with torch.inference_mode():
         for batch in loader:

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -464,7 +465,9 @@ def _predict_batches(
         total=left if world == 1 else None,
         unit="video",
         desc="predict",
-        disable=not cfg.progress or rank != 0,
+        # on a terminal only (off one, \r-updates fill a log), and not under --quiet
+        disable=not (cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO))
+        or rank != 0,
     )
     predicted, pending = 0, deque[Future]()
     with ThreadPoolExecutor(max_workers=1) as writer, torch.inference_mode():

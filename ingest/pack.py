@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -255,7 +256,9 @@ def _write_shards(
     from tqdm import tqdm
 
     total = done + sum(len(p.videos) for p in todo)
-    bar = tqdm(total=total, initial=done, unit=" videos", desc=desc, disable=not cfg.progress)
+    # a bar on a terminal only (off one, \r-updates fill a log), and not under --quiet
+    shown = cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+    bar = tqdm(total=total, initial=done, unit=" videos", desc=desc, disable=not shown)
     root = Path(cfg.data_root)
     records: dict[str, dict] = {}
     with bar:

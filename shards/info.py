@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,8 @@ from convrnn_video.shards.format import (
 )
 from convrnn_video.shards.manifest import join, open_url, read_manifest, split_geometry
 from convrnn_video.shards.reader import decode_mask, decode_sample
+
+log = logging.getLogger(__name__)
 
 
 def summarize(source: str | Path) -> dict[str, Any]:
@@ -207,7 +211,9 @@ def verify(source: str | Path, progress: bool = False) -> dict[str, Any]:
     shards = [(split, e, s) for split, e in manifest["splits"].items() for s in e["shards"]]
     problems: list[str] = []
     samples, last_ids = 0, {split: [-1] for split in manifest["splits"]}
-    for split, e, s in tqdm(shards, unit=" shards", desc="verify", disable=not progress):
+    # a bar on a terminal only (off one, \r-updates fill a log), and not under --quiet
+    shown = progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+    for split, e, s in tqdm(shards, unit=" shards", desc="verify", disable=not shown):
         url = join(source, s["name"])
         geometry = split_geometry(manifest, split)
         n, found = _verify_shard(url, s, split, geometry, bool(e.get("masks")), last_ids[split])

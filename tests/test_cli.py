@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import typer
 from faults import run_faulted
 from typer.testing import CliRunner
@@ -93,3 +95,61 @@ def test_help_shows_a_type_only_for_options_that_take_a_value() -> None:
     # a "[default: ...]" inside a help text is rich markup and vanished ("forward pass .")
     assert "Videos per forward pass. [default: (8; on a CPU 1 for" in predict
     assert "under --runs" in predict and "<int>" in predict  # options with a value keep it
+
+
+def on_a_terminal(*args: str, cwd: Path) -> tuple[str, str]:
+    """`python cli.py ARGS` with stderr on a pseudo-terminal, where a person would watch bars;
+    -> (stdout, what the terminal showed)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), *args], cwd=cwd, env=env,
+                          stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)  # fmt: skip
+    os.close(slave)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO: the terminal's writer has gone
+        while chunk := os.read(master, 1 << 16):
+            shown += chunk
+    os.close(master)
+    assert proc.returncode == 0, shown
+    return proc.stdout, shown.decode()
+
+
+@pytest.mark.slow
+def test_bars_on_a_terminal_only_and_quiet_prints_only_errors(tmp_path: Path) -> None:
+    counts = ("--train", "1", "--val", "1", "--unlabeled", "0", "--hidden", "1")
+    out, shown = on_a_terminal("synth", "a", *counts, cwd=tmp_path)
+    assert "synth: 100%" in shown and out.startswith("a: train 1, val 1")
+    out, shown = on_a_terminal("--quiet", "synth", "b", *counts, cwd=tmp_path)
+    assert out == "" and shown == ""  # was: the bar, and the summary line
+    # off a terminal (a log file): no bar, whose \r-updates filled logs (the last one twice)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, str(REPO / "cli.py"), "synth", "c", *counts]
+    logged = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert logged.returncode == 0 and logged.stderr == "" and logged.stdout.startswith("c: train")
+    runner = CliRunner()
+    os.chdir(tmp_path)
+    try:
+        for loud, quiet in (
+            (["ingest", "a", "--out", "s1"], ["ingest", "a", "--out", "s2"]),
+            (["shards-info", "s1", "--verify"], ["shards-info", "s1", "--verify"]),
+        ):
+            said = runner.invoke(cli.app, loud)
+            assert said.exit_code == 0 and said.output.strip(), said.output
+            hushed = runner.invoke(cli.app, ["--quiet", *quiet])
+            assert hushed.exit_code == 0 and hushed.output == "", hushed.output
+        asked = runner.invoke(cli.app, ["--quiet", "presets", "--segmenter", "--json"])
+        assert asked.output.startswith("[")  # what --json asks for still prints
+        failed = runner.invoke(cli.app, ["--quiet", "shards-info", "nowhere"])
+        assert failed.exit_code == 1 and failed.output.startswith("error: ")
+        # our loggers are convrnn_video.*: -v shows their debug lines, the default their info
+        verbose = runner.invoke(cli.app, ["-v", "synth", "d", *counts])
+        assert "wrote 3 videos (0 already there)" in verbose.output
+        assert "train: 1 video" in runner.invoke(cli.app, ["ingest", "d"]).output
+    finally:
+        os.chdir(REPO)

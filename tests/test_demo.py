@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -68,33 +67,4 @@ def test_demo_never_touches_a_folder_it_did_not_write(tmp_path: Path) -> None:
     assert (work / "data" / "train" / "video_0" / "image_0.png").read_bytes() == b"png"
 
 
-@pytest.mark.slow
-def test_demo_small(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")  # nothing of the demo's names: it may start here
-    proc = run_cli("demo", "--out", str(out), *SMALL, timeout=600)
-    assert "copy-last-frame" in proc.stdout and "montage" in proc.stdout
-    assert "segmenter on true frames" in proc.stdout and "submission" in proc.stdout
-    # time budgets, capped here by --steps: the demo says what it did in its time
-    assert "the frame model trained 2 steps, the segmenter 2" in proc.stdout
-    assert "extrapolating its objects" in proc.stdout
-    report = json.loads((out / "report.json").read_text())
-    assert report["videos"] == 2 and report["split"] == "val"
-    assert set(report["jaccard"]) >= {"model", "copy_last_input", "segmenter_on_true"}
-    assert len(list((out / "predictions").glob("video_*/image_21.png"))) == 2
-    assert len(list((out / "predictions").glob("video_*/mask_21.png"))) == 2
-    assert (out / "montage.png").is_file() and (out / "report.png").is_file()
-    val = PredStore.open(out / "preds-val.zarr")
-    assert val.masks is not None and val.attrs["task"] == "frames"
-    assert val.attrs["segmenter_config"]["base_channels"] == 4  # the tiny segmenter it trained
-    submission = json.loads((out / "submission.json").read_text())
-    assert submission["shape"] == [2, 160, 240] and submission["split"] == "hidden"
-    marker = json.loads((out / ".convrnn-demo").read_text())
-    assert marker["written_by"] == "convrnn-video demo" and marker["config"]["steps"] == 2
-    again = run_cli("demo", "--out", str(out), cwd=tmp_path, check=False)
-    assert again.returncode == 1 and "--overwrite" in again.stderr
-    (out / "runs" / "stale.txt").write_text("from the first demo")
-    run_cli("demo", "--out", str(out), "--overwrite", *SMALL, timeout=600)
-    assert not (out / "runs" / "stale.txt").exists() and (out / "submission.pt").is_file()
-    assert (out / "notes.txt").read_text() == "mine"  # not the demo's: kept
+# The demo's own run, its output and its rerun: tests/test_readme.py, the README's quick start.

@@ -625,3 +625,24 @@ def test_motion_stored_per_video_in_pixels(shard_root: Path, ckpt: Path, tmp_pat
     assert still.returncode == 1 and "Traceback" not in still.stderr and len(lines) == 1
     assert lines[0].startswith("error: ") and "no motion output" in lines[0]
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_any_split_of_the_shards_and_a_clear_refusal(
+    shard_root: Path, ckpt: Path, tmp_path: Path
+) -> None:
+    """`predict --split train` (and unlabeled) predicts the frames after a hidden video's, as on
+    val, and `evaluate` scores a train store; a split that is none names the ones accepted."""
+    from convrnn_video.infer.config import EvaluateConfig
+    from convrnn_video.infer.evaluate import run_evaluate
+
+    for split, videos in (("train", 6), ("unlabeled", 6)):
+        summary = predict(shard_root, ckpt, tmp_path / f"{split}.zarr", split=split)
+        assert summary["split"] == split and summary["predicted"] == videos
+        store = PredStore.open(tmp_path / f"{split}.zarr")
+        assert store.attrs["first_frame"] == 11 and store.frames.shape[1] == 11
+    report = run_evaluate(EvaluateConfig(preds=str(tmp_path / "train.zarr"),
+                                         shards=str(shard_root), out=str(tmp_path / "r.json"),
+                                         progress=False))  # fmt: skip
+    assert report["split"] == "train" and report["videos"] == 6
+    with pytest.raises(InferError, match="split must be one of train, val, unlabeled, hidden"):
+        predict(shard_root, ckpt, tmp_path / "x.zarr", split="test")

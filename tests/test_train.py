@@ -118,7 +118,7 @@ def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
     assert [r["best"] for r in val].count(True) >= 1
     assert load_checkpoint(tmp_path / "run" / "last.pt")["best_saved"] == saved
     assert load_checkpoint(tmp_path / "run" / "best.pt")["best_saved"] == saved
-    with caplog.at_level(logging.INFO, logger="train"):
+    with caplog.at_level(logging.INFO, logger="convrnn_video.train"):
         run_training(dataclasses.replace(cfg, max_steps=4, resume=True))
     val = records(tmp_path / "run", "val")
     best = load_checkpoint(tmp_path / "run" / "best.pt")

@@ -10,7 +10,7 @@ from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig
 from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 
 
 def settle_from_shards(cfg: TrainConfig) -> TrainConfig:

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from convrnn_video.train.errors import TrainError
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 
 
 @dataclass

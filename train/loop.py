@@ -29,7 +29,7 @@ from convrnn_video.train.runs import discard_unstarted, resolve_run_dir
 from convrnn_video.train.session import Session, settle_init_from
 from convrnn_video.train.tasks import StepContext
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 
 
 class StopRequest:

@@ -37,7 +37,7 @@ from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.plots import write_curves
 from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
 
 
@@ -330,7 +330,8 @@ class Session:
         tmp = self.run / (runs.CONFIG + ".tmp")
         tmp.write_text(json.dumps(resolved, indent=2) + "\n")
         os.replace(tmp, self.run / runs.CONFIG)
-        log.info("run folder %s\n%s", self.run, json.dumps(resolved["train"], indent=None))
+        log.info("run folder %s (settings in %s; -v prints them)", self.run, runs.CONFIG)
+        log.debug("%s", json.dumps(resolved["train"], indent=None))
         if resumed and self.metrics_path.exists():
             # Drop lines written after the checkpoint we resume from: they will be redone.
             kept = []
@@ -482,7 +483,7 @@ class Session:
         if better:
             st.best_saved = loss
             self._save(runs.BEST)
-        if self.env.is_main:
+        if self.env.is_main and not final:  # a final validation: finish() draws them next
             self._curves()
         if not final and cfg.early_stop and st.bad >= cfg.early_stop:
             log.info("early stopping: no better val loss in %d validations", st.bad)

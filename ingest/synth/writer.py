@@ -12,6 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -146,4 +147,6 @@ def generate(cfg: SynthConfig) -> dict[str, int]:
 def _bar(cfg: SynthConfig, total: int) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="video", desc="synth", disable=not cfg.progress)
+    # a bar on a terminal only (off one, \r-updates fill a log), and not under --quiet
+    shown = cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+    return tqdm(total=total, unit="video", desc="synth", disable=not shown)

@@ -14,7 +14,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext, Task
 
-log = logging.getLogger("train")
+log = logging.getLogger(__name__)
 
 
 def all_frames(batch: dict) -> torch.Tensor:
