@@ -1,1 +1,0 @@
-"""Ingest: PNG video folders (or the synthetic generator) -> WebDataset shards + manifest."""

@@ -1,1 +1,0 @@
-"""Shards: the WebDataset sample format, the manifest, and streaming loaders over them."""
