@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from convrnn_video.convrnn.extrapolate import DECAY, FIT_FRAMES, extrapolate_masks  # noqa: E402
-from convrnn_video.train.jaccard import FrameJaccard  # noqa: E402
+from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
 
 FRAMES_IN = 11
 

@@ -67,9 +67,9 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
     """One pass over val: each row's frame-22 masks against the truth -> {row: Jaccard, ...},
     and each row's prediction videos/s."""
     import torch
+    from convrnn_video.runtime.device import autocast
+    from convrnn_video.runtime.jaccard import FrameJaccard
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.ddp import autocast
-    from convrnn_video.train.jaccard import FrameJaccard
     from convrnn_video.train.tasks.segment import segment_video_frames
 
     context = autocast(precision, device, warn=False)
@@ -171,8 +171,8 @@ def main() -> None:
     import torch
     from convrnn_video.infer.config import LabelConfig
     from convrnn_video.infer.labels import run_label
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.device import resolve_precision
 
     wall = time.time()
     device = torch.device("cpu")

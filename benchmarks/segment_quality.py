@@ -56,9 +56,9 @@ def curve(run: Path) -> list[dict]:
 def inference_rate(ckpt: Path, shards: Path, precision: str, frames: int = 256) -> float:
     """Frames per second of the trained segmenter on val frames, batches of 16."""
     import torch
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.device import autocast
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.ddp import autocast
     from convrnn_video.train.tasks.segment import all_frames, segment_video_frames
 
     model, _, _ = load_model(ckpt, task="segment")
@@ -105,7 +105,7 @@ def main() -> None:
 
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers)
     import torch
-    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.runtime.device import resolve_precision
 
     precision = resolve_precision(args.precision, torch.device("cpu"))
     name = args.preset + (f"-{args.head}" if args.head else "")

@@ -33,10 +33,15 @@ import torch
 from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
 from convrnn_video.infer.config import EvaluateConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.store import PredStore
+from convrnn_video.infer.masks import load_segmenter, segment
 from convrnn_video.infer.videos import split_videos
-from convrnn_video.train.ddp import setup
-from convrnn_video.train.errors import TrainError
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.runtime.distributed import setup
+from convrnn_video.runtime.errors import RunError
+from convrnn_video.runtime.jaccard import FrameJaccard
+from convrnn_video.runtime.metrics import MetricAccumulator, copy_last_frame
+from convrnn_video.shards.loader import make_loader
+from convrnn_video.stores.predictions import PredStore
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -137,9 +142,6 @@ def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
 def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device):
     """The segmenter that made the store's masks (from --segmenter, else the path the store
     records), checked by its sha256; None for a store without masks."""
-    from convrnn_video.infer.masks import load_segmenter
-    from convrnn_video.infer.predict import file_sha256
-
     if store.masks is None:
         if cfg.segmenter is not None:
             log.warning("evaluate: %s has no masks; --segmenter is not used", cfg.preds)
@@ -151,7 +153,7 @@ def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device
             f"the segmenter that made the masks of {cfg.preds} ({path}) is not there; pass "
             f"--segmenter with a copy of it (sha256 {str(sha)[:12]}...)"
         )
-    if file_sha256(path) != sha:
+    if sha256_file(path) != sha:
         raise InferError(
             f"--segmenter {path} is not the segmenter that made the masks of {cfg.preds} "
             f"({attrs.get('segmenter')}, sha256 {str(sha)[:12]}...); the baselines must use "
@@ -208,10 +210,11 @@ def _report(
 
 def _device(name: str) -> torch.device:
     """The device `name` (auto, cpu, cuda, cuda:N) picks, by the same check as train and
-    predict (`train.ddp.setup`, no process-wide settings): cuda without CUDA is an InferError."""
+    predict (`runtime.distributed.setup`, no process-wide settings): cuda without CUDA is an
+    InferError."""
     try:
         return setup(name, tune=False).device
-    except TrainError as exc:
+    except RunError as exc:
         raise InferError(str(exc)) from None
 
 
@@ -222,9 +225,6 @@ class _Scorer:
     def __init__(
         self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
     ) -> None:
-        from convrnn_video.train.jaccard import FrameJaccard
-        from convrnn_video.train.metrics import MetricAccumulator
-
         self.store, self.segmenter, self.frames = store, segmenter, frames
         self.metrics = None
         if store.frames is not None:
@@ -243,8 +243,6 @@ class _Scorer:
         self.videos += len(batch["ids"])
 
     def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
-        from convrnn_video.train.metrics import copy_last_frame
-
         target = batch["targets"]  # (B, T_out, C, H, W)
         pred = stored_frames(self.store, pos)
         if pred.shape != target.shape:
@@ -270,8 +268,6 @@ class _Scorer:
 
 def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
     """Run the shards of `split` through `scorer`; its result, once every video is scored."""
-    from convrnn_video.shards.loader import make_loader
-
     loader = make_loader(
         cfg.shards,
         [split],
@@ -303,8 +299,6 @@ def _score_masks(
     """Add one batch to the Jaccard accumulators (the store's masks, the segmenter's mask of
     the last input frame repeated, its objects extrapolated, the segmenter on the true future
     frames)."""
-    from convrnn_video.infer.masks import segment
-
     frames_in, frames_out = frames
     true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)
     if tuple(pred_masks.shape[1:]) != tuple(true.shape[1:]):

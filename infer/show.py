@@ -21,8 +21,8 @@ import numpy as np
 from convrnn_video.infer.config import ShowConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.palette import colourize
-from convrnn_video.infer.store import PredStore
 from convrnn_video.shards.format import video_id
+from convrnn_video.stores.predictions import PredStore
 from PIL import Image, ImageDraw, ImageFont
 
 log = logging.getLogger(__name__)

@@ -80,8 +80,8 @@ def test_jaccard_and_baselines(
 ) -> None:
     from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
     from convrnn_video.infer.masks import segment
-    from convrnn_video.infer.store import PredStore
-    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.stores.predictions import PredStore
     from PIL import Image
 
     proc = run_cli(

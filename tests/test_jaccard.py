@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from convrnn_video.train.jaccard import FrameJaccard, confusion, jaccard_scores
+from convrnn_video.runtime.jaccard import FrameJaccard, confusion, jaccard_scores
 from torchmetrics.classification import MulticlassJaccardIndex
 
 

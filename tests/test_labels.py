@@ -16,8 +16,9 @@ import torch
 import zarr
 from convrnn_video.infer.config import LabelConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.labels import LabelStore, run_label, verify_labels
-from convrnn_video.train.checkpoint import load_model, save_untrained
+from convrnn_video.infer.labels import run_label, verify_labels
+from convrnn_video.runtime.checkpoint import load_model, save_untrained
+from convrnn_video.stores.labels import LabelStore
 
 REPO = Path(__file__).resolve().parents[1]
 

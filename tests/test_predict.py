@@ -1,4 +1,5 @@
-"""infer.predict + infer.store: a tiny checkpoint over the shared shards, into real Zarr stores."""
+"""infer.predict + stores.predictions: a tiny checkpoint over the shared shards, into real Zarr
+stores."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.store import PredStore
+from convrnn_video.stores.predictions import PredStore
 from infer_helpers import ROOT, run_cli, tiny_checkpoint, tiny_segmenter
 
 
@@ -32,9 +33,9 @@ def predict(shards: Path, ckpt: Path, out, **kw) -> dict:
 @pytest.mark.slow
 def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
     import torch
+    from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.shards.manifest import read_manifest
-    from convrnn_video.train.checkpoint import load_model
 
     out = tmp_path / "preds.zarr"
     summary = predict(shard_root, ckpt, out, batch_size=3, precision="fp32")
@@ -99,7 +100,7 @@ def test_precision_policy_recorded_and_kept_apart(
     shard_root: Path, ckpt: Path, tmp_path: Path
 ) -> None:
     import torch
-    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.runtime.device import resolve_precision
 
     fp32, bf16, auto = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr", tmp_path / "auto.zarr"
     predict(shard_root, ckpt, fp32, split="val", precision="fp32")
@@ -303,13 +304,13 @@ def test_masks_equal_segmenter_on_stored_frames(
     mask_stores: dict[str, Path], tiny_stores: dict[str, Path]
 ) -> None:
     import torch
-    from convrnn_video.infer.predict import file_sha256
-    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.ingest.writer import sha256_file
+    from convrnn_video.runtime.checkpoint import load_model
 
     store = PredStore.open(mask_stores["val"])
     attrs = store.attrs
     assert attrs["segmenter"] == str(mask_stores["segmenter"])
-    assert attrs["segmenter_sha256"] == file_sha256(mask_stores["segmenter"])
+    assert attrs["segmenter_sha256"] == sha256_file(mask_stores["segmenter"])
     assert attrs["segmenter_config"]["base_channels"] > 0
     assert store.masks.shape == (4, 11, 160, 240) and store.masks.dtype == np.uint8
     assert store.masks.chunks == (1, 11, 160, 240) and store.done_mask().all()
@@ -381,7 +382,7 @@ def test_cli_wrong_task_checkpoints(
 @pytest.fixture(scope="module")
 def masks_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     return save_untrained(tmp_path_factory.mktemp("masks") / "masks.pt", get_preset("tiny-masks"))
 
@@ -390,8 +391,8 @@ def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, re
     """(forecast masks (N, T_out, H, W) uint8, the segmenter's input masks (N, T_in, H, W)):
     the segmenter on each video's input frames, then the forecaster on the loader's batches."""
     import torch
+    from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
     from convrnn_video.train.tasks.masks import restrict_to_seen
 
     model, cfg, _ = load_model(ckpt, "cpu", task="masks")
@@ -538,8 +539,8 @@ def gray_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_grayscale_64x64_end_to_end(gray_shards: Path, tmp_path: Path) -> None:
     import torch
     from convrnn_video.convrnn import get_preset
+    from convrnn_video.runtime.checkpoint import load_model, save_untrained
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model, save_untrained
 
     geometry = {"frames_in": 10, "frames_out": 10, "height": 64, "width": 64}
     geometry_48 = {**geometry, "height": 48, "width": 48}

@@ -1,4 +1,4 @@
-"""infer.store.claim_store through predict and label: a location that is not our store of that
+"""stores.group.claim_store through predict and label: a location that is not our store of that
 kind (a user's folder, a bucket prefix holding objects, a Zarr group we did not write, the other
 kind of store) is refused with or without --overwrite, and left exactly as it was."""
 
@@ -12,9 +12,11 @@ import pytest
 import zarr
 from convrnn_video.infer.config import LabelConfig, PredictConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.labels import prepare_labels, run_label
+from convrnn_video.infer.labels import run_label
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.store import KIND, PredStore, prepare_store
+from convrnn_video.stores.group import KIND
+from convrnn_video.stores.labels import prepare_labels
+from convrnn_video.stores.predictions import PredStore, prepare_store
 from infer_helpers import run_cli, tiny_checkpoint, tiny_segmenter
 
 

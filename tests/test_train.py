@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from convrnn_video.train.checkpoint import load_checkpoint, load_model
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
@@ -271,8 +271,8 @@ def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
 def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:
     # DDP asks which parameters get no gradient with one random batch in train mode; its
     # BatchNorm statistics and random draws must not reach training (nor differ on resume).
+    from convrnn_video.runtime.distributed import unused_parameters
     from convrnn_video.segment.config import get_preset
-    from convrnn_video.train.ddp import unused_parameters
     from convrnn_video.train.tasks import get_task
 
     task = get_task("segment")
@@ -350,7 +350,7 @@ def test_resume_from_a_checkpoint_without_options_and_init_from(
     shard_root: Path, tmp_path: Path
 ) -> None:
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     run = tmp_path / "run"
     run.mkdir()

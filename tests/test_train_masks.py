@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from convrnn_video.train.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
-from convrnn_video.train.tasks.masks import restrict_to_seen
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +94,6 @@ def _tiny_frames():
     from convrnn_video.convrnn import get_preset
 
     return get_preset("tiny")
-
-
-def test_restrict_to_seen_keeps_background_and_seen_classes() -> None:
-    logits = torch.zeros(1, 2, 49, 2, 2)
-    logits[:, :, 7] = 5.0  # the favourite everywhere: class 7, never seen
-    logits[:, :, 3] = 1.0  # seen
-    seen = torch.tensor([[[[0, 3], [3, 0]]]])  # (B, T_in, H, W)
-    ids = restrict_to_seen(logits, seen)
-    assert ids.shape == (1, 2, 2, 2) and bool((ids == 3).all())
-    logits[:, :, 0] = 2.0  # background beats the seen class
-    assert bool((restrict_to_seen(logits, seen) == 0).all())
 
 
 def test_init_from_takes_the_task_and_segmenter_of_its_run(

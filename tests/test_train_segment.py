@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from convrnn_video.train.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training

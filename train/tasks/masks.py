@@ -17,14 +17,18 @@ import torch
 import torch.nn.functional as F
 from convrnn_video.convrnn.masks import check_masks
 from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.runtime.checkpoint import load_model
+from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.runtime.jaccard import FrameJaccard, finish_scores
+from convrnn_video.segment.video import segment_video_frames
 from convrnn_video.shards.manifest import read_manifest, split_geometry
+from convrnn_video.stores.errors import StoreError
+from convrnn_video.stores.labels import LabelStore
 from convrnn_video.train.config import TrainConfig
-from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext
 from convrnn_video.train.tasks.frames import ForecasterTask, teacher_prob
-from convrnn_video.train.tasks.segment import crop_frames, segment_video_frames, settle_crop
+from convrnn_video.train.tasks.segment import crop_frames, settle_crop
 
 
 def centroids(ids: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,29 +80,14 @@ def displacement_loss(
     return (error * weight).sum() / weight.sum().clamp(min=1.0)
 
 
-def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tensor:
-    """Class ids from logits (B, T, K, H, W), allowing only background and the classes present
-    in `seen_ids` (B, T_in, H, W): an object kind occurs at most once per video, so a class
-    never seen in the input frames is usually a mistake. -> (B, T, H, W) int64."""
-    b, k = logits.shape[0], logits.shape[2]
-    seen = torch.zeros(b, k, dtype=torch.bool, device=logits.device)
-    seen.scatter_(1, seen_ids.reshape(b, -1).long(), True)  # (B, K)
-    seen[:, 0] = True
-    masked = logits.masked_fill(~seen.view(b, 1, k, 1, 1), float("-inf"))
-    return masked.argmax(2)
-
-
 def open_labels(cfg: TrainConfig):
     """The label store of --labels, checked against the run: TrainError for a store that is
     missing or incomplete, of a split the run does not train on or of other videos, or made by
     another segmenter than --segmenter. -> the open LabelStore."""
-    from convrnn_video.infer.errors import InferError
-    from convrnn_video.infer.labels import LabelStore
-
     try:
         store = LabelStore.open(cfg.labels)
         attrs, count = store.attrs, len(store.ids())
-    except InferError as exc:
+    except StoreError as exc:
         raise TrainError(f"--labels: {exc}") from None
     except (OSError, ValueError, KeyError) as exc:
         raise TrainError(f"--labels {cfg.labels} cannot be read: {exc}") from None
@@ -230,8 +219,6 @@ class MasksTask(ForecasterTask):
     def segmenter(self, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
         """The segmenter that makes the validation inputs (loaded once)."""
         if self._segmenter is None:
-            from convrnn_video.train.checkpoint import load_model
-
             if not cfg.segmenter:
                 raise TrainError(
                     "--task masks validates on the segmenter's masks: pass --segmenter"

@@ -7,14 +7,14 @@ import logging
 from typing import Any
 
 import torch
+from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.runtime.jaccard import FrameJaccard, finish_scores
+from convrnn_video.segment.video import segment_video_frames
 from convrnn_video.train.config import TrainConfig
-from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext, Task
 
 log = logging.getLogger("train")
-EVAL_CHUNK = 16  # frames per segmenter call at validation (bounds memory, not the result)
 
 
 def all_frames(batch: dict) -> torch.Tensor:
@@ -122,19 +122,6 @@ def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor, object_weight:
     return (per_pixel * weight).sum() / weight.sum()
 
 
-@torch.no_grad()
-def segment_video_frames(model: torch.nn.Module, frames: torch.Tensor, autocast) -> torch.Tensor:
-    """Class ids of every frame: (B, T, C, H, W) float -> (B, T, H, W) int64."""
-    b, t = frames.shape[:2]
-    flat = frames.flatten(0, 1)  # (B*T, C, H, W)
-    out = []
-    for lo in range(0, flat.shape[0], EVAL_CHUNK):
-        with autocast:
-            logits = model(flat[lo : lo + EVAL_CHUNK])  # (n, K, H, W)
-        out.append(logits.float().argmax(1))
-    return torch.cat(out).view(b, t, *flat.shape[-2:])  # (B, T, H, W)
-
-
 class SegmentTask(Task):
     name = "segment"
     baseline_key = "copy_mask"  # the true mask of the last input frame, copied forward
@@ -148,16 +135,6 @@ class SegmentTask(Task):
             return get_preset(cfg.preset)
         except (ValueError, KeyError) as exc:
             raise TrainError(f"segmenter preset {cfg.preset!r}: {exc}") from None
-
-    def config_from_dict(self, d: dict[str, Any]):
-        from convrnn_video.segment import SegConfig
-
-        return SegConfig.from_dict(d)
-
-    def build(self, model_cfg) -> torch.nn.Module:
-        from convrnn_video.segment import build_segmenter
-
-        return build_segmenter(model_cfg)
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
         return {"frames_in": cfg.frames_in, "frames_out": cfg.frames_out, "masks": True}
