@@ -1,12 +1,12 @@
 """`evaluate`: a store predicted from a labelled split, scored against the true future frames.
 
 The frames scored are the ones the store holds (uint8, as exported), beside the copy-last-frame
-baseline (the last input frame repeated). Metrics come from `train.metrics.MetricAccumulator`,
+baseline (the last input frame repeated). Metrics come from `runtime.metrics.MetricAccumulator`,
 the same code that scores validation during training. Writes a JSON report and, beside it,
 a plot of each metric against the frame index with both lines.
 
 A store with masks (predict --segmenter) is also scored with the course's Jaccard index
-(`train.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
+(`runtime.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
 masks of the shards, beside two baselines made with the same segmenter: its mask of the last
 input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
 (the best this segmenter can do); beside them a motion baseline, `convrnn.extrapolate`: the

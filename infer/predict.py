@@ -30,7 +30,7 @@ same whatever the batch size. The frames, their size and channels come from the 
 geometry in the manifest (`shards.manifest.split_geometry`); a checkpoint whose channels or
 strides do not fit it is refused in one line.
 
-Videos go to the store one per chunk, then the video's `done` flag (see infer/store.py).
+Videos go to the store one per chunk, then the video's `done` flag (see stores/predictions.py).
 A rerun with the same checkpoint, task, segmenter, precision, relabelling and split skips every
 batch whose videos are all done; a batch that was cut in the middle is predicted whole again
 (same batch, same numbers) and only its missing videos are written, so a resumed store is

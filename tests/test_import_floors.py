@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
@@ -291,3 +292,13 @@ def test_every_module_has_a_floor() -> None:
     """A new package must be given a floor before it can be checked."""
     for module in project_files():
         floor(module)
+
+
+def test_every_stage_is_installed_from_its_folder() -> None:
+    """A stage folder that pyproject.toml does not map imports in a clone, not once installed."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for stage in STAGES:
+        assert setuptools["package-dir"].get(f"convrnn_video.{stage}") == stage, stage
+        for init in sorted((ROOT / stage).rglob("__init__.py")):
+            package = ".".join(("convrnn_video", *init.parent.relative_to(ROOT).parts))
+            assert package in setuptools["packages"], f"{package} is not in [tool.setuptools]"

@@ -1,4 +1,4 @@
-"""train/jaccard.py: the streamed score equals torchmetrics on the stacked masks."""
+"""runtime/jaccard.py: the streamed score equals torchmetrics on the stacked masks."""
 
 from __future__ import annotations
 

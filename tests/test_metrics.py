@@ -1,4 +1,4 @@
-"""train/metrics.py against hand-computed values and a plain NumPy SSIM."""
+"""runtime/metrics.py against hand-computed values and a plain NumPy SSIM."""
 
 from __future__ import annotations
 

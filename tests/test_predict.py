@@ -15,6 +15,7 @@ import pytest
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.predict import run_predict
+from convrnn_video.stores.errors import StoreError
 from convrnn_video.stores.predictions import PredStore
 from infer_helpers import ROOT, run_cli, tiny_checkpoint, tiny_segmenter
 
@@ -82,9 +83,9 @@ def test_rerun_skips_done_and_refuses_other_runs(
     assert again["predicted"] == 0 and again["already_done"] == 4 and again["resumed"]
 
     other = tiny_checkpoint(tmp_path / "other.pt", seed=1)
-    with pytest.raises(InferError, match="ckpt_sha256.*--overwrite"):
+    with pytest.raises(StoreError, match="ckpt_sha256.*--overwrite"):
         predict(shard_root, other, out)
-    with pytest.raises(InferError, match="split"):
+    with pytest.raises(StoreError, match="split"):
         predict(shard_root, ckpt, out, split="val")
     replaced = predict(shard_root, other, out, overwrite=True)
     assert replaced["predicted"] == 4 and not replaced["resumed"]
@@ -92,7 +93,7 @@ def test_rerun_skips_done_and_refuses_other_runs(
     folder = tmp_path / "not-a-store"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    with pytest.raises(InferError, match="not empty and is not a predictions store"):
+    with pytest.raises(StoreError, match="not empty and is not a predictions store"):
         predict(shard_root, ckpt, folder, overwrite=True)
 
 
@@ -117,10 +118,10 @@ def test_precision_policy_recorded_and_kept_apart(
     # an untrained tiny model: about 1 level on average, 5 at the 99th percentile
     assert diff.mean() < 1.5 and np.percentile(diff, 99) <= 8, (diff.mean(), diff.max())
     # a store is never a mix of precisions: resuming with another resolved one is refused
-    with pytest.raises(InferError, match="precision.*--overwrite"):
+    with pytest.raises(StoreError, match="precision.*--overwrite"):
         predict(shard_root, ckpt, bf16, split="val", precision="fp32")
     other = fp32 if resolved == "bf16" else bf16
-    with pytest.raises(InferError, match="precision.*--overwrite"):
+    with pytest.raises(StoreError, match="precision.*--overwrite"):
         predict(shard_root, ckpt, other, split="val")  # auto resolves to the other one
     with pytest.raises(InferError, match="precision must be one of auto, fp32, bf16"):
         predict(shard_root, ckpt, tmp_path / "x.zarr", precision="fp16")
@@ -345,14 +346,14 @@ def test_mask_store_resume_and_refusals(
     assert resumed.done_mask().all() and np.array_equal(resumed.masks[:], whole)
 
     other = tiny_segmenter(tmp_path / "other-seg.pt", seed=1)
-    with pytest.raises(InferError, match="masks come from segmenter .*seg.pt.*--overwrite"):
+    with pytest.raises(StoreError, match="masks come from segmenter .*seg.pt.*--overwrite"):
         predict(shard_root, ckpt, out, split="val", segmenter=str(other))
-    with pytest.raises(InferError, match="pass --segmenter with that file to resume"):
+    with pytest.raises(StoreError, match="pass --segmenter with that file to resume"):
         predict(shard_root, ckpt, out, split="val")
     no_masks = tmp_path / "frames-only.zarr"
     predict(shard_root, ckpt, no_masks, split="val")
     assert PredStore.open(no_masks).masks is None
-    with pytest.raises(InferError, match="store has no masks.*--overwrite"):
+    with pytest.raises(StoreError, match="store has no masks.*--overwrite"):
         predict(shard_root, ckpt, no_masks, split="val", segmenter=str(seg))
     replaced = predict(shard_root, ckpt, out, split="val", segmenter=str(other), overwrite=True)
     assert replaced["predicted"] == 4 and not replaced["resumed"]
@@ -436,7 +437,7 @@ def test_masks_checkpoint_store_and_submit(
     expect, _ = by_hand(shard_root, "hidden", masks_ckpt, seg, batch_size=3)
     assert np.array_equal(store.masks[:], expect)
     assert len(np.unique(expect)) > 1  # not a constant picture
-    with pytest.raises(InferError, match="holds no frames.*mask forecaster"):
+    with pytest.raises(StoreError, match="holds no frames.*mask forecaster"):
         store.read([0])
 
     sub = run_submit(SubmitConfig(preds=str(out), out=str(tmp_path / "submission.pt")))
@@ -451,11 +452,11 @@ def test_masks_checkpoint_store_and_submit(
     broken.masks[2] = 0
     resumed = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
     assert resumed["predicted"] == 1 and np.array_equal(PredStore.open(out).masks[:], expect)
-    with pytest.raises(InferError, match="relabel_unseen.*--overwrite"):
+    with pytest.raises(StoreError, match="relabel_unseen.*--overwrite"):
         predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32",
                 relabel_unseen=True)  # fmt: skip
     frames_store = mask_stores["hidden"]  # a frame model's store with masks
-    with pytest.raises(InferError, match="task: store has 'frames', this run 'masks'"):
+    with pytest.raises(StoreError, match="task: store has 'frames', this run 'masks'"):
         predict(shard_root, masks_ckpt, frames_store, segmenter=str(seg))
 
 

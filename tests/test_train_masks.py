@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.errors import RunError
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
@@ -85,7 +86,7 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
         run_training(dataclasses.replace(cfg, crop=(60, 96), out=str(tmp_path / "c")))
     assert not (tmp_path / "c").exists()  # refused before the run folder is written
     assert cfg.validate().crop == (96, 144)  # the windows of the measured recipe
-    with pytest.raises(TrainError, match="expected a segment checkpoint"):
+    with pytest.raises(RunError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())
         run_training(dataclasses.replace(cfg, segmenter=str(frames), out=str(tmp_path / "b")))
 
