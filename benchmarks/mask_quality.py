@@ -69,8 +69,8 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
     import torch
     from convrnn_video.runtime.device import autocast
     from convrnn_video.runtime.jaccard import FrameJaccard
+    from convrnn_video.segment.video import segment_video_frames
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.tasks.segment import segment_video_frames
 
     context = autocast(precision, device, warn=False)
     acc = {name: FrameJaccard() for name in rows}
@@ -96,8 +96,8 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
 def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
     from convrnn_video.convrnn.extrapolate import extrapolate_masks
-    from convrnn_video.train.tasks.masks import restrict_to_seen
-    from convrnn_video.train.tasks.segment import segment_video_frames
+    from convrnn_video.convrnn.masks import restrict_to_seen
+    from convrnn_video.segment.video import segment_video_frames
 
     def copy(batch, seen, context):
         return seen[:, -1]

@@ -58,8 +58,9 @@ def inference_rate(ckpt: Path, shards: Path, precision: str, frames: int = 256) 
     import torch
     from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.runtime.device import autocast
+    from convrnn_video.segment.video import segment_video_frames
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.tasks.segment import all_frames, segment_video_frames
+    from convrnn_video.train.tasks.segment import all_frames
 
     model, _, _ = load_model(ckpt, task="segment")
     loader = make_loader(shards, "val", mode="eval", batch_size=8)

@@ -392,9 +392,9 @@ def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, re
     """(forecast masks (N, T_out, H, W) uint8, the segmenter's input masks (N, T_in, H, W)):
     the segmenter on each video's input frames, then the forecaster on the loader's batches."""
     import torch
+    from convrnn_video.convrnn.masks import restrict_to_seen
     from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.tasks.masks import restrict_to_seen
 
     model, cfg, _ = load_model(ckpt, "cpu", task="masks")
     segmenter, _, _ = load_model(seg, "cpu", task="segment")
