@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model
+from convrnn_video.runtime.errors import RunError
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
@@ -133,11 +134,11 @@ def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
 def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> None:
     cfg = small(shard_root, tmp_path / "run", max_steps=1)
     run_training(cfg)
-    with pytest.raises(TrainError, match="already holds a run"):
+    with pytest.raises(RunError, match="already holds a run"):
         run_training(cfg)
     with pytest.raises(TrainError, match="--preset 'compact'.*started with 'tiny'"):
         run_training(dataclasses.replace(cfg, resume=True, preset="compact"))
-    with pytest.raises(TrainError, match="nothing to resume"):
+    with pytest.raises(RunError, match="nothing to resume"):
         run_training(dataclasses.replace(cfg, out=str(tmp_path / "other"), resume=True))
     with pytest.raises(TrainError, match="no manifest"):
         run_training(dataclasses.replace(cfg, shards=str(tmp_path), out=str(tmp_path / "x")))
@@ -148,7 +149,7 @@ def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> N
     # a damaged checkpoint is a clear error, not a traceback
     last = tmp_path / "run" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
-    with pytest.raises(TrainError, match="corrupt"):
+    with pytest.raises(RunError, match="corrupt"):
         run_training(dataclasses.replace(cfg, resume=True, max_steps=2))
 
 
