@@ -617,7 +617,7 @@ def test_motion_stored_per_video_in_pixels(shard_root: Path, ckpt: Path, tmp_pat
     # resumable like the rest; the same store without --motion is another run's
     again = predict(shard_root, moving, tmp_path / "m.zarr", split="val", motion=True)
     assert again["predicted"] == 0 and again["resumed"]
-    with pytest.raises(InferError, match=r"arrays: store holds \('frames', 'motion'\)"):
+    with pytest.raises(StoreError, match=r"arrays: store holds \('frames', 'motion'\)"):
         predict(shard_root, moving, tmp_path / "m.zarr", split="val")
     # a model without a motion output refuses --motion in one line, writing nothing
     common = ["predict", "--shards", str(shard_root), "--split", "val", "--no-progress"]
