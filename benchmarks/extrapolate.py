@@ -1,5 +1,5 @@
 """How far does moving frame 11's objects along their velocity get on the course's score?
-The Jaccard (49 classes, train.jaccard as the project computes it) of frames 12-22, on TRUE
+The Jaccard (49 classes, runtime.jaccard as the project computes it) of frames 12-22, on TRUE
 input masks (frames 1-11 from mask.npy: no segmenter), for copying frame 11's mask and for
 `convrnn.extrapolate.extrapolate_masks` at several decays, on generated val and on the labelled
 real samples:
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from convrnn_video.convrnn.extrapolate import DECAY, FIT_FRAMES, extrapolate_masks  # noqa: E402
-from convrnn_video.train.jaccard import FrameJaccard  # noqa: E402
+from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
 
 FRAMES_IN = 11
 

@@ -67,10 +67,10 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
     """One pass over val: each row's frame-22 masks against the truth -> {row: Jaccard, ...},
     and each row's prediction videos/s."""
     import torch
+    from convrnn_video.runtime.device import autocast
+    from convrnn_video.runtime.jaccard import FrameJaccard
     from convrnn_video.segment.apply import segment_frames
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.ddp import autocast
-    from convrnn_video.train.jaccard import FrameJaccard
 
     context = autocast(precision, device, warn=False)
     acc = {name: FrameJaccard() for name in rows}
@@ -96,8 +96,8 @@ def score(rows: dict, shards: Path, segmenter, precision: str, device) -> dict:
 def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
     from convrnn_video.convrnn.extrapolate import extrapolate_masks
+    from convrnn_video.convrnn.masks import restrict_to_seen
     from convrnn_video.segment.apply import segment_frames
-    from convrnn_video.train.tasks.masks import restrict_to_seen
 
     def copy(batch, seen, context):
         return seen[:, -1]
@@ -171,8 +171,8 @@ def main() -> None:
     import torch
     from convrnn_video.infer.config import LabelConfig
     from convrnn_video.infer.labels import run_label
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.device import resolve_precision
 
     wall = time.time()
     device = torch.device("cpu")

@@ -9,7 +9,7 @@ presets, side by side with the naive reference on the same weights; print JSON.
                                               # the small segmenter, eager and torch.compile
 
 The optimised model runs at the training default precision (`--precision auto`: bf16 autocast
-where the CPU computes bf16 natively, see train.ddp.resolve_precision) and in float32; the
+where the CPU computes bf16 natively, see runtime.device.resolve_precision) and in float32; the
 naive reference always in float32, the baseline the speed-ups are quoted against.
 
 Reports medians over --repeats timed runs (after --warmup untimed ones), the speedup over the
@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from convrnn_video.convrnn import build_model, get_preset  # noqa: E402
 from convrnn_video.convrnn.reference import from_model  # noqa: E402
 from convrnn_video.convrnn.summary import conv_macs  # noqa: E402
+from convrnn_video.runtime.device import autocast, resolve_precision
 from convrnn_video.segment import build_segmenter  # noqa: E402
 from convrnn_video.segment import get_preset as segmenter_preset  # noqa: E402
-from convrnn_video.train.ddp import autocast, resolve_precision  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402
 
@@ -371,7 +371,7 @@ def main() -> None:
     if args.gpu:
         if not torch.cuda.is_available():
             raise SystemExit("--gpu: no CUDA device here")
-        torch.backends.cudnn.benchmark = True  # as training sets it (train.ddp.setup)
+        torch.backends.cudnn.benchmark = True  # as training sets it (runtime.distributed.setup)
         rates = gpu_rates(args, torch.device("cuda"))
         result = {"torch": torch.__version__, "gpu": rates, "machine": machine()}
         print(json.dumps(result, indent=2))

@@ -73,9 +73,9 @@ def score(ckpts: dict[str, str], shards: Path, carriers: dict[str, str] | None =
     import torch
     from convrnn_video.convrnn.extrapolate import extrapolate_masks
     from convrnn_video.convrnn.motion import accumulate, carry_mask
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.jaccard import FrameJaccard
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.jaccard import FrameJaccard
 
     device = torch.device("cpu")
     models = {name: load_model(path, device, task="masks")[0] for name, path in ckpts.items()}

@@ -82,7 +82,7 @@ def model_cost(ckpt: str, shards: str, work: Path) -> dict:
     from convrnn_video.infer.config import EvaluateConfig, PredictConfig
     from convrnn_video.infer.evaluate import run_evaluate
     from convrnn_video.infer.predict import run_predict
-    from convrnn_video.infer.store import PredStore
+    from convrnn_video.stores.predictions import PredStore
 
     out: dict = {}
     for precision in ("fp32", "bf16"):

@@ -67,7 +67,7 @@ def make_shards(work: Path, n: int, distinct: int) -> Path:
 def make_checkpoint(work: Path, preset: str) -> Path:
     """An untrained checkpoint of `preset` (speed does not depend on the weights)."""
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     path = work / f"{preset}.pt"
     return path if path.exists() else save_untrained(path, get_preset(preset))
@@ -77,8 +77,8 @@ def child_naive(shards: str, ckpt: str, out: Path, network: str) -> dict:
     """The original's shape: one video at a time, autograd on, a growing array, one .npy."""
     import numpy as np
     from convrnn_video.convrnn.reference import from_model
+    from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
 
     model, cfg, _ = load_model(ckpt, "cpu")
     if network == "reference":  # the network as the original wrote it, on the same weights
@@ -123,7 +123,7 @@ def child_predict(
 def child_write(out: Path, videos: int) -> dict:
     """Zarr write rate of the store alone: MB/s of uint8 frames written (uncompressed size)."""
     import numpy as np
-    from convrnn_video.infer.store import prepare_store
+    from convrnn_video.stores.predictions import prepare_store
 
     rng = np.random.default_rng(0)
     # smooth-ish frames compress like predictions do, unlike pure noise

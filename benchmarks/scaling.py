@@ -36,7 +36,7 @@ def snapshots(run: Path, at: list[float]) -> dict[str, Path]:
 
 def score_frames(ckpts: dict[str, Path], shards: Path) -> dict:
     import torch
-    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.runtime.checkpoint import load_model
 
     from benchmarks.train_quality import score_splits
 
@@ -64,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from convrnn_video.train.checkpoint import load_checkpoint
+    from convrnn_video.runtime.checkpoint import load_checkpoint
     from convrnn_video.train.config import TrainConfig
     from convrnn_video.train.loop import run_training
 

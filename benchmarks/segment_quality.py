@@ -57,10 +57,10 @@ def inference_rate(ckpt: Path, shards: Path, precision: str) -> float:
     """Frames per second of the trained segmenter on 8 val videos, as every command segments
     (`segment_frames`: one video's frames per forward pass)."""
     import torch
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.device import autocast
     from convrnn_video.segment.apply import segment_frames
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.ddp import autocast
     from convrnn_video.train.tasks.segment import all_frames
 
     model, _, _ = load_model(ckpt, task="segment")
@@ -106,7 +106,7 @@ def main() -> None:
 
     shards = prepare_shards(args.cache, args.train, args.val, args.seed, args.workers)
     import torch
-    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.runtime.device import resolve_precision
 
     precision = resolve_precision(args.precision, torch.device("cpu"))
     name = args.preset + (f"-{args.head}" if args.head else "")

@@ -6,7 +6,7 @@
 One optimizer-free step = forward, segmentation_loss, backward, on random frames and masks of
 --batch frames at --height x --width, in float32 and under bf16 autocast, with the input in
 channels_last (as the model runs), with glibc keeping freed memory as the trainer does
-(train.ddp.keep_freed_memory). Uses the threads torch is given
+(runtime.device.keep_freed_memory). Uses the threads torch is given
 (--threads, default 1).
 """
 
@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from convrnn_video.runtime.device import keep_freed_memory
 from convrnn_video.segment import build_segmenter, get_preset  # noqa: E402
 from convrnn_video.segment.loss import segmentation_loss  # noqa: E402
 from convrnn_video.segment.summary import gflop_per_frame  # noqa: E402
-from convrnn_video.train.ddp import keep_freed_memory  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402
 

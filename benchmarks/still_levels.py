@@ -35,8 +35,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+    from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.errors import ShardError
-    from convrnn_video.train.checkpoint import load_model
     from convrnn_video.train.errors import TrainError
 
     torch.set_num_threads(args.threads)

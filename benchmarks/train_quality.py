@@ -68,9 +68,9 @@ def table(title: str, model: dict, copy: dict) -> None:
 def score_splits(model, shards, splits, precision: str) -> tuple[dict, dict, int]:
     """(model metrics, copy-last metrics, videos) of a frames model over `splits` of `shards`."""
     import torch
+    from convrnn_video.runtime.device import autocast
+    from convrnn_video.runtime.metrics import MetricAccumulator, copy_last_frame
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.ddp import autocast
-    from convrnn_video.train.metrics import MetricAccumulator, copy_last_frame
 
     cfg = model.cfg
     ours, base = MetricAccumulator(), MetricAccumulator()
@@ -92,7 +92,7 @@ def score_real(ckpt: Path, real: Path, cache: Path, precision: str) -> dict | No
     beside copy-last -> {"videos", "model", "copy_last", "beats"}, or None without samples."""
     import torch
     from convrnn_video.ingest.pack import IngestConfig, run_ingest
-    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.runtime.checkpoint import load_model
 
     if not real.is_dir():
         return None

@@ -106,3 +106,20 @@ def check_masks(name: str, ids: Tensor, shape: tuple[int, ...] | None, num_class
             f"{name} hold class ids {int(lo)}..{int(hi)}; the model has {num_classes} classes "
             f"(0..{num_classes - 1})"
         )
+
+
+def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tensor:
+    """Class ids from logits (B, T, K, H, W), allowing only background and the classes present
+    in `seen_ids` (B, T_in, H, W): an object kind occurs at most once per video, so a class
+    never seen in the input frames is usually a mistake. -> (B, T, H, W) int64.
+
+    The rule of `segment.apply.seen_classes` + `pick_classes` (the masks every command makes
+    from frames): background always allowed, the logits compared in float32. The models floor
+    imports no other stage, so it is restated here; tests/test_segment_apply.py checks that the
+    two agree."""
+    b, k = logits.shape[0], logits.shape[2]
+    seen = torch.zeros(b, k, dtype=torch.bool, device=logits.device)
+    seen.scatter_(1, seen_ids.to(logits.device).reshape(b, -1).long(), True)  # (B, K)
+    seen[:, 0] = True
+    masked = logits.float().masked_fill(~seen.view(b, 1, k, 1, 1), float("-inf"))
+    return masked.argmax(2)

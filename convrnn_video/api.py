@@ -2,7 +2,7 @@
 
 Arrays go in and come out as numpy, in the layout of the files (frames (T, H, W, C) uint8, class
 masks (T, H, W)); the model runs in batches under the project's precision policy
-(`train.ddp.resolve_precision`), on the device given (default: CUDA when present).
+(`runtime.device.resolve_precision`), on the device given (default: CUDA when present).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Model:
         return out[0] if single else out
 
     def _forecast(self, chunk: np.ndarray) -> np.ndarray:
-        from convrnn_video.train.ddp import autocast
+        from convrnn_video.runtime.device import autocast
 
         with autocast(self.precision, self.device, warn=False):
             if self.task == "frames":
@@ -118,8 +118,8 @@ class Model:
             return self.module(ids).float().argmax(2).to(torch.uint8).cpu().numpy()
 
     def _segment(self, x: np.ndarray) -> np.ndarray:
+        from convrnn_video.runtime.device import autocast
         from convrnn_video.segment.apply import segment_frames
-        from convrnn_video.train.ddp import autocast
 
         if x.ndim < 3:
             raise InferError(f"a segmenter reads (..., H, W, C) frames, got shape {x.shape}")
@@ -148,10 +148,10 @@ def load_checkpoint(
     """A checkpoint (`best.pt`, `last.pt`, or a run folder) as a `Model` on `device` ("auto":
     CUDA when present), predicting in `precision` ("auto": bf16 where the device computes bf16
     natively, else float32)."""
-    from convrnn_video.train.checkpoint import checkpoint_task, load_model
-    from convrnn_video.train.ddp import resolve_precision
-    from convrnn_video.train.errors import TrainError
-    from convrnn_video.train.runs import find_checkpoint
+    from convrnn_video.runtime.checkpoint import checkpoint_task, load_model
+    from convrnn_video.runtime.device import resolve_precision
+    from convrnn_video.runtime.errors import RunError
+    from convrnn_video.runtime.runs import find_checkpoint
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -161,5 +161,5 @@ def load_checkpoint(
         module, config, payload = load_model(ckpt, device)
         return Model(module, config, checkpoint_task(payload), device,
                      resolve_precision(precision, device))  # fmt: skip
-    except (TrainError, ValueError) as exc:
+    except (RunError, ValueError) as exc:
         raise InferError(str(exc)) from None

@@ -494,7 +494,7 @@ def train(
 
     Each task's defaults are its measured recipe (docs/benchmarks.md)."""
     with user_errors():
-        from convrnn_video.train.ddp import tune_process
+        from convrnn_video.runtime.device import tune_process
         from convrnn_video.train.loop import run_training
 
         tune_process(threads)  # threads per process, allocator: the command's, not the library's
@@ -559,7 +559,7 @@ def label(
 
     with user_errors(InferError, ShardError):
         from convrnn_video.infer.labels import run_label
-        from convrnn_video.train.ddp import tune_process
+        from convrnn_video.runtime.device import tune_process
 
         tune_process()  # threads, allocator: the command's settings (run_label changes none)
         cfg = LabelConfig(
@@ -647,7 +647,7 @@ def predict(
 
     with user_errors(InferError, ShardError):
         from convrnn_video.infer.predict import run_predict
-        from convrnn_video.train.ddp import tune_process
+        from convrnn_video.runtime.device import tune_process
 
         tune_process()  # threads per process, allocator: the command's, not the library's
 
@@ -908,8 +908,8 @@ def demo(
         InferError, IngestError, SynthError, ShardError, TrainError,
         rerun="rerun with --overwrite to start the demo over",
     ):  # fmt: skip
-        from convrnn_video.infer.demo import run_demo
-        from convrnn_video.train.ddp import tune_process
+        from convrnn_video.demo import run_demo
+        from convrnn_video.runtime.device import tune_process
 
         tune_process()  # threads, allocator: the command's settings, not the library's
         s = run_demo(

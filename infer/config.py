@@ -9,7 +9,7 @@ from typing import Any
 from convrnn_video.infer.errors import InferError
 from convrnn_video.shards.format import SPLITS  # every split `predict` writes a store for
 
-# predict: auto (train.ddp.resolve_precision: bf16 where the device computes it natively, else
+# predict: auto (runtime.device.resolve_precision: bf16 where the device computes it natively, else
 # fp32), float32, or bfloat16 autocast
 PRECISIONS = ("auto", "fp32", "bf16")
 FRAME_CHOICES = ("last", "all")  # export-png: image_21 only, or every predicted frame

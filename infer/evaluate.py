@@ -1,12 +1,12 @@
 """`evaluate`: a store predicted from a labelled split, scored against the true future frames.
 
 The frames scored are the ones the store holds (uint8, as exported), beside the copy-last-frame
-baseline (the last input frame repeated). Metrics come from `train.metrics.MetricAccumulator`,
+baseline (the last input frame repeated). Metrics come from `runtime.metrics.MetricAccumulator`,
 the same code that scores validation during training. Writes a JSON report and, beside it,
 a plot of each metric against the frame index with both lines.
 
 A store with masks (predict --segmenter) is also scored with the course's Jaccard index
-(`train.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
+(`runtime.jaccard.FrameJaccard`, equal to torchmetrics' over the stacked masks) against the true
 masks of the shards, beside two baselines made with the same segmenter: its mask of the last
 input frame (frame 11) copied to every predicted frame, and its masks of the true future frames
 (the best this segmenter can do); beside them a motion baseline, `convrnn.extrapolate`: the
@@ -34,12 +34,18 @@ import torch
 from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
 from convrnn_video.infer.config import EvaluateConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.store import PredStore
+from convrnn_video.infer.masks import load_segmenter
 from convrnn_video.infer.videos import split_videos
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.runtime.device import autocast
+from convrnn_video.runtime.distributed import setup
+from convrnn_video.runtime.errors import RunError
+from convrnn_video.runtime.jaccard import FrameJaccard
+from convrnn_video.runtime.metrics import MetricAccumulator, copy_last_frame
 from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.buffers import frames_to_float
-from convrnn_video.train.ddp import autocast, setup
-from convrnn_video.train.errors import TrainError
+from convrnn_video.shards.loader import make_loader
+from convrnn_video.stores.predictions import PredStore
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -139,9 +145,6 @@ def _checked_store(cfg: EvaluateConfig) -> tuple[PredStore, str, int, int]:
 def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device):
     """The segmenter that made the store's masks (from --segmenter, else the path the store
     records), checked by its sha256; None for a store without masks."""
-    from convrnn_video.infer.masks import load_segmenter
-    from convrnn_video.infer.predict import file_sha256
-
     if store.masks is None:
         if cfg.segmenter is not None:
             log.warning("evaluate: %s has no masks; --segmenter is not used", cfg.preds)
@@ -153,7 +156,7 @@ def _store_segmenter(cfg: EvaluateConfig, store: PredStore, device: torch.device
             f"the segmenter that made the masks of {cfg.preds} ({path}) is not there; pass "
             f"--segmenter with a copy of it (sha256 {str(sha)[:12]}...)"
         )
-    if file_sha256(path) != sha:
+    if sha256_file(path) != sha:
         raise InferError(
             f"--segmenter {path} is not the segmenter that made the masks of {cfg.preds} "
             f"({attrs.get('segmenter')}, sha256 {str(sha)[:12]}...); the baselines must use "
@@ -210,10 +213,11 @@ def _report(
 
 def _device(name: str) -> torch.device:
     """The device `name` (auto, cpu, cuda, cuda:N) picks, by the same check as train and
-    predict (`train.ddp.setup`, no process-wide settings): cuda without CUDA is an InferError."""
+    predict (`runtime.distributed.setup`, no process-wide settings): cuda without CUDA is an
+    InferError."""
     try:
         return setup(name, tune=False).device
-    except TrainError as exc:
+    except RunError as exc:
         raise InferError(str(exc)) from None
 
 
@@ -224,9 +228,6 @@ class _Scorer:
     def __init__(
         self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
     ) -> None:
-        from convrnn_video.train.jaccard import FrameJaccard
-        from convrnn_video.train.metrics import MetricAccumulator
-
         self.store, self.segmenter, self.frames = store, segmenter, frames
         # the baselines' masks in the precision the store's masks were made in (stores from
         # before the segmenter followed the run's precision: float32, what they were made in)
@@ -250,8 +251,6 @@ class _Scorer:
         self.videos += len(batch["ids"])
 
     def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
-        from convrnn_video.train.metrics import copy_last_frame
-
         target = batch["targets"]  # (B, T_out, C, H, W)
         pred = stored_frames(self.store, pos)
         if pred.shape != target.shape:
@@ -277,8 +276,6 @@ class _Scorer:
 
 def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
     """Run the shards of `split` through `scorer`; its result, once every video is scored."""
-    from convrnn_video.shards.loader import make_loader
-
     loader = make_loader(
         cfg.shards,
         [split],

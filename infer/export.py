@@ -26,7 +26,7 @@ import numpy as np
 from convrnn_video.infer.config import ExportConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.palette import mask_image
-from convrnn_video.infer.store import MAKE_MASKS, PredStore
+from convrnn_video.stores.predictions import MAKE_MASKS, PredStore
 from PIL import Image
 from tqdm import tqdm
 

@@ -15,15 +15,14 @@ from typing import Any
 
 import torch
 from convrnn_video.infer.errors import InferError
+from convrnn_video.runtime.checkpoint import load_model
+from convrnn_video.runtime.errors import RunError
 
 
 def load_segmenter(path: str | Path, device: torch.device) -> tuple[torch.nn.Module, Any, dict]:
     """(segmenter in eval mode, SegConfig, payload); a checkpoint of another task (a frame
     model) is a one-line InferError."""
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.errors import TrainError
-
     try:
         return load_model(path, device, task="segment")
-    except TrainError as exc:
+    except RunError as exc:
         raise InferError(f"--segmenter: {exc}") from None

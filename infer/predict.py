@@ -20,14 +20,14 @@ records the frame numbers it read and holds, which `submit` and `evaluate` go by
 
 With `motion` (`predict --motion`), a model with a motion output (`ModelConfig.motion`) also
 stores the accumulated displacement of every predicted frame, in pixels on its patch grid, as
-the store's `motion` array (infer/store.py); `show` draws it. A model without one is refused.
+the store's `motion` array (stores/predictions.py); `show` draws it. A model without one is refused.
 
 With `relabel_unseen`, a predicted class that the segmenter found in none of the input frames
 (an object kind occurs at most once per video) is replaced by the best class it did find, or
-background (`train.tasks.masks.restrict_to_seen`); the frame path segments the input frames
+background (`convrnn.masks.restrict_to_seen`); the frame path segments the input frames
 for that too.
 
-Precision follows the project's one policy (`train.ddp.resolve_precision`: "auto" is bf16
+Precision follows the project's one policy (`runtime.device.resolve_precision`: "auto" is bf16
 autocast where the device computes bf16 natively, float32 elsewhere), in one autocast context
 around the forecaster and the segmenter; the store records the resolved precision. The
 segmenter runs through `segment.apply.segment_frames` (one video's frames per forward pass), so
@@ -36,7 +36,7 @@ the Python API give for the same frames in that precision. The frames, their siz
 come from the split's geometry in the manifest (`shards.manifest.split_geometry`); a checkpoint
 whose channels or strides do not fit it is refused in one line.
 
-Videos go to the store one per chunk, then the video's `done` flag (see infer/store.py).
+Videos go to the store one per chunk, then the video's `done` flag (see stores/predictions.py).
 A rerun with the same checkpoint, task, segmenter, precision, relabelling and split skips every
 batch whose videos are all done; a batch that was cut in the middle is predicted whole again
 (same batch, same numbers) and only its missing videos are written, so a resumed store is
@@ -45,12 +45,11 @@ identical to an uninterrupted one.
 Under `torchrun` each rank predicts the videos its loader gives it (every video exactly once
 across ranks) and writes only their chunks; rank 0 creates the store before and finishes it after.
 `run_predict` changes no process-wide setting (threads, allocator): the CLI command does that
-(`train.ddp.tune_process`).
+(`runtime.device.tune_process`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -63,13 +62,22 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from convrnn_video.convrnn.masks import restrict_to_seen
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.store import PredStore, prepare_store
+from convrnn_video.infer.masks import load_segmenter
 from convrnn_video.infer.videos import split_videos
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.runtime.checkpoint import checkpoint_task, load_checkpoint, load_model
+from convrnn_video.runtime.device import autocast, resolve_precision
+from convrnn_video.runtime.distributed import rank_and_device, run_on_rank0, teardown
+from convrnn_video.runtime.errors import RunError
+from convrnn_video.runtime.runs import find_checkpoint
+from convrnn_video.runtime.version import project_version
 from convrnn_video.segment.apply import seen_classes, segment_frames
 from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.loader import make_loader
 from convrnn_video.shards.manifest import (
     observed_frames,
     read_manifest,
@@ -77,44 +85,18 @@ from convrnn_video.shards.manifest import (
     split_geometry,
     video_frames,
 )
+from convrnn_video.stores.predictions import PredStore, prepare_store
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 TASKS = ("frames", "masks")  # the checkpoints predict accepts
 
 
-def project_version() -> str:
-    """The installed package version, else the one in pyproject.toml beside this package."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("convrnn-video")
-    except PackageNotFoundError:
-        import tomllib
-
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        try:
-            return tomllib.loads(pyproject.read_text())["project"]["version"]
-        except (OSError, KeyError, ValueError):
-            return "unknown"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
     """(checkpoint path, how it was chosen); without `ckpt`, the newest run's best.pt."""
-    from convrnn_video.train.errors import TrainError
-    from convrnn_video.train.runs import find_checkpoint
-
     try:
         path = find_checkpoint(ckpt, root=Path(runs))
-    except TrainError as exc:
+    except RunError as exc:
         raise InferError(str(exc)) from None
     how = "given" if ckpt is not None else f"newest run under {runs}/"
     return path, how
@@ -123,18 +105,15 @@ def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
 def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, Any, dict]:
     """(model in eval mode, ModelConfig, payload) from a frame or mask forecaster checkpoint,
     with clear errors (a segmenter given as --ckpt is one)."""
-    from convrnn_video.train.checkpoint import checkpoint_task, load_checkpoint, load_model
-    from convrnn_video.train.errors import TrainError
-
     try:
         task = checkpoint_task(load_checkpoint(path))
         if task not in TASKS:
-            raise TrainError(
+            raise RunError(
                 f"{path} is a {task} checkpoint; expected a frames or masks checkpoint (made by "
                 "`python cli.py train --task frames|masks`); a segmenter goes to --segmenter"
             )
         return load_model(path, device, task=task)
-    except TrainError as exc:
+    except RunError as exc:
         raise InferError(str(exc)) from None
 
 
@@ -144,17 +123,13 @@ def to_uint8(pred: torch.Tensor) -> np.ndarray:
     return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, C)
 
 
-def rank_and_device(device: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device): the trainer's device choice and, under torchrun, its process
-    group; no process-wide setting is changed (the CLI makes those)."""
-    from convrnn_video.train.ddp import setup
-    from convrnn_video.train.errors import TrainError
-
+def infer_device(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of `runtime.distributed.rank_and_device`; a device that is
+    not there is an InferError."""
     try:
-        env = setup(device, tune=False)
-    except TrainError as exc:
+        return rank_and_device(device)
+    except RunError as exc:
         raise InferError(str(exc)) from None
-    return env.rank, env.world_size, env.device
 
 
 def auto_batch_size(model_cfg: Any, device: torch.device) -> int:
@@ -166,33 +141,15 @@ def auto_batch_size(model_cfg: Any, device: torch.device) -> int:
     return 1
 
 
-def run_on_rank0(fn, world: int, rank: int):
-    """Run fn on rank 0 and share its result, or its InferError, with every rank."""
-    box: list[Any] = [None]
-    if rank == 0:
-        try:
-            box[0] = ("ok", fn())
-        except InferError as exc:
-            box[0] = ("error", str(exc))
-    if world > 1:
-        dist.broadcast_object_list(box, src=0)
-    status, value = box[0]
-    if status == "error":
-        raise InferError(value)
-    return value
-
-
 def run_predict(cfg: PredictConfig) -> dict[str, Any]:
     """Predict every video of `cfg.split` into the store at `cfg.out`; returns a summary."""
     cfg.validate()
     joined = not (dist.is_available() and dist.is_initialized())
-    rank, world, device = rank_and_device(cfg.device)
+    rank, world, device = infer_device(cfg.device)
     try:
         return _predict(cfg, rank, world, device)
     finally:
         if joined and world > 1:
-            from convrnn_video.train.ddp import teardown
-
             teardown()  # only a group this call created; together, so no rank aborts gloo
 
 
@@ -201,12 +158,10 @@ def _segmenter_attrs(path: str | None, device: torch.device):
     if path is None:
         none = {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
         return None, None, none
-    from convrnn_video.infer.masks import load_segmenter
-
     seg, seg_cfg, payload = load_segmenter(path, device)
     attrs = {
         "segmenter": str(path),
-        "segmenter_sha256": file_sha256(Path(path)),
+        "segmenter_sha256": sha256_file(Path(path)),
         "segmenter_config": seg_cfg.to_dict(),
         "segmenter_step": int(payload.get("step", 0) or 0),
     }
@@ -307,8 +262,6 @@ def _store_attrs(
 ) -> dict:
     """The attributes that describe (and, on resume, must match) the store of this run; `plan`
     is the run's `frame_plan`."""
-    from convrnn_video.train.checkpoint import checkpoint_task
-
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
     task = checkpoint_task(payload)
     if task == "masks":
@@ -320,7 +273,7 @@ def _store_attrs(
     return {
         "holds": holds,
         "task": task,
-        "ckpt_sha256": file_sha256(ckpt),
+        "ckpt_sha256": sha256_file(ckpt),
         "ckpt": str(ckpt),
         "split": cfg.split,
         "model_config": model_cfg.to_dict(),
@@ -343,7 +296,7 @@ class _Run:
     model: torch.nn.Module  # the frame model or mask forecaster, in eval mode
     model_cfg: Any  # its ModelConfig
     segmenter: torch.nn.Module | None  # None: no masks (frame model only)
-    autocast: Any  # the autocast context of the resolved precision (train.ddp.autocast)
+    autocast: Any  # the autocast context of the resolved precision (runtime.device.autocast)
     relabel: bool  # keep only classes the segmenter found in the input frames
     device: torch.device
     motion: bool = False  # also return the motion head's displacement, in pixels
@@ -371,8 +324,6 @@ def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[s
 
 
 def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
-    from convrnn_video.train.ddp import autocast, resolve_precision
-
     ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
     manifest = _read_manifest(cfg)
     model, model_cfg, payload, segmenter, seg_attrs = _load(cfg, ckpt, device, manifest)
@@ -446,8 +397,6 @@ def _predict_batches(
     """Predict (and segment) every batch of this rank that holds a video not done yet; `todo`
     is (the store's done flags, how many are not done, the observed frames per video). Returns
     how many videos this rank wrote."""
-    from convrnn_video.shards.loader import make_loader
-
     done, left, observed = todo
     frames_in = int(run.model_cfg.frames_in)
     loader = make_loader(
@@ -504,8 +453,6 @@ def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, .
     (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None, motion
     (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`). The segmenter runs
     through `segment_frames`, in the run's precision like the model."""
-    from convrnn_video.train.tasks.masks import restrict_to_seen
-
     seen = None  # the segmenter's class ids of the input frames, when needed
     if run.model_cfg.masks or (run.relabel and run.segmenter is not None):
         seen = segment_frames(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)

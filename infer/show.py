@@ -26,8 +26,8 @@ from convrnn_video.infer.colour_wheel import legend, motion_colours
 from convrnn_video.infer.config import ShowConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.palette import colourize
-from convrnn_video.infer.store import PredStore
 from convrnn_video.shards.format import video_id
+from convrnn_video.stores.predictions import PredStore
 from PIL import Image, ImageDraw, ImageFont
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from convrnn_video.infer.config import SubmitConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.predict import file_sha256, project_version
-from convrnn_video.infer.store import PredStore
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.runtime.version import project_version
+from convrnn_video.stores.predictions import PredStore
 
 log = logging.getLogger(__name__)
 READ_BLOCK = 64  # videos whose masks are read from the store at once
@@ -120,7 +121,7 @@ def run_submit(cfg: SubmitConfig) -> dict[str, Any]:
     _atomic(out, lambda f: torch.save(masks, f))
     summary = {
         "file": out.name,
-        "sha256": file_sha256(out),
+        "sha256": sha256_file(out),
         "shape": list(masks.shape),
         "dtype": cfg.dtype,
         "split": attrs.get("split"),

@@ -7,7 +7,7 @@ The rule, so that all of them give the same masks for the same checkpoint and fr
   of the batch (a convolution's rounding can depend on how many images share a pass, and an
   unsure segmenter has near-ties);
 - under the precision the caller resolved once for its whole command (an autocast context,
-  `train.ddp.autocast(resolve_precision(...))`; None: float32), the same context as the model
+  `runtime.device.autocast(resolve_precision(...))`; None: float32), the same context as the model
   beside it; the class is the argmax of the float32 logits.
 
 Frames come in as float in [0, 1]; uint8 frames are scaled by `shards.buffers.frames_to_float`

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_checkpoint(path: Path, seed: int = 0, **overrides) -> Path:
     """Save an untrained `tiny` model the way the trainer does (model config beside weights)."""
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     return save_untrained(path, get_preset("tiny", **overrides), seed)
 
@@ -24,7 +24,7 @@ def motion_checkpoint(path: Path, step: tuple[float, float], preset: str = "tiny
     displacement of predicted frame k (from 1) is k * step everywhere."""
     import torch
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import load_checkpoint, save_checkpoint, save_untrained
+    from convrnn_video.runtime.checkpoint import load_checkpoint, save_checkpoint, save_untrained
 
     payload = load_checkpoint(save_untrained(path, get_preset(preset)))
     payload["model"]["flow_head.bias"] = torch.tensor(step)  # the weights start at zero
@@ -39,8 +39,8 @@ VARIED_SEGMENTER = {"head": "flat", "norm": "group", "norm_group_size": 2}
 
 def tiny_segmenter(path: Path, seed: int = 0, **overrides) -> Path:
     """Save an untrained `tiny` segmenter (varied outputs) as a segment-task checkpoint."""
+    from convrnn_video.runtime.checkpoint import save_untrained
     from convrnn_video.segment import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
 
     return save_untrained(path, get_preset("tiny", **{**VARIED_SEGMENTER, **overrides}), seed)
 

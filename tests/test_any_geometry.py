@@ -15,8 +15,8 @@ from convrnn_video.infer.config import EvaluateConfig, ExportConfig, ShowConfig
 from convrnn_video.infer.evaluate import run_evaluate
 from convrnn_video.infer.export import run_export
 from convrnn_video.infer.show import GAP, LABEL_W, ROW_MIN_H, run_show
-from convrnn_video.infer.store import PredStore, prepare_store
 from convrnn_video.ingest.pack import IngestConfig, run_ingest
+from convrnn_video.stores.predictions import PredStore, prepare_store
 from PIL import Image
 
 FRAMES, SIZE, FRAMES_IN = 20, 64, 10  # Moving MNIST's geometry; 10 in, 10 out
@@ -125,7 +125,7 @@ def test_whole_chain_at_64x64(geometry: dict, tmp_path: Path) -> None:
     """train (a step) -> predict (with a segmenter) -> export-png -> evaluate -> show, all
     from the command line, on the free-layout shards of this geometry."""
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
     from infer_helpers import run_cli, tiny_segmenter
 
     channels, shards = geometry["channels"], str(geometry["shards"])

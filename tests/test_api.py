@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 from convrnn_video.infer.errors import InferError
-from convrnn_video.train.checkpoint import save_untrained
+from convrnn_video.runtime.checkpoint import save_untrained
+from convrnn_video.runtime.errors import RunError
+from convrnn_video.stores.errors import StoreError
 from convrnn_video.train.errors import TrainError
 
 from convrnn_video import PipelineError, load_checkpoint, read_video
@@ -54,7 +56,8 @@ def test_predict_for_every_task(synth_root: Path, tmp_path: Path) -> None:
 def test_bad_input_is_a_pipeline_error(tmp_path: Path) -> None:
     from convrnn_video.convrnn import get_preset
 
-    assert issubclass(InferError, PipelineError) and issubclass(TrainError, PipelineError)
+    for stage_error in (InferError, TrainError, RunError, StoreError):
+        assert issubclass(stage_error, PipelineError)
     model = load_checkpoint(save_untrained(tmp_path / "f.pt", get_preset("tiny")), "cpu")
     with pytest.raises(PipelineError, match="reads 11 frames, got 4"):
         model.predict(np.zeros((4, 160, 240, 3), np.uint8))

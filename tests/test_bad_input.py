@@ -20,21 +20,21 @@ from convrnn_video.infer.config import EvaluateConfig, ShowConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.evaluate import run_evaluate
 from convrnn_video.infer.show import parse_video, run_show
-from convrnn_video.shards.errors import ShardError
-from convrnn_video.shards.format import TAR_MTIME, sample_meta, video_id
-from convrnn_video.shards.loader import make_loader
-from convrnn_video.shards.manifest import read_manifest, write_manifest
-from convrnn_video.train.checkpoint import (
+from convrnn_video.runtime.checkpoint import (
     cuda_state_for_device,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from convrnn_video.runtime.runs import new_run_dir
+from convrnn_video.shards.errors import ShardError
+from convrnn_video.shards.format import TAR_MTIME, sample_meta, video_id
+from convrnn_video.shards.loader import make_loader
+from convrnn_video.shards.manifest import read_manifest, write_manifest
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
-from convrnn_video.train.runs import new_run_dir
 from infer_helpers import run_cli, tiny_checkpoint
 from PIL import Image
 from typer.testing import CliRunner

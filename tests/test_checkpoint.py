@@ -1,4 +1,5 @@
-"""train/checkpoint.py and train/runs.py: atomic saves, safe loads, RNG round trips, run folders."""
+"""runtime/checkpoint.py and runtime/runs.py: atomic saves, safe loads, RNG round trips, run
+folders."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from convrnn_video.train.checkpoint import (
+from convrnn_video.runtime.checkpoint import (
     load_checkpoint,
     load_model,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from convrnn_video.train.errors import TrainError
-from convrnn_video.train.runs import find_checkpoint, new_run_dir, newest_run, resolve_run_dir
+from convrnn_video.runtime.errors import RunError
+from convrnn_video.runtime.runs import find_checkpoint, new_run_dir, newest_run, resolve_run_dir
 
 
 def tiny_payload() -> dict:
@@ -84,7 +85,7 @@ def test_damaged_or_foreign_files_are_clear_errors(tmp_path: Path) -> None:
         (other, "not a training checkpoint"),
         (tmp_path / "missing.pt", "not found"),
     ):
-        with pytest.raises(TrainError, match=message):
+        with pytest.raises(RunError, match=message):
             load_checkpoint(path)
 
 
@@ -96,7 +97,7 @@ def test_a_damaged_file_is_explained_in_whole_words(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign.pt"
     torch.save({"model": {}, "model_config": {}, "x": time.struct_time(range(9))}, foreign)
     for path in (cut, foreign):
-        with pytest.raises(TrainError) as info:
+        with pytest.raises(RunError) as info:
             load_checkpoint(path)
         detail = str(info.value).split(": ", 1)[1].split("); delete", 1)[0]  # torch's words
         assert detail.endswith((".", " ...")), detail
@@ -105,7 +106,7 @@ def test_a_damaged_file_is_explained_in_whole_words(tmp_path: Path) -> None:
 
 def test_run_folders(tmp_path: Path) -> None:
     root = tmp_path / "runs"
-    with pytest.raises(TrainError, match="no training run"):
+    with pytest.raises(RunError, match="no training run"):
         newest_run(root)
     a = new_run_dir(root)  # created when picked
     (a / "last.pt").write_bytes(b"x")
@@ -117,10 +118,10 @@ def test_run_folders(tmp_path: Path) -> None:
     assert find_checkpoint(None, root) == b / "best.pt"
     assert find_checkpoint(a) == a / "last.pt"
     assert find_checkpoint(a / "last.pt") == a / "last.pt"
-    with pytest.raises(TrainError, match="already holds a run"):
+    with pytest.raises(RunError, match="already holds a run"):
         resolve_run_dir(a, resume=False)
     assert resolve_run_dir(a, resume=True) == a
-    with pytest.raises(TrainError, match="nothing to resume"):  # b has no last.pt
+    with pytest.raises(RunError, match="nothing to resume"):  # b has no last.pt
         resolve_run_dir(None, resume=True, root=root)
-    with pytest.raises(TrainError, match="nothing to resume"):
+    with pytest.raises(RunError, match="nothing to resume"):
         resolve_run_dir(tmp_path / "empty", resume=True)

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 from convrnn_video.convrnn import PRESETS, ModelConfig, build_model, get_preset
-from convrnn_video.convrnn.masks import copy_bonus_init
+from convrnn_video.convrnn.masks import copy_bonus_init, restrict_to_seen
 from convrnn_video.convrnn.reference import from_model
 from convrnn_video.convrnn.refine import snap_still
 
@@ -381,6 +381,17 @@ def test_bad_inputs_raise_value_errors() -> None:
         model(torch.rand(1, 11, 3, 32, 48), torch.rand(1, 5, 3, 32, 48))
     with pytest.raises(ValueError, match="needs targets"):
         model(torch.rand(1, 11, 3, 32, 48), None, 0.5)
+
+
+def test_restrict_to_seen_keeps_background_and_seen_classes() -> None:
+    logits = torch.zeros(1, 2, 49, 2, 2)
+    logits[:, :, 7] = 5.0  # the favourite everywhere: class 7, never seen
+    logits[:, :, 3] = 1.0  # seen
+    seen = torch.tensor([[[[0, 3], [3, 0]]]])  # (B, T_in, H, W)
+    ids = restrict_to_seen(logits, seen)
+    assert ids.shape == (1, 2, 2, 2) and bool((ids == 3).all())
+    logits[:, :, 0] = 2.0  # background beats the seen class
+    assert bool((restrict_to_seen(logits, seen) == 0).all())
 
 
 def test_config_round_trip_through_json() -> None:

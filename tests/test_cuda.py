@@ -58,7 +58,7 @@ def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_task_trains_on_the_gpu(
     shard_root: Path, segmenter: Path, tmp_path: Path, task: str
 ) -> None:
-    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.runtime.checkpoint import load_model
 
     run = tmp_path / task
     extra = ("--preset", "tiny-masks", "--segmenter", str(segmenter)) if task == "masks" else ()
@@ -113,8 +113,8 @@ def test_predict_label_and_submit_on_the_gpu(
 ) -> None:
     """predict (frames + the segmenter's masks) and label on the GPU agree with the CPU in
     fp32; submit writes the GPU store's masks."""
-    from convrnn_video.infer.labels import LabelStore
-    from convrnn_video.infer.store import PredStore
+    from convrnn_video.stores.labels import LabelStore
+    from convrnn_video.stores.predictions import PredStore
 
     ckpt = tiny_checkpoint(tmp_path / "best.pt")
     stores = {}

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from convrnn_video.infer.config import DemoConfig
-from convrnn_video.infer.demo import run_demo
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.store import PredStore
+from convrnn_video.stores.predictions import PredStore
 from infer_helpers import run_cli
 from PIL import Image
+
+from convrnn_video.demo import run_demo
 
 
 @pytest.mark.slow

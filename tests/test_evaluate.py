@@ -79,11 +79,11 @@ def test_jaccard_and_baselines(
     mask_stores: dict[str, Path], shard_root: Path, synth_root: Path, tmp_path: Path
 ) -> None:
     from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
-    from convrnn_video.infer.store import PredStore
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.device import autocast
     from convrnn_video.segment.apply import segment_frames
     from convrnn_video.shards.buffers import frames_to_float
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.ddp import autocast
+    from convrnn_video.stores.predictions import PredStore
     from PIL import Image
 
     proc = run_cli(

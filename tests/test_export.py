@@ -10,7 +10,7 @@ from convrnn_video.infer.config import ExportConfig, PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.export import run_export
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.store import PredStore
+from convrnn_video.stores.predictions import PredStore
 from infer_helpers import run_cli, tiny_checkpoint
 from PIL import Image
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from convrnn_video.runtime.metrics import MetricAccumulator, ssim_per_image
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.loop import run_training
-from convrnn_video.train.metrics import MetricAccumulator, ssim_per_image
 from convrnn_video.train.tasks.frames import compute_loss, val_loss
 from test_train import records, small
 

@@ -11,7 +11,7 @@ fails on a function over the limit not in it, on one longer than its entry, and 
 is no longer over the limit (delete it: the list only shrinks). Written with 9 functions over
 60 lines (the train command 170, demo 108, Session.__init__ 94, make_loader 93, the predict
 command 86, ModelConfig.problems 81, TrainConfig.validate 78, synth's _simulate_once 65,
-infer's _predict 61); the split left the two below (and split infer/store.py's
+infer's _predict 61); the split left the two below (and split the store's
 _create_arrays, 61 lines once predict stored motion).
 """
 
@@ -22,7 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("ingest", "shards", "convrnn", "segment", "train", "infer", "convrnn_video")
+PACKAGES = (
+    "ingest",
+    "shards",
+    "stores",
+    "convrnn",
+    "segment",
+    "runtime",
+    "train",
+    "infer",
+    "convrnn_video",
+)
 TOP_LEVEL_MODULES = ("cli.py",)
 LIMIT = 60
 
@@ -36,9 +46,9 @@ ALLOWED: dict[str, tuple[int, str]] = {
         "the stream, each a helper",
     ),
     "infer/predict.py:_predict": (
-        63,
-        "the prediction loop (batches -> store); h11 moves parts of infer/predict.py to "
-        "runtime/ at the same time: split it after that lands",
+        61,
+        "the prediction loop (batches -> store); h11 moved parts of infer/predict.py to "
+        "runtime/ (its imports went to the top: 63 -> 61 lines): split it next",
     ),
 }
 

@@ -1,10 +1,10 @@
-"""train/jaccard.py: the streamed score equals torchmetrics on the stacked masks."""
+"""runtime/jaccard.py: the streamed score equals torchmetrics on the stacked masks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from convrnn_video.train.jaccard import FrameJaccard
+from convrnn_video.runtime.jaccard import FrameJaccard
 from torchmetrics.classification import MulticlassJaccardIndex
 
 
@@ -57,7 +57,7 @@ def test_absent_classes_and_errors() -> None:
 def _ddp_rank(rank: int, port: int, out: str) -> None:
     """Rank 0 scores every video, rank 1 none (as when there are fewer videos than ranks)."""
     import torch.distributed as dist
-    from convrnn_video.train.jaccard import finish_scores
+    from convrnn_video.runtime.jaccard import finish_scores
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:

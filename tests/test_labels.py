@@ -16,8 +16,10 @@ import torch
 import zarr
 from convrnn_video.infer.config import LabelConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.labels import LabelStore, run_label, verify_labels
-from convrnn_video.train.checkpoint import load_model, save_untrained
+from convrnn_video.infer.labels import run_label, verify_labels
+from convrnn_video.runtime.checkpoint import load_model, save_untrained
+from convrnn_video.stores.errors import StoreError
+from convrnn_video.stores.labels import LabelStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +81,7 @@ def test_an_interrupted_label_run_resumes_to_the_same_masks(
     from convrnn_video.segment import get_preset
 
     other = save_untrained(tmp_path / "other.pt", get_preset("tiny"), seed=9)
-    with pytest.raises(InferError, match="another run.*segmenter_sha256"):
+    with pytest.raises(StoreError, match="another run.*segmenter_sha256"):
         run_label(dataclasses.replace(cfg, segmenter=str(other)))
     with pytest.raises(InferError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "f.pt", _tiny())

@@ -15,7 +15,7 @@ from convrnn_video.infer.evaluate import run_evaluate
 from convrnn_video.infer.export import run_export
 from convrnn_video.infer.predict import run_predict
 from convrnn_video.infer.show import GAP, LABEL_W, run_show
-from convrnn_video.infer.store import PredStore
+from convrnn_video.stores.predictions import PredStore
 from infer_helpers import run_cli
 from PIL import Image
 
@@ -27,7 +27,7 @@ def stores(
     """Val and hidden stores of an untrained `tiny-masks` forecaster fed by the untrained
     segmenter of `mask_stores`; "segmenter" is that segmenter."""
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     tmp = tmp_path_factory.mktemp("masks-only")
     ckpt = save_untrained(tmp / "masks.pt", get_preset("tiny-masks"), 0)

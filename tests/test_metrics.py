@@ -1,4 +1,4 @@
-"""train/metrics.py against hand-computed values and a plain NumPy SSIM."""
+"""runtime/metrics.py against hand-computed values and a plain NumPy SSIM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from convrnn_video.train.metrics import (
+from convrnn_video.runtime.metrics import (
     MetricAccumulator,
     copy_last_frame,
     gaussian_window,
@@ -111,7 +111,7 @@ def test_copy_last_frame_and_bad_shapes() -> None:
 
 
 def test_grid_energy_finds_a_patch_checkerboard() -> None:
-    from convrnn_video.train.metrics import grid_energy
+    from convrnn_video.runtime.metrics import grid_energy
 
     torch.manual_seed(0)
     smooth = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 64, 96), 9, 1, 4)  # (2, 3, 64, 96)
@@ -172,7 +172,7 @@ def testssim_filters_are_made_once_and_serve_training_after_inference() -> None:
     """The Gaussian filters are cached per size, channels and device (no copy to the device
     per call), and a first call under inference_mode does not leave inference tensors that a
     later training step could not save for backward."""
-    from convrnn_video.train.metrics import ssim_filters, ssim_map
+    from convrnn_video.runtime.metrics import ssim_filters, ssim_map
 
     ssim_filters.cache_clear()
     x, y = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24)

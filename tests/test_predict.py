@@ -1,4 +1,5 @@
-"""infer.predict + infer.store: a tiny checkpoint over the shared shards, into real Zarr stores."""
+"""infer.predict + stores.predictions: a tiny checkpoint over the shared shards, into real Zarr
+stores."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.store import PredStore
+from convrnn_video.stores.errors import StoreError
+from convrnn_video.stores.predictions import PredStore
 from faults import run_faulted
 from infer_helpers import ROOT, run_cli, tiny_checkpoint, tiny_segmenter
 
@@ -32,9 +34,9 @@ def predict(shards: Path, ckpt: Path, out, **kw) -> dict:
 @pytest.mark.slow
 def test_store_layout_and_values(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
     import torch
+    from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.shards.manifest import read_manifest
-    from convrnn_video.train.checkpoint import load_model
 
     out = tmp_path / "preds.zarr"
     summary = predict(shard_root, ckpt, out, batch_size=3, precision="fp32")
@@ -81,9 +83,9 @@ def test_rerun_skips_done_and_refuses_other_runs(
     assert again["predicted"] == 0 and again["already_done"] == 4 and again["resumed"]
 
     other = tiny_checkpoint(tmp_path / "other.pt", seed=1)
-    with pytest.raises(InferError, match="ckpt_sha256.*--overwrite"):
+    with pytest.raises(StoreError, match="ckpt_sha256.*--overwrite"):
         predict(shard_root, other, out)
-    with pytest.raises(InferError, match="split"):
+    with pytest.raises(StoreError, match="split"):
         predict(shard_root, ckpt, out, split="val")
     replaced = predict(shard_root, other, out, overwrite=True)
     assert replaced["predicted"] == 4 and not replaced["resumed"]
@@ -91,7 +93,7 @@ def test_rerun_skips_done_and_refuses_other_runs(
     folder = tmp_path / "not-a-store"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    with pytest.raises(InferError, match="not empty and is not a predictions store"):
+    with pytest.raises(StoreError, match="not empty and is not a predictions store"):
         predict(shard_root, ckpt, folder, overwrite=True)
 
 
@@ -99,7 +101,7 @@ def test_precision_policy_recorded_and_kept_apart(
     shard_root: Path, ckpt: Path, tmp_path: Path
 ) -> None:
     import torch
-    from convrnn_video.train.ddp import resolve_precision
+    from convrnn_video.runtime.device import resolve_precision
 
     fp32, bf16, auto = tmp_path / "fp32.zarr", tmp_path / "bf16.zarr", tmp_path / "auto.zarr"
     predict(shard_root, ckpt, fp32, split="val", precision="fp32")
@@ -116,10 +118,10 @@ def test_precision_policy_recorded_and_kept_apart(
     # an untrained tiny model: about 1 level on average, 5 at the 99th percentile
     assert diff.mean() < 1.5 and np.percentile(diff, 99) <= 8, (diff.mean(), diff.max())
     # a store is never a mix of precisions: resuming with another resolved one is refused
-    with pytest.raises(InferError, match="precision.*--overwrite"):
+    with pytest.raises(StoreError, match="precision.*--overwrite"):
         predict(shard_root, ckpt, bf16, split="val", precision="fp32")
     other = fp32 if resolved == "bf16" else bf16
-    with pytest.raises(InferError, match="precision.*--overwrite"):
+    with pytest.raises(StoreError, match="precision.*--overwrite"):
         predict(shard_root, ckpt, other, split="val")  # auto resolves to the other one
     with pytest.raises(InferError, match="precision must be one of auto, fp32, bf16"):
         predict(shard_root, ckpt, tmp_path / "x.zarr", precision="fp16")
@@ -294,13 +296,13 @@ def test_masks_equal_segmenter_on_stored_frames(
     mask_stores: dict[str, Path], tiny_stores: dict[str, Path]
 ) -> None:
     import torch
-    from convrnn_video.infer.predict import file_sha256
-    from convrnn_video.train.checkpoint import load_model
+    from convrnn_video.ingest.writer import sha256_file
+    from convrnn_video.runtime.checkpoint import load_model
 
     store = PredStore.open(mask_stores["val"])
     attrs = store.attrs
     assert attrs["segmenter"] == str(mask_stores["segmenter"])
-    assert attrs["segmenter_sha256"] == file_sha256(mask_stores["segmenter"])
+    assert attrs["segmenter_sha256"] == sha256_file(mask_stores["segmenter"])
     assert attrs["segmenter_config"]["base_channels"] > 0
     assert store.masks.shape == (4, 11, 160, 240) and store.masks.dtype == np.uint8
     assert store.masks.chunks == (1, 11, 160, 240) and store.done_mask().all()
@@ -335,14 +337,14 @@ def test_mask_store_resume_and_refusals(
     assert resumed.done_mask().all() and np.array_equal(resumed.masks[:], whole)
 
     other = tiny_segmenter(tmp_path / "other-seg.pt", seed=1)
-    with pytest.raises(InferError, match="masks come from segmenter .*seg.pt.*--overwrite"):
+    with pytest.raises(StoreError, match="masks come from segmenter .*seg.pt.*--overwrite"):
         predict(shard_root, ckpt, out, split="val", segmenter=str(other))
-    with pytest.raises(InferError, match="pass --segmenter with that file to resume"):
+    with pytest.raises(StoreError, match="pass --segmenter with that file to resume"):
         predict(shard_root, ckpt, out, split="val")
     no_masks = tmp_path / "frames-only.zarr"
     predict(shard_root, ckpt, no_masks, split="val")
     assert PredStore.open(no_masks).masks is None
-    with pytest.raises(InferError, match="store has no masks.*--overwrite"):
+    with pytest.raises(StoreError, match="store has no masks.*--overwrite"):
         predict(shard_root, ckpt, no_masks, split="val", segmenter=str(seg))
     replaced = predict(shard_root, ckpt, out, split="val", segmenter=str(other), overwrite=True)
     assert replaced["predicted"] == 4 and not replaced["resumed"]
@@ -372,7 +374,7 @@ def test_cli_wrong_task_checkpoints(
 @pytest.fixture(scope="module")
 def masks_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     return save_untrained(tmp_path_factory.mktemp("masks") / "masks.pt", get_preset("tiny-masks"))
 
@@ -381,9 +383,9 @@ def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, re
     """(forecast masks (N, T_out, H, W) uint8, the segmenter's input masks (N, T_in, H, W)):
     the segmenter on each video's input frames, then the forecaster on the loader's batches."""
     import torch
+    from convrnn_video.convrnn.masks import restrict_to_seen
+    from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.tasks.masks import restrict_to_seen
 
     model, cfg, _ = load_model(ckpt, "cpu", task="masks")
     segmenter, _, _ = load_model(seg, "cpu", task="segment")
@@ -426,7 +428,7 @@ def test_masks_checkpoint_store_and_submit(
     expect, _ = by_hand(shard_root, "hidden", masks_ckpt, seg, batch_size=3)
     assert np.array_equal(store.masks[:], expect)
     assert len(np.unique(expect)) > 1  # not a constant picture
-    with pytest.raises(InferError, match="holds no frames.*mask forecaster"):
+    with pytest.raises(StoreError, match="holds no frames.*mask forecaster"):
         store.read([0])
 
     sub = run_submit(SubmitConfig(preds=str(out), out=str(tmp_path / "submission.pt")))
@@ -441,11 +443,11 @@ def test_masks_checkpoint_store_and_submit(
     broken.masks[2] = 0
     resumed = predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32")
     assert resumed["predicted"] == 1 and np.array_equal(PredStore.open(out).masks[:], expect)
-    with pytest.raises(InferError, match="relabel_unseen.*--overwrite"):
+    with pytest.raises(StoreError, match="relabel_unseen.*--overwrite"):
         predict(shard_root, masks_ckpt, out, segmenter=str(seg), precision="fp32",
                 relabel_unseen=True)  # fmt: skip
     frames_store = mask_stores["hidden"]  # a frame model's store with masks
-    with pytest.raises(InferError, match="task: store has 'frames', this run 'masks'"):
+    with pytest.raises(StoreError, match="task: store has 'frames', this run 'masks'"):
         predict(shard_root, masks_ckpt, frames_store, segmenter=str(seg))
 
 
@@ -529,8 +531,8 @@ def gray_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_grayscale_64x64_end_to_end(gray_shards: Path, tmp_path: Path) -> None:
     import torch
     from convrnn_video.convrnn import get_preset
+    from convrnn_video.runtime.checkpoint import load_model, save_untrained
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model, save_untrained
 
     geometry = {"frames_in": 10, "frames_out": 10, "height": 64, "width": 64}
     geometry_48 = {**geometry, "height": 48, "width": 48}
@@ -615,7 +617,7 @@ def test_motion_stored_per_video_in_pixels(shard_root: Path, ckpt: Path, tmp_pat
     # resumable like the rest; the same store without --motion is another run's
     again = predict(shard_root, moving, tmp_path / "m.zarr", split="val", motion=True)
     assert again["predicted"] == 0 and again["resumed"]
-    with pytest.raises(InferError, match=r"arrays: store holds \('frames', 'motion'\)"):
+    with pytest.raises(StoreError, match=r"arrays: store holds \('frames', 'motion'\)"):
         predict(shard_root, moving, tmp_path / "m.zarr", split="val")
     # a model without a motion output refuses --motion in one line, writing nothing
     common = ["predict", "--shards", str(shard_root), "--split", "val", "--no-progress"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import write_square_video
-from convrnn_video.infer.store import PredStore
+from convrnn_video.stores.predictions import PredStore
 from typer.testing import CliRunner
 
 from convrnn_video.cli import app

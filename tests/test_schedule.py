@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from convrnn_video.train.checkpoint import load_checkpoint
+from convrnn_video.runtime.checkpoint import load_checkpoint
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training

@@ -13,16 +13,17 @@ import pytest
 import torch
 from conftest import write_square_video
 from convrnn_video.infer.config import EvaluateConfig, LabelConfig, PredictConfig
-from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.evaluate import run_evaluate
-from convrnn_video.infer.labels import LabelStore, run_label
+from convrnn_video.infer.labels import run_label
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.store import PredStore
 from convrnn_video.ingest.pack import IngestConfig, run_ingest
+from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.segment.apply import seen_classes, segment_frames
 from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.format import NUM_CLASSES
-from convrnn_video.train.jaccard import FrameJaccard
+from convrnn_video.stores.errors import StoreError
+from convrnn_video.stores.labels import LabelStore
+from convrnn_video.stores.predictions import PredStore
 from infer_helpers import tiny_checkpoint, tiny_segmenter
 
 from convrnn_video import load_checkpoint, read_video
@@ -91,9 +92,10 @@ def test_predict_and_evaluate_segment_as_the_api(world: dict[str, Path]) -> None
 
 @pytest.mark.slow  # whole stages, in emulated bf16 on an AVX2 CPU
 def test_segment_validation_scores_the_label_store_masks(world: dict[str, Path]) -> None:
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.device import autocast
+    from convrnn_video.runtime.distributed import DistEnv
     from convrnn_video.shards.loader import make_loader
-    from convrnn_video.train.checkpoint import load_model
-    from convrnn_video.train.ddp import DistEnv, autocast
     from convrnn_video.train.tasks.segment import SegmentTask
 
     model, _, _ = load_model(world["seg"], task="segment")
@@ -115,7 +117,7 @@ def test_a_store_of_another_precision_is_refused(world: dict[str, Path], tmp_pat
     part = Path(shutil.copytree(world["labels"], tmp_path / "part.zarr"))
     cfg = LabelConfig(shards=str(world["shards"]), segmenter=str(world["seg"]), split="val",
                       out=str(part), precision="fp32", progress=False)  # fmt: skip
-    with pytest.raises(InferError, match="made in bf16, this run's in fp32.*--precision bf16"):
+    with pytest.raises(StoreError, match="made in bf16, this run's in fp32.*--precision bf16"):
         run_label(cfg)
     assert run_label(dataclasses.replace(cfg, precision="bf16"))["resumed"]
 
@@ -149,3 +151,18 @@ def test_num_classes_is_defined_once() -> None:
     from convrnn_video.segment import SegConfig
 
     assert SegConfig().num_classes == ModelConfig().num_classes == NUM_CLASSES == 49
+
+
+def test_restrict_to_seen_is_the_rule_of_seen_and_pick_classes() -> None:
+    """convrnn.masks.restrict_to_seen restates segment.apply's rule (the models floor imports no
+    other stage): background and the seen classes only, compared in float32."""
+    from convrnn_video.convrnn.masks import restrict_to_seen
+    from convrnn_video.segment.apply import pick_classes
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, NUM_CLASSES, 6, 5, generator=g).to(torch.bfloat16)
+    seen = torch.randint(0, 5, (3, 2, 6, 5), generator=g)  # a few classes per video
+    seen[1] = 7  # a video that shows one class and no background
+    allowed = seen_classes(seen, NUM_CLASSES)
+    expected = torch.stack([pick_classes(v, ok) for v, ok in zip(logits, allowed, strict=True)])
+    assert torch.equal(restrict_to_seen(logits, seen), expected)

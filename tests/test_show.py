@@ -8,6 +8,7 @@ import pytest
 from convrnn_video.infer.config import ShowConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.show import GAP, LABEL_W, run_show
+from convrnn_video.stores.errors import StoreError
 from PIL import Image
 
 
@@ -57,7 +58,7 @@ def test_hidden_gif(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -
 
 
 def test_unknown_video(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:
-    with pytest.raises(InferError, match="video_999 are not in"):
+    with pytest.raises(StoreError, match="video_999 are not in"):
         run_show(
             ShowConfig(
                 videos=["video_999"],

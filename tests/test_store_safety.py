@@ -1,4 +1,4 @@
-"""infer.store.claim_store through predict and label: a location that is not our store of that
+"""stores.group.claim_store through predict and label: a location that is not our store of that
 kind (a user's folder, a bucket prefix holding objects, a Zarr group we did not write, the other
 kind of store) is refused with or without --overwrite, and left exactly as it was."""
 
@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import zarr
 from convrnn_video.infer.config import LabelConfig, PredictConfig
-from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.labels import prepare_labels, run_label
+from convrnn_video.infer.labels import run_label
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.store import KIND, PredStore, prepare_store
+from convrnn_video.stores.errors import StoreError
+from convrnn_video.stores.group import KIND
+from convrnn_video.stores.labels import prepare_labels
+from convrnn_video.stores.predictions import PredStore, prepare_store
 from infer_helpers import run_cli, tiny_checkpoint, tiny_segmenter
 
 
@@ -49,9 +51,9 @@ def test_local_folders_not_ours_are_refused_untouched(
     zarr.open_group(theirs, mode="w").create_array("x", shape=(3,), dtype="int8")[:] = [1, 2, 3]
     before = {"user": tree(user), "theirs": tree(theirs)}
     for out in (user, theirs):
-        with pytest.raises(InferError, match="is not empty and is not a predictions store"):
+        with pytest.raises(StoreError, match="is not empty and is not a predictions store"):
             predict(shard_root, ckpts["ckpt"], out, overwrite=overwrite)
-        with pytest.raises(InferError, match="is not empty and is not a labels store"):
+        with pytest.raises(StoreError, match="is not empty and is not a labels store"):
             label(shard_root, ckpts["seg"], out, overwrite=overwrite)
     assert tree(user) == before["user"] and tree(theirs) == before["theirs"]
 
@@ -65,9 +67,9 @@ def test_bucket_prefix_with_objects_is_refused_untouched(
     before = {p: fs.cat(p) for p in fs.find("/safety-bucket")}
     for overwrite in (False, True):
         for out in ("memory://safety-bucket/project", "memory://safety-bucket"):  # + a parent
-            with pytest.raises(InferError, match="is not empty.*left as it is"):
+            with pytest.raises(StoreError, match="is not empty.*left as it is"):
                 predict(shard_root, ckpts["ckpt"], out, overwrite=overwrite)
-            with pytest.raises(InferError, match="is not empty.*left as it is"):
+            with pytest.raises(StoreError, match="is not empty.*left as it is"):
                 label(shard_root, ckpts["seg"], out, overwrite=overwrite)
     assert {p: fs.cat(p) for p in fs.find("/safety-bucket")} == before
     # an empty prefix beside them is fine, and a store there is resumed, then replaced
@@ -86,9 +88,9 @@ def test_overwrite_replaces_only_a_store_of_the_same_kind(
     prepare_labels(labels, label_attrs, np.arange(3), overwrite=False)
     predict(shard_root, ckpts["ckpt"], preds)
     kept = tree(labels)
-    with pytest.raises(InferError, match="is a labels store, not a predictions store"):
+    with pytest.raises(StoreError, match="is a labels store, not a predictions store"):
         predict(shard_root, ckpts["ckpt"], labels, overwrite=True)
-    with pytest.raises(InferError, match="is a predictions store, not a labels store"):
+    with pytest.raises(StoreError, match="is a predictions store, not a labels store"):
         label(shard_root, ckpts["seg"], preds, overwrite=True)
     assert tree(labels) == kept and PredStore.open(preds).done_mask().all()
 
@@ -104,7 +106,7 @@ def test_overwrite_replaces_only_a_store_of_the_same_kind(
     # --overwrite makes it anew; without it, the store is not resumed
     half = tmp_path / "half.zarr"
     zarr.open_group(half, mode="w", attributes={KIND: "predictions"})
-    with pytest.raises(InferError, match="creation was cut short.*--overwrite"):
+    with pytest.raises(StoreError, match="creation was cut short.*--overwrite"):
         predict(shard_root, ckpts["ckpt"], half)
     prepare_store(half, attrs={}, video_ids=[7], frame_shape=(1, 4, 4, 1), overwrite=True)
     assert PredStore.open(half).attrs["created"]

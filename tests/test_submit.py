@@ -11,9 +11,9 @@ import pytest
 import torch
 from convrnn_video.infer.config import SubmitConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.predict import file_sha256
-from convrnn_video.infer.store import PredStore
 from convrnn_video.infer.submit import run_submit
+from convrnn_video.ingest.writer import sha256_file
+from convrnn_video.stores.predictions import PredStore
 from infer_helpers import run_cli
 
 
@@ -33,9 +33,9 @@ def test_tensor_order_and_description(mask_stores: dict[str, Path], tmp_path: Pa
     assert saved["video_ids"] == [15000, 15001, 15002, 15003] == sorted(saved["video_ids"])
     assert saved["shape"] == [4, 160, 240] and saved["dtype"] == "uint8"
     assert saved["split"] == "hidden" and saved["frame"] == "image_21"
-    assert saved["ckpt_sha256"] == file_sha256(mask_stores["ckpt"])
-    assert saved["segmenter_sha256"] == file_sha256(mask_stores["segmenter"])
-    assert saved["sha256"] == file_sha256(out) and s["json"].endswith("submission.json")
+    assert saved["ckpt_sha256"] == sha256_file(mask_stores["ckpt"])
+    assert saved["segmenter_sha256"] == sha256_file(mask_stores["segmenter"])
+    assert saved["sha256"] == sha256_file(out) and s["json"].endswith("submission.json")
     assert not list(out.parent.glob("*.tmp"))
 
     wide = submit(mask_stores["hidden"], tmp_path / "wide.pt", dtype="int64")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from convrnn_video.train.checkpoint import load_checkpoint, load_model
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model
+from convrnn_video.runtime.errors import RunError
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
@@ -133,11 +134,11 @@ def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(
 def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> None:
     cfg = small(shard_root, tmp_path / "run", max_steps=1)
     run_training(cfg)
-    with pytest.raises(TrainError, match="already holds a run"):
+    with pytest.raises(RunError, match="already holds a run"):
         run_training(cfg)
     with pytest.raises(TrainError, match="--preset 'compact'.*started with 'tiny'"):
         run_training(dataclasses.replace(cfg, resume=True, preset="compact"))
-    with pytest.raises(TrainError, match="nothing to resume"):
+    with pytest.raises(RunError, match="nothing to resume"):
         run_training(dataclasses.replace(cfg, out=str(tmp_path / "other"), resume=True))
     with pytest.raises(TrainError, match="no manifest"):
         run_training(dataclasses.replace(cfg, shards=str(tmp_path), out=str(tmp_path / "x")))
@@ -148,7 +149,7 @@ def test_bad_runs_and_options_are_refused(shard_root: Path, tmp_path: Path) -> N
     # a damaged checkpoint is a clear error, not a traceback
     last = tmp_path / "run" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
-    with pytest.raises(TrainError, match="corrupt"):
+    with pytest.raises(RunError, match="corrupt"):
         run_training(dataclasses.replace(cfg, resume=True, max_steps=2))
 
 
@@ -267,8 +268,8 @@ def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
 def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:
     # DDP asks which parameters get no gradient with one random batch in train mode; its
     # BatchNorm statistics and random draws must not reach training (nor differ on resume).
+    from convrnn_video.runtime.distributed import unused_parameters
     from convrnn_video.segment.config import get_preset
-    from convrnn_video.train.ddp import unused_parameters
     from convrnn_video.train.tasks import get_task
 
     task = get_task("segment")
@@ -346,7 +347,7 @@ def test_resume_from_a_checkpoint_without_options_and_init_from(
     shard_root: Path, tmp_path: Path
 ) -> None:
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.train.checkpoint import save_untrained
+    from convrnn_video.runtime.checkpoint import save_untrained
 
     run = tmp_path / "run"
     run.mkdir()

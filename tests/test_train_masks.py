@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from convrnn_video.train.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.errors import RunError
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
-from convrnn_video.train.tasks.masks import restrict_to_seen
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_masks_task_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) 
         run_training(dataclasses.replace(cfg, crop=(60, 96), out=str(tmp_path / "c")))
     assert not (tmp_path / "c").exists()  # refused before the run folder is written
     assert cfg.validate().crop == (96, 144)  # the windows of the measured recipe
-    with pytest.raises(TrainError, match="expected a segment checkpoint"):
+    with pytest.raises(RunError, match="expected a segment checkpoint"):
         frames = save_untrained(tmp_path / "frames.pt", _tiny_frames())
         run_training(dataclasses.replace(cfg, segmenter=str(frames), out=str(tmp_path / "b")))
 
@@ -95,17 +95,6 @@ def _tiny_frames():
     from convrnn_video.convrnn import get_preset
 
     return get_preset("tiny")
-
-
-def test_restrict_to_seen_keeps_background_and_seen_classes() -> None:
-    logits = torch.zeros(1, 2, 49, 2, 2)
-    logits[:, :, 7] = 5.0  # the favourite everywhere: class 7, never seen
-    logits[:, :, 3] = 1.0  # seen
-    seen = torch.tensor([[[[0, 3], [3, 0]]]])  # (B, T_in, H, W)
-    ids = restrict_to_seen(logits, seen)
-    assert ids.shape == (1, 2, 2, 2) and bool((ids == 3).all())
-    logits[:, :, 0] = 2.0  # background beats the seen class
-    assert bool((restrict_to_seen(logits, seen) == 0).all())
 
 
 def test_init_from_takes_the_task_and_segmenter_of_its_run(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from convrnn_video.train.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.errors import RunError
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
@@ -84,7 +85,7 @@ def test_segment_task_refusals(shard_root: Path, tmp_path: Path) -> None:
     from convrnn_video.convrnn import get_preset
 
     frames_ckpt = save_untrained(tmp_path / "frames.pt", get_preset("tiny"))
-    with pytest.raises(TrainError, match="is a frames checkpoint; expected a segment"):
+    with pytest.raises(RunError, match="is a frames checkpoint; expected a segment"):
         load_model(frames_ckpt, task="segment")
 
 

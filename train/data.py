@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.shards.errors import ShardError
 from convrnn_video.shards.manifest import observed_frames, read_manifest, video_frames
 from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig
-from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
 
 log = logging.getLogger(__name__)

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from convrnn_video.train import ddp
+from convrnn_video.runtime import distributed
+from convrnn_video.runtime.device import autocast as device_autocast
+from convrnn_video.runtime.runs import discard_unstarted, resolve_run_dir
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.data import settle_from_shards
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.runs import discard_unstarted, resolve_run_dir
 from convrnn_video.train.session import Session, settle_init_from
 from convrnn_video.train.tasks import StepContext
 
@@ -80,7 +81,7 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     """Train as `cfg` says and return the run folder. `explicit` names the options given on
     the command line (used by --resume to tell them from defaults)."""
     settle_from_shards(settle_init_from(cfg)).validate()
-    env = ddp.setup(cfg.device, cfg.threads, tune=False)  # process settings: the CLI's
+    env = distributed.setup(cfg.device, cfg.threads, tune=False)  # process settings: the CLI's
     _quiet_other_ranks(env.is_main)
     choice: Any = None
     try:
@@ -97,9 +98,9 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
     except BaseException:
         if env.is_main and not cfg.resume and isinstance(choice, str):
             discard_unstarted(Path(choice))  # no checkpoint yet: the retry starts clean
-        ddp.teardown(barrier=False)  # the other ranks fail alike or are stopped by torchrun
+        distributed.teardown(barrier=False)  # the other ranks fail alike or are stopped by torchrun
         raise
-    ddp.teardown()
+    distributed.teardown()
     return run
 
 
@@ -210,7 +211,7 @@ def _epoch(s: Session, stop: StopRequest, clock: _Clock, autocast, meter: _Meter
 
 def _train(s: Session) -> Path:
     cfg, env, st = s.cfg, s.env, s.state
-    autocast = ddp.autocast(s.precision, env.device, env.rank == 0)
+    autocast = device_autocast(s.precision, env.device, env.rank == 0)
     s.net.train()
     finished = stopped = timed_out = False
     meter, bar = _Meter(s), s.progress_bar()

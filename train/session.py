@@ -14,24 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from convrnn_video.shards.errors import ShardError
-from convrnn_video.train import runs
-from convrnn_video.train.checkpoint import (
+from convrnn_video.runtime import runs
+from convrnn_video.runtime.checkpoint import (
     checkpoint_task,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from convrnn_video.runtime.device import autocast as device_autocast
+from convrnn_video.runtime.device import resolve_precision
+from convrnn_video.runtime.distributed import DistEnv, max_diff_from_rank0, unused_parameters
+from convrnn_video.shards.errors import ShardError
 from convrnn_video.train.config import TrainConfig, merge_for_resume
 from convrnn_video.train.data import check_shards, make_batches
-from convrnn_video.train.ddp import (
-    DistEnv,
-    max_diff_from_rank0,
-    resolve_precision,
-    unused_parameters,
-)
-from convrnn_video.train.ddp import autocast as ddp_autocast
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.plots import write_curves
@@ -447,7 +443,7 @@ class Session:
         loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
         was_training = self.model.training
         self.model.eval()
-        autocast = ddp_autocast(self.precision, self.env.device, warn=False)
+        autocast = device_autocast(self.precision, self.env.device, warn=False)
         metrics, base = self.task.evaluate(
             self.model, loader, self.env, autocast, with_baseline=self.baseline is None
         )

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from convrnn_video.runtime.checkpoint import build_task_model, model_config_from_dict
+from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.train.config import TrainConfig
-from convrnn_video.train.ddp import DistEnv
 
 
 @dataclass
@@ -60,10 +61,11 @@ class Task:
 
     def config_from_dict(self, d: dict[str, Any]) -> Any:
         """Inverse of the config's `to_dict` (what a checkpoint holds)."""
-        raise NotImplementedError
+        return model_config_from_dict(self.name, d)
 
     def build(self, model_cfg: Any) -> torch.nn.Module:
-        raise NotImplementedError
+        """The task's model (runtime.checkpoint.MODELS: how a checkpoint rebuilds it too)."""
+        return build_task_model(self.name, model_cfg)
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
         """`frames_in`, `frames_out` and `masks` for shards.loader.make_loader."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.runtime.metrics import MetricAccumulator, copy_last_frame, ssim_map
 from convrnn_video.train.config import TrainConfig
-from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.metrics import MetricAccumulator, copy_last_frame, ssim_map
 from convrnn_video.train.tasks.base import StepContext, Task
 
 
@@ -97,16 +97,6 @@ class ForecasterTask(Task):
             return dataclasses.replace(model_cfg, **changes)
         except ValueError as exc:
             raise TrainError(f"frames of {height}x{width} do not fit the model: {exc}") from None
-
-    def config_from_dict(self, d: dict[str, Any]):
-        from convrnn_video.convrnn import ModelConfig
-
-        return ModelConfig.from_dict(d)
-
-    def build(self, model_cfg) -> torch.nn.Module:
-        from convrnn_video.convrnn import build_model
-
-        return build_model(model_cfg)
 
 
 class FramesTask(ForecasterTask):

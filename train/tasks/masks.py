@@ -18,12 +18,15 @@ import torch.nn.functional as F
 from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.masks import check_masks
 from convrnn_video.ingest.writer import sha256_file
-from convrnn_video.segment.apply import pick_classes, seen_classes, segment_frames
+from convrnn_video.runtime.checkpoint import load_model
+from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.runtime.jaccard import FrameJaccard, finish_scores
+from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.manifest import read_manifest, split_geometry
+from convrnn_video.stores.errors import StoreError
+from convrnn_video.stores.labels import LabelStore
 from convrnn_video.train.config import TrainConfig
-from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext
 from convrnn_video.train.tasks.frames import ForecasterTask, teacher_prob
 from convrnn_video.train.tasks.segment import crop_frames, settle_crop
@@ -63,25 +66,14 @@ def displacement_loss(
     return (error * weight).sum() / weight.sum().clamp(min=1.0)
 
 
-def restrict_to_seen(logits: torch.Tensor, seen_ids: torch.Tensor) -> torch.Tensor:
-    """Class ids from logits (B, T, K, H, W), allowing only background and the classes present
-    in `seen_ids` (B, T_in, H, W): an object kind occurs at most once per video, so a class
-    never seen in the input frames is usually a mistake. -> (B, T, H, W) int64."""
-    allowed = seen_classes(seen_ids.to(logits.device), logits.shape[2])  # (B, K)
-    return torch.stack([pick_classes(video, ok) for video, ok in zip(logits, allowed, strict=True)])
-
-
 def open_labels(cfg: TrainConfig):
     """The label store of --labels, checked against the run: TrainError for a store that is
     missing or incomplete, of a split the run does not train on or of other videos, or made by
     another segmenter than --segmenter. -> the open LabelStore."""
-    from convrnn_video.infer.errors import InferError
-    from convrnn_video.infer.labels import LabelStore
-
     try:
         store = LabelStore.open(cfg.labels)
         attrs, count = store.attrs, len(store.ids())
-    except InferError as exc:
+    except StoreError as exc:
         raise TrainError(f"--labels: {exc}") from None
     except (OSError, ValueError, KeyError) as exc:
         raise TrainError(f"--labels {cfg.labels} cannot be read: {exc}") from None
@@ -213,8 +205,6 @@ class MasksTask(ForecasterTask):
     def segmenter(self, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
         """The segmenter that makes the validation inputs (loaded once)."""
         if self._segmenter is None:
-            from convrnn_video.train.checkpoint import load_model
-
             if not cfg.segmenter:
                 raise TrainError(
                     "--task masks validates on the segmenter's masks: pass --segmenter"

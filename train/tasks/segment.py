@@ -7,11 +7,11 @@ import logging
 from typing import Any
 
 import torch
+from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.runtime.jaccard import FrameJaccard, finish_scores
 from convrnn_video.segment.apply import segment_frames
 from convrnn_video.train.config import TrainConfig
-from convrnn_video.train.ddp import DistEnv
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.jaccard import FrameJaccard, finish_scores
 from convrnn_video.train.tasks.base import StepContext, Task
 
 log = logging.getLogger(__name__)
@@ -135,16 +135,6 @@ class SegmentTask(Task):
             return get_preset(cfg.preset)
         except (ValueError, KeyError) as exc:
             raise TrainError(f"segmenter preset {cfg.preset!r}: {exc}") from None
-
-    def config_from_dict(self, d: dict[str, Any]):
-        from convrnn_video.segment import SegConfig
-
-        return SegConfig.from_dict(d)
-
-    def build(self, model_cfg) -> torch.nn.Module:
-        from convrnn_video.segment import build_segmenter
-
-        return build_segmenter(model_cfg)
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
         return {"frames_in": cfg.frames_in, "frames_out": cfg.frames_out, "masks": True}

@@ -1,10 +1,10 @@
-"""train.ddp: the precision policy's decision for GPUs, the single-process collectives."""
+"""runtime/device.py: the precision policy's decision for GPUs and on this CPU."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from convrnn_video.train.ddp import DistEnv, cuda_bf16_native, resolve_precision
+from convrnn_video.runtime.device import cuda_bf16_native, resolve_precision
 
 
 @pytest.mark.parametrize(
@@ -24,11 +24,8 @@ def test_auto_precision_takes_bf16_only_where_a_gpu_computes_it(
     assert cuda_bf16_native(capability, supported) is native
 
 
-def test_precision_on_this_cpu_and_the_collectives_alone() -> None:
+def test_precision_on_this_cpu() -> None:
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
     assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
     with pytest.raises(ValueError, match="precision must be"):
         resolve_precision("fp16", torch.device("cpu"))
-    env = DistEnv()
-    assert env.max(1.0, 2.0) == [1.0, 2.0] and env.sum(3.0) == [3.0]
-    assert env.broadcast("x") == "x" and env.gather(4) == [4] and env.host_group is None

@@ -22,9 +22,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from convrnn_video.train.errors import TrainError
+from convrnn_video.convrnn import ModelConfig, build_model
+from convrnn_video.runtime.errors import RunError
+from convrnn_video.segment import SegConfig, build_segmenter
 
 FORMAT = 1
+# The model config and the builder of each task's model: how a checkpoint rebuilds its model.
+MODELS: dict[str, tuple[Any, Any]] = {
+    "frames": (ModelConfig, build_model),
+    "masks": (ModelConfig, build_model),
+    "segment": (SegConfig, build_segmenter),
+}
 
 
 def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
@@ -44,17 +52,32 @@ def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
     """Save a freshly initialised model of `cfg` (a ModelConfig, of frames or masks, or a
     SegConfig) as a step-0
     checkpoint (what tests and benchmarks predict with when the weights do not matter)."""
-    from convrnn_video.train.tasks import get_task
-
-    if type(cfg).__name__ == "SegConfig":
-        task = get_task("segment")
+    if isinstance(cfg, SegConfig):
+        task = "segment"
     else:
-        task = get_task("masks" if getattr(cfg, "forecast", "frames") == "masks" else "frames")
+        task = "masks" if getattr(cfg, "forecast", "frames") == "masks" else "frames"
     torch.manual_seed(seed)
-    model = task.build(cfg)
-    payload = {"task": task.name, "model_config": cfg.to_dict(), "model": model.state_dict(),
+    model = build_task_model(task, cfg)
+    payload = {"task": task, "model_config": cfg.to_dict(), "model": model.state_dict(),
                "train_config": {}, "step": 0, "epoch": 0, "best_val": None}  # fmt: skip
     return save_checkpoint(path, payload)
+
+
+def model_config_from_dict(task: str, d: dict[str, Any]) -> Any:
+    """The model config of a `task` checkpoint from its dict (inverse of the config's
+    `to_dict`); ValueError for an unknown task."""
+    return _models_of(task)[0].from_dict(d)
+
+
+def build_task_model(task: str, cfg: Any) -> torch.nn.Module:
+    """The model of a `task` that `cfg` describes (float32 parameters on the CPU)."""
+    return _models_of(task)[1](cfg)
+
+
+def _models_of(task: str) -> tuple[Any, Any]:
+    if task not in MODELS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[task]
 
 
 def checkpoint_task(payload: dict[str, Any]) -> str:
@@ -78,21 +101,21 @@ def _short_reason(text: str, limit: int = 160) -> str:
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU with `weights_only=True`; a clear TrainError if the
+    """Load a checkpoint onto the CPU with `weights_only=True`; a clear RunError if the
     file is missing, truncated, or not one of our checkpoints."""
     path = Path(path)
     if not path.is_file():
-        raise TrainError(f"checkpoint not found: {path}")
+        raise RunError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a damaged file can fail anywhere in the unpickler
         detail = _short_reason(str(exc))
-        raise TrainError(
+        raise RunError(
             f"checkpoint {path} is corrupt or not a checkpoint ({type(exc).__name__}: {detail}); "
             "delete it or resume from another file (best.pt / last.pt)"
         ) from exc
     if not isinstance(payload, dict) or "model" not in payload or "model_config" not in payload:
-        raise TrainError(
+        raise RunError(
             f"{path} is a torch file but not a training checkpoint "
             "(expected a dict with 'model' and 'model_config')"
         )
@@ -101,23 +124,20 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
 
 def load_model(path: Path | str, device: torch.device | str = "cpu", task: str | None = None):
     """Rebuild the model a checkpoint describes: -> (model in eval mode on `device`, its
-    config, payload). With `task`, a checkpoint of another task is a TrainError."""
-    from convrnn_video.train.tasks import get_task
-
+    config, payload). With `task`, a checkpoint of another task is a RunError."""
     payload = load_checkpoint(path)
     found = checkpoint_task(payload)
     if task is not None and found != task:
-        raise TrainError(
+        raise RunError(
             f"{path} is a {found} checkpoint; expected a {task} checkpoint "
             f"(made by `python cli.py train --task {task}`)"
         )
     try:
-        kind = get_task(found)
-        cfg = kind.config_from_dict(payload["model_config"])
-        model = kind.build(cfg)
+        cfg = model_config_from_dict(found, payload["model_config"])
+        model = build_task_model(found, cfg)
         model.load_state_dict(payload["model"])
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-        raise TrainError(f"checkpoint {path} does not rebuild its model: {exc}") from exc
+        raise RunError(f"checkpoint {path} does not rebuild its model: {exc}") from exc
     return model.to(device).eval(), cfg, payload
 
 

@@ -167,9 +167,9 @@ def _make_data(cfg: DemoConfig, root: Path, clock: _Clock) -> str:
 
 def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> dict[str, Path]:
     """Train the frame model, then the segmenter; -> their run folders and checkpoints."""
+    from convrnn_video.runtime.runs import find_checkpoint
     from convrnn_video.train.config import TrainConfig
     from convrnn_video.train.loop import run_training
-    from convrnn_video.train.runs import find_checkpoint
 
     common = {
         "shards": shards,
@@ -264,7 +264,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     evaluate and draw; returns where things are and the val scores."""
     from convrnn_video.infer.evaluate import run_evaluate
     from convrnn_video.infer.show import run_show
-    from convrnn_video.infer.store import PredStore
+    from convrnn_video.stores.predictions import PredStore
 
     cfg.validate()
     root = Path(cfg.out)

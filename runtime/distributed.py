@@ -1,4 +1,5 @@
-"""One process or many: device choice, thread counts and the few collectives the trainer uses.
+"""One process or many: the device of each process, its process group, and the few collectives
+the trainer and inference use.
 
 Launched by `torchrun` (RANK / WORLD_SIZE / LOCAL_RANK set) with WORLD_SIZE > 1, `setup` joins
 the process group: gloo on CPU, nccl on CUDA, one GPU per local rank. Otherwise every helper
@@ -11,19 +12,20 @@ the GPU to finish the work queued before it.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime
-import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
-from convrnn_video.train.errors import TrainError
+from convrnn_video.runtime.device import tune_process
+from convrnn_video.runtime.errors import RunError
 
-log = logging.getLogger(__name__)
+from convrnn_video.errors import PipelineError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,91 +83,6 @@ class DistEnv:
         return out
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def keep_freed_memory() -> None:
-    """Make glibc keep freed memory for reuse instead of handing it back to the OS.
-
-    The recurrent nets allocate and free tensors of tens of MB at every step. By default glibc
-    serves such blocks with fresh mmaps, so every step page-faults them in again (a 20-minute
-    `compact` run took 119 M minor faults). Measured on 2 cores: a `seed` forward pass 4.4 ->
-    3.9 s per video, a `compact` training step 5-10 % faster. Memory stays at its peak instead
-    of shrinking between steps. A no-op where the C library is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    libc.mallopt(m_mmap_threshold, 1 << 30)  # blocks up to 1 GB come from the reusable heap
-    libc.mallopt(m_trim_threshold, (1 << 31) - 1)  # and freed memory is not trimmed back
-
-
-def cuda_bf16_native(capability: tuple[int, int], bf16_supported: bool) -> bool:
-    """Does a GPU of compute `capability` (major, minor) compute in bfloat16 natively?
-    `torch.cuda.is_bf16_supported()` (`bf16_supported`) is also true where bf16 is only
-    emulated (V100 7.0, T4 7.5: slower than float32); the bf16 tensor cores start at Ampere
-    (8.0)."""
-    return bf16_supported and capability[0] >= 8
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """Does `device` compute in bfloat16 natively (a CUDA GPU of compute capability 8 or more,
-    a CPU with AVX-512 BF16 or AMX)? Elsewhere bf16 autocast is emulated and slower than
-    float32."""
-    if device.type == "cuda":
-        capability = torch.cuda.get_device_capability(device)
-        return cuda_bf16_native(capability, torch.cuda.is_bf16_supported())
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return bool(check is not None and check())
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision policy, the one place it is stated: "auto" is bf16 autocast where the
-    device computes in bf16 natively (measured 1.4x faster training at equal quality on such a
-    CPU), float32 elsewhere; "fp32" and "bf16" are taken as given. -> "fp32" | "bf16"."""
-    if precision == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
-    return precision
-
-
-def autocast(precision: str, device: torch.device, warn: bool = True):
-    """The one autocast context of training, validation and prediction: bf16 autocast for a
-    resolved precision "bf16" (convolutions in bfloat16; norms, the loss and the weights stay
-    float32), nothing for "fp32". Warns (when `warn`) where bf16 is emulated."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if warn and not bf16_supported(device):
-        log.warning("bf16: this device has no bf16 arithmetic, so bf16 autocast will be slower")
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def bf16_autocast(
-    enabled: bool, device: torch.device, warn: bool = True
-) -> contextlib.AbstractContextManager:
-    """`autocast("bf16" if enabled else "fp32", ...)` (the form predict uses)."""
-    return autocast("bf16" if enabled else "fp32", device, warn)
-
-
-def tune_process(threads: int | None = None) -> int:
-    """The process-wide settings of a command, made by the command (the CLI), never by a
-    library call: glibc keeps freed memory (`keep_freed_memory`) and torch uses `threads` CPU
-    threads, by default this process's share of the cores (all of them alone, half each for 2
-    torchrun processes on one machine). -> the thread count."""
-    keep_freed_memory()
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-    n_threads = threads or max(1, available_cores() // max(1, local_world))
-    torch.set_num_threads(n_threads)
-    return n_threads
-
-
 def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -> DistEnv:
     """Pick the device and join the process group when under torchrun; with `tune` also make
     the process settings of `tune_process`, else set only a thread count the caller gives."""
@@ -175,7 +92,7 @@ def setup(device: str = "auto", threads: int | None = None, tune: bool = True) -
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda and not torch.cuda.is_available():
-        raise TrainError(f"--device {device} was asked for but CUDA is not available here")
+        raise RunError(f"--device {device} was asked for but CUDA is not available here")
     if use_cuda:
         # "cuda:N" picks a GPU; plain "cuda" (or auto) gives each local rank its own
         index = int(device.split(":")[1]) if ":" in device else local_rank
@@ -243,3 +160,26 @@ def unused_parameters(model: torch.nn.Module, dummy_loss) -> list[str]:
         for name, b in model.named_buffers():
             b.copy_(buffers[name])
     return names
+
+
+def rank_and_device(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device): the trainer's device choice and, under torchrun, its process
+    group; no process-wide setting is changed (the CLI makes those)."""
+    env = setup(device, tune=False)
+    return env.rank, env.world_size, env.device
+
+
+def run_on_rank0(fn: Callable[[], T], world: int, rank: int) -> T:
+    """Run fn on rank 0 and share its result, or its PipelineError, with every rank."""
+    box: list[Any] = [None]
+    if rank == 0:
+        try:
+            box[0] = ("ok", fn())
+        except PipelineError as exc:
+            box[0] = ("error", exc)
+    if world > 1:
+        dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        raise value
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from convrnn_video.train.errors import TrainError
+from convrnn_video.runtime.errors import RunError
 
 RUNS_ROOT = Path("runs")
 LAST = "last.pt"
@@ -38,7 +38,7 @@ def newest_run(root: Path = RUNS_ROOT) -> Path:
     root = Path(root)
     runs = [p for p in root.glob("*") if (p / LAST).is_file() or (p / BEST).is_file()]
     if not runs:
-        raise TrainError(
+        raise RunError(
             f"no training run with a checkpoint found under {root}/; "
             "train one with `python cli.py train --shards ...` or pass the run folder"
         )
@@ -52,11 +52,11 @@ def find_checkpoint(path: Path | str | None = None, root: Path = RUNS_ROOT) -> P
     if run.is_file():
         return run
     if not run.exists():
-        raise TrainError(f"checkpoint or run folder not found: {run}")
+        raise RunError(f"checkpoint or run folder not found: {run}")
     for name in (BEST, LAST):
         if (run / name).is_file():
             return run / name
-    raise TrainError(f"run folder {run} holds neither {BEST} nor {LAST}")
+    raise RunError(f"run folder {run} holds neither {BEST} nor {LAST}")
 
 
 def resolve_run_dir(out: str | Path | None, resume: bool, root: Path | str = RUNS_ROOT) -> Path:
@@ -70,16 +70,16 @@ def resolve_run_dir(out: str | Path | None, resume: bool, root: Path | str = RUN
     run = newest_run(Path(root)) if out is None else Path(out)
     if resume:
         if not (run / LAST).is_file():
-            raise TrainError(
+            raise RunError(
                 f"nothing to resume in {run}: no {LAST} there "
                 "(start a new run without --resume, or point --out at an existing run)"
             )
         return run
     if run.is_file():
-        raise TrainError(f"--out {run} is a file, expected a run folder")
+        raise RunError(f"--out {run} is a file, expected a run folder")
     held = [name for name in (LAST, BEST, CONFIG, METRICS) if (run / name).exists()]
     if held:
-        raise TrainError(
+        raise RunError(
             f"run folder {run} already holds a run ({', '.join(held)}); pass --resume to "
             "continue it, or choose another --out"
         )
