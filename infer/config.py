@@ -169,7 +169,7 @@ class DemoConfig:
     masks) -> export, submit -> evaluate -> show, small."""
 
     out: str = "demo"  # everything goes under this folder
-    preset: str = "compact"  # frame model preset to train
+    preset: str = "compact-motion"  # frame model preset to train (the frames task's default)
     train: int = 96  # generated training videos
     val: int = 16  # generated validation videos (evaluated)
     hidden: int = 8  # generated hidden videos (predicted, exported and submitted)

@@ -417,7 +417,7 @@ def test_training_as_a_library_leaves_the_thread_count_alone(
 def test_defaults_are_each_tasks_measured_recipe() -> None:
     frames = TrainConfig(shards="s").validate()
     recipe = (frames.task, frames.preset, frames.batch_size, frames.lr)
-    assert recipe == ("frames", "compact", 4, 1e-3)
+    assert recipe == ("frames", "compact-motion", 4, 1e-3)
     assert (frames.lr_schedule, frames.warmup_steps, frames.ss_steps) == ("cosine", 30, 0)
     assert (frames.loss, frames.l1_weight, frames.early_stop) == ("mse+l1+ssim", 2.0, 0)
     assert frames.train_splits == ("train",)

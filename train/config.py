@@ -15,7 +15,10 @@ from convrnn_video.train.schedule import SCHEDULES
 TASKS = ("frames", "segment", "masks")
 # The measured recipe of each task: what a field left None gets in `validate` (docs/benchmarks.md).
 # frames: the 20-minute run of benchmarks/train_quality.py (batch 8 and teacher forcing kept
-#   the model at copy-last; 300 unlabeled videos did not help at that budget).
+#   the model at copy-last; 300 unlabeled videos did not help at that budget). The preset has
+#   the motion output (compact plus a zero-initialised displacement head: it starts as compact
+#   does): on AVX2 at 69-150 steps it beat copy-last on MSE at every frame where compact stayed
+#   exactly at copy-last, and kept the frames' energy (docs/benchmarks.md, 2026-12-03).
 # segment: benchmarks/segment_quality.py (Jaccard 0.955 after 24 minutes): many small steps on
 #   object-centred windows; the lr stays put while val improves.
 # masks: the mask rows of benchmarks/mask_quality.py (0.302, 0.306 after the fine-tune
@@ -25,7 +28,7 @@ TASKS = ("frames", "segment", "masks")
 #   masks 0.536 on frame 22 where compact-masks stayed at copying, 0.422).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "frames": {
-        "preset": "compact", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
+        "preset": "compact-motion", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
         "lr_schedule": "cosine", "warmup_steps": 30, "ss_steps": 0, "early_stop": 0,
         "crop": (0, 0),
     },
