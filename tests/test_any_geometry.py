@@ -161,7 +161,7 @@ def test_whole_chain_at_64x64(geometry: dict, tmp_path: Path) -> None:
         "evaluate", "--preds", str(tmp_path / "val.zarr"), "--shards", shards,
         "--out", str(tmp_path / "report.json"), "--no-progress",
     )  # fmt: skip
-    assert "frames 10-19" in proc.stdout and "jaccard" in proc.stdout
+    assert "frames 11-20 (image_10-19)" in proc.stdout and "jaccard" in proc.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert len(report["model"]["ssim"]["per_frame"]) == 10
     assert len(report["jaccard"]["model"]["per_frame"]) == 10
