@@ -415,7 +415,9 @@ def test_cli_ingest_exit_code_and_messages(bad_root: Path, dataset: Path, tmp_pa
     out = ["--out", str(tmp_path / "c"), "--workers", "1"]
     result = runner.invoke(app, ["--quiet", "ingest", str(dataset), *out])
     assert result.exit_code == 0, result.output
-    assert "22 frames of" not in result.output and "manifest.json" in result.output
+    # --quiet: only warnings and errors (the summary and the info lines stay silent)
+    assert "22 frames of" not in result.output and "manifest.json" not in result.output
+    assert (tmp_path / "c" / "manifest.json").is_file()
     result = runner.invoke(app, ["-q", "-v", "ingest", str(dataset), *out])
     assert result.exit_code == 2 and "exclude each other" in result.output
 
