@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
+import resource
 import statistics
 import sys
 import time
@@ -85,12 +85,15 @@ def time_models(
 ) -> dict[str, dict[str, float]]:
     """Median (and min) seconds of a training step and a prediction of each (model, autocast
     context); the models take turns within every repetition so that a change of machine load
-    hits them alike."""
-    times: dict[str, dict[str, list[float]]] = {k: {"train": [], "infer": []} for k in models}
+    hits them alike. Also the median process CPU seconds (what a shared machine inflates
+    least)."""
+    times: dict[str, dict[str, list[float]]] = {
+        k: {"train": [], "infer": [], "train_cpu": [], "infer_cpu": []} for k in models
+    }
     for rep in range(warmup + repeats):
         for label, (model, context) in models.items():
             for kind in ("train", "infer"):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 if kind == "train":
                     model.train()
                     train_step(model, x, y, context)
@@ -99,24 +102,27 @@ def time_models(
                     predict(model, x, context)
                 if rep >= warmup:
                     times[label][kind].append(time.perf_counter() - start)
+                    times[label][f"{kind}_cpu"].append(time.process_time() - start_cpu)
     return {
         label: {
             "train_s": statistics.median(t["train"]),
             "infer_s": statistics.median(t["infer"]),
             "train_min_s": min(t["train"]),
             "infer_min_s": min(t["infer"]),
+            "train_cpu_s": statistics.median(t["train_cpu"]),
+            "infer_cpu_s": statistics.median(t["infer_cpu"]),
         }
         for label, t in times.items()
     }
 
 
 def time_conv(
-    conv: torch.nn.Module, shape: tuple, needs_grad: bool, repeats: int, context
+    conv: torch.nn.Module, shape: tuple, needs_grad: bool, repeats: int, context, layout
 ) -> tuple:
-    """(forward s, forward+backward s) of one convolution on a channels_last input of `shape`
-    in the autocast `context` the model runs in; the backward computes the input's gradient
-    only when the network's input needed one."""
-    inp = torch.rand(shape).contiguous(memory_format=torch.channels_last)
+    """(forward s, forward+backward s) of one convolution on an input of `shape` in the memory
+    `layout` and the autocast `context` the model runs in; the backward computes the input's
+    gradient only when the network's input needed one."""
+    inp = torch.rand(shape).contiguous(memory_format=layout)
 
     def fwd() -> None:
         with torch.inference_mode(), context:
@@ -135,7 +141,7 @@ def conv_floor(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, context
 ) -> dict:
     """Seconds the network's convolutions alone take: every convolution call of one training
-    step, recorded with its shapes, timed standalone (channels_last, as the model runs them),
+    step, recorded with its shapes, timed standalone (in the model's layout),
     forward and forward+backward. No implementation of this math on this convolution library
     can take less time than its convolutions, so `naive time / floor` bounds any speed-up."""
     kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
@@ -154,8 +160,9 @@ def conv_floor(
         for h in hooks:
             h.remove()
     infer_s = train_s = 0.0
+    layout = torch.channels_last if model.channels_last else torch.contiguous_format
     for (mid, shape, needs_grad), count in calls.items():
-        fwd, fwd_bwd = time_conv(convs[mid], shape, needs_grad, repeats, context)
+        fwd, fwd_bwd = time_conv(convs[mid], shape, needs_grad, repeats, context, layout)
         infer_s += count * fwd
         train_s += count * fwd_bwd
     model.zero_grad(set_to_none=True)
@@ -282,14 +289,15 @@ def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
     fp32 = contextlib.nullcontext()
     default = autocast(precision, torch.device("cpu"), warn=False)
     row["precision"] = precision
+    row["layout"] = "channels_last" if model.channels_last else "nchw"
+    other = "nchw" if model.channels_last else "channels_last"
     runs = {"optimised": (model, default)}
     if precision != "fp32":
         runs["optimised_fp32"] = (model, fp32)
-    if args.compare_contiguous:  # the same network with contiguous (NCHW) conv weights
-        runs["optimised_contiguous"] = (
-            copy.deepcopy(model).to(memory_format=torch.contiguous_format),
-            default,
-        )
+    if args.compare_contiguous:  # the same network in the other memory layout
+        twin = build_model(cfg, channels_last=not model.channels_last)
+        twin.load_state_dict(model.state_dict())
+        runs[f"optimised_{other}"] = (twin, default)
     if args.compile:
         compiled, row["compile"] = compile_model(model, x, y, default)
         runs["compiled"] = (compiled, default)
@@ -327,10 +335,10 @@ def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:
                 saved = opt[f"{kind}_s"] - comp[f"{kind}_s"]  # per call, against eager
                 info[f"{kind}_compile_s"] = round(cost, 1)
                 info[f"break_even_{kind}_calls"] = round(cost / saved) if saved > 0 else None
-        if "optimised_contiguous" in row:
-            nchw = row["optimised_contiguous"]
-            row["speedup_train_contiguous"] = round(naive["train_s"] / nchw["train_s"], 2)
-            row["speedup_infer_contiguous"] = round(naive["infer_s"] / nchw["infer_s"], 2)
+        if f"optimised_{other}" in row:
+            twin = row[f"optimised_{other}"]
+            row[f"speedup_train_{other}"] = round(naive["train_s"] / twin["train_s"], 2)
+            row[f"speedup_infer_{other}"] = round(naive["infer_s"] / twin["infer_s"], 2)
     return row
 
 
@@ -347,9 +355,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive reference")
     p.add_argument(
+        "--compare-layout",
         "--compare-contiguous",
+        dest="compare_contiguous",
         action="store_true",
-        help="also time the optimised model with contiguous (NCHW) conv weights",
+        help="also time the optimised model in the other memory layout (channels_last or "
+        "NCHW; the default follows the CPU class)",
     )
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--precision", default="auto", help="the optimised model's: auto | fp32 | bf16")
@@ -382,6 +393,7 @@ def main() -> None:
         "matmul_fp32_gflops_per_s": round(matmul_gflops(args.matmul_size, args.repeats), 1),
         "presets": [bench_preset(n, args) for n in args.presets.split(",")],
     }
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result["machine"] = machine()
     print(json.dumps(result, indent=2))
 

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 __all__ = ["PRESETS", "ModelConfig", "build_model", "get_preset"]
 
 
-def build_model(cfg: ModelConfig) -> EncoderForecaster:
-    """The network a config describes (float32 parameters on the CPU)."""
+def build_model(cfg: ModelConfig, channels_last: bool | None = None) -> EncoderForecaster:
+    """The network a config describes (float32 parameters on the CPU); channels_last: the
+    convolutions' memory layout (None: the faster one on this machine; the math is the same)."""
     from .forecaster import build_model as _build
 
-    return _build(cfg)
+    return _build(cfg, channels_last)

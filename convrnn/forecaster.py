@@ -21,7 +21,8 @@ head to lean on a mask it never has at prediction time.
 
 Speed at identical math (see cells.py): input-to-state convolutions run for all time steps in
 one call wherever the inputs are known in advance, zero inputs and zero states skip their
-convolutions, and the convolutions run channels_last.
+convolutions, and the convolutions run in the memory layout that is faster on the machine
+(`prefers_channels_last`): channels_last on CUDA and AVX-512 CPUs, NCHW on AVX2 CPUs.
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ from .masks import (
 )
 from .motion import accumulate, build_flow_head, warp_from
 from .refine import build_refine, snap_still
+
+
+def prefers_channels_last(cpu_capability: str, cuda: bool) -> bool:
+    """Do the model's convolutions run faster channels_last than NCHW here? cpu_capability:
+    `torch.backends.cpu.get_cpu_capability()`; cuda: whether a GPU will run them.
+
+    Measured (benchmarks/model_step.py --compare-contiguous, benchmarks/defaults.py): on
+    AVX-512 CPUs channels_last is the faster layout; on AVX2 CPUs oneDNN's fp32 channels_last
+    convolutions are slower (forward + backward of seed's 5x5 gate convolutions 1.4-1.9x) and
+    made seed's training step 1.5x slower than NCHW. Classes not measured keep channels_last."""
+    return cuda or cpu_capability != "AVX2"
+
+
+def machine_prefers_channels_last() -> bool:
+    """`prefers_channels_last` for this machine (a GPU, if any, being the one that runs)."""
+    return prefers_channels_last(torch.backends.cpu.get_cpu_capability(), torch.cuda.is_available())
 
 
 def upsampler(in_ch: int, out_ch: int, stride: int, kernel: int) -> nn.ConvTranspose2d:
@@ -120,11 +137,17 @@ def build_head(cfg: ModelConfig, in_ch: int) -> nn.Sequential:
 
 class EncoderForecaster(nn.Module):
     """(B, T_in, C, H, W) frames in [0, 1] -> (B, T_out, C, H, W) predicted frames in [0, 1];
-    masks: (B, T_in, H, W) class ids -> (B, T_out, K, H, W) class logits."""
+    masks: (B, T_in, H, W) class ids -> (B, T_out, K, H, W) class logits.
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    channels_last: the convolutions' memory layout (None: the faster one on this machine,
+    `machine_prefers_channels_last`); the math is the same either way."""
+
+    def __init__(self, cfg: ModelConfig, channels_last: bool | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        if channels_last is None:
+            channels_last = machine_prefers_channels_last()
+        self.channels_last = channels_last
         n = cfg.stages
         # Masks only (frames register neither, so their parameters and state_dict are as before).
         self.embed = nn.Embedding(cfg.num_classes, cfg.embed_channels) if cfg.masks else None
@@ -143,9 +166,10 @@ class EncoderForecaster(nn.Module):
         self.flow_head = build_flow_head(cfg.hidden[0]) if cfg.motion else None
         self.refine = build_refine(cfg)
         self.act = nn.LeakyReLU(cfg.leak)
-        # channels_last conv weights make the (mkldnn) convolutions run channels_last: measured
-        # faster on CPU (benchmarks/model_step.py --compare-contiguous); the math is unchanged.
-        self.to(memory_format=torch.channels_last)
+        # channels_last conv weights make the (mkldnn) convolutions run channels_last: faster on
+        # AVX-512 CPUs, slower on AVX2 ones (prefers_channels_last); the math is unchanged.
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
         if cfg.zero_init_head:
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
@@ -156,8 +180,13 @@ class EncoderForecaster(nn.Module):
 
     # -- edges: frames <-> recurrent grid --------------------------------------------------
 
+    def in_layout(self, grid: Tensor) -> Tensor:
+        """A grid (..., C, h, w) in the convolutions' layout. The edges write channels_last,
+        and a convolution runs channels_last if its input is, so NCHW needs one copy here."""
+        return grid if self.channels_last else grid.contiguous()
+
     def to_grid(self, frames: Tensor) -> Tensor:
-        return space_to_depth(frames, self.cfg.patch)
+        return self.in_layout(space_to_depth(frames, self.cfg.patch))
 
     def to_frame(self, raw: Tensor, base: Tensor | tuple[Tensor, Tensor]) -> Tensor:
         """Head output -> a predicted frame; masks: -> logits (N, K, H, W), `base` being the
@@ -172,7 +201,7 @@ class EncoderForecaster(nn.Module):
     def masks_to_grid(self, ids: Tensor) -> Tensor:
         """Class ids (B, T, H, W) -> their embeddings as the grid (B, T, E*p*p, h, w)."""
         grid = ids_to_grid(ids.long().flatten(0, 1), self.embed.weight, self.cfg.patch)
-        return grid.unflatten(0, ids.shape[:2])
+        return self.in_layout(grid.unflatten(0, ids.shape[:2]))
 
     def check_inputs(self, inputs: Tensor, targets: Tensor | None, teacher_prob: float) -> None:
         cfg = self.cfg
@@ -338,7 +367,7 @@ class EncoderForecaster(nn.Module):
         for k in range(self.cfg.frames_out):
             if k > 0:
                 fed = scheduled_input(logits_to_grid(preds[-1], table, p), targets, k, teacher_prob)
-                enc_states = self.encode_step(fed, enc_states)
+                enc_states = self.encode_step(self.in_layout(fed), enc_states)
             y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
             if moving:
                 total = accumulate(self.flow_head(y), total)
@@ -396,6 +425,7 @@ class EncoderForecaster(nn.Module):
         return self.forecast_masks_autoregressive(states, last, targets, teacher_prob, motion)
 
 
-def build_model(cfg: ModelConfig) -> EncoderForecaster:
-    """The network a config describes (parameters on the CPU, float32)."""
-    return EncoderForecaster(cfg)
+def build_model(cfg: ModelConfig, channels_last: bool | None = None) -> EncoderForecaster:
+    """The network a config describes (parameters on the CPU, float32); channels_last: the
+    convolutions' layout (None: the faster one on this machine)."""
+    return EncoderForecaster(cfg, channels_last)

@@ -55,7 +55,9 @@ def head_to_logits(
     n, c, h, w = raw.shape
     k = c // (p * p)
     blocks = raw.permute(0, 2, 3, 1).reshape(n, h, w, p, p, k).transpose(2, 3)  # (N, h, i, w, j, K)
-    logits = blocks.reshape(n, h * p, w * p, k)  # (N, H, W, K); the one copy of the logits
+    # (N, H, W, K): the one copy of the logits (a view of channels_last input for p = 1; NCHW
+    # input, on AVX2 CPUs, is copied here)
+    logits = blocks.reshape(n, h * p, w * p, k).contiguous()
     if bonus is None:
         return logits
     if isinstance(last, tuple):  # moved planes of the classes present

@@ -104,8 +104,8 @@ class NaiveEncoderForecaster(nn.Module):
         )
 
     def to_grid(self, frames: Tensor) -> Tensor:
-        if not self.cfg.masks:
-            return space_to_depth(frames, self.cfg.patch)
+        if not self.cfg.masks:  # NCHW, as pixel_unshuffle writes it
+            return space_to_depth(frames, self.cfg.patch).contiguous()
         return F.pixel_unshuffle(frames.flatten(0, -4), self.cfg.patch).unflatten(
             0, frames.shape[:-3]
         )

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from convrnn_video.convrnn import PRESETS, ModelConfig, build_model, get_preset
+from convrnn_video.convrnn.forecaster import machine_prefers_channels_last, prefers_channels_last
 from convrnn_video.convrnn.masks import copy_bonus_init, restrict_to_seen
 from convrnn_video.convrnn.reference import from_model
 from convrnn_video.convrnn.refine import snap_still
@@ -302,6 +303,63 @@ def test_optimised_equals_naive_reference(name: str, overrides: dict) -> None:
             torch.testing.assert_close(
                 model(x, y, teacher_prob), ref(x, y, teacher_prob), atol=1e-4, rtol=0
             )
+
+
+def test_conv_layout_follows_the_cpu_class() -> None:
+    # NCHW on AVX2 CPUs (channels_last measured slower there), channels_last elsewhere.
+    assert not prefers_channels_last("AVX2", cuda=False)
+    assert prefers_channels_last("AVX512", cuda=False)
+    assert prefers_channels_last("AVX2", cuda=True)
+    model = build_model(get_preset("tiny"))
+    assert model.channels_last == machine_prefers_channels_last()
+
+
+def conv_layouts(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> set[bool]:
+    """Run a training step; for every convolution call, is its input strictly channels_last?"""
+    seen = set()
+
+    def record(module: torch.nn.Module, inputs: tuple) -> None:
+        t = inputs[0]
+        seen.add(t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous())
+
+    convs = [
+        m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
+    ]
+    hooks = [m.register_forward_pre_hook(record) for m in convs]
+    model(x, y, 0.5).float().square().mean().backward()
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("tiny", {}),
+        ("tiny", {"autoregressive": True, "cell": "lstm"}),
+        ("compact", {"refine": (4,)}),
+        ("tiny-motion", {"autoregressive": True}),
+        ("tiny-masks", {"autoregressive": True, "output": "residual"}),
+    ],
+)
+def test_both_conv_layouts_compute_the_same(name: str, overrides: dict) -> None:
+    cfg = get_preset(name, frames_in=3, frames_out=3, still_levels=0.0, **overrides)
+    last = perturbed(build_model(cfg, channels_last=True))
+    nchw = build_model(cfg, channels_last=False)
+    nchw.load_state_dict(last.state_dict())
+    assert all(p.is_contiguous() for p in nchw.parameters())
+    if cfg.masks:
+        x, y = class_ids(2, 3, 32, 48), class_ids(2, 3, 32, 48)
+    else:
+        x, y = torch.rand(2, 3, 3, 32, 48), torch.rand(2, 3, 3, 32, 48)
+    torch.manual_seed(0)  # the same teacher-forcing draws in both
+    assert conv_layouts(nchw, x, y) == {False}  # every convolution runs NCHW
+    torch.manual_seed(0)
+    assert True in conv_layouts(last, x, y)
+    for (key, a), b in zip(last.named_parameters(), nchw.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=key)
+    with torch.no_grad():
+        torch.testing.assert_close(last.eval()(x), nchw.eval()(x), atol=1e-4, rtol=0)
 
 
 def test_residual_zero_head_starts_as_copy_last_frame() -> None:
