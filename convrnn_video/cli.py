@@ -527,7 +527,7 @@ def _minutes(text: str | None) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in (text or "").split(",") if x.strip())
     except ValueError:
-        raise typer.BadParameter(f"minutes separated by commas, got {text!r}") from None
+        raise PipelineError(f"--snapshot-at takes minutes, comma-separated; got {text!r}") from None
 
 
 # --- label ---------------------------------------------------------------------------------
