@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 CELLS = ("gru", "lstm")
-FORECASTS = ("frames", "masks")
+FORECASTS = ("frames", "masks", "tracks")
 MASK_BASES = ("last", "extrapolate")
 # The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
-OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual")}
+# tracks (convrnn/tracks.py): the last mask's objects moved, as one-hot scores.
+OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual"), "tracks": ("moved",)}
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class ModelConfig:
     # slowing by 0.92 a frame: convrnn/extrapolate.py), so a new model starts as that baseline
     mask_base: str = "last"
     zero_init_head: bool = False  # zero the last head conv: a residual net starts as copy-last
+    # tracks (convrnn/tracks.py): the MLP's width and the neighbours each object reads
+    track_hidden: int = 256
+    track_neighbours: int = 4
 
     def __post_init__(self) -> None:
         for name in (
@@ -90,7 +94,7 @@ class ModelConfig:
     def problems(self) -> list[str]:
         """Every inconsistency at once (empty when the config is valid)."""
         out = [*self._layout_problems(), *self._size_problems(), *self._option_problems()]
-        if not out:
+        if not out and self.forecast != "tracks":  # tracks have no convolutions
             step = self.patch * self.downsampling
             if self.height % step or self.width % step:
                 out.append(
@@ -136,6 +140,7 @@ class ModelConfig:
             "width",
             "up_kernel",
             "norm_group_size",
+            "track_hidden",
         ):
             if getattr(self, name) < 1:
                 out.append(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -173,6 +178,10 @@ class ModelConfig:
             out.append("motion needs output 'residual' (it moves what the residual builds on)")
         if self.num_classes < 2:
             out.append(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.forecast == "tracks" and self.frames_in < 2:
+            out.append(f"tracks need frames_in >= 2 (a velocity), got {self.frames_in}")
+        if self.track_neighbours < 0:
+            out.append(f"track_neighbours must be >= 0, got {self.track_neighbours}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
             out.append("stage_kernels and rnn_kernels must be odd (same padding)")
         if any(s > 1 for s in self.strides) and (self.up_kernel - 2) % 2:
@@ -187,8 +196,9 @@ class ModelConfig:
 
     @property
     def masks(self) -> bool:
-        """Does the network forecast class masks (else RGB frames)?"""
-        return self.forecast == "masks"
+        """Does the network forecast class masks (else RGB frames)? Both mask forecasters
+        (pixels, tracks) read and write class ids."""
+        return self.forecast != "frames"
 
     @property
     def in_channels(self) -> int:
@@ -299,6 +309,8 @@ PRESETS["compact-masks-motion"] = dataclasses.replace(PRESETS["compact-masks"], 
 PRESETS["compact-masks-extrapolate"] = dataclasses.replace(
     PRESETS["compact-masks"], mask_base="extrapolate"
 )
+# The object-track forecaster (convrnn/tracks.py; `train --task tracks`): no convolutions.
+PRESETS["tracks"] = dataclasses.replace(PRESETS["tiny"], forecast="tracks", output="moved")
 
 
 def get_preset(name: str, **overrides: Any) -> ModelConfig:

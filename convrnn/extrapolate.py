@@ -104,22 +104,28 @@ def object_motion(masks: torch.Tensor, fit_frames: int = FIT_FRAMES) -> list[Mot
 
 
 def _paint(last: torch.Tensor, motion: list[Motion], steps: int, decay: float | None):
-    """(steps, H, W) uint8: the objects of `last` (H, W) moved, the nearest on top."""
-    h, w = last.shape
+    """(steps, H, W) uint8: the objects of `last` (H, W) moved along their velocity."""
     ids = torch.tensor([m.cls for m in motion])  # (N,)
     keep = torch.tensor([m.decay if decay is None else decay for m in motion])  # (N,)
     velocity = torch.stack([m.velocity for m in motion])  # (N, 2)
     gain = (keep[:, None] ** torch.arange(1, steps + 1, dtype=torch.float64)).cumsum(1)
-    shift = (gain[..., None] * velocity[:, None]).round().long()  # (N, steps, 2)
-    lookup = torch.full((int(last.max()) + 1,), -1, dtype=torch.long)  # class -> object
-    lookup[ids] = torch.arange(len(ids))
-    ys, xs = (last > 0).nonzero(as_tuple=True)  # (P,) every object pixel
+    return paint_shifted(last, ids, (gain[..., None] * velocity[:, None]).round().long())
+
+
+def paint_shifted(last: torch.Tensor, ids: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """(steps, H, W) uint8: the objects `ids` (N,) of `last` (H, W) moved as wholes by `shift`
+    (N, steps, 2) whole pixels as (row, column), the nearest on top; other pixels background."""
+    h, w = last.shape
+    steps = shift.shape[1]
+    lookup = torch.full((max(int(last.max()), int(ids.max())) + 1,), -1, dtype=torch.long)
+    lookup[ids] = torch.arange(len(ids))  # class -> object
+    ys, xs = (lookup[last.long()] >= 0).nonzero(as_tuple=True)  # (P,) every moved pixel
     obj = lookup[last[ys, xs].long()]  # (P,) its object
     y = ys[:, None] + shift[obj, :, 0]  # (P, steps)
     x = xs[:, None] + shift[obj, :, 1]
     # draw order per step by the moved centroid row: lower in the image = nearer = on top
     rows = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, obj, ys.double())
-    rows = rows / torch.bincount(obj, minlength=len(ids))  # (N,) centroid rows in `last`
+    rows = rows / torch.bincount(obj, minlength=len(ids)).clamp(min=1)  # (N,) centroid rows
     depth = (rows[:, None] + shift[..., 0]).argsort(dim=0, stable=True).argsort(dim=0)  # (N, steps)
     inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)  # (P, steps): the rest left the frame
     step = torch.arange(steps).expand_as(y)

@@ -44,6 +44,7 @@ from .masks import (
 )
 from .motion import accumulate, build_flow_head, warp_from
 from .refine import build_refine, snap_still
+from .tracks import TrackForecaster
 
 
 def prefers_channels_last(cpu_capability: str, cuda: bool) -> bool:
@@ -425,7 +426,9 @@ class EncoderForecaster(nn.Module):
         return self.forecast_masks_autoregressive(states, last, targets, teacher_prob, motion)
 
 
-def build_model(cfg: ModelConfig, channels_last: bool | None = None) -> EncoderForecaster:
+def build_model(cfg: ModelConfig, channels_last: bool | None = None) -> nn.Module:
     """The network a config describes (parameters on the CPU, float32); channels_last: the
     convolutions' layout (None: the faster one on this machine)."""
+    if cfg.forecast == "tracks":
+        return TrackForecaster(cfg)
     return EncoderForecaster(cfg, channels_last)

@@ -18,7 +18,7 @@ from typing import Any
 from .config import PRESETS, ModelConfig
 
 # What each family of presets is for (the name before "-masks", "-lstm").
-USE = {"tiny": "tests", "compact": "2-core CPU", "seed": "GPU"}
+USE = {"tiny": "tests", "compact": "2-core CPU", "seed": "GPU", "tracks": "any"}
 
 
 def preset_use(name: str) -> str:
@@ -86,7 +86,15 @@ def param_count(cfg: ModelConfig) -> int:
 
 
 def describe(name: str, cfg: ModelConfig) -> dict[str, Any]:
-    """One row of the presets table."""
+    """One row of the presets table (the track forecaster: an MLP over objects, no grids and
+    a negligible count of FLOPs)."""
+    if cfg.forecast == "tracks":
+        return {"name": name, "for": preset_use(name), "cell": "MLP",
+                "forecast": f"masks ({cfg.num_classes} classes): object tracks",
+                "frames": f"{cfg.frames_in}->{cfg.frames_out}", "frame": "any", "patch": None,
+                "grid": "objects", "recurrent_grids": [], "hidden": [cfg.track_hidden] * 2,
+                "output": cfg.output, "autoregressive": False, "params": param_count(cfg),
+                "gflops": 0.0, "gflops_executed": 0.0}  # fmt: skip
     grids = cfg.grids()
     return {
         "name": name,

@@ -352,8 +352,8 @@ def train(
     ),
     task: str | None = typer.Option(
         _TC.task,
-        help="frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster) (default: "
-        "frames, or the --init-from checkpoint's task).",
+        help="frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster) | tracks "
+        "(object-track mask forecaster) (default: frames, or the --init-from checkpoint's task).",
     ),
     preset: str | None = typer.Option(
         _TC.preset, help=f"Model preset (see `presets`) (task default: {_per_task('preset')})."
@@ -671,13 +671,13 @@ def predict(
         )
     if s["rank"] == 0:
         say(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
-        if s["task"] == "masks":
+        if s["task"] in ("masks", "tracks"):
             say(f"segmenter {s['segmenter']} (masks of the input frames)")
         elif s["segmenter"]:
             say(f"segmenter {s['segmenter']} (masks of every predicted frame)")
         relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""
         say(
-            f"{'mask forecaster' if s['task'] == 'masks' else 'frame model'} in {s['precision']}"
+            f"{'frame model' if s['task'] == 'frames' else 'mask forecaster'} in {s['precision']}"
             f"{relabel}; the store holds {' and '.join(s['holds'])}"
         )
         say(

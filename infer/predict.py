@@ -89,7 +89,7 @@ from convrnn_video.stores.predictions import PredStore, prepare_store
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
-TASKS = ("frames", "masks")  # the checkpoints predict accepts
+TASKS = ("frames", "masks", "tracks")  # the checkpoints predict accepts
 
 
 def resolve_checkpoint(ckpt: str | None, runs: str) -> tuple[Path, str]:
@@ -264,7 +264,7 @@ def _store_attrs(
     is the run's `frame_plan`."""
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
     task = checkpoint_task(payload)
-    if task == "masks":
+    if task in ("masks", "tracks"):
         holds = ["masks"]
     else:
         holds = ["frames", "masks"] if cfg.segmenter is not None else ["frames"]

@@ -31,6 +31,7 @@ FORMAT = 1
 MODELS: dict[str, tuple[Any, Any]] = {
     "frames": (ModelConfig, build_model),
     "masks": (ModelConfig, build_model),
+    "tracks": (ModelConfig, build_model),
     "segment": (SegConfig, build_segmenter),
 }
 
@@ -55,7 +56,7 @@ def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
     if isinstance(cfg, SegConfig):
         task = "segment"
     else:
-        task = "masks" if getattr(cfg, "forecast", "frames") == "masks" else "frames"
+        task = getattr(cfg, "forecast", "frames")  # frames | masks | tracks
     torch.manual_seed(seed)
     model = build_task_model(task, cfg)
     payload = {"task": task, "model_config": cfg.to_dict(), "model": model.state_dict(),

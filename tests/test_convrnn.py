@@ -41,7 +41,8 @@ def test_presets_are_the_named_ones() -> None:
         "compact-masks-extrapolate",
         "seed-masks",
     }
-    assert set(PRESETS) == frames | masks
+    assert set(PRESETS) == frames | masks | {"tracks"}
+    assert PRESETS["tracks"].forecast == "tracks" and PRESETS["tracks"].masks
     assert all(PRESETS[n].forecast == "frames" for n in frames)
     assert all(PRESETS[n].forecast == "masks" for n in masks)
     # Each mask preset is its frame namesake with the mask input and output.

@@ -94,7 +94,9 @@ def test_presets_command_json() -> None:
         "compact-masks-motion",
         "compact-masks-extrapolate",
         "seed-masks",
+        "tracks",
     }
+    assert rows["tracks"]["cell"] == "MLP" and rows["tracks"]["gflops"] == 0.0
     assert rows["seed"]["params"] == 7_112_355
     assert rows["seed"]["gflops"] == pytest.approx(1910, rel=1e-3)
     # The embedding (49 x 8) in, a 49-class head out: stage 0 reads 8 channels, not 3, and the

@@ -12,7 +12,8 @@ from typing import Any
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.schedule import SCHEDULES
 
-TASKS = ("frames", "segment", "masks")
+TASKS = ("frames", "segment", "masks", "tracks")
+MASK_TASKS = ("masks", "tracks")  # forecast class masks: validated on the segmenter's masks
 # The measured recipe of each task: what a field left None gets in `validate` (docs/benchmarks.md).
 # frames: the 20-minute run of benchmarks/train_quality.py (batch 8 and teacher forcing kept
 #   the model at copy-last; 300 unlabeled videos did not help at that budget). The preset has
@@ -41,6 +42,11 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "preset": "compact-masks-extrapolate", "train_splits": ("train",), "batch_size": 4,
         "lr": 1e-3, "lr_schedule": "cosine", "warmup_steps": 20, "ss_steps": 2000, "early_stop": 0,
         "crop": (96, 144),
+    },
+    "tracks": {
+        "preset": "tracks", "train_splits": ("train",), "batch_size": 256, "lr": 2e-3,
+        "lr_schedule": "cosine", "warmup_steps": 100, "ss_steps": 0, "early_stop": 0,
+        "crop": (0, 0), "val_every": 500,
     },
 }  # fmt: skip
 LOSSES = ("mse", "mse+l1", "mse+ssim", "mse+l1+ssim")
@@ -156,9 +162,9 @@ class TrainConfig:
                     f"--preset must be one of {', '.join(names)} for --task {self.task}, "
                     f"got {self.preset!r}"
                 )
-        if self.task == "masks" and self.val_split and not self.segmenter:
+        if self.task in MASK_TASKS and self.val_split and not self.segmenter:
             problems.append(
-                "--task masks validates on the segmenter's masks of the input frames: pass "
+                f"--task {self.task} validates on the segmenter's masks of the input frames: pass "
                 "--segmenter SEG.pt (from `train --task segment`), or --val-split ''"
             )
         if not self.shards:
@@ -236,7 +242,7 @@ class TrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, tuple(value) if isinstance(value, tuple) else value)
                 filled.add(name)
-        if "train_splits" in filled and self.task == "masks" and self.labels:
+        if "train_splits" in filled and self.task in MASK_TASKS and self.labels:
             self.train_splits = ("train", "unlabeled")
         self._from_task = frozenset(filled)
 
@@ -274,7 +280,7 @@ def preset_names(task: str) -> tuple[str, ...]:
         return tuple(SEGMENT_PRESETS)
     from convrnn_video.convrnn.config import PRESETS as MODEL_PRESETS
 
-    want = "masks" if task == "masks" else "frames"
+    want = task if task in ("masks", "tracks") else "frames"
     return tuple(
         name for name, c in MODEL_PRESETS.items() if getattr(c, "forecast", "frames") == want
     )

@@ -33,7 +33,7 @@ def settle_from_shards(cfg: TrainConfig) -> TrainConfig:
         cfg.frames_out = max(whole - cfg.frames_in, 1)
     if cfg.train_splits is None:
         want = tuple(TASK_DEFAULTS[task]["train_splits"])
-        if task == "masks" and cfg.labels:
+        if task in ("masks", "tracks") and cfg.labels:
             want = ("train", "unlabeled")
         have = tuple(s for s in want if s in manifest["splits"])
         if have and have != want:
@@ -106,6 +106,9 @@ def make_batches(
     come already on it (sent as uint8, converted there)."""
     from convrnn_video.shards.loader import make_loader
 
+    own = task.train_batches(cfg, env, epoch, start_batch) if mode == "train" else None
+    if own is not None:
+        return own
     return make_loader(
         cfg.shards, splits, mode=mode, batch_size=batch_size, **task.loader_kwargs(cfg, mode),
         workers=cfg.workers, seed=cfg.seed, epoch=epoch,

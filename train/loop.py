@@ -201,7 +201,7 @@ def _epoch(s: Session, stop: StopRequest, clock: _Clock, autocast, meter: _Meter
         st.train_seconds += time.perf_counter() - t_step
         if bar is not None:
             bar.update(1)
-        meter.add(loss, scalars, batch["inputs"].shape[0], bar)
+        meter.add(loss, scalars, s.task.samples_in(batch), bar)
         if cfg.val_every and st.step % cfg.val_every == 0 and meter.validate():
             return False, False, timed_out, True  # early stopping
         if st.step % cfg.ckpt_every == 0:

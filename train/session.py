@@ -66,7 +66,7 @@ def settle_init_from(cfg: TrainConfig) -> TrainConfig:
     for name in ("frames_in", "frames_out"):  # the model's, unless given
         if getattr(cfg, name) is None and model.get(name):
             setattr(cfg, name, int(model[name]))
-    if cfg.task == "masks" and source.get("task") == "masks":
+    if cfg.task in ("masks", "tracks") and source.get("task") == cfg.task:
         for name in ("segmenter", "labels"):
             if getattr(cfg, name) is None and source.get(name):
                 setattr(cfg, name, source[name])
@@ -245,12 +245,11 @@ class Session:
         batch, the task's own inputs (the masks task's segmenter and label store).
         -> batches per epoch on this rank."""
         cfg = self.cfg
+        self.task.preflight(cfg, self.env, with_val=self.has_val)
         try:
-            batches = len(self._loader("train", list(cfg.train_splits), 0, cfg.batch_size))
+            return len(self._loader("train", list(cfg.train_splits), 0, cfg.batch_size))
         except ShardError as exc:
             raise TrainError(f"--batch-size {cfg.batch_size}: {exc}") from None
-        self.task.preflight(cfg, self.env, with_val=self.has_val)
-        return batches
 
     def budget(self) -> int:
         """The optimizer steps the run takes at most (its epochs, capped by --max-steps)."""
@@ -427,8 +426,9 @@ class Session:
             left = min(left, max(0.0, 60 * self.cfg.time_limit - record.get("time", 0.0)))
         eta = format_seconds(left) if math.isfinite(left) else "?"
         log.info(
-            "step %d/%d (epoch %d): loss %.5f, lr %.3g, %.1f videos/s, ETA %s",
-            st.step, total, st.epoch, record["loss"], record["lr"], record["samples_per_s"], eta,
+            "step %d/%d (epoch %d): loss %.5f, lr %.3g, %.1f %s/s, ETA %s",
+            st.step, total, st.epoch, record["loss"], record["lr"], record["samples_per_s"],
+            self.task.samples, eta,
         )  # fmt: skip
 
     # --- validation and checkpoints --------------------------------------------------------

@@ -6,10 +6,12 @@ from convrnn_video.train.tasks.base import StepContext, Task
 from convrnn_video.train.tasks.frames import FramesTask
 from convrnn_video.train.tasks.masks import MasksTask
 from convrnn_video.train.tasks.segment import SegmentTask
+from convrnn_video.train.tasks.tracks import TracksTask
 
 __all__ = ["StepContext", "Task", "get_task"]
 
-_TASKS: dict[str, type[Task]] = {"frames": FramesTask, "segment": SegmentTask, "masks": MasksTask}
+_TASKS: dict[str, type[Task]] = {"frames": FramesTask, "segment": SegmentTask, "masks": MasksTask,
+                               "tracks": TracksTask}
 
 
 def get_task(name: str) -> Task:

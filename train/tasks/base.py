@@ -40,6 +40,7 @@ class Task:
     baseline_key: str = "baseline"  # the val record's key for the baseline's metrics
     curve_panels: tuple[tuple[str, str], ...] = ()  # (metric, title) plotted against steps
     train_scalars: tuple[str, ...] = ()  # what train_step returns beside the loss
+    samples: str = "videos"  # what a training batch counts (the rate's unit in the log)
 
     def setup(self, cfg: TrainConfig) -> None:
         """Bind the run's final options (called once the config is settled)."""
@@ -66,6 +67,15 @@ class Task:
     def build(self, model_cfg: Any) -> torch.nn.Module:
         """The task's model (runtime.checkpoint.MODELS: how a checkpoint rebuilds it too)."""
         return build_task_model(self.name, model_cfg)
+
+    def train_batches(self, cfg: TrainConfig, env: DistEnv, epoch: int, start: int):
+        """This rank's training batches of an epoch when the task makes its own (sized, the
+        first `start` skipped); None: the shard loader's videos (`loader_kwargs`)."""
+        return None
+
+    def samples_in(self, batch: Any) -> int:
+        """The samples of a training batch (videos of a shard loader's batch)."""
+        return int(batch["inputs"].shape[0])
 
     def loader_kwargs(self, cfg: TrainConfig, mode: str) -> dict[str, Any]:
         """`frames_in`, `frames_out` and `masks` for shards.loader.make_loader."""

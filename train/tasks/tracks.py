@@ -1,0 +1,157 @@
+"""The tracks task: the object-track forecaster (convrnn/tracks.py) learns where each object of
+the last input mask goes, from the centroids of masks (true ones, or the segmenter's
+pseudo-labels of unlabeled videos from --labels).
+
+Its batches are objects, not videos. Before the run folder is written, `preflight` reads the
+masks of every training video once, straight from the shards' mask.npy members (no frame is
+decoded) and the label store, and keeps each object's features and true displacements in
+memory (about 0.7 kB an object; each video also seen mirrored left-right, which the scene's
+physics allows). An epoch is a shuffle of those objects by (seed, epoch), split across ranks,
+so --resume continues the exact batches. Validation is the masks task's: the segmenter's masks
+of the val input frames in, the course's Jaccard of the moved masks out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from convrnn_video.convrnn.tracks import Tracks, object_tracks, track_loss, unit_px
+from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.shards.format import video_id
+from convrnn_video.shards.manifest import read_manifest, split_geometry
+from convrnn_video.shards.reader import decode_mask, read_shard, split_shards
+from convrnn_video.train.config import TrainConfig
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.tasks.base import StepContext
+from convrnn_video.train.tasks.frames import ForecasterTask
+from convrnn_video.train.tasks.masks import MasksTask
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64  # videos turned into object features at once
+
+
+class ObjectBatches:
+    """One epoch of this rank's object batches: a permutation of the table by (seed, epoch),
+    every rank the same number of whole batches, the first `start` skipped."""
+
+    def __init__(self, table: Tracks, cfg: TrainConfig, env: DistEnv, epoch: int, start: int):
+        self.table, self.batch_size, self.start = table, int(cfg.batch_size), start
+        order = torch.randperm(len(table.features), generator=torch.Generator().manual_seed(
+            int(cfg.seed) * 100_003 + epoch))  # fmt: skip
+        per_rank = len(order) // env.world_size
+        self.order = order[env.rank * per_rank : (env.rank + 1) * per_rank]
+
+    def __len__(self) -> int:
+        return len(self.order) // self.batch_size
+
+    def __iter__(self):
+        b = self.batch_size
+        for i in range(self.start, len(self)):
+            pick = self.order[i * b : (i + 1) * b]
+            yield Tracks(*(None if f is None else f[pick] for f in self.table))
+
+
+class TracksTask(MasksTask):
+    name = "tracks"
+    train_scalars = ()
+    samples = "objects"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._table: Tracks | None = None
+
+    def fit_geometry(self, model_cfg, geometry, fresh: bool):
+        if self.cfg.crop and min(self.cfg.crop) > 0:
+            raise TrainError("--task tracks reads whole masks: leave out --crop")
+        return ForecasterTask.fit_geometry(self, model_cfg, geometry, fresh)
+
+    def model_config(self, cfg: TrainConfig):
+        model_cfg = super().model_config(cfg)
+        if model_cfg.forecast != "tracks":
+            raise TrainError(f"--task tracks trains the preset 'tracks', not {cfg.preset!r}")
+        return model_cfg
+
+    def preflight(self, cfg: TrainConfig, env: DistEnv, with_val: bool) -> None:
+        super().preflight(cfg, env, with_val)
+        if self._table is None:
+            self._table = self._read_objects(cfg)
+
+    def _read_objects(self, cfg: TrainConfig) -> Tracks:
+        """Every object of every training video (and its mirror image) as one Tracks table."""
+        from convrnn_video.convrnn import get_preset
+
+        started = time.time()
+        manifest = read_manifest(cfg.shards)
+        _, height, width, _ = split_geometry(manifest, cfg.train_splits[0])
+        shape_cfg = get_preset(cfg.preset or "tracks", frames_in=cfg.frames_in,
+                               frames_out=cfg.frames_out, height=height, width=width)  # fmt: skip
+        parts, videos = [], 0
+        for chunk in self._mask_chunks(cfg, manifest):
+            videos += len(chunk)
+            masks = torch.from_numpy(chunk).long()
+            for m in (masks, masks.flip(-1)):
+                found = object_tracks(m, shape_cfg)
+                keep = found.present
+                parts.append(Tracks(*(f[keep] for f in found)))
+        if not parts or not sum(len(p.features) for p in parts):
+            raise TrainError(f"the training splits of {cfg.shards} hold no object to learn from")
+        table = Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
+        log.info(
+            "tracks: %d objects (mirrored too) from %d videos, read in %.0f s",
+            len(table.features), videos, time.time() - started,
+        )  # fmt: skip
+        return table
+
+    def _mask_chunks(self, cfg: TrainConfig, manifest: dict[str, Any]):
+        """uint8 (n, T, H, W) masks of the training videos, CHUNK at a time: mask.npy from the
+        shards where they have it, the label store's pseudo-labels for the other splits."""
+        need = cfg.frames_in + cfg.frames_out
+        for split in cfg.train_splits:
+            labelled = bool(manifest["splits"][split].get("masks"))
+            batch: list[Any] = []
+            for ref in split_shards(cfg.shards, manifest, split):
+                for sample in read_shard(ref):
+                    batch.append(decode_mask(sample)[:need] if labelled
+                                 else video_id(sample["__key__"]))  # fmt: skip
+                    if len(batch) == CHUNK:
+                        yield self._stack(batch, labelled, need)
+                        batch = []
+            if batch:
+                yield self._stack(batch, labelled, need)
+
+    def _stack(self, batch: list[Any], labelled: bool, need: int) -> np.ndarray:
+        if labelled:
+            return np.stack(batch)
+        assert self._labels is not None  # check_split asked for --labels
+        return self._labels.read_ids(batch)[:, :need]
+
+    def train_batches(self, cfg: TrainConfig, env: DistEnv, epoch: int, start: int):
+        assert self._table is not None, "preflight reads the objects"
+        batches = ObjectBatches(self._table, cfg, env, epoch, start)
+        if not len(batches):
+            raise TrainError(
+                f"--batch-size {cfg.batch_size}: the training videos hold only "
+                f"{len(self._table.features)} objects (mirrored ones counted) for "
+                f"{env.world_size} process(es); lower --batch-size"
+            )
+        return batches
+
+    def samples_in(self, batch: Tracks) -> int:
+        return len(batch.features)
+
+    def train_step(self, net: torch.nn.Module, batch: Tracks, ctx: StepContext):
+        tracks = Tracks(*(None if f is None else f.to(ctx.device) for f in batch))
+        m = ctx.model_cfg
+        pred = net(tracks)  # (N, T_out, 2) px: the forward of a Tracks is its displacements
+        return track_loss(pred, tracks, unit_px(m.height, m.width)), {}
+
+    def dummy_loss(self, model: torch.nn.Module) -> torch.Tensor:
+        cfg = model.cfg
+        p = next(model.parameters())
+        ids = torch.randint(0, 4, (2, cfg.frames_in, 32, 32), device=p.device)
+        return model(object_tracks(ids, cfg)).float().mean()
