@@ -76,8 +76,9 @@ def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     present[:, 0] = False  # the background is not an object
     where = last / torch.tensor([w, h], dtype=last.dtype, device=last.device)
     onehot = torch.eye(k, dtype=last.dtype, device=last.device).expand(b, k, k)
+    near = _neighbours(last, velocity, size, present, cfg, unit)
     parts = [track.permute(0, 2, 1, 3).flatten(2), seen.permute(0, 2, 1).float(), where,
-             size[..., None], onehot, _neighbours(last, velocity, size, present, cfg, unit)]  # fmt: skip
+             size[..., None], onehot, near]  # fmt: skip
     features = torch.cat(parts, -1)  # (B, K, F)
     gain = (DECAY ** torch.arange(1, fo + 1, dtype=last.dtype, device=last.device)).cumsum(0)
     guess = gain.view(1, 1, fo, 1) * velocity[:, :, None]  # (B, K, T_out, 2)
@@ -102,8 +103,9 @@ def _neighbours(last, velocity, size, present, cfg: ModelConfig, unit: float) ->
     ok = near.isfinite()[..., None].float()
     rel_v = velocity[:, None, :, :] - velocity[:, :, None, :]  # (B, K, K, 2)
     pick = index[..., None].expand(*index.shape, 2)
-    parts = [offset.gather(2, pick) / unit, rel_v.gather(2, pick) / 10.0,
-             size[:, None, :].expand_as(dist).gather(2, index)[..., None], torch.ones_like(ok)]  # fmt: skip
+    sizes = size[:, None, :].expand_as(dist).gather(2, index)[..., None]
+    parts = [offset.gather(2, pick) / unit, rel_v.gather(2, pick) / 10.0, sizes,
+             torch.ones_like(ok)]  # fmt: skip
     out = torch.cat(parts, -1) * ok  # (B, K, N, 6)
     if out.shape[2] < n:
         out = F.pad(out, (0, 0, 0, n - out.shape[2]))

@@ -53,10 +53,8 @@ def save_untrained(path: Path | str, cfg: Any, seed: int = 0) -> Path:
     """Save a freshly initialised model of `cfg` (a ModelConfig, of frames or masks, or a
     SegConfig) as a step-0
     checkpoint (what tests and benchmarks predict with when the weights do not matter)."""
-    if isinstance(cfg, SegConfig):
-        task = "segment"
-    else:
-        task = getattr(cfg, "forecast", "frames")  # frames | masks | tracks
+    # frames | masks | tracks | segment
+    task = "segment" if isinstance(cfg, SegConfig) else getattr(cfg, "forecast", "frames")
     torch.manual_seed(seed)
     model = build_task_model(task, cfg)
     payload = {"task": task, "model_config": cfg.to_dict(), "model": model.state_dict(),

@@ -10,8 +10,12 @@ from convrnn_video.train.tasks.tracks import TracksTask
 
 __all__ = ["StepContext", "Task", "get_task"]
 
-_TASKS: dict[str, type[Task]] = {"frames": FramesTask, "segment": SegmentTask, "masks": MasksTask,
-                               "tracks": TracksTask}
+_TASKS: dict[str, type[Task]] = {
+    "frames": FramesTask,
+    "segment": SegmentTask,
+    "masks": MasksTask,
+    "tracks": TracksTask,
+}
 
 
 def get_task(name: str) -> Task:
