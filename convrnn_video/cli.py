@@ -726,9 +726,10 @@ def export_png(
                 progress=progress,
             )
         )
+    kept = f"; {s['kept']} already there from this store, kept" if s["kept"] else ""
     say(
         f"wrote {s['files']} PNG files for {s['videos']} videos under {s['out']}/ "
-        f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''})"
+        f"({', '.join(s['frames'][:2])}{' ...' if len(s['frames']) > 2 else ''}){kept}"
     )
 
 

@@ -9,10 +9,18 @@ no `frames` array) exports only the mask PNGs, with `--masks`. Frames are writte
 stored: RGB PNGs for 3 channels, grayscale ("L") PNGs for 1, at the stored height and width.
 Each PNG is written as `<name>.tmp` and renamed, so an interrupted export never leaves a
 half-written image under a real name.
+
+OUT/.export-source.json names the store an export came from (its path, checkpoint, segmenter,
+split and creation time). Exporting the same store again (other frames, masks added, an
+interrupted export finished) writes the files it lacks and keeps those already there (the
+same store wrote them); a folder holding another store's export is refused, even where no
+file name would collide (another model's masks beside these frames would be a mixed-up
+result), unless --overwrite, which rewrites every file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -32,6 +40,8 @@ from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 READ_BLOCK = 16  # videos read from the store at once (decoded in parallel by Zarr)
+SOURCE_NAME = ".export-source.json"  # in OUT: the store the PNGs there come from
+SOURCE_KEYS = ("ckpt_sha256", "segmenter_sha256", "split", "created")  # store attrs naming it
 
 
 def frame_image(frame: np.ndarray) -> Image.Image:
@@ -67,16 +77,18 @@ def _save_video(
     frames: np.ndarray | None,
     masks: np.ndarray | None,
     names: dict[int, str],
+    keep: bool = False,
 ) -> int:
     """Write the frames (T_out, H, W, C) and masks (T_out, H, W) at `names`' indices, either
-    of them None when not exported; returns the files written."""
+    of them None when not exported, leaving files already there when `keep`; returns the files
+    written."""
     folder.mkdir(parents=True, exist_ok=True)
     files = 0
     for t, name in names.items():
-        if frames is not None:
+        if frames is not None and not (keep and (folder / name).exists()):
             save_png(folder / name, frames[t])
             files += 1
-        if masks is not None:
+        if masks is not None and not (keep and (folder / mask_name(name)).exists()):
             save_mask_png(folder / mask_name(name), masks[t])
             files += 1
     return files
@@ -131,29 +143,61 @@ def run_export(cfg: ExportConfig) -> dict[str, Any]:
     names = frame_names(store, cfg.frames)
     files = exported_files(store, names, cfg.masks)
     out = Path(cfg.out)
-    existing = [
-        out / f"video_{ids[p]}" / n
-        for p in positions
-        for n in files
-        if (out / f"video_{ids[p]}" / n).exists()
-    ]
-    if existing and not cfg.overwrite:
-        raise InferError(
-            f"{len(existing)} PNG file(s) already exist under {out} (e.g. "
-            f"{existing[0]}); pass --overwrite to replace them, or another --out"
-        )
+    source = export_source(store, cfg.preds)
+    planned = [out / f"video_{ids[p]}" / n for p in positions for n in files]
+    if not cfg.overwrite:
+        _check_out(out, source, planned)
+    _write_source(out, source)
     start = time.perf_counter()
     written = _write_pngs(cfg, store, positions, names, out)
     summary = {
         "out": str(out),
         "videos": len(positions),
         "files": written,
+        "kept": len(planned) - written,  # already there from this store (not --overwrite)
         "missing": missing,
         "frames": files,
         "seconds": round(time.perf_counter() - start, 3),
     }
     log.debug("export-png: %s", summary)
     return summary
+
+
+def export_source(store: PredStore, path: str) -> dict[str, Any]:
+    """What names a store's export: its resolved path and the attributes that tell two
+    predictions apart."""
+    return {"store": str(Path(path).resolve()), **{k: store.attrs.get(k) for k in SOURCE_KEYS}}
+
+
+def _check_out(out: Path, source: dict[str, Any], planned: list[Path]) -> None:
+    """Refuse an OUT that holds another store's export, or PNGs of unknown origin where this
+    export writes (a rerun of the same store's export passes)."""
+    marker = out / SOURCE_NAME
+    if marker.is_file():
+        try:
+            before = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before == source:
+            return  # our own files: rewritten with the same content
+        what = f"the export of {before.get('store')}" if isinstance(before, dict) else "an export"
+        raise InferError(
+            f"{out} holds {what}, not of {source['store']}: mixing two predictions in one "
+            "folder is refused; pass another --out, or --overwrite to write over it"
+        )
+    existing = [p for p in planned if p.exists()]
+    if existing:
+        raise InferError(
+            f"{len(existing)} PNG file(s) already exist under {out} (e.g. "
+            f"{existing[0]}); pass --overwrite to replace them, or another --out"
+        )
+
+
+def _write_source(out: Path, source: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (SOURCE_NAME + ".tmp")
+    tmp.write_text(json.dumps(source, indent=1) + "\n")
+    os.replace(tmp, out / SOURCE_NAME)
 
 
 def _write_pngs(
@@ -173,7 +217,8 @@ def _write_pngs(
             masks = store.read_masks(block) if cfg.masks else none  # (b, T_out, H, W)
             for p, video, mask in zip(block, frames, masks, strict=True):
                 folder = out / f"video_{ids[p]}"
-                pending.append(pool.submit(_save_video, folder, video, mask, names))
+                keep = not cfg.overwrite  # files there are this store's (`_check_out`)
+                pending.append(pool.submit(_save_video, folder, video, mask, names, keep))
             while len(pending) > 4 * cfg.workers:  # bound the frames held in memory
                 files += pending.popleft().result()
                 bar.update(1)

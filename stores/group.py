@@ -149,10 +149,18 @@ def identity_diffs(old: dict[str, Any], new: dict[str, Any], identity: dict[str,
     as "key: store has ..., this run ..."; `identity` maps a key to the value a store written
     before the attribute existed stands for."""
     return [
-        f"{k}: store has {old.get(k, before)!r}, this run {new.get(k)!r}"
+        f"{k}: store has {_short(old.get(k, before))!r}, this run {_short(new.get(k))!r}"
         for k, before in identity.items()
         if old.get(k, before) != new.get(k)
     ]
+
+
+def _short(value: Any) -> Any:
+    """A sha256 digest cut to its first 12 digits (enough to tell two files apart in a
+    message); anything else as it is."""
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12]
+    return value
 
 
 DIMENSIONS = {  # the axes of each data array of a store, after the video axis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -49,10 +50,15 @@ def test_all_frames_and_overwrite(store: Path, tmp_path: Path) -> None:
     preds = PredStore.open(store)
     img = np.asarray(Image.open(out / "video_15001" / "image_11.png"))
     assert np.array_equal(img, preds.frames[1, 0])
-    with pytest.raises(InferError, match="44 PNG file.*--overwrite"):
-        export(store, out, frames="all")
+    # the same store again: its files are kept, none rewritten; --overwrite rewrites them
+    assert export(store, out, frames="all") == {**summary, "files": 0, "kept": 44,
+                                                "seconds": ANY}  # fmt: skip
     assert export(store, out, frames="all", overwrite=True)["files"] == 44
     assert not list(out.rglob("*.tmp"))
+    # PNGs of unknown origin (no record of the store that wrote them) are not written over
+    (out / ".export-source.json").unlink()
+    with pytest.raises(InferError, match="44 PNG file.*--overwrite"):
+        export(store, out, frames="all")
 
 
 def test_incomplete_store_refused_unless_partial(store: Path, tmp_path: Path) -> None:
@@ -74,8 +80,12 @@ def test_cli_export_defaults(store: Path, tmp_path: Path) -> None:
     proc = run_cli("export-png", "--no-progress", cwd=tmp_path)
     assert "wrote 4 PNG files for 4 videos" in proc.stdout
     assert (tmp_path / "predictions" / "video_15003" / "image_21.png").is_file()
-    again = run_cli("export-png", "--no-progress", cwd=tmp_path, check=False)
-    assert again.returncode == 1 and "--overwrite" in again.stderr
+    again = run_cli("export-png", "--no-progress", "--frames", "all", cwd=tmp_path)
+    assert "wrote 40 PNG files for 4 videos" in again.stdout and "4 already there" in again.stdout
+    shutil.copytree(store, tmp_path / "other.zarr")  # a copy: another store to the CLI
+    other = run_cli("export-png", "--preds", "other.zarr", cwd=tmp_path, check=False)
+    assert other.returncode == 1 and "holds the export of" in other.stderr
+    assert "--overwrite" in other.stderr
     missing = run_cli(
         "export-png", "--preds", str(tmp_path / "nope.zarr"), cwd=tmp_path, check=False
     )
@@ -102,8 +112,9 @@ def test_mask_pngs(mask_stores: dict[str, Path], tmp_path: Path) -> None:
         assert np.array_equal(image, frames[-1])
     every = export(mask_stores["hidden"], tmp_path / "all", masks=True, frames="all")
     assert every["files"] == 4 * 22
-    with pytest.raises(InferError, match="8 PNG file.*--overwrite"):
-        export(mask_stores["hidden"], out, masks=True)
+    # another model's masks beside these frames: refused though no file name collides
+    with pytest.raises(InferError, match="holds the export of .*hidden.zarr"):
+        export(mask_stores["val"], out, masks=True, frames="all")
 
 
 def test_masks_of_a_store_without_them(store: Path, tmp_path: Path) -> None:
@@ -147,7 +158,10 @@ def test_export_killed_after_n_pngs_leaves_only_whole_ones(
         t = int(png.stem.removeprefix("image_")) - 11
         p = int(preds.positions([int(png.parent.name.removeprefix("video_"))])[0])
         assert np.array_equal(np.asarray(Image.open(png)), preds.frames[p, t])
-    with pytest.raises(InferError, match="5 PNG file.*--overwrite"):
-        export(store, out, frames="all")
-    assert export(store, out, frames="all", overwrite=True)["files"] == 44
-    assert not list(out.rglob("*.tmp")) and len(list(out.rglob("*.png"))) == 44
+    # the rerun finishes the export: the 39 PNGs not written, the 5 whole ones kept
+    assert export(store, out, frames="all")["files"] == 39
+    assert len(list(out.rglob("*.png"))) == 44
+    for png in out.rglob("*.png"):
+        t = int(png.stem.removeprefix("image_")) - 11
+        p = int(preds.positions([int(png.parent.name.removeprefix("video_"))])[0])
+        assert np.array_equal(np.asarray(Image.open(png)), preds.frames[p, t])

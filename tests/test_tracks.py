@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from convrnn_video.convrnn import get_preset
@@ -137,6 +138,13 @@ def test_train_resume_and_predict(shard_root: Path, segmenter: Path, tmp_path: P
     ref_run = run_training(ref)
     a, b = load_checkpoint(ref_run / "last.pt"), load_checkpoint(resumed / "last.pt")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    # the API predicts a clip of any size (the net reads sizes in units of the frame)
+    from convrnn_video import load_checkpoint as load_for_api
+
+    clip = moving_squares(1, 4, seed=5, keep=0.9)[0]  # (4, 40, 60)
+    api_out = load_for_api(full / "best.pt").predict(clip.numpy())
+    assert api_out.shape == (4, H, W) and api_out.dtype == np.uint8
+    assert np.array_equal(api_out, model(clip[None].long()).argmax(2)[0].numpy())
     # predict writes the moved masks of every val video
     store = tmp_path / "val.zarr"
     run_predict(PredictConfig(shards=str(shard_root), ckpt=str(full / "best.pt"),
