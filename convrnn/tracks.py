@@ -133,9 +133,11 @@ class TrackForecaster(nn.Module):
         width = cfg.track_hidden
         # dropout: on the generated 1,000 training videos it kept the net from memorising
         # them (frame-22 Jaccard 0.446 against 0.442 without, 3,000 steps)
-        self.net = nn.Sequential(nn.Linear(feature_count(cfg), width), nn.GELU(), nn.Dropout(DROPOUT),
-                                 nn.Linear(width, width), nn.GELU(), nn.Dropout(DROPOUT),
-                                 nn.Linear(width, cfg.frames_out * 2))  # fmt: skip
+        self.net = nn.Sequential(
+            nn.Linear(feature_count(cfg), width), nn.GELU(), nn.Dropout(DROPOUT),
+            nn.Linear(width, width), nn.GELU(), nn.Dropout(DROPOUT),
+            nn.Linear(width, cfg.frames_out * 2),
+        )  # fmt: skip
         nn.init.zeros_(self.net[-1].weight)  # a new model is the extrapolation guess
         nn.init.zeros_(self.net[-1].bias)
 
