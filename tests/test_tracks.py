@@ -3,6 +3,7 @@ hand-made masks to a whole `train --task tracks` -> predict -> evaluate on the c
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -124,7 +125,17 @@ def test_train_resume_and_predict(shard_root: Path, segmenter: Path, tmp_path: P
 
     full = run_training(tracks_config(shard_root, tmp_path / "full", segmenter))
     lines = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in lines if r["kind"] == "val"] == [3, 6]
+    val = [r for r in lines if r["kind"] == "val"]
+    assert [r["step"] for r in val] == [3, 6]
+    # the same records as tables (train/tables.py): one row each, nested keys dotted
+    with open(full / "val.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in table] == [3, 6]
+    assert [float(r["model.jaccard.last"]) for r in table] == [
+        r["model"]["jaccard"]["last"] for r in val
+    ]
+    with open(full / "train.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 7))
     model, cfg, payload = load_model(full / "best.pt", task="tracks")
     assert payload["task"] == "tracks" and cfg.forecast == "tracks"
     assert (cfg.height, cfg.width) == (160, 240)

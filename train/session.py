@@ -31,6 +31,7 @@ from convrnn_video.train.data import check_shards, make_batches
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.plots import write_curves
+from convrnn_video.train.tables import write_tables
 from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
 
 log = logging.getLogger(__name__)
@@ -487,10 +488,12 @@ class Session:
         return False
 
     def _curves(self) -> None:
+        """curves.png, train.csv and val.csv from metrics.jsonl."""
         write_curves(
             self.metrics_path, self.run / runs.CURVES, self.task.curve_panels,
             self.task.baseline_key,
         )  # fmt: skip
+        write_tables(self.metrics_path, self.run)
 
     def payload(self) -> dict[str, Any]:
         """The checkpoint dict (collective: gathers every rank's RNG states)."""
