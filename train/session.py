@@ -31,8 +31,8 @@ from convrnn_video.train.data import check_shards, make_batches
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.plots import write_curves
-from convrnn_video.train.tables import write_tables
 from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
+from convrnn_video.train.tables import write_tables
 
 log = logging.getLogger(__name__)
 PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
