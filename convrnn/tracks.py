@@ -64,9 +64,20 @@ def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     """Class ids (B, T, H, W), T = frames_in (prediction) or frames_in + frames_out (training:
     targets from the rest) -> Tracks of every class slot (absent objects have present False)."""
     b, t, h, w = masks.shape
+    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)  # (B*T, K, 2) xy
+    return tracks_of(centre.view(b, t, -1, 2), count.view(b, t, -1), h, w, cfg)
+
+
+def mirrored(centre: Tensor, width: int) -> Tensor:
+    """Centroids (..., 2) as (x, y) of the masks flipped left-right (x -> width - 1 - x)."""
+    return torch.stack([(width - 1) - centre[..., 0], centre[..., 1]], -1)
+
+
+def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -> Tracks:
+    """Tracks from the class centroids (B, T, K, 2) as (x, y) and pixel counts (B, T, K) of
+    masks of h x w pixels (`object_tracks`)."""
+    b, t = count.shape[:2]
     fi, fo, k = cfg.frames_in, cfg.frames_out, cfg.num_classes
-    centre, count = class_centroids(masks.flatten(0, 1), k)  # (B*T, K, 2) xy, (B*T, K)
-    centre, count = centre.view(b, t, k, 2), count.view(b, t, k)
     seen = count[:, :fi] > 0  # (B, T_in, K)
     unit = unit_px(h, w)
     last = centre[:, fi - 1]  # (B, K, 2)

@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 from convrnn_video.convrnn import get_preset
-from convrnn_video.convrnn.extrapolate import extrapolate_masks
+from convrnn_video.convrnn.extrapolate import class_centroids, extrapolate_masks
 from convrnn_video.convrnn.tracks import (
     TrackForecaster,
     Tracks,
+    mirrored,
     object_tracks,
     track_loss,
+    tracks_of,
     unit_px,
 )
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
@@ -77,6 +79,21 @@ def test_features_and_targets_follow_the_objects() -> None:
     start = 3 * 3 + 3 + 49  # after the track, position, size and the class one-hot
     offset = tracks.features[0, 9, start : start + 2]
     assert torch.allclose(offset * unit_px(H, W), torch.tensor([-32.0, -20.0]), atol=1e-4)
+
+
+def test_mirrored_centroids_give_the_tracks_of_mirrored_masks() -> None:
+    # the trainer mirrors each video's centroids instead of measuring it flipped (the objects'
+    # slots: what it keeps)
+    cfg = get_preset("tracks", frames_in=4, frames_out=3, height=H, width=W)
+    masks = moving_squares(5, 7, seed=4, keep=0.95).long()
+    b, t = masks.shape[:2]
+    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    ours = objects(tracks_of(mirrored(centre, W), count, H, W, cfg))
+    flipped = objects(object_tracks(masks.flip(-1), cfg))
+    assert len(ours.features) >= 5
+    for a, b_ in zip(ours, flipped, strict=True):
+        assert torch.allclose(a.float(), b_.float(), atol=1e-5)
 
 
 def test_it_learns_motion_the_extrapolation_gets_wrong() -> None:

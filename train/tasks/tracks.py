@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from convrnn_video.convrnn.tracks import Tracks, object_tracks, track_loss, unit_px
+from convrnn_video.convrnn.extrapolate import class_centroids
+from convrnn_video.convrnn.tracks import (
+    Tracks,
+    mirrored,
+    object_tracks,
+    track_loss,
+    tracks_of,
+    unit_px,
+)
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.shards.format import video_id
 from convrnn_video.shards.manifest import read_manifest, split_geometry
@@ -93,11 +101,14 @@ class TracksTask(MasksTask):
         parts, videos = [], 0
         for chunk in self._mask_chunks(cfg, manifest):
             videos += len(chunk)
-            masks = torch.from_numpy(chunk).long()
-            for m in (masks, masks.flip(-1)):
-                found = object_tracks(m, shape_cfg)
-                keep = found.present
-                parts.append(Tracks(*(f[keep] for f in found)))
+            b, t = chunk.shape[:2]
+            centre, count = class_centroids(
+                torch.from_numpy(chunk).flatten(0, 1), shape_cfg.num_classes
+            )
+            centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+            for c in (centre, mirrored(centre, width)):  # and the videos mirrored left-right
+                found = tracks_of(c, count, height, width, shape_cfg)
+                parts.append(Tracks(*(f[found.present] for f in found)))
         if not parts or not sum(len(p.features) for p in parts):
             raise TrainError(f"the training splits of {cfg.shards} hold no object to learn from")
         table = Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
