@@ -1,8 +1,9 @@
 """How far does moving frame 11's objects along their velocity get on the course's score?
 The Jaccard (49 classes, runtime.jaccard as the project computes it) of frames 12-22, on TRUE
 input masks (frames 1-11 from mask.npy: no segmenter), for copying frame 11's mask and for
-`convrnn.extrapolate.extrapolate_masks` at several decays, on generated val and on the labelled
-real samples:
+`convrnn.extrapolate.extrapolate_masks` at several decays, and for the ceiling of any method
+that moves frame 11's objects as wholes (each moved by its true displacement), on generated val
+and on the labelled real samples:
 
     python cli.py synth /tmp/h4 --train 0 --val 300 --unlabeled 0 --hidden 0
     nice -n 5 python benchmarks/extrapolate.py --data /tmp/h4 --real ../shared/real-samples
@@ -26,8 +27,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from convrnn_video.convrnn.extrapolate import DECAY, FIT_FRAMES, extrapolate_masks  # noqa: E402
+from convrnn_video.convrnn.extrapolate import (  # noqa: E402
+    DECAY,
+    FIT_FRAMES,
+    class_centroids,
+    extrapolate_masks,
+    paint_shifted,
+)
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
+from convrnn_video.shards.format import NUM_CLASSES  # noqa: E402
 
 FRAMES_IN = 11
 
@@ -60,9 +68,30 @@ def rows(decays: list[float], fit_frames: list[int], fitted: int) -> dict:
     return out
 
 
+def true_shifts(masks: torch.Tensor) -> torch.Tensor:
+    """The ceiling of moving frame 11's objects as wholes: (B, T_out, H, W) uint8, each object
+    of frame 11's mask moved by its TRUE centroid displacement to every later frame (an object
+    absent from a later mask is left out of it); what no velocity model can beat."""
+    b, t, h, w = masks.shape
+    centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    out = torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8)
+    for i in range(b):
+        ids = (count[i, FRAMES_IN - 1, 1:] > 0).nonzero().flatten() + 1  # (N,) frame 11's objects
+        if not len(ids):
+            continue
+        shift = (centre[i, FRAMES_IN:, ids] - centre[i, FRAMES_IN - 1, ids]).transpose(0, 1)
+        moved = paint_shifted(masks[i, FRAMES_IN - 1], ids, shift.flip(-1).round().long())
+        absent = count[i, FRAMES_IN:] == 0  # (T_out, K): not in that true mask
+        drop = absent.gather(1, moved.long().flatten(1)).view_as(moved)  # (T_out, H, W)
+        out[i] = moved * ~drop
+    return out
+
+
 def measure(folders: list[Path], table: dict, batch: int) -> dict:
     """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time."""
-    acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table}}
+    acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table},
+           "ceiling_true_object_shifts": FrameJaccard()}  # fmt: skip
     for i in range(0, len(folders), batch):
         videos = folders[i : i + batch]
         masks = torch.from_numpy(
@@ -72,6 +101,7 @@ def measure(folders: list[Path], table: dict, batch: int) -> dict:
         acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
         for name, (decay, fit) in table.items():
             acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
+        acc["ceiling_true_object_shifts"].update(true_shifts(masks), true)
     out = {}
     for name, a in acc.items():
         r = a.compute()

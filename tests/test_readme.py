@@ -92,11 +92,10 @@ MASK_PATH_WRITES = [
     ("ingest", ["data/shards/manifest.json"]),
     ("train", [f"runs/seg/{name}" for name in ("best.pt", "last.pt", "config.json", "curves.png")]),
     ("label", ["labels/unlabeled.zarr"]),
-    ("train", ["runs/masks/best.pt", "runs/masks/last.pt"]),
-    ("train", ["runs/masks-ft/best.pt", "runs/masks-ft/last.pt"]),
-    ("predict", ["val.zarr"]),
+    ("train", ["runs/tracks/best.pt", "runs/tracks/last.pt", "runs/tracks/val.csv"]),
+    ("predict", ["val-masks.zarr"]),
     ("evaluate", ["report.json", "report.png"]),
-    ("predict", ["preds.zarr"]),
+    ("predict", ["hidden-masks.zarr"]),
     ("submit", ["submission.pt", "submission.json"]),
 ]
 
@@ -124,9 +123,10 @@ def test_from_data_to_submission_as_the_readme_says(in_tmp: Path) -> None:
         run(args)
         missing = [name for name in writes if not (in_tmp / name).exists()]
         assert not missing, f"cli.py {' '.join(args)} did not write {missing}"
-    ft = json.loads((in_tmp / "runs/masks-ft/config.json").read_text())["train"]
-    assert ft["task"] == "masks" and ft["init_from"] == "runs/masks/best.pt"
-    assert PredStore.open(in_tmp / "val.zarr").attrs["split"] == "val"
+    tracks = json.loads((in_tmp / "runs/tracks/config.json").read_text())["train"]
+    assert tracks["task"] == "tracks" and tracks["train_splits"] == ["train", "unlabeled"]
+    val = PredStore.open(in_tmp / "val-masks.zarr")
+    assert val.attrs["split"] == "val" and val.attrs["task"] == "tracks"
     report = json.loads((in_tmp / "report.json").read_text())
     assert report["split"] == "val" and "copy_last_input" in report["jaccard"]
     submission = json.loads((in_tmp / "submission.json").read_text())
