@@ -24,6 +24,7 @@ def test_cosine_ramps_up_then_decays_to_its_floor() -> None:
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
     assert budget_progress(5, 10, 99.0, 10.0) == 0.5  # steps win over seconds
     assert budget_progress(5, None, 30.0, 60.0) == 0.5
+    assert budget_progress(5, None, 30.0, 60.0, 8) == 5 / 8  # the epochs end first
     assert budget_progress(5, None, 30.0, None) == 0.0
 
 

@@ -39,16 +39,17 @@ def budget_progress(
     budget_seconds: float | None,
     epoch_steps: int | None = None,
 ) -> float:
-    """How far a run is through its budget: by steps when max_steps is set, else by the run's
-    clock (`seconds`) against the time budget, else by steps against `epoch_steps` (the steps of
-    all its epochs); 0 when there is none."""
+    """How far a run is through its budget: by steps when max_steps is set (reproducible when
+    a time limit is set too), else by the run's clock (`seconds`) against the time budget or by
+    steps against `epoch_steps` (the steps of all its epochs), whichever is further (the run
+    ends at the first to run out: a time-limited run of cheap steps ends at its epochs, and its
+    lr decays by them), else by `epoch_steps` alone; 0 when there is none."""
     if max_steps:
         return step / max_steps
+    by_epochs = step / epoch_steps if epoch_steps else 0.0
     if budget_seconds:
-        return seconds / budget_seconds
-    if epoch_steps:
-        return step / epoch_steps
-    return 0.0
+        return max(seconds / budget_seconds, by_epochs)
+    return by_epochs
 
 
 def epoch_budget(epochs: int, batches_per_epoch: int, max_steps: int | None) -> int:
