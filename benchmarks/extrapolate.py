@@ -88,10 +88,13 @@ def true_shifts(masks: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def measure(folders: list[Path], table: dict, batch: int) -> dict:
-    """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time."""
+def measure(folders: list[Path], table: dict, batch: int, tracks=None) -> dict:
+    """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time; with
+    `tracks` (a trained track forecaster), its row too."""
     acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table},
            "ceiling_true_object_shifts": FrameJaccard()}  # fmt: skip
+    if tracks is not None:
+        acc["tracks_model"] = FrameJaccard()
     for i in range(0, len(folders), batch):
         videos = folders[i : i + batch]
         masks = torch.from_numpy(
@@ -102,6 +105,9 @@ def measure(folders: list[Path], table: dict, batch: int) -> dict:
         for name, (decay, fit) in table.items():
             acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
         acc["ceiling_true_object_shifts"].update(true_shifts(masks), true)
+        if tracks is not None:
+            with torch.no_grad():
+                acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
     out = {}
     for name, a in acc.items():
         r = a.compute()
@@ -120,7 +126,14 @@ def main() -> None:
     )
     ap.add_argument("--fitted-frames", type=int, default=4, help="the fitted decay's window")
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--tracks", type=Path, default=None,
+                    help="a `train --task tracks` checkpoint: its row too")  # fmt: skip
     args = ap.parse_args()
+    tracks = None
+    if args.tracks is not None:
+        from convrnn_video.runtime.checkpoint import load_model
+
+        tracks = load_model(args.tracks, task="tracks")[0]
     torch.set_num_threads(1)  # small ops: threads only add overhead on a shared machine
     generated = labelled_videos(args.data, ("val",))[: args.videos]
     if not generated:
@@ -132,11 +145,15 @@ def main() -> None:
         "cpu": cpu_model(),
         "inputs": "true masks of frames 1-11 (mask.npy), no segmenter",
         "defaults": {"decay": DECAY, "fit_frames": FIT_FRAMES},
-        "generated_val": {"videos": len(generated), **measure(generated, table, args.batch)},
+        "tracks": str(args.tracks) if args.tracks else None,
+        "generated_val": {
+            "videos": len(generated),
+            **measure(generated, table, args.batch, tracks),
+        },
     }
     if args.real is not None:
         real = labelled_videos(args.real, ("train", "val"))
-        report["real_samples"] = {"videos": len(real), **measure(real, table, args.batch)}
+        report["real_samples"] = {"videos": len(real), **measure(real, table, args.batch, tracks)}
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu, 1)
     print(json.dumps(report, indent=2))
