@@ -75,6 +75,41 @@ def row_positions(ids: np.ndarray, video_ids: Sequence[int], url: str, split: An
     return pos
 
 
+class OpenStore:
+    """What an open prediction store and an open label store share: the Zarr group and its
+    location, `video_ids` and `done`, opening, the attributes, and rows by video id."""
+
+    kind = "store"  # "no <kind> at URL" when nothing is there
+    make_hint = ""  # ... and how to make one
+
+    def __init__(self, group: zarr.Group, url: str | Path) -> None:
+        self.group, self.url = group, str(url)
+        self.video_ids, self.done = group["video_ids"], group["done"]
+        self._ids: np.ndarray | None = None
+
+    @classmethod
+    def open(cls, url: str | Path, mode: str = "r"):
+        """Open an existing store (mode "r" to read, "r+" to write chunks)."""
+        group = open_group(url, mode)
+        if group is None:
+            raise StoreError(f"no {cls.kind} at {url}; {cls.make_hint}")
+        return cls(group, url)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.group.attrs)
+
+    def ids(self) -> np.ndarray:
+        """The video ids, in row order (read once: they are written when the store is made)."""
+        if self._ids is None:
+            self._ids = np.asarray(self.video_ids[:], dtype=np.int64)
+        return self._ids
+
+    def positions(self, video_ids: Sequence[int]) -> np.ndarray:
+        """Row of each id in the store (ids are sorted, so a binary search)."""
+        return row_positions(self.ids(), video_ids, self.url, self.attrs.get("split"))
+
+
 def _what_is_there(url: str | Path) -> list[str]:
     """Up to 4 names of what `url` holds (a file, or entries of a folder or prefix); empty when
     nothing is there. Local paths through the OS, URLs through fsspec; nothing is changed."""

@@ -27,42 +27,25 @@ from typing import Any
 import numpy as np
 import zarr
 from convrnn_video.stores.errors import StoreError
-from convrnn_video.stores.group import identity_diffs, open_group, prepare_group, row_positions
+from convrnn_video.stores.group import OpenStore, identity_diffs, prepare_group
 
 # what a resumed run must match beside the precision (compared apart, with its own message)
 IDENTITY = dict.fromkeys(("segmenter_sha256", "split", "frames", "height", "width"))
 
 
-class LabelStore:
+class LabelStore(OpenStore):
     """An open label store; `masks`, `video_ids` and `done` are Zarr arrays."""
+
+    kind = "label store"
+    make_hint = "make one with `python cli.py label`"
 
     def __init__(self, group: zarr.Group, url: str | Path) -> None:
         missing = [name for name in ("masks", "video_ids", "done") if name not in group]
         if missing:
             raise StoreError(f"{url} is not a label store (no {', '.join(missing)}); make one "
                              "with `python cli.py label`")  # fmt: skip
-        self.group, self.url = group, str(url)
-        self.masks, self.video_ids, self.done = group["masks"], group["video_ids"], group["done"]
-        self._ids: np.ndarray | None = None
-
-    @classmethod
-    def open(cls, url: str | Path, mode: str = "r") -> LabelStore:
-        group = open_group(url, mode)
-        if group is None:
-            raise StoreError(f"no label store at {url}; make one with `python cli.py label`")
-        return cls(group, url)
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return dict(self.group.attrs)
-
-    def ids(self) -> np.ndarray:
-        if self._ids is None:
-            self._ids = np.asarray(self.video_ids[:], dtype=np.int64)
-        return self._ids
-
-    def positions(self, video_ids: Sequence[int]) -> np.ndarray:
-        return row_positions(self.ids(), video_ids, self.url, self.attrs.get("split"))
+        super().__init__(group, url)
+        self.masks = group["masks"]
 
     def read_ids(self, video_ids: Sequence[int]) -> np.ndarray:
         """uint8 (n, T, H, W) masks of the given videos; every one must be labelled."""

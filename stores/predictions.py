@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import zarr
 from convrnn_video.stores.errors import StoreError
-from convrnn_video.stores.group import identity_diffs, open_group, prepare_group, row_positions
+from convrnn_video.stores.group import OpenStore, identity_diffs, prepare_group
 
 ARRAYS = ("video_ids", "done")  # every store, beside "frames" and/or "masks" (attrs["holds"])
 # what a resumed run must match (the segmenter is compared apart, with its own message), and
@@ -74,10 +74,13 @@ def store_holds(attrs: dict[str, Any]) -> tuple[str, ...]:
     return ("frames", "masks") if attrs.get("segmenter_sha256") else ("frames",)
 
 
-class PredStore:
+class PredStore(OpenStore):
     """An open prediction store; `video_ids`, `done`, `frames`, `masks` and `motion` are Zarr
     arrays, `frames` None in a mask forecaster's store, `masks` None without a segmenter,
     `motion` None unless predicted with --motion."""
+
+    kind = "prediction store"
+    make_hint = "run `python cli.py predict` first"
 
     def __init__(self, group: zarr.Group, url: str | Path) -> None:
         missing = [name for name in ARRAYS if name not in group]
@@ -88,37 +91,17 @@ class PredStore:
                 f"{url} is a Zarr group but not a prediction store "
                 f"(no {', '.join(missing)}); point --preds at a store from predict"
             )
-        self.group, self.url = group, str(url)
-        self.video_ids, self.done = group["video_ids"], group["done"]
+        super().__init__(group, url)
         self.frames, self.masks = group.get("frames"), group.get("masks")
         self.motion = group.get("motion")
 
-    @classmethod
-    def open(cls, url: str | Path, mode: str = "r") -> PredStore:
-        """Open an existing store (mode "r" to read, "r+" to write chunks)."""
-        group = open_group(url, mode)
-        if group is None:
-            raise StoreError(f"no prediction store at {url}; run `python cli.py predict` first")
-        return cls(group, url)
-
     # --- reading -------------------------------------------------------------------------------
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return dict(self.group.attrs)
 
     def __len__(self) -> int:
         return int(self.video_ids.shape[0])
 
-    def ids(self) -> np.ndarray:
-        return np.asarray(self.video_ids[:], dtype=np.int64)
-
     def done_mask(self) -> np.ndarray:
         return np.asarray(self.done[:], dtype=bool)
-
-    def positions(self, video_ids: Sequence[int]) -> np.ndarray:
-        """Row of each id in the store (ids are sorted, so a binary search)."""
-        return row_positions(self.ids(), video_ids, self.url, self.attrs.get("split"))
 
     @property
     def shape(self) -> tuple[int, int, int]:

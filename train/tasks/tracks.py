@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from convrnn_video.convrnn.config import get_preset
 from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.tracks import (
     Tracks,
@@ -91,8 +92,6 @@ class TracksTask(MasksTask):
 
     def _read_objects(self, cfg: TrainConfig) -> Tracks:
         """Every object of every training video (and its mirror image) as one Tracks table."""
-        from convrnn_video.convrnn import get_preset
-
         started = time.time()
         manifest = read_manifest(cfg.shards)
         _, height, width, _ = split_geometry(manifest, cfg.train_splits[0])
