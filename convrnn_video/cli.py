@@ -887,6 +887,12 @@ def demo(
     seg_batch_size: int = typer.Option(
         DemoConfig.seg_batch_size, help="Videos per segmenter step (4 frames of each)."
     ),
+    tracks_minutes: float = typer.Option(
+        DemoConfig.tracks_minutes, help="Track forecaster training budget, minutes."
+    ),
+    tracks_steps: int | None = typer.Option(
+        DemoConfig.tracks_steps, help="Also stop the track forecaster after these steps."
+    ),
     train: int = typer.Option(DemoConfig.train, help="Generated training videos."),
     val: int = typer.Option(DemoConfig.val, help="Generated validation videos (evaluated)."),
     hidden: int = typer.Option(DemoConfig.hidden, help="Generated hidden videos (exported)."),
@@ -923,6 +929,8 @@ def demo(
                 seg_minutes=seg_minutes,
                 seg_steps=seg_steps,
                 seg_batch_size=seg_batch_size,
+                tracks_minutes=tracks_minutes,
+                tracks_steps=tracks_steps,
                 train=train,
                 val=val,
                 hidden=hidden,
@@ -941,7 +949,7 @@ def _print_demo(s: dict) -> None:
         f"\ndemo finished in {s['seconds']['total']:.0f} s "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in s['seconds'].items() if k != 'total')}); "
         f"the frame model trained {s['steps']['frames']} steps, the segmenter "
-        f"{s['steps']['segmenter']}"
+        f"{s['steps']['segmenter']}, the track forecaster {s['steps']['tracks']}"
     )
     for label, key in (
         ("generated videos", "data"),
@@ -950,9 +958,12 @@ def _print_demo(s: dict) -> None:
         ("checkpoint", "ckpt"),
         ("segmenter run", "segmenter_run"),
         ("segmenter", "segmenter"),
+        ("tracks run", "tracks_run"),
+        ("track forecaster", "tracks"),
         ("PNG predictions", "predictions"),
         ("submission", "submission"),
         ("val report", "report"),
+        ("val masks report", "masks_report"),
         ("val plot", "plot"),
         ("montage", "montage"),
     ):
@@ -960,9 +971,9 @@ def _print_demo(s: dict) -> None:
     for split, path in s["preds"].items():
         say(f"  {split + ' store':<17} {path}")
     say(
-        "the submission comes from the RGB path (the segmenter on predicted frames); the "
-        "README's mask path (train --task masks) scores higher: README.md, 'From data/ to "
-        "submission.pt'"
+        "the submission comes from the track forecaster's masks, the README's course path "
+        f"(README.md, 'From data/ to submission.pt'), trained here on the masks of "
+        f"{s['train_videos']} videos, not 14,000"
     )
     say(f"val metrics on {s['videos']} videos (frames 12-22):")
     say(f"  {'':<8} {'model':>10}   {'copy-last-frame':>15}")
@@ -972,6 +983,7 @@ def _print_demo(s: dict) -> None:
         j = s["jaccard"]
         say("val masks, Jaccard (49 classes) of frame 22 / of frames 12-22:")
         for label, key in (
+            ("track forecaster (submitted)", "tracks"),
             ("segmenter on predicted frames", "model"),
             ("copying the last input's mask", "copy_last_input"),
             ("extrapolating its objects", "extrapolate_objects"),

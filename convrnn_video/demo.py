@@ -4,12 +4,17 @@ DIR/data/                 generated videos (train, val, hidden)
 DIR/shards/               their WebDataset shards + manifest.json
 DIR/runs/<timestamp>/     the frame model's training run (best.pt, last.pt, metrics.jsonl, ...)
 DIR/runs/<timestamp>/     the segmenter's training run (`train --task segment`, preset small)
+DIR/runs/<timestamp>/     the track forecaster's run (`train --task tracks`, train's true masks)
 DIR/preds-hidden.zarr     predicted frames of the hidden videos, and the segmenter's masks of them
 DIR/preds-val.zarr        the same for the val videos
-DIR/predictions/          video_<id>/image_21.png and mask_21.png of every hidden video
-DIR/submission.pt, .json  the masks of frame 22 of the hidden videos, as handed in
+DIR/masks-hidden.zarr     the track forecaster's masks of frames 12-22 of the hidden videos
+DIR/masks-val.zarr        the same for the val videos
+DIR/predictions/          video_<id>/image_21.png and mask_21.png of every hidden video (frames
+                          path)
+DIR/submission.pt, .json  the forecast masks of frame 22 of the hidden videos, as handed in
 DIR/report.json, .png     val metrics beside copy-last-frame; the Jaccard of the masks beside
                           copying the last input's mask and the segmenter on the true frames
+DIR/report-masks.json, .png  the same Jaccard of the track forecaster's val masks
 DIR/montage.png           input, true and predicted frames and masks of a few val videos
 DIR/.convrnn-demo         the marker, written first: this folder's outputs are a demo's
 
@@ -49,16 +54,20 @@ OUTPUTS = (
     "runs",
     "preds-hidden.zarr",
     "preds-val.zarr",
+    "masks-hidden.zarr",
+    "masks-val.zarr",
     "predictions",
     "submission.pt",
     "submission.json",
     "report.json",
     "report.png",
+    "report-masks.json",
+    "report-masks.png",
     "montage.png",
 )
 SHOW_VIDEOS = 3  # val videos drawn in the montage
 VAL_EVERY = 10**9  # steps: a demo run validates once, when its budget ends
-STAGES = 9  # the numbered log lines
+STAGES = 10  # the numbered log lines
 
 
 def _is_demo_folder(root: Path) -> bool:
@@ -166,7 +175,8 @@ def _make_data(cfg: DemoConfig, root: Path, clock: _Clock) -> str:
 
 
 def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> dict[str, Path]:
-    """Train the frame model, then the segmenter; -> their run folders and checkpoints."""
+    """Train the frame model, the segmenter, then the track forecaster (validated on the
+    segmenter's masks); -> their run folders and checkpoints."""
     from convrnn_video.runtime.runs import find_checkpoint
     from convrnn_video.train.config import TrainConfig
     from convrnn_video.train.loop import run_training
@@ -211,57 +221,79 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
         )
     )  # validated once, at the end: scoring val costs as much as a few dozen steps
     clock.stage("train_segmenter")
+    segmenter = find_checkpoint(seg_run)
+    log.info(
+        "[5/%d] training the track forecaster for %s on train's masks",
+        STAGES, _budget(cfg.tracks_minutes, cfg.tracks_steps),
+    )  # fmt: skip
+    tracks_run = run_training(
+        TrainConfig(
+            task="tracks",
+            time_limit=cfg.tracks_minutes,
+            max_steps=cfg.tracks_steps,
+            epochs=10_000,
+            batch_size=min(256, cfg.train * 4),  # the tracks recipe's, or what a tiny set holds
+            segmenter=str(segmenter),
+            val_every=VAL_EVERY,
+            ckpt_every=VAL_EVERY,
+            **common,
+        )
+    )  # fmt: skip
+    clock.stage("train_tracks")
     return {
         "run": run,
         "ckpt": find_checkpoint(run),
         "segmenter_run": seg_run,
-        "segmenter": find_checkpoint(seg_run),
+        "segmenter": segmenter,
+        "tracks_run": tracks_run,
+        "tracks": find_checkpoint(tracks_run),
     }
 
 
 def _predict_and_hand_in(
     cfg: DemoConfig, root: Path, shards: str, runs: dict[str, Path], clock: _Clock
 ) -> dict[str, Any]:
-    """Predict hidden and val (frames and their masks), export the hidden PNGs and write the
-    submission; -> the stores, the export and the submission summaries."""
+    """Predict hidden and val (frames and their masks; the track forecaster's masks), export
+    the hidden PNGs and write the submission from the forecast masks; -> the stores, the
+    export and the submission summaries."""
     from convrnn_video.infer.export import run_export
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.infer.submit import run_submit
 
     log.info(
-        "[5/%d] predicting hidden and val videos with %s and %s",
-        STAGES,
-        runs["ckpt"],
-        runs["segmenter"],
-    )
-    preds = {}
+        "[6/%d] predicting hidden and val videos with %s, %s and %s",
+        STAGES, runs["ckpt"], runs["tracks"], runs["segmenter"],
+    )  # fmt: skip
+    preds, masks = {}, {}
     for split in ("hidden", "val"):
         preds[split] = str(root / f"preds-{split}.zarr")
-        run_predict(
-            PredictConfig(
-                shards=shards,
-                ckpt=str(runs["ckpt"]),
-                out=preds[split],
-                split=split,
-                segmenter=str(runs["segmenter"]),
-                batch_size=cfg.batch_size,
+        masks[split] = str(root / f"masks-{split}.zarr")
+        for ckpt, out in ((runs["ckpt"], preds[split]), (runs["tracks"], masks[split])):
+            run_predict(
+                PredictConfig(
+                    shards=shards,
+                    ckpt=str(ckpt),
+                    out=out,
+                    split=split,
+                    segmenter=str(runs["segmenter"]),
+                    batch_size=cfg.batch_size,
+                )
             )
-        )
     clock.stage("predict")
-    log.info("[6/%d] exporting PNGs of frames and masks", STAGES)
+    log.info("[7/%d] exporting PNGs of frames and masks", STAGES)
     export = run_export(
         ExportConfig(preds=preds["hidden"], out=str(root / "predictions"), masks=True)
     )
     clock.stage("export")
-    log.info("[7/%d] writing the submission of the hidden masks", STAGES)
-    submission = run_submit(SubmitConfig(preds=preds["hidden"], out=str(root / "submission.pt")))
+    log.info("[8/%d] writing the submission of the forecast hidden masks", STAGES)
+    submission = run_submit(SubmitConfig(preds=masks["hidden"], out=str(root / "submission.pt")))
     clock.stage("submit")
-    return {"preds": preds, "export": export, "submission": submission}
+    return {"preds": preds, "masks": masks, "export": export, "submission": submission}
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
-    """Generate, ingest, train a frame model and a segmenter, predict, export, submit,
-    evaluate and draw; returns where things are and the val scores."""
+    """Generate, ingest, train a frame model, a segmenter and the track forecaster, predict,
+    export, submit, evaluate and draw; returns where things are and the val scores."""
     from convrnn_video.infer.evaluate import run_evaluate
     from convrnn_video.infer.show import run_show
     from convrnn_video.stores.predictions import PredStore
@@ -274,12 +306,16 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     runs = _train_models(cfg, root, shards, clock)
     done = _predict_and_hand_in(cfg, root, shards, runs, clock)
     preds, export = done["preds"], done["export"]
-    log.info("[8/%d] evaluating the val predictions", STAGES)
+    log.info("[9/%d] evaluating the val predictions", STAGES)
     report = run_evaluate(
         EvaluateConfig(preds=preds["val"], shards=shards, out=str(root / "report.json"))
     )
+    masks_report = run_evaluate(
+        EvaluateConfig(preds=done["masks"]["val"], shards=shards,
+                       out=str(root / "report-masks.json"))
+    )  # fmt: skip
     clock.stage("evaluate")
-    log.info("[9/%d] drawing a montage", STAGES)
+    log.info("[10/%d] drawing a montage", STAGES)
     ids = PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]
     show = run_show(
         ShowConfig(
@@ -291,6 +327,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     )
     clock.stage("show")
     jaccard = report.get("jaccard", {})
+    tracks = masks_report["jaccard"]["model"]
     return {
         "out": str(root),
         "data": str(root / "data"),
@@ -299,22 +336,33 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "ckpt": str(runs["ckpt"]),
         "segmenter_run": str(runs["segmenter_run"]),
         "segmenter": str(runs["segmenter"]),
-        "preds": preds,
+        "tracks_run": str(runs["tracks_run"]),
+        "tracks": str(runs["tracks"]),
+        "preds": {**preds, **{f"{k} masks": v for k, v in done["masks"].items()}},
         "predictions": export["out"],
         "png_files": export["files"],
         "submission": done["submission"]["out"],
         "report": str(root / "report.json"),
         "plot": report["plot"],
+        "masks_report": str(root / "report-masks.json"),
         "montage": show["out"],
         "videos": report["videos"],
+        "train_videos": cfg.train,
         "model": {k: v["mean"] for k, v in report["model"].items()},
         "copy_last_frame": {k: v["mean"] for k, v in report["copy_last_frame"].items()},
         # the course's score of the val masks: frame 22 ("last") and all predicted frames
         "jaccard": {
-            key: {"last": jaccard[key]["last"], "mean": jaccard[key]["mean"]}
-            for key in ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true")
-            if key in jaccard
+            "tracks": {"last": tracks["last"], "mean": tracks["mean"]},
+            **{
+                key: {"last": jaccard[key]["last"], "mean": jaccard[key]["mean"]}
+                for key in ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true")
+                if key in jaccard
+            },
         },
-        "steps": {"frames": _steps(runs["run"]), "segmenter": _steps(runs["segmenter_run"])},
+        "steps": {
+            "frames": _steps(runs["run"]),
+            "segmenter": _steps(runs["segmenter_run"]),
+            "tracks": _steps(runs["tracks_run"]),
+        },
         "seconds": clock.total(),
     }

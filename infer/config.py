@@ -165,8 +165,9 @@ class ShowConfig:
 
 @dataclass
 class DemoConfig:
-    """`demo`: generate -> ingest -> train a frame model and a segmenter -> predict (frames and
-    masks) -> export, submit -> evaluate -> show, small."""
+    """`demo`: generate -> ingest -> train a frame model, a segmenter and the track forecaster
+    -> predict (frames, their masks, forecast masks) -> export, submit -> evaluate -> show,
+    small."""
 
     out: str = "demo"  # everything goes under this folder
     preset: str = "compact-motion"  # frame model preset to train (the frames task's default)
@@ -175,7 +176,7 @@ class DemoConfig:
     hidden: int = 8  # generated hidden videos (predicted, exported and submitted)
     # Training is budgeted by time, not steps, so the demo takes about as long on any CPU
     # (a compact step costs 0.7 s on 2 AVX-512 BF16 cores and about 3 s on 2 AVX2 ones)
-    minutes: float = 3.5  # frame model training budget (the cosine lr decays over it)
+    minutes: float = 3.0  # frame model training budget (the cosine lr decays over it)
     steps: int | None = None  # also stop the frame model after these steps (None: time only)
     batch_size: int = 4  # videos per training step and per prediction batch
     lr: float = 1e-3  # Adam learning rate (the frames task's)
@@ -183,16 +184,20 @@ class DemoConfig:
     seg_minutes: float = 2.5  # segmenter training budget (64x96 object-centred windows)
     seg_steps: int | None = None  # also stop the segmenter after these steps
     seg_batch_size: int = 8  # videos per segmenter step (one window from each)
+    # the object-track mask forecaster (`train --task tracks`) on train's true masks: what
+    # the submission comes from, as in the README's course path
+    tracks_minutes: float = 0.5
+    tracks_steps: int | None = None  # also stop it after these steps
     seed: int = 0
     overwrite: bool = False  # reuse or replace an existing demo folder
 
     def validate(self) -> DemoConfig:
         problems = []
         for name in ("train", "val", "hidden", "steps", "batch_size", "seg_steps",
-                     "seg_batch_size"):  # fmt: skip
+                     "seg_batch_size", "tracks_steps"):  # fmt: skip
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("minutes", "seg_minutes"):
+        for name in ("minutes", "seg_minutes", "tracks_minutes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -44,7 +44,8 @@ def test_four_commands_with_defaults(synth_root: Path, tmp_path: Path) -> None:
 
 
 SMALL = ("--preset", "tiny", "--steps", "2", "--train", "2", "--val", "2", "--hidden", "2",
-         "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2")  # fmt: skip
+         "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2",
+         "--tracks-steps", "2")  # fmt: skip
 
 
 def test_demo_never_touches_a_folder_it_did_not_write(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ REPLACED = {  # an option and its value -> these arguments
 }
 ADDED = [  # (the command starts with these words, arguments added after it)
     (("demo",), ("--preset", "tiny", "--steps", "2", "--train", "2", "--val", "2", "--hidden",
-                 "2", "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2")),
+                 "2", "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2",
+                 "--tracks-steps", "2")),
     (("train", "--task", "segment"), ("--preset", "tiny")),  # the default is `small`
     (("train", "--task", "masks"), ("--preset", "tiny-masks")),  # `compact-masks-extrapolate`
     (("train",), ("--batch-size", "2")),
@@ -145,7 +146,8 @@ def test_quick_start_demo_then_its_rerun(in_tmp: Path) -> None:
     assert "copy-last-frame" in said and "montage" in said
     assert "segmenter on true frames" in said and "submission" in said
     # time budgets, capped here by --steps: the demo says what it did in its time
-    assert "the frame model trained 2 steps, the segmenter 2" in said
+    assert "the frame model trained 2 steps, the segmenter 2, the track forecaster 2" in said
+    assert "track forecaster (submitted)" in said
     assert "extrapolating its objects" in said
     report = json.loads((out / "report.json").read_text())
     assert report["videos"] == 2 and report["split"] == "val"
@@ -158,6 +160,12 @@ def test_quick_start_demo_then_its_rerun(in_tmp: Path) -> None:
     assert val.attrs["segmenter_config"]["base_channels"] == 4  # the tiny segmenter it trained
     submission = json.loads((out / "submission.json").read_text())
     assert submission["shape"] == [2, 160, 240] and submission["split"] == "hidden"
+    # handed in by the README's course path: the track forecaster's masks
+    assert Path(submission["preds"]).resolve() == out / "masks-hidden.zarr"
+    tracks = PredStore.open(out / "masks-val.zarr")
+    assert tracks.attrs["task"] == "tracks" and tracks.frames is None
+    masks_report = json.loads((out / "report-masks.json").read_text())
+    assert masks_report["split"] == "val" and "model" in masks_report["jaccard"]
     marker = json.loads((out / ".convrnn-demo").read_text())
     assert marker["written_by"] == "convrnn-video demo" and marker["config"]["steps"] == 2
     # the same command again: refused, and it says how to start over

@@ -18,9 +18,11 @@ from convrnn_video.convrnn.tracks import (
     Tracks,
     mirrored,
     object_tracks,
+    shifted,
     track_loss,
     tracks_of,
     unit_px,
+    window_shifts,
 )
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.train.config import TrainConfig
@@ -96,6 +98,28 @@ def test_mirrored_centroids_give_the_tracks_of_mirrored_masks() -> None:
         assert torch.allclose(a.float(), b_.float(), atol=1e-5)
 
 
+def test_training_windows_are_the_videos_seen_from_another_moment() -> None:
+    # a window moved back s frames is the video with s frames of nothing before it (the
+    # objects' early track unseen), moved forward the video's later frames with the missing
+    # targets weighted 0
+    cfg = get_preset("tracks", frames_in=4, frames_out=4, height=H, width=W)
+    assert list(window_shifts(cfg)) == [-2, -1, 0, 1, 2, 3]
+    masks = moving_squares(6, 8, seed=5, keep=0.9).long()
+    b, t = masks.shape[:2]
+    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    blank = torch.zeros_like(masks[:, :2])
+    for shift, seen in ((2, torch.cat([blank, masks[:, :-2]], 1)),
+                        (-2, torch.cat([masks[:, 2:], blank], 1))):  # fmt: skip
+        ours = objects(tracks_of(shifted(centre, shift), shifted(count, shift), H, W, cfg))
+        direct = objects(object_tracks(seen, cfg))
+        assert len(ours.features) >= 4
+        for a, b_ in zip(ours, direct, strict=True):
+            assert torch.allclose(a.float(), b_.float(), atol=1e-5)
+    # the blank frames after a forward window hold no object: their targets never count
+    assert ours.weight[:, 2:].sum() == 0 and ours.weight[:, :2].sum() > 0
+
+
 def test_it_learns_motion_the_extrapolation_gets_wrong() -> None:
     # squares at constant velocity: the guess (slowing by 0.92) falls behind; 300 steps on
     # 200 videos cut its error on 50 others by over a quarter (what is left is mostly the
@@ -136,11 +160,15 @@ def tracks_config(shards: Path, out: Path, segmenter: Path, **overrides) -> Trai
 
 @pytest.mark.slow
 def test_train_resume_and_predict(shard_root: Path, segmenter: Path, tmp_path: Path) -> None:
-    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.config import EvaluateConfig, PredictConfig
+    from convrnn_video.infer.evaluate import run_evaluate
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.stores.predictions import PredStore
 
-    full = run_training(tracks_config(shard_root, tmp_path / "full", segmenter))
+    # 11 -> 11, the frames predict reads from a val video: its store scores as validation did
+    full = run_training(
+        tracks_config(shard_root, tmp_path / "full", segmenter, frames_in=11, frames_out=11)
+    )
     lines = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in lines if r["kind"] == "val"]
     assert [r["step"] for r in val] == [3, 6]
@@ -169,17 +197,28 @@ def test_train_resume_and_predict(shard_root: Path, segmenter: Path, tmp_path: P
     # the API predicts a clip of any size (the net reads sizes in units of the frame)
     from convrnn_video import load_checkpoint as load_for_api
 
-    clip = moving_squares(1, 4, seed=5, keep=0.9)[0]  # (4, 40, 60)
+    clip = moving_squares(1, 11, seed=5, keep=0.9)[0]  # (11, 40, 60)
     api_out = load_for_api(full / "best.pt").predict(clip.numpy())
-    assert api_out.shape == (4, H, W) and api_out.dtype == np.uint8
+    assert api_out.shape == (11, H, W) and api_out.dtype == np.uint8
     assert np.array_equal(api_out, model(clip[None].long()).argmax(2)[0].numpy())
-    # predict writes the moved masks of every val video
+    # predict writes the moved masks of every val video; they score what the run's last
+    # validation (its val inputs kept from the first) said of the same weights
     store = tmp_path / "val.zarr"
-    run_predict(PredictConfig(shards=str(shard_root), ckpt=str(full / "best.pt"),
+    run_predict(PredictConfig(shards=str(shard_root), ckpt=str(full / "last.pt"),
                               segmenter=str(segmenter), out=str(store), split="val",
                               progress=False))  # fmt: skip
     preds = PredStore.open(str(store))
-    assert preds.frames is None and preds.masks.shape[:2] == (4, 4)
+    assert preds.frames is None and preds.masks.shape[:2] == (4, 11)
+    report = run_evaluate(
+        EvaluateConfig(
+            preds=str(store),
+            shards=str(shard_root),
+            out=str(tmp_path / "report.json"),
+            progress=False,
+        )
+    )
+    for key in ("mean", "last"):
+        assert report["jaccard"]["model"][key] == pytest.approx(val[-1]["model"]["jaccard"][key])
 
 
 def test_tracks_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) -> None:

@@ -5,10 +5,12 @@ pseudo-labels of unlabeled videos from --labels).
 Its batches are objects, not videos. Before the run folder is written, `preflight` reads the
 masks of every training video once, straight from the shards' mask.npy members (no frame is
 decoded) and the label store, and keeps each object's features and true displacements in
-memory (about 0.7 kB an object; each video also seen mirrored left-right, which the scene's
-physics allows). An epoch is a shuffle of those objects by (seed, epoch), split across ranks,
-so --resume continues the exact batches. Validation is the masks task's: the segmenter's masks
-of the val input frames in, the course's Jaccard of the moved masks out.
+memory: about 0.7 kB an object, each video also seen mirrored left-right (the scene's physics
+allows it) and from every training window (`convrnn.tracks.window_shifts`: the last input
+frame at each moment of the video), about 100 MB per 1,000 course videos. An epoch is a
+shuffle of those objects by (seed, epoch), split across ranks, so --resume continues the exact
+batches. Validation is the masks task's: the segmenter's masks of the val input frames in,
+the course's Jaccard of the moved masks out.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ from convrnn_video.convrnn.tracks import (
     Tracks,
     mirrored,
     object_tracks,
+    shifted,
     track_loss,
     tracks_of,
     unit_px,
+    window_shifts,
 )
 from convrnn_video.runtime.distributed import DistEnv
+from convrnn_video.runtime.jaccard import FrameJaccard, finish_scores
+from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.format import video_id
 from convrnn_video.shards.manifest import read_manifest, split_geometry
 from convrnn_video.shards.reader import decode_mask, read_shard, split_shards
@@ -73,6 +79,7 @@ class TracksTask(MasksTask):
     def __init__(self) -> None:
         super().__init__()
         self._table: Tracks | None = None
+        self._val_inputs: dict[tuple[int, ...], tuple[Tracks, torch.Tensor]] = {}
 
     def fit_geometry(self, model_cfg, geometry, fresh: bool):
         if self.cfg.crop and min(self.cfg.crop) > 0:
@@ -106,14 +113,17 @@ class TracksTask(MasksTask):
             )
             centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
             for c in (centre, mirrored(centre, width)):  # and the videos mirrored left-right
-                found = tracks_of(c, count, height, width, shape_cfg)
-                parts.append(Tracks(*(f[found.present] for f in found)))
+                for shift in window_shifts(shape_cfg):  # every moment, not only frame 11
+                    found = tracks_of(shifted(c, shift), shifted(count, shift), height, width,
+                                      shape_cfg)  # fmt: skip
+                    parts.append(Tracks(*(f[found.present] for f in found)))
         if not parts or not sum(len(p.features) for p in parts):
             raise TrainError(f"the training splits of {cfg.shards} hold no object to learn from")
         table = Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
         log.info(
-            "tracks: %d objects (mirrored too) from %d videos, read in %.0f s",
-            len(table.features), videos, time.time() - started,
+            "tracks: %d objects (mirrored, every window) from %d videos, %.0f MB, read in %.0f s",
+            len(table.features), videos, sum(f.nbytes for f in table) / 1e6,
+            time.time() - started,
         )  # fmt: skip
         return table
 
@@ -150,6 +160,29 @@ class TracksTask(MasksTask):
                 f"{env.world_size} process(es); lower --batch-size"
             )
         return batches
+
+    def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
+        """The masks task's validation (the segmenter's masks of the val input frames in),
+        segmenting each val video once per run: its objects' tracks and last input mask are
+        kept (about 60 kB a course video), so later validations cost a read of the true masks
+        and the painting, not the segmenter (about 10 minutes for the course's 1,000 val
+        videos on 2 CPU cores)."""
+        cfg = self.cfg
+        fi, fo = cfg.frames_in, cfg.frames_out
+        ours, base = FrameJaccard(), FrameJaccard()
+        with torch.no_grad():
+            for batch in loader:
+                key = tuple(batch["ids"])
+                if key not in self._val_inputs:
+                    seen = segment_frames(self.segmenter(cfg, env.device), batch["inputs"],
+                                          autocast)  # fmt: skip
+                    self._val_inputs[key] = (object_tracks(seen, model.cfg), seen[:, -1].cpu())
+                tracks, last = self._val_inputs[key]
+                true = batch["masks"][:, fi : fi + fo].to(env.device).long()  # (B, T_out, H, W)
+                ours.update(model.moved(tracks, last).to(env.device), true)
+                if with_baseline:  # the metrics on the device the ranks' sums run on
+                    base.update(last[:, None].to(env.device).expand_as(true), true)
+        return finish_scores(ours, base if with_baseline else None, env.device)
 
     def samples_in(self, batch: Tracks) -> int:
         return len(batch.features)
