@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,8 @@ def setup_logging(level: int) -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+    if int(os.environ.get("RANK", "0") or 0) > 0 and level > logging.DEBUG:
+        level = logging.WARNING  # torchrun's other processes: rank 0 alone tells the story
     logging.getLogger(LOGGER).setLevel(level)
 
 

@@ -245,6 +245,7 @@ def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
             cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stderr.count("done: ") == 1  # rank 0 alone logs progress (-v: every rank)
     end = records(run, "end")
     assert [e["rank_steps"] for e in end] == [[2, 2], [3, 3]]
     assert all(d == 0.0 for e in end for d in e["rank_weight_diff"])
