@@ -9,7 +9,11 @@ and on the labelled real samples:
     nice -n 5 python benchmarks/extrapolate.py --data /tmp/h4 --real ../shared/real-samples
 
 --data is a DATA_ROOT whose val/ videos have mask.npy; --real a folder whose train/ and val/
-videos do (those without are skipped). Prints JSON with the CPU model.
+videos do (those without are skipped). With --segmenter SEG.pt, the same rows again from the
+segmenter's masks of frames 1-11 (what `predict` reads), beside the segmenter on the true frame
+22 (the ceiling then); on the real samples that is a segmenter trained on generated frames, so
+the gap to the true-mask rows is the generator's gap to the real data. Prints JSON with the CPU
+model.
 """
 
 from __future__ import annotations
@@ -88,11 +92,25 @@ def true_shifts(masks: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def measure(folders: list[Path], table: dict, batch: int, tracks=None) -> dict:
+def segmented(segmenter, folders: list[Path]) -> torch.Tensor:
+    """The segmenter's class ids (B, 22, H, W) uint8 of the videos' PNG frames."""
+    from convrnn_video.segment.apply import segment_frames
+
+    from convrnn_video import read_video
+
+    frames = torch.from_numpy(np.stack([read_video(f) for f in folders]))  # (B, T, H, W, C)
+    frames = frames.permute(0, 1, 4, 2, 3).float() / 255  # (B, T, C, H, W)
+    with torch.no_grad():
+        return segment_frames(segmenter, frames).to(torch.uint8)
+
+
+def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter=None) -> dict:
     """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time; with
-    `tracks` (a trained track forecaster), its row too."""
+    `tracks` (a trained track forecaster), its row too; with `segmenter`, every row reads
+    the segmenter's masks of frames 1-11 and the ceiling is the segmenter on the true frames."""
+    ceiling = "segmenter_on_true_frames" if segmenter is not None else "ceiling_true_object_shifts"
     acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table},
-           "ceiling_true_object_shifts": FrameJaccard()}  # fmt: skip
+           ceiling: FrameJaccard()}  # fmt: skip
     if tracks is not None:
         acc["tracks_model"] = FrameJaccard()
     for i in range(0, len(folders), batch):
@@ -101,10 +119,15 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None) -> dict:
             np.stack([np.load(f / "mask.npy") for f in videos])
         )  # (B, 22, H, W)
         seen, true = masks[:, :FRAMES_IN], masks[:, FRAMES_IN:]  # (B, 11, H, W), (B, 11, H, W)
+        if segmenter is not None:
+            ours = segmented(segmenter, videos)  # (B, 22, H, W)
+            seen = ours[:, :FRAMES_IN]
+            acc[ceiling].update(ours[:, FRAMES_IN:], true)
+        else:
+            acc[ceiling].update(true_shifts(masks), true)
         acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
         for name, (decay, fit) in table.items():
             acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
-        acc["ceiling_true_object_shifts"].update(true_shifts(masks), true)
         if tracks is not None:
             with torch.no_grad():
                 acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
@@ -128,12 +151,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--tracks", type=Path, default=None,
                     help="a `train --task tracks` checkpoint: its row too")  # fmt: skip
+    ap.add_argument("--segmenter", type=Path, default=None,
+                    help="a segmenter: every row again from its input masks")  # fmt: skip
     args = ap.parse_args()
-    tracks = None
-    if args.tracks is not None:
-        from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.checkpoint import load_model
 
+    tracks = segmenter = None
+    if args.tracks is not None:
         tracks = load_model(args.tracks, task="tracks")[0]
+    if args.segmenter is not None:
+        segmenter = load_model(args.segmenter, task="segment")[0].eval()
     torch.set_num_threads(1)  # small ops: threads only add overhead on a shared machine
     generated = labelled_videos(args.data, ("val",))[: args.videos]
     if not generated:
@@ -154,6 +181,16 @@ def main() -> None:
     if args.real is not None:
         real = labelled_videos(args.real, ("train", "val"))
         report["real_samples"] = {"videos": len(real), **measure(real, table, args.batch, tracks)}
+    if segmenter is not None:
+        report["segmenter"] = str(args.segmenter)
+        sets = {"generated_val": generated}
+        if args.real is not None:
+            sets["real_samples"] = real
+        for name, folders in sets.items():
+            report[f"{name}_segmenter_inputs"] = {
+                "videos": len(folders),
+                **measure(folders, table, args.batch, tracks, segmenter),
+            }
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu, 1)
     print(json.dumps(report, indent=2))
