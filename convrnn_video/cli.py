@@ -361,8 +361,10 @@ def train(
     preset: str | None = typer.Option(
         _TC.preset, help=f"Model preset (see `presets`) (task default: {_per_task('preset')})."
     ),
-    epochs: int = typer.Option(
-        _TC.epochs, help="Epochs: the budget without --max-steps / --time-limit."
+    epochs: int | None = typer.Option(
+        _TC.epochs,
+        help="Epochs: the budget without --max-steps / --time-limit "
+        f"(task default: {_per_task('epochs')}).",
     ),
     max_steps: int | None = typer.Option(_TC.max_steps, help="Stop after this many steps."),
     time_limit: float | None = typer.Option(

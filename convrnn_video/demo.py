@@ -222,11 +222,29 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
     )  # validated once, at the end: scoring val costs as much as a few dozen steps
     clock.stage("train_segmenter")
     segmenter = find_checkpoint(seg_run)
+    tracks_run = _train_tracks(cfg, segmenter, common)
+    clock.stage("train_tracks")
+    return {
+        "run": run,
+        "ckpt": find_checkpoint(run),
+        "segmenter_run": seg_run,
+        "segmenter": segmenter,
+        "tracks_run": tracks_run,
+        "tracks": find_checkpoint(tracks_run),
+    }
+
+
+def _train_tracks(cfg: DemoConfig, segmenter: Path, common: dict[str, Any]) -> Path:
+    """Train the track forecaster on train's true masks, validated on the segmenter's masks
+    of the val inputs; -> its run folder."""
+    from convrnn_video.train.config import TrainConfig
+    from convrnn_video.train.loop import run_training
+
     log.info(
         "[5/%d] training the track forecaster for %s on train's masks",
         STAGES, _budget(cfg.tracks_minutes, cfg.tracks_steps),
     )  # fmt: skip
-    tracks_run = run_training(
+    return run_training(
         TrainConfig(
             task="tracks",
             time_limit=cfg.tracks_minutes,
@@ -238,16 +256,7 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
             ckpt_every=VAL_EVERY,
             **common,
         )
-    )  # fmt: skip
-    clock.stage("train_tracks")
-    return {
-        "run": run,
-        "ckpt": find_checkpoint(run),
-        "segmenter_run": seg_run,
-        "segmenter": segmenter,
-        "tracks_run": tracks_run,
-        "tracks": find_checkpoint(tracks_run),
-    }
+    )
 
 
 def _predict_and_hand_in(
@@ -305,15 +314,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     shards = _make_data(cfg, root, clock)
     runs = _train_models(cfg, root, shards, clock)
     done = _predict_and_hand_in(cfg, root, shards, runs, clock)
-    preds, export = done["preds"], done["export"]
+    preds = done["preds"]
     log.info("[9/%d] evaluating the val predictions", STAGES)
-    report = run_evaluate(
-        EvaluateConfig(preds=preds["val"], shards=shards, out=str(root / "report.json"))
-    )
-    masks_report = run_evaluate(
-        EvaluateConfig(preds=done["masks"]["val"], shards=shards,
-                       out=str(root / "report-masks.json"))
-    )  # fmt: skip
+    reports = [
+        run_evaluate(EvaluateConfig(preds=store, shards=shards, out=str(root / name)))
+        for store, name in ((preds["val"], "report.json"),
+                            (done["masks"]["val"], "report-masks.json"))
+    ]  # fmt: skip
     clock.stage("evaluate")
     log.info("[10/%d] drawing a montage", STAGES)
     ids = PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]
@@ -326,6 +333,21 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         )
     )
     clock.stage("show")
+    return _summary(cfg, root, shards, runs, done, reports, show["out"], clock)
+
+
+def _summary(
+    cfg: DemoConfig,
+    root: Path,
+    shards: str,
+    runs: dict[str, Path],
+    done: dict[str, Any],
+    reports: list[dict],
+    montage: str,
+    clock: _Clock,
+) -> dict:
+    """What `run_demo` returns: where everything is, the val scores, the steps and times."""
+    (report, masks_report), preds, export = reports, done["preds"], done["export"]
     jaccard = report.get("jaccard", {})
     tracks = masks_report["jaccard"]["model"]
     return {
@@ -345,7 +367,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "report": str(root / "report.json"),
         "plot": report["plot"],
         "masks_report": str(root / "report-masks.json"),
-        "montage": show["out"],
+        "montage": montage,
         "videos": report["videos"],
         "train_videos": cfg.train,
         "model": {k: v["mean"] for k, v in report["model"].items()},
