@@ -186,7 +186,7 @@ class DemoConfig:
     seg_batch_size: int = 8  # videos per segmenter step (one window from each)
     # the object-track mask forecaster (`train --task tracks`) on train's true masks: what
     # the submission comes from, as in the README's course path
-    tracks_minutes: float = 0.5
+    tracks_minutes: float = 0.5  # at most; its 20 epochs take about 10 s on 96 videos
     tracks_steps: int | None = None  # also stop it after these steps
     seed: int = 0
     overwrite: bool = False  # reuse or replace an existing demo folder
