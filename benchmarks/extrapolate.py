@@ -92,6 +92,33 @@ def true_shifts(masks: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def true_shifts_and_sizes(masks: torch.Tensor) -> torch.Tensor:
+    """`true_shifts` with each object also scaled about its centroid by its true change of
+    size (the square root of its pixel count's ratio, which occlusion also moves): the room a
+    forecaster of sizes would add. Drawn back to front by the moved centroid's row."""
+    b, t, h, w = masks.shape
+    centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
+                            torch.arange(w, dtype=torch.float64), indexing="ij")  # fmt: skip
+    out = torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8)
+    last_step = FRAMES_IN - 1
+    for i, step in np.ndindex(b, t - FRAMES_IN):
+        now = FRAMES_IN + step
+        ids = ((count[i, last_step] > 0) & (count[i, now] > 0)).nonzero().flatten()[1:].tolist()
+        for k in sorted(ids, key=lambda k: float(centre[i, now, k, 1])):  # far ones first
+            (cx, cy), (nx, ny) = centre[i, last_step, k].tolist(), centre[i, now, k].tolist()
+            scale = float((count[i, now, k] / count[i, last_step, k]).sqrt())
+            # each target pixel reads the source pixel it came from (no holes when growing)
+            sx = ((xs - nx) / scale + cx).round().long()
+            sy = ((ys - ny) / scale + cy).round().long()
+            ok = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+            hit = torch.zeros(h, w, dtype=torch.bool)
+            hit[ok] = masks[i, last_step][sy[ok], sx[ok]] == k
+            out[i, step][hit] = k
+    return out
+
+
 def segmented(segmenter, folders: list[Path]) -> torch.Tensor:
     """The segmenter's class ids (B, 22, H, W) uint8 of the videos' PNG frames."""
     from convrnn_video.segment.apply import segment_frames
@@ -111,6 +138,8 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
     ceiling = "segmenter_on_true_frames" if segmenter is not None else "ceiling_true_object_shifts"
     acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table},
            ceiling: FrameJaccard()}  # fmt: skip
+    if segmenter is None:
+        acc["ceiling_true_shifts_and_sizes"] = FrameJaccard()
     if tracks is not None:
         acc["tracks_model"] = FrameJaccard()
     for i in range(0, len(folders), batch):
@@ -125,6 +154,7 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
             acc[ceiling].update(ours[:, FRAMES_IN:], true)
         else:
             acc[ceiling].update(true_shifts(masks), true)
+            acc["ceiling_true_shifts_and_sizes"].update(true_shifts_and_sizes(masks), true)
         acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
         for name, (decay, fit) in table.items():
             acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
