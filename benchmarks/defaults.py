@@ -15,7 +15,7 @@ One full training step of the frames recipe (forward, loss, backward, clip to no
   cross-entropy, backward, Adam).
 
 Every arm that is not named otherwise runs the training defaults: the layout this machine gets,
-`--precision auto` (train.ddp.resolve_precision), the loss mse+l1+ssim, batch 4, torch's
+`--precision auto` (runtime.device.resolve_precision), the loss mse+l1+ssim, batch 4, torch's
 threads. The arms take turns within every round (so a change of machine load hits them alike);
 the medians of wall-clock and process CPU seconds are reported, and the ratios between the
 arms of each screen come from the same run. CPU seconds are what a shared machine inflates
@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convrnn_video.convrnn import build_model, get_preset  # noqa: E402
 from convrnn_video.convrnn.forecaster import machine_prefers_channels_last  # noqa: E402
+from convrnn_video.runtime.device import autocast, keep_freed_memory, resolve_precision  # noqa: E402
 from convrnn_video.segment import build_segmenter  # noqa: E402
 from convrnn_video.segment import get_preset as segmenter_preset  # noqa: E402
 from convrnn_video.train.config import TrainConfig  # noqa: E402
-from convrnn_video.train.ddp import autocast, keep_freed_memory, resolve_precision  # noqa: E402
 from convrnn_video.train.tasks.frames import compute_loss  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402
