@@ -33,8 +33,8 @@ MASK_TASKS = ("masks", "tracks")  # forecast class masks: validated on the segme
 #   0.428, copying 0.309). Steps cost milliseconds and a validation segments every val video,
 #   hence the rare validations. With training windows (every moment of a video: 145,000
 #   objects per 1,000 videos with the mirror images), 1,000 videos gave 0.465 after 14 epochs
-#   and 0.475 after 28 (12 windows, 110,000 objects): 20 epochs by default, about 40 minutes
-#   for the course's 14,000 videos on 2 CPU cores (72 steps/s on AVX2).
+#   and 0.475 after 28 (12 windows, 110,000 objects): 20 epochs by default, about 160,000
+#   steps for the course's 14,000 videos, 20-40 minutes on 2 AVX2 cores (140 steps/s alone).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "frames": {
         "preset": "compact-motion", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
