@@ -250,7 +250,7 @@ def _train_tracks(cfg: DemoConfig, segmenter: Path, common: dict[str, Any]) -> P
             time_limit=cfg.tracks_minutes,
             max_steps=cfg.tracks_steps,
             # the task's epochs (20), capped by the budget: on the demo's 96 videos more
-            # overfits them (val frame 22 0.142 after 20 epochs, 0.128 after 72; copying 0.131)
+            # overfits them (val frame 22 0.142 after 20 epochs, 0.128 after 73; copying 0.131)
             batch_size=min(256, cfg.train * 4),  # the tracks recipe's, or what a tiny set holds
             segmenter=str(segmenter),
             val_every=VAL_EVERY,

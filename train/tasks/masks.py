@@ -214,20 +214,24 @@ class MasksTask(ForecasterTask):
 
     def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
         cfg = self.cfg
-        segmenter = self.segmenter(cfg, env.device)
+        fi, fo = cfg.frames_in, cfg.frames_out
         ours, base = FrameJaccard(), FrameJaccard()
         with torch.no_grad():
             for batch in loader:
-                # the input masks predict makes of these frames (segment_frames)
-                seen = segment_frames(segmenter, batch["inputs"], autocast)  # (B, T_in, H, W)
-                fi, fo = cfg.frames_in, cfg.frames_out
+                pred, last = self.val_forecast(model, batch, env, autocast)
                 true = batch["masks"][:, fi : fi + fo].to(env.device).long()  # (B, T_out, H, W)
-                with autocast:
-                    logits = model(seen)  # (B, T_out, K, H, W)
-                ours.update(logits.float().argmax(2), true)
+                ours.update(pred.to(env.device), true)  # on the device the ranks' sums run on
                 if with_baseline:
-                    base.update(seen[:, -1:].expand_as(true), true)
+                    base.update(last[:, None].to(env.device).expand_as(true), true)
         return finish_scores(ours, base if with_baseline else None, env.device)
+
+    def val_forecast(self, model, batch: dict, env: DistEnv, autocast):
+        """A val batch's forecast class ids (B, T_out, H, W) from the segmenter's masks of its
+        input frames (those predict makes: segment_frames), and the last of those (B, H, W)."""
+        seen = segment_frames(self.segmenter(self.cfg, env.device), batch["inputs"], autocast)
+        with autocast:
+            logits = model(seen)  # (B, T_out, K, H, W)
+        return logits.float().argmax(2), seen[:, -1]
 
     def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
         return 1.0 - metrics["jaccard"]["last"]  # the course's score: the last frame's

@@ -34,7 +34,6 @@ from convrnn_video.convrnn.tracks import (
     window_shifts,
 )
 from convrnn_video.runtime.distributed import DistEnv
-from convrnn_video.runtime.jaccard import FrameJaccard, finish_scores
 from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.format import video_id
 from convrnn_video.shards.manifest import read_manifest, split_geometry
@@ -161,28 +160,17 @@ class TracksTask(MasksTask):
             )
         return batches
 
-    def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
-        """The masks task's validation (the segmenter's masks of the val input frames in),
-        segmenting each val video once per run: its objects' tracks and last input mask are
-        kept (about 60 kB a course video), so later validations cost a read of the true masks
-        and the painting, not the segmenter (about 10 minutes for the course's 1,000 val
-        videos on 2 CPU cores)."""
-        cfg = self.cfg
-        fi, fo = cfg.frames_in, cfg.frames_out
-        ours, base = FrameJaccard(), FrameJaccard()
-        with torch.no_grad():
-            for batch in loader:
-                key = tuple(batch["ids"])
-                if key not in self._val_inputs:
-                    seen = segment_frames(self.segmenter(cfg, env.device), batch["inputs"],
-                                          autocast)  # fmt: skip
-                    self._val_inputs[key] = (object_tracks(seen, model.cfg), seen[:, -1].cpu())
-                tracks, last = self._val_inputs[key]
-                true = batch["masks"][:, fi : fi + fo].to(env.device).long()  # (B, T_out, H, W)
-                ours.update(model.moved(tracks, last).to(env.device), true)
-                if with_baseline:  # the metrics on the device the ranks' sums run on
-                    base.update(last[:, None].to(env.device).expand_as(true), true)
-        return finish_scores(ours, base if with_baseline else None, env.device)
+    def val_forecast(self, model, batch: dict, env: DistEnv, autocast):
+        """The masks task's forecast of a val batch, segmenting its videos once per run: their
+        objects' tracks and last input mask are kept (about 60 kB a course video), so later
+        validations cost the painting, not the segmenter (about 10 minutes for the course's
+        1,000 val videos on 2 AVX2 cores)."""
+        key = tuple(batch["ids"])
+        if key not in self._val_inputs:
+            seen = segment_frames(self.segmenter(self.cfg, env.device), batch["inputs"], autocast)
+            self._val_inputs[key] = (object_tracks(seen, model.cfg), seen[:, -1].cpu())
+        tracks, last = self._val_inputs[key]
+        return model.moved(tracks, last), last
 
     def samples_in(self, batch: Tracks) -> int:
         return len(batch.features)
