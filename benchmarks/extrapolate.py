@@ -186,11 +186,16 @@ def main() -> None:
     args = ap.parse_args()
     from convrnn_video.runtime.checkpoint import load_model
 
+    from convrnn_video import PipelineError
+
     tracks = segmenter = None
-    if args.tracks is not None:
-        tracks = load_model(args.tracks, task="tracks")[0]
-    if args.segmenter is not None:
-        segmenter = load_model(args.segmenter, task="segment")[0].eval()
+    try:
+        if args.tracks is not None:
+            tracks = load_model(args.tracks, task="tracks")[0]
+        if args.segmenter is not None:
+            segmenter = load_model(args.segmenter, task="segment")[0].eval()
+    except PipelineError as e:  # a missing or broken checkpoint: one line, no traceback
+        sys.exit(f"error: {e}")
     torch.set_num_threads(1)  # small ops: threads only add overhead on a shared machine
     generated = labelled_videos(args.data, ("val",))[: args.videos]
     if not generated:
