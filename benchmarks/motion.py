@@ -65,6 +65,14 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
     }
 
 
+def _mask_model(path: str, device):
+    """A masks or tracks checkpoint's model (both map input masks to class scores)."""
+    from convrnn_video.runtime.checkpoint import checkpoint_task, load_checkpoint, load_model
+
+    task = checkpoint_task(load_checkpoint(path))
+    return load_model(path, device, task="tracks" if task == "tracks" else "masks")[0]
+
+
 def score(ckpts: dict[str, str], shards: Path, carriers: dict[str, str] | None = None) -> dict:
     """Jaccard of frame 22 (and mean over 12-22) from true input masks, per model, copying
     frame 11's mask and extrapolating its objects (convrnn/extrapolate.py). `carriers`: frames
@@ -78,7 +86,7 @@ def score(ckpts: dict[str, str], shards: Path, carriers: dict[str, str] | None =
     from convrnn_video.shards.loader import make_loader
 
     device = torch.device("cpu")
-    models = {name: load_model(path, device, task="masks")[0] for name, path in ckpts.items()}
+    models = {name: _mask_model(path, device) for name, path in ckpts.items()}
     frames_models = {f"carry:{name}": load_model(path, device, task="frames")[0]
                      for name, path in (carriers or {}).items()}  # fmt: skip
     names = (*models, *frames_models, "copy_frame11", "extrapolate_frame11")
@@ -93,7 +101,7 @@ def score(ckpts: dict[str, str], shards: Path, carriers: dict[str, str] | None =
         return hook
 
     for name, model in models.items():
-        if model.flow_head is not None:
+        if getattr(model, "flow_head", None) is not None:
             model.flow_head.register_forward_hook(keep(name))
     loader = make_loader(shards, "val", mode="eval", batch_size=4, masks=True, frames_in=11,
                          frames_out=11)  # fmt: skip

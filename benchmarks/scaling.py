@@ -3,11 +3,13 @@ the way (`train --snapshot-at`), beside the baselines that need no training.
 
     python benchmarks/scaling.py --cache /tmp/sc --task masks --minutes 80 --at 10,20,40
     python benchmarks/scaling.py --cache /tmp/sc --task frames --minutes 40 --at 10,20
+    python benchmarks/scaling.py --cache /tmp/sc --task tracks --minutes 20 --at 1,2,5,10
 
 masks: the masks task's defaults (`compact-masks-extrapolate`, 96x144 windows, cosine over
 --minutes) on the true masks of generated train videos; frame 22 of val scored from the true
 masks of frames 1-11 (benchmarks/motion.py), beside copying frame 11's mask and extrapolating
-its objects. frames: the frames task's defaults; val MSE and `energy` per snapshot beside
+its objects. tracks: the same for the track forecaster (its defaults, on the same true masks).
+frames: the frames task's defaults; val MSE and `energy` per snapshot beside
 copy-last (benchmarks/train_quality.py). One run with a cosine over the whole budget: an early
 snapshot is taken at a high learning rate, so it scores below a run whose budget ended there.
 """
@@ -53,7 +55,7 @@ def score_frames(ckpts: dict[str, Path], shards: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, required=True)
-    ap.add_argument("--task", choices=("masks", "frames"), default="masks")
+    ap.add_argument("--task", choices=("masks", "tracks", "frames"), default="masks")
     ap.add_argument("--preset", default=None, help="default: the task's")
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--val", type=int, default=100)
@@ -73,7 +75,7 @@ def main() -> None:
     run = args.cache / f"scaling-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
     cfg = TrainConfig(
         task=args.task, shards=str(shards), out=str(run), preset=args.preset,
-        train_splits=("train",), val_split="" if args.task == "masks" else "val",
+        train_splits=("train",), val_split="val" if args.task == "frames" else "",
         time_limit=args.minutes, snapshot_minutes=tuple(at), epochs=100_000,
         threads=args.threads, seed=args.seed, progress=False, log_every=20, early_stop=0,
         val_every=10**9,
@@ -85,7 +87,7 @@ def main() -> None:
     ckpts = snapshots(run, at)
     steps = {k: load_checkpoint(p)["step"] for k, p in ckpts.items()}
     clock = {k: round(load_checkpoint(p)["clock_seconds"] / 60, 2) for k, p in ckpts.items()}
-    if args.task == "masks":
+    if args.task in ("masks", "tracks"):
         from benchmarks.motion import score
 
         scores = score({k: str(p) for k, p in ckpts.items()}, shards)

@@ -130,6 +130,8 @@ def main() -> None:
     ap.add_argument("--ssim-weight", type=float, default=TrainConfig.ssim_weight)
     ap.add_argument("--motion-weight", type=float, default=TrainConfig.motion_weight,
                     help="train --motion-weight")  # fmt: skip
+    ap.add_argument("--edge-weight", type=float, default=TrainConfig.edge_weight,
+                    help="train --edge-weight")  # fmt: skip
     ap.add_argument("--refine", default="", help="refinement channels, e.g. 16 or 16,16")
     ap.add_argument("--lr-schedule", default=RECIPE["lr_schedule"], help="plateau | cosine")
     ap.add_argument("--warmup-steps", type=int, default=RECIPE["warmup_steps"])
@@ -155,7 +157,7 @@ def main() -> None:
         workers=args.workers, val_every=args.val_every, seed=args.seed, progress=False,
         log_every=10, early_stop=0, ss_steps=args.ss_steps, precision=args.precision,
         loss=args.loss, l1_weight=args.l1_weight, ssim_weight=args.ssim_weight,
-        motion_weight=args.motion_weight,
+        motion_weight=args.motion_weight, edge_weight=args.edge_weight,
         lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
         extra={"refine": args.refine},
     )  # fmt: skip
@@ -196,7 +198,8 @@ def main() -> None:
         "val_step": last["step"],
         "options": {"loss": args.loss, "l1_weight": args.l1_weight,
                     "ssim_weight": args.ssim_weight, "refine": args.refine,
-                    "motion_weight": args.motion_weight, "batch_size": args.batch_size,
+                    "motion_weight": args.motion_weight, "edge_weight": args.edge_weight,
+                    "batch_size": args.batch_size,
                     "ss_steps": args.ss_steps,
                     "lr_schedule": args.lr_schedule, "warmup_steps": args.warmup_steps,
                     "train_splits": args.train_splits, "lr": args.lr},

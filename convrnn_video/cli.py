@@ -63,8 +63,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="ConvLSTM/ConvGRU video prediction. Frames: ingest -> train -> predict -> export-png. "
-    "The course's masks: ingest -> train --task segment -> label -> train --task masks -> "
-    "evaluate (val) -> predict (hidden) -> submit. README.md, 'From data/ to submission.pt'.",
+    "The course's masks: ingest -> train --task segment -> label -> train --task tracks -> "
+    "predict + evaluate (val) -> predict (hidden) -> submit. README.md, 'From data/ to "
+    "submission.pt'.",
 )
 
 
@@ -363,7 +364,7 @@ def train(
     ),
     epochs: int | None = typer.Option(
         _TC.epochs,
-        help="Epochs: the budget without --max-steps / --time-limit "
+        help="Epochs: the run ends after them, or earlier at --max-steps / --time-limit "
         f"(task default: {_per_task('epochs')}).",
     ),
     max_steps: int | None = typer.Option(_TC.max_steps, help="Stop after this many steps."),
@@ -392,7 +393,7 @@ def train(
     train_splits: str | None = typer.Option(
         None,
         help="Comma-separated splits to train on (task default: "
-        f"{_per_task('train_splits')}; masks with --labels: train,unlabeled).",
+        f"{_per_task('train_splits')}; masks, tracks with --labels: train,unlabeled).",
     ),
     val_split: str = typer.Option(_TC.val_split, help="Split validated on ('': none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN/last.pt exactly."),
@@ -427,7 +428,8 @@ def train(
     lr_schedule: str | None = typer.Option(
         _TC.lr_schedule,
         help="plateau (lower the lr when val stalls) | cosine (warm-up, then decay over "
-        f"--max-steps, --time-limit, else the epochs) (task default: {_per_task('lr_schedule')}).",
+        "--max-steps when given, else over --time-limit or the epochs, whichever runs out "
+        f"first) (task default: {_per_task('lr_schedule')}).",
     ),
     warmup_steps: int | None = typer.Option(
         _TC.warmup_steps,
@@ -460,26 +462,30 @@ def train(
         f"frames (task default: {_per_task('crop')}; whole frames where it does not fit).",
     ),
     crop_object_bias: float = typer.Option(
-        _TC.crop_object_bias, help="segment: share of windows centred on an object pixel."
+        _TC.crop_object_bias, help="segment, masks: share of windows centred on an object pixel."
     ),
     object_weight: float = typer.Option(
         _TC.object_weight, help="segment: cross-entropy weight of object pixels (floor 1)."
     ),
     segmenter: str | None = typer.Option(
         _TC.segmenter,
-        help="masks: segmenter checkpoint that makes the validation inputs (default with "
+        help="masks, tracks: segmenter checkpoint that makes the validation inputs (default with "
         "--init-from: the one its run used).",
     ),
     labels: str | None = typer.Option(
         _TC.labels,
-        help="masks: label store (`label`) with pseudo-masks of --train-splits without masks "
+        help="masks, tracks: label store (`label`) with pseudo-masks of --train-splits without "
+        "masks "
         "(default with --init-from: the one its run used).",
     ),
     log_every: int = typer.Option(
         _TC.log_every, help="Steps between metrics.jsonl lines (and log lines off a terminal)."
     ),
     val_every: int | None = typer.Option(
-        None, help="Validate every N steps (default: at each epoch end)."
+        None, help="Validate every N steps (default: at each epoch end; tracks: every 2000)."
+    ),
+    val_batch_size: int | None = typer.Option(
+        None, help="Videos per validation batch (default: --batch-size; tracks: 16)."
     ),
     ckpt_every: int = typer.Option(_TC.ckpt_every, help="Steps between last.pt saves."),
     snapshot_at: str | None = typer.Option(
@@ -555,7 +561,8 @@ def label(
 ) -> None:
     """Segment every frame of a split into a resumable label store (pseudo-masks for training).
 
-    The store feeds `train --task masks --labels STORE`; a rerun continues an interrupted one.
+    The store feeds `train --task tracks (or masks) --labels STORE`; a rerun continues an
+    interrupted one.
     """
     import json
 
@@ -583,7 +590,7 @@ def label(
         f"in {s['seconds']:.1f} s{speed}"
     )
     if s["complete"]:
-        say(f"wrote {s['store']}: train --task masks --labels {s['store']} reads it")
+        say(f"wrote {s['store']}: train --task tracks (or masks) --labels {s['store']} reads it")
     elif s["complete"] is False:  # None: another process of a distributed run
         say(f"{s['store']} is not complete: rerun the same command to finish it")
 
@@ -801,7 +808,8 @@ def evaluate(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Score a val store: MSE, MAE, PSNR, SSIM per frame, beside copying the last input frame;
-    with masks, the Jaccard score beside copying frame 11's mask and segmenting true frames."""
+    with masks, the Jaccard score beside copying frame 11's mask, extrapolating its objects and
+    segmenting true frames."""
     from convrnn_video.infer.errors import InferError
     from convrnn_video.shards.errors import ShardError
 
@@ -873,7 +881,9 @@ def show(
 @app.command()
 def demo(
     out: str = typer.Option(DemoConfig.out, help="Folder for everything the demo writes."),
-    preset: str = typer.Option(DemoConfig.preset, help="Model preset to train (tiny, compact)."),
+    preset: str = typer.Option(
+        DemoConfig.preset, help="Frame model preset (a frames preset: `presets`)."
+    ),
     minutes: float = typer.Option(
         DemoConfig.minutes, help="Frame model training budget, minutes (the lr decays over it)."
     ),
@@ -890,7 +900,7 @@ def demo(
         DemoConfig.seg_steps, help="Also stop the segmenter after these steps (default: time only)."
     ),
     seg_batch_size: int = typer.Option(
-        DemoConfig.seg_batch_size, help="Videos per segmenter step (4 frames of each)."
+        DemoConfig.seg_batch_size, help="Videos per segmenter step (one window of each)."
     ),
     tracks_minutes: float = typer.Option(
         DemoConfig.tracks_minutes, help="Track forecaster training budget, minutes."
@@ -901,8 +911,10 @@ def demo(
     train: int = typer.Option(DemoConfig.train, help="Generated training videos."),
     val: int = typer.Option(DemoConfig.val, help="Generated validation videos (evaluated)."),
     hidden: int = typer.Option(DemoConfig.hidden, help="Generated hidden videos (exported)."),
-    batch_size: int = typer.Option(DemoConfig.batch_size, help="Videos per step and batch."),
-    lr: float = typer.Option(DemoConfig.lr, help="Adam learning rate."),
+    batch_size: int = typer.Option(
+        DemoConfig.batch_size, help="Frame model: videos per step; prediction: per batch."
+    ),
+    lr: float = typer.Option(DemoConfig.lr, help="Frame model's Adam learning rate."),
     seed: int = typer.Option(DemoConfig.seed, help="Seed of the generator and the training."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an earlier demo in OUT (a folder with its marker)."
@@ -971,6 +983,7 @@ def _print_demo(s: dict) -> None:
         ("val masks report", "masks_report"),
         ("val plot", "plot"),
         ("montage", "montage"),
+        ("masks montage", "masks_montage"),
     ):
         say(f"  {label:<17} {s[key]}")
     for split, path in s["preds"].items():

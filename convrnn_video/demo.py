@@ -16,6 +16,8 @@ DIR/report.json, .png     val metrics beside copy-last-frame; the Jaccard of the
                           copying the last input's mask and the segmenter on the true frames
 DIR/report-masks.json, .png  the same Jaccard of the track forecaster's val masks
 DIR/montage.png           input, true and predicted frames and masks of a few val videos
+DIR/montage-masks.png     the same videos' input frames, true masks and the track forecaster's
+                          masks: what the submission is made of
 DIR/.convrnn-demo         the marker, written first: this folder's outputs are a demo's
 
 `data/`, `shards/`, `runs/`... are the real pipeline's default names, so the demo writes into,
@@ -64,6 +66,7 @@ OUTPUTS = (
     "report-masks.json",
     "report-masks.png",
     "montage.png",
+    "montage-masks.png",
 )
 SHOW_VIDEOS = 3  # val videos drawn in the montage
 VAL_EVERY = 10**9  # steps: a demo run validates once, when its budget ends
@@ -323,18 +326,15 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                             (done["masks"]["val"], "report-masks.json"))
     ]  # fmt: skip
     clock.stage("evaluate")
-    log.info("[10/%d] drawing a montage", STAGES)
-    ids = PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]
-    show = run_show(
-        ShowConfig(
-            videos=[str(i) for i in ids],
-            preds=preds["val"],
-            shards=shards,
-            out=str(root / "montage.png"),
-        )
-    )
+    log.info("[10/%d] drawing montages of the frames and of the submitted masks", STAGES)
+    ids = [str(i) for i in PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]]
+    montages = [
+        run_show(ShowConfig(videos=ids, preds=store, shards=shards, out=str(root / name)))["out"]
+        for store, name in ((preds["val"], "montage.png"),
+                            (done["masks"]["val"], "montage-masks.png"))
+    ]  # fmt: skip
     clock.stage("show")
-    return _summary(cfg, root, shards, runs, done, reports, show["out"], clock)
+    return _summary(cfg, root, shards, runs, done, reports, montages, clock)
 
 
 def _summary(
@@ -344,7 +344,7 @@ def _summary(
     runs: dict[str, Path],
     done: dict[str, Any],
     reports: list[dict],
-    montage: str,
+    montages: list[str],
     clock: _Clock,
 ) -> dict:
     """What `run_demo` returns: where everything is, the val scores, the steps and times."""
@@ -368,7 +368,8 @@ def _summary(
         "report": str(root / "report.json"),
         "plot": report["plot"],
         "masks_report": str(root / "report-masks.json"),
-        "montage": montage,
+        "montage": montages[0],
+        "masks_montage": montages[1],
         "videos": report["videos"],
         "train_videos": cfg.train,
         "model": {k: v["mean"] for k, v in report["model"].items()},

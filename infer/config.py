@@ -27,7 +27,7 @@ class PredictConfig:
     """`predict`: a frame model or mask forecaster checkpoint + one split of shards -> a Zarr
     store of predicted frames and/or masks."""
 
-    shards: str = "shards"  # shard folder or URL holding manifest.json
+    shards: str = "data/shards"  # shard folder or URL holding manifest.json (`ingest data`)
     out: str = "preds.zarr"  # Zarr store: a folder or an fsspec URL (memory://, file://, s3://)
     ckpt: str | None = None  # frames or masks checkpoint; None: newest run's best.pt under `runs`
     runs: str = "runs"  # where training runs live (used when ckpt is None)
@@ -120,7 +120,7 @@ class EvaluateConfig:
     """`evaluate`: a val store + the val shards -> per-frame metrics beside copy-last-frame."""
 
     preds: str = "preds.zarr"  # a store predicted from the val split
-    shards: str = "shards"  # the shards holding the ground truth
+    shards: str = "data/shards"  # the shards holding the ground truth
     out: str = "report.json"  # JSON report (.json); the plot goes beside it as <stem>.png
     segmenter: str | None = None  # for the mask baselines; None: the one the store names
     batch_size: int = 8
@@ -148,7 +148,7 @@ class ShowConfig:
 
     videos: list[str] = field(default_factory=list)  # video_<id> names or bare ids
     preds: str = "preds.zarr"
-    shards: str = "shards"
+    shards: str = "data/shards"
     out: str = "montage.png"  # a .gif with gif=True
     gif: bool = False  # an animation instead of a still montage
     scale: float = 0.5  # tile size relative to the stored frames' size

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from convrnn_video.runtime.metrics import MetricAccumulator, ssim_per_image
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.loop import run_training
-from convrnn_video.train.tasks.frames import compute_loss, val_loss
+from convrnn_video.train.tasks.frames import compute_loss, edge_difference, val_loss
 from test_train import records, small
 
 
@@ -38,6 +38,23 @@ def test_loss_terms_add_as_named() -> None:
     acc = MetricAccumulator()
     acc.update(pred.detach(), y)
     assert val_loss(acc.compute(), cfg) == pytest.approx(want, rel=1e-4)
+
+
+def test_the_edge_term_charges_a_faded_object_what_its_edges_lost() -> None:
+    target = torch.zeros(1, 2, 3, 16, 16)
+    target[..., 4:8, 4:8] = 1.0  # a white square on black
+    strength = target.diff(dim=-1).abs().mean() + target.diff(dim=-2).abs().mean()
+    assert strength > 0
+    assert edge_difference(target, target).item() == 0.0
+    faded = (0.5 * target).requires_grad_()
+    assert edge_difference(faded, target).item() == pytest.approx(0.5 * strength.item())
+    cfg = TrainConfig(loss="mse", edge_weight=3.0)
+    value, mse = compute_loss(faded, target, cfg)
+    assert value.item() == pytest.approx(mse.item() + 1.5 * strength.item())
+    value.backward()
+    assert faded.grad is not None and faded.grad.abs().sum() > 0
+    with pytest.raises(Exception, match="edge_weight must be >= 0"):
+        dataclasses.replace(cfg, edge_weight=-1.0).validate()
 
 
 def test_motion_weighting_charges_errors_on_moving_pixels_more() -> None:

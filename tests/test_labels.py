@@ -168,7 +168,7 @@ def test_cli_label_and_verify(shard_root: Path, segmenter: Path, labels: Path, t
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()  # a summary a person reads, not a JSON blob
     assert lines[0].startswith("labelled 4 of 4 val videos in ") and "frames/s" in lines[0]
-    assert lines[1:] == [f"wrote {out}: train --task masks --labels {out} reads it"]
+    assert lines[1:] == [f"wrote {out}: train --task tracks (or masks) --labels {out} reads it"]
     proc = subprocess.run([*cmd, "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
     summary = json.loads(proc.stdout)  # the rerun finds every video done
     assert (summary["labelled"], summary["already_done"], summary["complete"]) == (0, 4, True)

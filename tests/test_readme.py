@@ -18,6 +18,7 @@ import pytest
 import torch
 from conftest import write_square_video
 from convrnn_video.stores.predictions import PredStore
+from PIL import Image
 from typer.testing import CliRunner
 
 from convrnn_video.cli import app
@@ -155,6 +156,11 @@ def test_quick_start_demo_then_its_rerun(in_tmp: Path) -> None:
     assert len(list((out / "predictions").glob("video_*/image_21.png"))) == 2
     assert len(list((out / "predictions").glob("video_*/mask_21.png"))) == 2
     assert (out / "montage.png").is_file() and (out / "report.png").is_file()
+    # the submitted masks drawn too: input frames, true masks, the track forecaster's masks
+    assert "masks montage" in said
+    frames_size = Image.open(out / "montage.png").size
+    masks_size = Image.open(out / "montage-masks.png").size
+    assert masks_size[0] == frames_size[0] and masks_size[1] < frames_size[1]  # no frame rows
     val = PredStore.open(out / "preds-val.zarr")
     assert val.masks is not None and val.attrs["task"] == "frames"
     assert val.attrs["segmenter_config"]["base_channels"] == 4  # the tiny segmenter it trained

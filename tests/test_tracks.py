@@ -221,6 +221,37 @@ def test_train_resume_and_predict(shard_root: Path, segmenter: Path, tmp_path: P
         assert report["jaccard"]["model"][key] == pytest.approx(val[-1]["model"]["jaccard"][key])
 
 
+@pytest.mark.slow
+def test_validation_reads_the_val_videos_once(
+    shard_root: Path, segmenter: Path, tmp_path: Path
+) -> None:
+    from convrnn_video.runtime.device import autocast
+    from convrnn_video.runtime.distributed import DistEnv
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.train.tasks.tracks import TracksTask
+
+    cfg = tracks_config(shard_root, tmp_path / "run", segmenter, frames_in=11, frames_out=11)
+    cfg.validate()
+    task = TracksTask()
+    task.setup(cfg)
+    assert task.val_batch_size(cfg) == 8  # videos, not the 256 objects of a training batch
+    assert task.val_batch_size(dataclasses.replace(cfg, batch_size=256)) == 16
+    model = TrackForecaster(get_preset("tracks", frames_in=11, frames_out=11)).eval()
+    loader = make_loader(shard_root, "val", mode="eval", batch_size=2, masks=True)
+    env, fp32 = DistEnv(), autocast("fp32", torch.device("cpu"))
+    first, base = task.evaluate(model, loader, env, fp32, with_baseline=True)
+    assert first["jaccard"]["last"] > 0 and base is not None
+    # later validations: no loader is read (nothing decoded, no segmenter), the same scores
+    again, _ = task.evaluate(model, [], env, fp32, with_baseline=False)
+    assert again == first
+    # changed weights score from the kept inputs what a fresh read of the videos scores
+    torch.nn.init.constant_(model.net[-1].bias, 1.0)
+    kept, _ = task.evaluate(model, [], env, fp32, with_baseline=False)
+    fresh = TracksTask()
+    fresh.setup(cfg)
+    assert kept == fresh.evaluate(model, loader, env, fp32, with_baseline=False)[0]
+
+
 def test_tracks_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) -> None:
     with pytest.raises(TrainError, match="lower --batch-size"):
         run_training(tracks_config(shard_root, tmp_path / "a", segmenter, batch_size=100_000))
@@ -228,4 +259,6 @@ def test_tracks_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) -> N
         run_training(tracks_config(shard_root, tmp_path / "b", segmenter, crop=(64, 96)))
     with pytest.raises(TrainError, match="preset"):
         run_training(tracks_config(shard_root, tmp_path / "c", segmenter, preset="tiny-masks"))
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(TrainError, match="--samples-per-epoch counts videos"):
+        run_training(tracks_config(shard_root, tmp_path / "d", segmenter, samples_per_epoch=4))
+    assert not any((tmp_path / name).exists() for name in "abd")

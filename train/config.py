@@ -67,7 +67,8 @@ class TrainConfig:
     shards: str = ""  # shard folder or URL holding manifest.json (from `ingest`)
     out: str | None = None  # run folder; None: a new runs/<timestamp>/
     runs_root: str = "runs"  # where new timestamped runs go
-    # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster); None: frames, or
+    # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster) | tracks (object
+    # track forecaster); None: frames, or
     # the task of the --init-from checkpoint (`train.session.settle_init_from`)
     task: str | None = None
     preset: str | None = None  # model preset of the task (`presets`); None: the task's default
@@ -102,6 +103,9 @@ class TrainConfig:
     # frames: pixels that change weigh more in the MSE and L1 terms: 1 + motion_weight x the
     # channel-mean |true frame k - true frame k-1| (frame 0: the last input); 0: plain means
     motion_weight: float = 0.0
+    # frames: weight of the gradient-difference term (`edge_difference`: faded or blurred edges
+    # pay); 0: off
+    edge_weight: float = 0.0
     # masks, a model with a motion head: weight of the L1 (grid cells) between its displacement
     # and the objects' tracked displacement (centroid of each class in the last input mask
     # minus in the target mask) on object pixels; 0: the head learns from the loss alone
@@ -218,8 +222,8 @@ class TrainConfig:
         if not 0 < self.lr_factor < 1:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
-                     "warmup_steps",
-                     "ssim_weight", "dice_weight", "motion_weight", "flow_weight"):  # fmt: skip
+                     "warmup_steps", "ssim_weight", "dice_weight", "motion_weight", "flow_weight",
+                     "edge_weight"):  # fmt: skip
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         return problems

@@ -1,14 +1,15 @@
 """Learning-rate schedules beside the plateau rule: linear warm-up, then a cosine decay over the
 run's budget.
 
-`--lr-schedule plateau` (the default) lowers the lr when the val loss stops improving
+`--lr-schedule plateau` (the segment task's default) lowers the lr when the val loss stops improving
 (ReduceLROnPlateau, stepped at each validation). `--lr-schedule cosine` sets the lr before every
 optimizer step from how far the run is through its budget: --max-steps when given (exact on
 resume), else the --time-limit of the run's first invocation, on the run's clock: the wall-clock
 seconds since training started, the same clock the time limit stops on (so a run that stops on
 its limit ends at the floor), agreed on by every DDP rank (so all ranks set the same lr), and kept
 in the checkpoint (so a resumed run continues the same curve; past the budget the lr stays at its
-floor), else the epochs: --epochs x the batches of one epoch (`epoch_budget`).
+floor), or the epochs (--epochs x the batches of one epoch, `epoch_budget`), whichever is
+further through; without a time limit the epochs alone.
 """
 
 from __future__ import annotations

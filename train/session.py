@@ -441,7 +441,7 @@ class Session:
             return False
         cfg, st = self.cfg, self.state
         t_start = time.time()
-        loader = self._loader("eval", [cfg.val_split], 0, cfg.val_batch_size or cfg.batch_size)
+        loader = self._loader("eval", [cfg.val_split], 0, self.task.val_batch_size(cfg))
         was_training = self.model.training
         self.model.eval()
         autocast = device_autocast(self.precision, self.env.device, warn=False)

@@ -73,6 +73,10 @@ class Task:
         first `start` skipped); None: the shard loader's videos (`loader_kwargs`)."""
         return None
 
+    def val_batch_size(self, cfg: TrainConfig) -> int:
+        """Videos per validation batch when --val-batch-size is not given."""
+        return int(cfg.val_batch_size or cfg.batch_size)
+
     def samples_in(self, batch: Any) -> int:
         """The samples of a training batch (videos of a shard loader's batch)."""
         return int(batch["inputs"].shape[0])

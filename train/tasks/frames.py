@@ -16,7 +16,8 @@ def compute_loss(
     pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig, last: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, mse) over (B, T, C, H, W): the MSE, plus l1_weight x the mean absolute error
-    and ssim_weight x (1 - the mean SSIM) where --loss names them (per-pixel means). With
+    and ssim_weight x (1 - the mean SSIM) where --loss names them (per-pixel means), and
+    edge_weight x `edge_difference` when it is above 0. With
     motion_weight, the MSE and L1 terms are means weighted by `motion_weights` (last: the last
     input frame (B, C, H, W)); the mse returned is always the plain one."""
     terms = cfg.loss.split("+")
@@ -36,7 +37,19 @@ def compute_loss(
     if "ssim" in terms:
         ssim = ssim_map(p.flatten(0, 1), target.flatten(0, 1)).mean()  # (B*T, C, H, W) each
         loss = loss + cfg.ssim_weight * (1.0 - ssim)
+    if cfg.edge_weight > 0:
+        loss = loss + cfg.edge_weight * edge_difference(p, target)
     return loss, mse.detach()
+
+
+def edge_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The gradient-difference term: the mean over pixels of | |d pred| - |d target| | for
+    the differences d between horizontal and between vertical neighbours ((..., H, W) each).
+    A prediction that fades or blurs a moving object has weaker edges than the true frame and
+    pays for it, where the MSE alone rewards fading an object whose next place is uncertain."""
+    dx = (pred.diff(dim=-1).abs() - target.diff(dim=-1).abs()).abs().mean()
+    dy = (pred.diff(dim=-2).abs() - target.diff(dim=-2).abs()).abs().mean()
+    return dx + dy
 
 
 def motion_weights(target: torch.Tensor, last: torch.Tensor, strength: float) -> torch.Tensor:

@@ -213,25 +213,25 @@ class MasksTask(ForecasterTask):
         return self._segmenter
 
     def evaluate(self, model, loader, env: DistEnv, autocast, with_baseline: bool):
-        cfg = self.cfg
-        fi, fo = cfg.frames_in, cfg.frames_out
         ours, base = FrameJaccard(), FrameJaccard()
         with torch.no_grad():
-            for batch in loader:
-                pred, last = self.val_forecast(model, batch, env, autocast)
-                true = batch["masks"][:, fi : fi + fo].to(env.device).long()  # (B, T_out, H, W)
+            for pred, last, true in self.val_forecasts(model, loader, env, autocast):
+                true = true.to(env.device).long()  # (B, T_out, H, W)
                 ours.update(pred.to(env.device), true)  # on the device the ranks' sums run on
                 if with_baseline:
                     base.update(last[:, None].to(env.device).expand_as(true), true)
         return finish_scores(ours, base if with_baseline else None, env.device)
 
-    def val_forecast(self, model, batch: dict, env: DistEnv, autocast):
-        """A val batch's forecast class ids (B, T_out, H, W) from the segmenter's masks of its
-        input frames (those predict makes: segment_frames), and the last of those (B, H, W)."""
-        seen = segment_frames(self.segmenter(self.cfg, env.device), batch["inputs"], autocast)
-        with autocast:
-            logits = model(seen)  # (B, T_out, K, H, W)
-        return logits.float().argmax(2), seen[:, -1]
+    def val_forecasts(self, model, loader, env: DistEnv, autocast):
+        """Per val batch: (the forecast class ids (B, T_out, H, W) from the segmenter's masks of
+        its input frames (those predict makes: segment_frames), the last of those (B, H, W),
+        the true masks of the predicted frames (B, T_out, H, W))."""
+        fi, fo = self.cfg.frames_in, self.cfg.frames_out
+        for batch in loader:
+            seen = segment_frames(self.segmenter(self.cfg, env.device), batch["inputs"], autocast)
+            with autocast:
+                logits = model(seen)  # (B, T_out, K, H, W)
+            yield logits.float().argmax(2), seen[:, -1], batch["masks"][:, fi : fi + fo]
 
     def val_loss(self, metrics: dict[str, Any], cfg: TrainConfig) -> float:
         return 1.0 - metrics["jaccard"]["last"]  # the course's score: the last frame's

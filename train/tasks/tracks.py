@@ -10,13 +10,15 @@ allows it) and from every training window (`convrnn.tracks.window_shifts`: the l
 frame at each moment of the video), about 100 MB per 1,000 course videos. An epoch is a
 shuffle of those objects by (seed, epoch), split across ranks, so --resume continues the exact
 batches. Validation is the masks task's: the segmenter's masks of the val input frames in,
-the course's Jaccard of the moved masks out.
+the course's Jaccard of the moved masks out; the val videos are read and segmented once per
+run (`val_forecasts`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,7 @@ from convrnn_video.train.tasks.masks import MasksTask
 log = logging.getLogger(__name__)
 
 CHUNK = 64  # videos turned into object features at once
+VAL_BATCH = 16  # val videos per batch without --val-batch-size
 
 
 class ObjectBatches:
@@ -78,7 +81,8 @@ class TracksTask(MasksTask):
     def __init__(self) -> None:
         super().__init__()
         self._table: Tracks | None = None
-        self._val_inputs: dict[tuple[int, ...], tuple[Tracks, torch.Tensor]] = {}
+        # the val batches read once: (tracks, last input mask, zlib'd true masks, their shape)
+        self._val_cache: list[tuple[Tracks, torch.Tensor, bytes, tuple]] | None = None
 
     def fit_geometry(self, model_cfg, geometry, fresh: bool):
         if self.cfg.crop and min(self.cfg.crop) > 0:
@@ -92,6 +96,11 @@ class TracksTask(MasksTask):
         return model_cfg
 
     def preflight(self, cfg: TrainConfig, env: DistEnv, with_val: bool) -> None:
+        if cfg.samples_per_epoch is not None:
+            raise TrainError(
+                "--samples-per-epoch counts videos; an epoch of --task tracks is every object of "
+                "the training videos: leave it out (--max-steps or --time-limit set the budget)"
+            )
         super().preflight(cfg, env, with_val)
         if self._table is None:
             self._table = self._read_objects(cfg)
@@ -160,17 +169,32 @@ class TracksTask(MasksTask):
             )
         return batches
 
-    def val_forecast(self, model, batch: dict, env: DistEnv, autocast):
-        """The masks task's forecast of a val batch, segmenting its videos once per run: their
-        objects' tracks and last input mask are kept (about 60 kB a course video), so later
-        validations cost the painting, not the segmenter (about 10 minutes for the course's
-        1,000 val videos on 2 AVX2 cores)."""
-        key = tuple(batch["ids"])
-        if key not in self._val_inputs:
-            seen = segment_frames(self.segmenter(self.cfg, env.device), batch["inputs"], autocast)
-            self._val_inputs[key] = (object_tracks(seen, model.cfg), seen[:, -1].cpu())
-        tracks, last = self._val_inputs[key]
-        return model.moved(tracks, last), last
+    def val_batch_size(self, cfg: TrainConfig) -> int:
+        """Val batches are videos, not objects: a batch of 256 course videos would hold 2.6 GB
+        of float frames."""
+        return int(cfg.val_batch_size or min(int(cfg.batch_size), VAL_BATCH))
+
+    def val_forecasts(self, model, loader, env: DistEnv, autocast):
+        """The masks task's val forecasts, reading and segmenting the val videos once per run:
+        the first validation keeps each batch's object tracks, last input mask and true masks
+        (zlib-compressed; about 70 kB a generated course video in all), so later ones decode
+        no frame and run no segmenter, only move objects and count (the first costs about
+        10 minutes for the course's 1,000 val videos on 2 AVX2 cores)."""
+        if self._val_cache is None:
+            fi, fo = self.cfg.frames_in, self.cfg.frames_out
+            cache = []
+            for batch in loader:
+                seen = segment_frames(
+                    self.segmenter(self.cfg, env.device), batch["inputs"], autocast
+                )
+                true = np.ascontiguousarray(batch["masks"][:, fi : fi + fo].numpy())
+                packed = zlib.compress(true.tobytes(), 1)
+                last = seen[:, -1].to("cpu", torch.uint8, copy=True)  # not a view of all 11
+                cache.append((object_tracks(seen, model.cfg), last, packed, true.shape))
+            self._val_cache = cache
+        for tracks, last, packed, shape in self._val_cache:
+            true = np.frombuffer(zlib.decompress(packed), np.uint8).reshape(shape)
+            yield model.moved(tracks, last), last.long(), torch.from_numpy(true.copy())
 
     def samples_in(self, batch: Tracks) -> int:
         return len(batch.features)
