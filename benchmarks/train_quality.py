@@ -132,6 +132,8 @@ def main() -> None:
                     help="train --motion-weight")  # fmt: skip
     ap.add_argument("--edge-weight", type=float, default=TrainConfig.edge_weight,
                     help="train --edge-weight")  # fmt: skip
+    ap.add_argument("--sharpness-weight", type=float, default=TrainConfig.sharpness_weight,
+                    help="train --sharpness-weight")  # fmt: skip
     ap.add_argument("--refine", default="", help="refinement channels, e.g. 16 or 16,16")
     ap.add_argument("--lr-schedule", default=RECIPE["lr_schedule"], help="plateau | cosine")
     ap.add_argument("--warmup-steps", type=int, default=RECIPE["warmup_steps"])
@@ -158,7 +160,8 @@ def main() -> None:
         log_every=10, early_stop=0, ss_steps=args.ss_steps, precision=args.precision,
         loss=args.loss, l1_weight=args.l1_weight, ssim_weight=args.ssim_weight,
         motion_weight=args.motion_weight, edge_weight=args.edge_weight,
-        lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
+        sharpness_weight=args.sharpness_weight, lr_schedule=args.lr_schedule,
+        warmup_steps=args.warmup_steps,
         extra={"refine": args.refine},
     )  # fmt: skip
     if args.refine:  # a preset with the refinement added (the run's config records it)
@@ -199,6 +202,7 @@ def main() -> None:
         "options": {"loss": args.loss, "l1_weight": args.l1_weight,
                     "ssim_weight": args.ssim_weight, "refine": args.refine,
                     "motion_weight": args.motion_weight, "edge_weight": args.edge_weight,
+                    "sharpness_weight": args.sharpness_weight,
                     "batch_size": args.batch_size,
                     "ss_steps": args.ss_steps,
                     "lr_schedule": args.lr_schedule, "warmup_steps": args.warmup_steps,

@@ -482,7 +482,7 @@ def train(
         _TC.log_every, help="Steps between metrics.jsonl lines (and log lines off a terminal)."
     ),
     val_every: int | None = typer.Option(
-        None, help="Validate every N steps (default: at each epoch end; tracks: every 2000)."
+        None, help="Validate every N steps (default: at each epoch end; tracks: every 10000)."
     ),
     val_batch_size: int | None = typer.Option(
         None, help="Videos per validation batch (default: --batch-size; tracks: 16)."

@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from convrnn_video.runtime.metrics import MetricAccumulator, ssim_per_image
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.loop import run_training
-from convrnn_video.train.tasks.frames import compute_loss, edge_difference, val_loss
+from convrnn_video.train.tasks.frames import (
+    compute_loss,
+    edge_difference,
+    sharpness_difference,
+    val_loss,
+)
 from test_train import records, small
 
 
@@ -55,6 +60,24 @@ def test_the_edge_term_charges_a_faded_object_what_its_edges_lost() -> None:
     assert faded.grad is not None and faded.grad.abs().sum() > 0
     with pytest.raises(Exception, match="edge_weight must be >= 0"):
         dataclasses.replace(cfg, edge_weight=-1.0).validate()
+
+
+def test_the_sharpness_term_charges_fading_not_a_wrong_place() -> None:
+    target = torch.zeros(1, 2, 3, 16, 16)
+    target[..., 4:8, 4:8] = 1.0
+    elsewhere = torch.roll(target, 5, dims=-1)  # the object, whole, in the wrong place
+    assert sharpness_difference(elsewhere, target).item() == 0.0
+    assert edge_difference(elsewhere, target).item() > 0  # the pixel-level term pays there
+    faded = (0.5 * target).requires_grad_()
+    lost = sharpness_difference(faded, target)
+    assert lost.item() == pytest.approx(edge_difference(faded, target).item())  # all lost
+    cfg = TrainConfig(loss="mse", sharpness_weight=4.0)
+    value, mse = compute_loss(faded, target, cfg)
+    assert value.item() == pytest.approx(mse.item() + 4.0 * lost.item())
+    value.backward()
+    assert faded.grad is not None and faded.grad.abs().sum() > 0
+    with pytest.raises(Exception, match="sharpness_weight must be >= 0"):
+        dataclasses.replace(cfg, sharpness_weight=-1.0).validate()
 
 
 def test_motion_weighting_charges_errors_on_moving_pixels_more() -> None:

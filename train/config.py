@@ -54,7 +54,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "tracks": {
         "preset": "tracks", "train_splits": ("train",), "batch_size": 256, "lr": 2e-3,
         "lr_schedule": "cosine", "warmup_steps": 100, "ss_steps": 0, "early_stop": 0,
-        "crop": (0, 0), "val_every": 2000, "epochs": 20,
+        "crop": (0, 0), "val_every": 10_000, "epochs": 20,
     },
 }  # fmt: skip
 LOSSES = ("mse", "mse+l1", "mse+ssim", "mse+l1+ssim")
@@ -106,6 +106,9 @@ class TrainConfig:
     # frames: weight of the gradient-difference term (`edge_difference`: faded or blurred edges
     # pay); 0: off
     edge_weight: float = 0.0
+    # frames: weight of the frame-level sharpness term (`sharpness_difference`: a frame that
+    # lost edge strength as a whole pays, wherever its objects went); 0: off
+    sharpness_weight: float = 0.0
     # masks, a model with a motion head: weight of the L1 (grid cells) between its displacement
     # and the objects' tracked displacement (centroid of each class in the last input mask
     # minus in the target mask) on object pixels; 0: the head learns from the loss alone
@@ -223,7 +226,7 @@ class TrainConfig:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
                      "warmup_steps", "ssim_weight", "dice_weight", "motion_weight", "flow_weight",
-                     "edge_weight"):  # fmt: skip
+                     "edge_weight", "sharpness_weight"):  # fmt: skip
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         return problems

@@ -39,7 +39,25 @@ def compute_loss(
         loss = loss + cfg.ssim_weight * (1.0 - ssim)
     if cfg.edge_weight > 0:
         loss = loss + cfg.edge_weight * edge_difference(p, target)
+    if cfg.sharpness_weight > 0:
+        loss = loss + cfg.sharpness_weight * sharpness_difference(p, target)
     return loss, mse.detach()
+
+
+def edge_strength(images: torch.Tensor) -> torch.Tensor:
+    """(..., C, H, W) -> (...): the mean absolute difference between horizontal and between
+    vertical neighbours of each image, summed."""
+    dx = images.diff(dim=-1).abs().mean(dim=(-3, -2, -1))
+    dy = images.diff(dim=-2).abs().mean(dim=(-3, -2, -1))
+    return dx + dy
+
+
+def sharpness_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The mean over frames of |edge_strength(pred) - edge_strength(target)|: how much edge a
+    predicted frame lost (or gained) as a whole, wherever its objects are. Unlike the MSE and
+    `edge_difference`, it does not pay for an object put in the wrong place, only for one
+    erased or faded, which is the MSE's cheaper bet when the object's next place is uncertain."""
+    return (edge_strength(pred) - edge_strength(target)).abs().mean()
 
 
 def edge_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
