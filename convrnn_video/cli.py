@@ -420,6 +420,15 @@ def train(
     motion_weight: float = typer.Option(
         _TC.motion_weight, help="frames: extra MSE and L1 weight of pixels that change (0: off)."
     ),
+    edge_weight: float = typer.Option(
+        _TC.edge_weight,
+        help="frames: weight of a gradient-difference term (edges lost or moved pay; 0: off).",
+    ),
+    sharpness_weight: float = typer.Option(
+        _TC.sharpness_weight,
+        help="frames: weight of a frame-level edge-strength term (fading pays, a wrong place "
+        "does not; 0: off).",
+    ),
     flow_weight: float = typer.Option(
         _TC.flow_weight,
         help="masks, a preset with motion: weight of the displacement's L1 against the objects' "
@@ -985,9 +994,9 @@ def _print_demo(s: dict) -> None:
         ("montage", "montage"),
         ("masks montage", "masks_montage"),
     ):
-        say(f"  {label:<17} {s[key]}")
+        say(f"  {label:<18} {s[key]}")
     for split, path in s["preds"].items():
-        say(f"  {split + ' store':<17} {path}")
+        say(f"  {split + ' store':<18} {path}")
     say(
         "the submission comes from the track forecaster's masks, the README's course path "
         f"(README.md, 'From data/ to submission.pt'), trained here on the masks of "
