@@ -66,11 +66,15 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
 
 
 def _mask_model(path: str, device):
-    """A masks or tracks checkpoint's model (both map input masks to class scores)."""
-    from convrnn_video.runtime.checkpoint import checkpoint_task, load_checkpoint, load_model
+    """A masks or tracks checkpoint's model (both map input masks to class scores), read
+    once."""
+    from convrnn_video.runtime.checkpoint import checkpoint_task, load_model
 
-    task = checkpoint_task(load_checkpoint(path))
-    return load_model(path, device, task="tracks" if task == "tracks" else "masks")[0]
+    model, _, payload = load_model(path, device)
+    if checkpoint_task(payload) not in ("masks", "tracks"):
+        sys.exit(f"error: {path} is a {checkpoint_task(payload)} checkpoint; expected a masks "
+                 "or tracks one")  # fmt: skip
+    return model
 
 
 def score(ckpts: dict[str, str], shards: Path, carriers: dict[str, str] | None = None) -> dict:

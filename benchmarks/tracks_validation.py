@@ -30,6 +30,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
+    from convrnn_video import PipelineError
+
+    try:  # a bad checkpoint or shard folder: one line, no traceback
+        result = measure(args)
+    except PipelineError as e:
+        sys.exit(f"error: {e}")
+    print(json.dumps(result, indent=1))
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """The first and the later validations' seconds, the loader's pass, the scores."""
     import torch
     from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.runtime.device import autocast
@@ -62,7 +73,7 @@ def main() -> None:
     for batch in loader:  # what every later validation read before the cache
         videos += len(batch["ids"])
     read_s = time.perf_counter() - t
-    print(json.dumps({
+    return {
         "benchmark": "tracks_validation",
         "machine": machine(),
         "videos": videos,
@@ -71,7 +82,7 @@ def main() -> None:
         "loader_pass_s": round(read_s, 1),
         "later_same_scores": again == first,
         "jaccard_frame22": round(first["jaccard"]["last"], 4),
-    }, indent=1))  # fmt: skip
+    }
 
 
 if __name__ == "__main__":

@@ -45,9 +45,15 @@ def test_loss_terms_add_as_named() -> None:
     assert val_loss(acc.compute(), cfg) == pytest.approx(want, rel=1e-4)
 
 
+def white_square() -> torch.Tensor:
+    """(1, 2, 3, 16, 16): two frames of a white square on black."""
+    frames = torch.zeros(1, 2, 3, 16, 16)
+    frames[..., 4:8, 4:8] = 1.0
+    return frames
+
+
 def test_the_edge_term_charges_a_faded_object_what_its_edges_lost() -> None:
-    target = torch.zeros(1, 2, 3, 16, 16)
-    target[..., 4:8, 4:8] = 1.0  # a white square on black
+    target = white_square()
     strength = target.diff(dim=-1).abs().mean() + target.diff(dim=-2).abs().mean()
     assert strength > 0
     assert edge_difference(target, target).item() == 0.0
@@ -63,8 +69,7 @@ def test_the_edge_term_charges_a_faded_object_what_its_edges_lost() -> None:
 
 
 def test_the_sharpness_term_charges_fading_not_a_wrong_place() -> None:
-    target = torch.zeros(1, 2, 3, 16, 16)
-    target[..., 4:8, 4:8] = 1.0
+    target = white_square()
     elsewhere = torch.roll(target, 5, dims=-1)  # the object, whole, in the wrong place
     assert sharpness_difference(elsewhere, target).item() == 0.0
     assert edge_difference(elsewhere, target).item() > 0  # the pixel-level term pays there

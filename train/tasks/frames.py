@@ -17,7 +17,8 @@ def compute_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, mse) over (B, T, C, H, W): the MSE, plus l1_weight x the mean absolute error
     and ssim_weight x (1 - the mean SSIM) where --loss names them (per-pixel means), and
-    edge_weight x `edge_difference` when it is above 0. With
+    edge_weight x `edge_difference` and sharpness_weight x `sharpness_difference` where they
+    are above 0. With
     motion_weight, the MSE and L1 terms are means weighted by `motion_weights` (last: the last
     input frame (B, C, H, W)); the mse returned is always the plain one."""
     terms = cfg.loss.split("+")
@@ -44,12 +45,16 @@ def compute_loss(
     return loss, mse.detach()
 
 
+def neighbour_steps(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., H, W) -> the absolute differences between horizontal neighbours (..., H, W - 1)
+    and between vertical ones (..., H - 1, W): the edges both edge terms compare."""
+    return images.diff(dim=-1).abs(), images.diff(dim=-2).abs()
+
+
 def edge_strength(images: torch.Tensor) -> torch.Tensor:
     """(..., C, H, W) -> (...): the mean absolute difference between horizontal and between
     vertical neighbours of each image, summed."""
-    dx = images.diff(dim=-1).abs().mean(dim=(-3, -2, -1))
-    dy = images.diff(dim=-2).abs().mean(dim=(-3, -2, -1))
-    return dx + dy
+    return sum(step.mean(dim=(-3, -2, -1)) for step in neighbour_steps(images))
 
 
 def sharpness_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -65,9 +70,8 @@ def edge_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     the differences d between horizontal and between vertical neighbours ((..., H, W) each).
     A prediction that fades or blurs a moving object has weaker edges than the true frame and
     pays for it, where the MSE alone rewards fading an object whose next place is uncertain."""
-    dx = (pred.diff(dim=-1).abs() - target.diff(dim=-1).abs()).abs().mean()
-    dy = (pred.diff(dim=-2).abs() - target.diff(dim=-2).abs()).abs().mean()
-    return dx + dy
+    steps = zip(neighbour_steps(pred), neighbour_steps(target), strict=True)
+    return sum((p - t).abs().mean() for p, t in steps)
 
 
 def motion_weights(target: torch.Tensor, last: torch.Tensor, strength: float) -> torch.Tensor:

@@ -227,8 +227,9 @@ class MasksTask(ForecasterTask):
         its input frames (those predict makes: segment_frames), the last of those (B, H, W),
         the true masks of the predicted frames (B, T_out, H, W))."""
         fi, fo = self.cfg.frames_in, self.cfg.frames_out
+        segmenter = self.segmenter(self.cfg, env.device)
         for batch in loader:
-            seen = segment_frames(self.segmenter(self.cfg, env.device), batch["inputs"], autocast)
+            seen = segment_frames(segmenter, batch["inputs"], autocast)
             with autocast:
                 logits = model(seen)  # (B, T_out, K, H, W)
             yield logits.float().argmax(2), seen[:, -1], batch["masks"][:, fi : fi + fo]

@@ -182,11 +182,9 @@ class TracksTask(MasksTask):
         10 minutes for the course's 1,000 val videos on 2 AVX2 cores)."""
         if self._val_cache is None:
             fi, fo = self.cfg.frames_in, self.cfg.frames_out
-            cache = []
+            segmenter, cache = self.segmenter(self.cfg, env.device), []
             for batch in loader:
-                seen = segment_frames(
-                    self.segmenter(self.cfg, env.device), batch["inputs"], autocast
-                )
+                seen = segment_frames(segmenter, batch["inputs"], autocast)
                 true = np.ascontiguousarray(batch["masks"][:, fi : fi + fo].numpy())
                 packed = zlib.compress(true.tobytes(), 1)
                 last = seen[:, -1].to("cpu", torch.uint8, copy=True)  # not a view of all 11
