@@ -193,15 +193,23 @@ class TrackForecaster(nn.Module):
         return (scores, None) if return_motion else scores
 
     @torch.no_grad()
-    def moved(self, tracks: Tracks, last: Tensor) -> Tensor:
+    def shifts(self, tracks: Tracks, height: int, width: int) -> Tensor:
+        """Whole-pixel displacements (B, K, T_out, 2) int64 on the CPU as (row, column): what
+        `moved` moves each object of `tracks` by."""
+        return self.displacements(tracks, height, width).flip(-1).round().long().cpu()
+
+    @torch.no_grad()
+    def moved(self, tracks: Tracks, last: Tensor, shift: Tensor | None = None) -> Tensor:
         """Class ids (B, T_out, H, W) int64 on the CPU: the last input mask (B, H, W) with its
-        objects (`tracks` of the input masks) moved along their predicted displacements."""
+        objects (`tracks` of the input masks) moved along their predicted displacements
+        (`shift`, from `shifts`, when the caller has it)."""
         b, h, w = last.shape
-        shift = self.displacements(tracks, h, w).flip(-1)  # (B, K, T_out, 2) as (row, col)
+        if shift is None:
+            shift = self.shifts(tracks, h, w)  # (B, K, T_out, 2) as (row, col)
         last = last.long().cpu()
         moved = torch.zeros(b, self.cfg.frames_out, h, w, dtype=torch.long)
         for i in range(b):
             classes = tracks.present[i].nonzero().flatten().cpu()
             if len(classes):
-                moved[i] = paint_shifted(last[i], classes, shift[i, classes].round().long().cpu())
+                moved[i] = paint_shifted(last[i], classes, shift[i, classes])
         return moved

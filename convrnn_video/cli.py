@@ -632,6 +632,12 @@ def predict(
         help="Also store each predicted frame's displacement (a model with a motion output); "
         "show draws it.",
     ),
+    tracks: str | None = typer.Option(
+        None,
+        help="Track forecaster checkpoint (train --task tracks), with a frames --ckpt and "
+        "--segmenter: the last input frame's objects move as wholes in the predicted frames "
+        "(sharp, not faded), and the stored masks are the track forecaster's.",
+    ),
     out: str = typer.Option(
         PredictConfig.out, help="Zarr store: a new or empty folder or fsspec URL, or our store."
     ),
@@ -681,6 +687,7 @@ def predict(
                 segmenter=segmenter,
                 relabel_unseen=relabel_unseen,
                 motion=motion,
+                tracks=tracks,
                 split=split,
                 batch_size=batch_size,
                 device=device,
@@ -694,6 +701,9 @@ def predict(
         say(f"checkpoint {s['ckpt']} ({s['ckpt_chosen']})")
         if s["task"] in ("masks", "tracks"):
             say(f"segmenter {s['segmenter']} (masks of the input frames)")
+        elif s["tracks"]:
+            say(f"segmenter {s['segmenter']} (objects of the input frames)")
+            say(f"track forecaster {s['tracks']} (objects moved as wholes; its masks)")
         elif s["segmenter"]:
             say(f"segmenter {s['segmenter']} (masks of every predicted frame)")
         relabel = ", unseen classes relabelled" if s["relabel_unseen"] else ""

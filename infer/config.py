@@ -35,6 +35,10 @@ class PredictConfig:
     # forecaster needs it (it segments the input frames)
     segmenter: str | None = None
     relabel_unseen: bool = False  # predicted classes absent from the segmented inputs -> best seen
+    # track forecaster checkpoint (`train --task tracks`), with a frame model and a segmenter:
+    # the last input frame's objects move as wholes in the predicted frames (sharp, not faded),
+    # and the stored masks are the track forecaster's (the ones to submit)
+    tracks: str | None = None
     motion: bool = False  # also store each predicted frame's displacement (a motion model's)
     # which split to predict: hidden, or a whole-video one (val, train, unlabeled) whose later
     # frames `evaluate` scores the store against
@@ -62,6 +66,12 @@ class PredictConfig:
             )
         if self.relabel_unseen and self.segmenter is None:
             problems.append("relabel_unseen needs a segmenter (--segmenter SEG.pt)")
+        if self.tracks is not None and self.segmenter is None:
+            problems.append("tracks needs a segmenter (--segmenter SEG.pt): it moves the objects "
+                            "of the segmented last input frame")  # fmt: skip
+        if self.tracks is not None and self.relabel_unseen:
+            problems.append("relabel_unseen does nothing with tracks: the track forecaster "
+                            "only moves classes found in the input frames")  # fmt: skip
         _check(problems, "predict")
         return self
 

@@ -53,7 +53,7 @@ LABELLED = ("val", "train")  # splits whose shards hold the future frames
 LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM",
           "energy": "energy (true frames: 1)"}  # fmt: skip
 JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels in the plot
-    "model": "model (segmenter on predicted frames)",
+    "model": "model (the store's masks)",
     "copy_last_input": "copy the last input's mask",
     "extrapolate_objects": "extrapolate frame 11's objects",
     "segmenter_on_true": "segmenter on true frames (ceiling)",

@@ -63,6 +63,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from convrnn_video.convrnn.masks import restrict_to_seen
+from convrnn_video.convrnn.objects import objects_moved
+from convrnn_video.convrnn.tracks import object_tracks
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.masks import load_segmenter
@@ -286,6 +288,8 @@ def _store_attrs(
         "precision": precision,
         "precision_asked": cfg.precision,
         "relabel_unseen": cfg.relabel_unseen,
+        "tracks": cfg.tracks,
+        "tracks_sha256": sha256_file(Path(cfg.tracks)) if cfg.tracks is not None else None,
     }
 
 
@@ -300,6 +304,7 @@ class _Run:
     relabel: bool  # keep only classes the segmenter found in the input frames
     device: torch.device
     motion: bool = False  # also return the motion head's displacement, in pixels
+    tracks: torch.nn.Module | None = None  # a track forecaster: objects move as wholes
 
 
 def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]):
@@ -320,19 +325,58 @@ def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[s
     problems = _fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
     if problems:
         raise InferError("; ".join(problems))
-    return model, model_cfg, payload, segmenter, seg_attrs
+    tracks = _load_tracks(cfg, ckpt, model_cfg, seg_cfg, device)
+    return model, model_cfg, payload, segmenter, seg_attrs, tracks
+
+
+def _load_tracks(cfg: PredictConfig, ckpt: Path, model_cfg: Any, seg_cfg: Any, device):
+    """The track forecaster of `cfg.tracks` in eval mode (None without one), checked to move the
+    objects of this frame model's inputs and outputs and of this segmenter's classes."""
+    if cfg.tracks is None:
+        return None
+    if model_cfg.masks:
+        raise InferError(
+            f"--tracks moves objects in predicted frames, and {ckpt} predicts masks; give a frame "
+            "model as --ckpt, or predict with the track forecaster itself (--ckpt TRACKS.pt)"
+        )
+    try:
+        tracks, tracks_cfg, _ = load_model(Path(cfg.tracks), device, task="tracks")
+    except RunError as exc:
+        raise InferError(f"--tracks: {exc}") from None
+    mine = (int(tracks_cfg.frames_in), int(tracks_cfg.frames_out))
+    theirs = (int(model_cfg.frames_in), int(model_cfg.frames_out))
+    problems = []
+    if mine != theirs:
+        problems.append(
+            f"--tracks {cfg.tracks} reads {mine[0]} frames and forecasts {mine[1]}, the frame "
+            f"model {ckpt} {theirs[0]} and {theirs[1]}; train both for the same frames"
+        )
+    if int(tracks_cfg.num_classes) != int(seg_cfg.num_classes):
+        problems.append(
+            f"--tracks {cfg.tracks} knows {tracks_cfg.num_classes} classes, the segmenter "
+            f"{cfg.segmenter} {seg_cfg.num_classes}"
+        )
+    if problems:
+        raise InferError("; ".join(problems))
+    return tracks.eval()
+
+
+def _log_models(cfg: PredictConfig, checkpoint: str, masks: bool) -> None:
+    """Say which checkpoints this run predicts with (rank 0)."""
+    log.info("predict: %s %s", "mask forecaster" if masks else "frame model", checkpoint)
+    if cfg.segmenter is not None:
+        log.info("predict: segmenter %s", cfg.segmenter)
+    if cfg.tracks is not None:
+        log.info("predict: track forecaster %s moves the objects, makes the masks", cfg.tracks)
 
 
 def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) -> dict[str, Any]:
     ckpt, how = resolve_checkpoint(cfg.ckpt, cfg.runs)
     manifest = _read_manifest(cfg)
-    model, model_cfg, payload, segmenter, seg_attrs = _load(cfg, ckpt, device, manifest)
+    model, model_cfg, payload, segmenter, seg_attrs, tracks = _load(cfg, ckpt, device, manifest)
     precision = resolve_precision(cfg.precision, device)
     if rank == 0:
-        what = "mask forecaster" if model_cfg.masks else "frame model"
-        log.info("predict: %s %s (%s), %s", what, ckpt, how, precision)
-        if segmenter is not None:
-            log.info("predict: segmenter %s", cfg.segmenter)
+        _log_models(cfg, f"{ckpt} ({how}), {precision}", model_cfg.masks)
     ids, _ = split_videos(cfg.shards, cfg.split)
     _, height, width, channels = split_geometry(manifest, cfg.split)
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
@@ -356,7 +400,8 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     start, predicted = time.perf_counter(), 0
     if todo:
         context = autocast(precision, device, warn=rank == 0)
-        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device, cfg.motion)
+        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device, cfg.motion,
+                   tracks)  # fmt: skip
         observed = plan["observed_frames"]
         predicted = _predict_batches(cfg, store, (done, todo, observed), run, rank, world)
     seconds = time.perf_counter() - start
@@ -371,6 +416,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
         "precision": precision,
         "relabel_unseen": cfg.relabel_unseen,
         "motion": cfg.motion,
+        "tracks": cfg.tracks,
         "split": cfg.split,
         "videos": len(ids),
         "predicted": predicted,
@@ -454,7 +500,7 @@ def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, .
     (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`). The segmenter runs
     through `segment_frames`, in the run's precision like the model."""
     seen = None  # the segmenter's class ids of the input frames, when needed
-    if run.model_cfg.masks or (run.relabel and run.segmenter is not None):
+    if run.model_cfg.masks or run.tracks is not None or (run.relabel and run.segmenter is not None):
         seen = segment_frames(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)
     # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame
     # model's (B, T_out, C, H, W) frames in [0, 1]
@@ -467,6 +513,8 @@ def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, .
     if run.model_cfg.masks:
         ids = restrict_to_seen(out, seen) if run.relabel else out.argmax(2)  # (B, T_out, H, W)
         return None, ids.to(torch.uint8).cpu().numpy(), motion
+    if run.tracks is not None:
+        return _with_tracks(run, inputs, seen, out, motion)
     frames = to_uint8(out)  # (B, T_out, H, W, C)
     if run.segmenter is None:
         return frames, None, motion
@@ -477,6 +525,18 @@ def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, .
         allowed = seen_classes(seen, int(run.segmenter.cfg.num_classes))  # (B, K)
     ids = segment_frames(run.segmenter, stored, run.autocast, allowed)  # (B, T_out, H, W)
     return frames, ids.to(torch.uint8).cpu().numpy(), motion
+
+
+def _with_tracks(run: _Run, inputs, seen, out, motion) -> tuple[np.ndarray | None, ...]:
+    """`predict_batch`'s arrays with a track forecaster: the frame model's frames `out` with the
+    last input frame's objects (the segmenter's ids `seen`) moved as wholes, and the track
+    forecaster's masks, the objects' new places (`convrnn.objects`)."""
+    h, w = seen.shape[-2:]
+    tracks = object_tracks(seen.long(), run.tracks.cfg)
+    shift = run.tracks.shifts(tracks, h, w)  # (B, K, T_out, 2) as (row, col), CPU
+    moved = run.tracks.moved(tracks, seen[:, -1], shift)  # (B, T_out, H, W) on the CPU
+    frames = objects_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu())
+    return to_uint8(frames), moved.to(torch.uint8).numpy(), motion
 
 
 def _finish(store: PredStore, predicted: int, rank: int, world: int) -> tuple[bool | None, int]:

@@ -63,6 +63,7 @@ IDENTITY = {
     "first_frame": None,
     "precision": None,
     "relabel_unseen": False,
+    "tracks_sha256": None,  # the track forecaster that moved the objects (predict --tracks)
 }
 
 

@@ -37,6 +37,7 @@ ADDED = [  # (the command starts with these words, arguments added after it)
                  "--tracks-steps", "2")),
     (("train", "--task", "segment"), ("--preset", "tiny")),  # the default is `small`
     (("train", "--task", "masks"), ("--preset", "tiny-masks")),  # `compact-masks-extrapolate`
+    (("train", "runs/frames"), ("--preset", "tiny")),  # `compact-motion`
     (("train",), ("--batch-size", "2")),
 ]  # fmt: skip
 
@@ -99,6 +100,8 @@ MASK_PATH_WRITES = [
     ("evaluate", ["report.json", "report.png"]),
     ("predict", ["hidden-masks.zarr"]),
     ("submit", ["submission.pt", "submission.json"]),
+    ("train", ["runs/frames/best.pt"]),
+    ("predict", ["val-sharp.zarr"]),
 ]
 
 
@@ -133,6 +136,10 @@ def test_from_data_to_submission_as_the_readme_says(in_tmp: Path) -> None:
     assert report["split"] == "val" and "copy_last_input" in report["jaccard"]
     submission = json.loads((in_tmp / "submission.json").read_text())
     assert submission["split"] == "hidden" and submission["shape"] == [2, 32, 48]
+    # sharp frames: the frame model's store with the objects moved holds the same masks
+    sharp = PredStore.open(in_tmp / "val-sharp.zarr")
+    assert sharp.attrs["holds"] == ["frames", "masks"] and sharp.frames.shape[:2] == (2, 11)
+    assert (sharp.masks[:] == val.masks[:]).all()
 
 
 @pytest.mark.slow

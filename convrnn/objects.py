@@ -1,0 +1,61 @@
+"""Predicted frames with the objects of the last input frame moved as wholes.
+
+A frame model trained with a pixel loss fades what moves: where an object's next place is
+uncertain, pulling background over it costs less than drawing it at a wrong place (measured in
+docs/benchmarks.md; no loss term tried removed it). The track forecaster (`convrnn.tracks`)
+already says where each object of the last input mask goes, and moves it as a whole. This
+module moves the object's pixels with it: every pixel of a forecast mask that belongs to an
+object is copied from the last input frame at that object's displacement, so an object stays
+as sharp in frame 22 as in frame 11. Where an object stood in the last input frame and has
+left, the floor it uncovered is taken from the latest input frame that showed floor there
+(`background_memory`); every other pixel (the floor, what enters) is the frame model's.
+
+Pure torch, no I/O (a models-floor module); one layout, (B, T, C, H, W).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def background_memory(frames: Tensor, ids: Tensor) -> Tensor:
+    """(B, C, H, W): each pixel from the latest of the input frames (B, T, C, H, W) whose
+    class ids (B, T, H, W) say floor (0) there; the last frame where none does."""
+    memory = frames[:, -1].clone()  # (B, C, H, W)
+    found = ids[:, -1] == 0  # (B, H, W)
+    for t in range(frames.shape[1] - 2, -1, -1):
+        take = ~found & (ids[:, t] == 0)  # (B, H, W)
+        memory = torch.where(take[:, None], frames[:, t], memory)
+        found |= take
+    return memory
+
+
+def objects_moved(
+    frames: Tensor, ids: Tensor, moved: Tensor, shift: Tensor, base: Tensor
+) -> Tensor:
+    """The predicted frames (B, T_out, C, H, W) with the last input frame's objects moved.
+
+    frames: input frames (B, T_in, C, H, W); ids: their class ids (B, T_in, H, W), 0 the floor;
+    moved: the forecast class ids (B, T_out, H, W) (`TrackForecaster.moved`); shift: the whole
+    pixel displacement (B, K, T_out, 2) as (row, column) that moved class k's pixels there;
+    base: the frame model's prediction (B, T_out, C, H, W), kept wherever no object is.
+    """
+    b, t_out, h, w = moved.shape
+    c = frames.shape[2]
+    last = frames[:, -1].to(base.dtype)  # (B, C, H, W)
+    # under the last input frame's objects, the floor they may uncover
+    floor = background_memory(frames, ids).to(base.dtype)  # (B, C, H, W)
+    vacated = (ids[:, -1] > 0)[:, None, None]  # (B, 1, 1, H, W)
+    out = torch.where(vacated, floor[:, None], base)  # (B, T_out, C, H, W)
+    # each object pixel's source in the last input frame: its class's displacement back
+    cls = moved.long().flatten(2)  # (B, T_out, H*W)
+    by_step = shift.long().transpose(1, 2)  # (B, T_out, K, 2)
+    step = by_step.gather(2, cls[..., None].expand(-1, -1, -1, 2))  # (B, T_out, H*W, 2)
+    rows = torch.arange(h, device=moved.device).repeat_interleave(w)  # (H*W,)
+    cols = torch.arange(w, device=moved.device).repeat(h)
+    src_r = (rows - step[..., 0]).clamp(0, h - 1)
+    src_c = (cols - step[..., 1]).clamp(0, w - 1)
+    source = (src_r * w + src_c).view(b, 1, t_out * h * w).expand(-1, c, -1)  # (B, C, T*H*W)
+    pixels = last.flatten(2).gather(2, source).view(b, c, t_out, h, w).transpose(1, 2)
+    return torch.where((moved > 0)[:, :, None], pixels, out)  # (B, T_out, C, H, W)

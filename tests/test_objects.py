@@ -1,0 +1,128 @@
+"""convrnn/objects.py: predicted frames with the last input frame's objects moved as wholes,
+by hand on a square sliding over a striped floor, then through `predict --tracks` on the
+conftest shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from convrnn_video.convrnn.extrapolate import paint_shifted
+from convrnn_video.convrnn.objects import background_memory, objects_moved
+
+H, W, T_IN, T_OUT, SIDE, STEP = 20, 40, 4, 3, 5, 3  # a 5-px square moving 3 px a frame
+
+
+def floor() -> torch.Tensor:
+    """(3, H, W): a floor with vertical stripes, so a wrong source column shows."""
+    cols = torch.arange(W, dtype=torch.float32) / W
+    return torch.stack([cols.expand(H, W), 1 - cols.expand(H, W), torch.full((H, W), 0.3)])
+
+
+def square_video(frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames (frames, 3, H, W), class ids (frames, H, W)): a red square of class 7, left
+    column 2 + STEP * t, over `floor`."""
+    video, ids = (
+        floor().expand(frames, -1, -1, -1).clone(),
+        torch.zeros(frames, H, W, dtype=torch.long),
+    )
+    for t in range(frames):
+        x = 2 + STEP * t
+        video[t, :, 8 : 8 + SIDE, x : x + SIDE] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
+        ids[t, 8 : 8 + SIDE, x : x + SIDE] = 7
+    return video, ids
+
+
+def test_background_memory_takes_the_latest_frame_that_showed_floor() -> None:
+    video, ids = square_video(T_IN)
+    memory = background_memory(video[None], ids[None])[0]  # (3, H, W)
+    # every pixel the square covers in the last frame was floor in an earlier one
+    assert torch.equal(memory, floor())
+    # a pixel covered in every frame keeps the last frame's value
+    ids[:, 0, 0] = 3
+    video[:, :, 0, 0] = 0.5
+    assert torch.equal(background_memory(video[None], ids[None])[0, :, 0, 0], torch.full((3,), 0.5))
+
+
+def test_a_square_moved_as_a_whole_is_the_true_future() -> None:
+    video, ids = square_video(T_IN + T_OUT)
+    seen, true = video[:T_IN], video[T_IN:]
+    shift = torch.zeros(1, 8, T_OUT, 2, dtype=torch.long)  # (B, K, T_out, 2) as (row, col)
+    shift[0, 7, :, 1] = STEP * torch.arange(1, T_OUT + 1)
+    moved = paint_shifted(ids[T_IN - 1], torch.tensor([7]), shift[0, [7]])[None]  # (1, T, H, W)
+    assert torch.equal(moved[0].long(), ids[T_IN:])
+    faded = torch.full((1, T_OUT, 3, H, W), 0.5)  # a frame model that lost everything
+    out = objects_moved(seen[None], ids[None, :T_IN], moved, shift, faded)[0]
+    square = ids[T_IN:] > 0  # (T, H, W)
+    # the square is exactly the true one, and the floor it left is the floor
+    assert torch.equal(out.transpose(0, 1)[:, square], true.transpose(0, 1)[:, square])
+    left = (ids[T_IN - 1] > 0)[None] & ~square  # (T, H, W)
+    assert torch.equal(out.transpose(0, 1)[:, left], true.transpose(0, 1)[:, left])
+    # everywhere else the frame model's frames stay
+    rest = ~(square | (ids[T_IN - 1] > 0)[None])
+    assert torch.all(out.transpose(0, 1)[:, rest] == 0.5)
+    # a wrong displacement draws the square, sharp, at the wrong place
+    wrong = shift.clone()
+    wrong[0, 7, :, 1] += 4
+    moved = paint_shifted(ids[T_IN - 1], torch.tensor([7]), wrong[0, [7]])[None]
+    out = objects_moved(seen[None], ids[None, :T_IN], moved, wrong, faded)[0]
+    assert torch.equal(out[-1, :, 8, 2 + STEP * 6 + 4], torch.tensor([1.0, 0.0, 0.0]))
+
+
+@pytest.mark.slow
+def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_path: Path) -> None:
+    from convrnn_video.convrnn import get_preset
+    from convrnn_video.convrnn.tracks import object_tracks
+    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.errors import InferError
+    from convrnn_video.infer.predict import run_predict
+    from convrnn_video.runtime.checkpoint import load_model, save_untrained
+    from convrnn_video.shards.buffers import frames_to_float
+    from convrnn_video.shards.loader import make_loader
+    from convrnn_video.stores.predictions import PredStore
+    from infer_helpers import assert_frames_close, tiny_checkpoint, tiny_segmenter
+
+    frames_ckpt = tiny_checkpoint(tmp_path / "frames.pt")
+    seg = tiny_segmenter(tmp_path / "seg.pt")
+    tracks_ckpt = save_untrained(tmp_path / "tracks.pt", get_preset("tracks"))  # extrapolates
+
+    def predict(out: str, **kw) -> PredStore:
+        run_predict(PredictConfig(shards=str(shard_root), out=str(tmp_path / out), split="val",
+                                  progress=False, **kw))  # fmt: skip
+        return PredStore.open(str(tmp_path / out))
+
+    both = predict("both.zarr", ckpt=str(frames_ckpt), segmenter=str(seg), tracks=str(tracks_ckpt))
+    plain = predict("plain.zarr", ckpt=str(frames_ckpt))
+    masks = predict("masks.zarr", ckpt=str(tracks_ckpt), segmenter=str(seg))
+    assert both.attrs["holds"] == ["frames", "masks"] and both.attrs["tracks"] == str(tracks_ckpt)
+    # the stored masks are the track forecaster's, as its own store has them
+    assert np.array_equal(both.masks[:], masks.masks[:])
+    # the frames: the frame model's, with the segmented objects moved (by hand here)
+    tracks, _, _ = load_model(tracks_ckpt, task="tracks")
+    segmenter, _, _ = load_model(seg, task="segment")
+    loader = make_loader(str(shard_root), ["val"], mode="eval", batch_size=2, frames_in=11,
+                         frames_out=0)  # fmt: skip
+    expected = []
+    with torch.inference_mode():
+        for batch in loader:
+            inputs = batch["inputs"]  # (B, 11, 3, H, W)
+            seen = torch.stack([segmenter(v).argmax(1) for v in inputs])  # (B, 11, H, W)
+            t = object_tracks(seen, tracks.cfg)
+            shift = tracks.shifts(t, *seen.shape[-2:])
+            moved = tracks.moved(t, seen[:, -1], shift)
+            pos = plain.positions(batch["ids"])
+            base = frames_to_float(torch.from_numpy(plain.frames[pos]))  # (B, T, 3, H, W)
+            out = objects_moved(inputs, seen, moved, shift, base)
+            expected.append((out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2))
+    assert (both.masks[:] > 0).any(), "the segmenter found no object: the test tests nothing"
+    assert_frames_close(both.frames[:], torch.cat(expected).numpy(), "predict --tracks")
+    assert not np.array_equal(both.frames[:], plain.frames[:])
+    # a tracks model for other frames, or a masks checkpoint, is refused in one message
+    short = save_untrained(tmp_path / "short.pt", get_preset("tracks", frames_in=4, frames_out=4))
+    with pytest.raises(InferError, match="reads 4 frames and forecasts 4"):
+        predict("x.zarr", ckpt=str(frames_ckpt), segmenter=str(seg), tracks=str(short))
+    with pytest.raises(InferError, match="needs a segmenter"):
+        predict("y.zarr", ckpt=str(frames_ckpt), tracks=str(tracks_ckpt))
+    assert not (tmp_path / "x.zarr").exists() and not (tmp_path / "y.zarr").exists()
