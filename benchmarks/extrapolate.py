@@ -38,6 +38,8 @@ from convrnn_video.convrnn.extrapolate import (  # noqa: E402
     extrapolate_masks,
     paint_shifted,
 )
+from convrnn_video.convrnn.tracks import object_tracks  # noqa: E402
+from convrnn_video.ingest.synth.motion import MOVING_PX  # noqa: E402
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
 from convrnn_video.shards.format import NUM_CLASSES  # noqa: E402
 
@@ -84,11 +86,40 @@ def true_shifts(masks: torch.Tensor) -> torch.Tensor:
         ids = (count[i, FRAMES_IN - 1, 1:] > 0).nonzero().flatten() + 1  # (N,) frame 11's objects
         if not len(ids):
             continue
-        shift = (centre[i, FRAMES_IN:, ids] - centre[i, FRAMES_IN - 1, ids]).transpose(0, 1)
-        moved = paint_shifted(masks[i, FRAMES_IN - 1], ids, shift.flip(-1).round().long())
+        moved = paint_shifted(masks[i, FRAMES_IN - 1], ids, _true_steps(centre[i], ids))
         absent = count[i, FRAMES_IN:] == 0  # (T_out, K): not in that true mask
         drop = absent.gather(1, moved.long().flatten(1)).view_as(moved)  # (T_out, H, W)
         out[i] = moved * ~drop
+    return out
+
+
+def _true_steps(centre: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """(N, T_out, 2) whole pixels as (row, column): the true centroid displacement of the
+    objects `ids` from frame 11 to every later frame, from one video's centroids (T, K, 2)."""
+    shift = (centre[FRAMES_IN:, ids] - centre[FRAMES_IN - 1, ids]).transpose(0, 1)
+    return shift.flip(-1).round().long()
+
+
+def tracks_given_truth(tracks, masks: torch.Tensor, moving: bool) -> torch.Tensor:
+    """Where the room above the track forecaster is: its masks (B, T_out, H, W) uint8 with the
+    TRUE displacement given to the objects moving at frame 11 (`moving`: over MOVING_PX px
+    from frame 10) or to the others, wherever the object is seen in the target frame."""
+    b, t, h, w = masks.shape
+    centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    found = object_tracks(masks[:, :FRAMES_IN].long(), tracks.cfg)
+    pred = tracks.shifts(found, h, w)  # (B, K, T_out, 2)
+    out = torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8)
+    for i in range(b):
+        ids = found.present[i].nonzero().flatten()
+        if not len(ids):
+            continue
+        step = centre[i, FRAMES_IN - 1, ids] - centre[i, FRAMES_IN - 2, ids]  # (N, 2)
+        moves = (step.norm(dim=-1) > MOVING_PX) & (count[i, FRAMES_IN - 2, ids] > 0)  # (N,)
+        seen_later = (count[i, FRAMES_IN:, ids] > 0).T  # (N, T_out)
+        pick = ((moves if moving else ~moves)[:, None] & seen_later)[..., None]
+        shift = torch.where(pick, _true_steps(centre[i], ids), pred[i, ids])
+        out[i] = paint_shifted(masks[i, FRAMES_IN - 1], ids, shift)
     return out
 
 
@@ -142,6 +173,9 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
         acc["ceiling_true_shifts_and_sizes"] = FrameJaccard()
     if tracks is not None:
         acc["tracks_model"] = FrameJaccard()
+        if segmenter is None:
+            acc["tracks_true_moving_objects"] = FrameJaccard()
+            acc["tracks_true_still_objects"] = FrameJaccard()
     for i in range(0, len(folders), batch):
         videos = folders[i : i + batch]
         masks = torch.from_numpy(
@@ -161,6 +195,10 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
         if tracks is not None:
             with torch.no_grad():
                 acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
+            if segmenter is None:
+                for name, moving in (("moving", True), ("still", False)):
+                    given = tracks_given_truth(tracks, masks, moving)
+                    acc[f"tracks_true_{name}_objects"].update(given, true)
     out = {}
     for name, a in acc.items():
         r = a.compute()
