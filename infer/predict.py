@@ -1,7 +1,8 @@
 """`predict`: a checkpoint + one split of shards -> a resumable Zarr store of predictions.
 
 The model is rebuilt from the checkpoint alone and run in batches under `torch.inference_mode`.
-Two kinds of checkpoint are accepted:
+Two kinds of checkpoint are accepted (a track forecaster as a mask forecaster), and a frame
+model can take a track forecaster beside it:
 
 - a frame model (`train --task frames`): its predicted frames go to the store's `frames`; with
   a segmenter, the class ids of every stored frame go to `masks` beside them
@@ -10,6 +11,10 @@ Two kinds of checkpoint are accepted:
   class masks of each video's input frames, the forecaster predicts the masks of the future
   frames from them, and those go to `masks`. That store holds NO `frames` array (its attribute
   "holds" is ["masks"], and `PredStore.frames` is None).
+- a frame model with a track forecaster (`tracks`, `train --task tracks`) and a segmenter: the
+  segmenter's objects of the last input frame move as wholes in the predicted frames, where
+  the track forecaster moves them (`convrnn.objects.objects_moved`), and the stored masks are
+  the track forecaster's; the store records its sha256 (`tracks_sha256`).
 
 Which frames are the input, one rule here and in the Python API (`convrnn_video.Model.predict`):
 the input is the last `frames_in` of a video's observed frames, and the prediction is the
@@ -308,8 +313,8 @@ class _Run:
 
 
 def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]):
-    """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes), the
-    checkpoints checked against each other and against the split's geometry."""
+    """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes, track
+    forecaster or None), the checkpoints checked against each other and the split's geometry."""
     model, model_cfg, payload = load_predictor(ckpt, device)
     if cfg.motion and not model_cfg.motion:
         raise InferError(
