@@ -25,6 +25,7 @@ import contextlib
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -79,6 +80,39 @@ def cached_shards(cache: Path, videos: int, workers: int) -> Path:
                 progress=True,
             )
         )
+    return out
+
+
+def tar_reading(shards: Path, rounds: int = 3) -> dict[str, float]:
+    """Milliseconds per video to read every member of the unlabeled shards: the loaders' lean
+    reader (`shards/reader.py`) against `tarfile`'s stream mode (what webdataset uses), the
+    files in the page cache, medians of `rounds`."""
+    from convrnn_video.shards.reader import read_shard, split_shards
+
+    manifest = read_manifest(shards)
+    refs = split_shards(shards, manifest, "unlabeled")
+    videos = sum(r.videos for r in refs)
+
+    def ours() -> None:
+        for ref in refs:
+            for _ in read_shard(ref):
+                pass
+
+    def stream() -> None:
+        for ref in refs:
+            with tarfile.open(shards / ref.name, mode="r|") as tar:
+                for member in tar:
+                    tar.extractfile(member).read()
+
+    out = {}
+    for name, fn in (("reader_ms_per_video", ours), ("tarfile_stream_ms_per_video", stream)):
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        out[name] = round(1000 * statistics.median(times) / videos, 3)
+    out["speedup"] = round(out["tarfile_stream_ms_per_video"] / out["reader_ms_per_video"], 2)
     return out
 
 
@@ -280,6 +314,7 @@ def main() -> None:
 
     shards = cached_shards(args.cache, args.videos, args.gen_workers)
     result: dict = {"videos": args.videos, "batch_size": args.batch_size, "cpus": os.cpu_count()}
+    result["tar_reading"] = tar_reading(shards)
     decode = decode_limit(shards, frames=22)
     limit = decode["videos_per_s"]
     result["decode_limit_1core"] = decode
