@@ -7,8 +7,9 @@ already says where each object of the last input mask goes, and moves it as a wh
 module moves the object's pixels with it: every pixel of a forecast mask that belongs to an
 object is copied from the last input frame at that object's displacement, so an object stays
 as sharp in frame 22 as in frame 11. Where an object stood in the last input frame and has
-left, the floor it uncovered is taken from the latest input frame that showed floor there
-(`background_memory`); every other pixel (the floor, what enters) is the frame model's.
+left, the floor it uncovered (with the object's edge, `MARGIN`) is taken from the latest input
+frame that showed floor there (`background_memory`); every other pixel (the floor, what
+enters) is the frame model's.
 
 Pure torch, no I/O (a models-floor module); one layout, (B, T, C, H, W).
 """
@@ -16,16 +17,32 @@ Pure torch, no I/O (a models-floor module); one layout, (B, T, C, H, W).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+# Pixels within MARGIN px of an object do not count as floor: a mask leaves out an object's
+# blended edge, which would otherwise stay behind as an outline where the object left. On 50
+# generated val videos (benchmarks/object_frames.py's setup) 1 px lifted SSIM from 0.9482 to
+# 0.9514 at the same MSE; 2 px gave 0.9511.
+MARGIN = 1
 
-def background_memory(frames: Tensor, ids: Tensor) -> Tensor:
-    """(B, C, H, W): each pixel from the latest of the input frames (B, T, C, H, W) whose
-    class ids (B, T, H, W) say floor (0) there; the last frame where none does."""
+
+def floor_pixels(ids: Tensor, margin: int = MARGIN) -> Tensor:
+    """(B, T, H, W) bool: where class ids (B, T, H, W) show floor (0) with no object within
+    `margin` pixels."""
+    objects = (ids > 0).flatten(0, 1)[:, None].float()  # (B*T, 1, H, W)
+    if margin > 0:
+        objects = F.max_pool2d(objects, 2 * margin + 1, stride=1, padding=margin)
+    return (objects[:, 0] == 0).view(ids.shape)
+
+
+def background_memory(frames: Tensor, floor: Tensor) -> Tensor:
+    """(B, C, H, W): each pixel from the latest of the input frames (B, T, C, H, W) that shows
+    floor there (`floor` (B, T, H, W), from `floor_pixels`); the last frame where none does."""
     memory = frames[:, -1].clone()  # (B, C, H, W)
-    found = ids[:, -1] == 0  # (B, H, W)
+    found = floor[:, -1].clone()  # (B, H, W)
     for t in range(frames.shape[1] - 2, -1, -1):
-        take = ~found & (ids[:, t] == 0)  # (B, H, W)
+        take = ~found & floor[:, t]  # (B, H, W)
         memory = torch.where(take[:, None], frames[:, t], memory)
         found |= take
     return memory
@@ -44,10 +61,11 @@ def objects_moved(
     b, t_out, h, w = moved.shape
     c = frames.shape[2]
     last = frames[:, -1].to(base.dtype)  # (B, C, H, W)
-    # under the last input frame's objects, the floor they may uncover
-    floor = background_memory(frames, ids).to(base.dtype)  # (B, C, H, W)
-    vacated = (ids[:, -1] > 0)[:, None, None]  # (B, 1, 1, H, W)
-    out = torch.where(vacated, floor[:, None], base)  # (B, T_out, C, H, W)
+    # under the last input frame's objects (and their edges), the floor they may uncover
+    floor = floor_pixels(ids)  # (B, T_in, H, W)
+    memory = background_memory(frames, floor).to(base.dtype)  # (B, C, H, W)
+    vacated = ~floor[:, -1][:, None, None]  # (B, 1, 1, H, W)
+    out = torch.where(vacated, memory[:, None], base)  # (B, T_out, C, H, W)
     # each object pixel's source in the last input frame: its class's displacement back
     cls = moved.long().flatten(2)  # (B, T_out, H*W)
     by_step = shift.long().transpose(1, 2)  # (B, T_out, K, 2)
