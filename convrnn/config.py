@@ -70,6 +70,9 @@ class ModelConfig:
     # tracks (convrnn/tracks.py): the MLP's width and the neighbours each object reads
     track_hidden: int = 256
     track_neighbours: int = 4
+    # tracks: also read each input step's speed (False in checkpoints made before the field;
+    # the preset reads them)
+    track_speeds: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -310,7 +313,9 @@ PRESETS["compact-masks-extrapolate"] = dataclasses.replace(
     PRESETS["compact-masks"], mask_base="extrapolate"
 )
 # The object-track forecaster (convrnn/tracks.py; `train --task tracks`): no convolutions.
-PRESETS["tracks"] = dataclasses.replace(PRESETS["tiny"], forecast="tracks", output="moved")
+PRESETS["tracks"] = dataclasses.replace(
+    PRESETS["tiny"], forecast="tracks", output="moved", track_speeds=True
+)
 
 
 def get_preset(name: str, **overrides: Any) -> ModelConfig:

@@ -11,6 +11,7 @@ per object, as in `convrnn.extrapolate`) it reads
   seen (an object hidden in a frame has no centroid there),
 - its position and size in the last mask and its class (shape and material set how it slides),
 - its nearest neighbours' offsets, relative velocities and sizes (what it may hit),
+- with `track_speeds` (the preset's), the speed of each input step (how hard it brakes),
 
 and a small MLP predicts its displacement at every future step, as a correction of the
 extrapolation guess (last-step velocity slowing by `DECAY`): zero-initialised, a new model is
@@ -51,8 +52,10 @@ class Tracks(NamedTuple):
 
 def feature_count(cfg: ModelConfig) -> int:
     """Features per object for a config: track (3 per input frame), position 2, size 1,
-    class one-hot K, neighbours."""
-    return 3 * cfg.frames_in + 3 + cfg.num_classes + cfg.track_neighbours * NEIGHBOUR_FEATURES
+    class one-hot K, neighbours, and with `track_speeds` the speed of each input step."""
+    speeds = cfg.frames_in - 1 if cfg.track_speeds else 0
+    return (3 * cfg.frames_in + 3 + cfg.num_classes + cfg.track_neighbours * NEIGHBOUR_FEATURES
+            + speeds)  # fmt: skip
 
 
 def unit_px(height: int, width: int) -> float:
@@ -111,6 +114,8 @@ def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -
     near = _neighbours(last, velocity, size, present, cfg, unit)
     parts = [track.permute(0, 2, 1, 3).flatten(2), seen.permute(0, 2, 1).float(), where,
              size[..., None], onehot, near]  # fmt: skip
+    if cfg.track_speeds:
+        parts.append(_speeds(track, seen))
     features = torch.cat(parts, -1)  # (B, K, F)
     gain = (DECAY ** torch.arange(1, fo + 1, dtype=last.dtype, device=last.device)).cumsum(0)
     guess = gain.view(1, 1, fo, 1) * velocity[:, :, None]  # (B, K, T_out, 2)
@@ -120,6 +125,20 @@ def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -
         weight = (count[:, fi : fi + fo] > 0).transpose(1, 2) & present[..., None]
         weight = weight.float()
     return Tracks(features, present, guess, target, weight)
+
+
+# Speeds in feature units per frame are about 0.2 (10 px on 160x240); this brings them near 1.
+SPEED_SCALE = 5.0
+
+
+def _speeds(track: Tensor, seen: Tensor) -> Tensor:
+    """(B, K, T_in - 1): the speed of each input step, SPEED_SCALE x feature units per frame,
+    0 where either frame is unseen. The MLP could read them off the track; given them, it
+    forecast frame 22 better in both seeds screened (+0.012, +0.005; with the ratios of
+    successive speeds as well, +0.005 to +0.009 over three: docs/benchmarks.md)."""
+    step = track[:, 1:] - track[:, :-1]  # (B, T_in - 1, K, 2)
+    both = (seen[:, 1:] & seen[:, :-1]).float()  # (B, T_in - 1, K)
+    return (step.norm(dim=-1) * both * SPEED_SCALE).transpose(1, 2)  # (B, K, T_in - 1)
 
 
 def _neighbours(last, velocity, size, present, cfg: ModelConfig, unit: float) -> Tensor:

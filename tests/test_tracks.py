@@ -14,8 +14,10 @@ import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.extrapolate import class_centroids, extrapolate_masks
 from convrnn_video.convrnn.tracks import (
+    SPEED_SCALE,
     TrackForecaster,
     Tracks,
+    feature_count,
     mirrored,
     object_tracks,
     shifted,
@@ -81,6 +83,24 @@ def test_features_and_targets_follow_the_objects() -> None:
     start = 3 * 3 + 3 + 49  # after the track, position, size and the class one-hot
     offset = tracks.features[0, 9, start : start + 2]
     assert torch.allclose(offset * unit_px(H, W), torch.tensor([-32.0, -20.0]), atol=1e-4)
+
+
+def test_speed_features_read_how_fast_an_object_brakes() -> None:
+    cfg = get_preset("tracks", frames_in=5, frames_out=2, height=H, width=W)
+    assert cfg.track_speeds and not get_preset("tracks", track_speeds=False).track_speeds
+    masks = torch.zeros(1, 7, H, W, dtype=torch.long)
+    x = 2
+    for t, step in enumerate([0, 16, 8, 4, 2, 1, 1]):  # class 7 halves its speed each frame
+        x += step
+        masks[0, t, 10:14, x : x + 4] = 7
+    masks[0, 0] = 0  # not seen in the first frame
+    f = object_tracks(masks, cfg).features[0, 7]
+    assert len(object_tracks(masks, cfg).features[0, 7]) == feature_count(cfg)
+    px = f[-4:] / SPEED_SCALE * unit_px(H, W)  # the speeds of the 4 input steps
+    assert torch.allclose(px, torch.tensor([0.0, 8.0, 4.0, 2.0]), atol=1e-4)  # step 1 unseen
+    # a checkpoint made before the field reads no speeds: the features of then
+    old = get_preset("tracks", frames_in=5, frames_out=2, height=H, width=W, track_speeds=False)
+    assert feature_count(cfg) - feature_count(old) == 4
 
 
 def test_mirrored_centroids_give_the_tracks_of_mirrored_masks() -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from convrnn_video.convrnn.config import get_preset
 from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.tracks import (
     Tracks,
@@ -81,13 +80,16 @@ class TracksTask(MasksTask):
     def __init__(self) -> None:
         super().__init__()
         self._table: Tracks | None = None
+        self._model_cfg = None  # the run's ModelConfig, from fit_geometry
         # the val batches read once: (tracks, last input mask, zlib'd true masks, their shape)
         self._val_cache: list[tuple[Tracks, torch.Tensor, bytes, tuple]] | None = None
 
     def fit_geometry(self, model_cfg, geometry, fresh: bool):
         if self.cfg.crop and min(self.cfg.crop) > 0:
             raise TrainError("--task tracks reads whole masks: leave out --crop")
-        return ForecasterTask.fit_geometry(self, model_cfg, geometry, fresh)
+        # the run's model (new, resumed or --init-from): what the objects' features are made for
+        self._model_cfg = ForecasterTask.fit_geometry(self, model_cfg, geometry, fresh)
+        return self._model_cfg
 
     def model_config(self, cfg: TrainConfig):
         model_cfg = super().model_config(cfg)
@@ -110,8 +112,7 @@ class TracksTask(MasksTask):
         started = time.time()
         manifest = read_manifest(cfg.shards)
         _, height, width, _ = split_geometry(manifest, cfg.train_splits[0])
-        shape_cfg = get_preset(cfg.preset or "tracks", frames_in=cfg.frames_in,
-                               frames_out=cfg.frames_out, height=height, width=width)  # fmt: skip
+        shape_cfg = self._model_cfg  # set by fit_geometry, which the session calls first
         parts, videos = [], 0
         for chunk in self._mask_chunks(cfg, manifest):
             videos += len(chunk)
