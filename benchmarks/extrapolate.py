@@ -100,16 +100,17 @@ def _true_steps(centre: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return shift.flip(-1).round().long()
 
 
-def tracks_given_truth(tracks, masks: torch.Tensor, moving: bool) -> torch.Tensor:
-    """Where the room above the track forecaster is: its masks (B, T_out, H, W) uint8 with the
-    TRUE displacement given to the objects moving at frame 11 (`moving`: over MOVING_PX px
-    from frame 10) or to the others, wherever the object is seen in the target frame."""
+def tracks_given_truth(tracks, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Where the room above the track forecaster is: {"moving", "still"} -> its masks
+    (B, T_out, H, W) uint8 with the TRUE displacement given to the objects moving at frame 11
+    (over MOVING_PX px from frame 10), or to the others, wherever the object is seen in the
+    target frame."""
     b, t, h, w = masks.shape
     centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
     centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
     found = object_tracks(masks[:, :FRAMES_IN].long(), tracks.cfg)
     pred = tracks.shifts(found, h, w)  # (B, K, T_out, 2)
-    out = torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8)
+    out = {k: torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8) for k in ("moving", "still")}
     for i in range(b):
         ids = found.present[i].nonzero().flatten()
         if not len(ids):
@@ -117,9 +118,11 @@ def tracks_given_truth(tracks, masks: torch.Tensor, moving: bool) -> torch.Tenso
         step = centre[i, FRAMES_IN - 1, ids] - centre[i, FRAMES_IN - 2, ids]  # (N, 2)
         moves = (step.norm(dim=-1) > MOVING_PX) & (count[i, FRAMES_IN - 2, ids] > 0)  # (N,)
         seen_later = (count[i, FRAMES_IN:, ids] > 0).T  # (N, T_out)
-        pick = ((moves if moving else ~moves)[:, None] & seen_later)[..., None]
-        shift = torch.where(pick, _true_steps(centre[i], ids), pred[i, ids])
-        out[i] = paint_shifted(masks[i, FRAMES_IN - 1], ids, shift)
+        truth = _true_steps(centre[i], ids)
+        for name, group in (("moving", moves), ("still", ~moves)):
+            pick = (group[:, None] & seen_later)[..., None]
+            shift = torch.where(pick, truth, pred[i, ids])
+            out[name][i] = paint_shifted(masks[i, FRAMES_IN - 1], ids, shift)
     return out
 
 
@@ -196,8 +199,7 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
             with torch.no_grad():
                 acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
             if segmenter is None:
-                for name, moving in (("moving", True), ("still", False)):
-                    given = tracks_given_truth(tracks, masks, moving)
+                for name, given in tracks_given_truth(tracks, masks).items():
                     acc[f"tracks_true_{name}_objects"].update(given, true)
     out = {}
     for name, a in acc.items():

@@ -204,12 +204,21 @@ class TrackForecaster(nn.Module):
         cfg = self.cfg
         if isinstance(ids, Tracks):
             return self.displacements(ids, cfg.height, cfg.width)
-        tracks = object_tracks(ids[:, : cfg.frames_in].long(), cfg)
-        moved = self.moved(tracks, ids[:, cfg.frames_in - 1])
+        moved, _ = self.forecast(ids)
         p = next(self.parameters())
         scores = F.one_hot(moved.to(ids.device), cfg.num_classes).to(p.dtype)  # (B, T, H, W, K)
         scores = scores.movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
         return (scores, None) if return_motion else scores
+
+    @torch.no_grad()
+    def forecast(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """(the forecast class ids (B, T_out, H, W) int64, the whole-pixel displacements
+        (B, K, T_out, 2) that moved each object there, as (row, column)), both on the CPU, from
+        class ids (B, T, H, W) whose first frames_in are the input."""
+        fi = self.cfg.frames_in
+        tracks = object_tracks(ids[:, :fi].long(), self.cfg)
+        shift = self.shifts(tracks, *ids.shape[-2:])
+        return self.moved(tracks, ids[:, fi - 1], shift), shift
 
     @torch.no_grad()
     def shifts(self, tracks: Tracks, height: int, width: int) -> Tensor:

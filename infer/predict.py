@@ -69,7 +69,6 @@ import torch
 import torch.distributed as dist
 from convrnn_video.convrnn.masks import restrict_to_seen
 from convrnn_video.convrnn.objects import objects_moved
-from convrnn_video.convrnn.tracks import object_tracks
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.masks import load_segmenter
@@ -536,10 +535,7 @@ def _with_tracks(run: _Run, inputs, seen, out, motion) -> tuple[np.ndarray | Non
     """`predict_batch`'s arrays with a track forecaster: the frame model's frames `out` with the
     last input frame's objects (the segmenter's ids `seen`) moved as wholes, and the track
     forecaster's masks, the objects' new places (`convrnn.objects`)."""
-    h, w = seen.shape[-2:]
-    tracks = object_tracks(seen.long(), run.tracks.cfg)
-    shift = run.tracks.shifts(tracks, h, w)  # (B, K, T_out, 2) as (row, col), CPU
-    moved = run.tracks.moved(tracks, seen[:, -1], shift)  # (B, T_out, H, W) on the CPU
+    moved, shift = run.tracks.forecast(seen)  # (B, T_out, H, W), (B, K, T_out, 2) on the CPU
     frames = objects_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu())
     return to_uint8(frames), moved.to(torch.uint8).numpy(), motion
 
