@@ -999,23 +999,27 @@ def _print_demo(s: dict) -> None:
         ("PNG predictions", "predictions"),
         ("submission", "submission"),
         ("val report", "report"),
-        ("val masks report", "masks_report"),
+        ("val tracks report", "tracks_report"),
         ("val plot", "plot"),
         ("montage", "montage"),
-        ("masks montage", "masks_montage"),
+        ("frames montage", "frames_montage"),
     ):
-        say(f"  {label:<18} {s[key]}")
+        say(f"  {label:<19} {s[key]}")
     for split, path in s["preds"].items():
-        say(f"  {split + ' store':<18} {path}")
+        say(f"  {split + ' store':<19} {path}")
     say(
-        "the submission comes from the track forecaster's masks, the README's course path "
-        f"(README.md, 'From data/ to submission.pt'), trained here on the masks of "
-        f"{s['train_videos']} videos, not 14,000"
+        "the submission and the PNGs come from the track forecaster (its masks; the objects of "
+        "the last input frame moved as wholes where it says, the frame model's frames "
+        "elsewhere), the README's course path (README.md, 'From data/ to submission.pt'), "
+        f"trained here on the masks of {s['train_videos']} videos, not 14,000"
     )
     say(f"val metrics on {s['videos']} videos (frames 12-22):")
-    say(f"  {'':<8} {'model':>10}   {'copy-last-frame':>15}")
+    say(f"  {'':<8} {'objects moved':>13}   {'frame model':>11}   {'copy-last-frame':>15}")
     for name in FRAME_METRICS:
-        say(f"  {name:<8} {s['model'][name]:10.5f}   {s['copy_last_frame'][name]:15.5f}")
+        say(
+            f"  {name:<8} {s['tracks_frames'][name]:13.5f}   {s['model'][name]:11.5f}   "
+            f"{s['copy_last_frame'][name]:15.5f}"
+        )
     if s["jaccard"]:
         j = s["jaccard"]
         say("val masks, Jaccard (49 classes) of frame 22 / of frames 12-22:")

@@ -5,37 +5,34 @@ DIR/shards/               their WebDataset shards + manifest.json
 DIR/runs/<timestamp>/     the frame model's training run (best.pt, last.pt, metrics.jsonl, ...)
 DIR/runs/<timestamp>/     the segmenter's training run (`train --task segment`, preset small)
 DIR/runs/<timestamp>/     the track forecaster's run (`train --task tracks`, train's true masks)
-DIR/preds-hidden.zarr     predicted frames of the hidden videos, and the segmenter's masks of them
+DIR/preds-hidden.zarr     the frame model's frames of the hidden videos, and the segmenter's masks
 DIR/preds-val.zarr        the same for the val videos
-DIR/masks-hidden.zarr     the track forecaster's masks of frames 12-22 of the hidden videos
-DIR/masks-val.zarr        the same for the val videos
-DIR/predictions/          video_<id>/image_21.png and mask_21.png of every hidden video (frames
-                          path)
+DIR/tracks-hidden.zarr    the track forecaster's path (`predict --tracks`): its masks of frames
+                          12-22 of the hidden videos, and frames with every object of the last
+                          input moved as a whole where it says (sharp), the frame model's elsewhere
+DIR/tracks-val.zarr       the same for the val videos
+DIR/predictions/          video_<id>/image_21.png and mask_21.png of every hidden video, from
+                          tracks-hidden.zarr: what is handed in
 DIR/submission.pt, .json  the forecast masks of frame 22 of the hidden videos, as handed in
-DIR/report.json, .png     val metrics beside copy-last-frame; the Jaccard of the masks beside
-                          copying the last input's mask and the segmenter on the true frames
-DIR/report-masks.json, .png  the same Jaccard of the track forecaster's val masks
-DIR/montage.png           input, true and predicted frames and masks of a few val videos
-DIR/montage-masks.png     the same videos' input frames, true masks and the track forecaster's
-                          masks: what the submission is made of
+DIR/report.json, .png     the frame model's val metrics beside copy-last-frame; the Jaccard of
+                          the segmenter's masks of its frames beside copying the last input's
+                          mask, extrapolating its objects and the segmenter on the true frames
+DIR/report-tracks.json, .png  the same of tracks-val.zarr (the submitted path)
+DIR/montage.png           input, true and predicted frames and masks of a few val videos, the
+                          submitted path: objects moved as wholes, the track forecaster's masks
+DIR/montage-frames.png    the same videos by the frame model alone and the segmenter
 DIR/.convrnn-demo         the marker, written first: this folder's outputs are a demo's
-
-`data/`, `shards/`, `runs/`... are the real pipeline's default names, so the demo writes into,
-and `--overwrite` removes from, only a folder that holds none of them or holds the marker: a
-working folder with the user's own dataset and runs is refused, and nothing in it is touched.
+                          (`demo_folder.py`)
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from convrnn_video.demo_folder import claim_folder
 from convrnn_video.infer.config import (
     DemoConfig,
     EvaluateConfig,
@@ -44,79 +41,11 @@ from convrnn_video.infer.config import (
     ShowConfig,
     SubmitConfig,
 )
-from convrnn_video.infer.errors import InferError
 
 log = logging.getLogger(__name__)
-MARKER = ".convrnn-demo"  # written first into a demo folder: proof that its OUTPUTS are ours
-MARKED_BY = "convrnn-video demo"
-# what a demo writes, and all that --overwrite removes (from a folder with the marker only)
-OUTPUTS = (
-    "data",
-    "shards",
-    "runs",
-    "preds-hidden.zarr",
-    "preds-val.zarr",
-    "masks-hidden.zarr",
-    "masks-val.zarr",
-    "predictions",
-    "submission.pt",
-    "submission.json",
-    "report.json",
-    "report.png",
-    "report-masks.json",
-    "report-masks.png",
-    "montage.png",
-    "montage-masks.png",
-)
 SHOW_VIDEOS = 3  # val videos drawn in the montage
 VAL_EVERY = 10**9  # steps: a demo run validates once, when its budget ends
 STAGES = 10  # the numbered log lines
-
-
-def _is_demo_folder(root: Path) -> bool:
-    """Whether `root` holds the marker a demo writes when it starts."""
-    try:
-        marker = json.loads((root / MARKER).read_text())
-    except (OSError, ValueError):  # absent or not JSON: not a marker of ours
-        return False
-    return isinstance(marker, dict) and marker.get("written_by") == MARKED_BY
-
-
-def _claim(root: Path, cfg: DemoConfig) -> None:
-    """Make `root` a demo folder: refuse one holding files of the demo's names that no demo
-    wrote (no marker) and, unless `cfg.overwrite`, an earlier demo; remove that demo's outputs
-    (only those), then write the marker."""
-    if root.exists() and not root.is_dir():
-        raise InferError(f"{root} is a file, not a folder; choose another --out")
-    present = [name for name in OUTPUTS if (root / name).exists() or (root / name).is_symlink()]
-    if present and not _is_demo_folder(root):
-        raise InferError(
-            f"{root} holds {', '.join(present)}, which no demo wrote there (no {MARKER} "
-            "marker): they may be your own dataset, shards or runs, so the demo neither "
-            "writes into this folder nor removes anything, with or without --overwrite; "
-            "choose a new or empty --out"
-        )
-    if present and not cfg.overwrite:
-        raise InferError(
-            f"{root} already holds a demo ({', '.join(present)}); pass --overwrite to start "
-            "over, or choose another --out"
-        )
-    for name in present:
-        path = root / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()  # a file, or a link (never what it points to)
-    root.mkdir(parents=True, exist_ok=True)
-    marker = {
-        "written_by": MARKED_BY,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "outputs": list(OUTPUTS),
-        "config": vars(cfg),
-    }
-    tmp = root / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marker, indent=2) + "\n")
-    os.replace(tmp, root / MARKER)
 
 
 class _Clock:
@@ -266,9 +195,10 @@ def _train_tracks(cfg: DemoConfig, segmenter: Path, common: dict[str, Any]) -> P
 def _predict_and_hand_in(
     cfg: DemoConfig, root: Path, shards: str, runs: dict[str, Path], clock: _Clock
 ) -> dict[str, Any]:
-    """Predict hidden and val (frames and their masks; the track forecaster's masks), export
-    the hidden PNGs and write the submission from the forecast masks; -> the stores, the
-    export and the submission summaries."""
+    """Predict hidden and val twice: the frame model alone (its frames, the segmenter's masks
+    of them) and the track forecaster's path (its masks; frames with the objects moved as
+    wholes); export the hidden PNGs and write the submission, both from the track
+    forecaster's path; -> the stores, the export and the submission summaries."""
     from convrnn_video.infer.export import run_export
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.infer.submit import run_submit
@@ -277,31 +207,32 @@ def _predict_and_hand_in(
         "[6/%d] predicting hidden and val videos with %s, %s and %s",
         STAGES, runs["ckpt"], runs["tracks"], runs["segmenter"],
     )  # fmt: skip
-    preds, masks = {}, {}
+    preds, tracks = {}, {}
     for split in ("hidden", "val"):
         preds[split] = str(root / f"preds-{split}.zarr")
-        masks[split] = str(root / f"masks-{split}.zarr")
-        for ckpt, out in ((runs["ckpt"], preds[split]), (runs["tracks"], masks[split])):
+        tracks[split] = str(root / f"tracks-{split}.zarr")
+        for out, track_ckpt in ((preds[split], None), (tracks[split], runs["tracks"])):
             run_predict(
                 PredictConfig(
                     shards=shards,
-                    ckpt=str(ckpt),
+                    ckpt=str(runs["ckpt"]),
                     out=out,
                     split=split,
                     segmenter=str(runs["segmenter"]),
+                    tracks=None if track_ckpt is None else str(track_ckpt),
                     batch_size=cfg.batch_size,
                 )
             )
     clock.stage("predict")
-    log.info("[7/%d] exporting PNGs of frames and masks", STAGES)
+    log.info("[7/%d] exporting PNGs of the submitted frames and masks", STAGES)
     export = run_export(
-        ExportConfig(preds=preds["hidden"], out=str(root / "predictions"), masks=True)
+        ExportConfig(preds=tracks["hidden"], out=str(root / "predictions"), masks=True)
     )
     clock.stage("export")
     log.info("[8/%d] writing the submission of the forecast hidden masks", STAGES)
-    submission = run_submit(SubmitConfig(preds=masks["hidden"], out=str(root / "submission.pt")))
+    submission = run_submit(SubmitConfig(preds=tracks["hidden"], out=str(root / "submission.pt")))
     clock.stage("submit")
-    return {"preds": preds, "masks": masks, "export": export, "submission": submission}
+    return {"preds": preds, "tracks": tracks, "export": export, "submission": submission}
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -313,7 +244,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     cfg.validate()
     root = Path(cfg.out)
-    _claim(root, cfg)
+    claim_folder(root, cfg)
     clock = _Clock()
     shards = _make_data(cfg, root, clock)
     runs = _train_models(cfg, root, shards, clock)
@@ -323,15 +254,15 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     reports = [
         run_evaluate(EvaluateConfig(preds=store, shards=shards, out=str(root / name)))
         for store, name in ((preds["val"], "report.json"),
-                            (done["masks"]["val"], "report-masks.json"))
+                            (done["tracks"]["val"], "report-tracks.json"))
     ]  # fmt: skip
     clock.stage("evaluate")
-    log.info("[10/%d] drawing montages of the frames and of the submitted masks", STAGES)
+    log.info("[10/%d] drawing montages of the submitted path and of the frame model", STAGES)
     ids = [str(i) for i in PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]]
     montages = [
         run_show(ShowConfig(videos=ids, preds=store, shards=shards, out=str(root / name)))["out"]
-        for store, name in ((preds["val"], "montage.png"),
-                            (done["masks"]["val"], "montage-masks.png"))
+        for store, name in ((done["tracks"]["val"], "montage.png"),
+                            (preds["val"], "montage-frames.png"))
     ]  # fmt: skip
     clock.stage("show")
     return _summary(cfg, root, shards, runs, done, reports, montages, clock)
@@ -348,9 +279,9 @@ def _summary(
     clock: _Clock,
 ) -> dict:
     """What `run_demo` returns: where everything is, the val scores, the steps and times."""
-    (report, masks_report), preds, export = reports, done["preds"], done["export"]
+    (report, tracks_report), preds, export = reports, done["preds"], done["export"]
     jaccard = report.get("jaccard", {})
-    tracks = masks_report["jaccard"]["model"]
+    tracks = tracks_report["jaccard"]["model"]
     return {
         "out": str(root),
         "data": str(root / "data"),
@@ -361,17 +292,20 @@ def _summary(
         "segmenter": str(runs["segmenter"]),
         "tracks_run": str(runs["tracks_run"]),
         "tracks": str(runs["tracks"]),
-        "preds": {**preds, **{f"{k} masks": v for k, v in done["masks"].items()}},
+        "preds": {**preds, **{f"{k} tracks": v for k, v in done["tracks"].items()}},
         "predictions": export["out"],
         "png_files": export["files"],
         "submission": done["submission"]["out"],
         "report": str(root / "report.json"),
         "plot": report["plot"],
-        "masks_report": str(root / "report-masks.json"),
+        "tracks_report": str(root / "report-tracks.json"),
         "montage": montages[0],
-        "masks_montage": montages[1],
+        "frames_montage": montages[1],
         "videos": report["videos"],
         "train_videos": cfg.train,
+        # frames 12-22 of the val videos: the submitted path (objects moved as wholes), the
+        # frame model alone and copying the last input frame
+        "tracks_frames": {k: v["mean"] for k, v in tracks_report["model"].items()},
         "model": {k: v["mean"] for k, v in report["model"].items()},
         "copy_last_frame": {k: v["mean"] for k, v in report["copy_last_frame"].items()},
         # the course's score of the val masks: frame 22 ("last") and all predicted frames

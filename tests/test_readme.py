@@ -14,6 +14,7 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import write_square_video
@@ -163,28 +164,37 @@ def test_quick_start_demo_then_its_rerun(in_tmp: Path) -> None:
     assert len(list((out / "predictions").glob("video_*/image_21.png"))) == 2
     assert len(list((out / "predictions").glob("video_*/mask_21.png"))) == 2
     assert (out / "montage.png").is_file() and (out / "report.png").is_file()
-    # the submitted masks drawn too: input frames, true masks, the track forecaster's masks
-    assert "masks montage" in said
-    frames_size = Image.open(out / "montage.png").size
-    masks_size = Image.open(out / "montage-masks.png").size
-    assert masks_size[0] == frames_size[0] and masks_size[1] < frames_size[1]  # no frame rows
+    # both paths drawn: the submitted one (montage.png) and the frame model alone
+    assert "frames montage" in said and "objects moved" in said
+    assert Image.open(out / "montage.png").size == Image.open(out / "montage-frames.png").size
     val = PredStore.open(out / "preds-val.zarr")
     assert val.masks is not None and val.attrs["task"] == "frames"
     assert val.attrs["segmenter_config"]["base_channels"] == 4  # the tiny segmenter it trained
     submission = json.loads((out / "submission.json").read_text())
     assert submission["shape"] == [2, 160, 240] and submission["split"] == "hidden"
-    # handed in by the README's course path: the track forecaster's masks
-    assert Path(submission["preds"]).resolve() == out / "masks-hidden.zarr"
-    tracks = PredStore.open(out / "masks-val.zarr")
-    assert tracks.attrs["task"] == "tracks" and tracks.frames is None
-    masks_report = json.loads((out / "report-masks.json").read_text())
-    assert masks_report["split"] == "val" and "model" in masks_report["jaccard"]
+    # handed in by the README's course path: the track forecaster's masks, and its frames
+    # (objects moved as wholes) are the PNGs
+    assert Path(submission["preds"]).resolve() == out / "tracks-hidden.zarr"
+    tracks = PredStore.open(out / "tracks-val.zarr")
+    assert tracks.attrs["holds"] == ["frames", "masks"] and tracks.attrs["tracks"]
+    hidden = PredStore.open(out / "tracks-hidden.zarr")
+    for vid, frames in zip(hidden.ids(), hidden.frames[:], strict=True):
+        png = out / "predictions" / f"video_{vid}" / "image_21.png"
+        assert np.array_equal(np.asarray(Image.open(png)), frames[-1])
+    tracks_report = json.loads((out / "report-tracks.json").read_text())
+    assert tracks_report["split"] == "val" and "model" in tracks_report["jaccard"]
+    assert "energy" in tracks_report["model"]
     marker = json.loads((out / ".convrnn-demo").read_text())
     assert marker["written_by"] == "convrnn-video demo" and marker["config"]["steps"] == 2
     # the same command again: refused, and it says how to start over
     again = CliRunner().invoke(app, ["demo"])
     assert again.exit_code == 1 and "--overwrite" in again.output
     (out / "runs" / "stale.txt").write_text("from the first demo")
+    # an output an earlier version named otherwise, listed in its marker: removed too
+    (out / "masks-val.zarr").mkdir()
+    marker["outputs"].append("masks-val.zarr")
+    (out / ".convrnn-demo").write_text(json.dumps(marker))
     run([*commands[0], "--overwrite"])
     assert not (out / "runs" / "stale.txt").exists() and (out / "submission.pt").is_file()
+    assert not (out / "masks-val.zarr").exists()
     assert (out / "notes.txt").read_text() == "mine"  # not the demo's: kept
