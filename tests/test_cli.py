@@ -62,7 +62,11 @@ def test_runs_from_another_folder_and_defaults_to_data_shards(shard_root: Path, 
         "error: no manifest at data/shards/manifest.json: "
         "run `convrnn-video ingest DATA_ROOT --out data/shards` first"
     ]
-    assert str(cli.IngestConfig().shards_dir) == cli.SHARDS == "data/shards"
+    from convrnn_video.ingest.config import IngestConfig
+
+    from convrnn_video.cli_app import SHARDS
+
+    assert str(IngestConfig().shards_dir) == SHARDS == "data/shards"
 
 
 def test_ctrl_c_tells_what_a_rerun_does(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_the_measure_sees_the_packages():
     lengths = function_lengths()
     assert len(lengths) > 500
     # a Typer command counts from its docstring, another function from its `def`
-    assert lengths["convrnn_video/cli.py:train"] < LIMIT
+    assert lengths["convrnn_video/cli_train.py:train"] < LIMIT
     assert "train/session.py:Session.__init__" in lengths
 
 
