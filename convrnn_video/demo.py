@@ -211,7 +211,7 @@ def _predict_and_hand_in(
     for split in ("hidden", "val"):
         preds[split] = str(root / f"preds-{split}.zarr")
         tracks[split] = str(root / f"tracks-{split}.zarr")
-        for out, track_ckpt in ((preds[split], None), (tracks[split], runs["tracks"])):
+        for out, track_ckpt in ((preds[split], None), (tracks[split], str(runs["tracks"]))):
             run_predict(
                 PredictConfig(
                     shards=shards,
@@ -219,7 +219,7 @@ def _predict_and_hand_in(
                     out=out,
                     split=split,
                     segmenter=str(runs["segmenter"]),
-                    tracks=None if track_ckpt is None else str(track_ckpt),
+                    tracks=track_ckpt,
                     batch_size=cfg.batch_size,
                 )
             )
