@@ -29,6 +29,7 @@ from convrnn_video.runtime.device import autocast, resolve_precision
 from convrnn_video.runtime.distributed import run_on_rank0, teardown
 from convrnn_video.runtime.errors import RunError
 from convrnn_video.segment.apply import segment_frames
+from convrnn_video.segment.objects import RULE
 from convrnn_video.shards.format import NUM_CLASSES
 from convrnn_video.shards.loader import make_loader
 from convrnn_video.shards.manifest import read_manifest, split_geometry
@@ -55,7 +56,7 @@ def run_label(cfg: LabelConfig) -> dict[str, Any]:
                  "segmenter_sha256": sha256_file(Path(cfg.segmenter)),
                  "segmenter_config": seg_cfg.to_dict(), "split": cfg.split,
                  "shards": str(cfg.shards), "frames": frames, "height": height,
-                 "width": width, "precision": precision,
+                 "width": width, "precision": precision, "mask_rule": RULE,
                  "precision_asked": cfg.precision}  # fmt: skip
         resumed = run_on_rank0(lambda: prepare_labels(cfg.out, attrs, ids, cfg.overwrite)[1],
                                world, rank)  # fmt: skip

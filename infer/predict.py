@@ -81,6 +81,7 @@ from convrnn_video.runtime.errors import RunError
 from convrnn_video.runtime.runs import find_checkpoint
 from convrnn_video.runtime.version import project_version
 from convrnn_video.segment.apply import seen_classes, segment_frames
+from convrnn_video.segment.objects import RULE
 from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.errors import ShardError
 from convrnn_video.shards.loader import make_loader
@@ -162,7 +163,12 @@ def run_predict(cfg: PredictConfig) -> dict[str, Any]:
 def _segmenter_attrs(path: str | None, device: torch.device):
     """(segmenter or None, its SegConfig or None, the store attributes that name it)."""
     if path is None:
-        none = {"segmenter": None, "segmenter_sha256": None, "segmenter_config": None}
+        none = {
+            "segmenter": None,
+            "segmenter_sha256": None,
+            "segmenter_config": None,
+            "mask_rule": None,
+        }
         return None, None, none
     seg, seg_cfg, payload = load_segmenter(path, device)
     attrs = {
@@ -170,6 +176,7 @@ def _segmenter_attrs(path: str | None, device: torch.device):
         "segmenter_sha256": sha256_file(Path(path)),
         "segmenter_config": seg_cfg.to_dict(),
         "segmenter_step": int(payload.get("step", 0) or 0),
+        "mask_rule": RULE,  # how its argmax became the stored masks (segment_frames)
     }
     return seg, seg_cfg, attrs
 

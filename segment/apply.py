@@ -6,6 +6,8 @@ The rule, so that all of them give the same masks for the same checkpoint and fr
 - one video's frames per forward pass, so a video's masks never depend on the other videos
   of the batch (a convolution's rounding can depend on how many images share a pass, and an
   unsure segmenter has near-ties);
+- each frame's classes made whole objects (`segment.objects.whole_objects`: a fragment of an
+  object takes the object's main class), unless the caller asks for the raw argmax;
 - under the precision the caller resolved once for its whole command (an autocast context,
   `runtime.device.autocast(resolve_precision(...))`; None: float32), the same context as the model
   beside it; the class is the argmax of the float32 logits.
@@ -20,6 +22,8 @@ import contextlib
 from typing import Any
 
 import torch
+
+from .objects import whole_objects
 
 
 def seen_classes(ids: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -46,13 +50,15 @@ def segment_frames(
     frames: torch.Tensor,
     autocast: contextlib.AbstractContextManager[Any] | None = None,
     allowed: torch.Tensor | None = None,
+    whole: bool = True,
 ) -> torch.Tensor:
     """Class ids (B, T, H, W) int64, on the segmenter's device, of float frames (B, T, C, H, W)
     in [0, 1] (anywhere: each video is moved to the segmenter's device in turn).
 
     `autocast`: the caller's precision context, entered around each forward pass (None:
     float32). `allowed`: (B, K) bool, the classes each video's masks may hold (`seen_classes`
-    of its input masks; None: every class). The model must be in eval mode."""
+    of its input masks; None: every class). `whole`: fragments take their object's main class
+    (`whole_objects`; False: the argmax as it is). The model must be in eval mode."""
     if frames.dim() != 5:
         raise ValueError(f"frames must be (B, T, C, H, W), got shape {tuple(frames.shape)}")
     if not frames.is_floating_point():
@@ -63,7 +69,8 @@ def segment_frames(
     for i, video in enumerate(frames):  # one video per forward pass
         with context:
             logits = model(video.to(device))  # (T, K, H, W)
-        out.append(pick_classes(logits, None if allowed is None else allowed[i].to(device)))
+        ids = pick_classes(logits, None if allowed is None else allowed[i].to(device))  # (T, H, W)
+        out.append(whole_objects(ids, logits.shape[1]) if whole else ids)
     if not out:  # no video
         return torch.zeros(0, frames.shape[1], *frames.shape[-2:], dtype=torch.long, device=device)
     return torch.stack(out)  # (B, T, H, W)

@@ -30,7 +30,10 @@ from convrnn_video.stores.errors import StoreError
 from convrnn_video.stores.group import OpenStore, identity_diffs, prepare_group
 
 # what a resumed run must match beside the precision (compared apart, with its own message)
-IDENTITY = dict.fromkeys(("segmenter_sha256", "split", "frames", "height", "width"))
+IDENTITY = {
+    **dict.fromkeys(("segmenter_sha256", "split", "frames", "height", "width")),
+    "mask_rule": "argmax",
+}  # segment.objects.RULE; before it, the raw argmax
 
 
 class LabelStore(OpenStore):

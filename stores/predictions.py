@@ -189,6 +189,10 @@ def _segmenter_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """Why a store's masks (or their absence) do not fit this run's segmenter, or None."""
     had, has = old.get("segmenter_sha256"), new.get("segmenter_sha256")
     if had == has:
+        rule = old.get("mask_rule", "argmax")  # a store from before the rule: the raw argmax
+        if has is not None and rule != new.get("mask_rule"):
+            now = new.get("mask_rule")
+            return f"its masks were made by the rule {rule!r}, this run's by {now!r}"
         return None
     if had is None:
         return "the store has no masks (predicted without --segmenter)"

@@ -85,6 +85,7 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     from convrnn_video.infer.errors import InferError
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.runtime.checkpoint import load_model, save_untrained
+    from convrnn_video.segment.objects import whole_objects
     from convrnn_video.shards.buffers import frames_to_float
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.stores.predictions import PredStore
@@ -117,6 +118,7 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
         for batch in loader:
             inputs = batch["inputs"]  # (B, 11, 3, H, W)
             seen = torch.stack([segmenter(v).argmax(1) for v in inputs])  # (B, 11, H, W)
+            seen = whole_objects(seen, segmenter.cfg.num_classes)  # as every command segments
             t = object_tracks(seen, tracks.cfg)
             shift = tracks.shifts(t, *seen.shape[-2:])
             moved = tracks.moved(t, seen[:, -1], shift)

@@ -14,6 +14,7 @@ import pytest
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.predict import run_predict
+from convrnn_video.segment.objects import whole_objects
 from convrnn_video.stores.errors import StoreError
 from convrnn_video.stores.predictions import PredStore
 from faults import run_faulted
@@ -318,6 +319,7 @@ def test_masks_equal_segmenter_on_stored_frames(
     context = autocast(attrs["precision"], torch.device("cpu"), warn=False)  # the store's
     with torch.inference_mode(), context:
         expect = torch.stack([seg(video).argmax(1) for video in frames])  # (N, T, H, W)
+    expect = whole_objects(expect, seg.cfg.num_classes)  # as every command segments
     masks = store.masks[:]
     assert np.array_equal(masks, expect.to(torch.uint8).numpy())
     assert len(np.unique(masks)) > 1  # not a constant picture
@@ -402,6 +404,7 @@ def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, re
     with torch.inference_mode():
         for batch in loader:
             seen = torch.stack([segmenter(v).argmax(1) for v in batch["inputs"]])  # (B, T, H, W)
+            seen = whole_objects(seen, segmenter.cfg.num_classes)  # as every command segments
             logits = model(seen)  # (B, T_out, K, H, W)
             ids = restrict_to_seen(logits, seen) if relabel else logits.argmax(2)
             out.append(ids.to(torch.uint8).numpy())

@@ -19,6 +19,7 @@ from convrnn_video.infer.predict import run_predict
 from convrnn_video.ingest.pack import IngestConfig, run_ingest
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.segment.apply import seen_classes, segment_frames
+from convrnn_video.segment.objects import RULE, whole_objects
 from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.format import NUM_CLASSES
 from convrnn_video.stores.errors import StoreError
@@ -122,6 +123,32 @@ def test_a_store_of_another_precision_is_refused(world: dict[str, Path], tmp_pat
     assert run_label(dataclasses.replace(cfg, precision="bf16"))["resumed"]
 
 
+@pytest.mark.slow  # whole stages
+def test_stores_of_raw_argmax_masks_are_not_resumed(world: dict[str, Path], tmp_path: Path) -> None:
+    """A store from before `whole_objects` holds raw argmax masks: resuming it would mix the two
+    rules, so label and predict refuse it and name the rule."""
+    import shutil
+
+    import zarr
+
+    assert LabelStore.open(world["labels"]).attrs["mask_rule"] == RULE
+    assert PredStore.open(world["preds"]).attrs["mask_rule"] == RULE
+    labels = Path(shutil.copytree(world["labels"], tmp_path / "labels.zarr"))
+    preds = Path(shutil.copytree(world["preds"], tmp_path / "preds.zarr"))
+    for path in (labels, preds):  # as written before the attribute existed
+        attrs = zarr.open_group(str(path), mode="r+").attrs
+        attrs.put({k: v for k, v in attrs.asdict().items() if k != "mask_rule"})
+    with pytest.raises(StoreError, match="mask_rule: store has 'argmax'"):
+        run_label(LabelConfig(shards=str(world["shards"]), segmenter=str(world["seg"]),
+                              split="val", out=str(labels), precision=PRECISION,
+                              progress=False))  # fmt: skip
+    with pytest.raises(StoreError, match="made by the rule 'argmax'.*--overwrite"):
+        frames = world["preds"].parent / "f.pt"
+        run_predict(PredictConfig(shards=str(world["shards"]), ckpt=str(frames), out=str(preds),
+                                  segmenter=str(world["seg"]), split="val", precision=PRECISION,
+                                  progress=False))  # fmt: skip
+
+
 def test_segment_frames_contract() -> None:
     from convrnn_video.segment import build_segmenter, get_preset
 
@@ -135,7 +162,10 @@ def test_segment_frames_contract() -> None:
     assert ids.shape == (3, 4, 16, 24) and ids.dtype == torch.int64
     assert torch.equal(ids[1:2], segment_frames(model, frames[1:2]))  # the batch is no matter
     with torch.no_grad():
-        assert torch.equal(ids[2], model(frames[2]).argmax(1))
+        raw = model(frames[2]).argmax(1)  # (T, H, W)
+    assert torch.equal(segment_frames(model, frames, whole=False)[2], raw)
+    assert torch.equal(ids[2], whole_objects(raw, model.cfg.num_classes))
+    assert not torch.equal(ids[2], raw)  # random frames: fragments everywhere
     allowed = seen_classes(ids[:, :1], model.cfg.num_classes)  # (B, K): the first frame's
     only = segment_frames(model, frames, allowed=allowed)
     for b in range(3):
