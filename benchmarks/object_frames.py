@@ -109,9 +109,9 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", help="predict --precision")
     args = ap.parse_args()
 
-    from convrnn_video.infer.errors import InferError
     from convrnn_video.ingest.pack import IngestConfig, run_ingest
-    from convrnn_video.shards.errors import ShardError
+
+    from convrnn_video.errors import PipelineError
 
     args.cache.mkdir(parents=True, exist_ok=True)
     report = {"benchmark": "object_frames", "machine": machine(),
@@ -127,7 +127,7 @@ def main() -> None:
             report["real_labelled"] = score(  # stores of the line above: read, not predicted
                 real, SPLITS_LABELLED, args, args.cache, "real", labelled=True
             )
-    except (InferError, ShardError) as exc:
+    except PipelineError as exc:  # a bad file or checkpoint: one line, no traceback
         sys.exit(f"error: {exc}")
     print(json.dumps(report, indent=1))
 

@@ -124,10 +124,10 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from convrnn_video.infer.errors import InferError
     from convrnn_video.ingest.pack import IngestConfig, run_ingest
     from convrnn_video.runtime.checkpoint import load_model
-    from convrnn_video.shards.errors import ShardError
+
+    from convrnn_video.errors import PipelineError
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -143,7 +143,7 @@ def main() -> None:
             if not (real / "manifest.json").exists():
                 run_ingest(IngestConfig(data_root=args.real, out=real, workers=1, progress=False))
             report["real_labelled"] = score(real, ("train", "val"), models, args, "real")
-    except (InferError, ShardError) as exc:
+    except PipelineError as exc:  # a bad file or checkpoint: one line, no traceback
         sys.exit(f"error: {exc}")
     print(json.dumps(report, indent=1))
 
