@@ -101,7 +101,7 @@ class Model:
         fi = int(self.config.frames_in)
         if batch.shape[1] < fi:
             raise InferError(f"the model reads {fi} frames, got {batch.shape[1]}")
-        # the last frames_in observed frames are the input (infer.predict.frame_plan's rule)
+        # the last frames_in observed frames are the input (infer.plan.frame_plan's rule)
         out = np.concatenate([self._forecast(batch[i : i + 1, -fi:]) for i in range(len(batch))])
         return out[0] if single else out
 

@@ -60,18 +60,17 @@ import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from convrnn_video.convrnn.masks import restrict_to_seen
-from convrnn_video.convrnn.objects import objects_moved
+from convrnn_video.infer.batch import BatchRun, motion_grid, predict_batch
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.masks import load_segmenter
+from convrnn_video.infer.plan import fit_problems, frame_plan, store_attrs
 from convrnn_video.infer.videos import split_videos
 from convrnn_video.ingest.writer import sha256_file
 from convrnn_video.runtime.checkpoint import checkpoint_task, load_checkpoint, load_model
@@ -79,19 +78,10 @@ from convrnn_video.runtime.device import autocast, resolve_precision
 from convrnn_video.runtime.distributed import rank_and_device, run_on_rank0, teardown
 from convrnn_video.runtime.errors import RunError
 from convrnn_video.runtime.runs import find_checkpoint
-from convrnn_video.runtime.version import project_version
-from convrnn_video.segment.apply import seen_classes, segment_frames
 from convrnn_video.segment.objects import RULE
-from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.errors import ShardError
 from convrnn_video.shards.loader import make_loader
-from convrnn_video.shards.manifest import (
-    observed_frames,
-    read_manifest,
-    split_entry,
-    split_geometry,
-    video_frames,
-)
+from convrnn_video.shards.manifest import read_manifest, split_entry, split_geometry
 from convrnn_video.stores.predictions import PredStore, prepare_store
 from tqdm import tqdm
 
@@ -122,12 +112,6 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
         return load_model(path, device, task=task)
     except RunError as exc:
         raise InferError(str(exc)) from None
-
-
-def to_uint8(pred: torch.Tensor) -> np.ndarray:
-    """(B, T, C, H, W) float in [0, 1] -> (B, T, H, W, C) uint8, the store's layout."""
-    u8 = (pred.clamp(0, 1) * 255).round_().to(torch.uint8)
-    return u8.permute(0, 1, 3, 4, 2).contiguous().cpu().numpy()  # (B, T, H, W, C)
 
 
 def infer_device(device: str) -> tuple[int, int, torch.device]:
@@ -181,40 +165,6 @@ def _segmenter_attrs(path: str | None, device: torch.device):
     return seg, seg_cfg, attrs
 
 
-def frame_plan(
-    manifest: dict[str, Any], split: str, frames_in: int, frames_out: int
-) -> dict[str, Any]:
-    """The store attributes that say which frames of the videos of `split` the model reads and
-    predicts, as image numbers (frame k of a video is image_{k-1}):
-
-    observed_frames   the frames known of a video: as many as a hidden video has (the manifest's
-                      hidden split), the same first ones of a labelled video; without a hidden
-                      split, all of a labelled video but its last `frames_out` (at least
-                      `frames_in`)
-    input_frames      the last `frames_in` of them: what the model reads
-    first_frame, predicted_frames   the `frames_out` frames after them: what the store holds
-    video_frames      frames of a whole video (a labelled split's; None when there is none)
-    """
-    frames = split_geometry(manifest, split)[0]
-    observed = observed_frames(manifest)  # a hidden video's frames
-    if observed is None:
-        observed = max(frames_in, frames - frames_out)
-    if split != "hidden":
-        whole = frames
-    else:
-        try:
-            whole = video_frames(manifest)
-        except ShardError:  # hidden videos only: how long a whole one is, nobody knows
-            whole = None
-    return {
-        "observed_frames": observed,
-        "input_frames": list(range(observed - frames_in, observed)),
-        "first_frame": observed,
-        "predicted_frames": list(range(observed, observed + frames_out)),
-        "video_frames": whole,
-    }
-
-
 def _read_manifest(cfg: PredictConfig) -> dict[str, Any]:
     """The manifest of `cfg.shards`, checked to hold `cfg.split`."""
     try:
@@ -223,99 +173,6 @@ def _read_manifest(cfg: PredictConfig) -> dict[str, Any]:
     except ShardError as exc:
         raise InferError(str(exc)) from None
     return manifest
-
-
-def _fit_problems(
-    ckpt: Path, model_cfg: Any, cfg: PredictConfig, seg_cfg: Any, manifest: dict[str, Any]
-) -> list[str]:
-    """Every way the checkpoint (and segmenter) cannot run on the split's videos."""
-    frames, height, width, channels = split_geometry(manifest, cfg.split)
-    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
-    observed = frame_plan(manifest, cfg.split, frames_in, frames_out)["observed_frames"]
-    where = f"split {cfg.split!r} in {cfg.shards}"
-    kind = "grayscale" if channels == 1 else "RGB" if channels == 3 else f"{channels}-channel"
-    out = []
-    if min(observed, frames) < frames_in:
-        known = f"{min(observed, frames)} observed" if observed < frames else f"{frames}"
-        out.append(
-            f"checkpoint {ckpt} expects {frames_in} input frames, but {where} has {known} "
-            "frames per video; use the shards the model was trained for, or another checkpoint"
-        )
-    elif observed > frames:
-        out.append(
-            f"the videos of {where} have {frames} frames, fewer than the {observed} observed "
-            "frames of its hidden videos"
-        )
-    if not model_cfg.masks and int(model_cfg.image_channels) != channels:
-        out.append(
-            f"checkpoint {ckpt} takes {model_cfg.image_channels}-channel frames, but {where} "
-            f"is {kind} ({channels} channel(s)); use a model trained on videos like these"
-        )
-    if seg_cfg is not None and int(seg_cfg.in_channels) != channels:
-        out.append(
-            f"--segmenter {cfg.segmenter} takes {seg_cfg.in_channels}-channel frames, but "
-            f"{where} is {kind} ({channels} channel(s))"
-        )
-    step = int(model_cfg.patch) * int(model_cfg.downsampling)
-    if height % step or width % step:
-        out.append(
-            f"checkpoint {ckpt} needs frame sides divisible by {step} (patch x strides), but "
-            f"{where} has {height}x{width} frames"
-        )
-    if seg_cfg is not None and (height % seg_cfg.stride or width % seg_cfg.stride):
-        out.append(
-            f"--segmenter {cfg.segmenter} needs frame sides divisible by {seg_cfg.stride}, but "
-            f"{where} has {height}x{width} frames"
-        )
-    return out
-
-
-def _store_attrs(
-    cfg: PredictConfig, ckpt: Path, model_cfg: Any, payload: dict, precision: str, plan: dict
-) -> dict:
-    """The attributes that describe (and, on resume, must match) the store of this run; `plan`
-    is the run's `frame_plan`."""
-    frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
-    task = checkpoint_task(payload)
-    if task in ("masks", "tracks"):
-        holds = ["masks"]
-    else:
-        holds = ["frames", "masks"] if cfg.segmenter is not None else ["frames"]
-    if cfg.motion:
-        holds = [*holds, "motion"]
-    return {
-        "holds": holds,
-        "task": task,
-        "ckpt_sha256": sha256_file(ckpt),
-        "ckpt": str(ckpt),
-        "split": cfg.split,
-        "model_config": model_cfg.to_dict(),
-        "frames_in": frames_in,
-        "frames_out": frames_out,
-        **plan,
-        "train_step": int(payload.get("step", 0) or 0),
-        "shards": str(cfg.shards),
-        "version": project_version(),
-        "precision": precision,
-        "precision_asked": cfg.precision,
-        "relabel_unseen": cfg.relabel_unseen,
-        "tracks": cfg.tracks,
-        "tracks_sha256": sha256_file(Path(cfg.tracks)) if cfg.tracks is not None else None,
-    }
-
-
-@dataclass
-class _Run:
-    """What predicting one batch needs."""
-
-    model: torch.nn.Module  # the frame model or mask forecaster, in eval mode
-    model_cfg: Any  # its ModelConfig
-    segmenter: torch.nn.Module | None  # None: no masks (frame model only)
-    autocast: Any  # the autocast context of the resolved precision (runtime.device.autocast)
-    relabel: bool  # keep only classes the segmenter found in the input frames
-    device: torch.device
-    motion: bool = False  # also return the motion head's displacement, in pixels
-    tracks: torch.nn.Module | None = None  # a track forecaster: objects move as wholes
 
 
 def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]):
@@ -333,7 +190,7 @@ def _load(cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[s
             "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
         )
     segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device)
-    problems = _fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
+    problems = fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
     if problems:
         raise InferError("; ".join(problems))
     tracks = _load_tracks(cfg, ckpt, model_cfg, seg_cfg, device)
@@ -392,7 +249,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     _, height, width, channels = split_geometry(manifest, cfg.split)
     frames_in, frames_out = int(model_cfg.frames_in), int(model_cfg.frames_out)
     plan = frame_plan(manifest, cfg.split, frames_in, frames_out)
-    attrs = {**_store_attrs(cfg, ckpt, model_cfg, payload, precision, plan), **seg_attrs}
+    attrs = {**store_attrs(cfg, ckpt, model_cfg, payload, precision, plan), **seg_attrs}
     resumed = run_on_rank0(
         lambda: prepare_store(
             cfg.out,
@@ -411,7 +268,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     start, predicted = time.perf_counter(), 0
     if todo:
         context = autocast(precision, device, warn=rank == 0)
-        run = _Run(model, model_cfg, segmenter, context, cfg.relabel_unseen, device, cfg.motion,
+        run = BatchRun(model, model_cfg, segmenter, context, cfg.relabel_unseen, device, cfg.motion,
                    tracks)  # fmt: skip
         observed = plan["observed_frames"]
         predicted = _predict_batches(cfg, store, (done, todo, observed), run, rank, world)
@@ -447,7 +304,7 @@ def _predict_batches(
     cfg: PredictConfig,
     store: PredStore,
     todo: tuple[np.ndarray, int, int],
-    run: _Run,
+    run: BatchRun,
     rank: int,
     world: int,
 ) -> int:
@@ -495,56 +352,6 @@ def _predict_batches(
             fut.result()
     bar.close()
     return predicted
-
-
-def motion_grid(model_cfg: Any, height: int, width: int) -> tuple[int, int, int]:
-    """(h, w, pixels per cell) of a motion model's displacement for frames of this size: the
-    patch grid, where the motion head runs (the first stage has stride 1)."""
-    p = int(model_cfg.patch)
-    return height // p, width // p, p
-
-
-@torch.inference_mode()
-def predict_batch(run: _Run, inputs: torch.Tensor) -> tuple[np.ndarray | None, ...]:
-    """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
-    (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None, motion
-    (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`). The segmenter runs
-    through `segment_frames`, in the run's precision like the model."""
-    seen = None  # the segmenter's class ids of the input frames, when needed
-    if run.model_cfg.masks or run.tracks is not None or (run.relabel and run.segmenter is not None):
-        seen = segment_frames(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)
-    # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame
-    # model's (B, T_out, C, H, W) frames in [0, 1]
-    x = seen if run.model_cfg.masks else inputs.to(run.device)
-    with run.autocast:
-        out, moved = run.model(x, return_motion=True)  # moved: (B, T_out, 2, h, w) grid cells
-    out, motion = out.float(), None
-    if run.motion:
-        motion = (moved.float() * run.model_cfg.patch).to(torch.float16).cpu().numpy()
-    if run.model_cfg.masks:
-        ids = restrict_to_seen(out, seen) if run.relabel else out.argmax(2)  # (B, T_out, H, W)
-        return None, ids.to(torch.uint8).cpu().numpy(), motion
-    if run.tracks is not None:
-        return _with_tracks(run, inputs, seen, out, motion)
-    frames = to_uint8(out)  # (B, T_out, H, W, C)
-    if run.segmenter is None:
-        return frames, None, motion
-    # the stored frames, as anyone reading the store gets them back
-    stored = frames_to_float(torch.from_numpy(frames))  # (B, T_out, C, H, W)
-    allowed = None
-    if seen is not None:  # only the classes found in the input frames
-        allowed = seen_classes(seen, int(run.segmenter.cfg.num_classes))  # (B, K)
-    ids = segment_frames(run.segmenter, stored, run.autocast, allowed)  # (B, T_out, H, W)
-    return frames, ids.to(torch.uint8).cpu().numpy(), motion
-
-
-def _with_tracks(run: _Run, inputs, seen, out, motion) -> tuple[np.ndarray | None, ...]:
-    """`predict_batch`'s arrays with a track forecaster: the frame model's frames `out` with the
-    last input frame's objects (the segmenter's ids `seen`) moved as wholes, and the track
-    forecaster's masks, the objects' new places (`convrnn.objects`)."""
-    moved, shift = run.tracks.forecast(seen)  # (B, T_out, H, W), (B, K, T_out, 2) on the CPU
-    frames = objects_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu())
-    return to_uint8(frames), moved.to(torch.uint8).numpy(), motion
 
 
 def _finish(store: PredStore, predicted: int, rank: int, world: int) -> tuple[bool | None, int]:

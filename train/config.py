@@ -69,7 +69,7 @@ class TrainConfig:
     runs_root: str = "runs"  # where new timestamped runs go
     # frames (RGB forecaster) | segment (segmenter) | masks (mask forecaster) | tracks (object
     # track forecaster); None: frames, or
-    # the task of the --init-from checkpoint (`train.session.settle_init_from`)
+    # the task of the --init-from checkpoint (`train.init_from.settle_init_from`)
     task: str | None = None
     preset: str | None = None  # model preset of the task (`presets`); None: the task's default
     # the budget without --max-steps / --time-limit (cosine decays over it); None: the task's

@@ -27,7 +27,8 @@ from convrnn_video.runtime.runs import discard_unstarted, resolve_run_dir
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.data import settle_from_shards
 from convrnn_video.train.errors import TrainError
-from convrnn_video.train.session import Session, settle_init_from
+from convrnn_video.train.init_from import settle_init_from
+from convrnn_video.train.session import Session
 from convrnn_video.train.tasks import StepContext
 
 log = logging.getLogger(__name__)
