@@ -9,6 +9,7 @@ from pathlib import Path
 from convrnn_video.convrnn import get_preset
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.plan import fit_problems, frame_plan, store_attrs
+from convrnn_video.runtime.checkpoint import load_checkpoint
 from convrnn_video.shards.manifest import read_manifest
 from infer_helpers import tiny_checkpoint
 
@@ -56,8 +57,6 @@ def test_every_misfit_is_named_at_once(shard_root: Path) -> None:
 
 
 def test_store_attrs_say_what_the_store_holds(shard_root: Path, tmp_path: Path) -> None:
-    from convrnn_video.runtime.checkpoint import load_checkpoint
-
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     payload = load_checkpoint(ckpt)
     model_cfg = get_preset("tiny")
