@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 REAL_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
 
@@ -148,3 +149,26 @@ def rewrite_tar(tar_path: Path, change) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
+
+def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of every convolution a forward pass runs, counted by hooks."""
+    total = 0
+
+    def hook(mod: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        kk = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels * mod.out_channels
+        # A conv's MACs follow its output pixels; a transposed conv's its input pixels.
+        pixels = args[0] if isinstance(mod, torch.nn.ConvTranspose2d) else out
+        total += pixels.numel() // pixels.shape[1] * kk
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return total

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import counted_macs
 from convrnn_video.convrnn import build_model, get_preset
 from convrnn_video.convrnn.reference import from_model
 from convrnn_video.convrnn.summary import conv_macs, feedback_macs, preset_table
@@ -14,29 +15,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from convrnn_video.cli import app
-
-
-def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of every convolution a forward pass runs, counted by hooks."""
-    total = 0
-
-    def hook(mod: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        kk = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels * mod.out_channels
-        # A conv's MACs follow its output pixels; a transposed conv's its input pixels.
-        pixels = args[0] if isinstance(mod, torch.nn.ConvTranspose2d) else out
-        total += pixels.numel() // pixels.shape[1] * kk
-
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
-    ]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
-    return total
 
 
 @pytest.mark.parametrize(
