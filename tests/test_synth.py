@@ -17,7 +17,15 @@ from convrnn_video.ingest.synth.motion import (
     slowdown_ratios,
 )
 from convrnn_video.ingest.synth.render import floor, render
-from convrnn_video.ingest.synth.scene import simulate
+from convrnn_video.ingest.synth.scene import (
+    MAX_IN_VIEW,
+    RADIUS,
+    Sliding,
+    in_view,
+    simulate,
+    slide,
+    start,
+)
 from convrnn_video.ingest.synth.writer import video_rng
 from faults import run_faulted
 from PIL import Image
@@ -162,6 +170,49 @@ def test_objects_slow_down_and_collisions_set_resting_ones_moving(
 
 
 @pytest.mark.slow
+def test_a_scene_copied_at_frame_11_slides_on_as_simulate_does() -> None:
+    """benchmarks/knowable.py forks scenes at frame 11: the copy, slid on with the same RNG,
+    is simulate's scene, and sliding it leaves the original where it was."""
+    compared = 0
+    for video_id in range(1000, 1010):
+        rng = video_rng(0, video_id)
+        state = start(rng, 22)
+        slide(state, rng, 0, 11)
+        copy = state.copy()
+        slide(copy, rng, 11, 22)
+        whole = simulate(video_rng(0, video_id))
+        if in_view(copy.scene()).sum(axis=1).max() > MAX_IN_VIEW:
+            continue  # simulate drew this one again
+        assert np.array_equal(copy.scene().pos, whole.pos)
+        assert np.array_equal(copy.scene().angle, whole.angle)
+        assert not state.out_pos[11:].any() and state.out_pos[10].any()
+        compared += 1
+    assert compared >= 5
+
+
+def test_objects_pass_through_each_other_without_collisions() -> None:
+    """Two objects sliding head-on: with collisions they never overlap and bounce back; without
+    they pass through (what knowable.py's no_collisions rows hide)."""
+
+    def head_on() -> Sliding:
+        zeros = np.zeros(2)
+        return Sliding(
+            kinds=np.array([[0, 0, 0], [0, 0, 1]]), friction=np.ones(2), drag=zeros.copy(),
+            decel=zeros.copy(), pos=np.array([[-2.0, 8.0], [2.0, 8.0]]),
+            vel=np.array([[0.3, 0.0], [-0.3, 0.0]]), spin=np.ones(2), angle=zeros.copy(),
+            enter_at=np.zeros(2, dtype=int), entries={}, out_pos=np.zeros((22, 2, 2)),
+            out_angle=np.zeros((22, 2)),
+        )  # fmt: skip
+
+    rng = np.random.default_rng(0)
+    hit, through = head_on(), head_on()
+    slide(hit, rng, 0, 22)
+    slide(through, rng, 0, 22, collide=False)
+    gap = hit.out_pos[:, 1, 0] - hit.out_pos[:, 0, 0]  # (T,)
+    assert gap.min() >= 2 * RADIUS - 0.05 and hit.out_pos[-1, 0, 0] < -0.5
+    assert through.out_pos[-1, 0, 0] > 2.0 > through.out_pos[-1, 1, 0] + 4.0
+
+
 def test_same_files_whatever_the_worker_count(tmp_path: Path) -> None:
     counts = dict(train=3, val=1, unlabeled=3, hidden=1)
     generate(SynthConfig(out=tmp_path / "w1", workers=1, progress=False, **counts))

@@ -182,6 +182,43 @@ def _on_screen(pos: np.ndarray) -> np.ndarray:
 def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
     """One scene of `frames` frames: objects placed or entering, some launched, then slid with
     friction and collisions (the draws from `rng` come in a fixed order: same seed, same scene)."""
+    state = start(rng, frames)
+    slide(state, rng, 0, frames)
+    return state.scene()
+
+
+@dataclass
+class Sliding:
+    """A scene part-way through its sliding: what `slide` advances frame by frame. `simulate`
+    slides one from frame 0 to the end; benchmarks/knowable.py copies one at frame 11 and
+    slides the copies on with parts of the future hidden from them."""
+
+    kinds: np.ndarray  # (N, 3) shape, material, colour
+    friction: np.ndarray  # (N,) the object's factor on its shape's drag and deceleration
+    drag: np.ndarray  # (N,) share of the speed lost per frame
+    decel: np.ndarray  # (N,) floor units of speed lost per frame
+    pos: np.ndarray  # (N, 2) floor position (X, Z) now
+    vel: np.ndarray  # (N, 2) floor units per frame
+    spin: np.ndarray  # (N,) turn per floor unit slid (a hit reverses it)
+    angle: np.ndarray  # (N,) turn about the vertical axis now
+    enter_at: np.ndarray  # (N,) first frame an object exists
+    entries: dict[int, tuple[float, float]]  # entering object -> (heading, floor speed)
+    out_pos: np.ndarray  # (T, N, 2) the positions of the frames slid so far
+    out_angle: np.ndarray  # (T, N)
+
+    def copy(self) -> Sliding:
+        """An independent copy (arrays and entries copied)."""
+        return Sliding(**{k: v.copy() for k, v in vars(self).items()})
+
+    def scene(self) -> Scene:
+        """The video's Scene (positions and angles of frames not slid yet are zero)."""
+        kinds = self.kinds
+        return Scene(kinds[:, 0], kinds[:, 1], kinds[:, 2], self.out_pos, self.out_angle,
+                     self.enter_at)  # fmt: skip
+
+
+def start(rng: np.random.Generator, frames: int) -> Sliding:
+    """A new scene of `frames` frames before its first: kinds, places, friction, launches."""
     n_total = int(rng.choice([4, 5, 6, 7, 8], p=[0.1, 0.15, 0.25, 0.25, 0.25]))  # 4-8 objects
     n_start = int(min(n_total, rng.choice([1, 2, 3, 3, 4, 4, 5, 6])))  # visible at frame 0
     kinds = _sample_kinds(rng, n_total)
@@ -195,25 +232,34 @@ def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
 
     spin = rng.uniform(0.6, 1.6, size=n_total) * rng.choice([-1.0, 1.0], size=n_total)
     angle = rng.uniform(0, math.pi / 2, size=n_total)
-    is_entry = np.zeros(n_total, dtype=bool)
-    is_entry[list(entries)] = True
-    out_pos = np.zeros((frames, n_total, 2))
-    out_angle = np.zeros((frames, n_total))
-    for t in range(frames):
-        for i in np.flatnonzero(is_entry & (enter_at == t)):
-            on_floor = (enter_at < t) | ~is_entry
-            vel[i] = _entry_velocity(rng, i, pos, vel, on_floor, entries[i], drag[i], decel[i])
-        active = enter_at <= t
+    return Sliding(kinds, friction, drag, decel, pos, vel, spin, angle, enter_at, entries,
+                   np.zeros((frames, n_total, 2)), np.zeros((frames, n_total)))  # fmt: skip
+
+
+def slide(
+    state: Sliding, rng: np.random.Generator, first: int, last: int, collide: bool = True
+) -> None:
+    """Slide `state` through frames first..last-1 (in place): entering objects launched (from
+    `rng`), one physics step, friction; each frame's positions and angles recorded. Without
+    `collide` objects pass through each other."""
+    s = state
+    is_entry = np.zeros(len(s.enter_at), dtype=bool)
+    is_entry[list(s.entries)] = True
+    for t in range(first, last):
+        for i in np.flatnonzero(is_entry & (s.enter_at == t)):
+            on_floor = (s.enter_at < t) | ~is_entry
+            s.vel[i] = _entry_velocity(rng, i, s.pos, s.vel, on_floor, s.entries[i], s.drag[i],
+                                       s.decel[i])  # fmt: skip
+        active = s.enter_at <= t
         if t > 0:
-            _step(pos, vel, active, spin, angle)
-            speed = np.hypot(vel[:, 0], vel[:, 1])  # (N,) floor units per frame
-            slower = np.maximum(speed * (1.0 - drag) - decel, 0.0)
+            _step(s.pos, s.vel, active, s.spin, s.angle, collide)
+            speed = np.hypot(s.vel[:, 0], s.vel[:, 1])  # (N,) floor units per frame
+            slower = np.maximum(speed * (1.0 - s.drag) - s.decel, 0.0)
             keep = np.divide(slower, speed, out=np.zeros_like(speed), where=speed > 0)
-            vel[active] *= keep[active, None]
-            vel[np.hypot(vel[:, 0], vel[:, 1]) < REST_SPEED] = 0.0
-        out_pos[t] = pos
-        out_angle[t] = angle
-    return Scene(kinds[:, 0], kinds[:, 1], kinds[:, 2], out_pos, out_angle, enter_at)
+            s.vel[active] *= keep[active, None]
+            s.vel[np.hypot(s.vel[:, 0], s.vel[:, 1]) < REST_SPEED] = 0.0
+        s.out_pos[t] = s.pos
+        s.out_angle[t] = s.angle
 
 
 def _place(
@@ -318,14 +364,21 @@ def _aim(
 
 
 def _step(
-    pos: np.ndarray, vel: np.ndarray, active: np.ndarray, spin: np.ndarray, angle: np.ndarray
+    pos: np.ndarray,
+    vel: np.ndarray,
+    active: np.ndarray,
+    spin: np.ndarray,
+    angle: np.ndarray,
+    collide: bool = True,
 ) -> None:
     """Advance one frame in SUBSTEPS steps; equal-mass collisions with restitution RESTITUTION,
-    after which both objects keep IMPACT_KEEP of their speed."""
+    after which both objects keep IMPACT_KEEP of their speed (none without `collide`)."""
     idx = np.flatnonzero(active)
     for _ in range(SUBSTEPS):
         pos[idx] += vel[idx] / SUBSTEPS
         angle[idx] += spin[idx] * np.hypot(vel[idx, 0], vel[idx, 1]) / SUBSTEPS
+        if not collide:
+            continue
         for a_i, a in enumerate(idx):
             for b in idx[a_i + 1 :]:
                 d = pos[b] - pos[a]
