@@ -15,12 +15,16 @@ Rows, each hiding more than the one before (frame 22 and frames 12-22):
                                    noise of P px and V px/frame (each axis, velocity only on
                                    moving objects): a state read from masks
     no_collisions[_mean_friction]  objects pass through each other after frame 11
+    physics_from_masks[_no_collisions]   no truth at all: each frame-11 object's state read
+                                   off the true masks' centroids (`state_from_masks`), its
+                                   friction factor the mean, slid by the generator's physics
 With --tracks, the track forecaster on the same true input masks, and the precision of a
 velocity read from true-mask centroids (`centroid_velocity_error_px`: against the floor
 contact point's true image velocity, objects moving over 1 px/frame at frame 11 and seen
 whole in frames 5-11), so a noise row can be read against what masks allow. The videos are
-the generator's (seed, id), val ids from 1000 as `cli.py synth` numbers them: nothing is
-read from disk. Prints JSON with the CPU model.
+the generator's (seed, id), val ids from --first-id (1000, as `cli.py synth` numbers them):
+nothing is read from disk. The physics rows use the generator's own physics and camera; on
+real videos they are not a forecaster (docs/benchmarks.md). Prints JSON with the CPU model.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted  # noqa: E402
 from convrnn_video.ingest.synth import scene as S  # noqa: E402
 from convrnn_video.ingest.synth.config import SPLITS  # noqa: E402
 from convrnn_video.ingest.synth.render import render  # noqa: E402
 from convrnn_video.ingest.synth.writer import video_rng  # noqa: E402
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
+from convrnn_video.shards.format import NUM_CLASSES  # noqa: E402
 from extrapolate import FRAMES_IN, cpu_model, true_shifts  # noqa: E402
 
 FORK = FRAMES_IN - 1  # index of frame 11, the last one seen
@@ -106,6 +112,50 @@ def scene_at_fork(seed: int, video_id: int) -> tuple[S.Sliding, np.random.Genera
     return state, rng
 
 
+def state_from_masks(mask: np.ndarray) -> tuple[list[int], S.Sliding]:
+    """Frame 11's objects of a class-id stack (T >= 11, H, W) and a Sliding state of them at
+    frame 11 read off their centroids alone: floor position and velocity from a line through
+    the centroids of frames 10 and 11, unprojected at object-centre height (RADIUS); the
+    shape (so the friction) from the class id; the friction factor the spread's mean."""
+    centre, count = class_centroids(torch.from_numpy(mask[:FRAMES_IN]).long(), NUM_CLASSES,
+                                    torch.float64)  # fmt: skip
+    centre, count = centre.numpy(), count.numpy()  # (11, K, 2), (11, K)
+    ids = [k for k in range(1, NUM_CLASSES) if count[FORK, k] > 0]
+    n = len(ids)
+    pos, vel = np.zeros((n, 2)), np.zeros((n, 2))
+    for j, k in enumerate(ids):
+        x, z = S.unproject_floor(centre[FORK - 1 :, k, 0], centre[FORK - 1 :, k, 1], S.RADIUS)
+        pos[j] = x[-1], z[-1]
+        if count[FORK - 1, k] > 0:  # seen in frame 10 too
+            vel[j] = x[1] - x[0], z[1] - z[0]
+    vel[np.hypot(vel[:, 0], vel[:, 1]) < S.REST_SPEED] = 0.0
+    shape = (np.array(ids, dtype=int) - 1) // 16  # class_id's layout
+    kinds = np.stack([shape, (np.array(ids) - 1) // 8 % 2, (np.array(ids) - 1) % 8], 1)
+    friction = np.full(n, float(np.mean(S.FRICTION_SPREAD)))
+    drag = friction * np.asarray(S.DRAG)[shape]
+    decel = friction * np.asarray(S.DECEL_PX)[shape] / S.px_per_unit(S.MID_Z)
+    out_pos = np.zeros((FRAMES, n, 2))
+    out_pos[FORK] = pos
+    state = S.Sliding(kinds, friction, drag, decel, pos, vel, np.ones(n), np.zeros(n),
+                      np.zeros(n, dtype=int), {}, out_pos, np.zeros((FRAMES, n)))  # fmt: skip
+    return ids, state
+
+
+def physics_from_masks(mask: np.ndarray, collide: bool) -> torch.Tensor:
+    """(1, 11, H, W) class ids: frame 11's objects of `mask` (22 or 11 frames) moved by the
+    image displacement of their centres when `state_from_masks` is slid to frame 22."""
+    ids, state = state_from_masks(mask)
+    last = torch.from_numpy(mask[FORK])
+    if not ids:
+        return torch.zeros(1, FRAMES - FRAMES_IN, *last.shape, dtype=torch.uint8)
+    S.slide(state, np.random.default_rng(0), FORK + 1, FRAMES, collide)  # no entries: no draws
+    centre = state.out_pos[FORK:]  # (12, N, 2) floor points, frame 11 first
+    lifted = np.stack([centre[..., 0], np.full(centre.shape[:-1], S.RADIUS), centre[..., 1]], -1)
+    image = S.project(lifted)[0]  # (12, N, 2) x, y
+    shift = torch.from_numpy((image[1:] - image[0]).transpose(1, 0, 2)[..., ::-1].copy())
+    return paint_shifted(last, torch.tensor(ids), shift.round().long())[None]  # (1, 11, H, W)
+
+
 def velocity_errors(scene: S.Scene, mask: np.ndarray) -> list[tuple[float, float]]:
     """(last step, 5-frame fit) errors in px/frame of the image velocity read from the true
     mask's centroids, against the floor contact point's, for objects moving at frame 11."""
@@ -135,6 +185,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=100, help="generated val videos")
     ap.add_argument("--seed", type=int, default=0, help="the generation's seed (synth --seed)")
+    ap.add_argument("--first-id", type=int, default=SPLITS["val"][0], help="the first video id")
     ap.add_argument("--noise", default="0.5:0.2,1:0.5,2:1",
                     help="P:V pairs, px and px/frame, of the noisy-state rows")  # fmt: skip
     ap.add_argument("--tracks", type=Path, default=None, help="a track forecaster: its row too")
@@ -154,8 +205,7 @@ def main() -> None:
     start = time.perf_counter()
     acc: dict[str, FrameJaccard] = {"copy_frame11": FrameJaccard()}
     errors = []
-    first = SPLITS["val"][0]
-    for video_id in range(first, first + args.videos):
+    for video_id in range(args.first_id, args.first_id + args.videos):
         state, rng = scene_at_fork(args.seed, video_id)
         scenes = forks(state, rng, noise, video_id)
         if not np.array_equal(
@@ -171,6 +221,11 @@ def main() -> None:
             hybrid = np.concatenate([true[:FRAMES_IN], future[FRAMES_IN:]])  # seen, then the copy's
             acc.setdefault(name, FrameJaccard()).update(true_shifts(torch.from_numpy(hybrid[None])),
                                                         target)  # fmt: skip
+        for name, collide in (
+            ("physics_from_masks", True),
+            ("physics_from_masks_no_collisions", False),
+        ):
+            acc.setdefault(name, FrameJaccard()).update(physics_from_masks(true, collide), target)
         if tracks is not None:
             with torch.no_grad():
                 pred = tracks(torch.from_numpy(true[None, :FRAMES_IN]).long()).argmax(2)
@@ -186,6 +241,7 @@ def main() -> None:
         "cpu": cpu_model(),
         "videos": args.videos,
         "seed": args.seed,
+        "first_id": args.first_id,
         "inputs": "the generator's scenes; frame 11's true objects moved by each copy's shifts",
         "tracks": str(args.tracks) if args.tracks else None,
         "rows": rows,

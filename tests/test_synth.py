@@ -22,9 +22,11 @@ from convrnn_video.ingest.synth.scene import (
     RADIUS,
     Sliding,
     in_view,
+    project,
     simulate,
     slide,
     start,
+    unproject_floor,
 )
 from convrnn_video.ingest.synth.writer import video_rng
 from faults import run_faulted
@@ -188,6 +190,17 @@ def test_a_scene_copied_at_frame_11_slides_on_as_simulate_does() -> None:
         assert not state.out_pos[11:].any() and state.out_pos[10].any()
         compared += 1
     assert compared >= 5
+
+
+def test_unproject_floor_finds_the_floor_point_under_a_point_seen_at_a_height() -> None:
+    """What knowable.py reads an object's floor position by: a point `height` above the floor,
+    projected, unprojects back to the floor point under it."""
+    floor_points = np.array([[-2.0, 6.0], [0.5, 9.0], [3.0, 12.0]])
+    for height in (0.0, RADIUS):
+        world = np.stack([floor_points[:, 0], np.full(3, height), floor_points[:, 1]], -1)
+        xy = project(world)[0]
+        x, z = unproject_floor(xy[:, 0], xy[:, 1], height)
+        assert np.allclose(np.stack([x, z], -1), floor_points, atol=1e-9)
 
 
 def test_objects_pass_through_each_other_without_collisions() -> None:

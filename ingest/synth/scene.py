@@ -79,11 +79,14 @@ def project(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xy, zc
 
 
-def unproject_floor(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Image pixels (below the horizon) -> the floor point (X, Z) seen there."""
+def unproject_floor(
+    x: np.ndarray, y: np.ndarray, height: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image pixels (below the horizon) -> the floor point (X, Z) under the point `height`
+    above the floor that is seen there (0: the floor point itself)."""
     u, v = (np.asarray(x) - CX) / FOCAL, -(np.asarray(y) - CY) / FOCAL
     dy, dz = v * _COS - _SIN, v * _SIN + _COS
-    t = CAM_HEIGHT / -dy
+    t = (CAM_HEIGHT - height) / -dy
     return t * u, t * dz
 
 
