@@ -171,7 +171,6 @@ def test_objects_slow_down_and_collisions_set_resting_ones_moving(
     assert n_at_rest / n_moving >= 0.27  # within a third of the real 0.41
 
 
-@pytest.mark.slow
 def test_a_scene_copied_at_frame_11_slides_on_as_simulate_does() -> None:
     """benchmarks/knowable.py forks scenes at frame 11: the copy, slid on with the same RNG,
     is simulate's scene, and sliding it leaves the original where it was."""
@@ -226,6 +225,7 @@ def test_objects_pass_through_each_other_without_collisions() -> None:
     assert through.out_pos[-1, 0, 0] > 2.0 > through.out_pos[-1, 1, 0] + 4.0
 
 
+@pytest.mark.slow
 def test_same_files_whatever_the_worker_count(tmp_path: Path) -> None:
     counts = dict(train=3, val=1, unlabeled=3, hidden=1)
     generate(SynthConfig(out=tmp_path / "w1", workers=1, progress=False, **counts))
