@@ -46,9 +46,12 @@ from convrnn_video.ingest.synth import scene as S  # noqa: E402
 from convrnn_video.ingest.synth.config import SPLITS  # noqa: E402
 from convrnn_video.ingest.synth.render import render  # noqa: E402
 from convrnn_video.ingest.synth.writer import video_rng  # noqa: E402
+from convrnn_video.runtime.checkpoint import load_model  # noqa: E402
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
 from convrnn_video.shards.format import NUM_CLASSES  # noqa: E402
 from extrapolate import FRAMES_IN, cpu_model, true_shifts  # noqa: E402
+
+from convrnn_video import PipelineError  # noqa: E402
 
 FORK = FRAMES_IN - 1  # index of frame 11, the last one seen
 FRAMES = 22
@@ -129,11 +132,9 @@ def state_from_masks(mask: np.ndarray) -> tuple[list[int], S.Sliding]:
         if count[FORK - 1, k] > 0:  # seen in frame 10 too
             vel[j] = x[1] - x[0], z[1] - z[0]
     vel[np.hypot(vel[:, 0], vel[:, 1]) < S.REST_SPEED] = 0.0
-    shape = (np.array(ids, dtype=int) - 1) // 16  # class_id's layout
-    kinds = np.stack([shape, (np.array(ids) - 1) // 8 % 2, (np.array(ids) - 1) % 8], 1)
+    kinds = S.kinds_of(np.array(ids, dtype=int)).reshape(n, 3)
     friction = np.full(n, float(np.mean(S.FRICTION_SPREAD)))
-    drag = friction * np.asarray(S.DRAG)[shape]
-    decel = friction * np.asarray(S.DECEL_PX)[shape] / S.px_per_unit(S.MID_Z)
+    drag, decel = S.slowing(kinds[:, 0], friction)
     out_pos = np.zeros((FRAMES, n, 2))
     out_pos[FORK] = pos
     state = S.Sliding(kinds, friction, drag, decel, pos, vel, np.ones(n), np.zeros(n),
@@ -190,13 +191,15 @@ def main() -> None:
                     help="P:V pairs, px and px/frame, of the noisy-state rows")  # fmt: skip
     ap.add_argument("--tracks", type=Path, default=None, help="a track forecaster: its row too")
     args = ap.parse_args()
-    noise = [tuple(float(x) for x in pair.split(":")) for pair in args.noise.split(",") if pair]
+    if args.videos < 1:
+        ap.error(f"--videos must be at least 1, got {args.videos}")
+    try:
+        noise = [(float(p), float(v)) for p, v in (pair.split(":") for pair in
+                                                    args.noise.split(",") if pair)]  # fmt: skip
+    except ValueError:
+        ap.error(f"--noise takes P:V pairs of numbers, e.g. 0.5:0.2,1:0.5; got {args.noise!r}")
     tracks = None
     if args.tracks is not None:
-        from convrnn_video.runtime.checkpoint import load_model
-
-        from convrnn_video import PipelineError
-
         try:
             tracks = load_model(args.tracks, task="tracks")[0]
         except PipelineError as e:  # a missing or broken checkpoint: one line, no traceback

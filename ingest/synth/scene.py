@@ -70,6 +70,12 @@ def class_id(shape: int, material: int, colour: int) -> int:
     return shape * 16 + material * 8 + colour + 1
 
 
+def kinds_of(ids: np.ndarray) -> np.ndarray:
+    """(N, 3) (shape, material, colour) of class ids (N,) 1-48: `class_id` undone."""
+    k = np.asarray(ids, dtype=int) - 1
+    return np.stack([k // 16, k // 8 % 2, k % 8], axis=1)
+
+
 def project(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World points (..., 3) -> image (x, y) in pixels and camera depth, shapes (..., 2), (...)."""
     px, py, pz = points[..., 0], points[..., 1] - CAM_HEIGHT, points[..., 2]
@@ -229,14 +235,21 @@ def start(rng: np.random.Generator, frames: int) -> Sliding:
     pos, enter_at, entries, placed = _place(rng, n_total, n_start, frames)
     vel = np.zeros((n_total, 2))
     friction = rng.uniform(*FRICTION_SPREAD, size=n_total)
-    drag = friction * np.asarray(DRAG)[kinds[:, 0]]  # (N,) share of the speed lost per frame
-    decel = friction * np.asarray(DECEL_PX)[kinds[:, 0]] / px_per_unit(MID_Z)  # (N,) floor units
+    drag, decel = slowing(kinds[:, 0], friction)
     _launch_at_start(rng, pos, vel, placed, drag, decel)
 
     spin = rng.uniform(0.6, 1.6, size=n_total) * rng.choice([-1.0, 1.0], size=n_total)
     angle = rng.uniform(0, math.pi / 2, size=n_total)
     return Sliding(kinds, friction, drag, decel, pos, vel, spin, angle, enter_at, entries,
                    np.zeros((frames, n_total, 2)), np.zeros((frames, n_total)))  # fmt: skip
+
+
+def slowing(shape: np.ndarray, friction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(drag, decel) of objects of `shape` (N,) with their friction factors (N,): the share of
+    the speed lost per frame, and the floor units of speed lost per frame."""
+    drag = friction * np.asarray(DRAG)[shape]
+    decel = friction * np.asarray(DECEL_PX)[shape] / px_per_unit(MID_Z)
+    return drag, decel
 
 
 def slide(
