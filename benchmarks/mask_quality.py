@@ -12,6 +12,8 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
     6. the ceiling: the segmenter on the true frame 22
     7. the object-track forecaster (`train --task tracks`, its recipe) on train's true masks
        and the unlabeled pseudo-masks: frame 11's objects moved along learned displacements
+    7b. 7 with the hits between its objects played out (`fit-contacts` on 400 of train's true
+       masks: convrnn/contacts.py)
 
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
     python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
@@ -125,6 +127,9 @@ def mask_rows(models: dict, segmenter) -> dict:
     def tracks(batch, seen, context):
         return models["tracks"](seen).argmax(2)[:, -1]
 
+    def contacts(batch, seen, context):
+        return models["contacts"](seen).argmax(2)[:, -1]
+
     def masks(name, relabel=False):
         def fn(batch, seen, context):
             with context:
@@ -144,10 +149,26 @@ def mask_rows(models: dict, segmenter) -> dict:
         "5_finetuned_relabel": masks("finetuned", relabel=True),
         "6_segmenter_on_true_frame22": truth,
         "7_tracks_plus_pseudo": tracks,
+        "7b_tracks_with_contacts": contacts,
     }
     # the rows of the models trained (--rows), beside the untrained 1, 1b and 6
-    need = {"2": "rgb", "3": "train", "4": "pseudo", "5": "finetuned", "7": "tracks"}
-    return {k: fn for k, fn in rows.items() if k[0] not in need or need[k[0]] in models}
+    need = {"2": "rgb", "3": "train", "4": "pseudo", "5": "finetuned", "7": "tracks",
+            "7b": "contacts"}  # fmt: skip
+    return {k: fn for k, fn in rows.items()
+            if k.split("_")[0] not in need or need[k.split("_")[0]] in models}  # fmt: skip
+
+
+def fit_contacts_run(args, shards: Path, tracks: Path) -> dict:
+    """`fit-contacts` for the tracks row's forecaster on 400 of train's true masks -> the
+    summary of the new checkpoint (its constants, the fit's scores and seconds)."""
+    from convrnn_video.train.config import ContactsConfig
+    from convrnn_video.train.contacts import run_fit_contacts
+
+    out = args.cache / "runs" / "tracks-contacts.pt"
+    out.unlink(missing_ok=True)  # this script's own file, made again with its tracks row
+    fit = run_fit_contacts(ContactsConfig(model=str(tracks), shards=str(shards), out=str(out),
+                                          check_split=None))  # fmt: skip
+    return {"ckpt": out, "fit": fit["fit"], "contacts": fit["contacts"], "seconds": fit["seconds"]}
 
 
 def main() -> None:
@@ -227,6 +248,8 @@ def main() -> None:
     for name in ROWS:  # in this order: the fine-tune starts from the pseudo row
         if name in wanted:
             runs[name] = plans[name]()
+    if "tracks" in runs:
+        runs["contacts"] = fit_contacts_run(args, shards, runs["tracks"]["ckpt"])
     models = {name: load_model(r["ckpt"], device)[0] for name, r in runs.items()}
     segmenter = load_model(seg, device, task="segment")[0]
     rows = score(mask_rows(models, segmenter), shards, segmenter, precision, device)

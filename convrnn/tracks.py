@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import ModelConfig
+from .contacts import Contacts, with_contacts
 from .extrapolate import DECAY, class_centroids, paint_shifted
 
 NEIGHBOUR_FEATURES = 6  # offset (2), relative velocity (2), size, present
@@ -45,6 +46,7 @@ class Tracks(NamedTuple):
 
     features: Tensor  # (B, K, F) float32
     present: Tensor  # (B, K) bool: the object shows in the last input mask
+    centre: Tensor  # (B, K, 2) its centroid in the last input mask, px as (x, y)
     guess: Tensor  # (B, K, T_out, 2) the extrapolation guess, px as (x, y)
     target: Tensor | None  # (B, K, T_out, 2) true displacement from the last input mask, px
     weight: Tensor | None  # (B, K, T_out) 1 where the object shows in the target frame
@@ -124,7 +126,7 @@ def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -
         target = centre[:, fi : fi + fo].transpose(1, 2) - last[:, :, None]  # (B, K, T_out, 2)
         weight = (count[:, fi : fi + fo] > 0).transpose(1, 2) & present[..., None]
         weight = weight.float()
-    return Tracks(features, present, guess, target, weight)
+    return Tracks(features, present, last, guess, target, weight)
 
 
 # Speeds in feature units per frame are about 0.2 (10 px on 160x240); this brings them near 1.
@@ -223,8 +225,15 @@ class TrackForecaster(nn.Module):
     @torch.no_grad()
     def shifts(self, tracks: Tracks, height: int, width: int) -> Tensor:
         """Whole-pixel displacements (B, K, T_out, 2) int64 on the CPU as (row, column): what
-        `moved` moves each object of `tracks` by."""
-        return self.displacements(tracks, height, width).flip(-1).round().long().cpu()
+        `moved` moves each object of `tracks` by; with `track_contacts`, played out with the
+        hits between each video's objects (`convrnn.contacts`)."""
+        shift = self.displacements(tracks, height, width).float().cpu()  # (B, K, T_out, 2) xy
+        if self.cfg.track_contacts:
+            contacts = Contacts(*self.cfg.track_contacts)
+            for i in range(len(shift)):
+                k = tracks.present[i].nonzero().flatten().cpu()  # (N,) this video's objects
+                shift[i, k] = with_contacts(shift[i, k], tracks.centre[i, k].cpu(), contacts)
+        return shift.flip(-1).round().long()
 
     @torch.no_grad()
     def moved(self, tracks: Tracks, last: Tensor, shift: Tensor | None = None) -> Tensor:

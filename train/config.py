@@ -343,3 +343,25 @@ def merge_for_resume(
         )
     changes["resume"] = True
     return dataclasses.replace(base, **changes).validate()
+
+
+@dataclass(frozen=True)
+class ContactsConfig:
+    """Every option of `python cli.py fit-contacts` (train/contacts.py), checked once."""
+
+    model: str  # the track forecaster checkpoint (`train --task tracks`)
+    shards: str  # shard folder or URL made by `ingest`
+    out: str  # the new checkpoint: the forecaster with the fitted contacts
+    split: str = "train"  # the labelled split the constants are fitted on
+    check_split: str | None = "val"  # a labelled split scored with and without them (None: none)
+    videos: int | None = 400  # the first N videos of each split (None: all of them)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.videos is not None and self.videos < 1:
+            problems.append(f"--videos must be at least 1, got {self.videos}")
+        if self.check_split == self.split:
+            problems.append(f"--check-split {self.check_split!r} is the fit split: the check "
+                            "needs videos the fit has not seen")  # fmt: skip
+        if problems:
+            raise TrainError("; ".join(problems))

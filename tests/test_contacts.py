@@ -1,0 +1,144 @@
+"""convrnn/contacts.py and train/contacts.py: hits between the track forecaster's objects, from
+two discs by hand to `fit-contacts` on the conftest shards and a prediction with its output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from convrnn_video.convrnn import get_preset
+from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
+from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.train.config import ContactsConfig
+from convrnn_video.train.errors import TrainError
+
+from tests.infer_helpers import run_cli, tiny_segmenter
+
+# discs of radius 5 px everywhere, distances as in the image, no loss in a hit
+ELASTIC = Contacts(reach=1.0, restitution=1.0, keep=1.0, decay=1.0, squash=1.0,
+                   radius_slope=0.0, radius_top=5.0)  # fmt: skip
+
+
+def head_on(speed: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Object 0 at x=10 sliding right at `speed` px/frame towards object 1, still at x=40."""
+    centre = torch.tensor([[10.0, 20.0], [40.0, 20.0]])
+    shift = torch.zeros(2, steps, 2)
+    shift[0, :, 0] = speed * torch.arange(1, steps + 1)
+    return shift, centre
+
+
+def test_an_elastic_head_on_hit_passes_the_motion_on() -> None:
+    shift, centre = head_on(4.0, 10)
+    out = with_contacts(shift, centre, ELASTIC)
+    # the discs touch when 10 px apart: object 0 stops near x=30 and object 1 takes its speed
+    assert abs(float(out[0, -1, 0]) - 20.0) <= 1.0, out[0, :, 0]
+    assert abs(float(out[1, -1, 0] - out[1, -2, 0]) - 4.0) < 1e-6, out[1, :, 0]
+    assert float(out[1, -1, 0]) > 15.0
+    assert torch.equal(out[:, :, 1], torch.zeros(2, 10))  # nothing moves sideways
+    # losses in the hit: the struck object leaves slower and slows down afterwards
+    lossy = with_contacts(shift, centre, dataclasses.replace(ELASTIC, keep=0.5, decay=0.9))
+    assert 0 < float(lossy[1, -1, 0]) < float(out[1, -1, 0])
+
+
+def test_objects_that_never_meet_keep_their_paths() -> None:
+    shift, centre = head_on(1.0, 10)  # object 0 ends at x=20, 20 px short of object 1
+    assert torch.equal(with_contacts(shift, centre, ELASTIC), shift)
+    alone = shift[:1]
+    assert with_contacts(alone, centre[:1], ELASTIC) is alone  # one object: nothing to hit
+
+
+def test_a_pair_that_starts_overlapping_only_hits_after_parting() -> None:
+    # one in front of the other in the image (3 px apart): they drift apart without a hit
+    centre = torch.tensor([[30.0, 20.0], [33.0, 20.0]])
+    shift = torch.zeros(2, 6, 2)
+    shift[1, :, 0] = 2.0 * torch.arange(1, 7)
+    assert torch.equal(with_contacts(shift, centre, ELASTIC), shift)
+
+
+def test_the_vertical_squash_makes_rows_count_more() -> None:
+    # object 0 slides down to 6 rows above object 1: a hit in the plain image (discs of 5 px),
+    # a near miss when rows count double (the floor seen at a slant)
+    centre = torch.tensor([[30.0, 10.0], [30.0, 26.0]])
+    shift = torch.zeros(2, 4, 2)
+    shift[0, :, 1] = 2.5 * torch.arange(1, 5)
+    flat = with_contacts(shift, centre, ELASTIC)
+    slanted = with_contacts(shift, centre, dataclasses.replace(ELASTIC, squash=2.0))
+    assert float(flat[1, -1, 1]) > 0.5  # struck: object 1 moves down
+    assert torch.equal(slanted, shift)
+
+
+def test_the_radius_line_is_a_least_squares_fit() -> None:
+    rows = torch.tensor([0.0, 50.0, 100.0, 150.0])
+    slope, top = radius_line(rows, 6.0 + 0.1 * rows)
+    assert abs(slope - 0.1) < 1e-9 and abs(top - 6.0) < 1e-9
+
+
+def test_model_config_holds_seven_constants_or_none() -> None:
+    cfg = get_preset("tracks", track_contacts=ELASTIC.as_tuple())
+    assert cfg.track_contacts == ELASTIC.as_tuple()
+    assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
+    with pytest.raises(ValueError, match="track_contacts holds 7 constants"):
+        get_preset("tracks", track_contacts=(1.0, 2.0))
+
+
+def test_the_forecaster_plays_the_hits_out() -> None:
+    # a 4x4 square sliding right at 3 px/frame towards a still one, 20 px away
+    masks = torch.zeros(1, 4, 40, 60, dtype=torch.long)
+    for t in range(4):
+        masks[0, t, 10:14, 5 + 3 * t : 9 + 3 * t] = 1
+        masks[0, t, 10:14, 34:38] = 2
+    cfg = get_preset("tracks", frames_in=4, frames_out=8, height=40, width=60)
+    torch.manual_seed(0)
+    plain = TrackForecaster(cfg).eval()  # zero-initialised: the extrapolation guess
+    hits = TrackForecaster(dataclasses.replace(cfg, track_contacts=dataclasses.replace(
+        ELASTIC, radius_top=2.0).as_tuple())).eval()  # fmt: skip
+    hits.load_state_dict(plain.state_dict())
+    tracks = object_tracks(masks, cfg)
+    free, played = plain.shifts(tracks, 40, 60), hits.shifts(tracks, 40, 60)
+    assert torch.equal(free[0, 2], torch.zeros(8, 2, dtype=torch.long))  # unplayed: 2 stays
+    assert int(played[0, 2, -1, 1]) > 0  # played: 2 is struck and moves right
+    assert int(played[0, 1, -1, 1]) < int(free[0, 1, -1, 1])  # and 1 stops short
+
+
+def test_contacts_config_reports_bad_options() -> None:
+    with pytest.raises(TrainError, match="--videos must be at least 1"):
+        ContactsConfig(model="m.pt", shards="s", out="o.pt", videos=0)
+    with pytest.raises(TrainError, match="is the fit split"):
+        ContactsConfig(model="m.pt", shards="s", out="o.pt", check_split="train")
+
+
+@pytest.mark.slow
+def test_fit_contacts_writes_a_forecaster_that_plays_hits(shard_root: Path, tmp_path: Path) -> None:
+    manifest = json.loads((shard_root / "manifest.json").read_text())
+    h, w = manifest["splits"]["train"]["height"], manifest["splits"]["train"]["width"]
+    model = save_untrained(tmp_path / "tracks.pt", get_preset("tracks", height=h, width=w))
+    out = tmp_path / "contacts.pt"
+    args = ("fit-contacts", "--model", str(model), "--shards", str(shard_root), "--out", str(out))
+    proc = run_cli(*args, "--json")
+    report = json.loads(proc.stdout)
+    assert report["fit"]["videos"] == 6 and report["check"]["videos"] == 4
+    assert report["check"]["split"] == "val"
+    for part in ("fit", "check"):
+        assert 0.0 <= report[part]["frame22_without"] <= 1.0
+    forecaster, cfg, payload = load_model(out, task="tracks")
+    assert cfg.track_contacts == Contacts(**report["contacts"]).as_tuple()
+    assert payload["contacts_fit"]["fit"]["split"] == "train"
+    old = load_checkpoint(model)["model"]
+    assert all(torch.equal(old[k], v) for k, v in payload["model"].items())  # same weights
+    # the new checkpoint predicts: its masks go into a store
+    segmenter = tiny_segmenter(tmp_path / "seg.pt")
+    proc = run_cli("predict", "--shards", str(shard_root), "--ckpt", str(out), "--segmenter",
+                   str(segmenter), "--split", "val", "--out", str(tmp_path / "p.zarr"),
+                   "--no-progress")  # fmt: skip
+    assert "predicted 4 of 4 val videos" in proc.stdout + proc.stderr, proc.stdout
+    # never over an existing file; a split without masks is refused; one error line each
+    again = run_cli(*args, check=False)
+    assert again.returncode == 1 and again.stderr.strip().startswith("error:"), again.stderr
+    assert "exists" in again.stderr and "Traceback" not in again.stderr
+    unlabelled = run_cli(*args[:-1], str(tmp_path / "u.pt"), "--split", "unlabeled", check=False)
+    assert unlabelled.returncode == 1 and "has no masks" in unlabelled.stderr
+    assert not (tmp_path / "u.pt").exists()

@@ -1,0 +1,174 @@
+"""`fit-contacts`: fit the contact stage's seven constants (convrnn/contacts.py) for a track
+forecaster on labelled videos, and write the forecaster with them as a new checkpoint.
+
+The constants are found by coordinate search (each in turn over a short list of values, twice
+round), scored by the course's Jaccard of frame 22 when the last input mask's objects are moved
+by the forecaster's displacements played out with hits; the disc radius line is fitted to the
+objects' sizes. The fit reads true masks of a labelled split straight from the shards' mask.npy
+members (no frame is decoded); a second labelled split (`check_split`) scores the forecaster
+with and without the contacts on videos the fit has not seen, so the report says whether they
+help before anyone predicts with them. The new checkpoint is the old one with
+`model_config["track_contacts"]` set: every command that reads a track forecaster (`predict`,
+`submit`, `evaluate`, `show`) plays the hits without a flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
+from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted
+from convrnn_video.convrnn.tracks import object_tracks
+from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
+from convrnn_video.runtime.jaccard import FrameJaccard
+from convrnn_video.shards.manifest import read_manifest
+from convrnn_video.shards.reader import decode_mask, read_shard, split_shards
+from convrnn_video.train.config import ContactsConfig
+from convrnn_video.train.errors import TrainError
+
+# The values the coordinate search tries for each constant (the radius line is fitted).
+SEARCH: dict[str, tuple[float, ...]] = {
+    "reach": (0.8, 0.9, 1.0, 1.1, 1.2),
+    "restitution": (0.5, 0.85, 1.0),
+    "keep": (0.5, 0.65, 0.8, 1.0),
+    "decay": (0.75, 0.9, 0.97),
+    "squash": (1.0, 1.6, 2.2, 3.0),
+}
+ROUNDS = 2
+CHUNK = 32  # videos whose tracks are read at once
+
+
+@dataclasses.dataclass
+class Video:
+    """What scoring one video needs: its objects and where the forecaster sends them."""
+
+    ids: torch.Tensor  # (N,) the class ids of the last input mask's objects
+    shift: torch.Tensor  # (N, T_out, 2) the forecaster's displacements, px as (x, y)
+    centre: torch.Tensor  # (N, 2) their centroids in the last input mask, px as (x, y)
+    last: torch.Tensor  # (H, W) uint8 the last input mask
+    target: torch.Tensor  # (H, W) uint8 the true last forecast frame (frame 22)
+
+
+def read_masks(shards: str, split: str, videos: int | None, need: int) -> np.ndarray:
+    """The first `videos` (all with None) true masks (V, need, H, W) uint8 of a labelled split,
+    in id order: a TrainError if the split has no masks or fewer than `need` frames."""
+    manifest = read_manifest(shards)
+    entry = manifest["splits"].get(split)
+    if entry is None:
+        raise TrainError(f"{shards} has no split {split!r}; it has {sorted(manifest['splits'])}")
+    if not entry.get("masks"):
+        raise TrainError(f"split {split!r} of {shards} has no masks: fit-contacts needs a "
+                         "labelled split (train or val)")  # fmt: skip
+    out: list[np.ndarray] = []
+    for ref in split_shards(shards, manifest, split):
+        for sample in read_shard(ref):
+            mask = decode_mask(sample)
+            if len(mask) < need:
+                raise TrainError(f"shard {ref}: sample {sample['__key__']} has {len(mask)} "
+                                 f"frames; the forecaster needs {need}")  # fmt: skip
+            out.append(mask[:need])
+            if videos is not None and len(out) == videos:
+                return np.stack(out)
+    if not out:
+        raise TrainError(f"split {split!r} of {shards} holds no video")
+    return np.stack(out)
+
+
+def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor, torch.Tensor]:
+    """Every video's `Video`, and the rows (M,) and radii (M,) px of all their objects (a radius
+    from the object's largest pixel count over the input masks, as a disc's)."""
+    cfg = model.cfg
+    fi, fo = cfg.frames_in, cfg.frames_out
+    videos, rows, radii = [], [], []
+    for start in range(0, len(masks), CHUNK):
+        chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W) uint8
+        b, _, h, w = chunk.shape
+        seen = chunk[:, :fi].long()
+        tracks = object_tracks(seen, cfg)
+        with torch.no_grad():
+            shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
+        _, count = class_centroids(seen.flatten(0, 1), cfg.num_classes)  # (B*T_in, K)
+        size = count.view(b, fi, -1).amax(1)  # (B, K) largest pixel count
+        for i in range(b):
+            k = tracks.present[i].nonzero().flatten().cpu()
+            centre = tracks.centre[i, k].float().cpu()
+            videos.append(Video(k, shift[i, k], centre, chunk[i, fi - 1], chunk[i, fi + fo - 1]))
+            rows.append(centre[:, 1])
+            radii.append((size[i, k].float() / torch.pi).sqrt())
+    return videos, torch.cat(rows), torch.cat(radii)
+
+
+def frame22(videos: list[Video], contacts: Contacts | None) -> float:
+    """The course's Jaccard of the last forecast frame over `videos`, objects moved by the
+    forecaster's displacements (played out with `contacts` when given)."""
+    pred, true = [], []
+    for v in videos:
+        if len(v.ids) == 0:
+            pred.append(torch.zeros_like(v.last))
+        else:
+            shift = v.shift if contacts is None else with_contacts(v.shift, v.centre, contacts)
+            step = shift[:, -1:].flip(-1).round().long()  # (N, 1, 2) as (row, column)
+            pred.append(paint_shifted(v.last, v.ids, step)[0])
+        true.append(v.target)
+    acc = FrameJaccard()
+    acc.update(torch.stack(pred)[:, None], torch.stack(true)[:, None])
+    return float(acc.compute()["last"])
+
+
+def search(videos: list[Video], start: Contacts) -> tuple[Contacts, float]:
+    """The best constants found from `start` by coordinate search over SEARCH, and their score."""
+    scores: dict[Contacts, float] = {}
+
+    def score(c: Contacts) -> float:
+        if c not in scores:
+            scores[c] = frame22(videos, c)
+        return scores[c]
+
+    best = start
+    for _ in range(ROUNDS):
+        for name, values in SEARCH.items():
+            tried = [dataclasses.replace(best, **{name: v}) for v in values]
+            best = max([best, *tried], key=score)
+    return best, score(best)
+
+
+def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
+    """Fit, check and write (cfg.out, never over an existing file) -> the report."""
+    started = time.time()
+    out = Path(cfg.out)
+    if out.exists():
+        raise TrainError(f"{out} exists; give another --out (nothing is overwritten)")
+    model, model_cfg, payload = load_model(cfg.model, task="tracks")
+    need = model_cfg.frames_in + model_cfg.frames_out
+    fit, rows, radii = forecast_inputs(model, read_masks(cfg.shards, cfg.split, cfg.videos, need))
+    if len(rows) < 2:
+        raise TrainError(f"the {cfg.split} videos of {cfg.shards} hold {len(rows)} object(s); "
+                         "the contact fit needs objects to see")  # fmt: skip
+    slope, top = radius_line(rows, radii)
+    contacts, fitted = search(fit, Contacts(radius_slope=slope, radius_top=top))
+    report: dict[str, Any] = {
+        "model": str(cfg.model),
+        "contacts": dataclasses.asdict(contacts),
+        "fit": {
+            "split": cfg.split,
+            "videos": len(fit),
+            "frame22_without": frame22(fit, None),
+            "frame22_with": fitted,
+        },
+    }
+    if cfg.check_split:
+        check = forecast_inputs(model, read_masks(cfg.shards, cfg.check_split, cfg.videos, need))[0]
+        report["check"] = {
+            "split": cfg.check_split,
+            "videos": len(check),
+            "frame22_without": frame22(check, None),
+            "frame22_with": frame22(check, contacts),
+        }
+    model_config = {**payload["model_config"], "track_contacts": list(contacts.as_tuple())}
+    save_checkpoint(out, {**payload, "model_config": model_config, "contacts_fit": report})
+    return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
