@@ -97,6 +97,7 @@ MASK_PATH_WRITES = [
     ("train", [f"runs/seg/{name}" for name in ("best.pt", "last.pt", "config.json", "curves.png")]),
     ("label", ["labels/unlabeled.zarr"]),
     ("train", ["runs/tracks/best.pt", "runs/tracks/last.pt", "runs/tracks/val.csv"]),
+    ("fit-contacts", ["runs/tracks/contacts.pt"]),
     ("predict", ["val-masks.zarr"]),
     ("evaluate", ["report.json", "report.png"]),
     ("predict", ["hidden-masks.zarr"]),
