@@ -39,7 +39,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convrnn_video.convrnn import build_model, get_preset  # noqa: E402
-from convrnn_video.convrnn.forecaster import machine_prefers_channels_last  # noqa: E402
+from convrnn_video.convrnn.blocks import machine_prefers_channels_last  # noqa: E402
 from convrnn_video.runtime.device import autocast, keep_freed_memory, resolve_precision  # noqa: E402
 from convrnn_video.segment import build_segmenter  # noqa: E402
 from convrnn_video.segment import get_preset as segmenter_preset  # noqa: E402

@@ -26,7 +26,6 @@ import torch
 from torch import Tensor
 
 SUBSTEPS = 4  # contact checks per frame, so fast objects cannot pass through each other
-HIT_PX = 1.0  # an object whose path moves more than this has been hit (`hit_objects`)
 
 
 @dataclass(frozen=True)

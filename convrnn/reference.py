@@ -17,10 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cells import group_norm
-from .config import ModelConfig
-from .forecaster import (
-    EncoderForecaster,
+from .blocks import (
     build_head,
     build_stage_convs,
     build_ups,
@@ -28,6 +25,9 @@ from .forecaster import (
     scheduled_input,
     space_to_depth,
 )
+from .cells import group_norm
+from .config import ModelConfig
+from .forecaster import EncoderForecaster
 from .masks import copy_bonus_init
 from .refine import build_refine, snap_still
 

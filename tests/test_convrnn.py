@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 from convrnn_video.convrnn import PRESETS, ModelConfig, build_model, get_preset
-from convrnn_video.convrnn.forecaster import machine_prefers_channels_last, prefers_channels_last
+from convrnn_video.convrnn.blocks import machine_prefers_channels_last, prefers_channels_last
 from convrnn_video.convrnn.masks import copy_bonus_init, restrict_to_seen
 from convrnn_video.convrnn.reference import from_model
 from convrnn_video.convrnn.refine import snap_still

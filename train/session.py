@@ -1,12 +1,10 @@
 """Session: everything one training run holds (model, optimizer, state, files) and its chores:
-checking the shards, resuming, logging, validating and checkpointing. The loop drives it."""
+checking the shards, resuming, validating and checkpointing. The loop drives it; what the run
+writes and says besides checkpoints goes through its RunLog (train/runlog.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -30,27 +28,11 @@ from convrnn_video.train.data import check_shards, make_batches
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.init_from import init_model_config
-from convrnn_video.train.plots import write_curves
+from convrnn_video.train.runlog import RunLog, format_loss
 from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
-from convrnn_video.train.tables import write_tables
+from convrnn_video.train.tasks import get_task
 
 log = logging.getLogger(__name__)
-PLAIN_SECONDS = 30.0  # least time between plain progress lines (off a terminal)
-
-
-def format_loss(loss: float | None) -> str:
-    """A loss as a person reads it: 5 significant digits; "none" before any validation."""
-    return "none" if loss is None else f"{loss:.5g}"
-
-
-def format_seconds(seconds: float) -> str:
-    """A duration as "1 h 05 min", "3 min 20 s" or "42 s"."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
 
 
 def _resumed_config(
@@ -97,8 +79,6 @@ class Session:
         """The run in folder `run`: a new one, fine-tuned (--init-from) or resumed from
         RUN/last.pt (--resume, the saved options under the `explicit` ones); everything is
         checked before the run folder is written."""
-        from convrnn_video.train.tasks import get_task
-
         payload = load_checkpoint(run / runs.LAST) if cfg.resume else None
         if payload is not None:
             cfg = _resumed_config(payload, cfg, run / runs.LAST, explicit)
@@ -123,10 +103,11 @@ class Session:
         self.net: torch.nn.Module = self._wrap()
         self.baseline: dict[str, Any] | None = None
         self.started = time.time()
-        self._plain_at: float | None = None  # when the last plain progress line was logged
+        self.runlog = RunLog(cfg, run, env, self.task, self.budget())
         if env.is_main:
-            self._open_files(payload is not None)
-            log.info("%s", self.describe())
+            self.runlog.start(
+                self.settings(), self.steps_per_epoch, self.state.step, payload is not None
+            )
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -143,7 +124,6 @@ class Session:
         fresh = payload is None and not cfg.init_from
         self.model_cfg = self.task.fit_geometry(self.model_cfg, geometry, fresh)
         self.steps_per_epoch = self._preflight()
-        self.metrics_path = run / runs.METRICS
 
     def _build(self, payload: dict[str, Any] | None, init: dict[str, Any] | None) -> None:
         """Model, optimizer, scheduler and state: new, from the weights of `init`
@@ -210,32 +190,6 @@ class Session:
         """The optimizer steps the run takes at most (its epochs, capped by --max-steps)."""
         return epoch_budget(self.cfg.epochs, self.steps_per_epoch, self.cfg.max_steps)
 
-    def describe(self) -> str:
-        """What the run runs on and for how long, in two lines (logged before it starts)."""
-        cfg, env = self.cfg, self.env
-        params = sum(p.numel() for p in self.model.parameters())
-        procs = f", {env.world_size} processes" if env.distributed else ""
-        capped = cfg.max_steps and cfg.max_steps < cfg.epochs * self.steps_per_epoch
-        span = "--max-steps" if capped else f"{cfg.epochs} epochs"
-        limit = f", or {cfg.time_limit:g} min" if cfg.time_limit else ""
-        if cfg.lr_schedule == "cosine":
-            sched = f"cosine, warm-up {cfg.warmup_steps}"
-        else:
-            sched = "lowered on val plateaus"
-        if cfg.time_limit and not capped:  # the time ends the run, not the steps
-            budget = (
-                f"budget {cfg.time_limit:g} min (--time-limit; at most {self.budget():,} steps)"
-            )
-        else:
-            budget = f"budget {self.budget():,} steps ({span}{limit})"
-        return (
-            f"training {cfg.task} ({cfg.preset}, {params:,} parameters) on {env.device}, "
-            f"{self.precision}, {env.threads} thread(s){procs}: batch {cfg.batch_size}, "
-            f"{self.steps_per_epoch} steps per epoch\n"
-            f"{budget} from step {self.state.step}; "
-            f"lr {cfg.lr:g} ({sched}); ETA on the bar, else in the log after the first steps"
-        )
-
     def _restore(self, payload: dict[str, Any]) -> None:
         try:
             self.model.load_state_dict(payload["model"])
@@ -264,9 +218,9 @@ class Session:
             self.optimizer.param_groups[0]["lr"], format_loss(self.state.best_val),
         )  # fmt: skip
 
-    def _open_files(self, resumed: bool) -> None:
-        self.run.mkdir(parents=True, exist_ok=True)
-        resolved = {
+    def settings(self) -> dict[str, Any]:
+        """The run as resolved, for RUN/config.json: options, model, where and how it runs."""
+        return {
             "train": self.cfg.to_dict(),
             "model": self.model_cfg.to_dict(),
             "parameters": sum(p.numel() for p in self.model.parameters()),
@@ -277,27 +231,6 @@ class Session:
             "torch": torch.__version__,
             "command": sys.argv,
         }
-        tmp = self.run / (runs.CONFIG + ".tmp")
-        tmp.write_text(json.dumps(resolved, indent=2) + "\n")
-        os.replace(tmp, self.run / runs.CONFIG)
-        log.info("run folder %s (settings in %s; -v prints them)", self.run, runs.CONFIG)
-        log.debug("%s", json.dumps(resolved["train"], indent=None))
-        if resumed and self.metrics_path.exists():
-            # Drop lines written after the checkpoint we resume from: they will be redone.
-            kept = []
-            for line in self.metrics_path.read_text().splitlines():
-                try:
-                    if json.loads(line).get("step", 0) <= self.state.step:
-                        kept.append(line)
-                except json.JSONDecodeError:
-                    continue
-            # a new file renamed over the old one: a kill here keeps the whole history
-            tmp = self.metrics_path.with_name(runs.METRICS + ".tmp")
-            with open(tmp, "w") as f:
-                f.write("".join(k + "\n" for k in kept))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.metrics_path)
 
     # --- data ----------------------------------------------------------------------------
 
@@ -323,19 +256,8 @@ class Session:
     # --- logging -------------------------------------------------------------------------
 
     def progress_bar(self):
-        """A tqdm bar on a terminal; None off a terminal (a log file: plain lines instead), with
-        --no-progress, under --quiet and on ranks other than 0."""
-        shown = self.cfg.progress and sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
-        if not (self.env.is_main and shown):
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=self.budget(), initial=self.state.step, unit="step", dynamic_ncols=True)
-
-    def _append(self, record: dict[str, Any]) -> None:
-        if self.env.is_main:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+        """The run's progress bar, or None (see RunLog.progress_bar)."""
+        return self.runlog.progress_bar(self.state.step)
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -361,30 +283,7 @@ class Session:
         record = {"kind": "train", "step": st.step, "epoch": st.epoch}
         record.update({name: value / n for name, value in zip(names, sums, strict=True)})
         record.update({"lr": self.lr(), "samples_per_s": rate, "time": time.time() - self.started})
-        self._append(record)
-        if bar is not None:
-            bar.set_postfix(loss=f"{record['loss']:.5f}", samples_s=f"{rate:.1f}", epoch=st.epoch)
-        else:
-            self._plain_line(record)
-
-    def _plain_line(self, record: dict[str, Any]) -> None:
-        """Without a bar: a plain log line with the loss and the ETA, at most every
-        PLAIN_SECONDS (the first one always)."""
-        now = time.time()
-        if self._plain_at is not None and now - self._plain_at < PLAIN_SECONDS:
-            return
-        self._plain_at = now
-        st, total = self.state, self.budget()
-        rate = record["samples_per_s"] / (self.cfg.batch_size * self.env.world_size)  # steps/s
-        left = (total - st.step) / rate if rate > 0 else math.inf
-        if self.cfg.time_limit:  # the time limit may end the run first
-            left = min(left, max(0.0, 60 * self.cfg.time_limit - record.get("time", 0.0)))
-        eta = format_seconds(left) if math.isfinite(left) else "?"
-        log.info(
-            "step %d/%d (epoch %d): loss %.5f, lr %.3g, %.1f %s/s, ETA %s",
-            st.step, total, st.epoch, record["loss"], record["lr"], record["samples_per_s"],
-            self.task.samples, eta,
-        )  # fmt: skip
+        self.runlog.train(record, bar)
 
     # --- validation and checkpoints --------------------------------------------------------
 
@@ -419,35 +318,22 @@ class Session:
             st.last_val_step = st.step
         key = self.task.baseline_key
         beats = loss < copy_loss
-        self._append({
+        self.runlog.val({
             "kind": "val", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": self.lr(),
             f"{key}_loss": copy_loss, f"beats_{key}": beats, "best": better,
             "final": final, "model": metrics, key: self.baseline,
             "time": time.time() - self.started, "val_seconds": time.time() - t_start,
             "train_seconds": st.train_seconds,
         })  # fmt: skip
-        log.info(
-            "val step %d: loss %.5f (%s %.5f) | %s | lr %.3g%s",
-            st.step, loss, key, copy_loss, self.task.summary(metrics, self.baseline), self.lr(),
-            " (new best)" if better else "",
-        )  # fmt: skip
         if better:
             st.best_saved = loss
             self._save(runs.BEST)
-        if self.env.is_main and not final:  # a final validation: finish() draws them next
-            self._curves()
+        if not final:  # a final validation: finish() draws them next
+            self.runlog.curves()
         if not final and cfg.early_stop and st.bad >= cfg.early_stop:
             log.info("early stopping: no better val loss in %d validations", st.bad)
             return True
         return False
-
-    def _curves(self) -> None:
-        """curves.png, train.csv and val.csv from metrics.jsonl."""
-        write_curves(
-            self.metrics_path, self.run / runs.CURVES, self.task.curve_panels,
-            self.task.baseline_key,
-        )  # fmt: skip
-        write_tables(self.metrics_path, self.run)
 
     def payload(self) -> dict[str, Any]:
         """The checkpoint dict (collective: gathers every rank's RNG states)."""
@@ -498,19 +384,9 @@ class Session:
         diffs = max_diff_from_rank0(self.env, flat)
         steps = self.env.gather(self.state.step)
         lrs = self.env.gather(self.lr())
-        self._append({
+        self.runlog.end({
             "kind": "end", "step": self.state.step, "epoch": self.state.epoch,
             "rank_steps": steps, "rank_weight_diff": diffs, "rank_lr": lrs,
             "best_val": self.state.best_val, "clock_seconds": self.state.clock_seconds,
             "time": time.time() - self.started,
-        })  # fmt: skip
-        if self.env.is_main:
-            self._curves()
-        if max(diffs) > 0 or len(set(steps)) > 1 or len(set(lrs)) > 1:
-            log.warning(
-                "warning: ranks disagree: steps %s, weight diffs %s, lr %s", steps, diffs, lrs
-            )
-        log.info(
-            "done: %d steps, %d epochs, best val loss %s (best.pt); run folder %s",
-            self.state.step, self.state.epoch, format_loss(self.state.best_saved), self.run,
-        )  # fmt: skip
+        }, self.state.best_saved)  # fmt: skip
