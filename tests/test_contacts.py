@@ -141,4 +141,6 @@ def test_fit_contacts_writes_a_forecaster_that_plays_hits(shard_root: Path, tmp_
     assert "exists" in again.stderr and "Traceback" not in again.stderr
     unlabelled = run_cli(*args[:-1], str(tmp_path / "u.pt"), "--split", "unlabeled", check=False)
     assert unlabelled.returncode == 1 and "has no masks" in unlabelled.stderr
+    missing = run_cli(*args[:-1], str(tmp_path / "u.pt"), "--check-split", "test", check=False)
+    assert missing.returncode == 1 and "--check-split ''" in missing.stderr, missing.stderr
     assert not (tmp_path / "u.pt").exists()

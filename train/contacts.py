@@ -60,7 +60,9 @@ def read_masks(shards: str, split: str, videos: int | None, need: int) -> np.nda
     manifest = read_manifest(shards)
     entry = manifest["splits"].get(split)
     if entry is None:
-        raise TrainError(f"{shards} has no split {split!r}; it has {sorted(manifest['splits'])}")
+        raise TrainError(f"{shards} has no split {split!r} (it has {sorted(manifest['splits'])}): "
+                         "name another with --split or --check-split, or --check-split '' for "
+                         "no check")  # fmt: skip
     if not entry.get("masks"):
         raise TrainError(f"split {split!r} of {shards} has no masks: fit-contacts needs a "
                          "labelled split (train or val)")  # fmt: skip
@@ -145,7 +147,9 @@ def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
         raise TrainError(f"{out} exists; give another --out (nothing is overwritten)")
     model, model_cfg, payload = load_model(cfg.model, task="tracks")
     need = model_cfg.frames_in + model_cfg.frames_out
-    fit, rows, radii = forecast_inputs(model, read_masks(cfg.shards, cfg.split, cfg.videos, need))
+    masks = read_masks(cfg.shards, cfg.split, cfg.videos, need)
+    held = read_masks(cfg.shards, cfg.check_split, cfg.videos, need) if cfg.check_split else None
+    fit, rows, radii = forecast_inputs(model, masks)
     if len(rows) < 2:
         raise TrainError(f"the {cfg.split} videos of {cfg.shards} hold {len(rows)} object(s); "
                          "the contact fit needs objects to see")  # fmt: skip
@@ -161,8 +165,8 @@ def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
             "frame22_with": fitted,
         },
     }
-    if cfg.check_split:
-        check = forecast_inputs(model, read_masks(cfg.shards, cfg.check_split, cfg.videos, need))[0]
+    if held is not None:
+        check = forecast_inputs(model, held)[0]
         report["check"] = {
             "split": cfg.check_split,
             "videos": len(check),

@@ -1,75 +1,34 @@
 """Session: everything one training run holds (model, optimizer, state, files) and its chores:
 checking the shards, resuming, validating and checkpointing. The loop drives it; what the run
-writes and says besides checkpoints goes through its RunLog (train/runlog.py)."""
+writes and says besides checkpoints goes through its RunLog (train/runlog.py), its checkpoints
+and their resume through its Checkpoints (train/checkpoints.py)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from convrnn_video.runtime import runs
-from convrnn_video.runtime.checkpoint import (
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from convrnn_video.runtime.checkpoint import load_checkpoint
 from convrnn_video.runtime.device import autocast as device_autocast
 from convrnn_video.runtime.device import resolve_precision
 from convrnn_video.runtime.distributed import DistEnv, max_diff_from_rank0, unused_parameters
 from convrnn_video.shards.errors import ShardError
-from convrnn_video.train.config import TrainConfig, merge_for_resume
+from convrnn_video.train.checkpoints import Checkpoints, TrainState, resumed_config
+from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.data import check_shards, make_batches
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.identity import check_same_data, data_identity
 from convrnn_video.train.init_from import init_model_config
-from convrnn_video.train.runlog import RunLog, format_loss
+from convrnn_video.train.runlog import RunLog
 from convrnn_video.train.schedule import budget_progress, cosine_lr, epoch_budget
 from convrnn_video.train.tasks import get_task
 
 log = logging.getLogger(__name__)
-
-
-def _resumed_config(
-    payload: dict[str, Any], cfg: TrainConfig, last: Path, explicit: set[str] | None
-) -> TrainConfig:
-    """The options of a resumed run: those saved in its checkpoint `payload` (file `last`),
-    under the `explicit` ones typed now; a TrainError when they are missing or do not parse."""
-    saved = payload.get("train_config")
-    if not isinstance(saved, dict) or not saved:
-        raise TrainError(
-            f"{last} has no training options (train_config) to resume with; "
-            "it was not written by `train` (start a new run, or fine-tune from it "
-            "with --init-from)"
-        )
-    try:
-        return merge_for_resume(saved, cfg, explicit)
-    except (TypeError, ValueError) as exc:
-        raise TrainError(f"{last}: its training options do not parse: {exc}") from None
-
-
-@dataclass
-class TrainState:
-    """What the loop advances; saved in every checkpoint."""
-
-    step: int = 0  # optimizer steps done
-    epoch: int = 0  # current epoch (epochs completed)
-    batch_in_epoch: int = 0  # batches of the current epoch already trained on
-    best_val: float | None = None  # best validation loss so far
-    bad: int = 0  # validations since the best one (early stopping / plateau)
-    last_val_step: int = -1  # step of the last scheduled validation
-    best_saved: float | None = None  # val loss of the weights in best.pt
-    train_seconds: float = 0.0  # time spent fetching batches and stepping, over all resumes
-    # the run's wall clock (s) over all invocations, agreed by the ranks: the time limit stops
-    # on it and the cosine lr reads it
-    clock_seconds: float = 0.0
-    budget_seconds: float | None = None  # cosine lr: the first invocation's time limit, in s
-    budget_steps: int | None = None  # cosine lr without other budget: the first run's epochs' steps
 
 
 class Session:
@@ -81,7 +40,7 @@ class Session:
         checked before the run folder is written."""
         payload = load_checkpoint(run / runs.LAST) if cfg.resume else None
         if payload is not None:
-            cfg = _resumed_config(payload, cfg, run / runs.LAST, explicit)
+            cfg = resumed_config(payload, cfg, run / runs.LAST, explicit)
         cfg.out = str(run)
         self.task = get_task(cfg.task)
         init = None  # the --init-from checkpoint of a new run
@@ -141,7 +100,10 @@ class Session:
             budget_seconds=60 * cfg.time_limit if cfg.time_limit else None,
             budget_steps=cfg.epochs * self.steps_per_epoch,
         )
-        self._pending_rng: dict[str, Any] | None = None
+        self.checkpoints = Checkpoints(
+            cfg, self.run, env, self.task, self.model_cfg, self.data, self.has_val,
+            self.model, self.optimizer, self.scheduler,
+        )  # fmt: skip
         if init is not None:
             try:
                 self.model.load_state_dict(init["model"])
@@ -153,7 +115,7 @@ class Session:
                 ) from None
             log.info("starting from the weights of %s (step %s)", cfg.init_from, init.get("step"))
         if payload is not None:
-            self._restore(payload)
+            self.state = self.checkpoints.restore(payload)
             if self.state.budget_steps is None:  # saved before the epoch budget was kept
                 self.state.budget_steps = cfg.epochs * self.steps_per_epoch
         else:
@@ -190,34 +152,6 @@ class Session:
         """The optimizer steps the run takes at most (its epochs, capped by --max-steps)."""
         return epoch_budget(self.cfg.epochs, self.steps_per_epoch, self.cfg.max_steps)
 
-    def _restore(self, payload: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(payload["model"])
-            self.optimizer.load_state_dict(payload["optimizer"])
-            self.scheduler.load_state_dict(payload["scheduler"])
-            fields = TrainState.__dataclass_fields__
-            self.state = TrainState(**{k: payload[k] for k in fields if k in payload})
-            if "best_saved" not in payload:  # saved before best_saved was recorded
-                self.state.best_saved = self.state.best_val
-            if "clock_seconds" not in payload:  # saved before the clock: the nearest measure
-                self.state.clock_seconds = self.state.train_seconds
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise TrainError(f"{self.run / runs.LAST} cannot be resumed: {exc}") from exc
-        rngs = payload.get("rng") or []
-        if len(rngs) == self.env.world_size:
-            self._pending_rng = rngs[self.env.rank]
-        else:
-            log.warning(
-                "warning: the run was saved with %d processes, now %d: the data order "
-                "continues, the random streams restart", len(rngs), self.env.world_size,
-            )  # fmt: skip
-            torch.manual_seed(self.cfg.seed + 1 + self.env.rank + self.state.step)
-        log.info(
-            "resuming %s at step %d (epoch %d, batch %d), lr %.3g, best val %s",
-            self.run, self.state.step, self.state.epoch, self.state.batch_in_epoch,
-            self.optimizer.param_groups[0]["lr"], format_loss(self.state.best_val),
-        )  # fmt: skip
-
     def settings(self) -> dict[str, Any]:
         """The run as resolved, for RUN/config.json: options, model, where and how it runs."""
         return {
@@ -249,9 +183,7 @@ class Session:
 
     def restore_rng_once(self) -> None:
         """Put back the saved RNG states just before the first resumed step."""
-        if self._pending_rng is not None:
-            set_rng_state(self._pending_rng)
-            self._pending_rng = None
+        self.checkpoints.restore_rng_once()
 
     # --- logging -------------------------------------------------------------------------
 
@@ -327,7 +259,7 @@ class Session:
         })  # fmt: skip
         if better:
             st.best_saved = loss
-            self._save(runs.BEST)
+            self.checkpoints.save(runs.BEST, st)
         if not final:  # a final validation: finish() draws them next
             self.runlog.curves()
         if not final and cfg.early_stop and st.bad >= cfg.early_stop:
@@ -335,48 +267,18 @@ class Session:
             return True
         return False
 
-    def payload(self) -> dict[str, Any]:
-        """The checkpoint dict (collective: gathers every rank's RNG states)."""
-        rngs = self.env.gather(rng_state())
-        return {
-            "task": self.task.name,
-            "model_config": self.model_cfg.to_dict(),
-            "model": self.model.state_dict(),
-            "train_config": self.cfg.to_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            **asdict(self.state),
-            "data": self.data,
-            "world_size": self.env.world_size,
-            "rng": rngs,
-        }
-
-    def _save(self, name: str) -> None:
-        payload = self.payload()
-        self.payload_cache = payload
-        if self.env.is_main:
-            save_checkpoint(self.run / name, payload)
-
     def save_last(self) -> None:
         """RUN/last.pt; without a val split best.pt follows it."""
-        self._save(runs.LAST)
-        if self.env.is_main and not self.has_val:
-            save_checkpoint(self.run / runs.BEST, self.payload_cache)
+        self.checkpoints.save_last(self.state)
 
     def save_snapshots(self, span: tuple[float, float]) -> None:
         """RUN/at-<m>min.pt for each --snapshot-at minute the run's clock passed in `span`
         (seconds every rank agrees on: saving is collective)."""
-        before, now = span
-        for minutes in self.cfg.snapshot_minutes:
-            if before < 60 * minutes <= now:
-                self._save(f"at-{minutes:g}min.pt")
+        self.checkpoints.save_snapshots(span, self.state)
 
     def resume_command(self) -> str:
-        cfg = self.cfg
-        cmd = f"cli.py train --task {cfg.task} --shards {cfg.shards} --out {self.run} --resume"
-        if self.env.distributed:
-            return f"torchrun --nproc_per_node={self.env.local_world_size} {cmd}"
-        return f"python {cmd}"
+        """The command that continues the run from RUN/last.pt."""
+        return self.checkpoints.resume_command()
 
     def finish(self) -> None:
         """Check that ranks agree, write the end line and the curves."""
