@@ -12,8 +12,8 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
     6. the ceiling: the segmenter on the true frame 22
     7. the object-track forecaster (`train --task tracks`, its recipe) on train's true masks
        and the unlabeled pseudo-masks: frame 11's objects moved along learned displacements
-    7b. 7 with the hits between its objects played out (`fit-contacts` on 400 of train's true
-       masks: convrnn/contacts.py)
+    7b. 7 with the hits between its objects played out (`fit-contacts` on train's true masks,
+       up to 1,000 videos: convrnn/contacts.py)
 
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
     python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
@@ -159,7 +159,7 @@ def mask_rows(models: dict, segmenter) -> dict:
 
 
 def fit_contacts_run(args, shards: Path, tracks: Path) -> dict:
-    """`fit-contacts` for the tracks row's forecaster on 400 of train's true masks -> the
+    """`fit-contacts` for the tracks row's forecaster on train's true masks (up to 1,000) -> the
     summary of the new checkpoint (its constants, the fit's scores and seconds)."""
     from convrnn_video.train.config import ContactsConfig
     from convrnn_video.train.contacts import run_fit_contacts
