@@ -250,7 +250,7 @@ def fit_contacts(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Fit the hits between a track forecaster's objects on labelled videos (a few minutes).
+    """Fit the hits between a track forecaster's objects on labelled videos (about a minute).
 
     Writes the forecaster with its contact constants as a new checkpoint; predict, submit and
     evaluate with it play the hits. The report scores frame 22 with and without them on the
