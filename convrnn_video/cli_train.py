@@ -233,7 +233,7 @@ def _minutes(text: str | None) -> tuple[float, ...]:
         raise PipelineError(f"--snapshot-at takes minutes, comma-separated; got {text!r}") from None
 
 
-# --- label ---------------------------------------------------------------------------------
+# --- fit-contacts --------------------------------------------------------------------------
 
 
 @app.command("fit-contacts")
@@ -279,6 +279,9 @@ def fit_contacts(
     say(f"wrote {r['out']} in {r['seconds']:.0f} s")
     if "check" in r and r["check"]["frame22_with"] <= r["check"]["frame22_without"]:
         say(f"the contacts do not help on {r['check']['split']}: keep predicting with {model}")
+
+
+# --- label ---------------------------------------------------------------------------------
 
 
 @app.command()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted
-from convrnn_video.convrnn.tracks import object_tracks
+from convrnn_video.convrnn.tracks import tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
@@ -90,12 +90,13 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
     for start in range(0, len(masks), CHUNK):
         chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W) uint8
         b, _, h, w = chunk.shape
-        seen = chunk[:, :fi].long()
-        tracks = object_tracks(seen, cfg)
+        # the centroids once, for the tracks (as `object_tracks` reads them) and the sizes
+        centre, count = class_centroids(chunk[:, :fi].long().flatten(0, 1), cfg.num_classes)
+        count = count.view(b, fi, -1)  # (B, T_in, K)
+        tracks = tracks_of(centre.view(b, fi, -1, 2), count, h, w, cfg)
         with torch.no_grad():
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
-        _, count = class_centroids(seen.flatten(0, 1), cfg.num_classes)  # (B*T_in, K)
-        size = count.view(b, fi, -1).amax(1)  # (B, K) largest pixel count
+        size = count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
             centre = tracks.centre[i, k].float().cpu()
