@@ -167,7 +167,7 @@ def main() -> None:
     if args.refine:  # a preset with the refinement added (the run's config records it)
         import dataclasses
 
-        from convrnn_video.convrnn.config import PRESETS
+        from convrnn_video.convrnn.presets import PRESETS
 
         refined = f"{args.preset}+refine{args.refine.replace(',', '-')}"
         channels = tuple(int(c) for c in args.refine.split(","))

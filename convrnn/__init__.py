@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .config import PRESETS, ModelConfig, get_preset
+from .config import ModelConfig
+from .presets import PRESETS, get_preset
 
 if TYPE_CHECKING:
     from .forecaster import EncoderForecaster

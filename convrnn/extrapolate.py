@@ -17,10 +17,11 @@ so one object per id in practice). For each object of the last input mask:
   the camera) is drawn last, on top.
 
 Pure torch, no I/O (a models-floor module): a mask forecaster with `mask_base="extrapolate"`
-builds on it, `infer/evaluate.py` and `benchmarks/mask_quality.py` call it on a segmenter's
-masks of the input frames, `benchmarks/extrapolate.py` on true masks. `class_centroids` is the
-one centroid-per-class of the torch code: the masks task's tracked displacement uses it too
-(float32); ingest/synth/motion.py keeps its own numpy one (the data floor cannot import this).
+builds on it, `infer/scorer.py` (evaluate) and `benchmarks/mask_quality.py` call it on a
+segmenter's masks of the input frames, `benchmarks/extrapolate.py` on true masks.
+`class_centroids` is the one centroid-per-class of the torch code: the masks task's tracked
+displacement uses it too (float32); ingest/synth/motion.py keeps its own numpy one (the data
+floor cannot import this).
 """
 
 from __future__ import annotations

@@ -4,20 +4,18 @@ Encoder stage i: conv (maybe strided) -> LeakyReLU -> RNN. Forecaster, from the 
 RNN (starting from the encoder's final state of that stage) -> transposed conv -> LeakyReLU,
 then an output head of convolutions. The top forecaster RNN gets zeros as input (the original),
 or, when `cfg.autoregressive`, the encoding of the previous frame: the model's own prediction,
-or the true frame with probability `teacher_prob` (scheduled sampling).
+or the true frame with probability `teacher_prob` (scheduled sampling; the feedback loops are
+in autoregressive.py).
 
 Masks (`cfg.forecast == "masks"`, edges in masks.py): class ids (B, T, H, W) go through a
 learned embedding of the classes (E channels), the same network runs on those, and the head
 gives one logit per class: (B, T_out, K, H, W). A prediction fed back is its expected
-embedding, softmax(logits) times the embedding table: differentiable, so training reaches
-through the feedback as it does for frames, and it keeps the model's uncertainty (an argmax
-would commit to one class and cut the gradient). Scheduled sampling picks the true mask's
-embedding instead, with the frames' random draws. A residual mask model adds a learned bonus
-(initially log(9 (K-1)): probability 0.9) to the logit of each pixel's class in the last
-observed mask, at every step: with a zero head it starts as "copy the last mask", the strong
-baseline. The base is always the last observed mask, not the fed-back prediction: a softmax
-fed back would fade the bonus step by step, and a teacher-forced true mask would train the
-head to lean on a mask it never has at prediction time.
+embedding (autoregressive.py). A residual mask model adds a learned bonus (initially
+log(9 (K-1)): probability 0.9) to the logit of each pixel's class in the last observed mask,
+at every step: with a zero head it starts as "copy the last mask", the strong baseline. The
+base is always the last observed mask, not the fed-back prediction: a softmax fed back would
+fade the bonus step by step, and a teacher-forced true mask would train the head to lean on a
+mask it never has at prediction time.
 
 Speed at identical math (see cells.py): input-to-state convolutions run for all time steps in
 one call wherever the inputs are known in advance, zero inputs and zero states skip their
@@ -30,26 +28,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .autoregressive import forecast_autoregressive, forecast_masks_autoregressive
 from .blocks import (
     build_head,
     build_stage_convs,
     build_ups,
     head_to_frame,
     machine_prefers_channels_last,
-    scheduled_input,
     space_to_depth,
 )
 from .cells import ConvRNNCell, State, make_cell
 from .config import ModelConfig
 from .extrapolate import extrapolate_masks
-from .masks import (
-    check_masks,
-    copy_bonus_init,
-    head_to_logits,
-    ids_to_grid,
-    logits_to_grid,
-    present_planes,
-)
+from .masks import check_masks, copy_bonus_init, head_to_logits, ids_to_grid, present_planes
 from .motion import accumulate, build_flow_head, warp_from
 from .refine import build_refine, snap_still
 from .tracks import TrackForecaster
@@ -239,65 +230,6 @@ class EncoderForecaster(nn.Module):
                 y = self.act(self.ups[i - 1](y))
         return y, states
 
-    def forecast_autoregressive(
-        self,
-        enc_states: list[State],
-        last: Tensor,
-        targets: Tensor | None,
-        teacher_prob: float,
-        motion: list,
-    ) -> Tensor:
-        """Each prediction (or, with probability teacher_prob, the true frame) goes back
-        through the encoder and its top output feeds the top forecaster RNN."""
-        dec_states = list(enc_states)
-        prev = last  # (B, C, H, W): the frame the current step starts from
-        total = None  # motion: accumulated displacement into the last observed frame
-        preds = []
-        for k in range(self.cfg.frames_out):
-            if k > 0:
-                prev = scheduled_input(preds[-1], targets, k, teacher_prob)
-                enc_states = self.encode_step(self.to_grid(prev), enc_states)
-            y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            base = prev
-            if self.flow_head is not None:  # the last observed frame, moved: sampled once
-                total = accumulate(self.flow_head(y), total)
-                motion.append(total)
-                base = warp_from(last, total)
-            preds.append(self.to_frame(self.head(y), base))
-        return torch.stack(preds, 1)  # (B, T_out, C, H, W)
-
-    def forecast_masks_autoregressive(
-        self,
-        enc_states: list[State],
-        last: Tensor,
-        targets: Tensor | None,
-        teacher_prob: float,
-        motion: list,
-    ) -> Tensor:
-        """`forecast_autoregressive` for masks: each step's logits go back through the encoder
-        as their expected embedding, or with probability teacher_prob the true mask's embedding.
-        last: the last observed mask (B, H, W), or a base per step (B, T_out, H, W); targets:
-        true masks as grids (B, T_out, ...)."""
-        table, p = self.embed.weight, self.cfg.patch
-        dec_states = list(enc_states)
-        moving = self.flow_head is not None
-        classes, planes = present_planes(last, self.cfg.num_classes) if moving else (None, None)
-        total, base = None, last  # motion: the accumulated displacement, the moved last mask
-        preds = []  # (B, H, W, K) each, class last
-        for k in range(self.cfg.frames_out):
-            if k > 0:
-                fed = scheduled_input(logits_to_grid(preds[-1], table, p), targets, k, teacher_prob)
-                enc_states = self.encode_step(self.in_layout(fed), enc_states)
-            y, dec_states = self.forecast_step(enc_states[-1][0], dec_states)
-            if moving:
-                total = accumulate(self.flow_head(y), total)
-                motion.append(total)
-                base = (classes, warp_from(planes, total))  # (B, M), (B, M, H, W)
-            if not moving and last.dim() == 4:  # extrapolated: this step's base
-                base = last[:, k]
-            preds.append(head_to_logits(self.head(y), base, self.copy_bonus, p))
-        return torch.stack(preds, 1).movedim(-1, 2)  # (B, T_out, K, H, W), class last in memory
-
     def forward(
         self,
         inputs: Tensor,
@@ -322,7 +254,7 @@ class EncoderForecaster(nn.Module):
             states = self.encode(self.to_grid(inputs))
             last = inputs[:, -1]  # (B, C, H, W)
             if self.cfg.autoregressive:
-                out = self.forecast_autoregressive(states, last, targets, teacher_prob, motion)
+                out = forecast_autoregressive(self, states, last, targets, teacher_prob, motion)
             else:
                 out = self.forecast_zeros(states, last, motion)
         if not return_motion:
@@ -342,7 +274,7 @@ class EncoderForecaster(nn.Module):
             return self.forecast_zeros(states, last, motion)
         if targets is not None:
             targets = self.masks_to_grid(targets)  # (B, T_out, E*p*p, h, w)
-        return self.forecast_masks_autoregressive(states, last, targets, teacher_prob, motion)
+        return forecast_masks_autoregressive(self, states, last, targets, teacher_prob, motion)
 
 
 def build_model(cfg: ModelConfig, channels_last: bool | None = None) -> nn.Module:

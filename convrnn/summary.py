@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import PRESETS, ModelConfig
+from .config import ModelConfig
+from .presets import PRESETS
 
 # What each family of presets is for (the name before "-masks", "-lstm").
 USE = {"tiny": "tests", "compact": "2-core CPU", "seed": "GPU", "tracks": "any"}

@@ -31,19 +31,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from convrnn_video.convrnn.extrapolate import FIT_FRAMES, extrapolate_masks
 from convrnn_video.infer.config import EvaluateConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.masks import load_segmenter
+from convrnn_video.infer.scorer import JACCARD_LINES, Scorer
 from convrnn_video.infer.videos import split_videos
 from convrnn_video.ingest.writer import sha256_file
-from convrnn_video.runtime.device import autocast
 from convrnn_video.runtime.distributed import setup
 from convrnn_video.runtime.errors import RunError
-from convrnn_video.runtime.jaccard import FrameJaccard
-from convrnn_video.runtime.metrics import MetricAccumulator, copy_last_frame
-from convrnn_video.segment.apply import segment_frames
-from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.loader import make_loader
 from convrnn_video.stores.predictions import PredStore
 from tqdm import tqdm
@@ -52,17 +47,6 @@ log = logging.getLogger(__name__)
 LABELLED = ("val", "train")  # splits whose shards hold the future frames
 LABELS = {"mse": "MSE", "mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM",
           "energy": "energy (true frames: 1)"}  # fmt: skip
-JACCARD_LINES = {  # the Jaccard scores of a store with masks, and their labels in the plot
-    "model": "model (the store's masks)",
-    "copy_last_input": "copy the last input's mask",
-    "extrapolate_objects": "extrapolate frame 11's objects",
-    "segmenter_on_true": "segmenter on true frames (ceiling)",
-}
-
-
-def stored_frames(store: PredStore, positions) -> torch.Tensor:
-    """(B, T_out, C, H, W) float in [0, 1] from the store's uint8 (B, T_out, H, W, C)."""
-    return frames_to_float(store.read(positions))  # (B, T_out, C, H, W)
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
@@ -172,7 +156,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     store, split, frames_in, frames_out = _checked_store(cfg)
     segmenter = _store_segmenter(cfg, store, device)
     start = time.perf_counter()
-    scorer = _Scorer(store, segmenter, (frames_in, frames_out))
+    scorer = Scorer(store, segmenter, (frames_in, frames_out))
     scores = _score(cfg, scorer, split)
     report = _report(cfg, store, scores, time.perf_counter() - start)
     out = Path(cfg.out)
@@ -221,60 +205,7 @@ def _device(name: str) -> torch.device:
         raise InferError(str(exc)) from None
 
 
-class _Scorer:
-    """The accumulators of one evaluation: frame metrics of the model and of copy-last-frame
-    (a store with frames), the Jaccard lines (a store with masks and its segmenter)."""
-
-    def __init__(
-        self, store: PredStore, segmenter: torch.nn.Module | None, frames: tuple[int, int]
-    ) -> None:
-        self.store, self.segmenter, self.frames = store, segmenter, frames
-        # the baselines' masks in the precision the store's masks were made in (stores from
-        # before the segmenter followed the run's precision: float32, what they were made in)
-        if segmenter is not None:
-            device = next(segmenter.parameters()).device
-            self.autocast = autocast(store.attrs.get("precision") or "fp32", device, warn=False)
-        self.metrics = None
-        if store.frames is not None:
-            self.metrics = {"model": MetricAccumulator(), "copy_last_frame": MetricAccumulator()}
-        self.jaccard = None if segmenter is None else {k: FrameJaccard() for k in JACCARD_LINES}
-        self.videos = 0
-
-    def add(self, batch: dict[str, Any], where: str) -> None:
-        """Score one loader batch (`where` names the shards, for errors)."""
-        pos = self.store.positions(batch["ids"])
-        if self.metrics is not None:
-            self._add_frames(batch, pos, where)
-        if self.jaccard is not None:
-            masks = self.store.read_masks(pos)  # (B, T_out, H, W)
-            _score_masks(self.jaccard, batch, masks, (self.segmenter, self.autocast), self.frames)
-        self.videos += len(batch["ids"])
-
-    def _add_frames(self, batch: dict[str, Any], pos: np.ndarray, where: str) -> None:
-        target = batch["targets"]  # (B, T_out, C, H, W)
-        pred = stored_frames(self.store, pos)
-        if pred.shape != target.shape:
-            raise InferError(
-                f"store frames {tuple(pred.shape[1:])} do not match the future frames "
-                f"{tuple(target.shape[1:])} of the shards in {where}; wrong --shards?"
-            )
-        self.metrics["model"].update(pred, target)
-        last = copy_last_frame(batch["inputs"], self.frames[1])
-        self.metrics["copy_last_frame"].update(last, target)
-
-    def result(self) -> dict[str, Any]:
-        """{"model", "copy_last_frame": frame metrics (a store with frames); "jaccard": {"model",
-        "copy_last_input", "extrapolate_objects", "segmenter_on_true": FrameJaccard results}
-        (with masks); "videos"}."""
-        scores: dict[str, Any] = {"videos": self.videos}
-        if self.metrics is not None:
-            scores.update({key: acc.compute() for key, acc in self.metrics.items()})
-        if self.jaccard is not None:
-            scores["jaccard"] = {key: acc.compute() for key, acc in self.jaccard.items()}
-        return scores
-
-
-def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
+def _score(cfg: EvaluateConfig, scorer: Scorer, split: str) -> dict[str, Any]:
     """Run the shards of `split` through `scorer`; its result, once every video is scored."""
     loader = make_loader(
         cfg.shards,
@@ -297,33 +228,3 @@ def _score(cfg: EvaluateConfig, scorer: _Scorer, split: str) -> dict[str, Any]:
             f"{len(scorer.store)}; evaluate with the shards it was predicted from"
         )
     return scorer.result()
-
-
-def _score_masks(
-    jaccard: dict[str, Any],
-    batch: dict[str, Any],
-    pred_masks: np.ndarray,
-    segmenter: tuple[torch.nn.Module, Any],
-    frames: tuple[int, int],
-) -> None:
-    """Add one batch to the Jaccard accumulators (the store's masks, the segmenter's mask of
-    the last input frame repeated, its objects extrapolated, the segmenter on the true future
-    frames); `segmenter` is (the segmenter, the autocast context of the store's precision)."""
-    model, context = segmenter
-    frames_in, frames_out = frames
-    true = batch["masks"][:, frames_in : frames_in + frames_out]  # (B, T_out, H, W)
-    if tuple(pred_masks.shape[1:]) != tuple(true.shape[1:]):
-        raise InferError(
-            f"store masks {tuple(pred_masks.shape[1:])} do not match the true masks "
-            f"{tuple(true.shape[1:])} of the shards; wrong --shards?"
-        )
-    # one pass per frame, so frame 11's mask is the one segmented alone (the copy baseline's)
-    inputs = batch["inputs"]  # (B, T_in, C, H, W)
-    window = range(max(frames_in - FIT_FRAMES, 0), frames_in)  # the last input frames
-    seen = [segment_frames(model, inputs[:, t : t + 1], context) for t in window]
-    seen = torch.cat(seen, 1).cpu()  # (B, F, H, W)
-    jaccard["model"].update(torch.from_numpy(pred_masks), true)
-    jaccard["copy_last_input"].update(seen[:, -1:].expand_as(true), true)  # (B, T_out, H, W)
-    jaccard["extrapolate_objects"].update(extrapolate_masks(seen, frames_out), true)
-    on_true = segment_frames(model, batch["targets"], context).cpu()  # (B, T_out, H, W)
-    jaccard["segmenter_on_true"].update(on_true, true)

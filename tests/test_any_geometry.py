@@ -14,7 +14,8 @@ from conftest import write_square_video
 from convrnn_video.infer.config import EvaluateConfig, ExportConfig, ShowConfig
 from convrnn_video.infer.evaluate import run_evaluate
 from convrnn_video.infer.export import run_export
-from convrnn_video.infer.show import GAP, LABEL_W, ROW_MIN_H, run_show
+from convrnn_video.infer.montage_rows import LABEL_W, ROW_MIN_H
+from convrnn_video.infer.show import GAP, run_show
 from convrnn_video.ingest.pack import IngestConfig, run_ingest
 from convrnn_video.stores.predictions import PredStore, prepare_store
 from PIL import Image

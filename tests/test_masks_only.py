@@ -13,8 +13,9 @@ from convrnn_video.infer.config import EvaluateConfig, ExportConfig, PredictConf
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.evaluate import run_evaluate
 from convrnn_video.infer.export import run_export
+from convrnn_video.infer.montage_rows import LABEL_W
 from convrnn_video.infer.predict import run_predict
-from convrnn_video.infer.show import GAP, LABEL_W, run_show
+from convrnn_video.infer.show import GAP, run_show
 from convrnn_video.stores.predictions import PredStore
 from infer_helpers import run_cli
 from PIL import Image

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from convrnn_video.infer.config import ShowConfig
 from convrnn_video.infer.errors import InferError
-from convrnn_video.infer.show import GAP, LABEL_W, run_show
+from convrnn_video.infer.montage_rows import LABEL_W
+from convrnn_video.infer.show import GAP, run_show
 from convrnn_video.stores.errors import StoreError
 from PIL import Image
 
@@ -114,8 +115,8 @@ def test_motion_colours_hue_is_direction_saturation_length() -> None:
 def test_motion_row(shard_root: Path, tmp_path: Path) -> None:
     import numpy as np
     from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.montage_rows import MOTION_ROW_MIN_H, WHEEL
     from convrnn_video.infer.predict import run_predict
-    from convrnn_video.infer.show import MOTION_ROW_MIN_H, WHEEL
     from infer_helpers import motion_checkpoint
 
     ckpt = motion_checkpoint(tmp_path / "m.pt", (-1.0, 0.0))  # frame k samples 8k px left

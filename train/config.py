@@ -289,12 +289,12 @@ class TrainConfig:
 
 
 def preset_names(task: str) -> tuple[str, ...]:
-    """The model presets a task offers (torch-free: read from the config modules)."""
+    """The model presets a task offers (torch-free: read from the config and preset modules)."""
     if task == "segment":
         from convrnn_video.segment.config import PRESETS as SEGMENT_PRESETS
 
         return tuple(SEGMENT_PRESETS)
-    from convrnn_video.convrnn.config import PRESETS as MODEL_PRESETS
+    from convrnn_video.convrnn.presets import PRESETS as MODEL_PRESETS
 
     want = task if task in ("masks", "tracks") else "frames"
     return tuple(
