@@ -12,8 +12,9 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
     6. the ceiling: the segmenter on the true frame 22
     7. the object-track forecaster (`train --task tracks`, its recipe) on train's true masks
        and the unlabeled pseudo-masks: frame 11's objects moved along learned displacements
-    7b. 7 with the hits between its objects played out (`fit-contacts` on train's true masks,
-       up to 1,000 videos: convrnn/contacts.py)
+    7b. 7 with the hits between its objects played out, the forecaster fine-tuned through them
+       (`fit-contacts` on train's true masks, up to 1,000 videos: convrnn/contacts.py,
+       train/contacts_tune.py)
 
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
     python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
@@ -36,7 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+from convrnn_video.train.config import TrainConfig  # noqa: E402
+from convrnn_video.train.task_defaults import TASK_DEFAULTS  # noqa: E402
 
 from benchmarks.data import prepare_shards  # noqa: E402
 
@@ -161,8 +163,8 @@ def mask_rows(models: dict, segmenter) -> dict:
 def fit_contacts_run(args, shards: Path, tracks: Path) -> dict:
     """`fit-contacts` for the tracks row's forecaster on train's true masks (up to 1,000) -> the
     summary of the new checkpoint (its constants, the fit's scores and seconds)."""
-    from convrnn_video.train.config import ContactsConfig
     from convrnn_video.train.contacts import run_fit_contacts
+    from convrnn_video.train.contacts_config import ContactsConfig
 
     out = args.cache / "runs" / "tracks-contacts.pt"
     out.unlink(missing_ok=True)  # this script's own file, made again with its tracks row

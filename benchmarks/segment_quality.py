@@ -27,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig  # noqa: E402
+from convrnn_video.train.config import TrainConfig  # noqa: E402
+from convrnn_video.train.task_defaults import TASK_DEFAULTS  # noqa: E402
 
 from benchmarks.data import prepare_shards  # noqa: E402
 

@@ -14,8 +14,11 @@ on it moves at the speed of its last hit, times `decay` a frame. Pairs already t
 the last input frame (one in front of the other) hit only after they have parted.
 
 Seven constants, fitted to labelled videos by `train/contacts.py` (`python cli.py
-fit-contacts`), not learned by gradient: the outcome of a hit is not smooth in them. Pure
-torch, no I/O (a models-floor module).
+fit-contacts`), not learned by gradient: the outcome of a hit is not smooth in them. The stage
+is differentiable in the displacements, though, and `fit-contacts` then fine-tunes the
+forecaster through it (`train/contacts_tune.py`), so its paths are the ones that, played out,
+land where objects go. All the videos of a batch are played out at once, every pair of each
+video's objects tested together at each check. Pure torch, no I/O (a models-floor module).
 """
 
 from __future__ import annotations
@@ -52,41 +55,54 @@ def radius_line(rows: Tensor, radii: Tensor) -> tuple[float, float]:
     return float(fit[0]), float(fit[1])
 
 
-def with_contacts(shift: Tensor, centre: Tensor, c: Contacts) -> Tensor:
-    """Displacements (N, T, 2) px as (x, y) of one video's N objects, whose centres (N, 2) px
-    as (x, y) are where they are at the last input frame, played out with hits: the same
-    displacements where no object is hit. Float64 inside, returned in the input's dtype."""
-    n, steps = shift.shape[:2]
-    if n < 2:
+def with_contacts(shift: Tensor, centre: Tensor, present: Tensor, c: Contacts) -> Tensor:
+    """Displacements (B, K, T, 2) px as (x, y) of B videos' K object slots, whose centres
+    (B, K, 2) px as (x, y) are where they are at the last input frame, played out with hits
+    between the slots that are `present` (B, K) in the same video: the same displacements for
+    objects no hit reaches. Differentiable in `shift` (the fine-tune of `train/contacts.py`
+    learns through it); float64 inside, returned in the input's dtype."""
+    b, k, steps = shift.shape[:3]
+    if k < 2:
         return shift
-    stretch = torch.tensor([1.0, c.squash], dtype=torch.float64)
-    start = centre.double() * stretch  # (N, 2) in the stretched image
-    free = torch.diff(shift.double(), dim=1, prepend=shift.new_zeros(n, 1, 2).double())
-    free = free * stretch  # (N, T, 2) each object's own step per frame
-    radius = (c.radius_slope * centre[:, 1].double() + c.radius_top).clamp(min=1.0)  # (N,)
-    reach = c.reach * (radius[:, None] + radius[None, :])  # (N, N)
-    upper = torch.ones(n, n, dtype=torch.bool).triu(1)  # each pair once
-    apart = torch.cdist(start, start) >= reach  # pairs that may hit now
-    hit = torch.zeros(n, dtype=torch.bool)
-    after = torch.zeros(n, 2, dtype=torch.float64)  # a hit object's velocity
-    x = start.clone()
-    out = torch.empty(n, steps, 2, dtype=torch.float64)
+    f64 = torch.float64
+    stretch = torch.tensor([1.0, c.squash], dtype=f64, device=shift.device)
+    centre = torch.where(present[..., None], centre.to(f64), 0.0)  # absent slots: no NaN
+    start = centre * stretch  # (B, K, 2) in the stretched image
+    free = torch.diff(shift.to(f64), dim=2, prepend=shift.new_zeros(b, k, 1, 2).to(f64))
+    free = free * stretch  # (B, K, T, 2) each object's own step per frame
+    radius = (c.radius_slope * centre[..., 1] + c.radius_top).clamp(min=1.0)  # (B, K)
+    reach2 = (c.reach * (radius[:, :, None] + radius[:, None, :])).square()  # (B, K, K)
+    upper = torch.ones(k, k, dtype=torch.bool, device=shift.device).triu(1)  # each pair once
+    pairs = present[:, :, None] & present[:, None, :] & upper  # (B, K, K)
+    apart = _gaps(start)[1] >= reach2  # pairs that may hit now
+    hit = torch.zeros(b, k, dtype=torch.bool, device=shift.device)
+    after = torch.zeros_like(start)  # a hit object's velocity
+    x, out = start, []
     for t in range(steps):
-        vel = torch.where(hit[:, None], after, free[:, t])  # (N, 2)
+        vel = torch.where(hit[..., None], after, free[:, :, t])  # (B, K, 2)
         for _ in range(SUBSTEPS):
             x = x + vel / SUBSTEPS
-            near = torch.cdist(x, x) < reach
-            for i, j in (near & apart & upper).nonzero().tolist():
-                normal = x[j] - x[i]
-                normal = normal / normal.norm().clamp(min=1e-9)
-                closing = float((vel[i] - vel[j]) @ normal)
-                if closing <= 0:  # parting already
-                    continue
-                push = 0.5 * (1 + c.restitution) * closing * normal
-                vel[i] = (vel[i] - push) * c.keep
-                vel[j] = (vel[j] + push) * c.keep
-                hit[i] = hit[j] = True
-            apart |= ~near  # a pair that started close may hit once it has parted
-        after = torch.where(hit[:, None], vel * c.decay, after)
-        out[:, t] = x
-    return ((out - start[:, None]) / stretch).to(shift.dtype)
+            line, dist2 = _gaps(x)
+            near = dist2 < reach2
+            close = near & apart & pairs
+            if close.any():  # most checks find no pair in reach: skip the rest (and its grads)
+                # the closing speed along the line from i to j, times the distance
+                dot = ((vel[:, :, None] - vel[:, None, :]) * line).sum(-1)  # (B, K, K)
+                meet = close & (dot > 0)  # parting pairs do not hit
+                push = (0.5 * (1 + c.restitution) * dot / dist2 * meet)[..., None] * line
+                vel = vel - push.sum(2) + push.sum(1)  # i gives push_ij, j takes it
+                now = meet.any(2) | meet.any(1)  # (B, K)
+                vel = torch.where(now[..., None], vel * c.keep, vel)
+                hit = hit | now
+            apart = apart | ~near  # a pair that started close may hit once it has parted
+        after = torch.where(hit[..., None], vel * c.decay, after)
+        out.append(x)
+    played = (torch.stack(out, 2) - start[:, :, None]) / stretch  # (B, K, T, 2)
+    return torch.where(hit[..., None, None], played.to(shift.dtype), shift)
+
+
+def _gaps(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(x_j - x_i (B, K, K, 2), its squared length (B, K, K), kept off zero) of positions
+    x (B, K, 2)."""
+    line = x[:, None, :, :] - x[:, :, None, :]
+    return line, line.square().sum(-1).clamp(min=1e-12)

@@ -230,9 +230,7 @@ class TrackForecaster(nn.Module):
         shift = self.displacements(tracks, height, width).float().cpu()  # (B, K, T_out, 2) xy
         if self.cfg.track_contacts:
             contacts = Contacts(*self.cfg.track_contacts)
-            for i in range(len(shift)):
-                k = tracks.present[i].nonzero().flatten().cpu()  # (N,) this video's objects
-                shift[i, k] = with_contacts(shift[i, k], tracks.centre[i, k].cpu(), contacts)
+            shift = with_contacts(shift, tracks.centre.cpu(), tracks.present.cpu(), contacts)
         return shift.flip(-1).round().long()
 
     @torch.no_grad()

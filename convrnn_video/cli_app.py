@@ -1,8 +1,9 @@
 """The command line's shared pieces: the Typer app, logging, `say` and `user_errors`.
 
-The commands live in `cli_data.py`, `cli_train.py`, `cli_infer.py` and `cli_demo.py`, each
-registering on `app`; `cli.py` gathers them. Stage modules are imported inside the commands so
-that `--help` stays fast and does not import torch.
+The commands live in `cli_data.py`, `cli_train.py`, `cli_contacts.py`, `cli_label.py`,
+`cli_infer.py`, `cli_evaluate.py` and `cli_demo.py`, each registering on `app`; `cli.py`
+gathers them. Stage modules are imported inside the commands so that `--help` stays fast and
+does not import torch.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def _no_type_shown(params: list) -> list:
 
 
 # `--help` lists the commands in this order: the data, training, prediction, the demo
-ORDER = ("synth", "ingest", "shards-info", "presets", "train", "label", "predict", "export-png",
-         "submit", "evaluate", "show", "demo")  # fmt: skip
+ORDER = ("synth", "ingest", "shards-info", "presets", "train", "label", "fit-contacts", "predict",
+         "export-png", "submit", "evaluate", "show", "demo")  # fmt: skip
 
 
 class _Group(TyperGroup):

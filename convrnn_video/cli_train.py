@@ -1,4 +1,4 @@
-"""Commands that train or label: `train`, `fit-contacts`, `label`."""
+"""The `train` command: a model trained on shards."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from pathlib import Path
 
 import typer
 
-from convrnn_video.cli_app import SHARDS, app, say, user_errors
+from convrnn_video.cli_app import app, user_errors
+from convrnn_video.errors import PipelineError
 
 # The stages' config dataclasses are torch-free: the options take their defaults from them.
-from convrnn_video.errors import PipelineError
-from convrnn_video.infer.config import (
-    LabelConfig,
-)
-from convrnn_video.train.config import TASK_DEFAULTS, ContactsConfig
 from convrnn_video.train.config import TrainConfig as _TC
+from convrnn_video.train.task_defaults import TASK_DEFAULTS
 
 # --- train ---------------------------------------------------------------------------------
 
@@ -231,105 +228,3 @@ def _minutes(text: str | None) -> tuple[float, ...]:
         return tuple(float(x) for x in (text or "").split(",") if x.strip())
     except ValueError:
         raise PipelineError(f"--snapshot-at takes minutes, comma-separated; got {text!r}") from None
-
-
-# --- fit-contacts --------------------------------------------------------------------------
-
-
-@app.command("fit-contacts")
-def fit_contacts(
-    model: str = typer.Option(..., "--model", help="Track forecaster checkpoint (.pt)."),
-    shards: str = typer.Option(SHARDS, "--shards", help="Shard folder/URL made by `ingest`."),
-    out: str = typer.Option(..., "--out", help="The new checkpoint (never overwritten)."),
-    split: str = typer.Option(ContactsConfig.split, help="Labelled split to fit on."),
-    check_split: str = typer.Option(
-        ContactsConfig.check_split, help="Labelled split scored with and without ('' for none)."
-    ),
-    videos: int = typer.Option(
-        ContactsConfig.videos, help="The first N videos of each split (0: all)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
-) -> None:
-    """Fit the hits between a track forecaster's objects on labelled videos (about a minute).
-
-    Writes the forecaster with its contact constants as a new checkpoint; predict, submit and
-    evaluate with it play the hits. The report scores frame 22 with and without them on the
-    check split: use the new checkpoint only where they help.
-    """
-    import json
-
-    from convrnn_video.runtime.errors import RunError
-    from convrnn_video.shards.errors import ShardError
-    from convrnn_video.train.errors import TrainError
-
-    with user_errors(TrainError, RunError, ShardError, rerun="rerun the same command"):
-        from convrnn_video.train.contacts import run_fit_contacts
-
-        cfg = ContactsConfig(model=model, shards=shards, out=out, split=split,
-                             check_split=check_split or None, videos=videos or None)  # fmt: skip
-        r = run_fit_contacts(cfg)
-    if as_json:
-        typer.echo(json.dumps(r))
-        return
-    for part in ("fit", "check"):
-        if part in r:
-            p = r[part]
-            say(f"{part} ({p['split']}, {p['videos']} videos): frame 22 {p['frame22_without']:.4f} "
-                f"without contacts, {p['frame22_with']:.4f} with")  # fmt: skip
-    say(f"wrote {r['out']} in {r['seconds']:.0f} s")
-    if "check" in r and r["check"]["frame22_with"] <= r["check"]["frame22_without"]:
-        say(f"the contacts do not help on {r['check']['split']}: keep predicting with {model}")
-
-
-# --- label ---------------------------------------------------------------------------------
-
-
-@app.command()
-def label(
-    segmenter: str = typer.Option(..., "--segmenter", help="Segmenter checkpoint (.pt)."),
-    shards: str = typer.Option(SHARDS, "--shards", help="Shard folder/URL made by `ingest`."),
-    split: str = typer.Option(LabelConfig.split, help="The split to label."),
-    out: str | None = typer.Option(
-        None, "--out", help="Label store (default: labels/<split>.zarr)."
-    ),
-    batch_size: int = typer.Option(LabelConfig.batch_size, help="Videos per batch."),
-    device: str = typer.Option(LabelConfig.device, help="auto | cpu | cuda."),
-    precision: str = typer.Option(LabelConfig.precision, help="auto | fp32 | bf16."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace another run's store."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-) -> None:
-    """Segment every frame of a split into a resumable label store (pseudo-masks for training).
-
-    The store feeds `train --task tracks (or masks) --labels STORE`; a rerun continues an
-    interrupted one.
-    """
-    import json
-
-    from convrnn_video.infer.errors import InferError
-    from convrnn_video.shards.errors import ShardError
-
-    with user_errors(InferError, ShardError):
-        from convrnn_video.infer.labels import run_label
-        from convrnn_video.runtime.device import tune_process
-
-        tune_process()  # threads, allocator: the command's settings (run_label changes none)
-        cfg = LabelConfig(
-            shards=shards, segmenter=segmenter, split=split, out=out or f"labels/{split}.zarr",
-            batch_size=batch_size, device=device, precision=precision, overwrite=overwrite,
-            progress=progress,
-        )  # fmt: skip
-        s = run_label(cfg)
-    if as_json:
-        typer.echo(json.dumps(s))
-        return
-    before = f" ({s['already_done']} done before)" if s["already_done"] else ""
-    speed = f", {s['frames_per_s']} frames/s in {s['precision']}" if s["labelled"] else ""
-    say(
-        f"labelled {s['labelled']} of {s['videos']} {s['split']} videos{before} "
-        f"in {s['seconds']:.1f} s{speed}"
-    )
-    if s["complete"]:
-        say(f"wrote {s['store']}: train --task tracks (or masks) --labels {s['store']} reads it")
-    elif s["complete"] is False:  # None: another process of a distributed run
-        say(f"{s['store']} is not complete: rerun the same command to finish it")

@@ -161,8 +161,9 @@ def _train_models(cfg: DemoConfig, root: Path, shards: str, clock: _Clock) -> di
 def _train_tracks(cfg: DemoConfig, segmenter: Path, common: dict[str, Any]) -> Path:
     """Train the track forecaster on train's true masks, validated on the segmenter's masks
     of the val inputs; -> its run folder."""
-    from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig
+    from convrnn_video.train.config import TrainConfig
     from convrnn_video.train.loop import run_training
+    from convrnn_video.train.task_defaults import TASK_DEFAULTS
 
     log.info(
         "[5/%d] training the track forecaster on train's masks for %d epochs or %s",

@@ -11,9 +11,10 @@ import pytest
 import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
-from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
+from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks, window_shifts
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
-from convrnn_video.train.config import ContactsConfig
+from convrnn_video.train.contacts_config import ContactsConfig
+from convrnn_video.train.contacts_tune import compact, video_windows
 from convrnn_video.train.errors import TrainError
 
 from tests.infer_helpers import run_cli, tiny_segmenter
@@ -21,6 +22,12 @@ from tests.infer_helpers import run_cli, tiny_segmenter
 # discs of radius 5 px everywhere, distances as in the image, no loss in a hit
 ELASTIC = Contacts(reach=1.0, restitution=1.0, keep=1.0, decay=1.0, squash=1.0,
                    radius_slope=0.0, radius_top=5.0)  # fmt: skip
+
+
+def play(shift: torch.Tensor, centre: torch.Tensor, c: Contacts) -> torch.Tensor:
+    """One video's objects (N, T, 2) played out (`with_contacts` takes videos in a batch)."""
+    every = torch.ones(1, len(shift), dtype=torch.bool)
+    return with_contacts(shift[None], centre[None], every, c)[0]
 
 
 def head_on(speed: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,22 +40,22 @@ def head_on(speed: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_an_elastic_head_on_hit_passes_the_motion_on() -> None:
     shift, centre = head_on(4.0, 10)
-    out = with_contacts(shift, centre, ELASTIC)
+    out = play(shift, centre, ELASTIC)
     # the discs touch when 10 px apart: object 0 stops near x=30 and object 1 takes its speed
     assert abs(float(out[0, -1, 0]) - 20.0) <= 1.0, out[0, :, 0]
     assert abs(float(out[1, -1, 0] - out[1, -2, 0]) - 4.0) < 1e-6, out[1, :, 0]
     assert float(out[1, -1, 0]) > 15.0
     assert torch.equal(out[:, :, 1], torch.zeros(2, 10))  # nothing moves sideways
     # losses in the hit: the struck object leaves slower and slows down afterwards
-    lossy = with_contacts(shift, centre, dataclasses.replace(ELASTIC, keep=0.5, decay=0.9))
+    lossy = play(shift, centre, dataclasses.replace(ELASTIC, keep=0.5, decay=0.9))
     assert 0 < float(lossy[1, -1, 0]) < float(out[1, -1, 0])
 
 
 def test_objects_that_never_meet_keep_their_paths() -> None:
     shift, centre = head_on(1.0, 10)  # object 0 ends at x=20, 20 px short of object 1
-    assert torch.equal(with_contacts(shift, centre, ELASTIC), shift)
+    assert torch.equal(play(shift, centre, ELASTIC), shift)
     alone = shift[:1]
-    assert with_contacts(alone, centre[:1], ELASTIC) is alone  # one object: nothing to hit
+    assert torch.equal(play(alone, centre[:1], ELASTIC), alone)  # one object: nothing to hit
 
 
 def test_a_pair_that_starts_overlapping_only_hits_after_parting() -> None:
@@ -56,7 +63,26 @@ def test_a_pair_that_starts_overlapping_only_hits_after_parting() -> None:
     centre = torch.tensor([[30.0, 20.0], [33.0, 20.0]])
     shift = torch.zeros(2, 6, 2)
     shift[1, :, 0] = 2.0 * torch.arange(1, 7)
-    assert torch.equal(with_contacts(shift, centre, ELASTIC), shift)
+    assert torch.equal(play(shift, centre, ELASTIC), shift)
+
+
+def test_videos_of_a_batch_and_absent_slots_do_not_hit() -> None:
+    shift, centre = head_on(4.0, 10)
+    # the striker in video 0, the still object in video 1 (same place): nothing is hit
+    apart = torch.zeros(2, 2, 10, 2)
+    apart[0, 0], apart[1, 1] = shift[0], shift[1]
+    one = torch.tensor([[True, False], [False, True]])
+    assert torch.equal(with_contacts(apart, centre.expand(2, 2, 2), one, ELASTIC), apart)
+    # the same pair in one video, the striker's slot absent: nothing is hit either
+    assert torch.equal(with_contacts(shift[None], centre[None], one[1:], ELASTIC), shift[None])
+
+
+def test_the_hit_passes_gradients_back_to_the_striker() -> None:
+    shift, centre = head_on(4.0, 10)
+    shift.requires_grad_(True)
+    out = play(shift, centre, ELASTIC)
+    out[1, -1, 0].backward()  # where the struck object ends, by the striker's path
+    assert shift.grad is not None and float(shift.grad[0, :, 0].abs().sum()) > 0.5
 
 
 def test_the_vertical_squash_makes_rows_count_more() -> None:
@@ -65,8 +91,8 @@ def test_the_vertical_squash_makes_rows_count_more() -> None:
     centre = torch.tensor([[30.0, 10.0], [30.0, 26.0]])
     shift = torch.zeros(2, 4, 2)
     shift[0, :, 1] = 2.5 * torch.arange(1, 5)
-    flat = with_contacts(shift, centre, ELASTIC)
-    slanted = with_contacts(shift, centre, dataclasses.replace(ELASTIC, squash=2.0))
+    flat = play(shift, centre, ELASTIC)
+    slanted = play(shift, centre, dataclasses.replace(ELASTIC, squash=2.0))
     assert float(flat[1, -1, 1]) > 0.5  # struck: object 1 moves down
     assert torch.equal(slanted, shift)
 
@@ -104,11 +130,28 @@ def test_the_forecaster_plays_the_hits_out() -> None:
     assert int(played[0, 1, -1, 1]) < int(free[0, 1, -1, 1])  # and 1 stops short
 
 
+def test_the_tune_reads_every_window_of_every_video_with_its_objects_first() -> None:
+    masks = torch.zeros(2, 12, 40, 60, dtype=torch.uint8)  # 2 videos, 4 input + 8 output frames
+    masks[0, :, 10:14, 5:9] = 7  # video 0: one object, of class 7
+    masks[1, :, 20:24, 30:34] = 3  # video 1: two objects
+    masks[1, :, 5:9, 40:44] = 40
+    cfg = get_preset("tracks", frames_in=4, frames_out=8, height=40, width=60)
+    table = video_windows(masks.numpy(), cfg)
+    assert table.present.shape[1] == 2  # two slots: the most any video has
+    assert len(table.present) == 2 * 2 * len(window_shifts(cfg))  # mirrored, every moment
+    assert bool(table.present[:, 0].all())  # an object in the first slot of every window
+    assert int(table.present.sum()) == 3 * 2 * len(window_shifts(cfg))
+    first = compact(table, slots=1)
+    assert first.features.shape[:2] == (len(table.present), 1)
+
+
 def test_contacts_config_reports_bad_options() -> None:
     with pytest.raises(TrainError, match="--videos must be at least 1"):
         ContactsConfig(model="m.pt", shards="s", out="o.pt", videos=0)
     with pytest.raises(TrainError, match="is the fit split"):
         ContactsConfig(model="m.pt", shards="s", out="o.pt", check_split="train")
+    with pytest.raises(TrainError, match="--tune-steps must be 0 or more.*--tune-lr must be"):
+        ContactsConfig(model="m.pt", shards="s", out="o.pt", tune_steps=-1, tune_lr=0.0)
 
 
 @pytest.mark.slow
@@ -118,17 +161,25 @@ def test_fit_contacts_writes_a_forecaster_that_plays_hits(shard_root: Path, tmp_
     model = save_untrained(tmp_path / "tracks.pt", get_preset("tracks", height=h, width=w))
     out = tmp_path / "contacts.pt"
     args = ("fit-contacts", "--model", str(model), "--shards", str(shard_root), "--out", str(out))
-    proc = run_cli(*args, "--json")
+    proc = run_cli(*args, "--json", "--tune-steps", "30")
     report = json.loads(proc.stdout)
     assert report["fit"]["videos"] == 6 and report["check"]["videos"] == 4
     assert report["check"]["split"] == "val"
     for part in ("fit", "check"):
-        assert 0.0 <= report[part]["frame22_without"] <= 1.0
+        for score in ("frame22_without", "frame22_with", "frame22_tuned"):
+            assert 0.0 <= report[part][score] <= 1.0, (part, score)
+    assert report["tune"]["steps"] == 30 and report["tune"]["windows"] > 6  # every moment
     forecaster, cfg, payload = load_model(out, task="tracks")
     assert cfg.track_contacts == Contacts(**report["contacts"]).as_tuple()
     assert payload["contacts_fit"]["fit"]["split"] == "train"
     old = load_checkpoint(model)["model"]
-    assert all(torch.equal(old[k], v) for k, v in payload["model"].items())  # same weights
+    assert not all(torch.equal(old[k], v) for k, v in payload["model"].items())  # tuned
+    # without the fine-tune: the same weights, and the constants only
+    kept = tmp_path / "kept.pt"
+    proc = run_cli(*args[:-1], str(kept), "--check-split", "", "--tune-steps", "0")
+    assert "tuned" not in proc.stdout and "without contacts" in proc.stdout, proc.stdout
+    kept_weights = load_checkpoint(kept)["model"]
+    assert all(torch.equal(old[k], v) for k, v in kept_weights.items())
     # the new checkpoint predicts: its masks go into a store
     segmenter = tiny_segmenter(tmp_path / "seg.pt")
     proc = run_cli("predict", "--shards", str(shard_root), "--ckpt", str(out), "--segmenter",

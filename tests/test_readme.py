@@ -36,6 +36,7 @@ ADDED = [  # (the command starts with these words, arguments added after it)
     (("demo",), ("--preset", "tiny", "--steps", "2", "--train", "2", "--val", "2", "--hidden",
                  "2", "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2",
                  "--tracks-steps", "2")),
+    (("fit-contacts",), ("--tune-steps", "2")),  # 10,000 steps of fine-tune
     (("train", "--task", "segment"), ("--preset", "tiny")),  # the default is `small`
     (("train", "--task", "masks"), ("--preset", "tiny-masks")),  # `compact-masks-extrapolate`
     (("train", "runs/frames"), ("--preset", "tiny")),  # `compact-motion`

@@ -11,52 +11,8 @@ from typing import Any
 
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.schedule import SCHEDULES
+from convrnn_video.train.task_defaults import MASK_TASKS, TASK_DEFAULTS, TASKS, preset_names
 
-TASKS = ("frames", "segment", "masks", "tracks")
-MASK_TASKS = ("masks", "tracks")  # forecast class masks: validated on the segmenter's masks
-# The measured recipe of each task: what a field left None gets in `validate` (docs/benchmarks.md).
-# frames: the 20-minute run of benchmarks/train_quality.py (batch 8 and teacher forcing kept
-#   the model at copy-last; 300 unlabeled videos did not help at that budget). The preset has
-#   the motion output (compact plus a zero-initialised displacement head: it starts as compact
-#   does): on AVX2 at 69-150 steps it beat copy-last on MSE at every frame where compact stayed
-#   exactly at copy-last, and kept the frames' energy (docs/benchmarks.md, 2026-12-03).
-# segment: benchmarks/segment_quality.py (Jaccard 0.955 after 24 minutes): many small steps on
-#   object-centred windows; the lr stays put while val improves.
-# masks: the mask rows of benchmarks/mask_quality.py (0.302, 0.306 after the fine-tune
-#   `--init-from RUN/best.pt --ss-steps 100`): 96x144 windows through all frames, teacher
-#   forcing decaying over 2000 steps. --labels adds the unlabeled split. The preset starts
-#   from the extrapolation baseline (benchmarks/motion.py, 2026-12-03: at 200 steps on true
-#   masks 0.536 on frame 22 where compact-masks stayed at copying, 0.422).
-# tracks: screened 2026-12-03 on AVX2 with true masks of generated videos (a prototype of
-#   convrnn/tracks.py): batch 256 objects, lr 2e-3 warmed up and decayed; 1,000 training
-#   videos reached 0.446 on val frame 22 at 3,000 steps, 4,000 videos 0.470 (extrapolation
-#   0.428, copying 0.309). Steps cost milliseconds and a validation segments every val video,
-#   hence the rare validations. With training windows (every moment of a video: 145,000
-#   objects per 1,000 videos with the mirror images), 1,000 videos gave 0.465 after 14 epochs
-#   and 0.475 after 28 (12 windows, 110,000 objects): 20 epochs by default, about 160,000
-#   steps for the course's 14,000 videos, 20-40 minutes on 2 AVX2 cores (140 steps/s alone).
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "frames": {
-        "preset": "compact-motion", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
-        "lr_schedule": "cosine", "warmup_steps": 30, "ss_steps": 0, "early_stop": 0,
-        "crop": (0, 0), "epochs": 100,
-    },
-    "segment": {
-        "preset": "small", "train_splits": ("train",), "batch_size": 8, "lr": 2e-3,
-        "lr_schedule": "plateau", "warmup_steps": 0, "ss_steps": 0, "early_stop": 15,
-        "crop": (64, 96), "epochs": 100,
-    },
-    "masks": {
-        "preset": "compact-masks-extrapolate", "train_splits": ("train",), "batch_size": 4,
-        "lr": 1e-3, "lr_schedule": "cosine", "warmup_steps": 20, "ss_steps": 2000, "early_stop": 0,
-        "crop": (96, 144), "epochs": 100,
-    },
-    "tracks": {
-        "preset": "tracks", "train_splits": ("train",), "batch_size": 256, "lr": 2e-3,
-        "lr_schedule": "cosine", "warmup_steps": 100, "ss_steps": 0, "early_stop": 0,
-        "crop": (0, 0), "val_every": 10_000, "epochs": 20,
-    },
-}  # fmt: skip
 LOSSES = ("mse", "mse+l1", "mse+ssim", "mse+l1+ssim")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -288,20 +244,6 @@ class TrainConfig:
         return cls(**kwargs)
 
 
-def preset_names(task: str) -> tuple[str, ...]:
-    """The model presets a task offers (torch-free: read from the config and preset modules)."""
-    if task == "segment":
-        from convrnn_video.segment.config import PRESETS as SEGMENT_PRESETS
-
-        return tuple(SEGMENT_PRESETS)
-    from convrnn_video.convrnn.presets import PRESETS as MODEL_PRESETS
-
-    want = task if task in ("masks", "tracks") else "frames"
-    return tuple(
-        name for name, c in MODEL_PRESETS.items() if getattr(c, "forecast", "frames") == want
-    )
-
-
 # Options that may change when a run is resumed; the others must match the saved run. The
 # data options may name new paths but not other data (train/identity.py checks the contents).
 RESUME_OVERRIDABLE = frozenset(
@@ -343,27 +285,3 @@ def merge_for_resume(
         )
     changes["resume"] = True
     return dataclasses.replace(base, **changes).validate()
-
-
-@dataclass(frozen=True)
-class ContactsConfig:
-    """Every option of `python cli.py fit-contacts` (train/contacts.py), checked once."""
-
-    model: str  # the track forecaster checkpoint (`train --task tracks`)
-    shards: str  # shard folder or URL made by `ingest`
-    out: str  # the new checkpoint: the forecaster with the fitted contacts
-    split: str = "train"  # the labelled split the constants are fitted on
-    check_split: str | None = "val"  # a labelled split scored with and without them (None: none)
-    # the first N videos of each split (None: all); 1,000 fitted better than 400 on generated
-    # videos (course path 0.5363 against 0.5315: docs/benchmarks.md)
-    videos: int | None = 1000
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.videos is not None and self.videos < 1:
-            problems.append(f"--videos must be at least 1, got {self.videos}")
-        if self.check_split == self.split:
-            problems.append(f"--check-split {self.check_split!r} is the fit split: the check "
-                            "needs videos the fit has not seen")  # fmt: skip
-        if problems:
-            raise TrainError("; ".join(problems))

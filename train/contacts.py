@@ -28,7 +28,8 @@ from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
 from convrnn_video.shards.reader import decode_mask, read_shard, split_shards
-from convrnn_video.train.config import ContactsConfig
+from convrnn_video.train.contacts_config import ContactsConfig
+from convrnn_video.train.contacts_tune import tune, video_windows
 from convrnn_video.train.errors import TrainError
 
 # The values the coordinate search tries for each constant (the radius line is fitted).
@@ -109,18 +110,33 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
 def frame22(videos: list[Video], contacts: Contacts | None) -> float:
     """The course's Jaccard of the last forecast frame over `videos`, objects moved by the
     forecaster's displacements (played out with `contacts` when given)."""
+    paths = [v.shift for v in videos] if contacts is None else played(videos, contacts)
     pred, true = [], []
-    for v in videos:
+    for v, shift in zip(videos, paths, strict=True):
         if len(v.ids) == 0:
             pred.append(torch.zeros_like(v.last))
         else:
-            shift = v.shift if contacts is None else with_contacts(v.shift, v.centre, contacts)
             step = shift[:, -1:].flip(-1).round().long()  # (N, 1, 2) as (row, column)
             pred.append(paint_shifted(v.last, v.ids, step)[0])
         true.append(v.target)
     acc = FrameJaccard()
     acc.update(torch.stack(pred)[:, None], torch.stack(true)[:, None])
     return float(acc.compute()["last"])
+
+
+def played(videos: list[Video], contacts: Contacts) -> list[torch.Tensor]:
+    """Each video's displacements (N, T_out, 2) played out with `contacts`, all videos at once
+    (their objects in slots padded to the most any video has)."""
+    slots = max([len(v.ids) for v in videos] + [1])
+    t_out = videos[0].shift.shape[1] if videos else 0
+    shift = torch.zeros(len(videos), slots, t_out, 2)
+    centre = torch.zeros(len(videos), slots, 2)
+    present = torch.zeros(len(videos), slots, dtype=torch.bool)
+    for i, v in enumerate(videos):
+        n = len(v.ids)
+        shift[i, :n], centre[i, :n], present[i, :n] = v.shift, v.centre, True
+    out = with_contacts(shift, centre, present, contacts)
+    return [out[i, : len(v.ids)] for i, v in enumerate(videos)]
 
 
 def search(videos: list[Video], start: Contacts) -> tuple[Contacts, float]:
@@ -141,7 +157,7 @@ def search(videos: list[Video], start: Contacts) -> tuple[Contacts, float]:
 
 
 def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
-    """Fit, check and write (cfg.out, never over an existing file) -> the report."""
+    """Fit, tune, check and write (cfg.out, never over an existing file) -> the report."""
     started = time.time()
     out = Path(cfg.out)
     if out.exists():
@@ -156,24 +172,37 @@ def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
                          "the contact fit needs objects to see")  # fmt: skip
     slope, top = radius_line(rows, radii)
     contacts, fitted = search(fit, Contacts(radius_slope=slope, radius_top=top))
-    report: dict[str, Any] = {
-        "model": str(cfg.model),
-        "contacts": dataclasses.asdict(contacts),
-        "fit": {
-            "split": cfg.split,
-            "videos": len(fit),
-            "frame22_without": frame22(fit, None),
-            "frame22_with": fitted,
-        },
-    }
+    report: dict[str, Any] = {"model": str(cfg.model), "fit": _scores(cfg.split, fit, contacts)}
     if held is not None:
-        check = forecast_inputs(model, held)[0]
-        report["check"] = {
-            "split": cfg.check_split,
-            "videos": len(check),
-            "frame22_without": frame22(check, None),
-            "frame22_with": frame22(check, contacts),
-        }
+        report["check"] = _scores(cfg.check_split, forecast_inputs(model, held)[0], contacts)
+    if cfg.tune_steps:
+        contacts = _tune(cfg, model, masks, held, contacts, report)
+    report["contacts"] = dataclasses.asdict(contacts)
     model_config = {**payload["model_config"], "track_contacts": list(contacts.as_tuple())}
-    save_checkpoint(out, {**payload, "model_config": model_config, "contacts_fit": report})
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
+                          "contacts_fit": report})  # fmt: skip
     return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
+
+
+def _scores(split: str | None, videos: list[Video], contacts: Contacts) -> dict[str, Any]:
+    """Frame 22 of `videos` (of `split`) without and with `contacts`."""
+    return {"split": split, "videos": len(videos), "frame22_without": frame22(videos, None),
+            "frame22_with": frame22(videos, contacts)}  # fmt: skip
+
+
+def _tune(cfg: ContactsConfig, model, masks: np.ndarray, held: np.ndarray | None,
+          contacts: Contacts, report: dict[str, Any]) -> Contacts:  # fmt: skip
+    """Fine-tune `model` through `contacts` on the fit videos (`masks`), search the constants
+    again from there and score it: the report gains the tune's and the scores' lines -> the
+    constants the tuned forecaster plays its hits with."""
+    table = video_windows(masks, model.cfg)
+    h, w = masks.shape[-2:]
+    done = tune(model, table, contacts, cfg.tune_steps, cfg.tune_lr, cfg.seed, h, w)
+    report["tune"] = {"steps": cfg.tune_steps, "lr": cfg.tune_lr, "windows": len(table.present),
+                      "contacts_before": dataclasses.asdict(contacts), **done}  # fmt: skip
+    del table
+    contacts, report["fit"]["frame22_tuned"] = search(forecast_inputs(model, masks)[0], contacts)
+    if held is not None:
+        report["check"]["frame22_tuned"] = frame22(forecast_inputs(model, held)[0], contacts)
+    return contacts

@@ -7,8 +7,9 @@ import logging
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.shards.errors import ShardError
 from convrnn_video.shards.manifest import observed_frames, read_manifest, video_frames
-from convrnn_video.train.config import TASK_DEFAULTS, TrainConfig
+from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
+from convrnn_video.train.task_defaults import TASK_DEFAULTS
 
 log = logging.getLogger(__name__)
 
