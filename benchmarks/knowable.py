@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted  # noqa: E402
 from convrnn_video.ingest.synth import scene as S  # noqa: E402
+from convrnn_video.ingest.synth import sliding as SL  # noqa: E402
 from convrnn_video.ingest.synth.config import SPLITS  # noqa: E402
 from convrnn_video.ingest.synth.render import render  # noqa: E402
 from convrnn_video.ingest.synth.writer import video_rng  # noqa: E402
@@ -58,12 +59,12 @@ FRAMES = 22
 MOVING_PX = 1.0  # px/frame at frame 11: a moving object for the velocity precision
 
 
-def forks(state: S.Sliding, rng: np.random.Generator, noise: list, video_id: int) -> dict:
+def forks(state: SL.Sliding, rng: np.random.Generator, noise: list, video_id: int) -> dict:
     """{row: Scene} slid from `state` (at frame 11) to the end, each with part of the future
     hidden; `rng` is the scene's own (its later draws are for entries); the noise is drawn
     from `video_id`."""
     later = state.enter_at > FORK  # (N,) objects that enter after frame 11
-    typical = float(np.mean(S.FRICTION_SPREAD))
+    typical = float(np.mean(SL.FRICTION_SPREAD))
     out = {}
 
     def run(name: str, entries: bool, mean_friction: bool, collide: bool, p=0.0, v=0.0):
@@ -80,7 +81,7 @@ def forks(state: S.Sliding, rng: np.random.Generator, noise: list, video_id: int
             per_px = S.px_per_unit(s.pos[:, 1])[:, None]  # (N, 1) px per floor unit
             s.pos[seen] += noisy.normal(0, p, (int(seen.sum()), 2)) / per_px[seen]
             s.vel[moving] += noisy.normal(0, v, (int(moving.sum()), 2)) / per_px[moving]
-        S.slide(s, _copy_rng(rng), FORK + 1, FRAMES, collide)
+        SL.slide(s, _copy_rng(rng), FORK + 1, FRAMES, collide)
         out[name] = s.scene()
 
     run("true_future", True, False, True)
@@ -100,22 +101,22 @@ def _copy_rng(rng: np.random.Generator) -> np.random.Generator:
     return twin
 
 
-def scene_at_fork(seed: int, video_id: int) -> tuple[S.Sliding, np.random.Generator]:
+def scene_at_fork(seed: int, video_id: int) -> tuple[SL.Sliding, np.random.Generator]:
     """The video's scene slid to frame 11 and its RNG, drawn as `simulate` draws it (a scene
     with too many objects in view is drawn again from the same RNG)."""
     rng = video_rng(seed, video_id)
     for _ in range(20):
-        state = S.start(rng, FRAMES)
-        S.slide(state, rng, 0, FORK + 1)
+        state = SL.start(rng, FRAMES)
+        SL.slide(state, rng, 0, FORK + 1)
         whole = state.copy()
-        S.slide(whole, _copy_rng(rng), FORK + 1, FRAMES)
+        SL.slide(whole, _copy_rng(rng), FORK + 1, FRAMES)
         if S.in_view(whole.scene()).sum(axis=1).max() <= S.MAX_IN_VIEW:
             break
-        S.slide(state, rng, FORK + 1, FRAMES)  # as simulate would, before drawing again
+        SL.slide(state, rng, FORK + 1, FRAMES)  # as simulate would, before drawing again
     return state, rng
 
 
-def state_from_masks(mask: np.ndarray) -> tuple[list[int], S.Sliding]:
+def state_from_masks(mask: np.ndarray) -> tuple[list[int], SL.Sliding]:
     """Frame 11's objects of a class-id stack (T >= 11, H, W) and a Sliding state of them at
     frame 11 read off their centroids alone: floor position and velocity from a line through
     the centroids of frames 10 and 11, unprojected at object-centre height (RADIUS); the
@@ -131,13 +132,13 @@ def state_from_masks(mask: np.ndarray) -> tuple[list[int], S.Sliding]:
         pos[j] = x[-1], z[-1]
         if count[FORK - 1, k] > 0:  # seen in frame 10 too
             vel[j] = x[1] - x[0], z[1] - z[0]
-    vel[np.hypot(vel[:, 0], vel[:, 1]) < S.REST_SPEED] = 0.0
+    vel[np.hypot(vel[:, 0], vel[:, 1]) < SL.REST_SPEED] = 0.0
     kinds = S.kinds_of(np.array(ids, dtype=int)).reshape(n, 3)
-    friction = np.full(n, float(np.mean(S.FRICTION_SPREAD)))
-    drag, decel = S.slowing(kinds[:, 0], friction)
+    friction = np.full(n, float(np.mean(SL.FRICTION_SPREAD)))
+    drag, decel = SL.slowing(kinds[:, 0], friction)
     out_pos = np.zeros((FRAMES, n, 2))
     out_pos[FORK] = pos
-    state = S.Sliding(kinds, friction, drag, decel, pos, vel, np.ones(n), np.zeros(n),
+    state = SL.Sliding(kinds, friction, drag, decel, pos, vel, np.ones(n), np.zeros(n),
                       np.zeros(n, dtype=int), {}, out_pos, np.zeros((FRAMES, n)))  # fmt: skip
     return ids, state
 
@@ -149,7 +150,7 @@ def physics_from_masks(mask: np.ndarray, collide: bool) -> torch.Tensor:
     last = torch.from_numpy(mask[FORK])
     if not ids:
         return torch.zeros(1, FRAMES - FRAMES_IN, *last.shape, dtype=torch.uint8)
-    S.slide(state, np.random.default_rng(0), FORK + 1, FRAMES, collide)  # no entries: no draws
+    SL.slide(state, np.random.default_rng(0), FORK + 1, FRAMES, collide)  # no entries: no draws
     centre = state.out_pos[FORK:]  # (12, N, 2) floor points, frame 11 first
     lifted = np.stack([centre[..., 0], np.full(centre.shape[:-1], S.RADIUS), centre[..., 1]], -1)
     image = S.project(lifted)[0]  # (12, N, 2) x, y
@@ -212,7 +213,7 @@ def main() -> None:
         state, rng = scene_at_fork(args.seed, video_id)
         scenes = forks(state, rng, noise, video_id)
         if not np.array_equal(
-            scenes["true_future"].pos, S.simulate(video_rng(args.seed, video_id)).pos
+            scenes["true_future"].pos, SL.simulate(video_rng(args.seed, video_id)).pos
         ):
             sys.exit(f"error: video {video_id}: the copy at frame 11 does not slide as synth does")
         true = render(scenes["true_future"], FRAMES)[1]  # (22, H, W) the video's true mask

@@ -25,7 +25,7 @@ from convrnn_video.ingest.synth import SynthConfig, generate  # noqa: E402
 from convrnn_video.ingest.synth.config import FULL_COUNTS  # noqa: E402
 from convrnn_video.ingest.synth.png import encode_frames  # noqa: E402
 from convrnn_video.ingest.synth.render import render  # noqa: E402
-from convrnn_video.ingest.synth.scene import simulate  # noqa: E402
+from convrnn_video.ingest.synth.sliding import simulate  # noqa: E402
 from convrnn_video.ingest.synth.writer import video_rng  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 from convrnn_video.ingest.errors import IngestError
-from convrnn_video.ingest.pack import STAGING, IngestConfig, run_ingest
+from convrnn_video.ingest.pack import IngestConfig, run_ingest
+from convrnn_video.ingest.staging import STAGING
 from convrnn_video.shards.format import SHARD_RE, member_suffixes
 from convrnn_video.shards.loader import make_loader
 from faults import run_faulted

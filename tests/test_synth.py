@@ -17,17 +17,8 @@ from convrnn_video.ingest.synth.motion import (
     slowdown_ratios,
 )
 from convrnn_video.ingest.synth.render import floor, render
-from convrnn_video.ingest.synth.scene import (
-    MAX_IN_VIEW,
-    RADIUS,
-    Sliding,
-    in_view,
-    project,
-    simulate,
-    slide,
-    start,
-    unproject_floor,
-)
+from convrnn_video.ingest.synth.scene import MAX_IN_VIEW, RADIUS, in_view, project, unproject_floor
+from convrnn_video.ingest.synth.sliding import Sliding, simulate, slide, start
 from convrnn_video.ingest.synth.writer import video_rng
 from faults import run_faulted
 from PIL import Image

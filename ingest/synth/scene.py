@@ -1,4 +1,5 @@
-"""A video's objects and their motion: the camera, sampling a scene, and sliding physics.
+"""A video's objects: the camera, and sampling a scene (kinds, places, entries, launches aimed at
+other objects). `sliding.py` slides the sampled scene through its frames.
 
 World coordinates: X to the right, Y up, Z away from the camera; the floor is Y = 0 and every
 object has the same physical size (footprint radius RADIUS). Physics runs on the floor plane in
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import FRAMES, HEIGHT, WIDTH
+from .config import HEIGHT, WIDTH
 
 # Camera: a pinhole at height CAM_HEIGHT pitched down by PITCH, so that the floor's horizon lies
 # about 66 rows above the image and apparent size grows linearly with the image row.
@@ -25,7 +26,6 @@ _SIN, _COS = math.sin(PITCH), math.cos(PITCH)
 
 RADIUS = 0.5  # footprint radius of every object (world units); collisions use it
 N_SHAPES, N_MATERIALS, N_COLOURS = 3, 2, 8
-SUBSTEPS = 4  # physics steps per frame, so fast objects cannot pass through each other
 MAX_IN_VIEW = 6  # the real videos show at most about 6 objects at once
 
 # Motion, tuned so that the generated videos move like the real samples (benchmarks/realism.py:
@@ -47,22 +47,6 @@ P_AIMED = 0.95  # share of launched objects (sliding at start, entering) aimed a
 ENTRY_TRIES = 4  # border points tried for an aimed entering object
 ENTRY_CONE = 1.1  # radians: an entering object aims at most this far off its inward heading
 AIM_OFFSET = 0.7  # how far beside a target's centre a launched object heads, in diameters
-# Friction, measured on the real samples' centroid tracks: a sliding object loses a share of its
-# speed per frame (drag) plus a fixed amount (sliding friction; must stay > 0), so with the hits
-# below an object fast over frames 7-11 keeps a median 0.25-0.3 of that speed by frames 18-22,
-# and a pushed cube at 3-5 px/frame stops within about fifteen frames. Spheres roll: they glide.
-# Per shape (cube, sphere, cylinder): the share lost per frame, and px/frame lost per frame
-# (sideways at depth MID_Z).
-DRAG = (0.06, 0.04, 0.05)
-DECEL_PX = (0.15, 0.03, 0.1)
-FRICTION_SPREAD = (0.8, 1.25)  # per-object factor on both
-# Collisions: momentum along the line of centres is exchanged as between equal masses, but the
-# real struck objects leave at only 2-5 px/frame, well under the striker's speed, and the
-# striker nearly stops: the contact itself loses energy. Most of the real objects that are fast
-# over frames 7-11 and slow by 18-22 hit something in between.
-RESTITUTION = 0.85
-IMPACT_KEEP = 0.65  # share of their speed both objects keep right after a hit
-REST_SPEED = 0.025  # floor speed below which an object stops (about 0.5 px/frame)
 
 
 def class_id(shape: int, material: int, colour: int) -> int:
@@ -119,7 +103,7 @@ class Scene:
         return self.shape * 16 + self.material * 8 + self.colour + 1
 
 
-def _sample_kinds(rng: np.random.Generator, n: int) -> np.ndarray:
+def sample_kinds(rng: np.random.Generator, n: int) -> np.ndarray:
     """n distinct (shape, material, colour) triples as an (n, 3) array."""
     flat = rng.choice(N_SHAPES * N_MATERIALS * N_COLOURS, size=n, replace=False)
     return np.stack([flat // 16, (flat // 8) % 2, flat % 8], axis=1)
@@ -161,19 +145,6 @@ def _entry(rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
     return start, heading, float(rng.uniform(*ENTRY_SPEED)) / px_per_unit(MID_Z)
 
 
-def simulate(rng: np.random.Generator, frames: int = FRAMES) -> Scene:
-    """Sample a scene and slide it for `frames` frames: entries, friction, collisions.
-
-    A scene that would show more than MAX_IN_VIEW objects at once is drawn again (from the same
-    RNG, so the result still depends on the RNG's seed alone).
-    """
-    for _ in range(20):
-        scene = _simulate_once(rng, frames)
-        if in_view(scene).sum(axis=1).max() <= MAX_IN_VIEW:
-            break
-    return scene
-
-
 def in_view(scene: Scene) -> np.ndarray:
     """(T, N) whether each object's floor contact point is inside the picture."""
     t = np.arange(len(scene.pos))[:, None]
@@ -188,97 +159,7 @@ def _on_screen(pos: np.ndarray) -> np.ndarray:
     return inside & (depth > 0)
 
 
-def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
-    """One scene of `frames` frames: objects placed or entering, some launched, then slid with
-    friction and collisions (the draws from `rng` come in a fixed order: same seed, same scene)."""
-    state = start(rng, frames)
-    slide(state, rng, 0, frames)
-    return state.scene()
-
-
-@dataclass
-class Sliding:
-    """A scene part-way through its sliding: what `slide` advances frame by frame. `simulate`
-    slides one from frame 0 to the end; benchmarks/knowable.py copies one at frame 11 and
-    slides the copies on with parts of the future hidden from them."""
-
-    kinds: np.ndarray  # (N, 3) shape, material, colour
-    friction: np.ndarray  # (N,) the object's factor on its shape's drag and deceleration
-    drag: np.ndarray  # (N,) share of the speed lost per frame
-    decel: np.ndarray  # (N,) floor units of speed lost per frame
-    pos: np.ndarray  # (N, 2) floor position (X, Z) now
-    vel: np.ndarray  # (N, 2) floor units per frame
-    spin: np.ndarray  # (N,) turn per floor unit slid (a hit reverses it)
-    angle: np.ndarray  # (N,) turn about the vertical axis now
-    enter_at: np.ndarray  # (N,) first frame an object exists
-    entries: dict[int, tuple[float, float]]  # entering object -> (heading, floor speed)
-    out_pos: np.ndarray  # (T, N, 2) the positions of the frames slid so far
-    out_angle: np.ndarray  # (T, N)
-
-    def copy(self) -> Sliding:
-        """An independent copy (arrays and entries copied)."""
-        return Sliding(**{k: v.copy() for k, v in vars(self).items()})
-
-    def scene(self) -> Scene:
-        """The video's Scene (positions and angles of frames not slid yet are zero)."""
-        kinds = self.kinds
-        return Scene(kinds[:, 0], kinds[:, 1], kinds[:, 2], self.out_pos, self.out_angle,
-                     self.enter_at)  # fmt: skip
-
-
-def start(rng: np.random.Generator, frames: int) -> Sliding:
-    """A new scene of `frames` frames before its first: kinds, places, friction, launches."""
-    n_total = int(rng.choice([4, 5, 6, 7, 8], p=[0.1, 0.15, 0.25, 0.25, 0.25]))  # 4-8 objects
-    n_start = int(min(n_total, rng.choice([1, 2, 3, 3, 4, 4, 5, 6])))  # visible at frame 0
-    kinds = _sample_kinds(rng, n_total)
-
-    pos, enter_at, entries, placed = _place(rng, n_total, n_start, frames)
-    vel = np.zeros((n_total, 2))
-    friction = rng.uniform(*FRICTION_SPREAD, size=n_total)
-    drag, decel = slowing(kinds[:, 0], friction)
-    _launch_at_start(rng, pos, vel, placed, drag, decel)
-
-    spin = rng.uniform(0.6, 1.6, size=n_total) * rng.choice([-1.0, 1.0], size=n_total)
-    angle = rng.uniform(0, math.pi / 2, size=n_total)
-    return Sliding(kinds, friction, drag, decel, pos, vel, spin, angle, enter_at, entries,
-                   np.zeros((frames, n_total, 2)), np.zeros((frames, n_total)))  # fmt: skip
-
-
-def slowing(shape: np.ndarray, friction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(drag, decel) of objects of `shape` (N,) with their friction factors (N,): the share of
-    the speed lost per frame, and the floor units of speed lost per frame."""
-    drag = friction * np.asarray(DRAG)[shape]
-    decel = friction * np.asarray(DECEL_PX)[shape] / px_per_unit(MID_Z)
-    return drag, decel
-
-
-def slide(
-    state: Sliding, rng: np.random.Generator, first: int, last: int, collide: bool = True
-) -> None:
-    """Slide `state` through frames first..last-1 (in place): entering objects launched (from
-    `rng`), one physics step, friction; each frame's positions and angles recorded. Without
-    `collide` objects pass through each other."""
-    s = state
-    is_entry = np.zeros(len(s.enter_at), dtype=bool)
-    is_entry[list(s.entries)] = True
-    for t in range(first, last):
-        for i in np.flatnonzero(is_entry & (s.enter_at == t)):
-            on_floor = (s.enter_at < t) | ~is_entry
-            s.vel[i] = _entry_velocity(rng, i, s.pos, s.vel, on_floor, s.entries[i], s.drag[i],
-                                       s.decel[i])  # fmt: skip
-        active = s.enter_at <= t
-        if t > 0:
-            _step(s.pos, s.vel, active, s.spin, s.angle, collide)
-            speed = np.hypot(s.vel[:, 0], s.vel[:, 1])  # (N,) floor units per frame
-            slower = np.maximum(speed * (1.0 - s.drag) - s.decel, 0.0)
-            keep = np.divide(slower, speed, out=np.zeros_like(speed), where=speed > 0)
-            s.vel[active] *= keep[active, None]
-            s.vel[np.hypot(s.vel[:, 0], s.vel[:, 1]) < REST_SPEED] = 0.0
-        s.out_pos[t] = s.pos
-        s.out_angle[t] = s.angle
-
-
-def _place(
+def place(
     rng: np.random.Generator, n_total: int, n_start: int, frames: int
 ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[float, float]], list[int]]:
     """Where each of `n_total` objects starts: the first `n_start` on a free floor spot when
@@ -301,7 +182,7 @@ def _place(
     return pos, enter_at, entries, placed
 
 
-def _launch_at_start(
+def launch_at_start(
     rng: np.random.Generator,
     pos: np.ndarray,
     vel: np.ndarray,
@@ -323,7 +204,7 @@ def _launch_at_start(
             vel[i] = speed * np.array([math.cos(heading), math.sin(heading)])
 
 
-def _entry_velocity(
+def entry_velocity(
     rng: np.random.Generator,
     i: int,
     pos: np.ndarray,
@@ -377,39 +258,3 @@ def _aim(
     k = rng.choice(ok)
     beside = math.asin(rng.uniform(-AIM_OFFSET, AIM_OFFSET) * 2 * RADIUS / max(dist[k], 2 * RADIUS))
     return heading + float(off[k]) + beside
-
-
-def _step(
-    pos: np.ndarray,
-    vel: np.ndarray,
-    active: np.ndarray,
-    spin: np.ndarray,
-    angle: np.ndarray,
-    collide: bool = True,
-) -> None:
-    """Advance one frame in SUBSTEPS steps; equal-mass collisions with restitution RESTITUTION,
-    after which both objects keep IMPACT_KEEP of their speed (none without `collide`)."""
-    idx = np.flatnonzero(active)
-    for _ in range(SUBSTEPS):
-        pos[idx] += vel[idx] / SUBSTEPS
-        angle[idx] += spin[idx] * np.hypot(vel[idx, 0], vel[idx, 1]) / SUBSTEPS
-        if not collide:
-            continue
-        for a_i, a in enumerate(idx):
-            for b in idx[a_i + 1 :]:
-                d = pos[b] - pos[a]
-                dist = math.hypot(d[0], d[1])
-                if dist >= 2 * RADIUS or dist == 0.0:
-                    continue
-                nrm = d / dist
-                closing = float(np.dot(vel[a] - vel[b], nrm))
-                if closing > 0:  # approaching: exchange momentum along the normal
-                    j = 0.5 * (1 + RESTITUTION) * closing
-                    vel[a] -= j * nrm
-                    vel[b] += j * nrm
-                    vel[a] *= IMPACT_KEEP
-                    vel[b] *= IMPACT_KEEP
-                    spin[a], spin[b] = -spin[a], spin[b] if spin[b] else 1.0
-                overlap = 2 * RADIUS - dist
-                pos[a] -= nrm * overlap / 2
-                pos[b] += nrm * overlap / 2

@@ -22,7 +22,7 @@ import numpy as np
 from .config import FRAMES, SPLITS, SynthConfig, SynthError
 from .png import encode_frames
 from .render import render
-from .scene import simulate
+from .sliding import simulate
 
 log = logging.getLogger(__name__)
 PARAMS_FILE = ".synth.json"
