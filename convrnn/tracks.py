@@ -26,6 +26,7 @@ so one model reads any frame size it was trained for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -96,6 +97,17 @@ def shifted(series: Tensor, shift: int) -> Tensor:
     if shift > 0:
         return torch.cat([zeros, series[:, :-shift]], 1)
     return torch.cat([series[:, -shift:], zeros], 1)
+
+
+def training_windows(masks: Tensor, cfg: ModelConfig) -> Iterator[Tracks]:
+    """Tracks (B, K, ...) of class ids (B, T, H, W) of whole videos, seen from every training
+    window (`window_shifts`) of the videos and of their mirror images, one window at a time."""
+    b, t, h, w = masks.shape
+    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)  # (B*T, K, 2) xy
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    for c in (centre, mirrored(centre, w)):  # and the videos mirrored left-right
+        for shift in window_shifts(cfg):  # every moment, not only frame 11
+            yield tracks_of(shifted(c, shift), shifted(count, shift), h, w, cfg)
 
 
 def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -> Tracks:

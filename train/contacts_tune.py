@@ -21,16 +21,7 @@ import time
 import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, with_contacts
-from convrnn_video.convrnn.extrapolate import class_centroids
-from convrnn_video.convrnn.tracks import (
-    Tracks,
-    mirrored,
-    shifted,
-    track_loss,
-    tracks_of,
-    unit_px,
-    window_shifts,
-)
+from convrnn_video.convrnn.tracks import Tracks, track_loss, training_windows, unit_px
 
 CHUNK = 64  # videos turned into tracks at once
 BATCH = 32  # videos (or windows of them) a step
@@ -53,18 +44,12 @@ def compact(tracks: Tracks, slots: int | None = None) -> Tracks:
 def video_windows(masks: np.ndarray, cfg) -> Tracks:
     """Every window of every video of true masks (V, T, H, W) uint8 and of its mirror image,
     as Tracks (N, S, ...) with the present objects first in S slots (the most any has)."""
-    h, w = masks.shape[-2:]
     parts = []
     for start in range(0, len(masks), CHUNK):
         chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W)
-        b, t = chunk.shape[:2]
-        centre, count = class_centroids(chunk.long().flatten(0, 1), cfg.num_classes)
-        centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)  # (B, T, K, 2), (B, T, K)
-        for c in (centre, mirrored(centre, w)):
-            for shift in window_shifts(cfg):
-                found = tracks_of(shifted(c, shift), shifted(count, shift), h, w, cfg)
-                some = found.present.sum(1) > 0  # windows with an object in the last mask
-                parts.append(compact(Tracks(*(f[some] for f in found))))
+        for found in training_windows(chunk.long(), cfg):
+            some = found.present.sum(1) > 0  # windows with an object in the last mask
+            parts.append(compact(Tracks(*(f[some] for f in found))))
     slots = max(p.present.shape[1] for p in parts)
     padded = [_pad(p, slots) for p in parts]
     return Tracks(*(torch.cat([getattr(p, f) for p in padded]) for f in Tracks._fields))

@@ -23,21 +23,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.tracks import (
     Tracks,
-    mirrored,
     object_tracks,
-    shifted,
     track_loss,
-    tracks_of,
+    training_windows,
     unit_px,
-    window_shifts,
 )
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.format import video_id
-from convrnn_video.shards.manifest import read_manifest, split_geometry
+from convrnn_video.shards.manifest import read_manifest
 from convrnn_video.shards.reader import decode_mask, read_shard, split_shards
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
@@ -111,21 +107,12 @@ class TracksTask(MasksTask):
         """Every object of every training video (and its mirror image) as one Tracks table."""
         started = time.time()
         manifest = read_manifest(cfg.shards)
-        _, height, width, _ = split_geometry(manifest, cfg.train_splits[0])
         shape_cfg = self._model_cfg  # set by fit_geometry, which the session calls first
         parts, videos = [], 0
         for chunk in self._mask_chunks(cfg, manifest):
             videos += len(chunk)
-            b, t = chunk.shape[:2]
-            centre, count = class_centroids(
-                torch.from_numpy(chunk).flatten(0, 1), shape_cfg.num_classes
-            )
-            centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
-            for c in (centre, mirrored(centre, width)):  # and the videos mirrored left-right
-                for shift in window_shifts(shape_cfg):  # every moment, not only frame 11
-                    found = tracks_of(shifted(c, shift), shifted(count, shift), height, width,
-                                      shape_cfg)  # fmt: skip
-                    parts.append(Tracks(*(f[found.present] for f in found)))
+            for found in training_windows(torch.from_numpy(chunk), shape_cfg):
+                parts.append(Tracks(*(f[found.present] for f in found)))
         if not parts or not sum(len(p.features) for p in parts):
             raise TrainError(f"the training splits of {cfg.shards} hold no object to learn from")
         table = Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
