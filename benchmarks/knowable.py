@@ -81,7 +81,7 @@ def forks(state: SL.Sliding, rng: np.random.Generator, noise: list, video_id: in
             per_px = S.px_per_unit(s.pos[:, 1])[:, None]  # (N, 1) px per floor unit
             s.pos[seen] += noisy.normal(0, p, (int(seen.sum()), 2)) / per_px[seen]
             s.vel[moving] += noisy.normal(0, v, (int(moving.sum()), 2)) / per_px[moving]
-        SL.slide(s, _copy_rng(rng), FORK + 1, FRAMES, collide)
+        SL.slide(s, copy_rng(rng), FORK + 1, FRAMES, collide)
         out[name] = s.scene()
 
     run("true_future", True, False, True)
@@ -94,7 +94,7 @@ def forks(state: SL.Sliding, rng: np.random.Generator, noise: list, video_id: in
     return out
 
 
-def _copy_rng(rng: np.random.Generator) -> np.random.Generator:
+def copy_rng(rng: np.random.Generator) -> np.random.Generator:
     """A generator that draws what `rng` would next, leaving `rng` where it is."""
     twin = np.random.default_rng()
     twin.bit_generator.state = rng.bit_generator.state
@@ -109,7 +109,7 @@ def scene_at_fork(seed: int, video_id: int) -> tuple[SL.Sliding, np.random.Gener
         state = SL.start(rng, FRAMES)
         SL.slide(state, rng, 0, FORK + 1)
         whole = state.copy()
-        SL.slide(whole, _copy_rng(rng), FORK + 1, FRAMES)
+        SL.slide(whole, copy_rng(rng), FORK + 1, FRAMES)
         if S.in_view(whole.scene()).sum(axis=1).max() <= S.MAX_IN_VIEW:
             break
         SL.slide(state, rng, FORK + 1, FRAMES)  # as simulate would, before drawing again
@@ -119,8 +119,10 @@ def scene_at_fork(seed: int, video_id: int) -> tuple[SL.Sliding, np.random.Gener
 def state_from_masks(mask: np.ndarray) -> tuple[list[int], SL.Sliding]:
     """Frame 11's objects of a class-id stack (T >= 11, H, W) and a Sliding state of them at
     frame 11 read off their centroids alone: floor position and velocity from a line through
-    the centroids of frames 10 and 11, unprojected at object-centre height (RADIUS); the
-    shape (so the friction) from the class id; the friction factor the spread's mean."""
+    the centroids of frames 10 and 11, unprojected at object-centre height (RADIUS), the
+    velocity slowed by frame 11's friction (the generator slows an object after each step,
+    so the step 10 -> 11 is faster than the state at 11); the shape (so the friction) from
+    the class id; the friction factor the spread's mean."""
     centre, count = class_centroids(torch.from_numpy(mask[:FRAMES_IN]).long(), NUM_CLASSES,
                                     torch.float64)  # fmt: skip
     centre, count = centre.numpy(), count.numpy()  # (11, K, 2), (11, K)
@@ -132,10 +134,13 @@ def state_from_masks(mask: np.ndarray) -> tuple[list[int], SL.Sliding]:
         pos[j] = x[-1], z[-1]
         if count[FORK - 1, k] > 0:  # seen in frame 10 too
             vel[j] = x[1] - x[0], z[1] - z[0]
-    vel[np.hypot(vel[:, 0], vel[:, 1]) < SL.REST_SPEED] = 0.0
     kinds = S.kinds_of(np.array(ids, dtype=int)).reshape(n, 3)
     friction = np.full(n, float(np.mean(SL.FRICTION_SPREAD)))
     drag, decel = SL.slowing(kinds[:, 0], friction)
+    speed = np.hypot(vel[:, 0], vel[:, 1])
+    slower = np.maximum(speed * (1.0 - drag) - decel, 0.0)
+    vel *= np.divide(slower, speed, out=np.zeros_like(speed), where=speed > 0)[:, None]
+    vel[np.hypot(vel[:, 0], vel[:, 1]) < SL.REST_SPEED] = 0.0
     out_pos = np.zeros((FRAMES, n, 2))
     out_pos[FORK] = pos
     state = SL.Sliding(kinds, friction, drag, decel, pos, vel, np.ones(n), np.zeros(n),
@@ -146,7 +151,14 @@ def state_from_masks(mask: np.ndarray) -> tuple[list[int], SL.Sliding]:
 def physics_from_masks(mask: np.ndarray, collide: bool) -> torch.Tensor:
     """(1, 11, H, W) class ids: frame 11's objects of `mask` (22 or 11 frames) moved by the
     image displacement of their centres when `state_from_masks` is slid to frame 22."""
-    ids, state = state_from_masks(mask)
+    return slide_and_paint(mask, *state_from_masks(mask), collide)
+
+
+def slide_and_paint(
+    mask: np.ndarray, ids: list[int], state: SL.Sliding, collide: bool = True
+) -> torch.Tensor:
+    """(1, 11, H, W): frame 11's objects `ids` of `mask` moved by the image displacement of
+    their centres when `state` (theirs at frame 11, in `ids` order) is slid to frame 22."""
     last = torch.from_numpy(mask[FORK])
     if not ids:
         return torch.zeros(1, FRAMES - FRAMES_IN, *last.shape, dtype=torch.uint8)

@@ -36,9 +36,16 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .contacts import Contacts, with_contacts
-from .extrapolate import DECAY, class_centroids, paint_shifted
+from .extrapolate import DECAY, paint_shifted
+from .track_features import (
+    feature_count,
+    mask_stats,
+    mirrored,
+    neighbours,
+    speeds,
+    unit_px,
+)
 
-NEIGHBOUR_FEATURES = 6  # offset (2), relative velocity (2), size, present
 DROPOUT = 0.2  # after each hidden layer, in training
 
 
@@ -53,30 +60,10 @@ class Tracks(NamedTuple):
     weight: Tensor | None  # (B, K, T_out) 1 where the object shows in the target frame
 
 
-def feature_count(cfg: ModelConfig) -> int:
-    """Features per object for a config: track (3 per input frame), position 2, size 1,
-    class one-hot K, neighbours, and with `track_speeds` the speed of each input step."""
-    speeds = cfg.frames_in - 1 if cfg.track_speeds else 0
-    return (3 * cfg.frames_in + 3 + cfg.num_classes + cfg.track_neighbours * NEIGHBOUR_FEATURES
-            + speeds)  # fmt: skip
-
-
-def unit_px(height: int, width: int) -> float:
-    """Pixels per feature unit: a fifth of the longer side (48 px on 160x240)."""
-    return max(height, width) / 5.0
-
-
 def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     """Class ids (B, T, H, W), T = frames_in (prediction) or frames_in + frames_out (training:
     targets from the rest) -> Tracks of every class slot (absent objects have present False)."""
-    b, t, h, w = masks.shape
-    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)  # (B*T, K, 2) xy
-    return tracks_of(centre.view(b, t, -1, 2), count.view(b, t, -1), h, w, cfg)
-
-
-def mirrored(centre: Tensor, width: int) -> Tensor:
-    """Centroids (..., 2) as (x, y) of the masks flipped left-right (x -> width - 1 - x)."""
-    return torch.stack([(width - 1) - centre[..., 0], centre[..., 1]], -1)
+    return tracks_of(*mask_stats(masks, cfg), *masks.shape[-2:], cfg)
 
 
 def window_shifts(cfg: ModelConfig) -> range:
@@ -102,9 +89,8 @@ def shifted(series: Tensor, shift: int) -> Tensor:
 def training_windows(masks: Tensor, cfg: ModelConfig) -> Iterator[Tracks]:
     """Tracks (B, K, ...) of class ids (B, T, H, W) of whole videos, seen from every training
     window (`window_shifts`) of the videos and of their mirror images, one window at a time."""
-    b, t, h, w = masks.shape
-    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)  # (B*T, K, 2) xy
-    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    h, w = masks.shape[-2:]
+    centre, count = mask_stats(masks, cfg)
     for c in (centre, mirrored(centre, w)):  # and the videos mirrored left-right
         for shift in window_shifts(cfg):  # every moment, not only frame 11
             yield tracks_of(shifted(c, shift), shifted(count, shift), h, w, cfg)
@@ -112,7 +98,7 @@ def training_windows(masks: Tensor, cfg: ModelConfig) -> Iterator[Tracks]:
 
 def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -> Tracks:
     """Tracks from the class centroids (B, T, K, 2) as (x, y) and pixel counts (B, T, K) of
-    masks of h x w pixels (`object_tracks`)."""
+    masks of h x w pixels (`mask_stats`)."""
     b, t = count.shape[:2]
     fi, fo, k = cfg.frames_in, cfg.frames_out, cfg.num_classes
     seen = count[:, :fi] > 0  # (B, T_in, K)
@@ -125,11 +111,11 @@ def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -
     present[:, 0] = False  # the background is not an object
     where = last / torch.tensor([w, h], dtype=last.dtype, device=last.device)
     onehot = torch.eye(k, dtype=last.dtype, device=last.device).expand(b, k, k)
-    near = _neighbours(last, velocity, size, present, cfg, unit)
+    near = neighbours(last, velocity, size, present, cfg, unit)
     parts = [track.permute(0, 2, 1, 3).flatten(2), seen.permute(0, 2, 1).float(), where,
              size[..., None], onehot, near]  # fmt: skip
     if cfg.track_speeds:
-        parts.append(_speeds(track, seen))
+        parts.append(speeds(track, seen))
     features = torch.cat(parts, -1)  # (B, K, F)
     gain = (DECAY ** torch.arange(1, fo + 1, dtype=last.dtype, device=last.device)).cumsum(0)
     guess = gain.view(1, 1, fo, 1) * velocity[:, :, None]  # (B, K, T_out, 2)
@@ -139,42 +125,6 @@ def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -
         weight = (count[:, fi : fi + fo] > 0).transpose(1, 2) & present[..., None]
         weight = weight.float()
     return Tracks(features, present, last, guess, target, weight)
-
-
-# Speeds in feature units per frame are about 0.2 (10 px on 160x240); this brings them near 1.
-SPEED_SCALE = 5.0
-
-
-def _speeds(track: Tensor, seen: Tensor) -> Tensor:
-    """(B, K, T_in - 1): the speed of each input step, SPEED_SCALE x feature units per frame,
-    0 where either frame is unseen. The MLP could read them off the track; given them, it
-    forecast frame 22 better in both seeds screened (+0.012, +0.005; with the ratios of
-    successive speeds as well, +0.005 to +0.009 over three: docs/benchmarks.md)."""
-    step = track[:, 1:] - track[:, :-1]  # (B, T_in - 1, K, 2)
-    both = (seen[:, 1:] & seen[:, :-1]).float()  # (B, T_in - 1, K)
-    return (step.norm(dim=-1) * both * SPEED_SCALE).transpose(1, 2)  # (B, K, T_in - 1)
-
-
-def _neighbours(last, velocity, size, present, cfg: ModelConfig, unit: float) -> Tensor:
-    """(B, K, N * 6): each object's N nearest other objects (offset, relative velocity, size,
-    1), zeros where there are fewer."""
-    n = cfg.track_neighbours
-    offset = last[:, None, :, :] - last[:, :, None, :]  # (B, K, K, 2): j's offset from k
-    dist = offset.norm(dim=-1)  # (B, K, K)
-    other = present[:, None, :] & present[:, :, None]
-    other &= ~torch.eye(dist.shape[1], dtype=torch.bool, device=dist.device)
-    dist = dist.masked_fill(~other, float("inf"))
-    near, index = dist.topk(min(n, dist.shape[-1]), dim=-1, largest=False)  # (B, K, N)
-    ok = near.isfinite()[..., None].float()
-    rel_v = velocity[:, None, :, :] - velocity[:, :, None, :]  # (B, K, K, 2)
-    pick = index[..., None].expand(*index.shape, 2)
-    sizes = size[:, None, :].expand_as(dist).gather(2, index)[..., None]
-    parts = [offset.gather(2, pick) / unit, rel_v.gather(2, pick) / 10.0, sizes,
-             torch.ones_like(ok)]  # fmt: skip
-    out = torch.cat(parts, -1) * ok  # (B, K, N, 6)
-    if out.shape[2] < n:
-        out = F.pad(out, (0, 0, 0, n - out.shape[2]))
-    return out.flatten(2)
 
 
 def track_loss(pred: Tensor, tracks: Tracks, unit: float) -> Tensor:

@@ -12,18 +12,21 @@ import numpy as np
 import pytest
 import torch
 from convrnn_video.convrnn import get_preset
-from convrnn_video.convrnn.extrapolate import class_centroids, extrapolate_masks
-from convrnn_video.convrnn.tracks import (
+from convrnn_video.convrnn.extrapolate import extrapolate_masks
+from convrnn_video.convrnn.track_features import (
     SPEED_SCALE,
+    feature_count,
+    mask_stats,
+    mirrored,
+    unit_px,
+)
+from convrnn_video.convrnn.tracks import (
     TrackForecaster,
     Tracks,
-    feature_count,
-    mirrored,
     object_tracks,
     shifted,
     track_loss,
     tracks_of,
-    unit_px,
     window_shifts,
 )
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
@@ -108,9 +111,7 @@ def test_mirrored_centroids_give_the_tracks_of_mirrored_masks() -> None:
     # slots: what it keeps)
     cfg = get_preset("tracks", frames_in=4, frames_out=3, height=H, width=W)
     masks = moving_squares(5, 7, seed=4, keep=0.95).long()
-    b, t = masks.shape[:2]
-    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)
-    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    centre, count = mask_stats(masks, cfg)
     ours = objects(tracks_of(mirrored(centre, W), count, H, W, cfg))
     flipped = objects(object_tracks(masks.flip(-1), cfg))
     assert len(ours.features) >= 5
@@ -125,9 +126,7 @@ def test_training_windows_are_the_videos_seen_from_another_moment() -> None:
     cfg = get_preset("tracks", frames_in=4, frames_out=4, height=H, width=W)
     assert list(window_shifts(cfg)) == [-2, -1, 0, 1, 2, 3]
     masks = moving_squares(6, 8, seed=5, keep=0.9).long()
-    b, t = masks.shape[:2]
-    centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)
-    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    centre, count = mask_stats(masks, cfg)
     blank = torch.zeros_like(masks[:, :2])
     for shift, seen in ((2, torch.cat([blank, masks[:, :-2]], 1)),
                         (-2, torch.cat([masks[:, 2:], blank], 1))):  # fmt: skip

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from convrnn_video.convrnn.track_features import unit_px
 from convrnn_video.convrnn.tracks import (
     Tracks,
     object_tracks,
     track_loss,
     training_windows,
-    unit_px,
 )
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.segment.apply import segment_frames
