@@ -11,6 +11,7 @@ run would have done: the loader's order is a function of (seed, epoch, rank).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -96,6 +97,11 @@ def run_training(cfg: TrainConfig, explicit: set[str] | None = None) -> Path:
             raise TrainError(str(choice))
         session = Session(cfg, Path(choice), env, explicit)
         run = _train(session)
+        # free the DDP model before leaving the process group: its reducer holds the group,
+        # and freed only at exit, after the teardown, it may be what aborted a rank once
+        # ("terminate called without an active exception" after "done", 2026-12-05)
+        del session
+        gc.collect()
     except BaseException:
         if env.is_main and not cfg.resume and isinstance(choice, str):
             discard_unstarted(Path(choice))  # no checkpoint yet: the retry starts clean
@@ -248,7 +254,7 @@ def _end(s: Session, stopped: bool, timed_out: bool) -> None:
     elif st.last_val_step != st.step and s.has_val:
         s.validate(final=True)  # a score for the weights we stop with
         s.save_last()  # last.pt records whether best.pt now holds these weights
-    if timed_out and not stopped:
+    if timed_out and not stopped and s.env.is_main:  # every rank stops at the same step
         log.warning(
             "time limit of %s min reached at step %d; continue with:\n  %s",
             s.cfg.time_limit, st.step, s.resume_command(),
