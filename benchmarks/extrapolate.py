@@ -108,8 +108,9 @@ def tracks_given_truth(tracks, masks: torch.Tensor) -> dict[str, torch.Tensor]:
     b, t, h, w = masks.shape
     centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
     centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
-    found = object_tracks(masks[:, :FRAMES_IN].long(), tracks.cfg)
-    pred = tracks.shifts(found, h, w)  # (B, K, T_out, 2)
+    seen = masks[:, :FRAMES_IN].long()
+    found = object_tracks(seen, tracks.cfg)
+    pred = tracks.shifts(found, h, w, object_tracks(seen.flip(-1), tracks.cfg))  # as forecast
     out = {k: torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8) for k in ("moving", "still")}
     for i in range(b):
         ids = found.present[i].nonzero().flatten()

@@ -10,7 +10,7 @@ from typing import Any
 CELLS = ("gru", "lstm")
 FORECASTS = ("frames", "masks", "tracks")
 MASK_BASES = ("last", "extrapolate")
-CONTACT_CONSTANTS = 8  # the fields of convrnn/contacts.py `Contacts` (7 before its `wait`)
+CONTACT_CONSTANTS = 7  # the fields of convrnn/contacts.py `Contacts`
 # The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
 # tracks (convrnn/tracks.py): the last mask's objects moved, as one-hot scores.
 OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual"), "tracks": ("moved",)}
@@ -75,7 +75,7 @@ class ModelConfig:
     # tracks: also read each input step's speed (False in checkpoints made before the field;
     # the preset reads them)
     track_speeds: bool = False
-    # tracks: the contact stage's eight constants (convrnn/contacts.py `Contacts`, fitted by
+    # tracks: the contact stage's seven constants (convrnn/contacts.py `Contacts`, fitted by
     # `fit-contacts`): forecast objects that meet hit each other; () plays no hits
     track_contacts: tuple[float, ...] = ()
 
@@ -189,10 +189,9 @@ class ModelConfig:
             out.append(f"num_classes must be >= 2, got {self.num_classes}")
         if self.forecast == "tracks" and self.frames_in < 2:
             out.append(f"tracks need frames_in >= 2 (a velocity), got {self.frames_in}")
-        if len(self.track_contacts) not in (0, CONTACT_CONSTANTS - 1, CONTACT_CONSTANTS):
-            n = CONTACT_CONSTANTS
-            out.append(f"track_contacts holds {n} constants ({n - 1} in older checkpoints) or "
-                       f"none, got {len(self.track_contacts)}")  # fmt: skip
+        if len(self.track_contacts) not in (0, CONTACT_CONSTANTS):
+            out.append(f"track_contacts holds {CONTACT_CONSTANTS} constants or none, got "
+                       f"{len(self.track_contacts)}")  # fmt: skip
         if self.track_neighbours < 0:
             out.append(f"track_neighbours must be >= 0, got {self.track_neighbours}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):

@@ -10,11 +10,10 @@ row (farther objects are smaller), with vertical distances stretched by `squash`
 seen at a slant). Two discs that come within `reach` x the sum of their radii while closing in
 exchange momentum along the line between them (equal masses, restitution `restitution`); both
 then keep `keep` of their speed, and a hit object leaves its forecast path for good: from then
-on it moves at the speed of its last hit, times `decay` a frame. Pairs closer than `wait` x
-that reach at the last input frame (one in front of the other, or already touching) hit only
-after they have parted; with `wait` 0 a touching pair still closing hits at once.
+on it moves at the speed of its last hit, times `decay` a frame. Pairs already that close at
+the last input frame (one in front of the other) hit only after they have parted.
 
-Eight constants, fitted to labelled videos by `train/contacts.py` (`python cli.py
+Seven constants, fitted to labelled videos by `train/contacts.py` (`python cli.py
 fit-contacts`), not learned by gradient: the outcome of a hit is not smooth in them. The stage
 is differentiable in the displacements, though, and `fit-contacts` then fine-tunes the
 forecaster through it (`train/contacts_tune.py`), so its paths are the ones that, played out,
@@ -43,9 +42,6 @@ class Contacts:
     squash: float = 2.2  # vertical image distances x this: the floor seen at a slant
     radius_slope: float = 0.1  # disc radius px per image row (farther is higher and smaller)
     radius_top: float = 6.5  # disc radius px at row 0
-    # pairs closer than this x the reach at the last input frame hit only after parting (1.0
-    # in checkpoints fitted before it: `ModelConfig.track_contacts` held the first seven)
-    wait: float = 1.0
 
     def as_tuple(self) -> tuple[float, ...]:
         return tuple(float(v) for v in astuple(self))
@@ -78,7 +74,7 @@ def with_contacts(shift: Tensor, centre: Tensor, present: Tensor, c: Contacts) -
     reach2 = (c.reach * (radius[:, :, None] + radius[:, None, :])).square()  # (B, K, K)
     upper = torch.ones(k, k, dtype=torch.bool, device=shift.device).triu(1)  # each pair once
     pairs = present[:, :, None] & present[:, None, :] & upper  # (B, K, K)
-    apart = _gaps(start)[1] >= reach2 * c.wait**2  # pairs that may hit now
+    apart = _gaps(start)[1] >= reach2  # pairs that may hit now
     hit = torch.zeros(b, k, dtype=torch.bool, device=shift.device)
     after = torch.zeros_like(start)  # a hit object's velocity
     x, out = start, []

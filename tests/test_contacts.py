@@ -66,17 +66,6 @@ def test_a_pair_that_starts_overlapping_only_hits_after_parting() -> None:
     assert torch.equal(play(shift, centre, ELASTIC), shift)
 
 
-def test_without_wait_a_touching_pair_still_closing_hits_at_once() -> None:
-    # 8 px apart (the discs touch at 10) and closing at 2 px/frame: a hit in progress
-    centre = torch.tensor([[30.0, 20.0], [38.0, 20.0]])
-    shift = torch.zeros(2, 6, 2)
-    shift[0, :, 0] = 2.0 * torch.arange(1, 7)
-    assert torch.equal(play(shift, centre, ELASTIC), shift)  # wait 1: they must part first
-    out = play(shift, centre, dataclasses.replace(ELASTIC, wait=0.0))
-    # they hit after the first of the frame's four checks: the striker stops, the other goes on
-    assert abs(float(out[0, -1, 0]) - 0.5) < 0.1 and abs(float(out[1, -1, 0]) - 11.5) < 0.1, out
-
-
 def test_videos_of_a_batch_and_absent_slots_do_not_hit() -> None:
     shift, centre = head_on(4.0, 10)
     # the striker in video 0, the still object in video 1 (same place): nothing is hit
@@ -114,13 +103,11 @@ def test_the_radius_line_is_a_least_squares_fit() -> None:
     assert abs(slope - 0.1) < 1e-9 and abs(top - 6.0) < 1e-9
 
 
-def test_model_config_holds_eight_constants_or_an_older_seven_or_none() -> None:
+def test_model_config_holds_seven_constants_or_none() -> None:
     cfg = get_preset("tracks", track_contacts=ELASTIC.as_tuple())
-    assert cfg.track_contacts == ELASTIC.as_tuple() and len(cfg.track_contacts) == 8
+    assert cfg.track_contacts == ELASTIC.as_tuple()
     assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
-    older = get_preset("tracks", track_contacts=ELASTIC.as_tuple()[:7])  # fitted before `wait`
-    assert Contacts(*older.track_contacts) == ELASTIC and ELASTIC.wait == 1.0
-    with pytest.raises(ValueError, match="track_contacts holds 8 constants"):
+    with pytest.raises(ValueError, match="track_contacts holds 7 constants"):
         get_preset("tracks", track_contacts=(1.0, 2.0))
 
 

@@ -106,6 +106,24 @@ def test_speed_features_read_how_fast_an_object_brakes() -> None:
     assert feature_count(cfg) - feature_count(old) == 4
 
 
+def test_the_forecast_of_a_mirrored_video_is_the_mirrored_forecast() -> None:
+    # `forecast` averages the net's answers for the video and its mirror image: what it
+    # forecasts is left-right symmetric, where one answer alone is not
+    cfg = get_preset("tracks", frames_in=4, frames_out=3, height=H, width=W)
+    torch.manual_seed(0)
+    model = TrackForecaster(cfg).eval()
+    torch.nn.init.normal_(model.net[-1].weight, std=0.5)  # a net that answers something
+    masks = moving_squares(4, 4, seed=6, keep=0.95).long()
+    ours, shift = model.forecast(masks)
+    theirs, shift_flipped = model.forecast(masks.flip(-1))
+    assert shift.abs().sum() > 0
+    assert torch.equal(shift_flipped[..., 1], -shift[..., 1])  # columns mirrored
+    assert torch.equal(shift_flipped[..., 0], shift[..., 0])
+    one = model.shifts(object_tracks(masks, cfg), H, W)  # a single answer
+    one_flipped = model.shifts(object_tracks(masks.flip(-1), cfg), H, W)
+    assert not torch.equal(one_flipped[..., 1], -one[..., 1])
+
+
 def test_mirrored_centroids_give_the_tracks_of_mirrored_masks() -> None:
     # the trainer mirrors each video's centroids instead of measuring it flipped (the objects'
     # slots: what it keeps)

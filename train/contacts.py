@@ -1,4 +1,4 @@
-"""`fit-contacts`: fit the contact stage's eight constants (convrnn/contacts.py) for a track
+"""`fit-contacts`: fit the contact stage's seven constants (convrnn/contacts.py) for a track
 forecaster on labelled videos, and write the forecaster with them as a new checkpoint.
 
 The constants are found by coordinate search (each in turn over a short list of values, twice
@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
-from convrnn_video.convrnn.extrapolate import paint_shifted
-from convrnn_video.convrnn.track_features import mask_stats
+from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted
 from convrnn_video.convrnn.tracks import tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
@@ -40,7 +39,6 @@ SEARCH: dict[str, tuple[float, ...]] = {
     "keep": (0.5, 0.65, 0.8, 1.0),
     "decay": (0.75, 0.9, 0.97),
     "squash": (1.0, 1.6, 2.2, 3.0),
-    "wait": (0.0, 0.5, 1.0),
 }
 ROUNDS = 2
 CHUNK = 32  # videos whose tracks are read at once
@@ -94,8 +92,9 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W) uint8
         b, _, h, w = chunk.shape
         # the centroids once, for the tracks (as `object_tracks` reads them) and the sizes
-        centre, count = mask_stats(chunk[:, :fi].long(), cfg)  # count: (B, T_in, K)
-        tracks = tracks_of(centre, count, h, w, cfg)
+        centre, count = class_centroids(chunk[:, :fi].long().flatten(0, 1), cfg.num_classes)
+        count = count.view(b, fi, -1)  # (B, T_in, K)
+        tracks = tracks_of(centre.view(b, fi, -1, 2), count, h, w, cfg)
         with torch.no_grad():
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
         size = count.amax(1)  # (B, K) largest pixel count

@@ -176,11 +176,13 @@ class TracksTask(MasksTask):
                 true = np.ascontiguousarray(batch["masks"][:, fi : fi + fo].numpy())
                 packed = zlib.compress(true.tobytes(), 1)
                 last = seen[:, -1].to("cpu", torch.uint8, copy=True)  # not a view of all 11
-                cache.append((object_tracks(seen, model.cfg), last, packed, true.shape))
+                mirror = object_tracks(seen.flip(-1), model.cfg)  # `forecast` reads both
+                cache.append((object_tracks(seen, model.cfg), mirror, last, packed, true.shape))
             self._val_cache = cache
-        for tracks, last, packed, shape in self._val_cache:
+        for tracks, mirror, last, packed, shape in self._val_cache:
             true = np.frombuffer(zlib.decompress(packed), np.uint8).reshape(shape)
-            yield model.moved(tracks, last), last.long(), torch.from_numpy(true.copy())
+            shift = model.shifts(tracks, *last.shape[-2:], mirror)
+            yield model.moved(tracks, last, shift), last.long(), torch.from_numpy(true.copy())
 
     def samples_in(self, batch: Tracks) -> int:
         return len(batch.features)
