@@ -30,6 +30,7 @@ def evaluate(
     batch_size: int = typer.Option(EvaluateConfig.batch_size, help="Videos per batch."),
     device: str = typer.Option(EvaluateConfig.device, help="Segmenter device: auto, cpu, cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
 ) -> None:
     """Score a val store: MSE, MAE, PSNR, SSIM per frame, beside copying the last input frame;
     with masks, the Jaccard score beside copying frame 11's mask, extrapolating its objects and
@@ -49,6 +50,7 @@ def evaluate(
                 batch_size=batch_size,
                 device=device,
                 progress=progress,
+                overwrite=overwrite,
             )
         )
     first, last = r["frames"][0], r["frames"][-1]  # image numbers; the course counts from 1

@@ -245,7 +245,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     preds = done["preds"]
     log.info("[9/%d] evaluating the val predictions", STAGES)
     reports = [
-        run_evaluate(EvaluateConfig(preds=store, shards=shards, out=str(root / name)))
+        run_evaluate(EvaluateConfig(preds=store, shards=shards, out=str(root / name),
+                                    overwrite=True))  # the demo's own folder, claimed above
         for store, name in ((preds["val"], "report.json"),
                             (done["tracks"]["val"], "report-tracks.json"))
     ]  # fmt: skip

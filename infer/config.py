@@ -136,6 +136,7 @@ class EvaluateConfig:
     batch_size: int = 8
     device: str = "auto"  # where the segmenter runs: auto (CUDA when present), cpu, cuda
     progress: bool = True
+    overwrite: bool = False  # replace an existing report and plot (else they are refused)
 
     def validate(self) -> EvaluateConfig:
         problems = []

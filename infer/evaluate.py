@@ -153,18 +153,21 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Score the store at `cfg.preds` against `cfg.shards`; writes the report and its plot."""
     cfg.validate()
     device = _device(cfg.device)  # first: `--device cuda` without CUDA is one line, not a crash
+    out, plot = Path(cfg.out), Path(cfg.out).with_suffix(".png")
+    existing = [str(p) for p in (out, plot) if p.exists()]
+    if existing and not cfg.overwrite:  # before any scoring: nothing to lose, nothing spent
+        raise InferError(f"{' and '.join(existing)} already exist(s); pass --overwrite to "
+                         "replace, or another --out")  # fmt: skip
     store, split, frames_in, frames_out = _checked_store(cfg)
     segmenter = _store_segmenter(cfg, store, device)
     start = time.perf_counter()
     scorer = Scorer(store, segmenter, (frames_in, frames_out))
     scores = _score(cfg, scorer, split)
     report = _report(cfg, store, scores, time.perf_counter() - start)
-    out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out)
-    plot = out.with_suffix(".png")
     plot_report(report, plot)
     report["plot"] = str(plot)
     log.debug("evaluate: %s", {k: report[k] for k in ("preds", "videos", "seconds")})

@@ -40,6 +40,16 @@ def test_report_and_plot(stores: dict[str, Path], shard_root: Path, tmp_path: Pa
     # an untrained net is worse than copying the last frame
     assert saved["model"]["mse"]["mean"] > saved["copy_last_frame"]["mse"]["mean"]
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    # a second evaluate does not write over the report: refused before scoring, one line
+    before = (tmp_path / "report.json").read_bytes()
+    args = ("evaluate", "--preds", str(stores["val"]), "--shards", str(shard_root), "--no-progress")
+    again = run_cli(*args, cwd=tmp_path, check=False)
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    (line,) = again.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "report.json" in line and "--overwrite" in line
+    assert (tmp_path / "report.json").read_bytes() == before
+    run_cli(*args, "--overwrite", cwd=tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text())["videos"] == 4
 
 
 def test_hidden_store_is_a_clear_error(
