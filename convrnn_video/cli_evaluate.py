@@ -80,6 +80,7 @@ def show(
     out: str = typer.Option(ShowConfig.out, help="Output picture (.png, or .gif with --gif)."),
     gif: bool = typer.Option(False, "--gif", help="An animation instead of a montage."),
     scale: float = typer.Option(ShowConfig.scale, help="Tile size relative to the frames' size."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing picture."),
 ) -> None:
     """Draw input, true and predicted frames of a few videos so a person can look at them."""
     from convrnn_video.infer.errors import InferError
@@ -96,6 +97,7 @@ def show(
                 out=out,
                 gif=gif,
                 scale=scale,
+                overwrite=overwrite,
             )
         )
     say(f"wrote {s['out']} ({len(s['videos'])} {s['split']} videos)")

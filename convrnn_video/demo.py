@@ -254,7 +254,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     log.info("[10/%d] drawing montages of the submitted path and of the frame model", STAGES)
     ids = [str(i) for i in PredStore.open(preds["val"]).ids()[:SHOW_VIDEOS]]
     montages = [
-        run_show(ShowConfig(videos=ids, preds=store, shards=shards, out=str(root / name)))["out"]
+        run_show(ShowConfig(videos=ids, preds=store, shards=shards, out=str(root / name),
+                            overwrite=True))["out"]  # the demo's own folder
         for store, name in ((done["tracks"]["val"], "montage.png"),
                             (preds["val"], "montage-frames.png"))
     ]  # fmt: skip

@@ -163,6 +163,7 @@ class ShowConfig:
     out: str = "montage.png"  # a .gif with gif=True
     gif: bool = False  # an animation instead of a still montage
     scale: float = 0.5  # tile size relative to the stored frames' size
+    overwrite: bool = False  # replace an existing picture (else it is refused)
 
     def validate(self) -> ShowConfig:
         problems = []

@@ -191,11 +191,13 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     t_out, height, width = store.shape
     frames = (int(store.attrs.get("first_frame", store.attrs["frames_in"])), t_out)  # observed
     tile = max(1, round(width * cfg.scale)), max(1, round(height * cfg.scale))  # (w, h)
-    videos = _gather(cfg, store, ids, frames)
-
     out = Path(cfg.out)
     if cfg.gif and out.suffix.lower() != ".gif":
         out = out.with_suffix(".gif")
+    if out.exists() and not cfg.overwrite:  # before any frame is read
+        raise InferError(f"{out} already exists; pass --overwrite to replace it, or another --out")
+    videos = _gather(cfg, store, ids, frames)
+
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     if cfg.gif:

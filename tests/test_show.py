@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,15 @@ def test_montage_rows(stores: dict[str, Path], shard_root: Path, tmp_path: Path)
     img = Image.open(out)
     # 2 videos x 3 rows (input, true, predicted) of 120x80 tiles, 11 columns, a gap between
     assert img.size == (LABEL_W + 11 * 120, 2 * 3 * 80 + GAP)
+    # another picture is not drawn over it unless asked
+    before = out.read_bytes()
+    one = ShowConfig(videos=["1002"], preds=str(stores["val"]), shards=str(shard_root),
+                     out=str(out))  # fmt: skip
+    with pytest.raises(InferError, match="montage.png already exists; pass --overwrite"):
+        run_show(one)
+    assert out.read_bytes() == before
+    run_show(dataclasses.replace(one, overwrite=True))
+    assert Image.open(out).size == (LABEL_W + 11 * 120, 3 * 80)
 
 
 def test_hidden_gif(stores: dict[str, Path], shard_root: Path, tmp_path: Path) -> None:
