@@ -38,7 +38,7 @@ from convrnn_video.convrnn.extrapolate import (  # noqa: E402
     extrapolate_masks,
     paint_shifted,
 )
-from convrnn_video.convrnn.tracks import object_tracks  # noqa: E402
+from convrnn_video.convrnn.tracks import tracks_and_mirror  # noqa: E402
 from convrnn_video.ingest.synth.motion import MOVING_PX  # noqa: E402
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
 from convrnn_video.shards.format import NUM_CLASSES  # noqa: E402
@@ -108,9 +108,8 @@ def tracks_given_truth(tracks, masks: torch.Tensor) -> dict[str, torch.Tensor]:
     b, t, h, w = masks.shape
     centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
     centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
-    seen = masks[:, :FRAMES_IN].long()
-    found = object_tracks(seen, tracks.cfg)
-    pred = tracks.shifts(found, h, w, object_tracks(seen.flip(-1), tracks.cfg))  # as forecast
+    found, flipped = tracks_and_mirror(masks[:, :FRAMES_IN].long(), tracks.cfg)
+    pred = tracks.shifts(found, h, w, flipped)  # as `forecast` reads them
     out = {k: torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8) for k in ("moving", "still")}
     for i in range(b):
         ids = found.present[i].nonzero().flatten()

@@ -66,6 +66,14 @@ def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     return tracks_of(*mask_stats(masks, cfg), *masks.shape[-2:], cfg)
 
 
+def tracks_and_mirror(masks: Tensor, cfg: ModelConfig) -> tuple[Tracks, Tracks]:
+    """`object_tracks` of class ids (B, T, H, W) and of their mirror image (flipped left-right),
+    the mirror's from the same centroids (`mirrored`): what `forecast` reads."""
+    h, w = masks.shape[-2:]
+    centre, count = mask_stats(masks, cfg)
+    return tracks_of(centre, count, h, w, cfg), tracks_of(mirrored(centre, w), count, h, w, cfg)
+
+
 def window_shifts(cfg: ModelConfig) -> range:
     """How far training windows move the last input frame back (positive) or forward
     (negative) from frames_in: back to the first frame, whose track has no past yet, and
@@ -190,8 +198,8 @@ class TrackForecaster(nn.Module):
         (B, K, T_out, 2) that moved each object there, as (row, column)), both on the CPU, from
         class ids (B, T, H, W) whose first frames_in are the input."""
         seen = ids[:, : self.cfg.frames_in].long()
-        tracks = object_tracks(seen, self.cfg)
-        shift = self.shifts(tracks, *ids.shape[-2:], object_tracks(seen.flip(-1), self.cfg))
+        tracks, flipped = tracks_and_mirror(seen, self.cfg)
+        shift = self.shifts(tracks, *ids.shape[-2:], flipped)
         return self.moved(tracks, seen[:, -1], shift), shift
 
     @torch.no_grad()

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.infer.config import EvaluateConfig
-from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.errors import InferError, refuse_existing
 from convrnn_video.infer.masks import load_segmenter
 from convrnn_video.infer.scorer import JACCARD_LINES, Scorer
 from convrnn_video.infer.videos import split_videos
@@ -154,10 +154,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     cfg.validate()
     device = _device(cfg.device)  # first: `--device cuda` without CUDA is one line, not a crash
     out, plot = Path(cfg.out), Path(cfg.out).with_suffix(".png")
-    existing = [str(p) for p in (out, plot) if p.exists()]
-    if existing and not cfg.overwrite:  # before any scoring: nothing to lose, nothing spent
-        raise InferError(f"{' and '.join(existing)} already exist(s); pass --overwrite to "
-                         "replace, or another --out")  # fmt: skip
+    refuse_existing(out, plot, overwrite=cfg.overwrite)  # before any scoring
     store, split, frames_in, frames_out = _checked_store(cfg)
     segmenter = _store_segmenter(cfg, store, device)
     start = time.perf_counter()

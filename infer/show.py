@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from convrnn_video.infer.config import ShowConfig
-from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.errors import InferError, refuse_existing
 from convrnn_video.infer.montage_rows import BG, LABEL_W, label_font, tile_image, video_rows
 from convrnn_video.infer.palette import colourize
 from convrnn_video.shards.format import video_id
@@ -194,8 +194,7 @@ def run_show(cfg: ShowConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     if cfg.gif and out.suffix.lower() != ".gif":
         out = out.with_suffix(".gif")
-    if out.exists() and not cfg.overwrite:  # before any frame is read
-        raise InferError(f"{out} already exists; pass --overwrite to replace it, or another --out")
+    refuse_existing(out, overwrite=cfg.overwrite)  # before any frame is read
     videos = _gather(cfg, store, ids, frames)
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.infer.config import SubmitConfig
-from convrnn_video.infer.errors import InferError
+from convrnn_video.infer.errors import InferError, refuse_existing
 from convrnn_video.ingest.writer import sha256_file
 from convrnn_video.runtime.version import project_version
 from convrnn_video.stores.predictions import PredStore
@@ -105,12 +105,7 @@ def run_submit(cfg: SubmitConfig) -> dict[str, Any]:
     cfg.validate()
     out = Path(cfg.out)
     described = out.with_suffix(".json")
-    existing = [str(p) for p in (out, described) if p.exists()]
-    if existing and not cfg.overwrite:
-        raise InferError(
-            f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, "
-            "or choose another --out"
-        )
+    refuse_existing(out, described, overwrite=cfg.overwrite)
     store = _checked_store(cfg)
     attrs = store.attrs
     frame = submitted_frame(attrs, int(store.masks.shape[1]))[0]

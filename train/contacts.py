@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
-from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted
+from convrnn_video.convrnn.extrapolate import paint_shifted
+from convrnn_video.convrnn.track_features import mask_stats
 from convrnn_video.convrnn.tracks import tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
@@ -92,9 +93,8 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W) uint8
         b, _, h, w = chunk.shape
         # the centroids once, for the tracks (as `object_tracks` reads them) and the sizes
-        centre, count = class_centroids(chunk[:, :fi].long().flatten(0, 1), cfg.num_classes)
-        count = count.view(b, fi, -1)  # (B, T_in, K)
-        tracks = tracks_of(centre.view(b, fi, -1, 2), count, h, w, cfg)
+        centre, count = mask_stats(chunk[:, :fi].long(), cfg)  # count: (B, T_in, K)
+        tracks = tracks_of(centre, count, h, w, cfg)
         with torch.no_grad():
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
         size = count.amax(1)  # (B, K) largest pixel count

@@ -28,6 +28,7 @@ from convrnn_video.convrnn.tracks import (
     Tracks,
     object_tracks,
     track_loss,
+    tracks_and_mirror,
     training_windows,
 )
 from convrnn_video.runtime.distributed import DistEnv
@@ -176,8 +177,8 @@ class TracksTask(MasksTask):
                 true = np.ascontiguousarray(batch["masks"][:, fi : fi + fo].numpy())
                 packed = zlib.compress(true.tobytes(), 1)
                 last = seen[:, -1].to("cpu", torch.uint8, copy=True)  # not a view of all 11
-                mirror = object_tracks(seen.flip(-1), model.cfg)  # `forecast` reads both
-                cache.append((object_tracks(seen, model.cfg), mirror, last, packed, true.shape))
+                both = tracks_and_mirror(seen, model.cfg)  # as `forecast` reads them
+                cache.append((*both, last, packed, true.shape))
             self._val_cache = cache
         for tracks, mirror, last, packed, shape in self._val_cache:
             true = np.frombuffer(zlib.decompress(packed), np.uint8).reshape(shape)
