@@ -88,8 +88,7 @@ def score_video(
     ids, read = state_from_masks(true)
     if not ids:
         return
-    kinds = state.kinds
-    scene_ids = kinds[:, 0] * 16 + kinds[:, 1] * 8 + kinds[:, 2] + 1  # as Scene.ids
+    scene_ids = state.scene().ids  # (N,) each object's class id
     own = [int(np.flatnonzero(scene_ids == k)[0]) for k in ids]
     true_pos, true_vel = state.pos[own], state.vel[own]
     group = groups(true, ids)
