@@ -221,13 +221,11 @@ class TrackForecaster(nn.Module):
         return shift.flip(-1).round().long()
 
     @torch.no_grad()
-    def moved(self, tracks: Tracks, last: Tensor, shift: Tensor | None = None) -> Tensor:
+    def moved(self, tracks: Tracks, last: Tensor, shift: Tensor) -> Tensor:
         """Class ids (B, T_out, H, W) int64 on the CPU: the last input mask (B, H, W) with its
-        objects (`tracks` of the input masks) moved along their predicted displacements
-        (`shift`, from `shifts`, when the caller has it)."""
+        objects (`tracks` of the input masks) moved along their displacements `shift`
+        (B, K, T_out, 2) as (row, column), from `shifts`."""
         b, h, w = last.shape
-        if shift is None:
-            shift = self.shifts(tracks, h, w)  # (B, K, T_out, 2) as (row, col)
         last = last.long().cpu()
         moved = torch.zeros(b, self.cfg.frames_out, h, w, dtype=torch.long)
         for i in range(b):
