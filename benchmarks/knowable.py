@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from convrnn_video.convrnn.extrapolate import class_centroids, paint_shifted  # noqa: E402
+from convrnn_video.convrnn.shape_steps import object_steps  # noqa: E402
 from convrnn_video.ingest.synth import scene as S  # noqa: E402
 from convrnn_video.ingest.synth import sliding as SL  # noqa: E402
 from convrnn_video.ingest.synth.config import SPLITS  # noqa: E402
@@ -116,21 +117,28 @@ def scene_at_fork(seed: int, video_id: int) -> tuple[SL.Sliding, np.random.Gener
     return state, rng
 
 
-def state_from_masks(mask: np.ndarray) -> tuple[list[int], SL.Sliding]:
+def state_from_masks(mask: np.ndarray, by_shape: bool = False) -> tuple[list[int], SL.Sliding]:
     """Frame 11's objects of a class-id stack (T >= 11, H, W) and a Sliding state of them at
     frame 11 read off their centroids alone: floor position and velocity from a line through
     the centroids of frames 10 and 11, unprojected at object-centre height (RADIUS), the
     velocity slowed by frame 11's friction (the generator slows an object after each step,
     so the step 10 -> 11 is faster than the state at 11); the shape (so the friction) from
-    the class id; the friction factor the spread's mean."""
-    centre, count = class_centroids(torch.from_numpy(mask[:FRAMES_IN]).long(), NUM_CLASSES,
-                                    torch.float64)  # fmt: skip
+    the class id; the friction factor the spread's mean. `by_shape`: the step from frame 10
+    to 11 is the track forecaster's (`convrnn.shape_steps.object_steps`: read by shape where
+    the object is cut, hidden or uncovered), frame 10's point frame 11's centroid less it."""
+    masks = torch.from_numpy(mask[:FRAMES_IN]).long()
+    centre, count = class_centroids(masks, NUM_CLASSES, torch.float64)
+    step = (centre[FORK] - centre[FORK - 1]).numpy()  # (K, 2)
+    if by_shape:
+        pair = masks[None, FORK - 1 :]
+        step = object_steps(pair, centre[None, FORK - 1 :], count[None, FORK - 1 :])[0, 1].numpy()
     centre, count = centre.numpy(), count.numpy()  # (11, K, 2), (11, K)
     ids = [k for k in range(1, NUM_CLASSES) if count[FORK, k] > 0]
     n = len(ids)
     pos, vel = np.zeros((n, 2)), np.zeros((n, 2))
     for j, k in enumerate(ids):
-        x, z = S.unproject_floor(centre[FORK - 1 :, k, 0], centre[FORK - 1 :, k, 1], S.RADIUS)
+        ends = np.stack([centre[FORK, k] - step[k], centre[FORK, k]])  # (2, 2): frames 10, 11
+        x, z = S.unproject_floor(ends[:, 0], ends[:, 1], S.RADIUS)
         pos[j] = x[-1], z[-1]
         if count[FORK - 1, k] > 0:  # seen in frame 10 too
             vel[j] = x[1] - x[0], z[1] - z[0]

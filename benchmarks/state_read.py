@@ -13,11 +13,13 @@ Each object of frame 11's true mask falls in one group:
 Rows (frame 22 and frames 12-22 of the course's Jaccard, true input masks): `masks`, the
 reader alone; `true_velocity_<group>`, the reader with that group's true floor velocity at
 frame 11; `true_velocity_all`; `true_state_all` (positions too). The gain of a row over
-`masks` is what a better reading of that group's velocity can buy. Per group, the count and
-the reader's velocity error in px/frame (floor units scaled at the object's depth; most
-objects rest, so the share off by over 1 px/frame says more than the median). The videos
-are the generator's (seed, id), as knowable.py reads them: nothing is read from disk. Prints
-JSON with the CPU model.
+`masks` is what a better reading of that group's velocity can buy; `masks_by_shape`, the
+reader with the step from frame 10 to 11 the track forecaster reads (`object_steps`: by
+shape where an object is cut, hidden or uncovered). Per group, the count and the reader's
+velocity error in px/frame, read off centroids and by shape (floor units scaled at the
+object's depth; most objects rest, so the share off by over 1 px/frame says more than the
+median). The videos are the generator's (seed, id), as knowable.py reads them: nothing is
+read from disk. Prints JSON with the CPU model.
 """
 
 from __future__ import annotations
@@ -76,10 +78,10 @@ def groups(mask: np.ndarray, ids: list[int]) -> np.ndarray:
 
 
 def score_video(
-    seed: int, video_id: int, acc: dict[str, FrameJaccard], errors: list[list[float]]
+    seed: int, video_id: int, acc: dict[str, FrameJaccard], errors: dict[str, list[list[float]]]
 ) -> None:
     """Add one generated video's rows to `acc` and its objects' velocity errors (px/frame) to
-    `errors`, one list per group."""
+    `errors` (read off centroids, and by shape), one list per group."""
     state, rng = scene_at_fork(seed, video_id)
     whole = state.copy()
     SL.slide(whole, copy_rng(rng), FORK + 1, FRAMES)
@@ -93,9 +95,14 @@ def score_video(
     true_pos, true_vel = state.pos[own], state.vel[own]
     group = groups(true, ids)
     px = S.px_per_unit(true_pos[:, 1])  # (N,) px per floor unit at each object's depth
-    err = np.hypot(*(read.vel - true_vel).T) * px
-    for g in range(len(GROUPS)):
-        errors[g] += err[group == g].tolist()
+    shaped = state_from_masks(true, by_shape=True)[1]
+    for name, state_read in (("centroid", read), ("shape", shaped)):
+        err = np.hypot(*(state_read.vel - true_vel).T) * px
+        for g in range(len(GROUPS)):
+            errors[name][g] += err[group == g].tolist()
+    acc.setdefault("masks_by_shape", FrameJaccard()).update(
+        slide_and_paint(true, ids, shaped), target
+    )
     given = {"masks": np.zeros(len(ids), bool)}
     given |= {f"true_velocity_{name}": group == g for g, name in enumerate(GROUPS)}
     given |= {"true_velocity_all": np.ones(len(ids), bool), "true_state_all": None}
@@ -109,6 +116,16 @@ def score_video(
         acc.setdefault(name, FrameJaccard()).update(slide_and_paint(true, ids, s), target)
 
 
+def spread(e: list[float]) -> dict[str, float | None]:
+    """The median and RMS of velocity errors (px/frame), and the share over 1 px/frame."""
+    if not e:
+        return dict.fromkeys(("velocity_error_px_median", "velocity_error_px_rms",
+                              "share_off_by_over_1px"))  # fmt: skip
+    return {"velocity_error_px_median": round(float(np.median(e)), 3),
+            "velocity_error_px_rms": round(float(np.sqrt(np.mean(np.square(e)))), 3),
+            "share_off_by_over_1px": round(float(np.mean(np.array(e) > 1.0)), 3)}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=200, help="generated val videos")
@@ -120,7 +137,7 @@ def main() -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     acc: dict[str, FrameJaccard] = {}
-    errors: list[list[float]] = [[] for _ in GROUPS]
+    errors: dict[str, list[list[float]]] = {k: [[] for _ in GROUPS] for k in ("centroid", "shape")}
     for video_id in range(args.first_id, args.first_id + args.videos):
         score_video(args.seed, video_id, acc, errors)
     report = {
@@ -135,15 +152,13 @@ def main() -> None:
             for name, r in ((n, a.compute()) for n, a in acc.items())
         },
         "groups": {
-            name: {
-                "objects": len(e),
-                "velocity_error_px_median": round(float(np.median(e)), 3) if e else None,
-                "velocity_error_px_rms": round(float(np.sqrt(np.mean(np.square(e)))), 3)
-                if e
-                else None,
-                "share_off_by_over_1px": round(float(np.mean(np.array(e) > 1.0)), 3) if e else None,
+            name: {"objects": len(errors["centroid"][g])}
+            | {
+                f"{key}_{how}": value
+                for how in ("centroid", "shape")
+                for key, value in spread(errors[how][g]).items()
             }
-            for name, e in zip(GROUPS, errors, strict=True)
+            for g, name in enumerate(GROUPS)
         },
         "seconds": round(time.perf_counter() - start, 1),
     }

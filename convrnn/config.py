@@ -75,6 +75,10 @@ class ModelConfig:
     # tracks: also read each input step's speed (False in checkpoints made before the field;
     # the preset reads them)
     track_speeds: bool = False
+    # tracks: read the steps of objects touching the border or another object by matching
+    # their shape, not their centroid (convrnn/shape_steps.py; False in checkpoints made
+    # before the field; the preset reads them)
+    track_shapes: bool = False
     # tracks: the contact stage's seven constants (convrnn/contacts.py `Contacts`, fitted by
     # `fit-contacts`): forecast objects that meet hit each other; () plays no hits
     track_contacts: tuple[float, ...] = ()

@@ -77,7 +77,7 @@ PRESETS["compact-masks-extrapolate"] = dataclasses.replace(
 )
 # The object-track forecaster (convrnn/tracks.py; `train --task tracks`): no convolutions.
 PRESETS["tracks"] = dataclasses.replace(
-    PRESETS["tiny"], forecast="tracks", output="moved", track_speeds=True
+    PRESETS["tiny"], forecast="tracks", output="moved", track_speeds=True, track_shapes=True
 )
 
 

@@ -7,12 +7,15 @@ Pure torch, no I/O (a models-floor module).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .config import ModelConfig
 from .extrapolate import class_centroids
+from .shape_steps import object_steps
 
 NEIGHBOUR_FEATURES = 6  # offset (2), relative velocity (2), size, present
 
@@ -30,17 +33,48 @@ def unit_px(height: int, width: int) -> float:
     return max(height, width) / 5.0
 
 
-def mask_stats(masks: Tensor, cfg: ModelConfig) -> tuple[Tensor, Tensor]:
-    """Class ids (B, T, H, W) -> each class's centroids (B, T, K, 2) as (x, y) and pixel counts
-    (B, T, K): what `tracks_of` reads."""
+class MaskStats(NamedTuple):
+    """What `tracks_of` reads of class-id masks (B, T, H, W), per frame and class."""
+
+    centre: Tensor  # (B, T, K, 2) the centroid as (x, y), (0, 0) where absent
+    count: Tensor  # (B, T, K) the pixel count
+    step: Tensor | None  # (B, T, K, 2) the step from the frame before (`object_steps`), or None
+
+
+def mask_stats(masks: Tensor, cfg: ModelConfig) -> MaskStats:
+    """Class ids (B, T, H, W) -> each class's centroids, pixel counts and, with
+    `track_shapes`, steps read by shape where the object touches something."""
     b, t = masks.shape[:2]
     centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)  # (B*T, K, 2) xy
-    return centre.view(b, t, -1, 2), count.view(b, t, -1)
+    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
+    step = object_steps(masks, centre, count) if cfg.track_shapes else None
+    return MaskStats(centre, count, step)
 
 
-def mirrored(centre: Tensor, width: int) -> Tensor:
-    """Centroids (..., 2) as (x, y) of the masks flipped left-right (x -> width - 1 - x)."""
-    return torch.stack([(width - 1) - centre[..., 0], centre[..., 1]], -1)
+def mirrored(stats: MaskStats, width: int) -> MaskStats:
+    """The statistics of the masks flipped left-right (x -> width - 1 - x, steps' x negated)."""
+    centre = torch.stack([(width - 1) - stats.centre[..., 0], stats.centre[..., 1]], -1)
+    step = stats.step
+    if step is not None:
+        step = torch.stack([-step[..., 0], step[..., 1]], -1)
+    return MaskStats(centre, stats.count, step)
+
+
+def relative(stats: MaskStats, anchor: int) -> Tensor:
+    """(B, T, K, 2) px as (x, y): each class's position in every frame relative to frame
+    `anchor`'s. The centroids' difference; with steps, the steps summed over the frames
+    between, where the object is seen in all of them (beyond a gap, the centroids')."""
+    centre, count, step = stats
+    rel = centre - centre[:, anchor : anchor + 1]
+    if step is None:
+        return rel
+    seen = (count > 0).int()
+    walk = step.cumsum(1)
+    chained = walk - walk[:, anchor : anchor + 1]
+    back = seen[:, : anchor + 1].flip(1).cumprod(1).flip(1)  # seen from t on to the anchor
+    on = seen[:, anchor:].cumprod(1)  # seen from the anchor on to t
+    run = torch.cat([back[:, :-1], on], 1).bool()
+    return torch.where(run[..., None], chained, rel)
 
 
 # Speeds in feature units per frame are about 0.2 (10 px on 160x240); this brings them near 1.

@@ -7,8 +7,10 @@ in each object's displacement. A pixel network must discover objects and their m
 cross-entropy; this one is given them. For every object of the last input mask (one class id
 per object, as in `convrnn.extrapolate`) it reads
 
-- its centroid track over the input masks, relative to its last centroid, and where it was
-  seen (an object hidden in a frame has no centroid there),
+- its track over the input masks, relative to where it is in the last one, and where it was
+  seen (an object hidden in a frame has no centroid there): the centroid's steps, and with
+  `track_shapes` (the preset's) the steps read by shape where the object is cut by the
+  border, hidden or uncovered (`convrnn.shape_steps`), where its centroid lags,
 - its position and size in the last mask and its class (shape and material set how it slides),
 - its nearest neighbours' offsets, relative velocities and sizes (what it may hit),
 - with `track_speeds` (the preset's), the speed of each input step (how hard it brakes),
@@ -17,8 +19,9 @@ and a small MLP predicts its displacement at every future step, as a correction 
 extrapolation guess (last-step velocity slowing by `DECAY`): zero-initialised, a new model is
 that baseline. The forecast masks are the last mask's objects moved as wholes by the rounded
 displacement, so class ids stay ids; the nearest object is drawn on top (`paint_shifted`).
-It is trained on centroid displacements read from masks (true ones, or a segmenter's
-pseudo-labels of unlabeled videos), by `train/tracks.py` (`python cli.py train --task tracks`).
+It is trained on the displacements read from masks the same way (true ones, or a
+segmenter's pseudo-labels of unlabeled videos), by `train/tasks/tracks.py` (`python cli.py
+train --task tracks`).
 
 Pure torch, no I/O (a models-floor module). Pixel units are scaled by the frame's longer side,
 so one model reads any frame size it was trained for.
@@ -38,10 +41,12 @@ from .config import ModelConfig
 from .contacts import Contacts, with_contacts
 from .extrapolate import DECAY, paint_shifted
 from .track_features import (
+    MaskStats,
     feature_count,
     mask_stats,
     mirrored,
     neighbours,
+    relative,
     speeds,
     unit_px,
 )
@@ -63,15 +68,15 @@ class Tracks(NamedTuple):
 def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     """Class ids (B, T, H, W), T = frames_in (prediction) or frames_in + frames_out (training:
     targets from the rest) -> Tracks of every class slot (absent objects have present False)."""
-    return tracks_of(*mask_stats(masks, cfg), *masks.shape[-2:], cfg)
+    return tracks_of(mask_stats(masks, cfg), *masks.shape[-2:], cfg)
 
 
 def tracks_and_mirror(masks: Tensor, cfg: ModelConfig) -> tuple[Tracks, Tracks]:
     """`object_tracks` of class ids (B, T, H, W) and of their mirror image (flipped left-right),
-    the mirror's from the same centroids (`mirrored`): what `forecast` reads."""
+    the mirror's from the same statistics (`mirrored`): what `forecast` reads."""
     h, w = masks.shape[-2:]
-    centre, count = mask_stats(masks, cfg)
-    return tracks_of(centre, count, h, w, cfg), tracks_of(mirrored(centre, w), count, h, w, cfg)
+    stats = mask_stats(masks, cfg)
+    return tracks_of(stats, h, w, cfg), tracks_of(mirrored(stats, w), h, w, cfg)
 
 
 def window_shifts(cfg: ModelConfig) -> range:
@@ -98,22 +103,25 @@ def training_windows(masks: Tensor, cfg: ModelConfig) -> Iterator[Tracks]:
     """Tracks (B, K, ...) of class ids (B, T, H, W) of whole videos, seen from every training
     window (`window_shifts`) of the videos and of their mirror images, one window at a time."""
     h, w = masks.shape[-2:]
-    centre, count = mask_stats(masks, cfg)
-    for c in (centre, mirrored(centre, w)):  # and the videos mirrored left-right
+    stats = mask_stats(masks, cfg)
+    for s in (stats, mirrored(stats, w)):  # and the videos mirrored left-right
         for shift in window_shifts(cfg):  # every moment, not only frame 11
-            yield tracks_of(shifted(c, shift), shifted(count, shift), h, w, cfg)
+            moved = MaskStats(*(None if f is None else shifted(f, shift) for f in s))
+            yield tracks_of(moved, h, w, cfg)
 
 
-def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -> Tracks:
-    """Tracks from the class centroids (B, T, K, 2) as (x, y) and pixel counts (B, T, K) of
-    masks of h x w pixels (`mask_stats`)."""
+def tracks_of(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> Tracks:
+    """Tracks from the per-class statistics of masks of h x w pixels (`mask_stats`): the
+    track, velocity and targets from the positions `relative` to the last input frame."""
+    centre, count = stats.centre, stats.count
     b, t = count.shape[:2]
     fi, fo, k = cfg.frames_in, cfg.frames_out, cfg.num_classes
     seen = count[:, :fi] > 0  # (B, T_in, K)
     unit = unit_px(h, w)
     last = centre[:, fi - 1]  # (B, K, 2)
-    track = (centre[:, :fi] - last[:, None]) * seen[..., None] / unit  # (B, T_in, K, 2)
-    velocity = (last - centre[:, fi - 2]) * seen[:, fi - 2, :, None]  # (B, K, 2) px/frame
+    rel = relative(stats, fi - 1)  # (B, T, K, 2) px
+    track = rel[:, :fi] * seen[..., None] / unit  # (B, T_in, K, 2)
+    velocity = -rel[:, fi - 2] * seen[:, fi - 2, :, None]  # (B, K, 2) px/frame
     size = count[:, fi - 1].sqrt() / unit  # (B, K)
     present = seen[:, -1].clone()
     present[:, 0] = False  # the background is not an object
@@ -129,7 +137,7 @@ def tracks_of(centre: Tensor, count: Tensor, h: int, w: int, cfg: ModelConfig) -
     guess = gain.view(1, 1, fo, 1) * velocity[:, :, None]  # (B, K, T_out, 2)
     target = weight = None
     if t >= fi + fo:
-        target = centre[:, fi : fi + fo].transpose(1, 2) - last[:, :, None]  # (B, K, T_out, 2)
+        target = rel[:, fi : fi + fo].transpose(1, 2)  # (B, K, T_out, 2)
         weight = (count[:, fi : fi + fo] > 0).transpose(1, 2) & present[..., None]
         weight = weight.float()
     return Tracks(features, present, last, guess, target, weight)

@@ -15,6 +15,7 @@ from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.extrapolate import extrapolate_masks
 from convrnn_video.convrnn.track_features import (
     SPEED_SCALE,
+    MaskStats,
     feature_count,
     mask_stats,
     mirrored,
@@ -129,8 +130,7 @@ def test_mirrored_centroids_give_the_tracks_of_mirrored_masks() -> None:
     # slots: what it keeps)
     cfg = get_preset("tracks", frames_in=4, frames_out=3, height=H, width=W)
     masks = moving_squares(5, 7, seed=4, keep=0.95).long()
-    centre, count = mask_stats(masks, cfg)
-    ours = objects(tracks_of(mirrored(centre, W), count, H, W, cfg))
+    ours = objects(tracks_of(mirrored(mask_stats(masks, cfg), W), H, W, cfg))
     flipped = objects(object_tracks(masks.flip(-1), cfg))
     assert len(ours.features) >= 5
     for a, b_ in zip(ours, flipped, strict=True):
@@ -144,11 +144,11 @@ def test_training_windows_are_the_videos_seen_from_another_moment() -> None:
     cfg = get_preset("tracks", frames_in=4, frames_out=4, height=H, width=W)
     assert list(window_shifts(cfg)) == [-2, -1, 0, 1, 2, 3]
     masks = moving_squares(6, 8, seed=5, keep=0.9).long()
-    centre, count = mask_stats(masks, cfg)
+    stats = mask_stats(masks, cfg)
     blank = torch.zeros_like(masks[:, :2])
     for shift, seen in ((2, torch.cat([blank, masks[:, :-2]], 1)),
                         (-2, torch.cat([masks[:, 2:], blank], 1))):  # fmt: skip
-        ours = objects(tracks_of(shifted(centre, shift), shifted(count, shift), H, W, cfg))
+        ours = objects(tracks_of(MaskStats(*(shifted(f, shift) for f in stats)), H, W, cfg))
         direct = objects(object_tracks(seen, cfg))
         assert len(ours.features) >= 4
         for a, b_ in zip(ours, direct, strict=True):

@@ -93,11 +93,11 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W) uint8
         b, _, h, w = chunk.shape
         # the centroids once, for the tracks (as `object_tracks` reads them) and the sizes
-        centre, count = mask_stats(chunk[:, :fi].long(), cfg)  # count: (B, T_in, K)
-        tracks = tracks_of(centre, count, h, w, cfg)
+        stats = mask_stats(chunk[:, :fi].long(), cfg)  # count: (B, T_in, K)
+        tracks = tracks_of(stats, h, w, cfg)
         with torch.no_grad():
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
-        size = count.amax(1)  # (B, K) largest pixel count
+        size = stats.count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
             centre = tracks.centre[i, k].float().cpu()
