@@ -5,14 +5,15 @@ the picture's border, the centroid is the seen part's and lags behind the object
 behind another object, it drifts the same way. On 100 generated val videos (true masks) the
 step from frame 10 to 11 read off centroids was off by a median 3.0 px/frame for objects at
 the border (0.6 when read as below), and a physics reader given these steps forecast frame 22
-at 0.633 against 0.588 (docs/benchmarks.md, "Reading a step by its shape").
+at 0.634 against 0.588 (docs/benchmarks.md, "Reading a step by its shape").
 
-Where an object touches the picture's border or another object in either of two masks, its
-step is read by matching its seen shape: the shift that best lands the first mask's pixels
-of the object on the second's, counting a mismatch only where the object could be seen (the
-floor or itself: not behind another object, not outside the picture) and charging HIDDEN for
-each pixel the shift would hide. Everywhere else the step is the centroid's, so a track of
-whole objects is the centroid track. Pure torch, no I/O (a models-floor module).
+Where an object is on the picture's border in either of two masks, or its pixel count
+changes by over CHANGED between them, its step is read by matching its seen shape: the shift
+that best lands the first mask's pixels of the object on the second's, counting a mismatch
+only where the object could be seen (the floor or itself: not behind another object, not
+outside the picture) and charging HIDDEN for each pixel the shift would hide. Everywhere else
+the step is the centroid's, so a track of whole objects is the centroid track. Pure torch, no
+I/O (a models-floor module).
 """
 
 from __future__ import annotations
@@ -75,23 +76,18 @@ def shape_step(before: Tensor, after: Tensor, cls: int, guess: Tensor) -> Tensor
     both holding it: the best whole-pixel shift within REACH of `guess` (its centroid step),
     refined to a fraction of a pixel by a parabola through the costs beside it."""
     x, y = guess.tolist()
-    found = _match(before.cpu(), after.cpu(), cls, x, y)
+    found = _match_within(before.cpu(), after.cpu(), cls, x, y)
     return torch.tensor(found, dtype=guess.dtype, device=guess.device)
 
 
 def _match(
-    before: Tensor,
-    after: Tensor,
-    cls: int,
-    x: float,
-    y: float,
-    boxes: tuple[Box, Box] | None = None,
+    before: Tensor, after: Tensor, cls: int, x: float, y: float, boxes: tuple[Box, Box]
 ) -> list[float]:
-    """`shape_step` with the guess as floats -> [x, y]; `boxes`: the object's bounding boxes
-    in both frames (`_bounds`), when known."""
+    """`shape_step` on frames holding the search (`_match_within`), the guess as floats and
+    the object's bounding boxes in both (`_bounds`) given -> [x, y]."""
     a, b = before == cls, after == cls
     gx, gy = int(round(x)), int(round(y))
-    (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = boxes or (_bounds(a), _bounds(b))
+    (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = boxes
     ka, kb = a[ay0:ay1, ax0:ax1], b[by0:by1, bx0:bx1]
     r, span = REACH, 2 * REACH + 1
     size = (_fast(max(ka.shape[0], kb.shape[0]) + 2 * r),
@@ -158,7 +154,7 @@ def object_steps(masks: Tensor, centre: Tensor, count: Tensor) -> Tensor:
     `shape_step` where it touches the picture's border in either frame or its pixel count
     changes by over CHANGED (cut, hidden or uncovered), else its centroid step; 0 at t = 0
     and where it is not seen in both."""
-    b, t, h, w = masks.shape
+    b, t = masks.shape[:2]
     k = centre.shape[2]
     seen = count > 0
     both = seen[:, 1:] & seen[:, :-1]  # (B, T - 1, K)

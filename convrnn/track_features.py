@@ -43,7 +43,8 @@ class MaskStats(NamedTuple):
 
 def mask_stats(masks: Tensor, cfg: ModelConfig) -> MaskStats:
     """Class ids (B, T, H, W) -> each class's centroids, pixel counts and, with
-    `track_shapes`, steps read by shape where the object touches something."""
+    `track_shapes`, steps (`object_steps`: by shape where the object is cut, hidden or
+    uncovered)."""
     b, t = masks.shape[:2]
     centre, count = class_centroids(masks.flatten(0, 1), cfg.num_classes)  # (B*T, K, 2) xy
     centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)

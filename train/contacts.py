@@ -92,8 +92,9 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
     for start in range(0, len(masks), CHUNK):
         chunk = torch.from_numpy(masks[start : start + CHUNK])  # (B, T, H, W) uint8
         b, _, h, w = chunk.shape
-        # the centroids once, for the tracks (as `object_tracks` reads them) and the sizes
-        stats = mask_stats(chunk[:, :fi].long(), cfg)  # count: (B, T_in, K)
+        # the masks' statistics once, for the tracks (as `object_tracks` reads them) and the
+        # sizes (count: (B, T_in, K))
+        stats = mask_stats(chunk[:, :fi].long(), cfg)
         tracks = tracks_of(stats, h, w, cfg)
         with torch.no_grad():
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
