@@ -12,13 +12,15 @@ and on the labelled real samples:
 videos do (those without are skipped). With --segmenter SEG.pt, the same rows again from the
 segmenter's masks of frames 1-11 (what `predict` reads), beside the segmenter on the true frame
 22 (the ceiling then); on the real samples that is a segmenter trained on generated frames, so
-the gap to the true-mask rows is the generator's gap to the real data. Prints JSON with the CPU
-model.
+the gap to the true-mask rows is the generator's gap to the real data. With --tracks, the
+forecaster's row as its checkpoint plays it, and beside it the same paths without hits, with
+the disc stage and with the floor stage (`tracks_*_hits`). Prints JSON with the CPU model.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -38,6 +40,7 @@ from convrnn_video.convrnn.extrapolate import (  # noqa: E402
     extrapolate_masks,
     paint_shifted,
 )
+from convrnn_video.convrnn.floor import Floor  # noqa: E402
 from convrnn_video.convrnn.tracks import tracks_and_mirror  # noqa: E402
 from convrnn_video.ingest.synth.motion import MOVING_PX  # noqa: E402
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
@@ -165,15 +168,31 @@ def segmented(segmenter, folders: list[Path]) -> torch.Tensor:
         return segment_frames(segmenter, frames).to(torch.uint8)
 
 
+def hit_stages(tracks) -> dict:
+    """{row: the track forecaster's config} for its forecast without hits, with the disc
+    stage's (its fitted constants, if any) and with the floor stage's (its own, else the
+    defaults): the hit stages side by side on the same paths."""
+    cfg = tracks.cfg
+    stages = {"tracks_no_hits": dataclasses.replace(cfg, track_contacts=(), track_floor=())}
+    if cfg.track_contacts:
+        stages["tracks_disc_hits"] = dataclasses.replace(cfg, track_floor=())
+    floor = cfg.track_floor or Floor().as_tuple()
+    stages["tracks_floor_hits"] = dataclasses.replace(cfg, track_floor=floor)
+    return stages
+
+
 def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter=None) -> dict:
     """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time; with
-    `tracks` (a trained track forecaster), its row too; with `segmenter`, every row reads
-    the segmenter's masks of frames 1-11 and the ceiling is the segmenter on the true frames."""
+    `tracks` (a trained track forecaster), its row too, and its forecast with each hit stage
+    (`hit_stages`); with `segmenter`, every row reads the segmenter's masks of frames 1-11 and
+    the ceiling is the segmenter on the true frames."""
     ceiling = "segmenter_on_true_frames" if segmenter is not None else "ceiling_true_object_shifts"
     acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table},
            ceiling: FrameJaccard()}  # fmt: skip
     if segmenter is None:
         acc["ceiling_true_shifts_and_sizes"] = FrameJaccard()
+    stages = hit_stages(tracks) if tracks is not None else {}
+    acc.update({name: FrameJaccard() for name in stages})
     if tracks is not None:
         acc["tracks_model"] = FrameJaccard()
         if segmenter is None:
@@ -198,6 +217,11 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
         if tracks is not None:
             with torch.no_grad():
                 acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
+            own = tracks.cfg
+            for name, cfg in stages.items():
+                tracks.cfg = cfg
+                acc[name].update(tracks.forecast(seen.long())[0], true)
+            tracks.cfg = own
             if segmenter is None:
                 for name, given in tracks_given_truth(tracks, masks).items():
                     acc[f"tracks_true_{name}_objects"].update(given, true)

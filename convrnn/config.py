@@ -11,6 +11,7 @@ CELLS = ("gru", "lstm")
 FORECASTS = ("frames", "masks", "tracks")
 MASK_BASES = ("last", "extrapolate")
 CONTACT_CONSTANTS = 7  # the fields of convrnn/contacts.py `Contacts`
+FLOOR_CONSTANTS = 13  # the fields of convrnn/floor.py `Floor`
 # The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
 # tracks (convrnn/tracks.py): the last mask's objects moved, as one-hot scores.
 OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual"), "tracks": ("moved",)}
@@ -82,6 +83,9 @@ class ModelConfig:
     # tracks: the contact stage's seven constants (convrnn/contacts.py `Contacts`, fitted by
     # `fit-contacts`): forecast objects that meet hit each other; () plays no hits
     track_contacts: tuple[float, ...] = ()
+    # tracks: the floor stage's constants (convrnn/floor.py `Floor`; `fit-contacts` sets them
+    # where the floor stage scores higher): hits played on the floor plane instead; () none
+    track_floor: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -95,7 +99,8 @@ class ModelConfig:
             "refine",
         ):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        object.__setattr__(self, "track_contacts", tuple(float(v) for v in self.track_contacts))
+        for name in ("track_contacts", "track_floor"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         problems = self.problems()
         if problems:
             raise ValueError("invalid ModelConfig: " + "; ".join(problems))
@@ -196,6 +201,9 @@ class ModelConfig:
         if len(self.track_contacts) not in (0, CONTACT_CONSTANTS):
             out.append(f"track_contacts holds {CONTACT_CONSTANTS} constants or none, got "
                        f"{len(self.track_contacts)}")  # fmt: skip
+        if len(self.track_floor) not in (0, FLOOR_CONSTANTS):
+            out.append(f"track_floor holds {FLOOR_CONSTANTS} constants or none, got "
+                       f"{len(self.track_floor)}")  # fmt: skip
         if self.track_neighbours < 0:
             out.append(f"track_neighbours must be >= 0, got {self.track_neighbours}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):

@@ -40,6 +40,7 @@ from torch import Tensor
 from .config import ModelConfig
 from .contacts import Contacts, with_contacts
 from .extrapolate import DECAY, paint_shifted
+from .floor import Floor, play_on_floor
 from .track_features import (
     MaskStats,
     feature_count,
@@ -143,6 +144,12 @@ def tracks_of(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> Tracks:
     return Tracks(features, present, last, guess, target, weight)
 
 
+def read_velocity(tracks: Tracks) -> Tensor:
+    """(B, K, 2) px as (x, y): each object's step into the last input frame (0 where it was
+    not seen in the frame before), undone from the extrapolation guess's first step."""
+    return tracks.guess[:, :, 0] / DECAY
+
+
 def track_loss(pred: Tensor, tracks: Tracks, unit: float) -> Tensor:
     """Smooth L1 (nearly L1: the median error, which keeps still objects still) of predicted
     displacements (B, K, T_out, 2) against the true ones, in feature units, over the objects
@@ -217,13 +224,20 @@ class TrackForecaster(nn.Module):
         """Whole-pixel displacements (B, K, T_out, 2) int64 on the CPU as (row, column): what
         `moved` moves each object of `tracks` by (with `flipped`, the Tracks of the mirror
         image, the mean of both answers: `free_paths`); with `track_contacts`, played out with
-        the hits between each video's objects (`convrnn.contacts`)."""
+        the hits between each video's objects (`convrnn.contacts`), or with `track_floor` on
+        the floor (`convrnn.floor`)."""
         if flipped is None:
             shift = self.displacements(tracks, height, width)
         else:
             shift = self.free_paths(tracks, flipped, height, width)
         shift = shift.float().cpu()  # (B, K, T_out, 2) xy
-        if self.cfg.track_contacts:
+        if self.cfg.track_floor:
+            present = tracks.present.cpu()
+            classes = torch.arange(present.shape[1]).expand_as(present)  # slot k: class k
+            floor = Floor(*self.cfg.track_floor)
+            velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
+            shift = play_on_floor(shift, velocity, centre, present, classes, (height, width), floor)
+        elif self.cfg.track_contacts:
             contacts = Contacts(*self.cfg.track_contacts)
             shift = with_contacts(shift, tracks.centre.cpu(), tracks.present.cpu(), contacts)
         return shift.flip(-1).round().long()

@@ -35,8 +35,9 @@ def fit_contacts(
 
     Both on labelled videos; under a minute with --tune-steps 0 (no fine-tune). Writes the
     tuned forecaster with its contact constants as a new checkpoint; predict, submit and
-    evaluate with it play the hits. The report scores frame 22 without contacts, with them
-    and tuned, on the check split: use the new checkpoint only where it helps.
+    evaluate with it play the hits. The report scores frame 22 without contacts, with them,
+    tuned, and with the hits played on the floor (kept where that fits better), on the check
+    split: use the new checkpoint only where it helps.
     """
     import json
 
@@ -60,7 +61,14 @@ def fit_contacts(
             tuned = f", {p['frame22_tuned']:.4f} tuned" if "frame22_tuned" in p else ""
             say(f"{part} ({p['split']}, {p['videos']} videos): frame 22 {p['frame22_without']:.4f} "
                 f"without contacts, {p['frame22_with']:.4f} with{tuned}")  # fmt: skip
+    floor = r["floor"]
+    on_check = f", check {floor['check_frame22']:.4f}" if "check_frame22" in floor else ""
+    kept = "kept: it plays the hits" if floor["kept"] else "not kept: the disc stage plays them"
+    say(f"hits on the floor: fit {floor['fit_frame22']:.4f}{on_check} ({kept})")
     say(f"wrote {r['out']} in {r['seconds']:.0f} s")
     check = r.get("check", {})
-    if check and check.get("frame22_tuned", check["frame22_with"]) <= check["frame22_without"]:
+    best = check.get("frame22_tuned", check.get("frame22_with"))
+    if check and floor["kept"]:
+        best = floor["check_frame22"]
+    if check and best <= check["frame22_without"]:
         say(f"the contacts do not help on {check['split']}: keep predicting with {model}")

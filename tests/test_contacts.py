@@ -11,6 +11,7 @@ import pytest
 import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
+from convrnn_video.convrnn.floor import Floor
 from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks, window_shifts
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.train.contacts_config import ContactsConfig
@@ -171,6 +172,11 @@ def test_fit_contacts_writes_a_forecaster_that_plays_hits(shard_root: Path, tmp_
     assert report["tune"]["steps"] == 30 and report["tune"]["windows"] > 6  # every moment
     forecaster, cfg, payload = load_model(out, task="tracks")
     assert cfg.track_contacts == Contacts(**report["contacts"]).as_tuple()
+    floor = report["floor"]  # the floor stage scored beside the disc stage, kept if better
+    assert 0.0 <= floor["fit_frame22"] <= 1.0 and 0.0 <= floor["check_frame22"] <= 1.0
+    disc = report["fit"]["frame22_tuned"]
+    assert floor["kept"] == (floor["fit_frame22"] > disc)
+    assert cfg.track_floor == (Floor(**floor["constants"]).as_tuple() if floor["kept"] else ())
     assert payload["contacts_fit"]["fit"]["split"] == "train"
     old = load_checkpoint(model)["model"]
     assert not all(torch.equal(old[k], v) for k, v in payload["model"].items())  # tuned
@@ -178,6 +184,7 @@ def test_fit_contacts_writes_a_forecaster_that_plays_hits(shard_root: Path, tmp_
     kept = tmp_path / "kept.pt"
     proc = run_cli(*args[:-1], str(kept), "--check-split", "", "--tune-steps", "0")
     assert "tuned" not in proc.stdout and "without contacts" in proc.stdout, proc.stdout
+    assert "hits on the floor: fit" in proc.stdout, proc.stdout
     kept_weights = load_checkpoint(kept)["model"]
     assert all(torch.equal(old[k], v) for k, v in kept_weights.items())
     # the new checkpoint predicts: its masks go into a store

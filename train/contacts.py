@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
+from convrnn_video.convrnn.floor import Floor, play_on_floor
 from convrnn_video.convrnn.track_features import mask_stats
-from convrnn_video.convrnn.tracks import tracks_of
+from convrnn_video.convrnn.tracks import read_velocity, tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
@@ -41,6 +42,16 @@ SEARCH: dict[str, tuple[float, ...]] = {
     "decay": (0.75, 0.9, 0.97),
     "squash": (1.0, 1.6, 2.2, 3.0),
 }
+# ... and for the floor stage's (convrnn/floor.py; the rest keep their defaults): frame 22
+# moved by 0.04-0.08 for 5 degrees of pitch on generated val (docs/benchmarks.md), so the
+# camera's grid is fine
+FLOOR_SEARCH: dict[str, tuple[float, ...]] = {
+    "pitch": (26.0, 28.0, 30.0, 32.0, 34.0),
+    "focal": (220.0, 253.0, 290.0),
+    "radius": (0.085, 0.092, 0.098, 0.105, 0.112),
+    "restitution": (0.7, 0.85, 1.0),
+    "keep": (0.5, 0.65, 0.8),
+}
 ROUNDS = 2
 CHUNK = 32  # videos whose tracks are read at once
 
@@ -52,6 +63,7 @@ class Video:
     ids: torch.Tensor  # (N,) the class ids of the last input mask's objects
     shift: torch.Tensor  # (N, T_out, 2) the forecaster's displacements, px as (x, y)
     centre: torch.Tensor  # (N, 2) their centroids in the last input mask, px as (x, y)
+    velocity: torch.Tensor  # (N, 2) their steps into the last input mask, px as (x, y)
     last: torch.Tensor  # (H, W) uint8 the last input mask
     target: torch.Tensor  # (H, W) uint8 the true last forecast frame (frame 22)
 
@@ -98,20 +110,22 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         tracks = tracks_of(stats, h, w, cfg)
         with torch.no_grad():
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
+        velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
         size = stats.count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
             centre = tracks.centre[i, k].float().cpu()
-            videos.append(Video(k, shift[i, k], centre, chunk[i, fi - 1], chunk[i, fi + fo - 1]))
+            videos.append(Video(k, shift[i, k], centre, velocity[i, k], chunk[i, fi - 1],
+                                chunk[i, fi + fo - 1]))  # fmt: skip
             rows.append(centre[:, 1])
             radii.append((size[i, k].float() / torch.pi).sqrt())
     return videos, torch.cat(rows), torch.cat(radii)
 
 
-def frame22(videos: list[Video], contacts: Contacts | None) -> float:
+def frame22(videos: list[Video], stage: Contacts | Floor | None) -> float:
     """The course's Jaccard of the last forecast frame over `videos`, objects moved by the
-    forecaster's displacements (played out with `contacts` when given)."""
-    paths = [v.shift for v in videos] if contacts is None else played(videos, contacts)
+    forecaster's displacements (played out with the disc or floor stage when given)."""
+    paths = [v.shift for v in videos] if stage is None else played(videos, stage)
     pred, true = [], []
     for v, shift in zip(videos, paths, strict=True):
         if len(v.ids) == 0:
@@ -125,33 +139,41 @@ def frame22(videos: list[Video], contacts: Contacts | None) -> float:
     return float(acc.compute()["last"])
 
 
-def played(videos: list[Video], contacts: Contacts) -> list[torch.Tensor]:
-    """Each video's displacements (N, T_out, 2) played out with `contacts`, all videos at once
-    (their objects in slots padded to the most any video has)."""
+def played(videos: list[Video], stage: Contacts | Floor) -> list[torch.Tensor]:
+    """Each video's displacements (N, T_out, 2) played out with the disc stage's constants or
+    the floor stage's, all videos at once (their objects in slots padded to the most any video
+    has)."""
     slots = max([len(v.ids) for v in videos] + [1])
     t_out = videos[0].shift.shape[1] if videos else 0
     shift = torch.zeros(len(videos), slots, t_out, 2)
-    centre = torch.zeros(len(videos), slots, 2)
+    centre, velocity = torch.zeros(len(videos), slots, 2), torch.zeros(len(videos), slots, 2)
     present = torch.zeros(len(videos), slots, dtype=torch.bool)
+    classes = torch.zeros(len(videos), slots, dtype=torch.long)
     for i, v in enumerate(videos):
         n = len(v.ids)
         shift[i, :n], centre[i, :n], present[i, :n] = v.shift, v.centre, True
-    out = with_contacts(shift, centre, present, contacts)
+        velocity[i, :n], classes[i, :n] = v.velocity, v.ids
+    if isinstance(stage, Floor):
+        size = tuple(videos[0].last.shape)
+        out = play_on_floor(shift, velocity, centre, present, classes, size, stage)
+    else:
+        out = with_contacts(shift, centre, present, stage)
     return [out[i, : len(v.ids)] for i, v in enumerate(videos)]
 
 
-def search(videos: list[Video], start: Contacts) -> tuple[Contacts, float]:
-    """The best constants found from `start` by coordinate search over SEARCH, and their score."""
-    scores: dict[Contacts, float] = {}
+def search(videos: list[Video], start, grid: dict[str, tuple[float, ...]] = SEARCH):
+    """The best constants (a `Contacts` or a `Floor`) found from `start` by coordinate search
+    over `grid`, and their score."""
+    scores: dict[Any, float] = {}
 
-    def score(c: Contacts) -> float:
+    def score(c) -> float:
         if c not in scores:
             scores[c] = frame22(videos, c)
         return scores[c]
 
     best = start
     for _ in range(ROUNDS):
-        for name, values in SEARCH.items():
+        for name, values in grid.items():
             tried = [dataclasses.replace(best, **{name: v}) for v in values]
             best = max([best, *tried], key=score)
     return best, score(best)
@@ -171,19 +193,36 @@ def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
     if len(rows) < 2:
         raise TrainError(f"the {cfg.split} videos of {cfg.shards} hold {len(rows)} object(s); "
                          "the contact fit needs objects to see")  # fmt: skip
+    check = forecast_inputs(model, held)[0] if held is not None else None
     slope, top = radius_line(rows, radii)
-    contacts, fitted = search(fit, Contacts(radius_slope=slope, radius_top=top))
+    contacts, _ = search(fit, Contacts(radius_slope=slope, radius_top=top))
     report: dict[str, Any] = {"model": str(cfg.model), "fit": _scores(cfg.split, fit, contacts)}
-    if held is not None:
-        report["check"] = _scores(cfg.check_split, forecast_inputs(model, held)[0], contacts)
+    if check is not None:
+        report["check"] = _scores(cfg.check_split, check, contacts)
     if cfg.tune_steps:
-        contacts = _tune(cfg, model, masks, held, contacts, report)
+        contacts, fit, check = _tune(cfg, model, masks, held, contacts, report)
     report["contacts"] = dataclasses.asdict(contacts)
-    model_config = {**payload["model_config"], "track_contacts": list(contacts.as_tuple())}
+    floor = _floor(fit, check, report)
+    model_config = {**payload["model_config"], "track_contacts": list(contacts.as_tuple()),
+                    "track_floor": list(floor.as_tuple()) if floor else []}  # fmt: skip
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
                           "contacts_fit": report})  # fmt: skip
     return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
+
+
+def _floor(fit: list[Video], check: list[Video] | None, report: dict[str, Any]) -> Floor | None:
+    """The floor stage (`convrnn.floor`, its constants searched over FLOOR_SEARCH from the
+    defaults) where it forecasts the fit videos' frame 22 better than the disc stage as fitted
+    (None: the disc stage plays the hits); the report gains its scores."""
+    disc = report["fit"].get("frame22_tuned", report["fit"]["frame22_with"])
+    floor, fitted = search(fit, Floor(), FLOOR_SEARCH)
+    entry: dict[str, Any] = {"fit_frame22": fitted}
+    if check is not None:
+        entry["check_frame22"] = frame22(check, floor)
+    entry["kept"] = entry["fit_frame22"] > disc
+    report["floor"] = {**entry, "constants": dataclasses.asdict(floor)}
+    return floor if entry["kept"] else None
 
 
 def _scores(split: str | None, videos: list[Video], contacts: Contacts) -> dict[str, Any]:
@@ -193,17 +232,20 @@ def _scores(split: str | None, videos: list[Video], contacts: Contacts) -> dict[
 
 
 def _tune(cfg: ContactsConfig, model, masks: np.ndarray, held: np.ndarray | None,
-          contacts: Contacts, report: dict[str, Any]) -> Contacts:  # fmt: skip
+          contacts: Contacts, report: dict[str, Any]):  # fmt: skip
     """Fine-tune `model` through `contacts` on the fit videos (`masks`), search the constants
-    again from there and score it: the report gains the tune's and the scores' lines -> the
-    constants the tuned forecaster plays its hits with."""
+    again from there and score it: the report gains the tune's and the scores' lines -> (the
+    constants the tuned forecaster plays its hits with, its `Video`s of the fit and the check
+    masks (None without))."""
     table = video_windows(masks, model.cfg)
     h, w = masks.shape[-2:]
     done = tune(model, table, contacts, cfg.tune_steps, cfg.tune_lr, cfg.seed, h, w)
     report["tune"] = {"steps": cfg.tune_steps, "lr": cfg.tune_lr, "windows": len(table.present),
                       "contacts_before": dataclasses.asdict(contacts), **done}  # fmt: skip
     del table
-    contacts, report["fit"]["frame22_tuned"] = search(forecast_inputs(model, masks)[0], contacts)
-    if held is not None:
-        report["check"]["frame22_tuned"] = frame22(forecast_inputs(model, held)[0], contacts)
-    return contacts
+    fit = forecast_inputs(model, masks)[0]
+    check = forecast_inputs(model, held)[0] if held is not None else None
+    contacts, report["fit"]["frame22_tuned"] = search(fit, contacts)
+    if check is not None:
+        report["check"]["frame22_tuned"] = frame22(check, contacts)
+    return contacts, fit, check

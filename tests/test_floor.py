@@ -1,0 +1,101 @@
+"""convrnn/floor.py: hits played on the floor plane, from two objects by hand to the forecaster
+playing them on hand-made masks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from convrnn_video.convrnn import get_preset
+from convrnn_video.convrnn.floor import Camera, Floor, play_on_floor, shape_of
+from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
+
+SIZE = (160, 240)
+CUBE, SPHERE = 1, 17  # class ids: shape * 16 + material * 8 + colour + 1
+
+
+def head_on(struck: int, speed: float = 6.0, gap: float = 40.0, steps: int = 11):
+    """A cube at x=60 (row 120) sliding right at `speed` px/frame towards a still object of
+    class `struck`, `gap` px to its right; the forecaster's paths: the cube goes on, the other
+    stays. -> (played displacements (2, steps, 2), the forecaster's)."""
+    centre = torch.tensor([[[60.0, 120.0], [60.0 + gap, 120.0]]])
+    velocity = torch.tensor([[[speed, 0.0], [0.0, 0.0]]])
+    shift = torch.zeros(1, 2, steps, 2)
+    shift[0, 0, :, 0] = speed * torch.arange(1, steps + 1)
+    classes = torch.tensor([[CUBE, struck]])
+    every = torch.ones(1, 2, dtype=torch.bool)
+    return play_on_floor(shift, velocity, centre, every, classes, SIZE, Floor())[0], shift[0]
+
+
+def test_the_camera_maps_image_to_floor_and_back() -> None:
+    cam = Camera(Floor(), *SIZE)
+    xy = torch.tensor([[5.0, 3.0], [120.0, 80.0], [230.0, 155.0]], dtype=torch.float64)
+    assert torch.allclose(cam.to_image(cam.to_floor(xy)), xy, atol=1e-9)
+    # one footprint wide on the floor looks wider nearer the camera (lower in the picture)
+    wide = torch.tensor([2 * Floor().radius, 0.0], dtype=torch.float64)
+    far, near = cam.to_floor(xy[1] - torch.tensor([0.0, 60.0])), cam.to_floor(xy[1] + 60.0)
+    far_px = float((cam.to_image(far + wide) - cam.to_image(far))[0])
+    near_px = float((cam.to_image(near + wide) - cam.to_image(near))[0])
+    assert 0 < far_px < near_px
+
+
+def test_a_hit_sets_a_still_object_moving_and_stops_the_striker() -> None:
+    played, free = head_on(CUBE)
+    assert float(played[1, -1, 0]) > 5.0  # struck: it slides right, off the forecaster's path
+    assert float(played[0, -1, 0]) < float(free[0, -1, 0]) / 2  # the striker stops short
+    assert float(played[1, -1, 0] - played[1, -2, 0]) < float(played[1, 5, 0] - played[1, 4, 0])
+    assert torch.allclose(played[:, :, 1], torch.zeros(2, 11), atol=1e-4)  # on its line
+
+
+def test_a_struck_sphere_rolls_farther_than_a_struck_cube() -> None:
+    cube, _ = head_on(CUBE)
+    sphere, _ = head_on(SPHERE)
+    assert float(sphere[1, -1, 0]) > 1.5 * float(cube[1, -1, 0])
+    assert shape_of(torch.tensor([1, 16, 17, 33, 48])).tolist() == [0, 0, 1, 2, 2]
+
+
+def test_objects_that_never_meet_keep_the_forecasters_paths() -> None:
+    played, free = head_on(CUBE, speed=1.0, gap=60.0)  # slows to a stop far short
+    assert torch.equal(played, free)
+    # a slot without an object and a second video are nothing to hit
+    centre = torch.tensor([[[60.0, 120.0], [70.0, 120.0]], [[60.0, 120.0], [200.0, 40.0]]])
+    velocity = torch.tensor([[[6.0, 0.0], [0.0, 0.0]], [[6.0, 0.0], [0.0, 0.0]]])
+    shift = torch.zeros(2, 2, 11, 2)
+    present = torch.tensor([[True, False], [True, True]])
+    classes = torch.full((2, 2), CUBE)
+    out = play_on_floor(shift, velocity, centre, present, classes, SIZE, Floor())
+    assert torch.equal(out, shift)
+
+
+def test_an_object_moving_into_one_it_touches_hits_it_at_once() -> None:
+    played, _ = head_on(CUBE, speed=4.0, gap=12.0)  # closer than two footprints: touching
+    assert float(played[1, 0, 0]) > 0.5  # the struck one moves in the first frame
+    # pushed apart: by the end the two are at least a footprint's width apart in the image
+    assert float(played[1, -1, 0] + 12.0 - played[0, -1, 0]) > 12.0
+
+
+def test_model_config_holds_thirteen_floor_constants_or_none() -> None:
+    cfg = get_preset("tracks", track_floor=Floor().as_tuple())
+    assert cfg.track_floor == Floor().as_tuple()
+    assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
+    with pytest.raises(ValueError, match="track_floor holds 13 constants"):
+        get_preset("tracks", track_floor=(1.0, 2.0))
+
+
+def test_the_forecaster_plays_the_hits_on_the_floor() -> None:
+    # a cube sliding right at 6 px/frame towards a still sphere 36 px away, at row 120
+    masks = torch.zeros(1, 4, *SIZE, dtype=torch.long)
+    for t in range(4):
+        masks[0, t, 116:124, 40 + 6 * t : 48 + 6 * t] = CUBE
+        masks[0, t, 116:124, 94:102] = SPHERE
+    cfg = get_preset("tracks", frames_in=4, frames_out=8, height=SIZE[0], width=SIZE[1])
+    torch.manual_seed(0)
+    plain = TrackForecaster(cfg).eval()  # zero-initialised: the extrapolation guess
+    floor = TrackForecaster(dataclasses.replace(cfg, track_floor=Floor().as_tuple())).eval()
+    floor.load_state_dict(plain.state_dict())
+    tracks = object_tracks(masks, cfg)
+    free, played = plain.shifts(tracks, *SIZE), floor.shifts(tracks, *SIZE)
+    assert torch.equal(free[0, SPHERE], torch.zeros(8, 2, dtype=torch.long))  # unplayed: stays
+    assert int(played[0, SPHERE, -1, 1]) > 0  # played: the sphere is struck and rolls right
+    assert int(played[0, CUBE, -1, 1]) < int(free[0, CUBE, -1, 1])  # the cube stops short
