@@ -14,7 +14,7 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
        and the unlabeled pseudo-masks: frame 11's objects moved along learned displacements
     7b. 7 with the hits between its objects played out, the forecaster fine-tuned through them
        (`fit-contacts` on train's true masks, up to 1,000 videos: convrnn/contacts.py,
-       train/contacts_tune.py)
+       train/contacts_tune.py), on the floor plane where that fitted better (convrnn/floor.py)
 
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
     python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
@@ -170,7 +170,8 @@ def fit_contacts_run(args, shards: Path, tracks: Path) -> dict:
     out.unlink(missing_ok=True)  # this script's own file, made again with its tracks row
     fit = run_fit_contacts(ContactsConfig(model=str(tracks), shards=str(shards), out=str(out),
                                           check_split=None))  # fmt: skip
-    return {"ckpt": out, "fit": fit["fit"], "contacts": fit["contacts"], "seconds": fit["seconds"]}
+    return {"ckpt": out, "fit": fit["fit"], "contacts": fit["contacts"], "floor": fit["floor"],
+            "seconds": fit["seconds"]}  # fmt: skip
 
 
 def main() -> None:
