@@ -81,7 +81,9 @@ def train(
         None, help="Start from this checkpoint's model and weights (a new run: fine-tuning)."
     ),
     seed: int = typer.Option(_TC.seed, help="Seed of init, data order and sampling."),
-    workers: int = typer.Option(_TC.workers, help="Loader worker processes per process."),
+    workers: int = typer.Option(
+        _TC.workers, help="Loader worker processes per process (tracks: mask readers too)."
+    ),
     device: str = typer.Option(_TC.device, help="auto | cpu | cuda."),
     precision: str = typer.Option(
         _TC.precision,

@@ -42,6 +42,7 @@ from convrnn_video.infer.config import (
     ShowConfig,
     SubmitConfig,
 )
+from convrnn_video.train.task_defaults import TASK_DEFAULTS
 
 log = logging.getLogger(__name__)
 SHOW_VIDEOS = 3  # val videos drawn in the montage
@@ -163,7 +164,6 @@ def _train_tracks(cfg: DemoConfig, segmenter: Path, common: dict[str, Any]) -> P
     of the val inputs; -> its run folder."""
     from convrnn_video.train.config import TrainConfig
     from convrnn_video.train.loop import run_training
-    from convrnn_video.train.task_defaults import TASK_DEFAULTS
 
     log.info(
         "[5/%d] training the track forecaster on train's masks for %d epochs or %s",

@@ -46,7 +46,9 @@ class TrainConfig:
     init_from: str | None = None  # start from this checkpoint's model and weights (fine-tuning)
     resume: bool = False  # continue RUN/last.pt exactly (step, lr, best score, data order)
     seed: int = 0  # seeds the model init, the data order and scheduled sampling
-    workers: int = 0  # loader worker processes per training process
+    # loader worker processes per training process (tracks: also the processes that read the
+    # training videos' masks before the first step, train/tasks/track_table.py)
+    workers: int = 0
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     precision: str = "auto"  # auto (bf16 where the device computes bf16 natively) | fp32 | bf16
     compile: bool = False  # torch.compile the model

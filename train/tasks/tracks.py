@@ -29,7 +29,6 @@ from convrnn_video.convrnn.tracks import (
     object_tracks,
     track_loss,
     tracks_and_mirror,
-    training_windows,
 )
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.segment.apply import segment_frames
@@ -41,6 +40,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.tasks.base import StepContext
 from convrnn_video.train.tasks.frames import ForecasterTask
 from convrnn_video.train.tasks.masks import MasksTask
+from convrnn_video.train.tasks.track_table import concat, tables
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +109,22 @@ class TracksTask(MasksTask):
         started = time.time()
         manifest = read_manifest(cfg.shards)
         shape_cfg = self._model_cfg  # set by fit_geometry, which the session calls first
-        parts, videos = [], 0
-        for chunk in self._mask_chunks(cfg, manifest):
-            videos += len(chunk)
-            for found in training_windows(torch.from_numpy(chunk), shape_cfg):
-                parts.append(Tracks(*(f[found.present] for f in found)))
+        videos = 0
+
+        def counted():
+            nonlocal videos
+            for chunk in self._mask_chunks(cfg, manifest):
+                videos += len(chunk)
+                yield chunk
+
+        parts = list(tables(counted(), shape_cfg, cfg.workers))
         if not parts or not sum(len(p.features) for p in parts):
             raise TrainError(f"the training splits of {cfg.shards} hold no object to learn from")
-        table = Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
+        table = concat(parts)
         log.info(
-            "tracks: %d objects (mirrored, every window) from %d videos, %.0f MB, read in %.0f s",
-            len(table.features), videos, sum(f.nbytes for f in table) / 1e6,
-            time.time() - started,
+            "tracks: %d objects (mirrored, every window) from %d videos, %.0f MB, read in %.0f s"
+            "%s", len(table.features), videos, sum(f.nbytes for f in table) / 1e6,
+            time.time() - started, f" by {cfg.workers} workers" if cfg.workers else "",
         )  # fmt: skip
         return table
 
