@@ -76,16 +76,16 @@ def class_centroids(
     n, h, w = ids.shape
     device = ids.device
     idx = ids.long()
-    one = torch.ones(1, 1, 1, dtype=torch.int32, device=device)
-    # each class's pixels per row and per column (integer counts: 1.7x the speed of three
-    # weighted bincounts over every pixel, and exact)
+    # per row of each mask, each class's pixel count and the sum of their columns: integers,
+    # two scatters through the same index (faster than three weighted bincounts, and exact)
     rows = torch.zeros(n, h, num_classes, dtype=torch.int32, device=device)
-    rows.scatter_add_(2, idx, one.expand(n, h, w))  # (N, H, K)
-    cols = torch.zeros(n, w, num_classes, dtype=torch.int32, device=device)
-    cols.scatter_add_(2, idx.transpose(1, 2), one.expand(n, w, h))  # (N, W, K)
+    rows.scatter_add_(2, idx, torch.ones(1, 1, 1, dtype=torch.int32, device=device).expand_as(idx))
+    columns = torch.arange(w, dtype=torch.int32, device=device).view(1, 1, w).expand_as(idx)
+    xsum = torch.zeros(n, h, num_classes, dtype=torch.int32, device=device)
+    xsum.scatter_add_(2, idx, columns)  # (N, H, K)
     count = rows.sum(1, dtype=torch.int64)  # (N, K)
     sy = (rows * torch.arange(h, device=device).view(1, h, 1)).sum(1)  # int64: no overflow
-    sx = (cols * torch.arange(w, device=device).view(1, w, 1)).sum(1)
+    sx = xsum.sum(1, dtype=torch.int64)
     centre = torch.stack([sx, sy], -1).to(dtype) / count.clamp(min=1).to(dtype).unsqueeze(-1)
     return centre, count.to(dtype)
 

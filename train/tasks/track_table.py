@@ -10,6 +10,7 @@ table is the same with any number of workers.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -53,7 +54,10 @@ def tables(chunks: Iterable[np.ndarray], cfg: ModelConfig, workers: int) -> Iter
 
 
 def _one_thread() -> None:
+    """A worker's set-up: one thread; Ctrl-C is the main process's to handle (it stops the
+    pool), so a worker does not print a KeyboardInterrupt of its own."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _as_arrays(chunk: np.ndarray, cfg: ModelConfig) -> tuple[np.ndarray, ...]:
