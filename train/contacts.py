@@ -7,9 +7,11 @@ by the forecaster's displacements played out with hits; the disc radius line is 
 objects' sizes. The fit reads true masks of a labelled split straight from the shards' mask.npy
 members (no frame is decoded); a second labelled split (`check_split`) scores the forecaster
 with and without the contacts on videos the fit has not seen, so the report says whether they
-help before anyone predicts with them. The new checkpoint is the old one with
-`model_config["track_contacts"]` set: every command that reads a track forecaster (`predict`,
-`submit`, `evaluate`, `show`) plays the hits without a flag.
+help before anyone predicts with them. Last, the floor stage (convrnn/floor.py: the hits played
+on the floor plane) is searched the same way from its defaults and kept where it scores the fit
+videos higher than the disc stage (`model_config["track_floor"]` set too). The new checkpoint
+is the old one with `model_config["track_contacts"]` set: every command that reads a track
+forecaster (`predict`, `submit`, `evaluate`, `show`) plays the hits without a flag.
 """
 
 from __future__ import annotations
