@@ -208,7 +208,9 @@ def main() -> None:
         help="label unlabeled again even when a complete store of this segmenter is in --cache",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2, help="generation / ingest processes")
+    ap.add_argument(
+        "--workers", type=int, default=2, help="generation / ingest processes; tracks' readers"
+    )
     args = ap.parse_args()
 
     import torch
@@ -244,7 +246,7 @@ def main() -> None:
             preset=preset, labels=str(labels), init_from=str(runs["pseudo"]["ckpt"]),
             ss_steps=args.ss_steps, crop=crop),
         "tracks": lambda: train_run("tracks", args, shards, args.tracks_minutes, task="tracks",
-                                    preset="tracks", labels=str(labels),
+                                    preset="tracks", labels=str(labels), workers=args.workers,
                                     train_splits=("train", "unlabeled")),
     }  # fmt: skip
     runs = {}
