@@ -74,7 +74,7 @@ def with_contacts(shift: Tensor, centre: Tensor, present: Tensor, c: Contacts) -
     reach2 = (c.reach * (radius[:, :, None] + radius[:, None, :])).square()  # (B, K, K)
     upper = torch.ones(k, k, dtype=torch.bool, device=shift.device).triu(1)  # each pair once
     pairs = present[:, :, None] & present[:, None, :] & upper  # (B, K, K)
-    apart = _gaps(start)[1] >= reach2  # pairs that may hit now
+    apart = pair_gaps(start)[1] >= reach2  # pairs that may hit now
     hit = torch.zeros(b, k, dtype=torch.bool, device=shift.device)
     after = torch.zeros_like(start)  # a hit object's velocity
     x, out = start, []
@@ -82,7 +82,7 @@ def with_contacts(shift: Tensor, centre: Tensor, present: Tensor, c: Contacts) -
         vel = torch.where(hit[..., None], after, free[:, :, t])  # (B, K, 2)
         for _ in range(SUBSTEPS):
             x = x + vel / SUBSTEPS
-            line, dist2 = _gaps(x)
+            line, dist2 = pair_gaps(x)
             near = dist2 < reach2
             close = near & apart & pairs
             if close.any():  # most checks find no pair in reach: skip the rest (and its grads)
@@ -101,8 +101,8 @@ def with_contacts(shift: Tensor, centre: Tensor, present: Tensor, c: Contacts) -
     return torch.where(hit[..., None, None], played.to(shift.dtype), shift)
 
 
-def _gaps(x: Tensor) -> tuple[Tensor, Tensor]:
+def pair_gaps(x: Tensor) -> tuple[Tensor, Tensor]:
     """(x_j - x_i (B, K, K, 2), its squared length (B, K, K), kept off zero) of positions
-    x (B, K, 2)."""
+    x (B, K, 2): every pair's line, for this stage and the floor's (`convrnn.floor`)."""
     line = x[:, None, :, :] - x[:, :, None, :]
     return line, line.square().sum(-1).clamp(min=1e-12)

@@ -32,6 +32,8 @@ from dataclasses import astuple, dataclass
 import torch
 from torch import Tensor
 
+from .contacts import pair_gaps
+
 SUBSTEPS = 4  # contact checks per frame, so fast objects cannot pass through each other
 SHAPES = 3  # cube, sphere, cylinder: class id = shape * 16 + material * 8 + colour + 1
 CLASSES_PER_SHAPE = 16
@@ -147,8 +149,7 @@ def _substep(
     """The hits at floor positions x (B, K, 2) moving at vel (B, K, 2) between the `pairs`
     (B, K, K) closer than `reach`: (positions with overlapping pairs set apart, half the overlap
     each; velocities after the hits; (B, K) the objects touched)."""
-    line = x[:, None, :, :] - x[:, :, None, :]  # (B, K, K, 2): from i to j
-    dist2 = line.square().sum(-1).clamp(min=1e-12)
+    line, dist2 = pair_gaps(x)  # (B, K, K, 2) from i to j, (B, K, K)
     close = (dist2 < reach**2) & pairs
     if not close.any():  # most checks find no pair in reach
         return x, vel, close.any(2)
