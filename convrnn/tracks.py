@@ -66,6 +66,11 @@ class Tracks(NamedTuple):
     weight: Tensor | None  # (B, K, T_out) 1 where the object shows in the target frame
 
 
+def concat_tracks(parts: list[Tracks]) -> Tracks:
+    """One Tracks of tables (N_i, ...), in order (their fields joined along the first dim)."""
+    return Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
+
+
 def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     """Class ids (B, T, H, W), T = frames_in (prediction) or frames_in + frames_out (training:
     targets from the rest) -> Tracks of every class slot (absent objects have present False)."""

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 from convrnn_video.convrnn import get_preset
-from convrnn_video.convrnn.tracks import Tracks
-from convrnn_video.train.tasks.track_table import AHEAD, chunk_table, concat, tables
+from convrnn_video.convrnn.tracks import Tracks, concat_tracks
+from convrnn_video.train.tasks.track_table import AHEAD, chunk_table, tables
 
 CFG = get_preset("tracks", frames_in=4, frames_out=4, height=40, width=60)
 
@@ -32,7 +32,7 @@ def test_a_chunks_table_holds_every_window_of_each_video_and_its_mirror() -> Non
     windows = 2 * 2 * len(range(-(CFG.frames_out // 2), CFG.frames_in))  # videos, mirror
     assert len(table.features) <= 2 * windows and len(table.features) > windows
     assert table.target is not None and table.target.shape[1:] == (CFG.frames_out, 2)
-    assert torch.equal(concat([table]).features, table.features)
+    assert torch.equal(concat_tracks([table]).features, table.features)
 
 
 @pytest.mark.slow

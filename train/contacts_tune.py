@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, with_contacts
 from convrnn_video.convrnn.track_features import unit_px
-from convrnn_video.convrnn.tracks import Tracks, track_loss, training_windows
+from convrnn_video.convrnn.tracks import Tracks, concat_tracks, track_loss, training_windows
 
 CHUNK = 64  # videos turned into tracks at once
 BATCH = 32  # videos (or windows of them) a step
@@ -52,8 +52,7 @@ def video_windows(masks: np.ndarray, cfg) -> Tracks:
             some = found.present.sum(1) > 0  # windows with an object in the last mask
             parts.append(compact(Tracks(*(f[some] for f in found))))
     slots = max(p.present.shape[1] for p in parts)
-    padded = [_pad(p, slots) for p in parts]
-    return Tracks(*(torch.cat([getattr(p, f) for p in padded]) for f in Tracks._fields))
+    return concat_tracks([_pad(p, slots) for p in parts])
 
 
 def _pad(tracks: Tracks, slots: int) -> Tracks:

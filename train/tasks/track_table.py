@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 import torch
 from convrnn_video.convrnn.config import ModelConfig
-from convrnn_video.convrnn.tracks import Tracks, training_windows
+from convrnn_video.convrnn.tracks import Tracks, concat_tracks, training_windows
 
 AHEAD = 2  # chunks in flight per worker: enough to keep each busy, few in memory
 
@@ -28,12 +28,7 @@ def chunk_table(chunk: np.ndarray, cfg: ModelConfig) -> Tracks:
     their mirror image, the objects of each window in slot order."""
     parts = [Tracks(*(f[found.present] for f in found))
              for found in training_windows(torch.from_numpy(chunk), cfg)]  # fmt: skip
-    return concat(parts)
-
-
-def concat(parts: list[Tracks]) -> Tracks:
-    """One Tracks of tables of objects (N_i, ...), in order."""
-    return Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
+    return concat_tracks(parts)
 
 
 def tables(chunks: Iterable[np.ndarray], cfg: ModelConfig, workers: int) -> Iterator[Tracks]:

@@ -26,6 +26,7 @@ import torch
 from convrnn_video.convrnn.track_features import unit_px
 from convrnn_video.convrnn.tracks import (
     Tracks,
+    concat_tracks,
     object_tracks,
     track_loss,
     tracks_and_mirror,
@@ -40,7 +41,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.tasks.base import StepContext
 from convrnn_video.train.tasks.frames import ForecasterTask
 from convrnn_video.train.tasks.masks import MasksTask
-from convrnn_video.train.tasks.track_table import concat, tables
+from convrnn_video.train.tasks.track_table import tables
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class TracksTask(MasksTask):
         parts = list(tables(counted(), shape_cfg, cfg.workers))
         if not parts or not sum(len(p.features) for p in parts):
             raise TrainError(f"the training splits of {cfg.shards} hold no object to learn from")
-        table = concat(parts)
+        table = concat_tracks(parts)
         log.info(
             "tracks: %d objects (mirrored, every window) from %d videos, %.0f MB, read in %.0f s"
             "%s", len(table.features), videos, sum(f.nbytes for f in table) / 1e6,
