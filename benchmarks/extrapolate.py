@@ -217,10 +217,13 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
         if tracks is not None:
             with torch.no_grad():
                 acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
-            own = tracks.cfg
+            # the objects' tracks read once (the stages differ only in how hits are played)
+            found, flipped = tracks_and_mirror(seen.long(), tracks.cfg)
+            own, (h, w) = tracks.cfg, seen.shape[-2:]
             for name, cfg in stages.items():
                 tracks.cfg = cfg
-                acc[name].update(tracks.forecast(seen.long())[0], true)
+                shift = tracks.shifts(found, h, w, flipped)
+                acc[name].update(tracks.moved(found, seen[:, -1], shift), true)
             tracks.cfg = own
             if segmenter is None:
                 for name, given in tracks_given_truth(tracks, masks).items():
