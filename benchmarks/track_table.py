@@ -27,6 +27,9 @@ sys.path.insert(0, str(REPO))
 from convrnn_video.convrnn import get_preset  # noqa: E402
 from convrnn_video.train.contacts import read_masks  # noqa: E402
 from convrnn_video.train.tasks.track_table import tables  # noqa: E402
+from extrapolate import cpu_model  # noqa: E402
+
+from convrnn_video import PipelineError  # noqa: E402
 
 CHUNK = 32  # videos a chunk, as train/tasks/tracks.py reads them
 
@@ -39,11 +42,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from extrapolate import cpu_model
-
     torch.set_num_threads(1)  # as a training process reads (one thread)
     cfg = get_preset("tracks")
-    masks = read_masks(args.shards, args.split, args.videos, cfg.frames_in + cfg.frames_out)
+    try:
+        masks = read_masks(args.shards, args.split, args.videos, cfg.frames_in + cfg.frames_out)
+    except PipelineError as e:  # no shards, or a split without masks: one line, no traceback
+        sys.exit(f"error: {e}")
     chunks = [masks[i : i + CHUNK] for i in range(0, len(masks), CHUNK)]
     seconds: dict[int, list[float]] = {0: [], args.workers: []}
     objects = {}
