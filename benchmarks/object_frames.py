@@ -83,10 +83,12 @@ def score(
                 if labelled:  # the true input masks in place of the segmenter's
                     seen = batch["masks"][:, : batch["inputs"].shape[1]]
                     moved, shift = tracks.forecast(seen)
+                    scale = tracks.scales(seen[:, -1], shift)
                     acc["objects_moved_true_masks"].update(
-                        objects_moved(batch["inputs"], seen, moved, shift, pred["frames_model"]),
+                        objects_moved(batch["inputs"], seen, moved, shift, pred["frames_model"],
+                                      scale),
                         batch["targets"],
-                    )
+                    )  # fmt: skip
                 acc["copy_last"].update(copy_last_frame(batch["inputs"], frames_out),
                                         batch["targets"])  # fmt: skip
     res = {k: a.compute() for k, a in acc.items()}

@@ -131,8 +131,9 @@ def measure(videos: list[Path], args) -> dict:
             moved, shift = tracks.forecast(ids[:, :fi])
             tracks_acc[source].update(moved.to(torch.uint8), true[:, fi:].to(torch.uint8))
             if base is not None:
+                scale = tracks.scales(ids[:, fi - 1], shift)
                 frames_acc[source].update(
-                    objects_moved(inputs, ids[:, :fi], moved, shift, base), targets
+                    objects_moved(inputs, ids[:, :fi], moved, shift, base, scale), targets
                 )
     out = {
         "segmenter_frame22": {s: round(a.compute()["last"], 4) for s, a in seg_acc.items()},

@@ -86,7 +86,8 @@ def score(shards: Path, splits: tuple[str, ...], models: dict, args, name: str) 
                     jac[f"{src}_tracks"].update(moved, future)
                     jac[f"{src}_copy"].update(ids[:, -1:].long().expand_as(future), future)
                     if src in acc:
-                        acc[src].update(objects_moved(inputs, ids, moved, shift, base),
+                        scale = tracks.scales(ids[:, -1], shift)
+                        acc[src].update(objects_moved(inputs, ids, moved, shift, base, scale),
                                         batch["targets"])  # fmt: skip
                 acc["copy_last"].update(copy_last_frame(inputs, frames_out), batch["targets"])
     j = {key: m.compute() for key, m in jac.items()}

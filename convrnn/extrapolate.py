@@ -118,22 +118,32 @@ def _paint(last: torch.Tensor, motion: list[Motion], steps: int, decay: float | 
     return paint_shifted(last, ids, (gain[..., None] * velocity[:, None]).round().long())
 
 
-def paint_shifted(last: torch.Tensor, ids: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+def paint_shifted(
+    last: torch.Tensor, ids: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor | None = None
+) -> torch.Tensor:
     """(steps, H, W) uint8: the objects `ids` (N,) of `last` (H, W) moved as wholes by `shift`
-    (N, steps, 2) whole pixels as (row, column), the nearest on top; other pixels background."""
+    (N, steps, 2) whole pixels as (row, column), the nearest on top; other pixels background.
+    With `scale` (N, steps) in [1/2, 2), each object is also drawn that many times its size
+    about its centroid: every drawn pixel is the object's pixel nearest to where it maps back
+    to (no holes when it grows); scale 1 draws exactly what `shift` alone does."""
     h, w = last.shape
     steps = shift.shape[1]
     lookup = torch.full((max(int(last.max()), int(ids.max())) + 1,), -1, dtype=torch.long)
     lookup[ids] = torch.arange(len(ids))  # class -> object
     ys, xs = (lookup[last.long()] >= 0).nonzero(as_tuple=True)  # (P,) every moved pixel
     obj = lookup[last[ys, xs].long()]  # (P,) its object
-    y = ys[:, None] + shift[obj, :, 0]  # (P, steps)
-    x = xs[:, None] + shift[obj, :, 1]
+    count = torch.bincount(obj, minlength=len(ids)).clamp(min=1)
+    rows = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, obj, ys.double()) / count
+    if scale is None:
+        y = ys[:, None] + shift[obj, :, 0]  # (P, steps)
+        x = xs[:, None] + shift[obj, :, 1]
+        drawn = torch.ones_like(y, dtype=torch.bool)
+    else:
+        cols = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, obj, xs.double()) / count
+        y, x, drawn, obj = _grown(ys, xs, obj, rows, cols, shift, scale.double())
     # draw order per step by the moved centroid row: lower in the image = nearer = on top
-    rows = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, obj, ys.double())
-    rows = rows / torch.bincount(obj, minlength=len(ids)).clamp(min=1)  # (N,) centroid rows
     depth = (rows[:, None] + shift[..., 0]).argsort(dim=0, stable=True).argsort(dim=0)  # (N, steps)
-    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)  # (P, steps): the rest left the frame
+    inside = drawn & (y >= 0) & (y < h) & (x >= 0) & (x < w)  # (P, steps): the rest left
     step = torch.arange(steps).expand_as(y)
     target = (step * h * w + y * w + x)[inside]
     rank = depth[obj[:, None].expand_as(y), step][inside] + 1  # 0 stays background
@@ -142,6 +152,28 @@ def paint_shifted(last: torch.Tensor, ids: torch.Tensor, shift: torch.Tensor) ->
     by_rank = torch.zeros(steps, len(ids) + 1, dtype=torch.long)  # (steps, N + 1) -> class id
     by_rank[:, 1:].scatter_(1, depth.T, ids.expand(steps, -1))
     return by_rank.gather(1, canvas.view(steps, h * w)).view(steps, h, w).to(torch.uint8)
+
+
+def _grown(ys, xs, obj, rows, cols, shift, scale):
+    """The target pixels of source pixels (ys, xs) (P,) of objects `obj` (P,) whose centroids
+    are (rows, cols) (N,), moved by `shift` (N, steps, 2) and scaled by `scale` (N, steps):
+    (y, x, drawn, obj), each (4P, steps) but obj (4P,). A target pixel q belongs to source p
+    when p is the nearest pixel to q mapped back, i.e. q lies in [c' + s(p - c - 1/2),
+    c' + s(p - c + 1/2)) on each axis: a span of s < 2 holds at most two whole pixels."""
+    s = scale[obj]  # (P, steps)
+    span = []
+    for source, centre, axis in ((ys, rows, 0), (xs, cols, 1)):
+        c = centre[obj, None]  # (P, 1)
+        low = c + shift[obj, :, axis] + s * (source[:, None] - c - 0.5)
+        first = low.ceil()
+        span.append((first.long(), first, low + s))  # (P, steps) each
+    (y0, fy, ey), (x0, fx, ex) = span
+    y, x, drawn = [], [], []
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        y.append(y0 + dy)
+        x.append(x0 + dx)
+        drawn.append((fy + dy < ey) & (fx + dx < ex))
+    return torch.cat(y), torch.cat(x), torch.cat(drawn), obj.repeat(4)
 
 
 def extrapolate_masks(

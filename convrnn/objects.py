@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .extrapolate import class_centroids
+
 # Pixels within MARGIN px of an object do not count as floor: a mask leaves out an object's
 # blended edge, which would otherwise stay behind as an outline where the object left. On 50
 # generated val videos (benchmarks/object_frames.py's setup) 1 px lifted SSIM from 0.9482 to
@@ -49,14 +51,21 @@ def background_memory(frames: Tensor, floor: Tensor) -> Tensor:
 
 
 def objects_moved(
-    frames: Tensor, ids: Tensor, moved: Tensor, shift: Tensor, base: Tensor
+    frames: Tensor,
+    ids: Tensor,
+    moved: Tensor,
+    shift: Tensor,
+    base: Tensor,
+    scale: Tensor | None = None,
 ) -> Tensor:
     """The predicted frames (B, T_out, C, H, W) with the last input frame's objects moved.
 
     frames: input frames (B, T_in, C, H, W); ids: their class ids (B, T_in, H, W), 0 the floor;
     moved: the forecast class ids (B, T_out, H, W) (`TrackForecaster.moved`); shift: the whole
     pixel displacement (B, K, T_out, 2) as (row, column) that moved class k's pixels there;
-    base: the frame model's prediction (B, T_out, C, H, W), kept wherever no object is.
+    base: the frame model's prediction (B, T_out, C, H, W), kept wherever no object is;
+    scale: (B, K, T_out) the size each object was drawn at (`TrackForecaster.scales`), so its
+    pixels are read back through the same scaling about its centroid; None: its own size.
     """
     b, t_out, h, w = moved.shape
     c = frames.shape[2]
@@ -72,8 +81,17 @@ def objects_moved(
     step = by_step.gather(2, cls[..., None].expand(-1, -1, -1, 2))  # (B, T_out, H*W, 2)
     rows = torch.arange(h, device=moved.device).repeat_interleave(w)  # (H*W,)
     cols = torch.arange(w, device=moved.device).repeat(h)
-    src_r = (rows - step[..., 0]).clamp(0, h - 1)
-    src_c = (cols - step[..., 1]).clamp(0, w - 1)
+    if scale is None:
+        src_r, src_c = rows - step[..., 0], cols - step[..., 1]
+    else:  # back through the scaling about the moved centroid to the nearest source pixel
+        centre = class_centroids(ids[:, -1].long(), shift.shape[1], torch.float64)[0]
+        at = centre.flip(-1)[:, None].expand(-1, t_out, -1, -1)  # (B, T_out, K, 2) row, col
+        grow = scale.transpose(1, 2).double()  # (B, T_out, K)
+        mid = at.gather(2, cls[..., None].expand(-1, -1, -1, 2))  # (B, T_out, H*W, 2)
+        s = grow.gather(2, cls)  # (B, T_out, H*W)
+        src_r = (mid[..., 0] + (rows - step[..., 0] - mid[..., 0]) / s).round().long()
+        src_c = (mid[..., 1] + (cols - step[..., 1] - mid[..., 1]) / s).round().long()
+    src_r, src_c = src_r.clamp(0, h - 1), src_c.clamp(0, w - 1)
     source = (src_r * w + src_c).view(b, 1, t_out * h * w).expand(-1, c, -1)  # (B, C, T*H*W)
     pixels = last.flatten(2).gather(2, source).view(b, c, t_out, h, w).transpose(1, 2)
     return torch.where((moved > 0)[:, :, None], pixels, out)  # (B, T_out, C, H, W)

@@ -39,8 +39,8 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .contacts import Contacts, with_contacts
-from .extrapolate import DECAY, paint_shifted
-from .floor import Floor, play_on_floor
+from .extrapolate import DECAY, class_centroids, paint_shifted
+from .floor import Floor, depth_scale, play_on_floor
 from .track_features import (
     MaskStats,
     feature_count,
@@ -251,12 +251,26 @@ class TrackForecaster(nn.Module):
     def moved(self, tracks: Tracks, last: Tensor, shift: Tensor) -> Tensor:
         """Class ids (B, T_out, H, W) int64 on the CPU: the last input mask (B, H, W) with its
         objects (`tracks` of the input masks) moved along their displacements `shift`
-        (B, K, T_out, 2) as (row, column), from `shifts`."""
+        (B, K, T_out, 2) as (row, column), from `shifts`; with `track_floor`, each drawn at
+        its new depth's size too (`scales`)."""
         b, h, w = last.shape
         last = last.long().cpu()
+        scale = self.scales(last, shift)
         moved = torch.zeros(b, self.cfg.frames_out, h, w, dtype=torch.long)
         for i in range(b):
             classes = tracks.present[i].nonzero().flatten().cpu()
             if len(classes):
-                moved[i] = paint_shifted(last[i], classes, shift[i, classes])
+                grow = None if scale is None else scale[i, classes]
+                moved[i] = paint_shifted(last[i], classes, shift[i, classes], grow)
         return moved
+
+    def scales(self, last: Tensor, shift: Tensor) -> Tensor | None:
+        """(B, K, T_out) float64 on the CPU: how many times its size each object of the last
+        input mask `last` (B, H, W) is drawn after moving by `shift` (B, K, T_out, 2) as (row,
+        column), about its centroid (`convrnn.floor.depth_scale`); None without `track_floor`
+        (no camera: drawn at its own size)."""
+        if not self.cfg.track_floor:
+            return None
+        centre = class_centroids(last.long().cpu(), shift.shape[1], torch.float64)[0]
+        floor = Floor(*self.cfg.track_floor)
+        return depth_scale(centre, shift.cpu().flip(-1), floor, tuple(last.shape[-2:]))

@@ -82,5 +82,6 @@ def _with_tracks(run: BatchRun, inputs, seen, out, motion) -> tuple[np.ndarray |
     last input frame's objects (the segmenter's ids `seen`) moved as wholes, and the track
     forecaster's masks, the objects' new places (`convrnn.objects`)."""
     moved, shift = run.tracks.forecast(seen)  # (B, T_out, H, W), (B, K, T_out, 2) on the CPU
-    frames = objects_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu())
+    scale = run.tracks.scales(seen[:, -1], shift)  # the sizes the masks were drawn at, or None
+    frames = objects_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu(), scale)
     return to_uint8(frames), moved.to(torch.uint8).numpy(), motion

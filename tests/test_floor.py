@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 import torch
 from convrnn_video.convrnn import get_preset
-from convrnn_video.convrnn.floor import Camera, Floor, play_on_floor, shape_of
+from convrnn_video.convrnn.extrapolate import paint_shifted
+from convrnn_video.convrnn.floor import Camera, Floor, depth_scale, play_on_floor, shape_of
 from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
 
 SIZE = (160, 240)
@@ -99,3 +100,47 @@ def test_the_forecaster_plays_the_hits_on_the_floor() -> None:
     assert torch.equal(free[0, SPHERE], torch.zeros(8, 2, dtype=torch.long))  # unplayed: stays
     assert int(played[0, SPHERE, -1, 1]) > 0  # played: the sphere is struck and rolls right
     assert int(played[0, CUBE, -1, 1]) < int(free[0, CUBE, -1, 1])  # the cube stops short
+
+
+def test_an_object_looks_larger_by_its_depths_ratio() -> None:
+    cam = Camera(Floor(), *SIZE)
+    xy = torch.tensor([[120.0, 60.0], [120.0, 140.0]], dtype=torch.float64)
+    # the depth is the camera-axis distance of the point where the ray meets the object's centre
+    # height: one footprint across spans focal * width / depth px there
+    wide = torch.tensor([2 * Floor().radius, 0.0], dtype=torch.float64)
+    span = cam.to_image(cam.to_floor(xy) + wide)[:, 0] - xy[:, 0]
+    assert torch.allclose(span, cam.focal * wide[0] / cam.depth(xy), rtol=1e-6)
+    down = torch.tensor([[[0.0, 80.0], [0.0, 0.0], [0.0, -300.0]]])  # (1, 3, 2): near, same, far
+    scale = depth_scale(xy[:1], down, Floor(), SIZE)[0]
+    assert float(scale[0]) == pytest.approx(float(span[1] / span[0]), rel=1e-6)
+    assert float(scale[1]) == 1.0 and float(scale[2]) == 0.5  # far past the horizon: clamped
+
+
+def test_the_painter_draws_a_moved_square_at_its_scale() -> None:
+    last = torch.zeros(*SIZE, dtype=torch.long)
+    last[50:60, 100:110] = CUBE  # 10 x 10 px, centroid (54.5, 104.5)
+    last[120:124, 20:24] = SPHERE
+    ids, shift = torch.tensor([CUBE, SPHERE]), torch.tensor([[[30, 5]] * 3, [[0, 0]] * 3])
+    scale = torch.tensor([[1.0, 1.5, 0.5], [1.0, 1.0, 1.0]])
+    plain = paint_shifted(last, ids, shift)
+    drawn = paint_shifted(last, ids, shift, scale)
+    assert torch.equal(drawn[0], plain[0])  # scale 1: exactly the shifted square
+    assert int((drawn[1] == CUBE).sum()) == 15 * 15 and int((drawn[2] == CUBE).sum()) == 5 * 5
+    rows, cols = (drawn[1] == CUBE).nonzero(as_tuple=True)  # grown about its moved centroid
+    assert abs(float(rows.double().mean()) - 84.5) <= 0.5
+    assert abs(float(cols.double().mean()) - 109.5) <= 0.5
+    assert torch.equal(drawn[:, 120:124, 20:24], plain[:, 120:124, 20:24])  # the other as it was
+
+
+def test_the_forecaster_draws_an_object_coming_nearer_larger() -> None:
+    # a cube sliding down the picture (towards the camera) at 5 px/frame
+    masks = torch.zeros(1, 4, *SIZE, dtype=torch.long)
+    for t in range(4):
+        masks[0, t, 60 + 5 * t : 70 + 5 * t, 100:110] = CUBE
+    cfg = get_preset("tracks", frames_in=4, frames_out=8, height=SIZE[0], width=SIZE[1])
+    plain = TrackForecaster(cfg).eval()
+    floor = TrackForecaster(dataclasses.replace(cfg, track_floor=Floor().as_tuple())).eval()
+    floor.load_state_dict(plain.state_dict())
+    (near, _), (same, _) = floor.forecast(masks), plain.forecast(masks)
+    assert int((same[0, -1] == CUBE).sum()) == 100  # without the camera: its own size
+    assert int((near[0, -1] == CUBE).sum()) > 120  # with it: larger, nearer the camera

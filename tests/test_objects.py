@@ -77,6 +77,26 @@ def test_a_square_moved_as_a_whole_is_the_true_future() -> None:
     assert torch.equal(out[-1, :, 8, 2 + STEP * 6 + 4], torch.tensor([1.0, 0.0, 0.0]))
 
 
+def test_a_square_drawn_larger_is_read_back_at_its_scale() -> None:
+    video, ids = square_video(T_IN)
+    shift = torch.zeros(1, 8, T_OUT, 2, dtype=torch.long)
+    shift[0, 7, :, 1] = STEP * torch.arange(1, T_OUT + 1)
+    scale = torch.ones(1, 8, T_OUT, dtype=torch.float64)
+    scale[0, 7] = torch.tensor([1.0, 1.4, 1.8])  # nearer the camera each frame
+    moved = paint_shifted(ids[T_IN - 1], torch.tensor([7]), shift[0, [7]], scale[0, [7]])[None]
+    faded = torch.full((1, T_OUT, 3, H, W), 0.5)
+    out = objects_moved(video[None], ids[None], moved, shift, faded, scale)[0]  # (T, 3, H, W)
+    grown = moved[0] > 0  # (T, H, W): 25, then 7 x 7, then 9 x 9 px
+    assert [int(g.sum()) for g in grown] == [25, 49, 81]
+    red = torch.tensor([1.0, 0.0, 0.0])[:, None]
+    # every drawn pixel reads the square's colour: no floor from outside it at the edges
+    for t in range(T_OUT):
+        assert torch.equal(out[t][:, grown[t]], red.expand(3, int(grown[t].sum())))
+    # without the scale the larger masks would read floor at their edges
+    plain = objects_moved(video[None], ids[None], moved, shift, faded)[0]
+    assert not torch.equal(plain[-1][:, grown[-1]], red.expand(3, 81))
+
+
 @pytest.mark.slow
 def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_path: Path) -> None:
     from convrnn_video.convrnn import get_preset

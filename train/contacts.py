@@ -11,7 +11,8 @@ help before anyone predicts with them. Last, the floor stage (convrnn/floor.py: 
 on the floor plane) is searched the same way from its defaults and kept where it scores the fit
 videos higher than the disc stage (`model_config["track_floor"]` set too). The new checkpoint
 is the old one with `model_config["track_contacts"]` set: every command that reads a track
-forecaster (`predict`, `submit`, `evaluate`, `show`) plays the hits without a flag.
+forecaster (`predict`, `submit`, `evaluate`, `show`) plays the hits without a flag (and, with
+the floor stage, draws each moved object at its new depth's size).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
-from convrnn_video.convrnn.floor import Floor, play_on_floor
+from convrnn_video.convrnn.floor import Floor, depth_scale, play_on_floor
 from convrnn_video.convrnn.track_features import mask_stats
 from convrnn_video.convrnn.tracks import read_velocity, tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
@@ -133,8 +134,11 @@ def frame22(videos: list[Video], stage: Contacts | Floor | None) -> float:
         if len(v.ids) == 0:
             pred.append(torch.zeros_like(v.last))
         else:
-            step = shift[:, -1:].flip(-1).round().long()  # (N, 1, 2) as (row, column)
-            pred.append(paint_shifted(v.last, v.ids, step)[0])
+            step = shift[:, -1:].round()  # (N, 1, 2) as (x, y), as the forecaster draws it
+            grow = None
+            if isinstance(stage, Floor):  # drawn at the new depth's size, as `moved` does
+                grow = depth_scale(v.centre, step, stage, tuple(v.last.shape))
+            pred.append(paint_shifted(v.last, v.ids, step.flip(-1).long(), grow)[0])
         true.append(v.target)
     acc = FrameJaccard()
     acc.update(torch.stack(pred)[:, None], torch.stack(true)[:, None])
