@@ -14,7 +14,9 @@ segmenter's masks of frames 1-11 (what `predict` reads), beside the segmenter on
 22 (the ceiling then); on the real samples that is a segmenter trained on generated frames, so
 the gap to the true-mask rows is the generator's gap to the real data. With --tracks, the
 forecaster's row as its checkpoint plays it, and beside it the same paths without hits, with
-the disc stage and with the floor stage (`tracks_*_hits`). Prints JSON with the CPU model.
+the disc stage and with the floor stage (`tracks_*_hits`); with both, those rows read the
+masks a track forecaster reads in `predict` (`segment_for_tracks`), the others the plain ones.
+Prints JSON with the CPU model.
 """
 
 from __future__ import annotations
@@ -156,16 +158,21 @@ def true_shifts_and_sizes(masks: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def segmented(segmenter, folders: list[Path]) -> torch.Tensor:
-    """The segmenter's class ids (B, 22, H, W) uint8 of the videos' PNG frames."""
-    from convrnn_video.segment.apply import segment_frames
+def segmented(segmenter, folders: list[Path], for_tracks: bool = False) -> tuple[torch.Tensor, ...]:
+    """The segmenter's class ids (B, 22, H, W) uint8 of the videos' PNG frames; with
+    `for_tracks`, also those of frames 1-11 as a track forecaster reads them (B, 11, H, W)
+    (`segment_for_tracks`: mirror-averaged, the last frame steadied), as `predict` makes them."""
+    from convrnn_video.segment.apply import segment_for_tracks, segment_frames
 
     from convrnn_video import read_video
 
     frames = torch.from_numpy(np.stack([read_video(f) for f in folders]))  # (B, T, H, W, C)
     frames = frames.permute(0, 1, 4, 2, 3).float() / 255  # (B, T, C, H, W)
     with torch.no_grad():
-        return segment_frames(segmenter, frames).to(torch.uint8)
+        out = (segment_frames(segmenter, frames).to(torch.uint8),)
+        if for_tracks:
+            out += (segment_for_tracks(segmenter, frames[:, :FRAMES_IN]).to(torch.uint8),)
+    return out
 
 
 def hit_stages(tracks) -> dict:
@@ -184,7 +191,8 @@ def hit_stages(tracks) -> dict:
 def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter=None) -> dict:
     """{row: {"frame22", "frames12_22"}} over the videos, read `batch` at a time; with
     `tracks` (a trained track forecaster), its row too, and its forecast with each hit stage
-    (`hit_stages`); with `segmenter`, every row reads the segmenter's masks of frames 1-11 and
+    (`hit_stages`); with `segmenter`, every row reads the segmenter's masks of frames 1-11 (the
+    tracks rows as `segment_for_tracks` makes them) and
     the ceiling is the segmenter on the true frames."""
     ceiling = "segmenter_on_true_frames" if segmenter is not None else "ceiling_true_object_shifts"
     acc = {"copy_frame11": FrameJaccard(), **{name: FrameJaccard() for name in table},
@@ -204,10 +212,11 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
             np.stack([np.load(f / "mask.npy") for f in videos])
         )  # (B, 22, H, W)
         seen, true = masks[:, :FRAMES_IN], masks[:, FRAMES_IN:]  # (B, 11, H, W), (B, 11, H, W)
+        read = seen  # the track forecaster's input masks
         if segmenter is not None:
-            ours = segmented(segmenter, videos)  # (B, 22, H, W)
-            seen = ours[:, :FRAMES_IN]
-            acc[ceiling].update(ours[:, FRAMES_IN:], true)
+            ours = segmented(segmenter, videos, for_tracks=tracks is not None)
+            seen, read = ours[0][:, :FRAMES_IN], ours[-1][:, :FRAMES_IN]  # (B, 11, H, W)
+            acc[ceiling].update(ours[0][:, FRAMES_IN:], true)
         else:
             acc[ceiling].update(true_shifts(masks), true)
             acc["ceiling_true_shifts_and_sizes"].update(true_shifts_and_sizes(masks), true)
@@ -216,14 +225,14 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
             acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
         if tracks is not None:
             with torch.no_grad():
-                acc["tracks_model"].update(tracks(seen.long()).argmax(2), true)
+                acc["tracks_model"].update(tracks(read.long()).argmax(2), true)
             # the objects' tracks read once (the stages differ only in how hits are played)
-            found, flipped = tracks_and_mirror(seen.long(), tracks.cfg)
-            own, (h, w) = tracks.cfg, seen.shape[-2:]
+            found, flipped = tracks_and_mirror(read.long(), tracks.cfg)
+            own, (h, w) = tracks.cfg, read.shape[-2:]
             for name, cfg in stages.items():
                 tracks.cfg = cfg
                 shift = tracks.shifts(found, h, w, flipped)
-                acc[name].update(tracks.moved(found, seen[:, -1], shift), true)
+                acc[name].update(tracks.moved(found, read[:, -1], shift), true)
             tracks.cfg = own
             if segmenter is None:
                 for name, given in tracks_given_truth(tracks, masks).items():

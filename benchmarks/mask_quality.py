@@ -15,6 +15,9 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
     7b. 7 with the hits between its objects played out, the forecaster fine-tuned through them
        (`fit-contacts` on train's true masks, up to 1,000 videos: convrnn/contacts.py,
        train/contacts_tune.py), on the floor plane where that fitted better (convrnn/floor.py)
+    Rows 7 and 7b read the input masks as `predict` makes them for a track forecaster
+    (`segment_for_tracks`: mirror-averaged, the last frame steadied; their time counts it),
+    the other rows the plain ones; copying (1) and the ceiling (6) stay on the plain masks.
 
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
     python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
@@ -110,7 +113,7 @@ def mask_rows(models: dict, segmenter) -> dict:
     """The prediction function of every row, from the trained models."""
     from convrnn_video.convrnn.extrapolate import extrapolate_masks
     from convrnn_video.convrnn.masks import restrict_to_seen
-    from convrnn_video.segment.apply import segment_frames
+    from convrnn_video.segment.apply import segment_for_tracks, segment_frames
 
     def copy(batch, seen, context):
         return seen[:, -1]
@@ -126,11 +129,12 @@ def mask_rows(models: dict, segmenter) -> dict:
             frames = models["rgb"](batch["inputs"]).float()  # (B, 11, 3, H, W)
         return segment_frames(segmenter, frames[:, -1:], context)[:, 0]
 
-    def tracks(batch, seen, context):
-        return models["tracks"](seen).argmax(2)[:, -1]
+    def track_row(name):
+        def fn(batch, seen, context):  # its own input masks, as `predict` makes them
+            ids = segment_for_tracks(segmenter, batch["inputs"], context)
+            return models[name](ids).argmax(2)[:, -1]
 
-    def contacts(batch, seen, context):
-        return models["contacts"](seen).argmax(2)[:, -1]
+        return fn
 
     def masks(name, relabel=False):
         def fn(batch, seen, context):
@@ -150,8 +154,8 @@ def mask_rows(models: dict, segmenter) -> dict:
         "5_finetuned": masks("finetuned"),
         "5_finetuned_relabel": masks("finetuned", relabel=True),
         "6_segmenter_on_true_frame22": truth,
-        "7_tracks_plus_pseudo": tracks,
-        "7b_tracks_with_contacts": contacts,
+        "7_tracks_plus_pseudo": track_row("tracks"),
+        "7b_tracks_with_contacts": track_row("contacts"),
     }
     # the rows of the models trained (--rows), beside the untrained 1, 1b and 6
     need = {"2": "rgb", "3": "train", "4": "pseudo", "5": "finetuned", "7": "tracks",

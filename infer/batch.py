@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.masks import restrict_to_seen
 from convrnn_video.convrnn.objects import objects_moved
-from convrnn_video.segment.apply import seen_classes, segment_frames
+from convrnn_video.segment.apply import seen_classes, segment_for_tracks, segment_frames
 from convrnn_video.shards.buffers import frames_to_float
 
 
@@ -50,8 +50,10 @@ def predict_batch(run: BatchRun, inputs: torch.Tensor) -> tuple[np.ndarray | Non
     (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`). The segmenter runs
     through `segment_frames`, in the run's precision like the model."""
     seen = None  # the segmenter's class ids of the input frames, when needed
-    if run.model_cfg.masks or run.tracks is not None or (run.relabel and run.segmenter is not None):
-        seen = segment_frames(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)
+    if run.tracks is not None or run.model_cfg.forecast == "tracks":
+        seen = segment_for_tracks(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)
+    elif run.model_cfg.masks or (run.relabel and run.segmenter is not None):
+        seen = segment_frames(run.segmenter, inputs, run.autocast)
     # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame
     # model's (B, T_out, C, H, W) frames in [0, 1]
     x = seen if run.model_cfg.masks else inputs.to(run.device)

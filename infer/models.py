@@ -18,6 +18,7 @@ from convrnn_video.ingest.writer import sha256_file
 from convrnn_video.runtime.checkpoint import checkpoint_task, load_checkpoint, load_model
 from convrnn_video.runtime.errors import RunError
 from convrnn_video.runtime.runs import find_checkpoint
+from convrnn_video.segment.apply import TRACK_RULE
 from convrnn_video.segment.objects import RULE
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
         raise InferError(str(exc)) from None
 
 
-def _segmenter_attrs(path: str | None, device: torch.device):
-    """(segmenter or None, its SegConfig or None, the store attributes that name it)."""
+def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool):
+    """(segmenter or None, its SegConfig or None, the store attributes that name it); `tracks`:
+    a track forecaster reads its masks (made by `segment_for_tracks`'s rule)."""
     if path is None:
         none = {
             "segmenter": None,
@@ -65,7 +67,8 @@ def _segmenter_attrs(path: str | None, device: torch.device):
         "segmenter_sha256": sha256_file(Path(path)),
         "segmenter_config": seg_cfg.to_dict(),
         "segmenter_step": int(payload.get("step", 0) or 0),
-        "mask_rule": RULE,  # how its argmax became the stored masks (segment_frames)
+        # how its argmax became the masks the store's masks come from (segment_frames)
+        "mask_rule": TRACK_RULE if tracks else RULE,
     }
     return seg, seg_cfg, attrs
 
@@ -86,7 +89,8 @@ def load(
             f"{ckpt} is a mask forecaster: it reads the class masks of the input frames, so give "
             "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
         )
-    segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device)
+    tracks_read = cfg.tracks is not None or model_cfg.forecast == "tracks"
+    segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device, tracks_read)
     problems = fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
     if problems:
         raise InferError("; ".join(problems))

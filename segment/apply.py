@@ -12,6 +12,13 @@ The rule, so that all of them give the same masks for the same checkpoint and fr
   `runtime.device.autocast(resolve_precision(...))`; None: float32), the same context as the model
   beside it; the class is the argmax of the float32 logits.
 
+The masks the track forecaster reads (`segment_for_tracks`: predict's input masks for it, and
+the benchmarks that score it) are made with two more steps, each measured on generated val
+(docs/benchmarks.md, "The track forecaster's input masks"): the class of each pixel from the
+mean of the probabilities for the frame and for its mirror image (`mirror`, twice the
+segmenter's work), and the last frame's pieces given back the class the segmenter gave them
+just before (`segment.objects.steady_last`).
+
 Frames come in as float in [0, 1]; uint8 frames are scaled by `shards.buffers.frames_to_float`
 (this file imports only torch). Imports only torch.
 """
@@ -23,7 +30,10 @@ from typing import Any
 
 import torch
 
-from .objects import whole_objects
+from .objects import RULE, steady_last, whole_objects
+
+# what a prediction store records as the rule of the masks its track forecaster read
+TRACK_RULE = f"{RULE}, mirror-averaged, the last frame steadied"
 
 
 def seen_classes(ids: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -51,6 +61,7 @@ def segment_frames(
     autocast: contextlib.AbstractContextManager[Any] | None = None,
     allowed: torch.Tensor | None = None,
     whole: bool = True,
+    mirror: bool = False,
 ) -> torch.Tensor:
     """Class ids (B, T, H, W) int64, on the segmenter's device, of float frames (B, T, C, H, W)
     in [0, 1] (anywhere: each video is moved to the segmenter's device in turn).
@@ -69,8 +80,23 @@ def segment_frames(
     for i, video in enumerate(frames):  # one video per forward pass
         with context:
             logits = model(video.to(device))  # (T, K, H, W)
+            if mirror:
+                flipped = model(video.to(device).flip(-1)).flip(-1)
+        if mirror:  # the log of the mean probability: its argmax is the mean's
+            logits = ((logits.float().softmax(1) + flipped.float().softmax(1)) / 2).log()
         ids = pick_classes(logits, None if allowed is None else allowed[i].to(device))  # (T, H, W)
         out.append(whole_objects(ids, logits.shape[1]) if whole else ids)
     if not out:  # no video
         return torch.zeros(0, frames.shape[1], *frames.shape[-2:], dtype=torch.long, device=device)
     return torch.stack(out)  # (B, T, H, W)
+
+
+def segment_for_tracks(
+    model: torch.nn.Module,
+    frames: torch.Tensor,
+    autocast: contextlib.AbstractContextManager[Any] | None = None,
+) -> torch.Tensor:
+    """Class ids (B, T, H, W) int64 of float frames (B, T, C, H, W) in [0, 1] for the track
+    forecaster (module docstring): `segment_frames` with `mirror`, then `steady_last`."""
+    ids = segment_frames(model, frames, autocast, mirror=True)
+    return steady_last(ids, int(model.cfg.num_classes))

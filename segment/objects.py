@@ -31,6 +31,11 @@ MIN_WEIGHT = 0.3
 # what label and prediction stores record as their masks' rule (a resumed store must match:
 # a store written before the rule holds raw argmax masks, "argmax")
 RULE = f"whole objects (share {MIN_SHARE}, weight {MIN_WEIGHT})"
+# `steady_last`: the frames before the last that vote, and the share of a piece's size its
+# new class must have lost from the frame before (a screen on 100 + 200 generated val
+# videos' segmenter masks: docs/benchmarks.md, "A steady last mask")
+STEADY_BEFORE = 2
+STEADY_LOST = 0.8
 
 
 def regions(fg: Tensor) -> Tensor:
@@ -108,3 +113,61 @@ def whole_objects(
     keep = (share[region, cls] >= min_share) & (own >= min_weight * theirs)
     out = torch.where(keep | (cls == 0), cls, main[region])
     return out.view(shape).to(ids.dtype)
+
+
+def _pieces(last: Tensor) -> tuple[Tensor, int]:
+    """((B, H, W) int64: the 8-connected stretches of one class in each frame of `last`
+    (B, H, W), numbered across the batch from 1, 0 on the floor; how many there are)."""
+    piece = torch.zeros_like(last)
+    count = 0
+    for i, frame in enumerate(last):
+        for c in frame.unique().tolist():
+            if c != 0:
+                reg = regions(frame == c)
+                piece[i] = torch.where(reg > 0, reg + count, piece[i])
+                count += int(reg.max())
+    return piece, count
+
+
+def _class_counts(frames: Tensor, k: int) -> Tensor:
+    """(B, K): the pixels of each class in each of the frames (B, H, W)."""
+    b = len(frames)
+    index = torch.arange(b, device=frames.device)[:, None] * k + frames.flatten(1)
+    return torch.bincount(index.flatten(), minlength=b * k).view(b, k)
+
+
+def steady_last(
+    ids: Tensor, num_classes: int, before: int = STEADY_BEFORE, lost: float = STEADY_LOST
+) -> Tensor:
+    """Class ids (B, T, H, W) of the same dtype with the last frame's pieces given back the
+    class their pixels held in the `before` frames before it, where the segmenter changed its
+    mind about an object there (module docstring); the earlier frames stay as they are.
+
+    A piece is an 8-connected stretch of one class in the last frame. It takes class w, the
+    class most of its pixels held in the frames before, when w held more than half of them
+    (over those frames), more than twice as many as the piece's own class, and w's pixel count
+    fell from the frame before the last to the last by at least `lost` times the piece's size
+    (or w's count, if smaller): the pixels went from w to the piece's class. One object
+    passing over another leaves w's count as it was, and keeps its class."""
+    if ids.shape[1] <= before:
+        return ids.clone()
+    k, seq = num_classes, ids.long()
+    last = seq[:, -1]  # (B, H, W)
+    piece, n = _pieces(last)
+    flat = piece.flatten()
+    votes = sum(torch.bincount(flat * k + seq[:, t].flatten(), minlength=(n + 1) * k)
+                for t in range(-1 - before, -1)).view(n + 1, k)  # fmt: skip
+    votes[:, 0] = 0  # the floor is no class to take
+    size = torch.bincount(flat, minlength=n + 1)
+    own = torch.zeros_like(size).scatter_(0, flat, last.flatten())  # (n + 1,) each piece's class
+    pixels_of = torch.arange(len(last), device=ids.device).repeat_interleave(last[0].numel())
+    video = torch.zeros_like(size).scatter_(0, flat, pixels_of)  # each piece's video
+    best, win = votes.max(1)
+    was, now = (_class_counts(seq[:, t], k)[video, win] for t in (-2, -1))
+    change = (win != own) & (2 * best > size * before)
+    change &= best > 2 * votes.gather(1, own[:, None])[:, 0]
+    change &= (was - now) >= lost * torch.minimum(size, was)
+    change[0] = False  # the floor
+    out = seq.clone()
+    out[:, -1] = torch.where(change, win, own)[piece]
+    return out.to(ids.dtype)

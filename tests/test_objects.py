@@ -105,7 +105,8 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     from convrnn_video.infer.errors import InferError
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.runtime.checkpoint import load_model, save_untrained
-    from convrnn_video.segment.objects import whole_objects
+    from convrnn_video.segment.apply import TRACK_RULE
+    from convrnn_video.segment.objects import steady_last, whole_objects
     from convrnn_video.shards.buffers import frames_to_float
     from convrnn_video.shards.loader import make_loader
     from convrnn_video.stores.predictions import PredStore
@@ -126,6 +127,7 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     plain = predict("plain.zarr", ckpt=str(frames_ckpt))
     masks = predict("masks.zarr", ckpt=str(tracks_ckpt), segmenter=str(seg))
     assert both.attrs["holds"] == ["frames", "masks"] and both.attrs["tracks"] == str(tracks_ckpt)
+    assert both.attrs["mask_rule"] == masks.attrs["mask_rule"] == TRACK_RULE
     # the stored masks are the track forecaster's, as its own store has them
     assert np.array_equal(both.masks[:], masks.masks[:])
     # the frames: the frame model's, with the segmented objects moved (by hand here)
@@ -137,14 +139,18 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     with torch.inference_mode():
         for batch in loader:
             inputs = batch["inputs"]  # (B, 11, 3, H, W)
-            seen = torch.stack([segmenter(v).argmax(1) for v in inputs])  # (B, 11, H, W)
-            seen = whole_objects(seen, segmenter.cfg.num_classes)  # as every command segments
+            # as the track forecaster's masks are made: the mean of the probabilities for the
+            # frames and their mirror image, whole objects, the last frame steadied
+            probs = [segmenter(v).softmax(1) + segmenter(v.flip(-1)).flip(-1).softmax(1)
+                     for v in inputs]  # fmt: skip
+            seen = whole_objects(torch.stack([p.argmax(1) for p in probs]), 49)  # (B, 11, H, W)
+            seen = steady_last(seen, segmenter.cfg.num_classes)
             t = object_tracks(seen, tracks.cfg)
             shift = tracks.shifts(t, *seen.shape[-2:])
             moved = tracks.moved(t, seen[:, -1], shift)
             pos = plain.positions(batch["ids"])
             base = frames_to_float(torch.from_numpy(plain.frames[pos]))  # (B, T, 3, H, W)
-            out = objects_moved(inputs, seen, moved, shift, base)
+            out = objects_moved(inputs, seen, moved, shift, base, tracks.scales(seen[:, -1], shift))
             expected.append((out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2))
     assert (both.masks[:] > 0).any(), "the segmenter found no object: the test tests nothing"
     assert_frames_close(both.frames[:], torch.cat(expected).numpy(), "predict --tracks")

@@ -18,8 +18,8 @@ from convrnn_video.infer.labels import run_label
 from convrnn_video.infer.predict import run_predict
 from convrnn_video.ingest.pack import IngestConfig, run_ingest
 from convrnn_video.runtime.jaccard import FrameJaccard
-from convrnn_video.segment.apply import seen_classes, segment_frames
-from convrnn_video.segment.objects import RULE, whole_objects
+from convrnn_video.segment.apply import seen_classes, segment_for_tracks, segment_frames
+from convrnn_video.segment.objects import RULE, steady_last, whole_objects
 from convrnn_video.shards.buffers import frames_to_float
 from convrnn_video.shards.format import NUM_CLASSES
 from convrnn_video.stores.errors import StoreError
@@ -174,6 +174,29 @@ def test_segment_frames_contract() -> None:
         segment_frames(model, u8.permute(0, 1, 4, 2, 3))
     with pytest.raises(ValueError, match="uint8"):
         frames_to_float(frames)
+
+
+def test_mirror_averaged_masks_mirror_with_the_frames() -> None:
+    from convrnn_video.segment import build_segmenter, get_preset
+
+    torch.manual_seed(0)
+    model = build_segmenter(get_preset("tiny", head="flat", norm="group", norm_group_size=2))
+    model.eval()
+    frames = frames_to_float(torch.randint(0, 256, (2, 3, 16, 24, 3), dtype=torch.uint8))
+    raw = segment_frames(model, frames, whole=False, mirror=True)
+    with torch.no_grad():  # by hand: the argmax of the two answers' mean probability
+        probs = torch.stack([model(v).softmax(1) + model(v.flip(-1)).flip(-1).softmax(1)
+                             for v in frames])  # fmt: skip
+    assert torch.equal(raw, probs.argmax(2))
+    # the mirror image's masks are the masks mirrored (a plain segmenter's need not be)
+    assert torch.equal(segment_frames(model, frames.flip(-1), whole=False, mirror=True),
+                       raw.flip(-1))  # fmt: skip
+    plain = segment_frames(model, frames, whole=False)
+    assert not torch.equal(segment_frames(model, frames.flip(-1), whole=False), plain.flip(-1))
+    # the track forecaster's: mirror-averaged, whole objects, the last frame steadied
+    ours = segment_for_tracks(model, frames)
+    whole = whole_objects(segment_frames(model, frames, whole=False, mirror=True), 49)
+    assert torch.equal(ours, steady_last(whole, 49)) and torch.equal(ours[:, :-1], whole[:, :-1])
 
 
 def test_num_classes_is_defined_once() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import REAL_SAMPLES
-from convrnn_video.segment.objects import regions, whole_objects
+from convrnn_video.segment.objects import regions, steady_last, whole_objects
 
 
 def flood_regions(fg: torch.Tensor) -> torch.Tensor:
@@ -75,3 +75,27 @@ def test_true_real_masks_are_whole_already() -> None:
         masks = torch.from_numpy(np.load(path).astype(np.int64))  # (22, H, W)
         changed = (whole_objects(masks, 49) != masks).float().mean()
         assert changed < 0.001, path
+
+
+def test_the_last_mask_steadied_where_the_segmenter_changed_its_mind() -> None:
+    ids = torch.zeros(1, 4, 24, 32, dtype=torch.long)
+    ids[0, :, 4:12, 4:12] = 5  # a still cube, class 5 in every frame ...
+    ids[0, 3, 4:12, 4:12] = 9  # ... but 9 in the last
+    ids[0, :, 14:20, 20:26] = 7  # another object, steady throughout
+    out = steady_last(ids, 49)
+    assert torch.equal(out[0, 3, 4:12, 4:12], torch.full((8, 8), 5))  # given back its class
+    assert torch.equal(out[:, :3], ids[:, :3]) and torch.equal(out[0, 3, 14:20], ids[0, 3, 14:20])
+    # a piece of it: the piece goes back too
+    part = ids.clone()
+    part[0, 3, 4:12, 4:12], part[0, 3, 4:8, 4:12] = 5, 9
+    assert torch.equal(steady_last(part, 49)[0, 3], ids[0, 0])
+    # one object sliding over another: the one behind keeps its pixels' count, so the one in
+    # front keeps its class
+    over = torch.zeros(1, 4, 24, 32, dtype=torch.long)
+    over[0, :, 4:12, 4:20] = 5  # a long still object
+    for t in range(4):
+        over[0, t, 6:10, 2 + 4 * t : 8 + 4 * t] = 9  # passing in front of it
+    assert torch.equal(steady_last(over, 49), over)  # (most of its pixels were 5 before)
+    # too few frames to vote
+    assert torch.equal(steady_last(ids[:, :3], 49), ids[:, :3])
+    assert torch.equal(steady_last(ids[:, :2], 49), ids[:, :2])
