@@ -47,6 +47,12 @@ def predict(
         "--segmenter: the last input frame's objects move as wholes in the predicted frames "
         "(sharp, not faded), and the stored masks are the track forecaster's.",
     ),
+    mirror: bool = typer.Option(
+        PredictConfig.mirror,
+        "--mirror/--no-mirror",
+        help="A track forecaster's input masks from the mean of the segmenter's answers for "
+        "each frame and its mirror image (twice the segmenter's work; check on your val).",
+    ),
     out: str = typer.Option(
         PredictConfig.out, help="Zarr store: a new or empty folder or fsspec URL, or our store."
     ),
@@ -97,6 +103,7 @@ def predict(
                 relabel_unseen=relabel_unseen,
                 motion=motion,
                 tracks=tracks,
+                mirror=mirror,
                 split=split,
                 batch_size=batch_size,
                 device=device,

@@ -34,6 +34,7 @@ class BatchRun:
     device: torch.device
     motion: bool = False  # also return the motion head's displacement, in pixels
     tracks: torch.nn.Module | None = None  # a track forecaster: objects move as wholes
+    mirror: bool = True  # a track forecaster's input masks mirror-averaged (PredictConfig.mirror)
 
 
 def motion_grid(model_cfg: Any, height: int, width: int) -> tuple[int, int, int]:
@@ -48,10 +49,11 @@ def predict_batch(run: BatchRun, inputs: torch.Tensor) -> tuple[np.ndarray | Non
     """The store's arrays for one batch of input frames (B, T_in, C, H, W) in [0, 1]:
     (frames (B, T_out, H, W, C) uint8 or None, masks (B, T_out, H, W) uint8 or None, motion
     (B, T_out, 2, h, w) float16 in pixels, or None without `run.motion`). The segmenter runs
-    through `segment_frames`, in the run's precision like the model."""
+    through `segment_frames` (for a track forecaster, `segment_for_tracks`), in the run's
+    precision like the model."""
     seen = None  # the segmenter's class ids of the input frames, when needed
     if run.tracks is not None or run.model_cfg.forecast == "tracks":
-        seen = segment_for_tracks(run.segmenter, inputs, run.autocast)  # (B, T_in, H, W)
+        seen = segment_for_tracks(run.segmenter, inputs, run.autocast, run.mirror)  # (B, T, H, W)
     elif run.model_cfg.masks or (run.relabel and run.segmenter is not None):
         seen = segment_frames(run.segmenter, inputs, run.autocast)
     # a mask forecaster reads class ids; its output is (B, T_out, K, H, W) logits, a frame

@@ -18,7 +18,7 @@ from convrnn_video.ingest.writer import sha256_file
 from convrnn_video.runtime.checkpoint import checkpoint_task, load_checkpoint, load_model
 from convrnn_video.runtime.errors import RunError
 from convrnn_video.runtime.runs import find_checkpoint
-from convrnn_video.segment.apply import TRACK_RULE
+from convrnn_video.segment.apply import track_rule
 from convrnn_video.segment.objects import RULE
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,9 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
         raise InferError(str(exc)) from None
 
 
-def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool):
+def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool, mirror: bool):
     """(segmenter or None, its SegConfig or None, the store attributes that name it); `tracks`:
-    a track forecaster reads its masks (made by `segment_for_tracks`'s rule)."""
+    a track forecaster reads its masks (made by `segment_for_tracks`'s rule, with `mirror`)."""
     if path is None:
         none = {
             "segmenter": None,
@@ -68,7 +68,7 @@ def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool):
         "segmenter_config": seg_cfg.to_dict(),
         "segmenter_step": int(payload.get("step", 0) or 0),
         # how its argmax became the masks the store's masks come from (segment_frames)
-        "mask_rule": TRACK_RULE if tracks else RULE,
+        "mask_rule": track_rule(mirror) if tracks else RULE,
     }
     return seg, seg_cfg, attrs
 
@@ -90,7 +90,7 @@ def load(
             "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
         )
     tracks_read = cfg.tracks is not None or model_cfg.forecast == "tracks"
-    segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device, tracks_read)
+    segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device, tracks_read, cfg.mirror)
     problems = fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
     if problems:
         raise InferError("; ".join(problems))

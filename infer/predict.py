@@ -154,7 +154,7 @@ def _predict(cfg: PredictConfig, rank: int, world: int, device: torch.device) ->
     if todo:
         context = autocast(precision, device, warn=rank == 0)
         run = BatchRun(model, model_cfg, segmenter, context, cfg.relabel_unseen, device, cfg.motion,
-                   tracks)  # fmt: skip
+                       tracks, cfg.mirror)  # fmt: skip
         observed = plan["observed_frames"]
         predicted = _predict_batches(cfg, store, (done, todo, observed), run, rank, world)
     seconds = time.perf_counter() - start

@@ -32,8 +32,10 @@ import torch
 
 from .objects import RULE, steady_last, whole_objects
 
-# what a prediction store records as the rule of the masks its track forecaster read
-TRACK_RULE = f"{RULE}, mirror-averaged, the last frame steadied"
+
+def track_rule(mirror: bool) -> str:
+    """What a prediction store records as the rule of the masks its track forecaster read."""
+    return f"{RULE}{', mirror-averaged' if mirror else ''}, the last frame steadied"
 
 
 def seen_classes(ids: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -95,8 +97,9 @@ def segment_for_tracks(
     model: torch.nn.Module,
     frames: torch.Tensor,
     autocast: contextlib.AbstractContextManager[Any] | None = None,
+    mirror: bool = True,
 ) -> torch.Tensor:
     """Class ids (B, T, H, W) int64 of float frames (B, T, C, H, W) in [0, 1] for the track
-    forecaster (module docstring): `segment_frames` with `mirror`, then `steady_last`."""
-    ids = segment_frames(model, frames, autocast, mirror=True)
+    forecaster (module docstring): `segment_frames` (with `mirror`), then `steady_last`."""
+    ids = segment_frames(model, frames, autocast, mirror=mirror)
     return steady_last(ids, int(model.cfg.num_classes))

@@ -13,6 +13,14 @@ class (two touching objects of their own: both keep their classes); otherwise th
 main class (a fragment). Measured in docs/benchmarks.md ("Whole objects"): it lifts the
 segmenter's real-sample Jaccard and what the track forecaster makes of it.
 
+Steady (`steady_last`, for the track forecaster's input masks): the segmenter sometimes changes
+its mind about an object from one frame to the next (a cube called a cylinder in one frame).
+In the last input frame that costs most: the object is then a new one with no track, and the
+one it was vanishes. So a piece of the last frame whose pixels held another class in the two
+frames before, where that class lost about as many pixels as the piece holds, takes that class
+back. An object passing in front of another does not take its class: the one behind keeps
+its pixel count. On true masks it changes nothing.
+
 Pure torch, no I/O (a models-floor module).
 """
 
@@ -32,8 +40,8 @@ MIN_WEIGHT = 0.3
 # a store written before the rule holds raw argmax masks, "argmax")
 RULE = f"whole objects (share {MIN_SHARE}, weight {MIN_WEIGHT})"
 # `steady_last`: the frames before the last that vote, and the share of a piece's size its
-# new class must have lost from the frame before (a screen on 100 + 200 generated val
-# videos' segmenter masks: docs/benchmarks.md, "A steady last mask")
+# new class must have lost from the frame before (screened on the segmenter's masks of 100 +
+# 200 generated val videos: docs/benchmarks.md, "The track forecaster's input masks")
 STEADY_BEFORE = 2
 STEADY_LOST = 0.8
 

@@ -105,10 +105,11 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     from convrnn_video.infer.errors import InferError
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.runtime.checkpoint import load_model, save_untrained
-    from convrnn_video.segment.apply import TRACK_RULE
+    from convrnn_video.segment.apply import track_rule
     from convrnn_video.segment.objects import steady_last, whole_objects
     from convrnn_video.shards.buffers import frames_to_float
     from convrnn_video.shards.loader import make_loader
+    from convrnn_video.stores.errors import StoreError
     from convrnn_video.stores.predictions import PredStore
     from infer_helpers import assert_frames_close, tiny_checkpoint, tiny_segmenter
 
@@ -127,7 +128,12 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     plain = predict("plain.zarr", ckpt=str(frames_ckpt))
     masks = predict("masks.zarr", ckpt=str(tracks_ckpt), segmenter=str(seg))
     assert both.attrs["holds"] == ["frames", "masks"] and both.attrs["tracks"] == str(tracks_ckpt)
-    assert both.attrs["mask_rule"] == masks.attrs["mask_rule"] == TRACK_RULE
+    assert both.attrs["mask_rule"] == masks.attrs["mask_rule"] == track_rule(mirror=True)
+    # --no-mirror: another rule, so a store made with one is not resumed with the other
+    flat = predict("flat.zarr", ckpt=str(tracks_ckpt), segmenter=str(seg), mirror=False)
+    assert flat.attrs["mask_rule"] == track_rule(mirror=False) != track_rule(mirror=True)
+    with pytest.raises(StoreError, match="mirror-averaged"):
+        predict("flat.zarr", ckpt=str(tracks_ckpt), segmenter=str(seg))
     # the stored masks are the track forecaster's, as its own store has them
     assert np.array_equal(both.masks[:], masks.masks[:])
     # the frames: the frame model's, with the segmented objects moved (by hand here)
