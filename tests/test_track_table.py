@@ -8,6 +8,7 @@ import pytest
 import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.tracks import Tracks, concat_tracks
+from convrnn_video.train.errors import TrainError
 from convrnn_video.train.tasks.track_table import AHEAD, chunk_table, tables
 
 CFG = get_preset("tracks", frames_in=4, frames_out=4, height=40, width=60)
@@ -44,3 +45,18 @@ def test_workers_read_the_same_table_in_the_same_order() -> None:
     for a, b in zip(here, there, strict=True):
         for name in Tracks._fields:
             assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.slow
+def test_a_reader_that_dies_ends_in_one_clear_error() -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    chunks = [sliding_squares(3, seed) for seed in range(4 * AHEAD + 2)]
+    read = tables(iter(chunks), CFG, workers=2)
+    next(read)  # the pool is up, more chunks in flight
+    for child in multiprocessing.active_children():  # killed, as the kernel kills for memory
+        os.kill(child.pid, signal.SIGKILL)
+    with pytest.raises(TrainError, match="died .* fewer --workers"):
+        list(read)

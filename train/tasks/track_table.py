@@ -14,11 +14,13 @@ import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import torch
 from convrnn_video.convrnn.config import ModelConfig
 from convrnn_video.convrnn.tracks import Tracks, concat_tracks, training_windows
+from convrnn_video.train.errors import TrainError
 
 AHEAD = 2  # chunks in flight per worker: enough to keep each busy, few in memory
 
@@ -32,20 +34,27 @@ def chunk_table(chunk: np.ndarray, cfg: ModelConfig) -> Tracks:
 
 
 def tables(chunks: Iterable[np.ndarray], cfg: ModelConfig, workers: int) -> Iterator[Tracks]:
-    """`chunk_table` of each chunk, in order; with workers > 0, read in that many processes."""
+    """`chunk_table` of each chunk, in order; with workers > 0, read in that many processes (a
+    TrainError if one of them dies, e.g. killed for memory)."""
     if workers < 1:
         for chunk in chunks:
             yield chunk_table(chunk, cfg)
         return
     spawn = multiprocessing.get_context("spawn")  # a fork of a process running torch can hang
-    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
-        pending: deque[Future] = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(_as_arrays, chunk, cfg))
-            if len(pending) >= AHEAD * workers:
+    try:
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
+            pending: deque[Future] = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(_as_arrays, chunk, cfg))
+                if len(pending) >= AHEAD * workers:
+                    yield _as_tracks(pending.popleft().result())
+            while pending:
                 yield _as_tracks(pending.popleft().result())
-        while pending:
-            yield _as_tracks(pending.popleft().result())
+    except BrokenProcessPool:
+        raise TrainError(
+            f"a process reading the masks (--workers {workers}) died before its chunk was read, "
+            "most likely killed for memory: rerun with fewer --workers (0 reads in this process)"
+        ) from None
 
 
 def _one_thread() -> None:
