@@ -17,7 +17,10 @@ Rows, each hiding more than the one before (frame 22 and frames 12-22):
     no_collisions[_mean_friction]  objects pass through each other after frame 11
     physics_from_masks[_no_collisions]   no truth at all: each frame-11 object's state read
                                    off the true masks' centroids (`state_from_masks`), its
-                                   friction factor the mean, slid by the generator's physics
+                                   friction factor the mean, slid by the generator's physics,
+                                   each object drawn at its depths' ratio as the forecaster
+                                   with the floor stage draws it (the rows above move
+                                   frame 11's objects at their own size)
 With --tracks, the track forecaster on the same true input masks, and the precision of a
 velocity read from true-mask centroids (`centroid_velocity_error_px`: against the floor
 contact point's true image velocity, objects moving over 1 px/frame at frame 11 and seen
@@ -166,16 +169,19 @@ def slide_and_paint(
     mask: np.ndarray, ids: list[int], state: SL.Sliding, collide: bool = True
 ) -> torch.Tensor:
     """(1, 11, H, W): frame 11's objects `ids` of `mask` moved by the image displacement of
-    their centres when `state` (theirs at frame 11, in `ids` order) is slid to frame 22."""
+    their centres when `state` (theirs at frame 11, in `ids` order) is slid to frame 22, each
+    drawn at the ratio of its depths (the generator's camera), as the track forecaster with
+    the floor stage draws them."""
     last = torch.from_numpy(mask[FORK])
     if not ids:
         return torch.zeros(1, FRAMES - FRAMES_IN, *last.shape, dtype=torch.uint8)
     SL.slide(state, np.random.default_rng(0), FORK + 1, FRAMES, collide)  # no entries: no draws
     centre = state.out_pos[FORK:]  # (12, N, 2) floor points, frame 11 first
     lifted = np.stack([centre[..., 0], np.full(centre.shape[:-1], S.RADIUS), centre[..., 1]], -1)
-    image = S.project(lifted)[0]  # (12, N, 2) x, y
+    image, depth = S.project(lifted)  # (12, N, 2) x, y; (12, N)
     shift = torch.from_numpy((image[1:] - image[0]).transpose(1, 0, 2)[..., ::-1].copy())
-    return paint_shifted(last, torch.tensor(ids), shift.round().long())[None]  # (1, 11, H, W)
+    scale = torch.from_numpy((depth[0] / depth[1:]).T.clip(0.5, 1.99))  # (N, 11)
+    return paint_shifted(last, torch.tensor(ids), shift.round().long(), scale)[None]
 
 
 def velocity_errors(scene: S.Scene, mask: np.ndarray) -> list[tuple[float, float]]:
