@@ -92,6 +92,13 @@ def regions(fg: Tensor) -> Tensor:
     return out.to(fg.device)
 
 
+def class_counts(frames: Tensor, k: int) -> Tensor:
+    """(B, K): the pixels of each class in each of the frames (B, H, W)."""
+    b = len(frames)
+    index = torch.arange(b, device=frames.device)[:, None] * k + frames.flatten(1)
+    return torch.bincount(index.flatten(), minlength=b * k).view(b, k)
+
+
 def whole_objects(
     ids: Tensor, num_classes: int, min_share: float = MIN_SHARE, min_weight: float = MIN_WEIGHT
 ) -> Tensor:
@@ -114,8 +121,7 @@ def whole_objects(
     counts[:, 0] = 0
     main = counts.argmax(1)  # (R+1,)
     share = counts.float() / counts.sum(1, keepdim=True).clamp_min(1)
-    frame_of = torch.arange(n, device=ids.device)[:, None].expand(n, h * w)
-    per_frame = torch.bincount((frame_of * k + cls).flatten(), minlength=n * k).view(n, k)
+    per_frame = class_counts(frames, k)  # (N, K)
     own = per_frame.gather(1, cls)  # (N, H*W): the frame's pixels of each pixel's class
     theirs = per_frame.gather(1, main[region])  # ... of its region's main class
     keep = (share[region, cls] >= min_share) & (own >= min_weight * theirs)
@@ -135,13 +141,6 @@ def _pieces(last: Tensor) -> tuple[Tensor, int]:
                 piece[i] = torch.where(reg > 0, reg + count, piece[i])
                 count += int(reg.max())
     return piece, count
-
-
-def _class_counts(frames: Tensor, k: int) -> Tensor:
-    """(B, K): the pixels of each class in each of the frames (B, H, W)."""
-    b = len(frames)
-    index = torch.arange(b, device=frames.device)[:, None] * k + frames.flatten(1)
-    return torch.bincount(index.flatten(), minlength=b * k).view(b, k)
 
 
 def steady_last(
@@ -171,7 +170,7 @@ def steady_last(
     pixels_of = torch.arange(len(last), device=ids.device).repeat_interleave(last[0].numel())
     video = torch.zeros_like(size).scatter_(0, flat, pixels_of)  # each piece's video
     best, win = votes.max(1)
-    was, now = (_class_counts(seq[:, t], k)[video, win] for t in (-2, -1))
+    was, now = (class_counts(seq[:, t], k)[video, win] for t in (-2, -1))
     change = (win != own) & (2 * best > size * before)
     change &= best > 2 * votes.gather(1, own[:, None])[:, 0]
     change &= (was - now) >= lost * torch.minimum(size, was)
