@@ -3,6 +3,10 @@ in worker processes, the same either way."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -49,10 +53,6 @@ def test_workers_read_the_same_table_in_the_same_order() -> None:
 
 @pytest.mark.slow
 def test_a_reader_that_dies_ends_in_one_clear_error() -> None:
-    import multiprocessing
-    import os
-    import signal
-
     chunks = [sliding_squares(3, seed) for seed in range(4 * AHEAD + 2)]
     read = tables(iter(chunks), CFG, workers=2)
     next(read)  # the pool is up, more chunks in flight
