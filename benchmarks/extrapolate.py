@@ -79,10 +79,13 @@ def rows(decays: list[float], fit_frames: list[int], fitted: int) -> dict:
     return out
 
 
-def true_shifts(masks: torch.Tensor) -> torch.Tensor:
+def true_shifts(masks: torch.Tensor, sizes: bool = False) -> torch.Tensor:
     """The ceiling of moving frame 11's objects as wholes: (B, T_out, H, W) uint8, each object
     of frame 11's mask moved by its TRUE centroid displacement to every later frame (an object
-    absent from a later mask is left out of it); what no velocity model can beat."""
+    absent from a later mask is left out of it); what no velocity model can beat. With
+    `sizes`, each is also drawn scaled about its centroid by its true change of size (the
+    square root of its pixel count's ratio, which occlusion also moves; within the painter's
+    [1/2, 2)): the room a forecaster of sizes would add."""
     b, t, h, w = masks.shape
     centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
     centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
@@ -91,7 +94,11 @@ def true_shifts(masks: torch.Tensor) -> torch.Tensor:
         ids = (count[i, FRAMES_IN - 1, 1:] > 0).nonzero().flatten() + 1  # (N,) frame 11's objects
         if not len(ids):
             continue
-        moved = paint_shifted(masks[i, FRAMES_IN - 1], ids, _true_steps(centre[i], ids))
+        scale = None
+        if sizes:  # (N, T_out); an absent object's scale is dropped with it below
+            ratio = count[i, FRAMES_IN:, ids] / count[i, FRAMES_IN - 1, ids]  # (T_out, N)
+            scale = ratio.sqrt().T.clamp(0.5, 1.99)
+        moved = paint_shifted(masks[i, FRAMES_IN - 1], ids, _true_steps(centre[i], ids), scale)
         absent = count[i, FRAMES_IN:] == 0  # (T_out, K): not in that true mask
         drop = absent.gather(1, moved.long().flatten(1)).view_as(moved)  # (T_out, H, W)
         out[i] = moved * ~drop
@@ -128,33 +135,6 @@ def tracks_given_truth(tracks, masks: torch.Tensor) -> dict[str, torch.Tensor]:
             pick = (group[:, None] & seen_later)[..., None]
             shift = torch.where(pick, truth, pred[i, ids])
             out[name][i] = paint_shifted(masks[i, FRAMES_IN - 1], ids, shift)
-    return out
-
-
-def true_shifts_and_sizes(masks: torch.Tensor) -> torch.Tensor:
-    """`true_shifts` with each object also scaled about its centroid by its true change of
-    size (the square root of its pixel count's ratio, which occlusion also moves): the room a
-    forecaster of sizes would add. Drawn back to front by the moved centroid's row."""
-    b, t, h, w = masks.shape
-    centre, count = class_centroids(masks.flatten(0, 1).long(), NUM_CLASSES, torch.float64)
-    centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
-                            torch.arange(w, dtype=torch.float64), indexing="ij")  # fmt: skip
-    out = torch.zeros(b, t - FRAMES_IN, h, w, dtype=torch.uint8)
-    last_step = FRAMES_IN - 1
-    for i, step in np.ndindex(b, t - FRAMES_IN):
-        now = FRAMES_IN + step
-        ids = ((count[i, last_step] > 0) & (count[i, now] > 0)).nonzero().flatten()[1:].tolist()
-        for k in sorted(ids, key=lambda k: float(centre[i, now, k, 1])):  # far ones first
-            (cx, cy), (nx, ny) = centre[i, last_step, k].tolist(), centre[i, now, k].tolist()
-            scale = float((count[i, now, k] / count[i, last_step, k]).sqrt())
-            # each target pixel reads the source pixel it came from (no holes when growing)
-            sx = ((xs - nx) / scale + cx).round().long()
-            sy = ((ys - ny) / scale + cy).round().long()
-            ok = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-            hit = torch.zeros(h, w, dtype=torch.bool)
-            hit[ok] = masks[i, last_step][sy[ok], sx[ok]] == k
-            out[i, step][hit] = k
     return out
 
 
@@ -219,7 +199,7 @@ def measure(folders: list[Path], table: dict, batch: int, tracks=None, segmenter
             acc[ceiling].update(ours[0][:, FRAMES_IN:], true)
         else:
             acc[ceiling].update(true_shifts(masks), true)
-            acc["ceiling_true_shifts_and_sizes"].update(true_shifts_and_sizes(masks), true)
+            acc["ceiling_true_shifts_and_sizes"].update(true_shifts(masks, sizes=True), true)
         acc["copy_frame11"].update(seen[:, -1:].expand_as(true), true)
         for name, (decay, fit) in table.items():
             acc[name].update(extrapolate_masks(seen, true.shape[1], decay, fit), true)
