@@ -73,6 +73,8 @@ def train_run(name: str, args, shards: Path, minutes: float, **options) -> dict:
     return {
         "ckpt": run / "last.pt",
         "steps": train[-1]["step"] if train else 0,
+        # cores other processes kept busy meanwhile: a busy machine trains fewer steps
+        "others_cores": [r for r in lines if r["kind"] == "end"][-1].get("others_cores"),
         "train_samples_per_s": round(statistics.median(r["samples_per_s"] for r in train), 2)
         if train else None,
         "minutes": minutes,

@@ -84,6 +84,8 @@ def main() -> None:
     t = time.perf_counter()
     run_training(cfg)
     train_s = time.perf_counter() - t
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    end = [r for r in records if r["kind"] == "end"][-1]
     ckpts = snapshots(run, at)
     steps = {k: load_checkpoint(p)["step"] for k, p in ckpts.items()}
     clock = {k: round(load_checkpoint(p)["clock_seconds"] / 60, 2) for k, p in ckpts.items()}
@@ -102,6 +104,7 @@ def main() -> None:
                             "crop", "ss_steps", "time_limit", "threads")},
         "data": {"train": args.train, "val": args.val},
         "train_seconds": round(train_s, 1),
+        "others_cores": end.get("others_cores"),  # other processes' busy cores: fewer steps
         "steps": steps,
         "clock_minutes": clock,
         "scores": scores,

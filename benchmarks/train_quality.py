@@ -197,6 +197,7 @@ def main() -> None:
         "train_s": round(train_s, 1),
         "steps": end["step"],
         "epochs": end["epoch"],
+        "others_cores": end.get("others_cores"),  # busy cores of other processes meanwhile
         "samples_per_s_median": round(statistics.median(rates), 2) if rates else None,
         "samples_per_s_overall": round(end["step"] * args.batch_size / train_s, 3),
         "val_step": last["step"],

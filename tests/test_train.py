@@ -22,6 +22,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
 from convrnn_video.train.tasks.frames import compute_loss
 from faults import run_faulted
+from test_load import neighbour
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -476,3 +477,22 @@ def test_cli_logs_plain_lines_off_a_terminal_and_quiet_prints_nothing(
     assert "step 1/2 (epoch 0): loss" in done.stderr and "ETA" in done.stderr  # --no-progress
     quiet = train("quiet", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux /proc/stat")
+def test_a_time_limited_run_beside_a_busy_process_says_so(
+    shard_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    busy = [neighbour(6.0) for _ in range(os.cpu_count() or 1)]  # every core: over the 20%
+    try:
+        cfg = small(shard_root, tmp_path / "run", max_steps=None, epochs=10_000, time_limit=0.04)
+        with caplog.at_level(logging.WARNING, logger="convrnn_video.train"):
+            run = run_training(cfg)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    end = records(run, "end")[0]
+    assert end["others_cores"] > 0.5
+    assert "other processes kept" in caplog.text and "time-limited" in caplog.text

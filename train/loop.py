@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from convrnn_video.runtime import distributed
 from convrnn_video.runtime.device import autocast as device_autocast
+from convrnn_video.runtime.load import OtherLoad
 from convrnn_video.runtime.runs import discard_unstarted, resolve_run_dir
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.data import settle_from_shards
@@ -223,7 +224,7 @@ def _train(s: Session) -> Path:
     finished = stopped = timed_out = False
     meter, bar = _Meter(s), s.progress_bar()
     clock = _Clock(st.clock_seconds, cfg.time_limit)  # the limit counts per invocation
-    with StopRequest() as stop:
+    with StopRequest() as stop, OtherLoad() as load:
         while st.epoch < cfg.epochs and not finished and not s.reached_max_steps():
             stopped, exhausted, timed_out, finished = _epoch(s, stop, clock, autocast, meter, bar)
             if exhausted:
@@ -239,12 +240,13 @@ def _train(s: Session) -> Path:
             s.save_last()  # at each epoch end, and when stopping for any reason
     if bar is not None:
         bar.close()
-    _end(s, stopped, timed_out)
+    _end(s, stopped, timed_out, load)
     return s.run
 
 
-def _end(s: Session, stopped: bool, timed_out: bool) -> None:
-    """Say how to go on, give the final weights a score, write the end line."""
+def _end(s: Session, stopped: bool, timed_out: bool, load: OtherLoad) -> None:
+    """Say how to go on, give the final weights a score, write the end line (with the cores
+    other processes kept busy while this one trained: `load`)."""
     st = s.state
     if stopped:
         log.warning(
@@ -259,4 +261,11 @@ def _end(s: Session, stopped: bool, timed_out: bool) -> None:
             "time limit of %s min reached at step %d; continue with:\n  %s",
             s.cfg.time_limit, st.step, s.resume_command(),
         )  # fmt: skip
-    s.finish()
+    # under torchrun the other ranks on this machine are other processes: single runs only
+    if s.cfg.time_limit and load.noticeable() and not s.env.distributed:
+        log.warning(
+            "warning: other processes kept %.1f of the %d cores busy while this time-limited "
+            "run trained, so it ended at fewer steps than a quiet machine gives; for a result "
+            "to compare with others, train alone", load.cores, os.cpu_count() or 1,
+        )  # fmt: skip
+    s.finish(load.cores)

@@ -280,8 +280,9 @@ class Session:
         """The command that continues the run from RUN/last.pt."""
         return self.checkpoints.resume_command()
 
-    def finish(self) -> None:
-        """Check that ranks agree, write the end line and the curves."""
+    def finish(self, others_cores: float | None) -> None:
+        """Check that ranks agree, write the end line (with `others_cores`: the cores other
+        processes kept busy meanwhile, `runtime.load`) and the curves."""
         flat = torch.cat([p.detach().flatten().double() for p in self.model.parameters()])
         diffs = max_diff_from_rank0(self.env, flat)
         steps = self.env.gather(self.state.step)
@@ -291,4 +292,5 @@ class Session:
             "rank_steps": steps, "rank_weight_diff": diffs, "rank_lr": lrs,
             "best_val": self.state.best_val, "clock_seconds": self.state.clock_seconds,
             "time": time.time() - self.started,
+            "others_cores": None if others_cores is None else round(others_cores, 3),
         }, self.state.best_saved)  # fmt: skip
