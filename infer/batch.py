@@ -37,6 +37,12 @@ class BatchRun:
     mirror: bool = True  # a track forecaster's input masks mirror-averaged (PredictConfig.mirror)
 
 
+def reads_tracks(tracks_given: bool, model_cfg: Any) -> bool:
+    """Whether a track forecaster reads the segmenter's masks (so they are made by
+    `segment_for_tracks`): one given beside a frame model (`--tracks`), or the model itself."""
+    return tracks_given or model_cfg.forecast == "tracks"
+
+
 def motion_grid(model_cfg: Any, height: int, width: int) -> tuple[int, int, int]:
     """(h, w, pixels per cell) of a motion model's displacement for frames of this size: the
     patch grid, where the motion head runs (the first stage has stride 1)."""
@@ -52,7 +58,7 @@ def predict_batch(run: BatchRun, inputs: torch.Tensor) -> tuple[np.ndarray | Non
     through `segment_frames` (for a track forecaster, `segment_for_tracks`), in the run's
     precision like the model."""
     seen = None  # the segmenter's class ids of the input frames, when needed
-    if run.tracks is not None or run.model_cfg.forecast == "tracks":
+    if reads_tracks(run.tracks is not None, run.model_cfg):
         seen = segment_for_tracks(run.segmenter, inputs, run.autocast, run.mirror)  # (B, T, H, W)
     elif run.model_cfg.masks or (run.relabel and run.segmenter is not None):
         seen = segment_frames(run.segmenter, inputs, run.autocast)

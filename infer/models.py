@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from convrnn_video.infer.batch import reads_tracks
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.masks import load_segmenter
@@ -89,7 +90,7 @@ def load(
             f"{ckpt} is a mask forecaster: it reads the class masks of the input frames, so give "
             "the segmenter that makes them with --segmenter SEG.pt (`train --task segment`)"
         )
-    tracks_read = cfg.tracks is not None or model_cfg.forecast == "tracks"
+    tracks_read = reads_tracks(cfg.tracks is not None, model_cfg)
     segmenter, seg_cfg, seg_attrs = _segmenter_attrs(cfg.segmenter, device, tracks_read, cfg.mirror)
     problems = fit_problems(ckpt, model_cfg, cfg, seg_cfg, manifest)
     if problems:
