@@ -155,6 +155,22 @@ def read_velocity(tracks: Tracks) -> Tensor:
     return tracks.guess[:, :, 0] / DECAY
 
 
+def read_before(tracks: Tracks, cfg: ModelConfig, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """(each object's step into the last input frame but one (B, K, 2) px as (x, y), whether
+    it was seen in the last three input frames (B, K)): what the floor stage replays a hit in
+    the last step from (`play_on_floor`'s `before`), read back from the track `tracks_of` lays
+    out first in the features (positions relative to the last frame, in feature units)."""
+    fi = cfg.frames_in
+    b, k = tracks.present.shape
+    if fi < 3:
+        zeros = tracks.centre.new_zeros(b, k, 2)
+        return zeros, torch.zeros(b, k, dtype=torch.bool, device=zeros.device)
+    feats = tracks.features.to(torch.float64)
+    where = feats[..., : 2 * fi].unflatten(-1, (fi, 2)) * unit_px(height, width)  # (B, K, T_in, 2)
+    seen = feats[..., 2 * fi : 3 * fi] > 0.5  # (B, K, T_in)
+    return where[:, :, -2] - where[:, :, -3], seen[..., -3:].all(-1) & tracks.present  # no floor
+
+
 def track_loss(pred: Tensor, tracks: Tracks, unit: float) -> Tensor:
     """Smooth L1 (nearly L1: the median error, which keeps still objects still) of predicted
     displacements (B, K, T_out, 2) against the true ones, in feature units, over the objects
@@ -241,7 +257,9 @@ class TrackForecaster(nn.Module):
             classes = torch.arange(present.shape[1]).expand_as(present)  # slot k: class k
             floor = Floor(*self.cfg.track_floor)
             velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
-            shift = play_on_floor(shift, velocity, centre, present, classes, (height, width), floor)
+            step, whole = read_before(tracks, self.cfg, height, width)
+            shift = play_on_floor(shift, velocity, centre, present, classes, (height, width), floor,
+                                  (step.cpu(), whole.cpu()))  # fmt: skip
         elif self.cfg.track_contacts:
             contacts = Contacts(*self.cfg.track_contacts)
             shift = with_contacts(shift, tracks.centre.cpu(), tracks.present.cpu(), contacts)

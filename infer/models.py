@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from convrnn_video.convrnn.floor import RULE as FLOOR_RULE
 from convrnn_video.infer.batch import reads_tracks
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
@@ -51,6 +52,13 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
         raise InferError(str(exc)) from None
 
 
+def hit_rule(model_cfg: Any, tracks: torch.nn.Module | None) -> str | None:
+    """How the track forecaster that moves the objects (the model itself, or `--tracks`) plays
+    their hits, for the store's "hit_rule": the floor stage's `RULE`, else None."""
+    cfg = tracks.cfg if tracks is not None else model_cfg
+    return FLOOR_RULE if cfg.forecast == "tracks" and cfg.track_floor else None
+
+
 def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool, mirror: bool):
     """(segmenter or None, its SegConfig or None, the store attributes that name it); `tracks`:
     a track forecaster reads its masks (made by `segment_for_tracks`'s rule, with `mirror`)."""
@@ -77,8 +85,9 @@ def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool, mirro
 def load(
     cfg: PredictConfig, ckpt: Path, device: torch.device, manifest: dict[str, Any]
 ) -> tuple[torch.nn.Module, Any, dict, torch.nn.Module | None, dict[str, Any], Any]:
-    """(model, ModelConfig, payload, segmenter or None, the segmenter's store attributes, track
-    forecaster or None), the checkpoints checked against each other and the split's geometry."""
+    """(model, ModelConfig, payload, segmenter or None, the store attributes that name the
+    segmenter and how hits are played (`hit_rule`), track forecaster or None), the checkpoints
+    checked against each other and the split's geometry."""
     model, model_cfg, payload = load_predictor(ckpt, device)
     if cfg.motion and not model_cfg.motion:
         raise InferError(
@@ -96,6 +105,7 @@ def load(
     if problems:
         raise InferError("; ".join(problems))
     tracks = _load_tracks(cfg, ckpt, model_cfg, seg_cfg, device)
+    seg_attrs["hit_rule"] = hit_rule(model_cfg, tracks)
     return model, model_cfg, payload, segmenter, seg_attrs, tracks
 
 

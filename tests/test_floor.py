@@ -144,3 +144,42 @@ def test_the_forecaster_draws_an_object_coming_nearer_larger() -> None:
     (near, _), (same, _) = floor.forecast(masks), plain.forecast(masks)
     assert int((same[0, -1] == CUBE).sum()) == 100  # without the camera: its own size
     assert int((near[0, -1] == CUBE).sum()) > 120  # with it: larger, nearer the camera
+
+
+def hit_in_the_last_step(gap: float):
+    """A cube sliding right at 8 px/frame at a still cube `gap` px away, a third still cube
+    45 px beyond (footprints touch 35 px apart on this row), played from frame 9 by the stage
+    itself: (image positions (3, 3, 2) at
+    frames 9, 10 and 11, the played displacements (3, 11, 2) of frames 12-22 from frame 11,
+    whether the first two had met by frame 10)."""
+    centre = torch.tensor([[[60.0, 120.0], [60.0 + gap, 120.0], [105.0 + gap, 120.0]]])
+    velocity = torch.tensor([[[8.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
+    every = torch.ones(1, 3, dtype=torch.bool)
+    played = play_on_floor(torch.zeros(1, 3, 13, 2), velocity, centre, every,
+                           torch.full((1, 3), CUBE), SIZE, Floor())[0].double()  # fmt: skip
+    at = centre[0, :, None].double() + torch.cat([torch.zeros(3, 1, 2), played[:, :2]], 1)
+    return at, played[:, 2:] - played[:, 1:2], bool(played[1, 0].abs().sum() > 0)
+
+
+def test_a_hit_inside_the_last_step_is_replayed_from_the_frame_before() -> None:
+    at, truth, met = hit_in_the_last_step(44.0)  # a hit early in frame 10 -> 11
+    assert not met and float(at[1, 2, 0] - at[1, 1, 0]) > 2.0  # struck during that step
+    assert float(truth[2, -1, 0]) > 1.0  # and it sets the third moving after frame 11
+    # what the forecaster reads at frame 11: the steps into it and into frame 10; its own
+    # paths keep everything still
+    step, centre = (at[:, 2] - at[:, 1])[None].float(), at[None, :, 2].float()
+    every = torch.ones(1, 3, dtype=torch.bool)
+    before = ((at[:, 1] - at[:, 0])[None].float(), every)
+    args = (torch.zeros(1, 3, 11, 2), step, centre, every, torch.full((1, 3), CUBE), SIZE,
+            Floor())  # fmt: skip
+    replayed = play_on_floor(*args, before)[0, 1:].double()
+    read = play_on_floor(*args)[0, 1:].double()
+    # from the frame before, the struck cube leaves at the speed the hit gave it: its hit on
+    # the third plays as the frames were made
+    assert (replayed - truth[1:]).norm(dim=-1).max() < 0.5
+    # from the step into frame 11 (a part of a step for the struck cube, so too slow) the
+    # struck cube falls short and the third leaves late
+    assert (read - truth[1:]).norm(dim=-1).max() > 1.5
+    # objects not seen in all three frames are not replayed
+    unseen = (before[0], torch.zeros(1, 3, dtype=torch.bool))
+    assert torch.equal(play_on_floor(*args, unseen), play_on_floor(*args))

@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import zarr
 from convrnn_video.convrnn.extrapolate import paint_shifted
+from convrnn_video.convrnn.floor import RULE as FLOOR_RULE
+from convrnn_video.convrnn.floor import Floor
 from convrnn_video.convrnn.objects import background_memory, floor_pixels, objects_moved
 
 H, W, T_IN, T_OUT, SIDE, STEP = 20, 40, 4, 3, 5, 3  # a 5-px square moving 3 px a frame
@@ -134,6 +137,15 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     assert flat.attrs["mask_rule"] == track_rule(mirror=False) != track_rule(mirror=True)
     with pytest.raises(StoreError, match="mirror-averaged"):
         predict("flat.zarr", ckpt=str(tracks_ckpt), segmenter=str(seg))
+    # the floor stage's rule for hits is the store's too: a store of the rule before it (no
+    # attribute) is not resumed with this one
+    floor_ckpt = save_untrained(tmp_path / "floor.pt",
+                                get_preset("tracks", track_floor=Floor().as_tuple()))  # fmt: skip
+    floor = predict("floor.zarr", ckpt=str(floor_ckpt), segmenter=str(seg))
+    assert floor.attrs["hit_rule"] == FLOOR_RULE and masks.attrs["hit_rule"] is None
+    del zarr.open_group(str(tmp_path / "floor.zarr"), mode="r+").attrs["hit_rule"]
+    with pytest.raises(StoreError, match="hit_rule: store has None"):
+        predict("floor.zarr", ckpt=str(floor_ckpt), segmenter=str(seg))
     # the stored masks are the track forecaster's, as its own store has them
     assert np.array_equal(both.masks[:], masks.masks[:])
     # the frames: the frame model's, with the segmented objects moved (by hand here)

@@ -19,12 +19,14 @@ from convrnn_video.convrnn.track_features import (
     feature_count,
     mask_stats,
     mirrored,
+    relative,
     unit_px,
 )
 from convrnn_video.convrnn.tracks import (
     TrackForecaster,
     Tracks,
     object_tracks,
+    read_before,
     shifted,
     track_loss,
     tracks_of,
@@ -300,3 +302,21 @@ def test_tracks_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) -> N
     with pytest.raises(TrainError, match="--samples-per-epoch counts videos"):
         run_training(tracks_config(shard_root, tmp_path / "d", segmenter, samples_per_epoch=4))
     assert not any((tmp_path / name).exists() for name in "abd")
+
+
+@pytest.mark.parametrize("shapes", [False, True])
+def test_the_step_before_the_last_is_read_back_from_the_track(shapes: bool) -> None:
+    masks = moving_squares(6, 11, seed=3, keep=0.9)
+    masks[0, 8] = 0  # video 0's objects are not seen in frame 9: no step into frame 10
+    cfg = get_preset("tracks", frames_in=11, frames_out=1, track_shapes=shapes)
+    tracks = object_tracks(masks.long(), cfg)
+    step, whole = read_before(tracks, cfg, H, W)
+    stats = mask_stats(masks.long(), cfg)
+    rel = relative(stats, 10)  # (B, T, K, 2) px from frame 11
+    seen = stats.count > 0  # (B, T, K)
+    expect = seen[:, 8:].all(1) & tracks.present
+    assert torch.equal(whole, expect) and whole.any() and not whole[0].any()
+    assert torch.allclose(step[whole], (rel[:, 9] - rel[:, 8])[whole].double(), atol=1e-4)
+    # a model of fewer than three input frames reads none
+    short = get_preset("tracks", frames_in=2, frames_out=1)
+    assert not read_before(object_tracks(masks[:, :2].long(), short), short, H, W)[1].any()
