@@ -27,6 +27,7 @@ Pure torch, no I/O (a models-floor module).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 
 import torch
@@ -39,6 +40,7 @@ SUBSTEPS = 4  # contact checks per frame, so fast objects cannot pass through ea
 RULE = "floor; hits inside the last input step replayed"
 SHAPES = 3  # cube, sphere, cylinder: class id = shape * 16 + material * 8 + colour + 1
 CLASSES_PER_SHAPE = 16
+Slowing = Callable[[Tensor], Tensor]  # one frame of friction on floor velocities (B, K, 2)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def play_on_floor(
     return torch.where(hit[..., None, None], played.to(shift.dtype), shift)
 
 
-def _friction(classes: Tensor, f: Floor):
+def _friction(classes: Tensor, f: Floor) -> Slowing:
     """One frame of sliding friction for objects of `classes` (B, K): floor velocities
     (B, K, 2) -> slowed (the share and the fixed amount by shape; still below `rest`)."""
     f64, dev = torch.float64, classes.device
@@ -169,7 +171,9 @@ def _friction(classes: Tensor, f: Floor):
     return slowed
 
 
-def _slide(x: Tensor, vel: Tensor, present: Tensor, steps: int, slowed, f: Floor):
+def _slide(
+    x: Tensor, vel: Tensor, present: Tensor, steps: int, slowed: Slowing, f: Floor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Objects at floor positions x (B, K, 2) with velocities vel (B, K, 2), the `present`
     ones (B, K) hitting each other, slid `steps` frames -> (positions (B, K, steps, 2), the
     velocities after the last frame, (B, K) which were in a hit)."""
@@ -188,7 +192,12 @@ def _slide(x: Tensor, vel: Tensor, present: Tensor, steps: int, slowed, f: Floor
 
 
 def _replayed(
-    vel: Tensor, earlier: Tensor, before: tuple[Tensor, Tensor], cam: Camera, slowed, f: Floor
+    vel: Tensor,
+    earlier: Tensor,
+    before: tuple[Tensor, Tensor],
+    cam: Camera,
+    slowed: Slowing,
+    f: Floor,
 ) -> Tensor:
     """The state velocities (B, K, 2) at the last frame, with those of the objects in a hit
     during the last step replaced by what the hit left them. The step into the last frame

@@ -4,9 +4,9 @@ A time-limited run (`train --time-limit`, and every benchmark row with a budget 
 trains as many steps as the cores give it: beside another job it silently ends as a smaller
 run, and its figure is not comparable with a quiet one's. `OtherLoad` measures that over a
 `with` block: the machine's busy CPU time (Linux `/proc/stat`, including time a hypervisor
-stole for other guests) less this process's own and its reaped children's (`os.times`), in
-cores. Child processes still running when the block ends (none in a finished training run)
-count as other load. Elsewhere than Linux it measures nothing (None).
+stole for other guests) less this process's own, its children's (loader workers, mask
+readers; running or ended) and theirs, in cores. Elsewhere than Linux it measures nothing
+(None).
 """
 
 from __future__ import annotations
@@ -31,9 +31,23 @@ def machine_busy_seconds() -> float | None:
 
 
 def own_seconds() -> float:
-    """CPU seconds of this process (every thread) and of its children already waited for."""
+    """CPU seconds of this process (every thread), of its children (those waited for, and
+    those still running with what they waited for) and so of their children."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + t.children_user + t.children_system + _running_children()
+
+
+def _running_children() -> float:
+    """CPU seconds of this process's children still running (/proc; 0 without it)."""
+    me, total = os.getpid(), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)"
+        except (OSError, IndexError):
+            continue  # ended while we looked
+        if int(fields[1]) == me:  # ppid; then utime, stime, cutime, cstime in ticks
+            total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class OtherLoad:

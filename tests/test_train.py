@@ -22,7 +22,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
 from convrnn_video.train.tasks.frames import compute_loss
 from faults import run_faulted
-from test_load import neighbour
+from test_load import neighbour, stop
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -490,9 +490,8 @@ def test_a_time_limited_run_beside_a_busy_process_says_so(
         with caplog.at_level(logging.WARNING, logger="convrnn_video.train"):
             run = run_training(cfg)
     finally:
-        for p in busy:
-            p.kill()
-            p.wait()
+        for pid in busy:
+            stop(pid)
     end = records(run, "end")[0]
     assert end["others_cores"] > 0.5
     assert "other processes kept" in caplog.text and "time-limited" in caplog.text
