@@ -44,7 +44,6 @@ def score(
     """{"videos", "frames_model", "objects_moved", "copy_last", beats of each} of `splits`;
     `labelled` (every video has masks) adds "objects_moved_true_masks"."""
     import torch
-    from convrnn_video.convrnn.objects import objects_moved
     from convrnn_video.infer.config import PredictConfig
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.runtime.checkpoint import load_model
@@ -83,10 +82,9 @@ def score(
                 if labelled:  # the true input masks in place of the segmenter's
                     seen = batch["masks"][:, : batch["inputs"].shape[1]]
                     moved, shift = tracks.forecast(seen)
-                    scale = tracks.scales(seen[:, -1], shift)
                     acc["objects_moved_true_masks"].update(
-                        objects_moved(batch["inputs"], seen, moved, shift, pred["frames_model"],
-                                      scale),
+                        tracks.frames_moved(batch["inputs"], seen, moved, shift,
+                                            pred["frames_model"]),
                         batch["targets"],
                     )  # fmt: skip
                 acc["copy_last"].update(copy_last_frame(batch["inputs"], frames_out),

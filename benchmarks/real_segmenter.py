@@ -95,7 +95,6 @@ def measure(videos: list[Path], args) -> dict:
     """Every fold trained and scored -> the report's scores."""
     import numpy as np
     import torch
-    from convrnn_video.convrnn.objects import objects_moved
     from convrnn_video.runtime.jaccard import FrameJaccard
     from convrnn_video.runtime.metrics import MetricAccumulator, copy_last_frame
 
@@ -131,9 +130,8 @@ def measure(videos: list[Path], args) -> dict:
             moved, shift = tracks.forecast(ids[:, :fi])
             tracks_acc[source].update(moved.to(torch.uint8), true[:, fi:].to(torch.uint8))
             if base is not None:
-                scale = tracks.scales(ids[:, fi - 1], shift)
                 frames_acc[source].update(
-                    objects_moved(inputs, ids[:, :fi], moved, shift, base, scale), targets
+                    tracks.frames_moved(inputs, ids[:, :fi], moved, shift, base), targets
                 )
     out = {
         "segmenter_frame22": {s: round(a.compute()["last"], 4) for s, a in seg_acc.items()},

@@ -38,7 +38,6 @@ SOURCES = ("raw", "whole")
 def score(shards: Path, splits: tuple[str, ...], models: dict, args, name: str) -> dict:
     """{"videos", "segmenter", "tracks", "frames"} of the videos of `splits` (all with masks)."""
     import torch
-    from convrnn_video.convrnn.objects import objects_moved
     from convrnn_video.infer.config import PredictConfig
     from convrnn_video.infer.predict import run_predict
     from convrnn_video.runtime.jaccard import FrameJaccard
@@ -86,8 +85,7 @@ def score(shards: Path, splits: tuple[str, ...], models: dict, args, name: str) 
                     jac[f"{src}_tracks"].update(moved, future)
                     jac[f"{src}_copy"].update(ids[:, -1:].long().expand_as(future), future)
                     if src in acc:
-                        scale = tracks.scales(ids[:, -1], shift)
-                        acc[src].update(objects_moved(inputs, ids, moved, shift, base, scale),
+                        acc[src].update(tracks.frames_moved(inputs, ids, moved, shift, base),
                                         batch["targets"])  # fmt: skip
                 acc["copy_last"].update(copy_last_frame(inputs, frames_out), batch["targets"])
     j = {key: m.compute() for key, m in jac.items()}

@@ -41,6 +41,7 @@ from .config import ModelConfig
 from .contacts import Contacts, with_contacts
 from .extrapolate import DECAY, class_centroids, paint_shifted
 from .floor import Floor, depth_scale, play_on_floor
+from .objects import objects_moved
 from .track_features import (
     MaskStats,
     feature_count,
@@ -292,3 +293,11 @@ class TrackForecaster(nn.Module):
         centre = class_centroids(last.long().cpu(), shift.shape[1], torch.float64)[0]
         floor = Floor(*self.cfg.track_floor)
         return depth_scale(centre, shift.cpu().flip(-1), floor, tuple(last.shape[-2:]))
+
+    def frames_moved(
+        self, frames: Tensor, ids: Tensor, moved: Tensor, shift: Tensor, base: Tensor
+    ) -> Tensor:
+        """The predicted frames `base` (B, T_out, C, H, W) with the objects of the input frames
+        (B, T_in, C, H, W), class ids `ids` (B, T_in, H, W), moved where `forecast` put them
+        (`moved`, `shift`), each read back at the size it was drawn (`objects_moved`)."""
+        return objects_moved(frames, ids, moved, shift, base, self.scales(ids[:, -1], shift))

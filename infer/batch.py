@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.convrnn.masks import restrict_to_seen
-from convrnn_video.convrnn.objects import objects_moved
 from convrnn_video.segment.apply import seen_classes, segment_for_tracks, segment_frames
 from convrnn_video.shards.buffers import frames_to_float
 
@@ -92,6 +91,5 @@ def _with_tracks(run: BatchRun, inputs, seen, out, motion) -> tuple[np.ndarray |
     last input frame's objects (the segmenter's ids `seen`) moved as wholes, and the track
     forecaster's masks, the objects' new places (`convrnn.objects`)."""
     moved, shift = run.tracks.forecast(seen)  # (B, T_out, H, W), (B, K, T_out, 2) on the CPU
-    scale = run.tracks.scales(seen[:, -1], shift)  # the sizes the masks were drawn at, or None
-    frames = objects_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu(), scale)
+    frames = run.tracks.frames_moved(inputs.float().cpu(), seen.cpu(), moved, shift, out.cpu())
     return to_uint8(frames), moved.to(torch.uint8).numpy(), motion
