@@ -60,11 +60,18 @@ def test_fragments_take_the_main_class_and_touching_objects_stay() -> None:
     assert torch.equal(out == 0, ids == 0)  # the floor stays floor, objects stay objects
     assert torch.equal(whole_objects(ids, 49, min_share=0, min_weight=0), ids)
     assert torch.equal(whole_objects(out, 49), out)  # whole objects stay as they are
-    # a small object touching a big one is a fragment by the frame-weight rule
-    small = torch.zeros(1, 20, 30, dtype=torch.long)
-    small[0, 2:12, 2:12] = 5
-    small[0, 2:6, 12:16] = 8  # 16 px touching 100: share 0.14 but weight 0.16 < 0.3
+    # a piece is a fragment by the frame-weight rule when its class is rare in the frame
+    # against its region's main class, though it holds a fair share of the region
+    small = torch.zeros(1, 40, 40, dtype=torch.long)
+    small[0, 2:6, 2:12] = 5  # 40 px of 5 here ...
+    small[0, 20:40, 20:40] = 5  # ... and 400 more elsewhere in the frame
+    small[0, 2:6, 12:16] = 8  # 16 px touching the 40: share 0.29 but weight 16/440 < 0.1
     assert (whole_objects(small, 49)[0, 2:6, 12:16] == 5).all()
+    # a partly hidden object behind a larger one keeps its class (weight 16/100 >= 0.1)
+    hidden = torch.zeros(1, 20, 30, dtype=torch.long)
+    hidden[0, 2:12, 2:12] = 5
+    hidden[0, 2:6, 12:16] = 8
+    assert (whole_objects(hidden, 49)[0, 2:6, 12:16] == 8).all()
     assert whole_objects(torch.zeros(0, 4, 4, dtype=torch.long), 49).shape == (0, 4, 4)
 
 
