@@ -29,7 +29,6 @@ so one model reads any frame size it was trained for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -67,11 +66,6 @@ class Tracks(NamedTuple):
     weight: Tensor | None  # (B, K, T_out) 1 where the object shows in the target frame
 
 
-def concat_tracks(parts: list[Tracks]) -> Tracks:
-    """One Tracks of tables (N_i, ...), in order (their fields joined along the first dim)."""
-    return Tracks(*(torch.cat([getattr(p, f) for p in parts]) for f in Tracks._fields))
-
-
 def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
     """Class ids (B, T, H, W), T = frames_in (prediction) or frames_in + frames_out (training:
     targets from the rest) -> Tracks of every class slot (absent objects have present False)."""
@@ -84,37 +78,6 @@ def tracks_and_mirror(masks: Tensor, cfg: ModelConfig) -> tuple[Tracks, Tracks]:
     h, w = masks.shape[-2:]
     stats = mask_stats(masks, cfg)
     return tracks_of(stats, h, w, cfg), tracks_of(mirrored(stats, w), h, w, cfg)
-
-
-def window_shifts(cfg: ModelConfig) -> range:
-    """How far training windows move the last input frame back (positive) or forward
-    (negative) from frames_in: back to the first frame, whose track has no past yet, and
-    forward while half the horizon is left. On generated videos (1,000 training videos, true
-    masks, 6,000 steps) these windows lifted frame-22 Jaccard from 0.438 to 0.467: every
-    moment of a video is a sample of where its objects go next."""
-    return range(-(cfg.frames_out // 2), cfg.frames_in)
-
-
-def shifted(series: Tensor, shift: int) -> Tensor:
-    """Per-frame values (B, T, ...) moved `shift` frames later in time (earlier if negative),
-    zeros where nothing was: a zero pixel count reads as an object not seen there."""
-    if shift == 0:
-        return series
-    zeros = torch.zeros_like(series[:, : abs(shift)])
-    if shift > 0:
-        return torch.cat([zeros, series[:, :-shift]], 1)
-    return torch.cat([series[:, -shift:], zeros], 1)
-
-
-def training_windows(masks: Tensor, cfg: ModelConfig) -> Iterator[Tracks]:
-    """Tracks (B, K, ...) of class ids (B, T, H, W) of whole videos, seen from every training
-    window (`window_shifts`) of the videos and of their mirror images, one window at a time."""
-    h, w = masks.shape[-2:]
-    stats = mask_stats(masks, cfg)
-    for s in (stats, mirrored(stats, w)):  # and the videos mirrored left-right
-        for shift in window_shifts(cfg):  # every moment, not only frame 11
-            moved = MaskStats(*(None if f is None else shifted(f, shift) for f in s))
-            yield tracks_of(moved, h, w, cfg)
 
 
 def tracks_of(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> Tracks:

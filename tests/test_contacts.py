@@ -12,7 +12,8 @@ import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.floor import Floor
-from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks, window_shifts
+from convrnn_video.convrnn.track_windows import window_shifts
+from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.train.contacts_config import ContactsConfig
 from convrnn_video.train.contacts_tune import compact, video_windows

@@ -1,5 +1,6 @@
-"""convrnn/tracks.py and train/tasks/tracks.py: the object-track mask forecaster, from
-hand-made masks to a whole `train --task tracks` -> predict -> evaluate on the conftest shards."""
+"""convrnn/tracks.py, convrnn/track_windows.py and train/tasks/tracks.py: the object-track
+mask forecaster, from hand-made masks to a whole `train --task tracks` -> predict -> evaluate
+on the conftest shards."""
 
 from __future__ import annotations
 
@@ -22,15 +23,14 @@ from convrnn_video.convrnn.track_features import (
     relative,
     unit_px,
 )
+from convrnn_video.convrnn.track_windows import shifted, window_shifts
 from convrnn_video.convrnn.tracks import (
     TrackForecaster,
     Tracks,
     object_tracks,
     read_before,
-    shifted,
     track_loss,
     tracks_of,
-    window_shifts,
 )
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.train.config import TrainConfig

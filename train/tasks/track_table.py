@@ -1,5 +1,5 @@
 """The track forecaster's training table, read from masks chunk by chunk: every object of every
-training window of each video and of its mirror image (`convrnn.tracks.training_windows`).
+training window of each video and of its mirror image (`convrnn.track_windows.training_windows`).
 
 Reading is the cost of `train --task tracks` before its first step (the steps read by shape
 most of all), and each chunk is read on its own, so `--workers N` reads N chunks at a time in
@@ -19,7 +19,8 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 import torch
 from convrnn_video.convrnn.config import ModelConfig
-from convrnn_video.convrnn.tracks import Tracks, concat_tracks, training_windows
+from convrnn_video.convrnn.track_windows import concat_tracks, training_windows
+from convrnn_video.convrnn.tracks import Tracks
 from convrnn_video.train.errors import TrainError
 
 AHEAD = 2  # chunks in flight per worker: enough to keep each busy, few in memory

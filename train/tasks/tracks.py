@@ -6,7 +6,7 @@ Its batches are objects, not videos. Before the run folder is written, `prefligh
 masks of every training video once, straight from the shards' mask.npy members (no frame is
 decoded) and the label store, and keeps each object's features and true displacements in
 memory: about 0.7 kB an object, each video also seen mirrored left-right (the scene's physics
-allows it) and from every training window (`convrnn.tracks.window_shifts`: the last input
+allows it) and from every training window (`convrnn.track_windows.window_shifts`: the last input
 frame at each moment of the video), about 100 MB per 1,000 course videos. An epoch is a
 shuffle of those objects by (seed, epoch), split across ranks, so --resume continues the exact
 batches. Validation is the masks task's: the segmenter's masks of the val input frames in,
@@ -24,13 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.convrnn.track_features import unit_px
-from convrnn_video.convrnn.tracks import (
-    Tracks,
-    concat_tracks,
-    object_tracks,
-    track_loss,
-    tracks_and_mirror,
-)
+from convrnn_video.convrnn.track_windows import concat_tracks
+from convrnn_video.convrnn.tracks import Tracks, object_tracks, track_loss, tracks_and_mirror
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.format import video_id
