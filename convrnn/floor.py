@@ -142,15 +142,22 @@ def play_on_floor(
     f64 = torch.float64
     cam = Camera(f, *size)
     centre = torch.where(present[..., None], centre.to(f64), cam.cx)  # absent slots: no NaN
-    start = cam.to_floor(centre)  # (B, K, 2)
     into = velocity.to(f64)
     slowed = _friction(classes, f)
-    vel = slowed(start - cam.to_floor(centre - into))  # the state at the last frame
+    start, vel = _state(centre, into, cam, slowed)  # (B, K, 2) each, at the last frame
     if before is not None:
         vel = _replayed(vel, centre - into, before, cam, slowed, f)
     out, _, hit = _slide(start, vel, present, steps, slowed, f)
     played = cam.to_image(out) - cam.to_image(start)[:, :, None]  # (B, K, T, 2)
     return torch.where(hit[..., None, None], played.to(shift.dtype), shift)
+
+
+def _state(at: Tensor, step: Tensor, cam: Camera, slowed: Slowing) -> tuple[Tensor, Tensor]:
+    """(floor positions (B, K, 2), velocities (B, K, 2)) of objects at image points `at`
+    (B, K, 2) px that moved by the image `step` (B, K, 2) px into them: the velocity is the
+    floor step, already slowed once by the frame's friction after it."""
+    x = cam.to_floor(at)
+    return x, slowed(x - cam.to_floor(at - step))
 
 
 def _friction(classes: Tensor, f: Floor) -> Slowing:
@@ -209,8 +216,7 @@ def _replayed(
     the real samples (docs/benchmarks.md, "Hits inside the last step")."""
     step, seen = before
     earlier = torch.where(seen[..., None], earlier, cam.cx)  # the rest play no part
-    x = cam.to_floor(earlier)
-    state = slowed(x - cam.to_floor(earlier - step.to(x.dtype)))
+    x, state = _state(earlier, step.to(earlier.dtype), cam, slowed)
     _, after, hit = _slide(x, state, seen, 1, slowed, f)
     return torch.where((hit & seen)[..., None], after, vel)
 
