@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
+
+from convrnn_video.runtime.runs import METRICS
+from convrnn_video.train.plots import read_metrics
+
+
+def run_records(run: Path) -> dict[str, list[dict]]:
+    """The records of a run folder's metrics.jsonl by kind ("train", "val", "end", ...), each
+    kind's in the order written."""
+    kinds: dict[str, list[dict]] = defaultdict(list)
+    for record in read_metrics(run / METRICS):
+        kinds[record.get("kind", "")].append(record)
+    return kinds
 
 
 def prepare_shards(

@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.data import run_records  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
 
 
@@ -69,9 +70,9 @@ def run(cache: Path, shards: Path, procs: int, threads: int, args: argparse.Name
     wall = time.time() - t0
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    rates = [r["samples_per_s"] for r in records if r["kind"] == "train"][1:]
-    end = [r for r in records if r["kind"] == "end"][-1]
+    records = run_records(out)
+    rates = [r["samples_per_s"] for r in records["train"]][1:]
+    end = records["end"][-1]
     return {
         "processes": procs,
         "threads_per_process": threads,

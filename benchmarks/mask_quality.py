@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from convrnn_video.train.config import TrainConfig  # noqa: E402
 from convrnn_video.train.task_defaults import TASK_DEFAULTS  # noqa: E402
 
-from benchmarks.data import prepare_shards  # noqa: E402
+from benchmarks.data import prepare_shards, run_records  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["masks"]  # `train --task masks`'s defaults: what this script measured
 ROWS = ("rgb", "train", "pseudo", "finetuned", "tracks")  # the trained rows (--rows)
@@ -68,13 +68,13 @@ def train_run(name: str, args, shards: Path, minutes: float, **options) -> dict:
         log_every=5, seed=args.seed, **{**settings, **options},
     )  # fmt: skip
     run_training(cfg)
-    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in lines if r["kind"] == "train"]
+    records = run_records(run)
+    train = records["train"]
     return {
         "ckpt": run / "last.pt",
         "steps": train[-1]["step"] if train else 0,
         # cores other processes kept busy meanwhile: a busy machine trains fewer steps
-        "others_cores": [r for r in lines if r["kind"] == "end"][-1].get("others_cores"),
+        "others_cores": records["end"][-1].get("others_cores"),
         "train_samples_per_s": round(statistics.median(r["samples_per_s"] for r in train), 2)
         if train else None,
         "minutes": minutes,

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.data import prepare_shards  # noqa: E402
+from benchmarks.data import prepare_shards, run_records  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
 
 
@@ -52,8 +52,7 @@ def train_one(args: argparse.Namespace, shards: Path, preset: str) -> dict:
     t = time.perf_counter()
     run_training(cfg)
     seconds = time.perf_counter() - t
-    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in lines if r["kind"] == "train"]
+    train = run_records(run)["train"]
     return {
         "ckpt": str(run / "last.pt"),
         "steps": train[-1]["step"] if train else 0,

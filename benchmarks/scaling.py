@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.data import prepare_shards  # noqa: E402
+from benchmarks.data import prepare_shards, run_records  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
 
 
@@ -84,8 +84,7 @@ def main() -> None:
     t = time.perf_counter()
     run_training(cfg)
     train_s = time.perf_counter() - t
-    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    end = [r for r in records if r["kind"] == "end"][-1]
+    end = run_records(run)["end"][-1]
     ckpts = snapshots(run, at)
     steps = {k: load_checkpoint(p)["step"] for k, p in ckpts.items()}
     clock = {k: round(load_checkpoint(p)["clock_seconds"] / 60, 2) for k, p in ckpts.items()}

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from convrnn_video.train.config import TrainConfig  # noqa: E402
 from convrnn_video.train.task_defaults import TASK_DEFAULTS  # noqa: E402
 
-from benchmarks.data import prepare_shards  # noqa: E402
+from benchmarks.data import prepare_shards, run_records  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["segment"]  # `train --task segment`'s defaults: what this measured
 
@@ -41,11 +41,8 @@ TRAINING_KEYS = ("batch_size", "frames_per_video", "lr", "crop", "crop_object_bi
 
 def curve(run: Path) -> list[dict]:
     """One point per validation: training minutes (validation excluded) and the scores."""
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     points = []
-    for r in records:
-        if r.get("kind") != "val":
-            continue
+    for r in run_records(run)["val"]:
         j = r["model"]["jaccard"]
         points.append({
             "step": r["step"], "train_minutes": round(r["train_seconds"] / 60, 2),
@@ -141,9 +138,8 @@ def main() -> None:
         if points[-1]["train_minutes"] - done < args.chunk / 2:  # Ctrl-C / SIGTERM: stop
             break
         done = points[-1]["train_minutes"]
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in records if r.get("kind") == "train"]
-    val = [r for r in records if r.get("kind") == "val"]
+    records = run_records(run)
+    train, val = records["train"], records["val"]
     rates = [r["samples_per_s"] for r in train] or [0.0]
     rate = statistics.median(rates) * args.frames_per_video
     best = max(points, key=lambda p: p["jaccard_all_frames"])

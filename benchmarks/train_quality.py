@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from convrnn_video.train.config import TrainConfig  # noqa: E402
 from convrnn_video.train.task_defaults import TASK_DEFAULTS  # noqa: E402
 
-from benchmarks.data import prepare_shards  # noqa: E402
+from benchmarks.data import prepare_shards, run_records  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["frames"]  # `train`'s defaults: the recipe this script measured
 
@@ -178,10 +178,8 @@ def main() -> None:
     run = run_training(cfg)
     train_s = time.time() - t1
 
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in records if r["kind"] == "train"]
-    val = [r for r in records if r["kind"] == "val"]
-    end = [r for r in records if r["kind"] == "end"][-1]
+    records = run_records(run)
+    train, val, end = records["train"], records["val"], records["end"][-1]
     last = val[-1]
     rates = [r["samples_per_s"] for r in train[1:]]  # the first interval includes warm-up
     model, copy = last["model"], last["copy_last"]
