@@ -135,6 +135,16 @@ def read_before(tracks: Tracks, cfg: ModelConfig, height: int, width: int) -> tu
     return where[:, :, -2] - where[:, :, -3], seen[..., -3:].all(-1) & tracks.present  # no floor
 
 
+def read_fresh(tracks: Tracks, cfg: ModelConfig) -> Tensor:
+    """(B, K) bool: the objects first seen in the last input frame (no step into it to read:
+    what the floor stage aims, `play_on_floor`'s `fresh`), from the seen flags `tracks_of` lays
+    out after the track in the features."""
+    fi = cfg.frames_in
+    if fi < 2:
+        return tracks.present.clone()
+    return tracks.present & (tracks.features[..., 3 * fi - 2] < 0.5)
+
+
 def track_loss(pred: Tensor, tracks: Tracks, unit: float) -> Tensor:
     """Smooth L1 (nearly L1: the median error, which keeps still objects still) of predicted
     displacements (B, K, T_out, 2) against the true ones, in feature units, over the objects
@@ -222,8 +232,9 @@ class TrackForecaster(nn.Module):
             floor = Floor(*self.cfg.track_floor)
             velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
             step, whole = read_before(tracks, self.cfg, height, width)
+            fresh = read_fresh(tracks, self.cfg).cpu()
             shift = play_on_floor(shift, velocity, centre, present, classes, (height, width), floor,
-                                  (step.cpu(), whole.cpu()))  # fmt: skip
+                                  (step.cpu(), whole.cpu()), fresh)  # fmt: skip
         elif self.cfg.track_contacts:
             contacts = Contacts(*self.cfg.track_contacts)
             shift = with_contacts(shift, tracks.centre.cpu(), tracks.present.cpu(), contacts)

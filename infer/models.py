@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from convrnn_video.convrnn.floor import RULE as FLOOR_RULE
+from convrnn_video.convrnn.floor import Floor, rule
 from convrnn_video.infer.batch import reads_tracks
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError
@@ -54,9 +54,11 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
 
 def hit_rule(model_cfg: Any, tracks: torch.nn.Module | None) -> str | None:
     """How the track forecaster that moves the objects (the model itself, or `--tracks`) plays
-    their hits, for the store's "hit_rule": the floor stage's `RULE`, else None."""
+    their hits, for the store's "hit_rule": the floor stage's `rule`, else None."""
     cfg = tracks.cfg if tracks is not None else model_cfg
-    return FLOOR_RULE if cfg.forecast == "tracks" and cfg.track_floor else None
+    if cfg.forecast != "tracks" or not cfg.track_floor:
+        return None
+    return rule(Floor(*cfg.track_floor))
 
 
 def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool, mirror: bool):

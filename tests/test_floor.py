@@ -4,6 +4,7 @@ playing them on hand-made masks."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -76,12 +77,15 @@ def test_an_object_moving_into_one_it_touches_hits_it_at_once() -> None:
     assert float(played[1, -1, 0] + 12.0 - played[0, -1, 0]) > 12.0
 
 
-def test_model_config_holds_thirteen_floor_constants_or_none() -> None:
+def test_model_config_holds_fourteen_floor_constants_or_none() -> None:
     cfg = get_preset("tracks", track_floor=Floor().as_tuple())
-    assert cfg.track_floor == Floor().as_tuple()
+    assert cfg.track_floor == Floor().as_tuple() and len(cfg.track_floor) == 14
     assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
-    with pytest.raises(ValueError, match="track_floor holds 13 constants"):
+    with pytest.raises(ValueError, match="track_floor holds 14 constants"):
         get_preset("tracks", track_floor=(1.0, 2.0))
+    # a checkpoint from before the aim holds 13: the aim takes its default
+    old = get_preset("tracks", track_floor=Floor().as_tuple()[:13])
+    assert Floor(*old.track_floor) == Floor()
 
 
 def test_the_forecaster_plays_the_hits_on_the_floor() -> None:
@@ -183,3 +187,38 @@ def test_a_hit_inside_the_last_step_is_replayed_from_the_frame_before() -> None:
     # objects not seen in all three frames are not replayed
     unseen = (before[0], torch.zeros(1, 3, dtype=torch.bool))
     assert torch.equal(play_on_floor(*args, unseen), play_on_floor(*args))
+
+
+def rolled_in(
+    turn: float, f: Floor = Floor(), fresh: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A cube first seen at the left border (x=8, row 120) that the net steps 6 px/frame
+    `turn` degrees below the line to a cube at rest 60 px to its right (no step read for
+    either: the first is new, the second still) -> (played displacements (2, 11, 2), the net's)."""
+    centre = torch.tensor([[[8.0, 120.0], [68.0, 120.0]]])
+    way = torch.tensor([math.cos(math.radians(turn)), math.sin(math.radians(turn))])
+    shift = torch.zeros(1, 2, 11, 2)
+    shift[0, 0] = 6.0 * torch.arange(1, 12)[:, None] * way
+    every = torch.ones(1, 2, dtype=torch.bool)
+    new = torch.tensor([[fresh, False]])
+    played = play_on_floor(shift, torch.zeros(1, 2, 2), centre, every, torch.full((1, 2), CUBE),
+                           SIZE, f, None, new)  # fmt: skip
+    return played[0], shift[0]
+
+
+def test_a_new_object_the_net_heads_near_one_at_rest_is_aimed_at_it() -> None:
+    played, net = rolled_in(25.0)
+    # aimed straight along its row at the cube at rest, at the net's speed, and hits it
+    assert float(played[0, :3, 1].abs().max()) < 0.5 < float(net[0, 2, 1].abs())
+    cam, start = Camera(Floor(), *SIZE), torch.tensor([8.0, 120.0], dtype=torch.float64)
+    aimed, headed = ((cam.to_floor(start + s[0, 0].double()) - cam.to_floor(start)).norm()
+                     for s in (played, net))  # fmt: skip
+    assert abs(float(aimed / headed) - 1.0) < 1e-3  # at the net's floor speed
+    assert float(played[1, -1, 0]) > 2.0  # the struck cube slides off to the right
+    # headed 80 degrees off the line (outside the 60 degree cone), not aimed: the net's path,
+    # and the cube at rest stays
+    played, net = rolled_in(80.0)
+    assert torch.equal(played, net)
+    # nor with the aim off, or when the object was seen in the frame before the last
+    assert torch.equal(*rolled_in(25.0, dataclasses.replace(Floor(), aim_cone=0.0)))
+    assert torch.equal(*rolled_in(25.0, fresh=False))

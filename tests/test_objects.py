@@ -11,8 +11,7 @@ import pytest
 import torch
 import zarr
 from convrnn_video.convrnn.extrapolate import paint_shifted
-from convrnn_video.convrnn.floor import RULE as FLOOR_RULE
-from convrnn_video.convrnn.floor import Floor
+from convrnn_video.convrnn.floor import Floor, rule
 from convrnn_video.convrnn.objects import background_memory, floor_pixels, objects_moved
 
 H, W, T_IN, T_OUT, SIDE, STEP = 20, 40, 4, 3, 5, 3  # a 5-px square moving 3 px a frame
@@ -142,7 +141,8 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     floor_ckpt = save_untrained(tmp_path / "floor.pt",
                                 get_preset("tracks", track_floor=Floor().as_tuple()))  # fmt: skip
     floor = predict("floor.zarr", ckpt=str(floor_ckpt), segmenter=str(seg))
-    assert floor.attrs["hit_rule"] == FLOOR_RULE and masks.attrs["hit_rule"] is None
+    assert floor.attrs["hit_rule"] == rule(Floor()) and masks.attrs["hit_rule"] is None
+    assert "aimed" in rule(Floor()) and "aimed" not in rule(Floor(aim_cone=0.0))
     del zarr.open_group(str(tmp_path / "floor.zarr"), mode="r+").attrs["hit_rule"]
     with pytest.raises(StoreError, match="hit_rule: store has None"):
         predict("floor.zarr", ckpt=str(floor_ckpt), segmenter=str(seg))

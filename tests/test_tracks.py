@@ -29,6 +29,7 @@ from convrnn_video.convrnn.tracks import (
     Tracks,
     object_tracks,
     read_before,
+    read_fresh,
     track_loss,
     tracks_of,
 )
@@ -71,6 +72,17 @@ def test_a_new_model_forecasts_the_extrapolation_baseline() -> None:
     out = TrackForecaster(cfg)(masks.long())
     assert out.shape == (6, 4, 49, H, W)
     assert torch.equal(out.argmax(2).to(torch.uint8), extrapolate_masks(masks, 4))
+
+
+def test_objects_first_seen_in_the_last_input_frame_are_fresh() -> None:
+    cfg = get_preset("tracks", frames_in=3, frames_out=1, height=H, width=W)
+    masks = torch.zeros(2, 3, H, W, dtype=torch.long)
+    masks[:, :, 10:14, 4:8] = 7  # seen throughout
+    masks[0, 2, 30:34, 40:44] = 9  # video 0: class 9 only in the last frame
+    masks[1, 0, 30:34, 40:44] = 9  # video 1: in the first and the last, not between
+    masks[1, 2, 30:34, 40:44] = 9
+    fresh = read_fresh(object_tracks(masks, cfg), cfg)
+    assert fresh.nonzero().tolist() == [[0, 9], [1, 9]]
 
 
 def test_features_and_targets_follow_the_objects() -> None:

@@ -28,7 +28,7 @@ from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Floor, depth_scale, play_on_floor
 from convrnn_video.convrnn.track_features import mask_stats
-from convrnn_video.convrnn.tracks import read_before, read_velocity, tracks_of
+from convrnn_video.convrnn.tracks import read_before, read_fresh, read_velocity, tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
@@ -54,6 +54,7 @@ FLOOR_SEARCH: dict[str, tuple[float, ...]] = {
     "radius": (0.085, 0.092, 0.098, 0.105, 0.112),
     "restitution": (0.7, 0.85, 1.0),
     "keep": (0.5, 0.65, 0.8),
+    "aim_cone": (0.0, 60.0),  # new objects aimed at resting ones, or not
 }
 ROUNDS = 2
 CHUNK = 32  # videos whose tracks are read at once
@@ -71,6 +72,7 @@ class Video:
     target: torch.Tensor  # (H, W) uint8 the true last forecast frame (frame 22)
     before: torch.Tensor  # (N, 2) their steps into the mask before the last, px as (x, y)
     whole: torch.Tensor  # (N,) bool: seen in the last three input masks (`read_before`)
+    fresh: torch.Tensor  # (N,) bool: first seen in the last input mask (`read_fresh`)
 
 
 def read_masks(shards: str, split: str, videos: int | None, need: int) -> np.ndarray:
@@ -117,13 +119,14 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
             shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
         velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
         before, whole = read_before(tracks, cfg, h, w)  # (B, K, 2), (B, K)
+        fresh = read_fresh(tracks, cfg)  # (B, K)
         size = stats.count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
             centre = tracks.centre[i, k].float().cpu()
             videos.append(Video(k, shift[i, k], centre, velocity[i, k], chunk[i, fi - 1],
                                 chunk[i, fi + fo - 1], before[i, k].float().cpu(),
-                                whole[i, k].cpu()))  # fmt: skip
+                                whole[i, k].cpu(), fresh[i, k].cpu()))  # fmt: skip
             rows.append(centre[:, 1])
             radii.append((size[i, k].float() / torch.pi).sqrt())
     return videos, torch.cat(rows), torch.cat(radii)
@@ -160,14 +163,16 @@ def played(videos: list[Video], stage: Contacts | Floor) -> list[torch.Tensor]:
     present = torch.zeros(len(videos), slots, dtype=torch.bool)
     classes = torch.zeros(len(videos), slots, dtype=torch.long)
     before, whole = torch.zeros(len(videos), slots, 2), torch.zeros_like(present)
+    fresh = torch.zeros_like(present)
     for i, v in enumerate(videos):
         n = len(v.ids)
         shift[i, :n], centre[i, :n], present[i, :n] = v.shift, v.centre, True
         velocity[i, :n], classes[i, :n] = v.velocity, v.ids
-        before[i, :n], whole[i, :n] = v.before, v.whole
+        before[i, :n], whole[i, :n], fresh[i, :n] = v.before, v.whole, v.fresh
     if isinstance(stage, Floor):
         size = tuple(videos[0].last.shape)
-        out = play_on_floor(shift, velocity, centre, present, classes, size, stage, (before, whole))
+        out = play_on_floor(shift, velocity, centre, present, classes, size, stage,
+                            (before, whole), fresh)  # fmt: skip
     else:
         out = with_contacts(shift, centre, present, stage)
     return [out[i, : len(v.ids)] for i, v in enumerate(videos)]
