@@ -11,9 +11,9 @@ CELLS = ("gru", "lstm")
 FORECASTS = ("frames", "masks", "tracks")
 MASK_BASES = ("last", "extrapolate")
 CONTACT_CONSTANTS = 7  # the fields of convrnn/contacts.py `Contacts`
-# the fields of convrnn/floor.py `Floor`; checkpoints written before its last field (the aim
-# of new objects, 2026-12-05) hold one fewer, the last taking its default
-FLOOR_CONSTANTS = (13, 14)
+# the fields of convrnn/floor.py `Floor`; checkpoints written before its last two (the aim of
+# new objects and every object on the floor, 2026-12-05) hold 13, those two taking defaults
+FLOOR_CONSTANTS = (13, 15)
 # The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
 # tracks (convrnn/tracks.py): the last mask's objects moved, as one-hot scores.
 OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual"), "tracks": ("moved",)}

@@ -17,7 +17,9 @@ SIZE = (160, 240)
 CUBE, SPHERE = 1, 17  # class ids: shape * 16 + material * 8 + colour + 1
 
 
-def head_on(struck: int, speed: float = 6.0, gap: float = 40.0, steps: int = 11):
+def head_on(
+    struck: int, speed: float = 6.0, gap: float = 40.0, steps: int = 11, f: Floor = Floor()
+):
     """A cube at x=60 (row 120) sliding right at `speed` px/frame towards a still object of
     class `struck`, `gap` px to its right; the forecaster's paths: the cube goes on, the other
     stays. -> (played displacements (2, steps, 2), the forecaster's)."""
@@ -27,7 +29,7 @@ def head_on(struck: int, speed: float = 6.0, gap: float = 40.0, steps: int = 11)
     shift[0, 0, :, 0] = speed * torch.arange(1, steps + 1)
     classes = torch.tensor([[CUBE, struck]])
     every = torch.ones(1, 2, dtype=torch.bool)
-    return play_on_floor(shift, velocity, centre, every, classes, SIZE, Floor())[0], shift[0]
+    return play_on_floor(shift, velocity, centre, every, classes, SIZE, f)[0], shift[0]
 
 
 def test_the_camera_maps_image_to_floor_and_back() -> None:
@@ -57,16 +59,23 @@ def test_a_struck_sphere_rolls_farther_than_a_struck_cube() -> None:
     assert shape_of(torch.tensor([1, 16, 17, 33, 48])).tolist() == [0, 0, 1, 2, 2]
 
 
-def test_objects_that_never_meet_keep_the_forecasters_paths() -> None:
-    played, free = head_on(CUBE, speed=1.0, gap=60.0)  # slows to a stop far short
+def test_objects_that_never_meet_keep_the_forecasters_paths_unless_all_are_on_the_floor() -> None:
+    only_hits = Floor(all_on_floor=0.0)
+    played, free = head_on(CUBE, speed=1.0, gap=60.0, f=only_hits)  # slows to a stop far short
     assert torch.equal(played, free)
+    # every object on the floor: the slow cube's path is the floor's (friction stops it at once,
+    # where the net's path went on), the still one's stays still
+    played, free = head_on(CUBE, speed=1.0, gap=60.0)
+    assert float(played[0, -1, 0]) < float(free[0, -1, 0]) and not played[1].any()
+    played, free = head_on(CUBE, speed=3.0, gap=200.0)  # faster, it slides and slows
+    assert 3.0 < float(played[0, -1, 0]) < float(free[0, -1, 0])
     # a slot without an object and a second video are nothing to hit
     centre = torch.tensor([[[60.0, 120.0], [70.0, 120.0]], [[60.0, 120.0], [200.0, 40.0]]])
     velocity = torch.tensor([[[6.0, 0.0], [0.0, 0.0]], [[6.0, 0.0], [0.0, 0.0]]])
     shift = torch.zeros(2, 2, 11, 2)
     present = torch.tensor([[True, False], [True, True]])
     classes = torch.full((2, 2), CUBE)
-    out = play_on_floor(shift, velocity, centre, present, classes, SIZE, Floor())
+    out = play_on_floor(shift, velocity, centre, present, classes, SIZE, only_hits)
     assert torch.equal(out, shift)
 
 
@@ -77,13 +86,13 @@ def test_an_object_moving_into_one_it_touches_hits_it_at_once() -> None:
     assert float(played[1, -1, 0] + 12.0 - played[0, -1, 0]) > 12.0
 
 
-def test_model_config_holds_fourteen_floor_constants_or_none() -> None:
+def test_model_config_holds_fifteen_floor_constants_or_none() -> None:
     cfg = get_preset("tracks", track_floor=Floor().as_tuple())
-    assert cfg.track_floor == Floor().as_tuple() and len(cfg.track_floor) == 14
+    assert cfg.track_floor == Floor().as_tuple() and len(cfg.track_floor) == 15
     assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
-    with pytest.raises(ValueError, match="track_floor holds 14 constants"):
+    with pytest.raises(ValueError, match="track_floor holds 15 constants"):
         get_preset("tracks", track_floor=(1.0, 2.0))
-    # a checkpoint from before the aim holds 13: the aim takes its default
+    # a checkpoint from before the aim holds 13: the last two take their defaults
     old = get_preset("tracks", track_floor=Floor().as_tuple()[:13])
     assert Floor(*old.track_floor) == Floor()
 
@@ -219,6 +228,10 @@ def test_a_new_object_the_net_heads_near_one_at_rest_is_aimed_at_it() -> None:
     # and the cube at rest stays
     played, net = rolled_in(80.0)
     assert torch.equal(played, net)
-    # nor with the aim off, or when the object was seen in the frame before the last
-    assert torch.equal(*rolled_in(25.0, dataclasses.replace(Floor(), aim_cone=0.0)))
-    assert torch.equal(*rolled_in(25.0, fresh=False))
+    # nor with the aim off
+    assert torch.equal(*rolled_in(25.0, Floor(aim_cone=0.0)))
+    # seen in the frame before the last, it has its step read (here none): at rest on the
+    # floor, or the net's path with only the hit objects on the floor
+    played, net = rolled_in(25.0, fresh=False)
+    assert not played.any()
+    assert torch.equal(*rolled_in(25.0, Floor(all_on_floor=0.0), fresh=False))

@@ -27,7 +27,7 @@ import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Floor, depth_scale, play_on_floor
-from convrnn_video.convrnn.track_features import mask_stats
+from convrnn_video.convrnn.track_features import mask_stats, mirrored
 from convrnn_video.convrnn.tracks import read_before, read_fresh, read_velocity, tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
@@ -55,6 +55,7 @@ FLOOR_SEARCH: dict[str, tuple[float, ...]] = {
     "restitution": (0.7, 0.85, 1.0),
     "keep": (0.5, 0.65, 0.8),
     "aim_cone": (0.0, 60.0),  # new objects aimed at resting ones, or not
+    "all_on_floor": (0.0, 1.0),  # every object the floor knows on the floor, or the hit ones
 }
 ROUNDS = 2
 CHUNK = 32  # videos whose tracks are read at once
@@ -115,8 +116,9 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         # sizes (count: (B, T_in, K))
         stats = mask_stats(chunk[:, :fi].long(), cfg)
         tracks = tracks_of(stats, h, w, cfg)
-        with torch.no_grad():
-            shift = model.displacements(tracks, h, w).float().cpu()  # (B, K, T_out, 2)
+        flipped = tracks_of(mirrored(stats, w), h, w, cfg)
+        with torch.no_grad():  # the paths `forecast` plays: the mean of the video's and mirror's
+            shift = model.free_paths(tracks, flipped, h, w).float().cpu()  # (B, K, T_out, 2)
         velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
         before, whole = read_before(tracks, cfg, h, w)  # (B, K, 2), (B, K)
         fresh = read_fresh(tracks, cfg)  # (B, K)
