@@ -19,7 +19,7 @@ difference, each measured:
 A hit object leaves the forecaster's displacements for good. Since the state is read with care
 (hits inside the last input step replayed, new objects aimed), the floor also plays the objects
 no hit reaches better than the net's paths on generated videos (`all_on_floor`: frame 22 up
-0.010-0.013 on 300 generated val videos, docs/benchmarks.md, "Every object on the floor"), not
+0.010-0.014 on 300 generated val videos, docs/benchmarks.md, "Every object on the floor"), not
 on the real samples: `fit-contacts` decides. A new object not aimed keeps the net's path.
 The camera and friction defaults are the generator's (ingest/synth), which were set to match
 the real samples' motion (benchmarks/realism.py); floor units are camera heights. Not
@@ -258,7 +258,7 @@ def _aimed(
     course. Where an object at rest lies within `aim_cone` of that heading, the fresh object
     is aimed at the nearest in angle at the net's speed: objects rolled in mostly head for
     one at rest. On 200 unseen generated videos frame 22 rose 0.006-0.007, on the 100 val
-    ones 0.001-0.002 (docs/benchmarks.md, "New objects aimed")."""
+    ones 0.001-0.002 (docs/benchmarks.md, "New objects aimed at objects at rest")."""
     resting = present & ~fresh & (vel.norm(dim=-1) < f.rest)  # (B, K)
     line = x[:, None] - x[:, :, None]  # (B, K, K, 2) from object i to object j
     dot = (line * heading[:, :, None]).sum(-1)  # (B, K, K)

@@ -186,6 +186,7 @@ def test_fit_contacts_writes_a_forecaster_that_plays_hits(shard_root: Path, tmp_
     proc = run_cli(*args[:-1], str(kept), "--check-split", "", "--tune-steps", "0")
     assert "tuned" not in proc.stdout and "without contacts" in proc.stdout, proc.stdout
     assert "hits on the floor: fit" in proc.stdout, proc.stdout
+    assert ("on the floor: new objects" in proc.stdout) == ("(kept:" in proc.stdout), proc.stdout
     kept_weights = load_checkpoint(kept)["model"]
     assert all(torch.equal(old[k], v) for k, v in kept_weights.items())
     # the new checkpoint predicts: its masks go into a store
