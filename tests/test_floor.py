@@ -92,9 +92,10 @@ def test_model_config_holds_fifteen_floor_constants_or_none() -> None:
     assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
     with pytest.raises(ValueError, match="track_floor holds 15 constants"):
         get_preset("tracks", track_floor=(1.0, 2.0))
-    # a checkpoint from before the aim holds 13: the last two take their defaults
+    # a checkpoint fitted before the two switches holds 13: it plays as it did, both off
     old = get_preset("tracks", track_floor=Floor().as_tuple()[:13])
-    assert Floor(*old.track_floor) == Floor()
+    assert Floor(*old.track_floor) == Floor(aim_cone=0.0, all_on_floor=0.0)
+    assert type(old).from_dict(old.to_dict()) == old
 
 
 def test_the_forecaster_plays_the_hits_on_the_floor() -> None:
