@@ -131,18 +131,21 @@ def read_before(tracks: Tracks, cfg: ModelConfig, height: int, width: int) -> tu
         return zeros, torch.zeros(b, k, dtype=torch.bool, device=zeros.device)
     feats = tracks.features.to(torch.float64)
     where = feats[..., : 2 * fi].unflatten(-1, (fi, 2)) * unit_px(height, width)  # (B, K, T_in, 2)
-    seen = feats[..., 2 * fi : 3 * fi] > 0.5  # (B, K, T_in)
+    seen = _seen(tracks, fi)
     return where[:, :, -2] - where[:, :, -3], seen[..., -3:].all(-1) & tracks.present  # no floor
 
 
 def read_fresh(tracks: Tracks, cfg: ModelConfig) -> Tensor:
     """(B, K) bool: the objects first seen in the last input frame (no step into it to read:
-    what the floor stage aims, `play_on_floor`'s `fresh`), from the seen flags `tracks_of` lays
-    out after the track in the features."""
-    fi = cfg.frames_in
-    if fi < 2:
-        return tracks.present.clone()
-    return tracks.present & (tracks.features[..., 3 * fi - 2] < 0.5)
+    what the floor stage aims, `play_on_floor`'s `fresh`). A track forecaster has at least two
+    input frames (`ModelConfig.problems`)."""
+    return tracks.present & ~_seen(tracks, cfg.frames_in)[..., -2]
+
+
+def _seen(tracks: Tracks, frames_in: int) -> Tensor:
+    """(B, K, T_in) bool: whether each object was seen in each input frame, read back from the
+    flags `tracks_of` lays out after the track in the features."""
+    return tracks.features[..., 2 * frames_in : 3 * frames_in] > 0.5
 
 
 def track_loss(pred: Tensor, tracks: Tracks, unit: float) -> Tensor:
