@@ -41,7 +41,7 @@ from .contacts import pair_gaps
 
 SUBSTEPS = 4  # contact checks per frame, so fast objects cannot pass through each other
 # how this stage plays hits, recorded in a prediction store so that a resume never mixes rules
-RULE = "floor; hits inside the last input step replayed"
+RULE = "floor; hits inside the last input step replayed, not those inside the step before"
 SHAPES = 3  # cube, sphere, cylinder: class id = shape * 16 + material * 8 + colour + 1
 CLASSES_PER_SHAPE = 16
 Slowing = Callable[[Tensor], Tensor]  # one frame of friction on floor velocities (B, K, 2)
@@ -150,11 +150,12 @@ def play_on_floor(
     `velocity` (B, K, 2): each object's image step into the last input frame, px as (x, y);
     `centre` (B, K, 2): where it is then; `present` (B, K): the slot holds an object;
     `classes` (B, K): its class id (the shape sets its friction); `size`: (height, width) of
-    the frames. `before`: (the step into the frame before the last (B, K, 2) px, whether the
-    object was seen in the last three input frames (B, K)): given, the objects in a hit
-    during the last step start from the velocity the hit left them (`_replayed`). `fresh`
-    (B, K): the objects first seen in the last input frame (no step read); given, those the
-    net heads at an object at rest are aimed at it and played by the floor (`_aimed`).
+    the frames. `before`: (the steps into the frame before the last and into the one before
+    that (B, K, 2, 2) px, whether the object was seen in the last three and in the last four
+    input frames (B, K, 2)): given, the objects in a hit during the last step start from the
+    velocity the hit left them (`_replayed`). `fresh` (B, K): the objects first seen in the
+    last input frame (no step read); given, those the net heads at an object at rest are
+    aimed at it and played by the floor (`_aimed`).
     Float64 inside, returned in the input's dtype."""
     b, k, steps = shift.shape[:3]
     if k < 2 or steps == 0:
@@ -237,16 +238,35 @@ def _replayed(
     """The state velocities (B, K, 2) at the last frame, with those of the objects in a hit
     during the last step replaced by what the hit left them. The step into the last frame
     (which `vel` was read from) is the motion before the hit: a striker's is too fast, a
-    struck object's too slow. So the objects seen in the last three frames (`before`'s mask)
-    are played one frame on from the frame before the last (`earlier`, (B, K, 2) image px; its
-    state from `before`'s step), and those the play finds in a hit take the velocity it ends
-    with. On frame 22 this gained 0.002-0.019 on four sets of generated videos and 0.014 on
-    the real samples (docs/benchmarks.md, "Hits inside the last step")."""
-    step, seen = before
-    earlier = torch.where(seen[..., None], earlier, cam.cx)  # the rest play no part
-    x, state = _state(earlier, step.to(earlier.dtype), cam, slowed)
+    struck object's too slow. So the objects seen in the last three frames are played one
+    frame on from the frame before the last (`earlier`, (B, K, 2) image px; its state from
+    the step into it, `before`'s first), and those the play finds in a hit take the velocity
+    it ends with. On frame 22 this gained 0.002-0.019 on four sets of generated videos and
+    0.014 on the real samples (docs/benchmarks.md, "Hits inside the last step").
+
+    Not where the hit came during the step before (the same play one frame on from the frame
+    before that, for the objects seen in the last four frames, finds it there): the step into
+    the last frame is then already the motion after the hit, and the step into the frame
+    before, part before and part after, met the pair a second time in the replay and left
+    both too slow. Reading them as they are raised frame 22 by 0.006-0.013 on four generated
+    sets (docs/benchmarks.md, "A hit one step earlier is not replayed")."""
+    steps, seen = before  # (B, K, 2, 2), (B, K, 2)
+    steps = steps.to(earlier.dtype)
+    after, hit = _one_frame(earlier, steps[:, :, 0], seen[..., 0], cam, slowed, f)
+    _, sooner = _one_frame(earlier - steps[:, :, 0], steps[:, :, 1], seen[..., 1], cam, slowed, f)
+    return torch.where((hit & ~sooner)[..., None], after, vel)
+
+
+def _one_frame(
+    at: Tensor, step: Tensor, seen: Tensor, cam: Camera, slowed: Slowing, f: Floor
+) -> tuple[Tensor, Tensor]:
+    """The `seen` objects (B, K) at image px `at` (B, K, 2), which moved by `step` (B, K, 2) px
+    into there, slid one frame on the floor: (their velocities after it (B, K, 2), (B, K) which
+    were in a hit). The rest play no part."""
+    at = torch.where(seen[..., None], at, cam.cx)
+    x, state = _state(at, step, cam, slowed)
     _, after, hit = _slide(x, state, seen, 1, slowed, f)
-    return torch.where((hit & seen)[..., None], after, vel)
+    return after, hit & seen
 
 
 def _aimed(

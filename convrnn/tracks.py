@@ -120,19 +120,23 @@ def read_velocity(tracks: Tracks) -> Tensor:
 
 
 def read_before(tracks: Tracks, cfg: ModelConfig, height: int, width: int) -> tuple[Tensor, Tensor]:
-    """(each object's step into the last input frame but one (B, K, 2) px as (x, y), whether
-    it was seen in the last three input frames (B, K)): what the floor stage replays a hit in
-    the last step from (`play_on_floor`'s `before`), read back from the track `tracks_of` lays
-    out first in the features (positions relative to the last frame, in feature units)."""
+    """(each object's steps into the last input frame but one and into the one before that
+    (B, K, 2, 2) px as (x, y), whether it was seen in the last three and in the last four
+    input frames (B, K, 2)): what the floor stage replays a hit in the last step from
+    (`play_on_floor`'s `before`), read back from the track `tracks_of` lays out first in the
+    features (positions relative to the last frame, in feature units). A step the input is
+    too short for is zero and not seen."""
     fi = cfg.frames_in
     b, k = tracks.present.shape
-    if fi < 3:
-        zeros = tracks.centre.new_zeros(b, k, 2)
-        return zeros, torch.zeros(b, k, dtype=torch.bool, device=zeros.device)
     feats = tracks.features.to(torch.float64)
     where = feats[..., : 2 * fi].unflatten(-1, (fi, 2)) * unit_px(height, width)  # (B, K, T_in, 2)
     seen = _seen(tracks, fi)
-    return where[:, :, -2] - where[:, :, -3], seen[..., -3:].all(-1) & tracks.present  # no floor
+    steps = feats.new_zeros(b, k, 2, 2)
+    whole = torch.zeros(b, k, 2, dtype=torch.bool, device=feats.device)
+    for j in range(min(2, fi - 2)):  # the step into frame fi - 1 - j needs fi - 3 - j on
+        steps[:, :, j] = where[:, :, -2 - j] - where[:, :, -3 - j]
+        whole[:, :, j] = seen[..., -3 - j :].all(-1) & tracks.present
+    return steps, whole  # no floor
 
 
 def read_fresh(tracks: Tracks, cfg: ModelConfig) -> Tensor:
@@ -234,10 +238,10 @@ class TrackForecaster(nn.Module):
             classes = torch.arange(present.shape[1]).expand_as(present)  # slot k: class k
             floor = Floor(*self.cfg.track_floor)
             velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
-            step, whole = read_before(tracks, self.cfg, height, width)
+            steps, whole = read_before(tracks, self.cfg, height, width)
             fresh = read_fresh(tracks, self.cfg).cpu()
             shift = play_on_floor(shift, velocity, centre, present, classes, (height, width), floor,
-                                  (step.cpu(), whole.cpu()), fresh)  # fmt: skip
+                                  (steps.cpu(), whole.cpu()), fresh)  # fmt: skip
         elif self.cfg.track_contacts:
             contacts = Contacts(*self.cfg.track_contacts)
             shift = with_contacts(shift, tracks.centre.cpu(), tracks.present.cpu(), contacts)

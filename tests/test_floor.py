@@ -160,32 +160,40 @@ def test_the_forecaster_draws_an_object_coming_nearer_larger() -> None:
     assert int((near[0, -1] == CUBE).sum()) > 120  # with it: larger, nearer the camera
 
 
-def hit_in_the_last_step(gap: float):
+def hit_near_frame_11(gap: float):
     """A cube sliding right at 8 px/frame at a still cube `gap` px away, a third still cube
-    45 px beyond (footprints touch 35 px apart on this row), played from frame 9 by the stage
-    itself: (image positions (3, 3, 2) at
-    frames 9, 10 and 11, the played displacements (3, 11, 2) of frames 12-22 from frame 11,
-    whether the first two had met by frame 10)."""
+    45 px beyond (footprints touch 35 px apart on this row), played from frame 8 by the stage
+    itself: (image positions (3, 4, 2) at frames 8-11, the played displacements (3, 11, 2) of
+    frames 12-22 from frame 11)."""
     centre = torch.tensor([[[60.0, 120.0], [60.0 + gap, 120.0], [105.0 + gap, 120.0]]])
     velocity = torch.tensor([[[8.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
     every = torch.ones(1, 3, dtype=torch.bool)
-    played = play_on_floor(torch.zeros(1, 3, 13, 2), velocity, centre, every,
+    played = play_on_floor(torch.zeros(1, 3, 14, 2), velocity, centre, every,
                            torch.full((1, 3), CUBE), SIZE, Floor())[0].double()  # fmt: skip
-    at = centre[0, :, None].double() + torch.cat([torch.zeros(3, 1, 2), played[:, :2]], 1)
-    return at, played[:, 2:] - played[:, 1:2], bool(played[1, 0].abs().sum() > 0)
+    at = centre[0, :, None].double() + torch.cat([torch.zeros(3, 1, 2), played[:, :3]], 1)
+    return at, played[:, 3:] - played[:, 2:3]
+
+
+def read_at_frame_11(at: torch.Tensor, earliest_seen: bool = True):
+    """What the forecaster reads at frame 11 of `hit_near_frame_11`'s positions `at`: the
+    arguments of `play_on_floor` (its own paths keep everything still) and its `before`, the
+    steps into frames 10 and 9 (the second read as unseen without `earliest_seen`)."""
+    step, centre = (at[:, 3] - at[:, 2])[None].float(), at[None, :, 3].float()
+    every = torch.ones(1, 3, dtype=torch.bool)
+    args = (torch.zeros(1, 3, 11, 2), step, centre, every, torch.full((1, 3), CUBE), SIZE,
+            Floor())  # fmt: skip
+    steps = torch.stack([at[:, 2] - at[:, 1], at[:, 1] - at[:, 0]], 1)[None].float()
+    seen = torch.ones(1, 3, 2, dtype=torch.bool)
+    seen[..., 1] = earliest_seen
+    return args, (steps, seen)
 
 
 def test_a_hit_inside_the_last_step_is_replayed_from_the_frame_before() -> None:
-    at, truth, met = hit_in_the_last_step(44.0)  # a hit early in frame 10 -> 11
-    assert not met and float(at[1, 2, 0] - at[1, 1, 0]) > 2.0  # struck during that step
+    at, truth = hit_near_frame_11(51.0)  # a hit early in frame 10 -> 11
+    assert float(at[1, 2, 0] - at[1, 0, 0]) == 0.0  # the struck cube still at frame 10
+    assert float(at[1, 3, 0] - at[1, 2, 0]) > 2.0  # struck during the last step
     assert float(truth[2, -1, 0]) > 1.0  # and it sets the third moving after frame 11
-    # what the forecaster reads at frame 11: the steps into it and into frame 10; its own
-    # paths keep everything still
-    step, centre = (at[:, 2] - at[:, 1])[None].float(), at[None, :, 2].float()
-    every = torch.ones(1, 3, dtype=torch.bool)
-    before = ((at[:, 1] - at[:, 0])[None].float(), every)
-    args = (torch.zeros(1, 3, 11, 2), step, centre, every, torch.full((1, 3), CUBE), SIZE,
-            Floor())  # fmt: skip
+    args, before = read_at_frame_11(at)
     replayed = play_on_floor(*args, before)[0, 1:].double()
     read = play_on_floor(*args)[0, 1:].double()
     # from the frame before, the struck cube leaves at the speed the hit gave it: its hit on
@@ -194,9 +202,26 @@ def test_a_hit_inside_the_last_step_is_replayed_from_the_frame_before() -> None:
     # from the step into frame 11 (a part of a step for the struck cube, so too slow) the
     # struck cube falls short and the third leaves late
     assert (read - truth[1:]).norm(dim=-1).max() > 1.5
-    # objects not seen in all three frames are not replayed
-    unseen = (before[0], torch.zeros(1, 3, dtype=torch.bool))
+    # objects not seen in the last three frames are not replayed
+    unseen = (before[0], torch.zeros(1, 3, 2, dtype=torch.bool))
     assert torch.equal(play_on_floor(*args, unseen), play_on_floor(*args))
+
+
+@pytest.mark.parametrize("gap", [46.0, 47.0])
+def test_a_hit_inside_the_step_before_is_not_replayed(gap: float) -> None:
+    at, truth = hit_near_frame_11(gap)  # a hit late in frame 9 -> 10
+    assert float(at[1, 1, 0] - at[1, 0, 0]) == 0.0  # the struck cube still at frame 9
+    assert float(at[1, 2, 0] - at[1, 1, 0]) > 0.5  # struck during the step into frame 10
+    args, before = read_at_frame_11(at)
+    # the step into frame 11 is the motion after the hit: read as it is, the frames play as
+    # they were made
+    kept = play_on_floor(*args, before)[0, 1:].double()
+    assert (kept - truth[1:]).norm(dim=-1).max() < 0.5
+    assert torch.equal(kept, play_on_floor(*args)[0, 1:].double())
+    # replayed from the step into frame 10 (part before the hit, part after) the pair meets a
+    # second time and the struck cube falls short
+    again = play_on_floor(*args, read_at_frame_11(at, earliest_seen=False)[1])[0, 1:].double()
+    assert (again - truth[1:]).norm(dim=-1).max() > 1.5
 
 
 def rolled_in(

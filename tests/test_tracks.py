@@ -317,18 +317,24 @@ def test_tracks_refusals(shard_root: Path, segmenter: Path, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("shapes", [False, True])
-def test_the_step_before_the_last_is_read_back_from_the_track(shapes: bool) -> None:
+def test_the_steps_before_the_last_are_read_back_from_the_track(shapes: bool) -> None:
     masks = moving_squares(6, 11, seed=3, keep=0.9)
-    masks[0, 8] = 0  # video 0's objects are not seen in frame 9: no step into frame 10
+    masks[0, 8] = 0  # video 0's objects are not seen in frame 9: no step into frame 10 or 9
+    masks[1, 7] = 0  # video 1's not in frame 8: a step into frame 10, none into frame 9
     cfg = get_preset("tracks", frames_in=11, frames_out=1, track_shapes=shapes)
     tracks = object_tracks(masks.long(), cfg)
-    step, whole = read_before(tracks, cfg, H, W)
+    steps, whole = read_before(tracks, cfg, H, W)  # (B, K, 2, 2), (B, K, 2)
     stats = mask_stats(masks.long(), cfg)
     rel = relative(stats, 10)  # (B, T, K, 2) px from frame 11
     seen = stats.count > 0  # (B, T, K)
-    expect = seen[:, 8:].all(1) & tracks.present
-    assert torch.equal(whole, expect) and whole.any() and not whole[0].any()
-    assert torch.allclose(step[whole], (rel[:, 9] - rel[:, 8])[whole].double(), atol=1e-4)
-    # a model of fewer than three input frames reads none
-    short = get_preset("tracks", frames_in=2, frames_out=1)
-    assert not read_before(object_tracks(masks[:, :2].long(), short), short, H, W)[1].any()
+    for j, first in enumerate((8, 7)):  # the step into frame 10 needs 9-11, into 9 needs 8-11
+        expect = seen[:, first:].all(1) & tracks.present
+        assert torch.equal(whole[..., j], expect) and whole[..., j].any()
+        step = rel[:, 9 - j] - rel[:, 8 - j]
+        assert torch.allclose(steps[..., j, :][expect], step[expect].double(), atol=1e-4)
+    assert not whole[0].any() and whole[1, :, 0].any() and not whole[1, :, 1].any()
+    # a model of three input frames reads only the first; of fewer than three, none
+    for n, reads in ((3, 1), (2, 0)):
+        short = get_preset("tracks", frames_in=n, frames_out=1)
+        flags = read_before(object_tracks(masks[:, :n].long(), short), short, H, W)[1]
+        assert [bool(flags[..., j].any()) for j in range(2)] == [j < reads for j in range(2)]

@@ -71,8 +71,8 @@ class Video:
     velocity: torch.Tensor  # (N, 2) their steps into the last input mask, px as (x, y)
     last: torch.Tensor  # (H, W) uint8 the last input mask
     target: torch.Tensor  # (H, W) uint8 the true last forecast frame (frame 22)
-    before: torch.Tensor  # (N, 2) their steps into the mask before the last, px as (x, y)
-    whole: torch.Tensor  # (N,) bool: seen in the last three input masks (`read_before`)
+    before: torch.Tensor  # (N, 2, 2) their steps into the two masks before the last, px (x, y)
+    whole: torch.Tensor  # (N, 2) bool: seen in the last three, four input masks (`read_before`)
     fresh: torch.Tensor  # (N,) bool: first seen in the last input mask (`read_fresh`)
 
 
@@ -120,7 +120,7 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         with torch.no_grad():  # the paths `forecast` plays: the mean of the video's and mirror's
             shift = model.free_paths(tracks, flipped, h, w).float().cpu()  # (B, K, T_out, 2)
         velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
-        before, whole = read_before(tracks, cfg, h, w)  # (B, K, 2), (B, K)
+        before, whole = read_before(tracks, cfg, h, w)  # (B, K, 2, 2), (B, K, 2)
         fresh = read_fresh(tracks, cfg)  # (B, K)
         size = stats.count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
@@ -164,7 +164,8 @@ def played(videos: list[Video], stage: Contacts | Floor) -> list[torch.Tensor]:
     centre, velocity = torch.zeros(len(videos), slots, 2), torch.zeros(len(videos), slots, 2)
     present = torch.zeros(len(videos), slots, dtype=torch.bool)
     classes = torch.zeros(len(videos), slots, dtype=torch.long)
-    before, whole = torch.zeros(len(videos), slots, 2), torch.zeros_like(present)
+    before = torch.zeros(len(videos), slots, 2, 2)
+    whole = torch.zeros(len(videos), slots, 2, dtype=torch.bool)
     fresh = torch.zeros_like(present)
     for i, v in enumerate(videos):
         n = len(v.ids)
