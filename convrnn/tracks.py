@@ -39,7 +39,8 @@ from torch import Tensor
 from .config import ModelConfig
 from .contacts import Contacts, with_contacts
 from .extrapolate import DECAY, class_centroids, paint_shifted
-from .floor import Floor, depth_scale, play_on_floor
+from .floor import Floor, depth_scale
+from .floor_play import play_on_floor
 from .objects import objects_moved
 from .track_features import (
     MaskStats,
@@ -227,7 +228,7 @@ class TrackForecaster(nn.Module):
         `moved` moves each object of `tracks` by (with `flipped`, the Tracks of the mirror
         image, the mean of both answers: `free_paths`); with `track_contacts`, played out with
         the hits between each video's objects (`convrnn.contacts`), or with `track_floor` on
-        the floor (`convrnn.floor`)."""
+        the floor (`convrnn.floor_play`)."""
         if flipped is None:
             shift = self.displacements(tracks, height, width)
         else:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from convrnn_video.convrnn.floor import Floor, rule
+from convrnn_video.convrnn.floor import Floor
+from convrnn_video.convrnn.floor_play import rule
 from convrnn_video.infer.batch import reads_tracks
 from convrnn_video.infer.config import PredictConfig
 from convrnn_video.infer.errors import InferError

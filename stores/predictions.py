@@ -64,7 +64,7 @@ IDENTITY = {
     "precision": None,
     "relabel_unseen": False,
     "tracks_sha256": None,  # the track forecaster that moved the objects (predict --tracks)
-    "hit_rule": None,  # how its floor stage played hits (convrnn.floor.RULE; None: no floor)
+    "hit_rule": None,  # how its floor stage played hits (convrnn.floor_play.RULE; None: no floor)
 }
 
 

@@ -1,5 +1,5 @@
-"""convrnn/floor.py: hits played on the floor plane, from two objects by hand to the forecaster
-playing them on hand-made masks."""
+"""convrnn/floor.py and floor_play.py: hits played on the floor plane, from two objects by
+hand to the forecaster playing them on hand-made masks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.extrapolate import paint_shifted
-from convrnn_video.convrnn.floor import Camera, Floor, depth_scale, play_on_floor, shape_of
+from convrnn_video.convrnn.floor import Camera, Floor, depth_scale, shape_of
+from convrnn_video.convrnn.floor_play import play_on_floor
 from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
 
 SIZE = (160, 240)

@@ -11,7 +11,8 @@ import pytest
 import torch
 import zarr
 from convrnn_video.convrnn.extrapolate import paint_shifted
-from convrnn_video.convrnn.floor import Floor, rule
+from convrnn_video.convrnn.floor import Floor
+from convrnn_video.convrnn.floor_play import rule
 from convrnn_video.convrnn.objects import background_memory, floor_pixels, objects_moved
 
 H, W, T_IN, T_OUT, SIDE, STEP = 20, 40, 4, 3, 5, 3  # a 5-px square moving 3 px a frame

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
-from convrnn_video.convrnn.floor import Floor, depth_scale, play_on_floor
+from convrnn_video.convrnn.floor import Floor, depth_scale
+from convrnn_video.convrnn.floor_play import play_on_floor
 from convrnn_video.convrnn.track_features import mask_stats, mirrored
 from convrnn_video.convrnn.tracks import read_before, read_fresh, read_velocity, tracks_of
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
