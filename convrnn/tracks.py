@@ -76,8 +76,12 @@ def object_tracks(masks: Tensor, cfg: ModelConfig) -> Tracks:
 def tracks_and_mirror(masks: Tensor, cfg: ModelConfig) -> tuple[Tracks, Tracks]:
     """`object_tracks` of class ids (B, T, H, W) and of their mirror image (flipped left-right),
     the mirror's from the same statistics (`mirrored`): what `forecast` reads."""
-    h, w = masks.shape[-2:]
-    stats = mask_stats(masks, cfg)
+    return both_tracks(mask_stats(masks, cfg), *masks.shape[-2:], cfg)
+
+
+def both_tracks(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> tuple[Tracks, Tracks]:
+    """`tracks_and_mirror` from the statistics of masks of h x w pixels (`mask_stats`), for a
+    caller that needs them too."""
     return tracks_of(stats, h, w, cfg), tracks_of(mirrored(stats, w), h, w, cfg)
 
 

@@ -28,8 +28,8 @@ from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Floor, depth_scale
 from convrnn_video.convrnn.floor_play import play_on_floor
-from convrnn_video.convrnn.track_features import mask_stats, mirrored
-from convrnn_video.convrnn.tracks import read_before, read_fresh, read_velocity, tracks_of
+from convrnn_video.convrnn.track_features import mask_stats
+from convrnn_video.convrnn.tracks import both_tracks, read_before, read_fresh, read_velocity
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
@@ -116,8 +116,7 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         # the masks' statistics once, for the tracks (as `object_tracks` reads them) and the
         # sizes (count: (B, T_in, K))
         stats = mask_stats(chunk[:, :fi].long(), cfg)
-        tracks = tracks_of(stats, h, w, cfg)
-        flipped = tracks_of(mirrored(stats, w), h, w, cfg)
+        tracks, flipped = both_tracks(stats, h, w, cfg)
         with torch.no_grad():  # the paths `forecast` plays: the mean of the video's and mirror's
             shift = model.free_paths(tracks, flipped, h, w).float().cpu()  # (B, K, T_out, 2)
         velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
