@@ -67,8 +67,8 @@ def play_on_floor(
     input frames (B, K, 2)): given, the objects in a hit during the last step start from the
     velocity the hit left them (`_replayed`). `fresh` (B, K): the objects first seen in the
     last input frame (no step read); given, those the net heads at an object at rest are
-    aimed at it and played by the floor (`_aimed`).
-    Float64 inside, returned in the input's dtype."""
+    aimed at it and played by the floor (`_aimed`). Float64 inside, returned in the input's
+    dtype."""
     b, k, steps = shift.shape[:3]
     if k < 2 or steps == 0:
         return shift
