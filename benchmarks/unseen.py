@@ -43,7 +43,10 @@ def write_videos(data: Path, first: int, videos: int, seed: int) -> float:
 
     start = time.perf_counter()
     split = data / "val"
-    split.mkdir(parents=True, exist_ok=True)
+    try:
+        split.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # --cache is a file, or not writable
+        sys.exit(f"error: cannot make {split}: {e.strerror}")
     wanted = {f"video_{i}" for i in range(first, first + videos)}
     other = sorted(f.name for f in split.iterdir() if f.name not in wanted)
     if other:
@@ -57,7 +60,7 @@ def write_videos(data: Path, first: int, videos: int, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def ingested(data: Path, shards: Path, first: int, videos: int, workers: int) -> Path:
+def ingest_once(data: Path, shards: Path, first: int, videos: int, workers: int) -> None:
     """`ingest` of data into shards, unless the shards already hold exactly these ids."""
     from convrnn_video.ingest.pack import IngestConfig, run_ingest
 
@@ -66,10 +69,35 @@ def ingested(data: Path, shards: Path, first: int, videos: int, workers: int) ->
         split = json.loads(manifest.read_text())["splits"].get("val", {})
         ids = [(s["first_id"], s["last_id"]) for s in split.get("shards", [])]
         if split.get("videos") == videos and ids and ids[0][0] == first:
-            return shards  # the ids run on from first (`write_videos` holds no other)
+            return  # the ids run on from first (`write_videos` holds no other)
     run_ingest(IngestConfig(data_root=data, out=shards, workers=workers, overwrite=True,
                             progress=False))  # fmt: skip
-    return shards
+
+
+def course_path(args, data: Path) -> tuple[dict, float]:
+    """`ingest`, `predict` and `evaluate` of the videos under `data` into args.cache ->
+    (evaluate's report, the seconds `predict` took). A missing or broken checkpoint (any
+    pipeline error) ends the script in one `error:` line."""
+    from convrnn_video.infer.config import EvaluateConfig, PredictConfig
+    from convrnn_video.infer.evaluate import run_evaluate
+    from convrnn_video.infer.predict import run_predict
+
+    from convrnn_video import PipelineError
+
+    shards = args.cache / "shards"
+    store, out = args.cache / "preds.zarr", args.cache / "report.json"
+    try:
+        ingest_once(data, shards, args.first, args.videos, args.workers)
+        t = time.perf_counter()
+        run_predict(PredictConfig(shards=str(shards), out=str(store), ckpt=args.ckpt,
+                                  segmenter=args.segmenter, split="val",
+                                  precision=args.precision, overwrite=True,
+                                  progress=False))  # fmt: skip
+        seconds = time.perf_counter() - t
+        return run_evaluate(EvaluateConfig(preds=str(store), shards=str(shards), out=str(out),
+                                           overwrite=True, progress=False)), seconds  # fmt: skip
+    except PipelineError as e:
+        sys.exit(f"error: {e}")
 
 
 def main() -> None:
@@ -86,22 +114,10 @@ def main() -> None:
     if args.first < 1000 or args.first + args.videos > 2000 or args.videos < 1:
         ap.error("the videos must be val ids: 1000 <= first and first + videos <= 2000")
 
-    from convrnn_video.infer.config import EvaluateConfig, PredictConfig
-    from convrnn_video.infer.evaluate import run_evaluate
-    from convrnn_video.infer.predict import run_predict
-
     wall = time.time()
-    data, shards = args.cache / "data", args.cache / "shards"
+    data = args.cache / "data"
     write_seconds = write_videos(data, args.first, args.videos, args.seed)
-    ingested(data, shards, args.first, args.videos, args.workers)
-    store, out = args.cache / "preds.zarr", args.cache / "report.json"
-    t = time.perf_counter()
-    run_predict(PredictConfig(shards=str(shards), out=str(store), ckpt=args.ckpt,
-                              segmenter=args.segmenter, split="val", precision=args.precision,
-                              overwrite=True, progress=False))  # fmt: skip
-    predict_seconds = time.perf_counter() - t
-    report = run_evaluate(EvaluateConfig(preds=str(store), shards=str(shards), out=str(out),
-                                         overwrite=True, progress=False))  # fmt: skip
+    report, predict_seconds = course_path(args, data)
     jac = report["jaccard"]
     last = {row: round(jac[row]["last"], 4) for row in
             ("model", "copy_last_input", "extrapolate_objects", "segmenter_on_true")}  # fmt: skip
