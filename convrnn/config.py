@@ -90,6 +90,9 @@ class ModelConfig:
     # tracks: the floor stage's constants (convrnn/floor.py `Floor`; `fit-contacts` sets them
     # where the floor stage scores higher): hits played on the floor plane instead; () none
     track_floor: tuple[float, ...] = ()
+    # tracks: the hidden width of the learned state reader that corrects the floor stage's
+    # short tracks (convrnn/state_reader.py, fitted by `fit-reader`); 0: none
+    track_reader: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -210,6 +213,10 @@ class ModelConfig:
         if len(self.track_floor) not in (0, FLOOR_CONSTANTS):
             out.append(f"track_floor holds {FLOOR_CONSTANTS} constants or none, got "
                        f"{len(self.track_floor)}")  # fmt: skip
+        if self.track_reader < 0:
+            out.append(f"track_reader must be >= 0, got {self.track_reader}")
+        if self.track_reader and not self.track_floor:
+            out.append("track_reader corrects the floor stage's state: it needs track_floor")
         if self.track_neighbours < 0:
             out.append(f"track_neighbours must be >= 0, got {self.track_neighbours}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):

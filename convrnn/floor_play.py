@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from .floor import Camera, Floor, Slowing, friction, slide
+from .state_reader import StageState, StateReader, features, short_tracks
 
 # how this stage plays hits, recorded in a prediction store so that a resume never mixes rules
 RULE = "floor; hits inside the last input step replayed, not those inside the step before"
@@ -54,6 +55,7 @@ def play_on_floor(
     f: Floor,
     before: tuple[Tensor, Tensor] | None = None,
     fresh: Tensor | None = None,
+    reader: StateReader | None = None,
 ) -> Tensor:
     """Displacements (B, K, T, 2) px as (x, y) of B videos' K object slots (the forecaster's),
     with the objects that a hit reaches (with `all_on_floor`, every object but a new one not
@@ -67,30 +69,61 @@ def play_on_floor(
     input frames (B, K, 2)): given, the objects in a hit during the last step start from the
     velocity the hit left them (`_replayed`). `fresh` (B, K): the objects first seen in the
     last input frame (no step read); given, those the net heads at an object at rest are
-    aimed at it and played by the floor (`_aimed`). Float64 inside, returned in the input's
-    dtype."""
+    aimed at it and played by the floor (`_aimed`). `reader`: given, the objects with a short
+    track (`convrnn.state_reader.short_tracks`) start from its corrected velocity, and are
+    played by the floor, new or not (it needs `before`). Float64 inside, returned in the
+    input's dtype."""
     b, k, steps = shift.shape[:3]
     if k < 2 or steps == 0:
         return shift
-    f64 = torch.float64
     cam = Camera(f, *size)
-    centre = torch.where(present[..., None], centre.to(f64), cam.cx)  # absent slots: no NaN
-    into = velocity.to(f64)
     slowed = friction(classes, f)
-    start, vel = _state(centre, into, cam, slowed)  # (B, K, 2) each, at the last frame
-    if before is not None:
-        vel = _replayed(vel, centre - into, before, cam, slowed, f)
     fresh = torch.zeros_like(present) if fresh is None else fresh & present
-    aimed = torch.zeros_like(present)
-    if f.aim_cone > 0:
-        heading = cam.to_floor(centre + shift[:, :, 0].to(f64)) - start  # the net's first step
-        vel, aimed = _aimed(vel, start, heading, fresh, present, f)
-    out, _, hit = slide(start, vel, present, steps, slowed, f)
+    state = read_state(shift, velocity, centre, present, (cam, slowed, f), before, fresh)
+    vel, aimed = state.velocity, state.aimed
+    if reader is not None:
+        short = short_tracks(state, present)
+        p = next(reader.parameters())
+        fix = reader(features(state, present, classes, cam).to(p.device, p.dtype))
+        vel = torch.where(short[..., None], vel + fix.to(vel.device, vel.dtype), vel)
+        aimed = aimed | (short & fresh)  # a new object the reader starts is the floor's
+    out, _, hit = slide(state.start, vel, present, steps, slowed, f)
     hit = hit | aimed  # an aimed object's path is the floor's, hit or not
     if f.all_on_floor:  # and so is every other one's but a new object's not aimed
         hit = hit | (present & ~fresh)
-    played = cam.to_image(out) - cam.to_image(start)[:, :, None]  # (B, K, T, 2)
+    played = cam.to_image(out) - cam.to_image(state.start)[:, :, None]  # (B, K, T, 2)
     return torch.where(hit[..., None, None], played.to(shift.dtype), shift)
+
+
+def read_state(
+    shift: Tensor,
+    velocity: Tensor,
+    centre: Tensor,
+    present: Tensor,
+    stage: tuple[Camera, Slowing, Floor],
+    before: tuple[Tensor, Tensor] | None,
+    fresh: Tensor,
+) -> StageState:
+    """What the stage reads of each object before it slides them (`play_on_floor`'s
+    arguments; `stage`: its camera, friction and constants): positions, the velocity read, it
+    after a replayed hit, it after new objects are aimed, and what `StateReader` reads."""
+    cam, slowed, f = stage
+    f64 = torch.float64
+    centre = torch.where(present[..., None], centre.to(f64), cam.cx)  # absent slots: no NaN
+    into = velocity.to(f64)
+    start, read = _state(centre, into, cam, slowed)  # (B, K, 2) each, at the last frame
+    if before is None:  # no steps before: nothing replayed, every track taken as long
+        b, k = present.shape
+        before = (torch.zeros(b, k, 2, 2, dtype=f64), torch.ones(b, k, 2, dtype=torch.bool))
+        replayed = read
+    else:
+        replayed = _replayed(read, centre - into, before, cam, slowed, f)
+    vel, aimed = replayed, torch.zeros_like(present)
+    heading = cam.to_floor(centre + shift[:, :, 0].to(f64)) - start  # the net's first step
+    if f.aim_cone > 0:
+        vel, aimed = _aimed(replayed, start, heading, fresh, present, f)
+    steps, seen = before
+    return StageState(start, read, replayed, vel, heading, fresh, aimed, seen, centre - into, steps)
 
 
 def _state(at: Tensor, step: Tensor, cam: Camera, slowed: Slowing) -> tuple[Tensor, Tensor]:

@@ -42,6 +42,7 @@ from .extrapolate import DECAY, class_centroids, paint_shifted
 from .floor import Floor, depth_scale
 from .floor_play import play_on_floor
 from .objects import objects_moved
+from .state_reader import StateReader
 from .track_features import (
     MaskStats,
     feature_count,
@@ -184,6 +185,8 @@ class TrackForecaster(nn.Module):
         )  # fmt: skip
         nn.init.zeros_(self.net[-1].weight)  # a new model is the extrapolation guess
         nn.init.zeros_(self.net[-1].bias)
+        # the learned correction of short tracks' floor state (`fit-reader`), None without
+        self.reader = StateReader(cfg.track_reader) if cfg.track_reader else None
 
     def displacements(self, tracks: Tracks, height: int, width: int) -> Tensor:
         """Predicted displacement (..., T_out, 2) px as (x, y) of objects (..., F): the
@@ -191,12 +194,14 @@ class TrackForecaster(nn.Module):
         step = self.net(tracks.features).unflatten(-1, (self.cfg.frames_out, 2))
         return tracks.guess + step * (unit_px(height, width) / 5.0)
 
-    def free_paths(self, tracks: Tracks, flipped: Tracks, height: int, width: int) -> Tensor:
+    def free_paths(self, tracks: Tracks, flipped: Tracks | None, height: int, width: int) -> Tensor:
         """Displacements (B, K, T_out, 2) px as (x, y) of `tracks`' objects, the mean of the
         net's answer for the video and for its mirror image (`flipped`: the Tracks of the same
         masks flipped left-right, mirrored back here). The net was trained on both; the mean of
         its two answers forecast frame 22 better by 0.001-0.005 with hits (true input masks,
-        200 unseen and 100 val generated videos; docs/benchmarks.md)."""
+        200 unseen and 100 val generated videos; docs/benchmarks.md). None: the net's own."""
+        if flipped is None:
+            return self.displacements(tracks, height, width)
         mirror = self.displacements(flipped, height, width)
         mirror = torch.stack([-mirror[..., 0], mirror[..., 1]], -1)
         return (self.displacements(tracks, height, width) + mirror) / 2
@@ -232,25 +237,33 @@ class TrackForecaster(nn.Module):
         `moved` moves each object of `tracks` by (with `flipped`, the Tracks of the mirror
         image, the mean of both answers: `free_paths`); with `track_contacts`, played out with
         the hits between each video's objects (`convrnn.contacts`), or with `track_floor` on
-        the floor (`convrnn.floor_play`)."""
-        if flipped is None:
-            shift = self.displacements(tracks, height, width)
-        else:
-            shift = self.free_paths(tracks, flipped, height, width)
-        shift = shift.float().cpu()  # (B, K, T_out, 2) xy
+        the floor (`convrnn.floor_play`, its short tracks corrected by the `reader` where the
+        checkpoint has one)."""
         if self.cfg.track_floor:
-            present = tracks.present.cpu()
-            classes = torch.arange(present.shape[1]).expand_as(present)  # slot k: class k
-            floor = Floor(*self.cfg.track_floor)
-            velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
-            steps, whole = read_before(tracks, self.cfg, height, width)
-            fresh = read_fresh(tracks, self.cfg).cpu()
-            shift = play_on_floor(shift, velocity, centre, present, classes, (height, width), floor,
-                                  (steps.cpu(), whole.cpu()), fresh)  # fmt: skip
+            shift = play_on_floor(*self.floor_inputs(tracks, height, width, flipped), self.reader)
         elif self.cfg.track_contacts:
+            shift = self.free_paths(tracks, flipped, height, width).float().cpu()
             contacts = Contacts(*self.cfg.track_contacts)
             shift = with_contacts(shift, tracks.centre.cpu(), tracks.present.cpu(), contacts)
+        else:
+            shift = self.free_paths(tracks, flipped, height, width).float().cpu()
         return shift.flip(-1).round().long()
+
+    def floor_inputs(
+        self, tracks: Tracks, height: int, width: int, flipped: Tracks | None = None
+    ) -> tuple:
+        """The arguments of `convrnn.floor_play.play_on_floor` for `tracks`, all on the CPU
+        (the net's paths, what is read of each object, the floor's constants), but the reader:
+        what `shifts` plays and `train/reader.py` learns from."""
+        shift = self.free_paths(tracks, flipped, height, width).float().cpu()
+        present = tracks.present.cpu()
+        classes = torch.arange(present.shape[1]).expand_as(present)  # slot k: class k
+        floor = Floor(*self.cfg.track_floor)
+        velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
+        steps, whole = read_before(tracks, self.cfg, height, width)
+        fresh = read_fresh(tracks, self.cfg).cpu()
+        before = (steps.cpu(), whole.cpu())
+        return shift, velocity, centre, present, classes, (height, width), floor, before, fresh
 
     @torch.no_grad()
     def moved(self, tracks: Tracks, last: Tensor, shift: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""The `fit-contacts` command: a track forecaster's hits, fitted on labelled videos."""
+"""The `fit-contacts` and `fit-reader` commands: a track forecaster's hits and state reader."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from convrnn_video.cli_app import SHARDS, app, say, user_errors
 
 # The stage's config dataclass is torch-free: the options take their defaults from it.
 from convrnn_video.train.contacts_config import ContactsConfig
+from convrnn_video.train.reader_config import ReaderConfig
 
 # --- fit-contacts --------------------------------------------------------------------------
 
@@ -77,3 +78,48 @@ def fit_contacts(
         best = floor["check_frame22"]
     if check and best <= check["frame22_without"]:
         say(f"the contacts do not help on {check['split']}: keep predicting with {model}")
+
+
+# --- fit-reader ----------------------------------------------------------------------------
+
+
+@app.command("fit-reader")
+def fit_reader(
+    model: str = typer.Option(
+        ..., "--model", help="Track forecaster checkpoint with the floor stage (fit-contacts)."
+    ),
+    out: str = typer.Option(..., "--out", help="The new checkpoint (never overwritten)."),
+    videos: int = typer.Option(ReaderConfig.videos, help="The generator's scenes to learn from."),
+    first_id: int = typer.Option(ReaderConfig.first_id, help="The first scene's id."),
+    seed: int = typer.Option(ReaderConfig.seed, help="The generator's seed and the fit's."),
+    steps: int = typer.Option(ReaderConfig.steps, help="Training steps of 512 objects."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Fit the state reader of a track forecaster on the generator's scenes (~2 min).
+
+    The floor stage reads a new or just-uncovered object's velocity badly; the reader learns a
+    correction from scenes whose true motion the generator knows. Writes the forecaster with
+    the reader as a new checkpoint; predict, submit and evaluate with it use it. Fitted on
+    generated scenes: check it on your own labelled videos (`evaluate`) before you trust it.
+    """
+    import json
+
+    from convrnn_video.runtime.errors import RunError
+    from convrnn_video.train.errors import TrainError
+
+    with user_errors(TrainError, RunError, rerun="rerun the same command"):
+        from convrnn_video.train.reader import run_fit_reader
+
+        cfg = ReaderConfig(model=model, out=out, videos=videos, first_id=first_id, seed=seed,
+                           steps=steps)  # fmt: skip
+        r = run_fit_reader(cfg)
+    if as_json:
+        typer.echo(json.dumps(r))
+        return
+    if not r["fitted"]:
+        say(f"{model} has no floor stage (fit-contacts kept the discs): the reader "
+            "corrects the floor's state, nothing to fit; wrote it unchanged")  # fmt: skip
+    else:
+        say(f"read {r['objects']} objects of {r['videos']} generated scenes; "
+            f"fitted {r['steps']} steps")  # fmt: skip
+    say(f"wrote {r['out']} in {r['seconds']:.0f} s")

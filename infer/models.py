@@ -59,7 +59,8 @@ def hit_rule(model_cfg: Any, tracks: torch.nn.Module | None) -> str | None:
     cfg = tracks.cfg if tracks is not None else model_cfg
     if cfg.forecast != "tracks" or not cfg.track_floor:
         return None
-    return rule(Floor(*cfg.track_floor))
+    reader = "; short tracks corrected by a state reader" if cfg.track_reader else ""
+    return rule(Floor(*cfg.track_floor)) + reader
 
 
 def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool, mirror: bool):

@@ -37,6 +37,7 @@ ADDED = [  # (the command starts with these words, arguments added after it)
                  "2", "--batch-size", "2", "--seg-preset", "tiny", "--seg-steps", "2",
                  "--tracks-steps", "2")),
     (("fit-contacts",), ("--tune-steps", "2")),  # 10,000 steps of fine-tune
+    (("fit-reader",), ("--videos", "4", "--steps", "2")),  # 4,000 scenes, 4,000 steps
     (("train", "--task", "segment"), ("--preset", "tiny")),  # the default is `small`
     (("train", "--task", "masks"), ("--preset", "tiny-masks")),  # `compact-masks-extrapolate`
     (("train", "runs/frames"), ("--preset", "tiny")),  # `compact-motion`
@@ -99,6 +100,7 @@ MASK_PATH_WRITES = [
     ("label", ["labels/unlabeled.zarr"]),
     ("train", ["runs/tracks/best.pt", "runs/tracks/last.pt", "runs/tracks/val.csv"]),
     ("fit-contacts", ["runs/tracks/contacts.pt"]),
+    ("fit-reader", ["runs/tracks/reader.pt"]),
     ("predict", ["val-masks.zarr"]),
     ("evaluate", ["report.json", "report.png"]),
     ("predict", ["hidden-masks.zarr"]),

@@ -1,0 +1,91 @@
+"""convrnn/state_reader.py and train/reader.py: the learned correction of the floor stage's
+short tracks, from a reader by hand to `fit-reader` on generated scenes and a prediction."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from convrnn_video.convrnn import get_preset
+from convrnn_video.convrnn.floor import Floor
+from convrnn_video.convrnn.state_reader import FEATURES, StateReader, mirrored
+from convrnn_video.ingest.synth.writer import make_video
+from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.reader_config import ReaderConfig
+
+from tests.infer_helpers import run_cli, tiny_segmenter
+
+
+def floor_forecaster(tmp_path: Path) -> Path:
+    """An untrained track forecaster with the floor stage, saved."""
+    cfg = dataclasses.replace(get_preset("tracks"), track_floor=Floor().as_tuple())
+    return save_untrained(tmp_path / "floor.pt", cfg)
+
+
+def test_the_reader_is_left_right_symmetric_and_starts_at_zero() -> None:
+    torch.manual_seed(0)
+    reader = StateReader(16)
+    x = torch.randn(5, FEATURES)
+    assert torch.equal(reader(x), torch.zeros(5, 2))  # a new reader changes nothing
+    torch.nn.init.normal_(reader.net[-1].weight)
+    fix, back = reader(x), reader(mirrored(x))
+    assert fix.abs().max() > 0
+    torch.testing.assert_close(back, fix * torch.tensor([-1.0, 1.0]))
+
+
+def test_a_reader_needs_the_floor_stage() -> None:
+    with pytest.raises(ValueError, match="track_reader corrects the floor stage's state"):
+        dataclasses.replace(get_preset("tracks"), track_reader=8)
+    cfg = dataclasses.replace(get_preset("tracks"), track_floor=Floor().as_tuple(), track_reader=8)
+    assert cfg.track_reader == 8
+
+
+def test_reader_config_reports_bad_options() -> None:
+    with pytest.raises(TrainError, match="--videos must be at least 1.*--steps must be"):
+        ReaderConfig(model="m.pt", out="o.pt", videos=0, steps=0)
+
+
+@pytest.mark.slow
+def test_fit_reader_writes_a_forecaster_whose_reader_moves_new_objects(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    model = floor_forecaster(tmp_path)
+    out = tmp_path / "reader.pt"
+    args = ("fit-reader", "--model", str(model), "--out", str(out))
+    proc = run_cli(*args, "--videos", "30", "--steps", "200", "--first-id", "5000")
+    assert "generated scenes" in proc.stdout and "wrote" in proc.stdout, proc.stdout
+    forecaster, cfg, payload = load_model(out, task="tracks")
+    assert cfg.track_reader == 64 and payload["reader_fit"]["objects"] > 30
+    old = load_checkpoint(model)["model"]
+    assert all(torch.equal(old[k], v) for k, v in payload["model"].items() if k in old)
+    assert any(k.startswith("reader.") for k in payload["model"])
+    # on generated videos the fitted reader moves some object another way than without it
+    plain = load_model(model, task="tracks")[0].eval()
+    masks = torch.from_numpy(np.stack([make_video(0, v)[1] for v in range(1000, 1012)])).long()
+    with_reader, shift = forecaster.eval().forecast(masks)
+    without, plain_shift = plain.forecast(masks)
+    assert not torch.equal(shift, plain_shift)
+    assert with_reader.shape == without.shape == (12, 11, 160, 240)
+    # the new checkpoint predicts through the CLI
+    segmenter = tiny_segmenter(tmp_path / "seg.pt")
+    proc = run_cli("predict", "--shards", str(shard_root), "--ckpt", str(out), "--segmenter",
+                   str(segmenter), "--split", "val", "--out", str(tmp_path / "p.zarr"),
+                   "--no-progress")  # fmt: skip
+    assert "predicted 4 of 4 val videos" in proc.stdout + proc.stderr, proc.stdout
+    # never over an existing file; a forecaster without the floor is refused; one error line
+    again = run_cli(*args, "--videos", "2", check=False)
+    assert again.returncode == 1 and again.stderr.strip().startswith("error:"), again.stderr
+    assert "exists" in again.stderr and "Traceback" not in again.stderr
+    # a forecaster without the floor stage is written unchanged, and says so
+    bare = save_untrained(tmp_path / "bare.pt", get_preset("tracks"))
+    kept = run_cli("fit-reader", "--model", str(bare), "--out", str(tmp_path / "b.pt"))
+    assert "no floor stage" in kept.stdout and "unchanged" in kept.stdout, kept.stdout
+    same, cfg, payload = load_model(tmp_path / "b.pt", task="tracks")
+    assert cfg.track_reader == 0 and payload["reader_fit"]["fitted"] is False
+    assert all(
+        torch.equal(v, same.state_dict()[k]) for k, v in load_checkpoint(bare)["model"].items()
+    )

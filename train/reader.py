@@ -1,0 +1,127 @@
+"""`python cli.py fit-reader`: fit a track forecaster's state reader on the generator's scenes.
+
+The floor stage reads each object's velocity off the input masks; for objects with a short
+track (new in the last two input frames, or just out from behind another) that read is a
+third of their speed off (`convrnn/state_reader.py`). The generator (`ingest/synth`) knows
+where every object really goes: this draws `videos` of its scenes (ids from `first_id`), slides them
+through the input frames and renders those masks only, has the
+forecaster read them as it would at prediction, and fits `StateReader` to each object's true
+velocity there (before any hit after it), less the velocity the stage would slide it at. Every
+object seen in the last input frame is a sample (and its mirror image); only the short tracks
+take the correction at prediction. The new checkpoint is the forecaster with the reader.
+
+The reader is the generator's: on real videos the scenes differ (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from convrnn_video.convrnn.floor import Camera, friction
+from convrnn_video.convrnn.floor_play import read_state
+from convrnn_video.convrnn.state_reader import StateReader, features, mirrored
+from convrnn_video.convrnn.tracks import tracks_and_mirror
+from convrnn_video.ingest.synth.config import FRAMES
+from convrnn_video.ingest.synth.render import render
+from convrnn_video.ingest.synth.scene import CAM_HEIGHT
+from convrnn_video.ingest.synth.sliding import Sliding, slide, start
+from convrnn_video.ingest.synth.writer import video_rng
+from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
+from convrnn_video.train.errors import TrainError
+from convrnn_video.train.reader_config import ReaderConfig
+
+BATCH = 10  # videos read at once
+STEP_BATCH = 512  # samples a training step
+HUBER = 0.01  # camera heights a frame: errors above count linearly (a few are large)
+
+
+def scene_samples(model, seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, FEATURES), targets (N, 2)) of the objects seen in the last input frame of
+    the generator's scenes `ids`: the target is the generator's velocity of the object there,
+    in camera heights a frame, less the velocity the stage would slide it at."""
+    cfg = model.cfg
+    fi = cfg.frames_in
+    xs, ys = [], []
+    for first in range(ids.start, ids.stop, BATCH):
+        scenes = [at_last_input(seed, v, fi) for v in range(first, min(first + BATCH, ids.stop))]
+        masks = np.stack([render(s.scene(), fi)[1] for s in scenes])
+        seen = torch.from_numpy(masks).long()
+        with torch.no_grad():
+            tracks, flipped = tracks_and_mirror(seen, cfg)
+            args = model.floor_inputs(tracks, *seen.shape[-2:], flipped)
+            shift, velocity, centre, present, classes, size, floor, before, fresh = args
+            cam = Camera(floor, *size)
+            stage = (cam, friction(classes, floor), floor)
+            state = read_state(shift, velocity, centre, present, stage, before, fresh & present)
+            feats = features(state, present, classes, cam)
+        for b, scene in enumerate(scenes):
+            truth = scene.vel / CAM_HEIGHT  # (N, 2) the velocity it slides on at
+            for j, k in enumerate(scene.scene().ids.tolist()):
+                if scene.enter_at[j] < fi and present[b, k]:
+                    xs.append(feats[b, k].numpy())
+                    ys.append(truth[j] - state.velocity[b, k].numpy())
+    return np.array(xs).reshape(-1, feats.shape[-1]), np.array(ys).reshape(-1, 2)
+
+
+def at_last_input(seed: int, video_id: int, frames_in: int) -> Sliding:
+    """The generator's scene of `video_id` slid through its input frames: its state there,
+    velocities included (the one the generator slides each object on at before any hit)."""
+    rng = video_rng(seed, video_id)
+    state = start(rng, FRAMES)
+    slide(state, rng, 0, frames_in)
+    return state
+
+
+def fit(x: np.ndarray, y: np.ndarray, cfg: ReaderConfig) -> StateReader:
+    """A StateReader fitted to samples and their mirror images (Huber loss, AdamW)."""
+    torch.manual_seed(cfg.seed)
+    x_t = torch.tensor(x, dtype=torch.float32)
+    y_t = torch.tensor(y, dtype=torch.float32)
+    x_t = torch.cat([x_t, mirrored(x_t)])
+    y_t = torch.cat([y_t, y_t * torch.tensor([-1.0, 1.0])])
+    reader = StateReader(cfg.hidden)
+    reader.mean.copy_(x_t.mean(0))
+    reader.scale.copy_(x_t.std(0).clamp(min=1e-3))
+    opt = torch.optim.AdamW(reader.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.steps):
+        pick = torch.randint(0, len(x_t), (STEP_BATCH,))
+        loss = torch.nn.functional.huber_loss(reader.one_way(x_t[pick]), y_t[pick], delta=HUBER)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return reader.eval()
+
+
+def run_fit_reader(cfg: ReaderConfig) -> dict[str, Any]:
+    """Draw, read, fit and write (cfg.out, never over an existing file) -> the report. A
+    forecaster without the floor stage (`fit-contacts` kept the discs) is written unchanged,
+    so the README's recipe runs on either; the report says `fitted` False."""
+    started = time.time()
+    out = Path(cfg.out)
+    if out.exists():
+        raise TrainError(f"{out} exists; give another --out (nothing is overwritten)")
+    model, model_cfg, payload = load_model(cfg.model, task="tracks")
+    fitted = bool(model_cfg.track_floor)
+    report: dict[str, Any] = {"model": str(cfg.model), "videos": cfg.videos,
+                              "first_id": cfg.first_id, "fitted": fitted}  # fmt: skip
+    if not model_cfg.track_floor:  # the disc stage plays the hits: nothing to correct
+        save_checkpoint(out, {**payload, "reader_fit": report})
+        return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
+    model = model.cpu().eval()
+    x, y = scene_samples(model, cfg.seed, range(cfg.first_id, cfg.first_id + cfg.videos))
+    if len(x) < 2:
+        raise TrainError(f"{cfg.videos} scenes hold {len(x)} object(s) to learn from")
+    reader = fit(x, y, cfg)
+    weights = {
+        k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("reader.")
+    }
+    weights.update({f"reader.{k}": v.detach().cpu() for k, v in reader.state_dict().items()})
+    model_config = {**payload["model_config"], "track_reader": cfg.hidden}
+    report.update(objects=len(x), steps=cfg.steps, hidden=cfg.hidden)
+    save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
+                          "reader_fit": report})  # fmt: skip
+    return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}

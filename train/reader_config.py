@@ -1,0 +1,44 @@
+"""ReaderConfig: every option of `python cli.py fit-reader`, with defaults, checked once.
+
+Torch-free, so the CLI takes its option defaults from here without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convrnn_video.train.errors import TrainError
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Every option of `python cli.py fit-reader` (train/reader.py), checked once."""
+
+    model: str  # a track forecaster checkpoint with the floor stage (`fit-contacts`)
+    out: str  # the new checkpoint: the forecaster with the fitted reader
+    # the generator's scenes drawn: 4,000 hold about 24,000 objects, and drawing, reading and
+    # fitting them took 119 s on 2 AMD EPYC cores (docs/benchmarks.md, "A state reader")
+    videos: int = 4000
+    # the first scene id: far from the ids `synth` numbers a dataset with, so the reader
+    # never learns from the videos it is scored on
+    first_id: int = 1_000_000
+    seed: int = 0  # the generator's seed (as `synth --seed`) and the fit's batches
+    hidden: int = 64  # the reader's hidden width
+    steps: int = 4000  # AdamW steps of 512 samples
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.videos < 1:
+            problems.append(f"--videos must be at least 1, got {self.videos}")
+        if self.first_id < 0:
+            problems.append(f"--first-id must be 0 or more, got {self.first_id}")
+        if self.hidden < 1:
+            problems.append(f"--hidden must be at least 1, got {self.hidden}")
+        if self.steps < 1:
+            problems.append(f"--steps must be at least 1, got {self.steps}")
+        if not self.lr > 0:
+            problems.append(f"--lr must be above 0, got {self.lr}")
+        if problems:
+            raise TrainError("; ".join(problems))
