@@ -15,7 +15,9 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
     7b. 7 with the hits between its objects played out, the forecaster fine-tuned through them
        (`fit-contacts` on train's true masks, up to 1,000 videos: convrnn/contacts.py,
        train/contacts_tune.py), on the floor plane where that fitted better (convrnn/floor.py)
-    Rows 7 and 7b read the input masks as `predict` makes them for a track forecaster
+    7c. 7b with the state reader of its short tracks (`fit-reader` on 4,000 generated scenes:
+       convrnn/state_reader.py; 7b unchanged where the floor stage was not kept)
+    Rows 7, 7b and 7c read the input masks as `predict` makes them for a track forecaster
     (`segment_for_tracks`: mirror-averaged, the last frame steadied; their time counts it),
     the other rows the plain ones; copying (1) and the ceiling (6) stay on the plain masks.
 
@@ -158,10 +160,11 @@ def mask_rows(models: dict, segmenter) -> dict:
         "6_segmenter_on_true_frame22": truth,
         "7_tracks_plus_pseudo": track_row("tracks"),
         "7b_tracks_with_contacts": track_row("contacts"),
+        "7c_tracks_with_reader": track_row("reader"),
     }
     # the rows of the models trained (--rows), beside the untrained 1, 1b and 6
     need = {"2": "rgb", "3": "train", "4": "pseudo", "5": "finetuned", "7": "tracks",
-            "7b": "contacts"}  # fmt: skip
+            "7b": "contacts", "7c": "reader"}  # fmt: skip
     return {k: fn for k, fn in rows.items()
             if k.split("_")[0] not in need or need[k.split("_")[0]] in models}  # fmt: skip
 
@@ -178,6 +181,17 @@ def fit_contacts_run(args, shards: Path, tracks: Path) -> dict:
                                           check_split=None))  # fmt: skip
     return {"ckpt": out, "fit": fit["fit"], "contacts": fit["contacts"], "floor": fit["floor"],
             "seconds": fit["seconds"]}  # fmt: skip
+
+
+def fit_reader_run(args, contacts: Path) -> dict:
+    """`fit-reader` (its defaults) for row 7b's forecaster -> its report and checkpoint."""
+    from convrnn_video.train.reader import run_fit_reader
+    from convrnn_video.train.reader_config import ReaderConfig
+
+    out = args.cache / "runs" / "tracks-reader.pt"
+    out.unlink(missing_ok=True)  # this script's own file, made again with its tracks row
+    fit = run_fit_reader(ReaderConfig(model=str(contacts), out=str(out)))
+    return {**fit, "ckpt": out}
 
 
 def main() -> None:
@@ -261,6 +275,7 @@ def main() -> None:
             runs[name] = plans[name]()
     if "tracks" in runs:
         runs["contacts"] = fit_contacts_run(args, shards, runs["tracks"]["ckpt"])
+        runs["reader"] = fit_reader_run(args, runs["contacts"]["ckpt"])
     models = {name: load_model(r["ckpt"], device)[0] for name, r in runs.items()}
     segmenter = load_model(seg, device, task="segment")[0]
     rows = score(mask_rows(models, segmenter), shards, segmenter, precision, device)
