@@ -19,9 +19,11 @@ A hit object leaves the forecaster's displacements for good. Since the state is 
 (hits inside the last input step replayed, new objects aimed), the floor also plays the objects
 no hit reaches better than the net's paths on generated videos (`all_on_floor`: frame 22 up
 0.010-0.014 on 300 generated val videos, docs/benchmarks.md, "Every object on the floor"), not
-on the real samples: `fit-contacts` decides. A new object not aimed keeps the net's path. Not
-differentiable in the forecaster's paths (a hit object's path is the physics'), so
-`fit-contacts` fine-tunes through the disc stage and keeps this one where it scores higher.
+on the real samples: `fit-contacts` decides. A new object not aimed keeps the net's path,
+unless a state reader (`convrnn/state_reader.py`, `fit-reader`) corrects the short tracks'
+velocities: then it too slides from the corrected one. Not differentiable in the
+forecaster's paths (a hit object's path is the physics'), so `fit-contacts` fine-tunes
+through the disc stage and keeps this one where it scores higher.
 Pure torch, no I/O (a models-floor module).
 """
 
