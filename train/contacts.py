@@ -223,9 +223,12 @@ def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
         contacts, fit, check = _tune(cfg, model, masks, held, contacts, report)
     report["contacts"] = dataclasses.asdict(contacts)
     floor = _floor(fit, check, report)
+    # a state reader learned the state of the stage as it was: a new fit drops it (`fit-reader`)
     model_config = {**payload["model_config"], "track_contacts": list(contacts.as_tuple()),
-                    "track_floor": list(floor.as_tuple()) if floor else []}  # fmt: skip
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                    "track_floor": list(floor.as_tuple()) if floor else [],
+                    "track_reader": 0}  # fmt: skip
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()
+               if not k.startswith("reader.")}  # fmt: skip
     save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
                           "contacts_fit": report})  # fmt: skip
     return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
