@@ -89,3 +89,15 @@ def test_fit_reader_writes_a_forecaster_whose_reader_moves_new_objects(
     assert all(
         torch.equal(v, same.state_dict()[k]) for k, v in load_checkpoint(bare)["model"].items()
     )
+
+
+@pytest.mark.slow
+def test_fit_contacts_drops_a_reader_it_would_change(shard_root: Path, tmp_path: Path) -> None:
+    cfg = dataclasses.replace(get_preset("tracks"), track_floor=Floor().as_tuple(), track_reader=8)
+    model = save_untrained(tmp_path / "with-reader.pt", cfg)
+    out = tmp_path / "refit.pt"
+    run_cli("fit-contacts", "--model", str(model), "--shards", str(shard_root), "--out",
+            str(out), "--tune-steps", "0", "--check-split", "")  # fmt: skip
+    forecaster, refit, payload = load_model(out, task="tracks")  # loads, disc stage or floor
+    assert refit.track_reader == 0 and forecaster.reader is None
+    assert not any(k.startswith("reader.") for k in payload["model"])
