@@ -17,7 +17,8 @@ class ReaderConfig:
     model: str  # a track forecaster checkpoint with the floor stage (`fit-contacts`)
     out: str  # the new checkpoint: the forecaster with the fitted reader
     # the generator's scenes drawn: 4,000 hold about 24,000 objects, and drawing, reading and
-    # fitting them took 119 s on 2 AMD EPYC cores (docs/benchmarks.md, "A state reader")
+    # fitting them took 119 s on 2 AMD EPYC AVX-512 BF16 cores, nothing else running
+    # (docs/benchmarks.md, "A state reader")
     videos: int = 4000
     # the first scene id: far from the ids `synth` numbers a dataset with, so the reader
     # never learns from the videos it is scored on
