@@ -163,3 +163,19 @@ class Checkpoints:
         if self.env.distributed:
             return f"torchrun --nproc_per_node={self.env.local_world_size} {cmd}"
         return f"python {cmd}"
+
+
+def free_out(out: Path | str) -> Path:
+    """`out` as a Path for a fitting command's new checkpoint; a TrainError when a file is
+    there already (a fit never overwrites)."""
+    out = Path(out)
+    if out.exists():
+        raise TrainError(f"{out} exists; give another --out (nothing is overwritten)")
+    return out
+
+
+def weights_without_reader(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A track forecaster's weights on the CPU, its state reader's (`reader.*`) left out: a
+    reader learned the stage as it was, so a command that changes the stage drops it."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()
+            if not k.startswith("reader.")}  # fmt: skip

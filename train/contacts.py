@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
 from convrnn_video.shards.reader import decode_mask, read_shard, split_shards
+from convrnn_video.train.checkpoints import free_out, weights_without_reader
 from convrnn_video.train.contacts_config import ContactsConfig
 from convrnn_video.train.contacts_tune import tune, video_windows
 from convrnn_video.train.errors import TrainError
@@ -202,9 +202,7 @@ def search(videos: list[Video], start, grid: dict[str, tuple[float, ...]] = SEAR
 def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
     """Fit, tune, check and write (cfg.out, never over an existing file) -> the report."""
     started = time.time()
-    out = Path(cfg.out)
-    if out.exists():
-        raise TrainError(f"{out} exists; give another --out (nothing is overwritten)")
+    out = free_out(cfg.out)
     model, model_cfg, payload = load_model(cfg.model, task="tracks")
     need = model_cfg.frames_in + model_cfg.frames_out
     masks = read_masks(cfg.shards, cfg.split, cfg.videos, need)
@@ -227,10 +225,8 @@ def run_fit_contacts(cfg: ContactsConfig) -> dict[str, Any]:
     model_config = {**payload["model_config"], "track_contacts": list(contacts.as_tuple()),
                     "track_floor": list(floor.as_tuple()) if floor else [],
                     "track_reader": 0}  # fmt: skip
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()
-               if not k.startswith("reader.")}  # fmt: skip
-    save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
-                          "contacts_fit": report})  # fmt: skip
+    save_checkpoint(out, {**payload, "model": weights_without_reader(model),
+                          "model_config": model_config, "contacts_fit": report})  # fmt: skip
     return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
 
 

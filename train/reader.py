@@ -16,7 +16,6 @@ The reader is the generator's: on real videos the scenes differ (docs/benchmarks
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from convrnn_video.ingest.synth.scene import CAM_HEIGHT
 from convrnn_video.ingest.synth.sliding import Sliding, slide, start
 from convrnn_video.ingest.synth.writer import video_rng
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
+from convrnn_video.train.checkpoints import free_out, weights_without_reader
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.reader_config import ReaderConfig
 
@@ -101,9 +101,7 @@ def run_fit_reader(cfg: ReaderConfig) -> dict[str, Any]:
     forecaster without the floor stage (`fit-contacts` kept the discs) is written unchanged,
     so the README's recipe runs on either; the report says `fitted` False."""
     started = time.time()
-    out = Path(cfg.out)
-    if out.exists():
-        raise TrainError(f"{out} exists; give another --out (nothing is overwritten)")
+    out = free_out(cfg.out)
     model, model_cfg, payload = load_model(cfg.model, task="tracks")
     fitted = bool(model_cfg.track_floor)
     report: dict[str, Any] = {"model": str(cfg.model), "videos": cfg.videos,
@@ -116,9 +114,7 @@ def run_fit_reader(cfg: ReaderConfig) -> dict[str, Any]:
     if len(x) < 2:
         raise TrainError(f"{cfg.videos} scenes hold {len(x)} object(s) to learn from")
     reader = fit(x, y, cfg)
-    weights = {
-        k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("reader.")
-    }
+    weights = weights_without_reader(model)
     weights.update({f"reader.{k}": v.detach().cpu() for k, v in reader.state_dict().items()})
     model_config = {**payload["model_config"], "track_reader": cfg.hidden}
     report.update(objects=len(x), steps=cfg.steps, hidden=cfg.hidden)
