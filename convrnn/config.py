@@ -93,6 +93,11 @@ class ModelConfig:
     # tracks: the hidden width of the learned state reader that corrects the floor stage's
     # short tracks (convrnn/state_reader.py, fitted by `fit-reader`); 0: none
     track_reader: int = 0
+    # tracks: the forecast frames an object first seen in the last input frame is drawn in;
+    # after them it is left out (still played: it hits others). Its heading and speed are
+    # guesses, and an object drawn where it is not costs the Jaccard more than it gains
+    # (docs/benchmarks.md, "Objects first seen in frame 11"); 0: drawn in every frame
+    track_new_frames: int = 6
 
     def __post_init__(self) -> None:
         for name in (
@@ -219,6 +224,8 @@ class ModelConfig:
             out.append("track_reader corrects the floor stage's state: it needs track_floor")
         if self.track_neighbours < 0:
             out.append(f"track_neighbours must be >= 0, got {self.track_neighbours}")
+        if self.track_new_frames < 0:
+            out.append(f"track_new_frames must be >= 0, got {self.track_new_frames}")
         if any(k % 2 == 0 for k in self.stage_kernels + self.rnn_kernels):
             out.append("stage_kernels and rnn_kernels must be odd (same padding)")
         if any(s > 1 for s in self.strides) and (self.up_kernel - 2) % 2:

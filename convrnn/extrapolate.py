@@ -119,13 +119,18 @@ def _paint(last: torch.Tensor, motion: list[Motion], steps: int, decay: float | 
 
 
 def paint_shifted(
-    last: torch.Tensor, ids: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor | None = None
+    last: torch.Tensor,
+    ids: torch.Tensor,
+    shift: torch.Tensor,
+    scale: torch.Tensor | None = None,
+    shown: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(steps, H, W) uint8: the objects `ids` (N,) of `last` (H, W) moved as wholes by `shift`
     (N, steps, 2) whole pixels as (row, column), the nearest on top; other pixels background.
     With `scale` (N, steps) in [1/2, 2), each object is also drawn that many times its size
     about its centroid: every drawn pixel is the object's pixel nearest to where it maps back
-    to (no holes when it grows); scale 1 draws exactly what `shift` alone does."""
+    to (no holes when it grows); scale 1 draws exactly what `shift` alone does. `shown` (N,
+    steps) bool: the steps each object is drawn in (what it covered shows what lies behind)."""
     h, w = last.shape
     steps = shift.shape[1]
     lookup = torch.full((max(int(last.max()), int(ids.max())) + 1,), -1, dtype=torch.long)
@@ -141,6 +146,8 @@ def paint_shifted(
     else:
         cols = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, obj, xs.double()) / count
         y, x, drawn, obj = _grown(ys, xs, obj, rows, cols, shift, scale.double())
+    if shown is not None:
+        drawn = drawn & shown[obj]  # (P, steps)
     # draw order per step by the moved centroid row: lower in the image = nearer = on top
     depth = (rows[:, None] + shift[..., 0]).argsort(dim=0, stable=True).argsort(dim=0)  # (N, steps)
     inside = drawn & (y >= 0) & (y < h) & (x >= 0) & (x < w)  # (P, steps): the rest left

@@ -270,16 +270,22 @@ class TrackForecaster(nn.Module):
         """Class ids (B, T_out, H, W) int64 on the CPU: the last input mask (B, H, W) with its
         objects (`tracks` of the input masks) moved along their displacements `shift`
         (B, K, T_out, 2) as (row, column), from `shifts`; with `track_floor`, each drawn at
-        its new depth's size too (`scales`)."""
+        its new depth's size too (`scales`); those first seen in the last input frame only in
+        the first `track_new_frames` forecast frames."""
         b, h, w = last.shape
         last = last.long().cpu()
         scale = self.scales(last, shift)
+        shown = torch.ones(shift.shape[:3], dtype=torch.bool)  # (B, K, T_out)
+        new = read_fresh(tracks, self.cfg).cpu()  # (B, K)
+        if self.cfg.track_new_frames:
+            shown[:, :, self.cfg.track_new_frames :] = ~new[..., None]
         moved = torch.zeros(b, self.cfg.frames_out, h, w, dtype=torch.long)
         for i in range(b):
             classes = tracks.present[i].nonzero().flatten().cpu()
             if len(classes):
                 grow = None if scale is None else scale[i, classes]
-                moved[i] = paint_shifted(last[i], classes, shift[i, classes], grow)
+                drawn = shown[i, classes]
+                moved[i] = paint_shifted(last[i], classes, shift[i, classes], grow, drawn)
         return moved
 
     def scales(self, last: Tensor, shift: Tensor) -> Tensor | None:

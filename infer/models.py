@@ -55,12 +55,19 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
 
 def hit_rule(model_cfg: Any, tracks: torch.nn.Module | None) -> str | None:
     """How the track forecaster that moves the objects (the model itself, or `--tracks`) plays
-    their hits, for the store's "hit_rule": the floor stage's `rule`, else None."""
+    their hits and draws them, for the store's "hit_rule": the floor stage's `rule` and its
+    reader, how long objects first seen in the last input frame are drawn; None: neither."""
     cfg = tracks.cfg if tracks is not None else model_cfg
-    if cfg.forecast != "tracks" or not cfg.track_floor:
+    if cfg.forecast != "tracks":
         return None
-    reader = "; short tracks corrected by a state reader" if cfg.track_reader else ""
-    return rule(Floor(*cfg.track_floor)) + reader
+    parts = []
+    if cfg.track_floor:
+        reader = "; short tracks corrected by a state reader" if cfg.track_reader else ""
+        parts.append(rule(Floor(*cfg.track_floor)) + reader)
+    if cfg.track_new_frames:
+        parts.append(f"objects first seen in the last input frame drawn in the first "
+                     f"{cfg.track_new_frames} forecast frames")  # fmt: skip
+    return "; ".join(parts) or None
 
 
 def _segmenter_attrs(path: str | None, device: torch.device, tracks: bool, mirror: bool):

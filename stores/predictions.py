@@ -64,7 +64,9 @@ IDENTITY = {
     "precision": None,
     "relabel_unseen": False,
     "tracks_sha256": None,  # the track forecaster that moved the objects (predict --tracks)
-    "hit_rule": None,  # how its floor stage played hits (convrnn.floor_play.RULE; None: no floor)
+    # how its floor stage played hits (convrnn.floor_play.rule) and how long it drew objects
+    # first seen in the last input frame (infer.models.hit_rule); None: no floor, all drawn
+    "hit_rule": None,
 }
 
 

@@ -142,7 +142,9 @@ def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_p
     floor_ckpt = save_untrained(tmp_path / "floor.pt",
                                 get_preset("tracks", track_floor=Floor().as_tuple()))  # fmt: skip
     floor = predict("floor.zarr", ckpt=str(floor_ckpt), segmenter=str(seg))
-    assert floor.attrs["hit_rule"] == rule(Floor()) and masks.attrs["hit_rule"] is None
+    drawn = "objects first seen in the last input frame drawn in the first 6 forecast frames"
+    assert floor.attrs["hit_rule"] == f"{rule(Floor())}; {drawn}"
+    assert masks.attrs["hit_rule"] == drawn  # no floor: how the new objects are drawn
     assert "aimed" in rule(Floor()) and "aimed" not in rule(Floor(aim_cone=0.0))
     del zarr.open_group(str(tmp_path / "floor.zarr"), mode="r+").attrs["hit_rule"]
     with pytest.raises(StoreError, match="hit_rule: store has None"):

@@ -85,6 +85,23 @@ def test_objects_first_seen_in_the_last_input_frame_are_fresh() -> None:
     assert fresh.nonzero().tolist() == [[0, 9], [1, 9]]
 
 
+def test_objects_first_seen_in_the_last_input_frame_are_drawn_only_at_first() -> None:
+    # their heading and speed are guesses: after track_new_frames forecast frames they are left
+    # out (frame 22 gained on every screened set); 0 draws them in every frame
+    cfg = get_preset("tracks", frames_in=3, frames_out=4, height=H, width=W, track_new_frames=2)
+    masks = torch.zeros(1, 3, H, W, dtype=torch.long)
+    masks[:, :, 10:14, 4:8] = 7  # seen throughout, still
+    masks[0, 2, 30:34, 40:44] = 9  # only in the last frame
+    moved, _ = TrackForecaster(cfg).forecast(masks)
+    assert [bool((moved[0, t] == 9).any()) for t in range(4)] == [True, True, False, False]
+    assert [int((moved[0, t] == 7).sum()) for t in range(4)] == [16] * 4
+    every, _ = TrackForecaster(dataclasses.replace(cfg, track_new_frames=0)).forecast(masks)
+    assert all((every[0, t] == 9).any() for t in range(4))
+    assert get_preset("tracks").track_new_frames == 6
+    with pytest.raises(ValueError, match="track_new_frames must be >= 0"):
+        get_preset("tracks", track_new_frames=-1)
+
+
 def test_features_and_targets_follow_the_objects() -> None:
     cfg = get_preset("tracks", frames_in=3, frames_out=2, height=H, width=W)
     masks = torch.zeros(1, 5, H, W, dtype=torch.long)
