@@ -15,6 +15,8 @@ from convrnn_video.convrnn.floor import Floor
 from convrnn_video.convrnn.track_windows import window_shifts
 from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
+from convrnn_video.runtime.jaccard import FrameJaccard
+from convrnn_video.train.contacts import forecast_inputs, frame22
 from convrnn_video.train.contacts_config import ContactsConfig
 from convrnn_video.train.contacts_tune import compact, video_windows
 from convrnn_video.train.errors import TrainError
@@ -130,6 +132,25 @@ def test_the_forecaster_plays_the_hits_out() -> None:
     assert torch.equal(free[0, 2], torch.zeros(8, 2, dtype=torch.long))  # unplayed: 2 stays
     assert int(played[0, 2, -1, 1]) > 0  # played: 2 is struck and moves right
     assert int(played[0, 1, -1, 1]) < int(free[0, 1, -1, 1])  # and 1 stops short
+
+
+def test_the_fit_scores_frame_22_as_the_forecaster_draws_it() -> None:
+    # an object first seen in the last input frame, still there at frame 22: the forecaster
+    # leaves it out after track_new_frames, and the fit's score must too
+    h, w = 40, 60
+    masks = torch.zeros(2, 7, h, w, dtype=torch.uint8)
+    masks[:, :, 10:14, 4:8] = 7  # still throughout
+    masks[:, 2:, 30:34, 40:44] = 9  # first seen in the last input frame, and stays
+    for new_frames, drawn in ((2, False), (0, True)):
+        cfg = get_preset("tracks", frames_in=3, frames_out=4, height=h, width=w,
+                         track_new_frames=new_frames)  # fmt: skip
+        model = TrackForecaster(cfg).eval()
+        moved, _ = model.forecast(masks.long())
+        assert bool((moved[:, -1] == 9).any()) == drawn
+        acc = FrameJaccard()
+        acc.update(moved[:, -1:], masks[:, -1:].long())
+        score = frame22(forecast_inputs(model, masks.numpy())[0], None)
+        assert score == pytest.approx(acc.compute()["last"])
 
 
 def test_the_tune_reads_every_window_of_every_video_with_its_objects_first() -> None:

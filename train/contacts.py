@@ -75,6 +75,7 @@ class Video:
     before: torch.Tensor  # (N, 2, 2) their steps into the two masks before the last, px (x, y)
     whole: torch.Tensor  # (N, 2) bool: seen in the last three, four input masks (`read_before`)
     fresh: torch.Tensor  # (N,) bool: first seen in the last input mask (`read_fresh`)
+    drawn: torch.Tensor  # (N,) bool: drawn in the last forecast frame (`track_new_frames`)
 
 
 def read_masks(shards: str, split: str, videos: int | None, need: int) -> np.ndarray:
@@ -122,13 +123,16 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
         before, whole = read_before(tracks, cfg, h, w)  # (B, K, 2, 2), (B, K, 2)
         fresh = read_fresh(tracks, cfg)  # (B, K)
+        # as `TrackForecaster.moved` draws frame 22: a new object only in the first frames
+        drawn = ~fresh if 0 < cfg.track_new_frames < fo else torch.ones_like(fresh)
         size = stats.count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
             centre = tracks.centre[i, k].float().cpu()
             videos.append(Video(k, shift[i, k], centre, velocity[i, k], chunk[i, fi - 1],
                                 chunk[i, fi + fo - 1], before[i, k].float().cpu(),
-                                whole[i, k].cpu(), fresh[i, k].cpu()))  # fmt: skip
+                                whole[i, k].cpu(), fresh[i, k].cpu(),
+                                drawn[i, k].cpu()))  # fmt: skip
             rows.append(centre[:, 1])
             radii.append((size[i, k].float() / torch.pi).sqrt())
     return videos, torch.cat(rows), torch.cat(radii)
@@ -136,7 +140,8 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
 
 def frame22(videos: list[Video], stage: Contacts | Floor | None) -> float:
     """The course's Jaccard of the last forecast frame over `videos`, objects moved by the
-    forecaster's displacements (played out with the disc or floor stage when given)."""
+    forecaster's displacements (played out with the disc or floor stage when given) and drawn
+    as `predict` draws them."""
     paths = [v.shift for v in videos] if stage is None else played(videos, stage)
     pred, true = [], []
     for v, shift in zip(videos, paths, strict=True):
@@ -147,7 +152,8 @@ def frame22(videos: list[Video], stage: Contacts | Floor | None) -> float:
             grow = None
             if isinstance(stage, Floor):  # drawn at the new depth's size, as `moved` does
                 grow = depth_scale(v.centre, step, stage, tuple(v.last.shape))
-            pred.append(paint_shifted(v.last, v.ids, step.flip(-1).long(), grow)[0])
+            shown = v.drawn[:, None]  # (N, 1)
+            pred.append(paint_shifted(v.last, v.ids, step.flip(-1).long(), grow, shown)[0])
         true.append(v.target)
     acc = FrameJaccard()
     acc.update(torch.stack(pred)[:, None], torch.stack(true)[:, None])
