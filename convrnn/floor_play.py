@@ -78,11 +78,9 @@ def play_on_floor(
     b, k, steps = shift.shape[:3]
     if k < 2 or steps == 0:
         return shift
-    cam = Camera(f, *size)
-    slowed = friction(classes, f)
-    fresh = torch.zeros_like(present) if fresh is None else fresh & present
-    state = read_state(shift, velocity, centre, present, (cam, slowed, f), before, fresh)
-    vel, aimed = state.velocity, state.aimed
+    state, cam, slowed = read_state(shift, velocity, centre, present, classes, size, f, before,
+                                    fresh)  # fmt: skip
+    fresh, vel, aimed = state.fresh, state.velocity, state.aimed
     if reader is not None:
         short = short_tracks(state, present)
         p = next(reader.parameters())
@@ -102,14 +100,18 @@ def read_state(
     velocity: Tensor,
     centre: Tensor,
     present: Tensor,
-    stage: tuple[Camera, Slowing, Floor],
-    before: tuple[Tensor, Tensor] | None,
-    fresh: Tensor,
-) -> StageState:
-    """What the stage reads of each object before it slides them (`play_on_floor`'s
-    arguments; `stage`: its camera, friction and constants): positions, the velocity read, it
-    after a replayed hit, it after new objects are aimed, and what `StateReader` reads."""
-    cam, slowed, f = stage
+    classes: Tensor,
+    size: tuple[int, int],
+    f: Floor,
+    before: tuple[Tensor, Tensor] | None = None,
+    fresh: Tensor | None = None,
+) -> tuple[StageState, Camera, Slowing]:
+    """What the stage reads of each object before it slides them, from `play_on_floor`'s
+    arguments (positions, the velocity read, it after a replayed hit, it after new objects are
+    aimed, and what `StateReader` reads), with the stage's camera and friction."""
+    cam = Camera(f, *size)
+    slowed = friction(classes, f)
+    fresh = torch.zeros_like(present) if fresh is None else fresh & present
     f64 = torch.float64
     centre = torch.where(present[..., None], centre.to(f64), cam.cx)  # absent slots: no NaN
     into = velocity.to(f64)
@@ -125,7 +127,9 @@ def read_state(
     if f.aim_cone > 0:
         vel, aimed = _aimed(replayed, start, heading, fresh, present, f)
     steps, seen = before
-    return StageState(start, read, replayed, vel, heading, fresh, aimed, seen, centre - into, steps)
+    earlier = centre - into  # where each object was in the frame before the last
+    state = StageState(start, read, replayed, vel, heading, fresh, aimed, seen, earlier, steps)
+    return state, cam, slowed
 
 
 def _state(at: Tensor, step: Tensor, cam: Camera, slowed: Slowing) -> tuple[Tensor, Tensor]:

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from convrnn_video.convrnn.floor import Camera, friction
 from convrnn_video.convrnn.floor_play import read_state
 from convrnn_video.convrnn.state_reader import StateReader, features, mirrored
 from convrnn_video.convrnn.tracks import tracks_and_mirror
@@ -53,10 +52,8 @@ def scene_samples(model, seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]
         with torch.no_grad():
             tracks, flipped = tracks_and_mirror(seen, cfg)
             args = model.floor_inputs(tracks, *seen.shape[-2:], flipped)
-            shift, velocity, centre, present, classes, size, floor, before, fresh = args
-            cam = Camera(floor, *size)
-            stage = (cam, friction(classes, floor), floor)
-            state = read_state(shift, velocity, centre, present, stage, before, fresh & present)
+            state, cam, _ = read_state(*args)  # as `play_on_floor` reads them
+            present, classes = args[3], args[4]
             feats = features(state, present, classes, cam)
         for b, scene in enumerate(scenes):
             truth = scene.vel / CAM_HEIGHT  # (N, 2) the velocity it slides on at
