@@ -152,6 +152,15 @@ def read_fresh(tracks: Tracks, cfg: ModelConfig) -> Tensor:
     return tracks.present & ~_seen(tracks, cfg.frames_in)[..., -2]
 
 
+def drawn_frames(tracks: Tracks, cfg: ModelConfig) -> Tensor:
+    """(B, K, T_out) bool: the forecast frames each object is drawn in, all but those after
+    the first `track_new_frames` for an object first seen in the last input frame."""
+    shown = tracks.present.new_ones(*tracks.present.shape, cfg.frames_out)
+    if cfg.track_new_frames:
+        shown[..., cfg.track_new_frames :] = ~read_fresh(tracks, cfg)[..., None]
+    return shown
+
+
 def _seen(tracks: Tracks, frames_in: int) -> Tensor:
     """(B, K, T_in) bool: whether each object was seen in each input frame, read back from the
     flags `tracks_of` lays out after the track in the features."""
@@ -275,10 +284,7 @@ class TrackForecaster(nn.Module):
         b, h, w = last.shape
         last = last.long().cpu()
         scale = self.scales(last, shift)
-        shown = torch.ones(shift.shape[:3], dtype=torch.bool)  # (B, K, T_out)
-        new = read_fresh(tracks, self.cfg).cpu()  # (B, K)
-        if self.cfg.track_new_frames:
-            shown[:, :, self.cfg.track_new_frames :] = ~new[..., None]
+        shown = drawn_frames(tracks, self.cfg).cpu()  # (B, K, T_out)
         moved = torch.zeros(b, self.cfg.frames_out, h, w, dtype=torch.long)
         for i in range(b):
             classes = tracks.present[i].nonzero().flatten().cpu()

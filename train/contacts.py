@@ -28,7 +28,13 @@ from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Floor, depth_scale
 from convrnn_video.convrnn.floor_play import play_on_floor
 from convrnn_video.convrnn.track_features import mask_stats
-from convrnn_video.convrnn.tracks import both_tracks, read_before, read_fresh, read_velocity
+from convrnn_video.convrnn.tracks import (
+    both_tracks,
+    drawn_frames,
+    read_before,
+    read_fresh,
+    read_velocity,
+)
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.shards.manifest import read_manifest
@@ -123,8 +129,7 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         velocity = read_velocity(tracks).float().cpu()  # (B, K, 2)
         before, whole = read_before(tracks, cfg, h, w)  # (B, K, 2, 2), (B, K, 2)
         fresh = read_fresh(tracks, cfg)  # (B, K)
-        # as `TrackForecaster.moved` draws frame 22: a new object only in the first frames
-        drawn = ~fresh if 0 < cfg.track_new_frames < fo else torch.ones_like(fresh)
+        drawn = drawn_frames(tracks, cfg)[..., -1]  # (B, K) in frame 22, as `predict` draws
         size = stats.count.amax(1)  # (B, K) largest pixel count
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
