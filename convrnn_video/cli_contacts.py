@@ -93,6 +93,9 @@ def fit_reader(
     first_id: int = typer.Option(ReaderConfig.first_id, help="The first scene's id."),
     seed: int = typer.Option(ReaderConfig.seed, help="The generator's seed and the fit's."),
     steps: int = typer.Option(ReaderConfig.steps, help="Training steps of 512 objects."),
+    hidden: int = typer.Option(ReaderConfig.hidden, help="The reader's hidden width."),
+    lr: float = typer.Option(ReaderConfig.lr, help="AdamW's learning rate."),
+    weight_decay: float = typer.Option(ReaderConfig.weight_decay, help="AdamW's weight decay."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Fit the state reader of a track forecaster on the generator's scenes (~2 min).
@@ -111,7 +114,8 @@ def fit_reader(
         from convrnn_video.train.reader import run_fit_reader
 
         cfg = ReaderConfig(model=model, out=out, videos=videos, first_id=first_id, seed=seed,
-                           steps=steps)  # fmt: skip
+                           steps=steps, hidden=hidden, lr=lr,
+                           weight_decay=weight_decay)  # fmt: skip
         r = run_fit_reader(cfg)
     if as_json:
         typer.echo(json.dumps(r))

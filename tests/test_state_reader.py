@@ -47,6 +47,9 @@ def test_a_reader_needs_the_floor_stage() -> None:
 def test_reader_config_reports_bad_options() -> None:
     with pytest.raises(TrainError, match="--videos must be at least 1.*--steps must be"):
         ReaderConfig(model="m.pt", out="o.pt", videos=0, steps=0)
+    with pytest.raises(TrainError, match="--lr must be above 0.*--weight-decay must be 0 or more"):
+        ReaderConfig(model="m.pt", out="o.pt", lr=0.0, weight_decay=-1e-3)
+    assert ReaderConfig(model="m.pt", out="o.pt", weight_decay=0.0).weight_decay == 0.0
 
 
 @pytest.mark.slow
@@ -56,10 +59,14 @@ def test_fit_reader_writes_a_forecaster_whose_reader_moves_new_objects(
     model = floor_forecaster(tmp_path)
     out = tmp_path / "reader.pt"
     args = ("fit-reader", "--model", str(model), "--out", str(out))
-    proc = run_cli(*args, "--videos", "30", "--steps", "200", "--first-id", "5000")
+    proc = run_cli(*args, "--videos", "30", "--steps", "200", "--first-id", "5000",
+                   "--hidden", "32", "--lr", "2e-3", "--weight-decay", "0")  # fmt: skip
     assert "generated scenes" in proc.stdout and "wrote" in proc.stdout, proc.stdout
     forecaster, cfg, payload = load_model(out, task="tracks")
-    assert cfg.track_reader == 64 and payload["reader_fit"]["objects"] > 30
+    fit_report = payload["reader_fit"]
+    assert cfg.track_reader == 32 and fit_report["hidden"] == 32
+    assert fit_report["lr"] == 2e-3 and fit_report["weight_decay"] == 0.0
+    assert fit_report["objects"] > 30
     old = load_checkpoint(model)["model"]
     assert all(torch.equal(old[k], v) for k, v in payload["model"].items() if k in old)
     assert any(k.startswith("reader.") for k in payload["model"])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.floor_play import read_state
 from convrnn_video.convrnn.state_reader import StateReader, features, mirrored
-from convrnn_video.convrnn.tracks import tracks_and_mirror
+from convrnn_video.convrnn.track_reads import tracks_and_mirror
 from convrnn_video.ingest.synth.config import FRAMES
 from convrnn_video.ingest.synth.render import render
 from convrnn_video.ingest.synth.scene import CAM_HEIGHT
@@ -114,7 +114,8 @@ def run_fit_reader(cfg: ReaderConfig) -> dict[str, Any]:
     weights = weights_without_reader(model)
     weights.update({f"reader.{k}": v.detach().cpu() for k, v in reader.state_dict().items()})
     model_config = {**payload["model_config"], "track_reader": cfg.hidden}
-    report.update(objects=len(x), steps=cfg.steps, hidden=cfg.hidden)
+    report.update(objects=len(x), steps=cfg.steps, hidden=cfg.hidden, seed=cfg.seed, lr=cfg.lr,
+                  weight_decay=cfg.weight_decay)  # fmt: skip
     save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
                           "reader_fit": report})  # fmt: skip
     return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
