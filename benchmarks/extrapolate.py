@@ -43,7 +43,7 @@ from convrnn_video.convrnn.extrapolate import (  # noqa: E402
     paint_shifted,
 )
 from convrnn_video.convrnn.floor import Floor  # noqa: E402
-from convrnn_video.convrnn.tracks import tracks_and_mirror  # noqa: E402
+from convrnn_video.convrnn.track_reads import tracks_and_mirror  # noqa: E402
 from convrnn_video.ingest.synth.motion import MOVING_PX  # noqa: E402
 from convrnn_video.runtime.jaccard import FrameJaccard  # noqa: E402
 from convrnn_video.shards.format import NUM_CLASSES  # noqa: E402

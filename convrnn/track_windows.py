@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .track_features import MaskStats, mask_stats, mirrored
-from .tracks import Tracks, tracks_of
+from .track_reads import Tracks, tracks_of
 
 
 def concat_tracks(parts: list[Tracks]) -> Tracks:

@@ -12,8 +12,9 @@ import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.floor import Floor
+from convrnn_video.convrnn.track_reads import object_tracks
 from convrnn_video.convrnn.track_windows import window_shifts
-from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
+from convrnn_video.convrnn.tracks import TrackForecaster
 from convrnn_video.runtime.checkpoint import load_checkpoint, load_model, save_untrained
 from convrnn_video.runtime.jaccard import FrameJaccard
 from convrnn_video.train.contacts import forecast_inputs, frame22

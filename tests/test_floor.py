@@ -12,7 +12,8 @@ from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Camera, Floor, depth_scale, shape_of
 from convrnn_video.convrnn.floor_play import play_on_floor
-from convrnn_video.convrnn.tracks import TrackForecaster, object_tracks
+from convrnn_video.convrnn.track_reads import object_tracks
+from convrnn_video.convrnn.tracks import TrackForecaster
 
 SIZE = (160, 240)
 CUBE, SPHERE = 1, 17  # class ids: shape * 16 + material * 8 + colour + 1

@@ -103,7 +103,7 @@ def test_a_square_drawn_larger_is_read_back_at_its_scale() -> None:
 @pytest.mark.slow
 def test_predict_with_tracks_moves_the_segmented_objects(shard_root: Path, tmp_path: Path) -> None:
     from convrnn_video.convrnn import get_preset
-    from convrnn_video.convrnn.tracks import object_tracks
+    from convrnn_video.convrnn.track_reads import object_tracks
     from convrnn_video.infer.config import PredictConfig
     from convrnn_video.infer.errors import InferError
     from convrnn_video.infer.predict import run_predict

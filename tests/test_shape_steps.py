@@ -8,7 +8,7 @@ from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.shape_steps import at_border, object_steps, shape_step
 from convrnn_video.convrnn.track_features import mask_stats, relative
-from convrnn_video.convrnn.tracks import object_tracks
+from convrnn_video.convrnn.track_reads import object_tracks
 
 H, W = 48, 64
 

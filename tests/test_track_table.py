@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from convrnn_video.convrnn import get_preset
+from convrnn_video.convrnn.track_reads import Tracks
 from convrnn_video.convrnn.track_windows import concat_tracks
-from convrnn_video.convrnn.tracks import Tracks
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.tasks.track_table import AHEAD, chunk_table, tables
 

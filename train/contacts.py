@@ -28,7 +28,7 @@ from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Floor, depth_scale
 from convrnn_video.convrnn.floor_play import play_on_floor
 from convrnn_video.convrnn.track_features import mask_stats
-from convrnn_video.convrnn.tracks import (
+from convrnn_video.convrnn.track_reads import (
     both_tracks,
     drawn_frames,
     read_before,

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.contacts import Contacts, with_contacts
 from convrnn_video.convrnn.track_features import unit_px
+from convrnn_video.convrnn.track_reads import Tracks, track_loss
 from convrnn_video.convrnn.track_windows import concat_tracks, training_windows
-from convrnn_video.convrnn.tracks import Tracks, track_loss
 
 CHUNK = 64  # videos turned into tracks at once
 BATCH = 32  # videos (or windows of them) a step

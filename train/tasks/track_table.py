@@ -19,8 +19,8 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 import torch
 from convrnn_video.convrnn.config import ModelConfig
+from convrnn_video.convrnn.track_reads import Tracks
 from convrnn_video.convrnn.track_windows import concat_tracks, training_windows
-from convrnn_video.convrnn.tracks import Tracks
 from convrnn_video.train.errors import TrainError
 
 AHEAD = 2  # chunks in flight per worker: enough to keep each busy, few in memory

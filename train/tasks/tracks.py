@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 from convrnn_video.convrnn.track_features import unit_px
+from convrnn_video.convrnn.track_reads import Tracks, object_tracks, track_loss, tracks_and_mirror
 from convrnn_video.convrnn.track_windows import concat_tracks
-from convrnn_video.convrnn.tracks import Tracks, object_tracks, track_loss, tracks_and_mirror
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.segment.apply import segment_frames
 from convrnn_video.shards.format import video_id
