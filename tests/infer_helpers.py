@@ -1,4 +1,5 @@
-"""Helpers shared by the infer tests: tiny untrained checkpoints (frame model, segmenter)."""
+"""Helpers shared by the infer tests: tiny untrained checkpoints (frame model, segmenter),
+`predict` in-process, a masks checkpoint's forecast by hand, the CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -43,6 +44,44 @@ def tiny_segmenter(path: Path, seed: int = 0, **overrides) -> Path:
     from convrnn_video.segment import get_preset
 
     return save_untrained(path, get_preset("tiny", **{**VARIED_SEGMENTER, **overrides}), seed)
+
+
+def predict(shards: Path, ckpt: Path, out, **kw) -> dict:
+    """`run_predict` of a checkpoint over the shards into `out`, without a progress bar."""
+    from convrnn_video.infer.config import PredictConfig
+    from convrnn_video.infer.predict import run_predict
+
+    return run_predict(
+        PredictConfig(shards=str(shards), ckpt=str(ckpt), out=str(out), progress=False, **kw)
+    )
+
+
+def by_hand(shards: Path, split: str, ckpt: Path, seg: Path, batch_size: int, relabel=False):
+    """(forecast masks (N, T_out, H, W) uint8, the segmenter's input masks (N, T_in, H, W)):
+    the segmenter on each video's input frames, then the forecaster on the loader's batches."""
+    import numpy as np
+    import torch
+    from convrnn_video.convrnn.masks import restrict_to_seen
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.segment.objects import whole_objects
+    from convrnn_video.shards.loader import make_loader
+
+    model, cfg, _ = load_model(ckpt, "cpu", task="masks")
+    segmenter, _, _ = load_model(seg, "cpu", task="segment")
+    loader = make_loader(
+        str(shards), [split], mode="eval", batch_size=batch_size,
+        frames_in=cfg.frames_in, frames_out=cfg.frames_out,
+    )  # fmt: skip
+    out, inputs = [], []
+    with torch.inference_mode():
+        for batch in loader:
+            seen = torch.stack([segmenter(v).argmax(1) for v in batch["inputs"]])  # (B, T, H, W)
+            seen = whole_objects(seen, segmenter.cfg.num_classes)  # as every command segments
+            logits = model(seen)  # (B, T_out, K, H, W)
+            ids = restrict_to_seen(logits, seen) if relabel else logits.argmax(2)
+            out.append(ids.to(torch.uint8).numpy())
+            inputs.append(seen.numpy())
+    return np.concatenate(out), np.concatenate(inputs)
 
 
 def run_cli(
