@@ -30,7 +30,17 @@ def stop(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def quiet_or_skip() -> None:
+    """Skip when other processes already keep a quarter of a core busy: what the test counts
+    would be theirs (a benchmark beside the suite), not its own neighbour's."""
+    with OtherLoad() as before:
+        time.sleep(0.5)
+    if before.cores is not None and before.cores > 0.25:
+        pytest.skip(f"other processes keep {before.cores:.2f} cores busy: needs a quiet machine")
+
+
 def test_a_busy_neighbour_counts_and_own_work_does_not() -> None:
+    quiet_or_skip()
     busy = neighbour(1.5)
     try:
         with OtherLoad() as load:
