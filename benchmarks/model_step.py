@@ -28,11 +28,9 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,21 +38,10 @@ from convrnn_video.convrnn import build_model, get_preset  # noqa: E402
 from convrnn_video.convrnn.reference import from_model  # noqa: E402
 from convrnn_video.convrnn.summary import conv_macs  # noqa: E402
 from convrnn_video.runtime.device import autocast, resolve_precision
-from convrnn_video.segment import build_segmenter  # noqa: E402
-from convrnn_video.segment import get_preset as segmenter_preset  # noqa: E402
 
+from benchmarks.gpu_rates import gpu_rates  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from benchmarks.timing import median_seconds  # noqa: E402
 
 
 def matmul_gflops(n: int, repeats: int) -> float:
@@ -187,80 +174,6 @@ def compile_model(
         info[f"{kind}_first_call_s"] = round(time.perf_counter() - start, 1)
     print(f"compile: {info}", file=sys.stderr, flush=True)
     return compiled, info
-
-
-def gpu_rates(args: argparse.Namespace, device: torch.device) -> list[dict[str, object]]:
-    """On the GPU, at the training default precision: videos/s of a training step (forward,
-    MSE or cross-entropy, backward) and of a prediction, for the frame presets, the mask
-    forecaster and the segmenter (per frame: videos/s = frames/s / frames per video), eager
-    and under torch.compile. Timed between torch.cuda.synchronize() calls (a `device` other
-    than CUDA only checks the code)."""
-    cuda = device.type == "cuda"
-    context = autocast(resolve_precision("auto", device), device, warn=False)
-    b, fi, fo, h, w = args.batch, args.frames_in, args.frames_out, args.height, args.width
-    rows = []
-    for name in ("seed", "compact", "seed-masks", "segmenter-small"):
-        torch.manual_seed(0)
-        if name.startswith("segmenter"):
-            model = build_segmenter(segmenter_preset("small")).to(device)
-            x = torch.rand(b * (fi + fo), 3, h, w, device=device)  # every frame of b videos
-            y = torch.randint(0, 49, (b * (fi + fo), h, w), device=device)
-
-            def step(m, x=x, y=y):
-                with context:
-                    logits = m(x)
-                F.cross_entropy(logits.float(), y).backward()
-
-            def infer(m, x=x):
-                with torch.inference_mode(), context:
-                    m(x)
-        else:
-            cfg = get_preset(name, frames_in=fi, frames_out=fo, height=h, width=w)
-            model = build_model(cfg).to(device)
-            if cfg.masks:
-                x = torch.randint(0, cfg.num_classes, (b, fi, h, w), device=device)
-                y = torch.randint(0, cfg.num_classes, (b, fo, h, w), device=device)
-            else:
-                x = torch.rand(b, fi, cfg.image_channels, h, w, device=device)
-                y = torch.rand(b, fo, cfg.image_channels, h, w, device=device)
-
-            def step(m, x=x, y=y, masks=cfg.masks):
-                with context:
-                    out = m(x, y, 0.0)
-                if masks:  # (B, T, K, H, W) logits
-                    loss = F.cross_entropy(out.float().movedim(2, -1).flatten(0, -2), y.flatten())
-                else:
-                    loss = ((out.float() - y) ** 2).mean()
-                loss.backward()
-
-            def infer(m, x=x):
-                with torch.inference_mode(), context:
-                    m(x)
-
-        row: dict[str, object] = {"model": name, "batch": b, "frame": f"{h}x{w}"}
-        variants = {"eager": model}
-        if args.compile:
-            variants["compiled"] = torch.compile(model)
-        for label, m in variants.items():
-            for kind, fn in (("train", step), ("infer", infer)):
-                m.train(kind == "train")
-
-                def call(m=m, fn=fn):
-                    m.zero_grad(set_to_none=True)
-                    fn(m)
-                    if cuda:
-                        torch.cuda.synchronize()
-
-                seconds = median_seconds(call, args.repeats, max(args.warmup, 2))
-                row[f"{label}_{kind}_videos_per_s"] = round(b / seconds, 2)
-        print(f"gpu {row}", file=sys.stderr, flush=True)
-        rows.append(row)
-        if cuda:
-            row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
-            del model, variants
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-    return rows
 
 
 def bench_preset(name: str, args: argparse.Namespace) -> dict[str, object]:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
 
 # (batch, in channels, out channels, height, width, kernel): seed's largest gate convolution,
 # compact's batch-8 input projection and its 20x30 stage
@@ -33,13 +32,7 @@ CONVS = [(1, 128, 128, 160, 240, 5), (8, 80, 144, 40, 60, 3), (8, 48, 96, 20, 30
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return 1e3 * median_seconds(fn, repeats, warmup=1)
 
 
 def kernels(repeats: int) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ingest_helpers import SAMPLE_VIDEOS, copy_tree, link_video
 
 REAL_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
 
@@ -172,3 +173,35 @@ def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
     for h in handles:
         h.remove()
     return total
+
+
+@pytest.fixture(scope="module")
+def synth_samples(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nine generated videos shaped like the real samples (three each of train, val,
+    unlabeled), with the litter of a real download: a README and a .DS_Store."""
+    data = tmp_path_factory.mktemp("samples") / "data"
+    for split, videos in SAMPLE_VIDEOS.items():
+        for video in videos:
+            copy_tree(synth_root / split / video, data / split / video)
+    (data / "README.md").write_text("# nine sample videos\n")
+    (data / "train" / ".DS_Store").write_bytes(bytes(range(256)) * 24)
+    return data
+
+
+@pytest.fixture(scope="module", params=["synth", "real"])
+def samples(request: pytest.FixtureRequest) -> Path:
+    """The generated samples, then the real ones (skipped when they are absent)."""
+    return request.getfixturevalue("synth_samples" if request.param == "synth" else "real_samples")
+
+
+@pytest.fixture(scope="module")
+def dataset(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The samples plus more litter and a video_10 (to check numeric order)."""
+    data = copy_tree(samples, tmp_path_factory.mktemp("data") / "data")
+    (data / "__MACOSX" / "train").mkdir(parents=True)
+    (data / "__MACOSX" / "train" / "._video_0").write_bytes(b"junk")
+    (data / "train" / "video_0" / ".DS_Store").write_bytes(b"junk")
+    (data / "train" / "video_0" / "image_3 copy.png").write_bytes(b"junk")
+    (data / "val" / "notes.txt").write_text("stray")
+    link_video(data / "train" / "video_1", data / "train" / "video_10")
+    return data

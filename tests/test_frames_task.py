@@ -17,7 +17,7 @@ from convrnn_video.train.tasks.frames import (
     sharpness_difference,
     val_loss,
 )
-from test_train import records, small
+from train_helpers import records, small
 
 
 def test_loss_terms_add_as_named() -> None:

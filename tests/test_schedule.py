@@ -11,7 +11,7 @@ from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
 from convrnn_video.train.schedule import budget_progress, cosine_lr
-from test_train import records, small
+from train_helpers import records, small
 
 
 def test_cosine_ramps_up_then_decays_to_its_floor() -> None:

@@ -8,9 +8,6 @@ import logging
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,26 +18,7 @@ from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
 from convrnn_video.train.tasks.frames import compute_loss
-from faults import run_faulted
-from test_load import neighbour, stop
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def small(shards: Path, out: Path, **overrides) -> TrainConfig:
-    """tiny, 4 -> 4 frames, 2 steps per epoch, a line per step; the plateau schedule, so that
-    runs of different --max-steps share their lr (the recipe's cosine decays over them)."""
-    base = TrainConfig(
-        shards=str(shards), out=str(out), preset="tiny", frames_in=4, frames_out=4,
-        batch_size=2, samples_per_epoch=4, max_steps=4, log_every=1, lr=1e-3, progress=False,
-        threads=1, lr_schedule="plateau",
-    )  # fmt: skip
-    return dataclasses.replace(base, **overrides)
-
-
-def records(run: Path, kind: str) -> list[dict]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+from train_helpers import records, small
 
 
 def test_run_writes_every_file(shard_root: Path, tmp_path: Path) -> None:
@@ -205,88 +183,6 @@ def test_a_small_batch_is_overfitted(shard_root: Path) -> None:
     assert losses[-1] < losses[0] / 10, (losses[0], min(losses), len(losses))
 
 
-def cli_train(shards: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "cli.py", "train", "--shards", str(shards), "--out", str(out), "--preset", "tiny",
-        "--frames-in", "4", "--frames-out", "4", "--batch-size", "2", "--samples-per-epoch", "4",
-        "--log-every", "1", "--no-progress", "--lr", "1e-3", *extra,
-    ]  # fmt: skip
-
-
-@pytest.mark.slow
-def test_sigterm_saves_last_and_exits_0(shard_root: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    # SIGTERM right after the first optimizer step: the loop saves last.pt after it
-    args = cli_train(shard_root, run, "--max-steps", "100000", "--threads", "1")[1:]
-    done = run_faulted(args, "torch.optim:Adam.step", 1, signal.SIGTERM, cwd=REPO,
-                       capture_output=True, text=True)  # fmt: skip
-    err = done.stderr
-    assert done.returncode == 0, err
-    assert "--resume" in err and "SIGTERM" in err
-    step = load_checkpoint(run / "last.pt")["step"]
-    assert step == 1
-    # resuming continues from there (not from a new start: it would end at the same step)
-    resumed = subprocess.run(
-        [sys.executable, *cli_train(shard_root, run, "--resume", "--max-steps", str(step + 1))],
-        cwd=REPO, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    assert f"resuming {run} at step {step} " in resumed.stderr
-    assert load_checkpoint(run / "last.pt")["step"] == step + 1
-    assert [r["step"] for r in records(run, "train")] == [1, 2]
-
-
-@pytest.mark.slow
-def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    for steps, extra in (("2", ()), ("3", ("--resume",))):
-        done = subprocess.run(
-            [*torchrun, *cli_train(shard_root, run, "--max-steps", steps, *extra)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert done.stderr.count("done: ") == 1  # rank 0 alone logs progress (-v: every rank)
-    end = records(run, "end")
-    assert [e["rank_steps"] for e in end] == [[2, 2], [3, 3]]
-    assert all(d == 0.0 for e in end for d in e["rank_weight_diff"])
-    config = json.loads((run / "config.json").read_text())
-    assert config["world_size"] == 2 and config["threads_per_process"] == 1
-    # A cosine lr over a time budget: the ranks read one clock, so every step has one lr on
-    # every rank (any difference would show in Adam's updates, hence in the weights).
-    timed = tmp_path / "timed"
-    done = subprocess.run(
-        [*torchrun, *cli_train(shard_root, timed, "--lr-schedule", "cosine", "--time-limit",
-                               "0.1", "--val-split", "")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    (end,) = records(timed, "end")
-    assert end["step"] >= 2 and end["rank_steps"][0] == end["rank_steps"][1]
-    assert end["rank_weight_diff"] == [0.0, 0.0] and "ranks disagree" not in done.stderr
-    assert end["rank_lr"][0] == end["rank_lr"][1]
-
-
-def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:
-    # DDP asks which parameters get no gradient with one random batch in train mode; its
-    # BatchNorm statistics and random draws must not reach training (nor differ on resume).
-    from convrnn_video.runtime.distributed import unused_parameters
-    from convrnn_video.segment.config import get_preset
-    from convrnn_video.train.tasks import get_task
-
-    task = get_task("segment")
-    torch.manual_seed(0)
-    model = task.build(get_preset("tiny")).train()
-    before = {k: b.clone() for k, b in model.named_buffers()}
-    assert any("running_mean" in k for k in before)
-    rng = torch.get_rng_state()
-    assert unused_parameters(model, task.dummy_loss) == []
-    after = dict(model.named_buffers())
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert torch.equal(torch.get_rng_state(), rng)
-    assert all(p.grad is None for p in model.parameters()) and model.training
-
-
 def test_resume_with_other_data_is_refused(shard_root: Path, tmp_path: Path) -> None:
     from convrnn_video.ingest.pack import IngestConfig, run_ingest
     from convrnn_video.ingest.synth import SynthConfig, generate
@@ -327,22 +223,6 @@ def test_snapshots_keep_the_weights_as_the_clock_passes_each_minute(
     assert load_checkpoint(run / "last.pt")["step"] == 4
     with pytest.raises(TrainError, match="snapshot-at"):
         small(shard_root, tmp_path / "bad", snapshot_minutes=(0.0,)).validate()
-
-
-def test_config_checks_and_resume_merging() -> None:
-    from convrnn_video.train.config import merge_for_resume
-
-    with pytest.raises(TrainError) as info:
-        TrainConfig(shards="", preset="huge", batch_size=0, loss="l3").validate()
-    for word in ("--shards", "--preset", "--batch-size", "--loss"):
-        assert word in str(info.value)
-    saved = TrainConfig(shards="s", preset="tiny", batch_size=2, max_steps=5).to_dict()
-    given = TrainConfig(shards="s", preset="compact", batch_size=4, max_steps=9)
-    merged = merge_for_resume(saved, given, explicit={"max_steps", "shards"})
-    assert merged.max_steps == 9 and merged.batch_size == 2 and merged.preset == "tiny"
-    assert merged.resume
-    with pytest.raises(TrainError, match="--batch-size 4 .*started with 2"):
-        merge_for_resume(saved, given, explicit={"batch_size"})
 
 
 def test_resume_from_a_checkpoint_without_options_and_init_from(
@@ -416,27 +296,6 @@ def test_training_as_a_library_leaves_the_thread_count_alone(
         torch.set_num_threads(before)
 
 
-def test_defaults_are_each_tasks_measured_recipe() -> None:
-    frames = TrainConfig(shards="s").validate()
-    recipe = (frames.task, frames.preset, frames.batch_size, frames.lr)
-    assert recipe == ("frames", "compact-motion", 4, 1e-3)
-    assert (frames.lr_schedule, frames.warmup_steps, frames.ss_steps) == ("cosine", 30, 0)
-    assert (frames.loss, frames.l1_weight, frames.early_stop) == ("mse+l1+ssim", 2.0, 0)
-    assert frames.train_splits == ("train",)
-    seg = TrainConfig(shards="s", task="segment").validate()
-    assert (seg.preset, seg.batch_size, seg.lr, seg.crop) == ("small", 8, 2e-3, (64, 96))
-    assert (seg.frames_per_video, seg.object_weight, seg.crop_object_bias) == (1, 3.0, 0.7)
-    masks = TrainConfig(shards="s", task="masks", segmenter="seg.pt").validate()
-    assert (masks.preset, masks.batch_size, masks.lr, masks.crop) == (
-        "compact-masks-extrapolate", 4, 1e-3, (96, 144))  # fmt: skip
-    assert (masks.lr_schedule, masks.warmup_steps, masks.ss_steps) == ("cosine", 20, 2000)
-    # what the user gives wins, and the resolved values are what the run saves
-    given = TrainConfig(shards="s", batch_size=2, lr_schedule="plateau", ss_steps=5).validate()
-    assert (given.batch_size, given.lr_schedule, given.ss_steps, given.lr) == (2, "plateau", 5,
-                                                                               1e-3)  # fmt: skip
-    assert TrainConfig.from_dict(given.to_dict()) == given
-
-
 def test_a_refused_run_leaves_no_folder_and_the_retry_runs(
     shard_root: Path, tmp_path: Path
 ) -> None:
@@ -457,41 +316,3 @@ def test_a_refused_run_leaves_no_folder_and_the_retry_runs(
     assert not (tmp_path / "run").exists()
     run = run_training(small(shard_root, tmp_path / "run", max_steps=1))  # the retry runs
     assert (run / "last.pt").is_file()
-
-
-@pytest.mark.slow
-def test_cli_logs_plain_lines_off_a_terminal_and_quiet_prints_nothing(
-    shard_root: Path, tmp_path: Path
-) -> None:
-    def train(name: str, *before: str) -> subprocess.CompletedProcess:
-        script, *rest = cli_train(shard_root, tmp_path / name, "--max-steps", "2", "--threads", "1")
-        if before:  # with the bar asked for: a log file gets no bar, --quiet none at all
-            rest.remove("--no-progress")
-        args = [sys.executable, script, *before, *rest]  # options of every command come first
-        return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
-
-    done = train("plain")
-    assert done.returncode == 0, done.stderr
-    assert "training frames (tiny" in done.stderr and "batch 2, 2 steps per epoch" in done.stderr
-    assert "budget 2 steps (--max-steps)" in done.stderr
-    assert "step 1/2 (epoch 0): loss" in done.stderr and "ETA" in done.stderr  # --no-progress
-    quiet = train("quiet", "--quiet")
-    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux /proc/stat")
-def test_a_time_limited_run_beside_a_busy_process_says_so(
-    shard_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    busy = [neighbour(6.0) for _ in range(os.cpu_count() or 1)]  # every core: over the 20%
-    try:
-        cfg = small(shard_root, tmp_path / "run", max_steps=None, epochs=10_000, time_limit=0.04)
-        with caplog.at_level(logging.WARNING, logger="convrnn_video.train"):
-            run = run_training(cfg)
-    finally:
-        for pid in busy:
-            stop(pid)
-    end = records(run, "end")[0]
-    assert end["others_cores"] > 0.5
-    assert "other processes kept" in caplog.text and "time-limited" in caplog.text
