@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
+import numpy as np
+import torch
 from convrnn_video.ingest.pack import IngestConfig, run_ingest
 from convrnn_video.shards.format import SHARD_RE
 
@@ -37,6 +40,20 @@ def final_shards(out: Path) -> list[str]:
 def ingest(data: Path, out: Path, **kw) -> dict:
     kw.setdefault("workers", 1)
     return run_ingest(IngestConfig(data_root=data, out=out, progress=False, **kw))
+
+
+ingest_free = functools.partial(ingest, layout="free")  # unless a test names another layout
+
+
+def pixels(batch: torch.Tensor) -> np.ndarray:
+    """float (B, T, C, H, W) -> uint8 (B, T, H, W, C)."""
+    return (batch * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()
+
+
+def bad_line(message: str, video: str) -> str:
+    lines = [line for line in message.splitlines() if f"/{video}" in line]
+    assert len(lines) == 1, (video, message)
+    return lines[0]
 
 
 SAMPLE_VIDEOS = {

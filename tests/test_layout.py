@@ -1,7 +1,7 @@
 """ingest.layout: any video size and length (free layout) through ingest -> shards-info --verify
 -> loader, grayscale included; inconsistent splits refused; the course layout stays strict; the
-auto layout (the default) takes the geometry a split shares, in one line when it cannot; any
-folder and frame names with a number (free layout), in numeric order."""
+auto layout (the default) takes the geometry a split shares, in one line when it cannot (names:
+test_layout_names.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from conftest import square_frames, write_square_video
+from conftest import write_square_video
 from convrnn_video.ingest.errors import IngestError
-from convrnn_video.ingest.pack import IngestConfig, run_ingest
 from convrnn_video.shards.errors import ShardError
 from convrnn_video.shards.loader import make_loader
 from convrnn_video.shards.manifest import read_manifest, split_geometry
+from ingest_helpers import bad_line, pixels
+from ingest_helpers import ingest_free as ingest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -38,16 +38,6 @@ def make_root(root: Path, mode: str, size: int = SIZE) -> Path:
             folder = root / split / f"video_{first + i}"
             write_square_video(folder, frames, size, size, mode, seed=first + i, mask=masks)
     return root
-
-
-def ingest(data: Path, out: Path, **kw) -> dict:
-    kw.setdefault("layout", "free")
-    return run_ingest(IngestConfig(data_root=data, out=out, workers=1, progress=False, **kw))
-
-
-def pixels(batch: torch.Tensor) -> np.ndarray:
-    """float (B, T, C, H, W) -> uint8 (B, T, H, W, C)."""
-    return (batch * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()
 
 
 @pytest.mark.parametrize("mode,channels", [("RGB", 3), ("L", 1)])
@@ -104,12 +94,6 @@ def test_free_layout_whole_chain(tmp_path: Path, mode: str, channels: int):
     assert sorted(batch["keys"]) == ["video_0", "video_1", "video_2"]
     hidden = list(make_loader(out, "hidden", mode="eval", batch_size=4, frames_in=10))
     assert hidden[0]["inputs"].shape == (2, 10, channels, 64, 64) and hidden[0]["targets"] is None
-
-
-def bad_line(message: str, video: str) -> str:
-    lines = [line for line in message.splitlines() if f"/{video}" in line]
-    assert len(lines) == 1, (video, message)
-    return lines[0]
 
 
 def test_inconsistent_split_is_refused_naming_the_video(tmp_path: Path):
@@ -255,94 +239,3 @@ def test_course_data_stays_strict_without_flags(synth_root: Path, tmp_path: Path
     assert "mask.npy: shape (22, 64, 64), expected (22, 160, 240)" in line
     manifest = ingest(data, tmp_path / "out", layout="auto", skip_bad=True)
     assert manifest["layout"] == "course" and manifest["splits"]["train"]["videos"] == 3
-
-
-# --- names: video_<id>/image_<t>.png, or any numbered names with --layout free -------------------
-
-
-def make_clips(root: Path, counts: dict[str, int], frames: int = 12) -> Path:
-    """`root/<split>/clip_<n>/frame_<t>.png`, numbers unpadded so text order is not numeric."""
-    for split, n in counts.items():
-        for i in range(n):
-            folder = root / split / f"clip_{i * 5}"
-            folder.mkdir(parents=True)
-            for t, frame in enumerate(square_frames(frames, 32, 48, "RGB", seed=i)):
-                Image.fromarray(frame).save(folder / f"frame_{t}.png")
-    return root
-
-
-def test_other_names_are_an_error_naming_the_layout_and_the_flag(tmp_path: Path):
-    data = make_clips(tmp_path / "clips", {"train": 3, "val": 2})
-    out = tmp_path / "out"
-    for layout in ("auto", "course"):
-        result = CliRunner().invoke(
-            app, ["ingest", str(data), "--out", str(out), "--layout", layout, "--workers", "1"]
-        )
-        assert result.exit_code == 1, result.output
-        (line,) = result.output.strip().splitlines()
-        assert "no video in" in line and "train (found train/clip_0, train/clip_10" in line
-        assert "video_<id>/image_<t>.png" in line and "--layout free" in line
-        assert not out.exists()
-    (data / "hidden").mkdir()  # an empty split folder is no result either
-    with pytest.raises(IngestError, match=r"; \S+hidden \(found nothing\): the auto") as info:
-        ingest(data, out, layout="auto")
-    assert "\n" not in str(info.value)
-    with pytest.raises(IngestError, match=r"no video in \S+hidden \(found nothing\): expected"):
-        ingest(data, out)
-
-
-def test_free_layout_takes_any_numbered_names_in_numeric_order(tmp_path: Path):
-    data = make_clips(tmp_path / "clips", {"train": 3, "val": 2})
-    (data / "train" / "notes").mkdir()  # no number: not a video
-    (data / "train" / "clip_0" / "thumbnail.png").write_bytes(b"x")  # no number: not a frame
-    (data / "train" / "clip_0" / ".frame_3.png").write_bytes(b"x")  # hidden file: litter
-    clip = data / "val" / "clip_5"
-    for t in reversed(range(12)):  # numbered from 1: frame_1 ... frame_12
-        (clip / f"frame_{t}.png").rename(clip / f"frame_{t + 1}.png")
-    manifest = ingest(data, tmp_path / "out")
-    assert manifest["layout"] == "free" and manifest["splits"]["val"]["videos"] == 2
-    assert split_geometry(manifest, "train") == (12, 32, 48, 3)
-    assert sorted(manifest["ignored"]) == [
-        "train/clip_0/.frame_3.png",
-        "train/clip_0/thumbnail.png",
-        "train/notes",
-    ]
-    loader = make_loader(tmp_path / "out", "train", mode="eval", batch_size=3, frames_in=12)
-    (batch,) = list(loader)
-    assert batch["keys"] == ["video_0", "video_5", "video_10"]  # clip_10 after clip_5
-    for i, n in enumerate((0, 5, 10)):
-        folder = data / "train" / f"clip_{n}"
-        ref = np.stack([np.asarray(Image.open(folder / f"frame_{t}.png")) for t in range(12)])
-        np.testing.assert_array_equal(pixels(batch["inputs"])[i], ref)  # frame_10 after frame_9
-
-
-def test_free_layout_frame_numbers_clash_and_stray_numbers(tmp_path: Path):
-    data = make_clips(tmp_path / "clips", {"train": 3})
-    clip = data / "train" / "clip_5"
-    (clip / "frame_003.png").write_bytes((clip / "frame_3.png").read_bytes())
-    (data / "train" / "take_05").mkdir()
-    (data / "train" / "take_05" / "frame_0.png").write_bytes((clip / "frame_0.png").read_bytes())
-    stray = data / "train" / "clip_10" / "frame_99999.png"
-    stray.write_bytes((clip / "frame_0.png").read_bytes())
-    with pytest.raises(IngestError) as info:
-        ingest(data, tmp_path / "out")
-    message = str(info.value)
-    assert len(message) < 2000  # not a list of 99,987 missing frames
-    line = bad_line(message, "clip_5")
-    assert "frame 3 appears more than once (frame_003.png, frame_3.png)" in line
-    assert "video number 5 is taken by 2 folders (clip_5, take_05)" in line
-    line = bad_line(message, "clip_10")
-    assert "frames 0..99999 with gaps: first missing 12, 99987 missing in all" in line
-
-
-def test_missing_frames_is_counted_not_listed():
-    from convrnn_video.ingest.scan import missing_frames
-
-    numbers = {*range(20), 999_999_999}
-    assert missing_frames(numbers, 0, 10**9, free=True) == (
-        "frames 0..999999999 with gaps: first missing 20, 999999979 missing in all"
-    )
-    assert missing_frames({0, 1, 3}, 0, 4, free=False) == (
-        "missing frame(s) image_2.png (expected image_0..image_3)"
-    )
-    assert missing_frames({1, 2}, 1, 2, free=True) is None

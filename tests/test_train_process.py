@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -123,9 +124,17 @@ def test_a_time_limited_run_beside_a_busy_process_says_so(
         cfg = small(shard_root, tmp_path / "run", max_steps=None, epochs=10_000, time_limit=0.04)
         with caplog.at_level(logging.WARNING, logger="convrnn_video.train"):
             run = run_training(cfg)
+            said = caplog.text
+            # a time-limited run that ends on its epochs first did every step: no warning
+            caplog.clear()
+            epochs = run_training(dataclasses.replace(cfg, out=str(tmp_path / "e"), epochs=2,
+                                                      time_limit=30.0))  # fmt: skip
     finally:
         for pid in busy:
             stop(pid)
     end = records(run, "end")[0]
     assert end["others_cores"] > 0.5
-    assert "other processes kept" in caplog.text and "time-limited" in caplog.text
+    assert "other processes kept" in said and "time-limited" in said
+    end = records(epochs, "end")[0]
+    assert end["step"] == 4 and end["others_cores"] > 0.5
+    assert "other processes kept" not in caplog.text

@@ -261,8 +261,9 @@ def _end(s: Session, stopped: bool, timed_out: bool, load: OtherLoad) -> None:
             "time limit of %s min reached at step %d; continue with:\n  %s",
             s.cfg.time_limit, st.step, s.resume_command(),
         )  # fmt: skip
-    # under torchrun the other ranks on this machine are other processes: single runs only
-    if s.cfg.time_limit and load.noticeable() and not s.env.distributed:
+    # Only a run that stopped on its clock ended at fewer steps (one that ran out of epochs
+    # first did every step); under torchrun the other ranks are other processes: single runs only
+    if timed_out and load.noticeable() and not s.env.distributed:
         log.warning(
             "warning: other processes kept %.1f of the %d cores busy while this time-limited "
             "run trained, so it ended at fewer steps than a quiet machine gives; for a result "
