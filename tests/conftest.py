@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from infer_helpers import tiny_checkpoint
 from ingest_helpers import SAMPLE_VIDEOS, copy_tree, link_video
 
 REAL_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
@@ -205,3 +206,9 @@ def dataset(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (data / "val" / "notes.txt").write_text("stray")
     link_video(data / "train" / "video_1", data / "train" / "video_10")
     return data
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained `tiny` frames checkpoint (the predict tests')."""
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")

@@ -3,10 +3,6 @@ stores."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +12,12 @@ from convrnn_video.infer.errors import InferError
 from convrnn_video.infer.predict import run_predict
 from convrnn_video.stores.errors import StoreError
 from convrnn_video.stores.predictions import PredStore
-from faults import run_faulted
 from infer_helpers import (
-    ROOT,
     assert_frames_close,
-    by_hand,
     predict,
     run_cli,
     tiny_checkpoint,
-    tiny_segmenter,
 )
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
 
 
 @pytest.mark.slow
@@ -184,182 +171,6 @@ def test_cli_predict_uses_newest_run(shard_root: Path, ckpt: Path, tmp_path: Pat
     assert "Traceback" not in bad.stderr
 
 
-@pytest.mark.slow
-def test_kill_and_resume_gives_identical_arrays(
-    shard_root: Path, ckpt: Path, tmp_path: Path
-) -> None:
-    args = [
-        "predict",
-        "--shards",
-        str(shard_root),
-        "--ckpt",
-        str(ckpt),
-        "--split",
-        "val",
-        "--batch-size",
-        "1",
-        "--no-progress",
-    ]
-    run_cli(*args, "--out", str(tmp_path / "whole.zarr"))
-
-    # SIGKILL right after the second video's frames are written, before its done flag: one of
-    # the four videos is done, the second must be predicted again
-    out = tmp_path / "killed.zarr"
-    killed = run_faulted(
-        [*args, "--out", str(out)], "os:replace", 2, match="*/frames/c/*",
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    done_before = int(PredStore.open(out).done_mask().sum())
-    assert done_before == 1
-
-    resumed = run_cli(*args, "--out", str(out))
-    assert f"predicted {4 - done_before} of 4" in resumed.stdout
-    a, b = PredStore.open(tmp_path / "whole.zarr"), PredStore.open(out)
-    assert b.done_mask().all() and np.array_equal(a.ids(), b.ids())
-    assert np.array_equal(a.frames[:], b.frames[:])
-
-
-@pytest.mark.slow
-def test_two_ranks_with_torchrun(shard_root: Path, ckpt: Path, tmp_path: Path) -> None:
-    seg = tiny_segmenter(tmp_path / "seg.pt")
-    common = [
-        "--shards",
-        str(shard_root),
-        "--ckpt",
-        str(ckpt),
-        "--segmenter",
-        str(seg),
-        "--batch-size",
-        "1",
-        "--precision",
-        "fp32",  # bf16 autocast (a CPU with bf16) flips more near-ties of the untrained segmenter
-        "--no-progress",
-    ]
-    run_cli("predict", *common, "--out", str(tmp_path / "one.zarr"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--standalone",
-            str(ROOT / "cli.py"),
-            "predict",
-            *common,
-            "--out",
-            str(tmp_path / "two.zarr"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "predicted 4 of 4" in proc.stdout
-    a, b = PredStore.open(tmp_path / "one.zarr"), PredStore.open(tmp_path / "two.zarr")
-    assert b.attrs["complete"] and b.done_mask().all()
-    assert np.array_equal(a.ids(), b.ids())
-    assert_frames_close(a.frames[:], b.frames[:], "two ranks against one process")
-    # each rank segments its own videos; a rank runs on fewer threads than the single process,
-    # which can round a convolution differently and flip a near-tie of the untrained segmenter
-    # (measured: 1 pixel of 1.7 million between 1 and 2 threads)
-    assert (a.masks[:] != b.masks[:]).mean() < 1e-4
-
-
-def test_ids_with_a_gap_after_skip_bad(synth_root: Path, ckpt: Path, tmp_path: Path) -> None:
-    """A video left out by `ingest --skip-bad` leaves a gap in a shard's id range."""
-    import shutil
-
-    from convrnn_video.ingest.pack import IngestConfig, run_ingest
-
-    data = tmp_path / "data"
-    shutil.copytree(synth_root / "hidden", data / "hidden")
-    (data / "hidden" / "video_15001" / "image_4.png").unlink()  # a missing frame: a bad video
-    run_ingest(
-        IngestConfig(
-            data_root=data,
-            out=tmp_path / "shards",
-            workers=1,
-            progress=False,
-            skip_bad=True,
-            videos_per_shard=4,
-        )
-    )
-    summary = predict(tmp_path / "shards", ckpt, tmp_path / "preds.zarr")
-    assert summary["videos"] == 3 and summary["complete"]
-    assert list(PredStore.open(tmp_path / "preds.zarr").ids()) == [15000, 15002, 15003]
-
-
-@pytest.fixture(scope="module")
-def gray_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Moving-square 64x64 grayscale videos: val 3 x 20 frames with masks, hidden 2 x 10."""
-    from conftest import write_square_video
-    from convrnn_video.ingest.pack import IngestConfig, run_ingest
-
-    tmp = tmp_path_factory.mktemp("gray")
-    for split, first, n, frames, mask in (
-        ("val", 1000, 3, 20, True),
-        ("hidden", 15000, 2, 10, False),
-    ):
-        for i in range(n):
-            folder = tmp / "data" / split / f"video_{first + i}"
-            write_square_video(folder, frames, 64, 64, "L", seed=first + i, mask=mask)
-    out = tmp / "shards"
-    run_ingest(IngestConfig(data_root=tmp / "data", out=out, workers=1, progress=False,
-                            layout="free"))  # fmt: skip
-    return out
-
-
-def test_grayscale_64x64_end_to_end(gray_shards: Path, tmp_path: Path) -> None:
-    import torch
-    from convrnn_video.convrnn import get_preset
-    from convrnn_video.runtime.checkpoint import load_model, save_untrained
-    from convrnn_video.shards.loader import make_loader
-
-    geometry = {"frames_in": 10, "frames_out": 10, "height": 64, "width": 64}
-    geometry_48 = {**geometry, "height": 48, "width": 48}
-    ckpt = tiny_checkpoint(tmp_path / "gray.pt", image_channels=1, **geometry)
-    for split, n in (("val", 3), ("hidden", 2)):
-        out = tmp_path / f"{split}.zarr"
-        summary = predict(gray_shards, ckpt, out, split=split, batch_size=2, precision="fp32")
-        assert summary["complete"] and summary["videos"] == n
-        store = PredStore.open(out)
-        assert store.frames.shape == (n, 10, 64, 64, 1) and store.attrs["first_frame"] == 10
-    model, _, _ = load_model(ckpt, "cpu")
-    loader = make_loader(str(gray_shards), ["val"], mode="eval", batch_size=2, frames_in=10,
-                         frames_out=10)  # fmt: skip
-    store = PredStore.open(tmp_path / "val.zarr")
-    with torch.inference_mode():
-        for batch in loader:
-            expect = (model(batch["inputs"]).clamp(0, 1) * 255).round().byte()
-            expect = expect.permute(0, 1, 3, 4, 2).numpy()  # (B, T, H, W, 1)
-            assert np.array_equal(store.read(store.positions(batch["ids"])), expect)
-
-    # the mask path at this geometry: a 1-channel segmenter and a mask forecaster
-    seg = tiny_segmenter(tmp_path / "seg.pt", in_channels=1)
-    masks_ckpt = save_untrained(tmp_path / "masks.pt", get_preset("tiny-masks", **geometry))
-    out = tmp_path / "masks.zarr"
-    predict(gray_shards, masks_ckpt, out, split="val", segmenter=str(seg), precision="fp32")
-    masks = PredStore.open(out).masks[:]
-    expect, _ = by_hand(gray_shards, "val", masks_ckpt, seg, batch_size=8)
-    assert masks.shape == (3, 10, 64, 64) and np.array_equal(masks, expect)
-
-    rgb = tiny_checkpoint(tmp_path / "rgb.pt", **geometry)
-    with pytest.raises(InferError, match="rgb.pt takes 3-channel frames.*grayscale"):
-        predict(gray_shards, rgb, tmp_path / "x.zarr", split="val")
-    # a model configured for 48x48 frames (patch 12 x stride 2) does not tile 64x64 ones
-    odd = tiny_checkpoint(tmp_path / "odd.pt", image_channels=1, patch=12, **geometry_48)
-    with pytest.raises(InferError, match="divisible by 24.*64x64"):
-        predict(gray_shards, odd, tmp_path / "y.zarr", split="val")
-
-
-# --- which frames are the input: one rule for the CLI and the API -------------------------------
-
-
 def test_cli_and_api_read_the_last_observed_frames(
     synth_root: Path, shard_root: Path, tmp_path: Path
 ) -> None:
@@ -413,24 +224,3 @@ def test_motion_stored_per_video_in_pixels(shard_root: Path, ckpt: Path, tmp_pat
     assert still.returncode == 1 and "Traceback" not in still.stderr and len(lines) == 1
     assert lines[0].startswith("error: ") and "no motion output" in lines[0]
     assert not (tmp_path / "s.zarr").exists()
-
-
-def test_any_split_of_the_shards_and_a_clear_refusal(
-    shard_root: Path, ckpt: Path, tmp_path: Path
-) -> None:
-    """`predict --split train` (and unlabeled) predicts the frames after a hidden video's, as on
-    val, and `evaluate` scores a train store; a split that is none names the ones accepted."""
-    from convrnn_video.infer.config import EvaluateConfig
-    from convrnn_video.infer.evaluate import run_evaluate
-
-    for split, videos in (("train", 6), ("unlabeled", 6)):
-        summary = predict(shard_root, ckpt, tmp_path / f"{split}.zarr", split=split)
-        assert summary["split"] == split and summary["predicted"] == videos
-        store = PredStore.open(tmp_path / f"{split}.zarr")
-        assert store.attrs["first_frame"] == 11 and store.frames.shape[1] == 11
-    report = run_evaluate(EvaluateConfig(preds=str(tmp_path / "train.zarr"),
-                                         shards=str(shard_root), out=str(tmp_path / "r.json"),
-                                         progress=False))  # fmt: skip
-    assert report["split"] == "train" and report["videos"] == 6
-    with pytest.raises(InferError, match="split must be one of train, val, unlabeled, hidden"):
-        predict(shard_root, ckpt, tmp_path / "x.zarr", split="test")
