@@ -10,7 +10,12 @@ from convrnn_video.convrnn import PRESETS, ModelConfig, build_model, get_preset
 from convrnn_video.convrnn.masks import copy_bonus_init, restrict_to_seen
 from convrnn_video.convrnn.reference import from_model
 
-from tests.convrnn_helpers import class_ids, perturbed
+from tests.convrnn_helpers import (
+    assert_gradients_reach_every_parameter,
+    class_ids,
+    perturbed,
+    reference_with_the_same_parameters,
+)
 
 MASK_SIZES = {"tiny-masks": (160, 240), "compact-masks": (160, 240), "seed-masks": (16, 24)}
 
@@ -50,14 +55,9 @@ def test_mask_gradients_reach_every_parameter(overrides: dict) -> None:
     x, y = class_ids(2, 3, 32, 48), class_ids(2, 3, 32, 48)
     logits = model(x, y, teacher_prob=0.5)  # (B, T, K, H, W)
     torch.nn.functional.cross_entropy(logits.transpose(1, 2), y).backward()
-    dead = set() if cfg.autoregressive else {f"dec_cells.{cfg.stages - 1}.x_conv.weight"}
     names = {name for name, _ in model.named_parameters()}
     assert "embed.weight" in names and ("copy_bonus" in names) == (cfg.output == "residual")
-    for name, p in model.named_parameters():
-        if name in dead:
-            assert p.grad is None
-        else:
-            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_gradients_reach_every_parameter(model, cfg.autoregressive, cfg.stages)
 
 
 @pytest.mark.parametrize(
@@ -75,8 +75,7 @@ def test_mask_gradients_reach_every_parameter(overrides: dict) -> None:
 def test_mask_model_equals_naive_reference(name: str, overrides: dict) -> None:
     cfg = get_preset(name, **overrides)
     model = perturbed(build_model(cfg))
-    ref = from_model(model)
-    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in model.parameters())
+    ref = reference_with_the_same_parameters(model)
     h, w = MASK_SIZES[name] if name.startswith("seed") else (32, 48)
     k = cfg.num_classes
     x = class_ids(2, cfg.frames_in, h, w, num_classes=k)
