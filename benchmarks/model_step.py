@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from convrnn_video.convrnn import build_model, get_preset  # noqa: E402
+from convrnn_video.convrnn import PRESETS, build_model, get_preset  # noqa: E402
 from convrnn_video.convrnn.reference import from_model  # noqa: E402
 from convrnn_video.convrnn.summary import conv_macs  # noqa: E402
 from convrnn_video.runtime.device import autocast, resolve_precision
@@ -290,11 +290,15 @@ def main() -> None:
         help="time the models on CUDA instead (with --compile: also compiled)",
     )
     args = p.parse_args()
+    unknown = [n for n in args.presets.split(",") if n not in PRESETS]
+    if unknown:
+        raise SystemExit(f"error: --presets: unknown {', '.join(unknown)}; choose from "
+                         f"{', '.join(sorted(PRESETS))}")  # fmt: skip
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.gpu:
         if not torch.cuda.is_available():
-            raise SystemExit("--gpu: no CUDA device here")
+            raise SystemExit("error: --gpu: no CUDA device here")
         torch.backends.cudnn.benchmark = True  # as training sets it (runtime.distributed.setup)
         rates = gpu_rates(args, torch.device("cuda"))
         result = {"torch": torch.__version__, "gpu": rates, "machine": machine()}
