@@ -15,15 +15,15 @@ segmenter, fixed training budgets per model; the course's Jaccard on val frame 2
     7b. 7 with the hits between its objects played out, the forecaster fine-tuned through them
        (`fit-contacts` on train's true masks, up to 1,000 videos: convrnn/contacts.py,
        train/contacts_tune.py), on the floor plane where that fitted better (convrnn/floor.py)
-    7c. 7b with the state reader of its short tracks (`fit-reader` on 4,000 generated scenes:
-       convrnn/state_reader.py; 7b unchanged where the floor stage was not kept)
+    7c. 7b with the state reader of its velocities (`fit-reader` on `--reader-videos`
+       generated scenes: convrnn/state_reader.py; 7b unchanged where the floor was not kept)
     Rows 7, 7b and 7c read the input masks as `predict` makes them for a track forecaster
     (`segment_for_tracks`: mirror-averaged, the last frame steadied; their time counts it),
     the other rows the plain ones; copying (1) and the ceiling (6) stay on the plain masks.
 
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter /tmp/sq/runs/small/best.pt
     python benchmarks/mask_quality.py --cache /tmp/mq-s --segmenter SEG.pt --train 8 --val 4 \\
-        --unlabeled 8 --minutes 0.3 --finetune-minutes 0.2                      # a smoke run
+        --unlabeled 8 --minutes 0.3 --finetune-minutes 0.2 --reader-videos 40    # a smoke run
     python benchmarks/mask_quality.py --cache /tmp/mq --segmenter SEG.pt --rows tracks  # 1,1b,6,7
 
 The videos are generated per (seed, id), so with the default seed the train and val videos
@@ -46,6 +46,7 @@ from convrnn_video.train.config import TrainConfig  # noqa: E402
 from convrnn_video.train.task_defaults import TASK_DEFAULTS  # noqa: E402
 
 from benchmarks.data import prepare_shards, run_records  # noqa: E402
+from benchmarks.track_fits import fit_contacts_run, fit_reader_run  # noqa: E402
 
 RECIPE = TASK_DEFAULTS["masks"]  # `train --task masks`'s defaults: what this script measured
 ROWS = ("rgb", "train", "pseudo", "finetuned", "tracks")  # the trained rows (--rows)
@@ -169,31 +170,6 @@ def mask_rows(models: dict, segmenter) -> dict:
             if k.split("_")[0] not in need or need[k.split("_")[0]] in models}  # fmt: skip
 
 
-def fit_contacts_run(args, shards: Path, tracks: Path) -> dict:
-    """`fit-contacts` for the tracks row's forecaster on train's true masks (up to 1,000) -> the
-    summary of the new checkpoint (its constants, the fit's scores and seconds)."""
-    from convrnn_video.train.contacts import run_fit_contacts
-    from convrnn_video.train.contacts_config import ContactsConfig
-
-    out = args.cache / "runs" / "tracks-contacts.pt"
-    out.unlink(missing_ok=True)  # this script's own file, made again with its tracks row
-    fit = run_fit_contacts(ContactsConfig(model=str(tracks), shards=str(shards), out=str(out),
-                                          check_split=None))  # fmt: skip
-    return {"ckpt": out, "fit": fit["fit"], "contacts": fit["contacts"], "floor": fit["floor"],
-            "seconds": fit["seconds"]}  # fmt: skip
-
-
-def fit_reader_run(args, contacts: Path) -> dict:
-    """`fit-reader` (its defaults) for row 7b's forecaster -> its report and checkpoint."""
-    from convrnn_video.train.reader import run_fit_reader
-    from convrnn_video.train.reader_config import ReaderConfig
-
-    out = args.cache / "runs" / "tracks-reader.pt"
-    out.unlink(missing_ok=True)  # this script's own file, made again with its tracks row
-    fit = run_fit_reader(ReaderConfig(model=str(contacts), out=str(out)))
-    return {**fit, "ckpt": out}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True, help="folder for data, shards, runs")
@@ -204,6 +180,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=8.0, help="budget of rows 2, 3 and 4")
     ap.add_argument("--finetune-minutes", type=float, default=4.0, help="row 5's extra budget")
     ap.add_argument("--tracks-minutes", type=float, default=5.0, help="row 7's budget")
+    ap.add_argument("--reader-videos", type=int, default=32000, help="row 7c: fit-reader's scenes")
     ap.add_argument("--rows", default=",".join(ROWS),
                     help="trained rows to run, of " + ",".join(ROWS))  # fmt: skip
     ap.add_argument("--ss-steps", type=int, default=100, help="fine-tune: teacher prob 1 -> 0")

@@ -91,8 +91,13 @@ class ModelConfig:
     # where the floor stage scores higher): hits played on the floor plane instead; () none
     track_floor: tuple[float, ...] = ()
     # tracks: the hidden width of the learned state reader that corrects the floor stage's
-    # short tracks (convrnn/state_reader.py, fitted by `fit-reader`); 0: none
+    # velocities (convrnn/state_reader.py, fitted by `fit-reader`); 0: none
     track_reader: int = 0
+    # tracks: the reader's MLPs, whose answers it averages (`fit-reader --members`)
+    track_reader_members: int = 1
+    # tracks: the reader corrects every object, not only the short tracks (what `fit-reader`
+    # writes since 2026-12-06; a reader fitted before corrects the short tracks alone)
+    track_reader_every: bool = False
     # tracks: the forecast frames an object first seen in the last input frame is drawn in;
     # after them it is left out (still played: it hits others). Its heading and speed are
     # guesses, and an object drawn where it is not costs the Jaccard more than it gains
@@ -222,6 +227,8 @@ class ModelConfig:
             out.append(f"track_reader must be >= 0, got {self.track_reader}")
         if self.track_reader and not self.track_floor:
             out.append("track_reader corrects the floor stage's state: it needs track_floor")
+        if self.track_reader_members < 1:
+            out.append(f"track_reader_members must be >= 1, got {self.track_reader_members}")
         if self.track_neighbours < 0:
             out.append(f"track_neighbours must be >= 0, got {self.track_neighbours}")
         if self.track_new_frames < 0:

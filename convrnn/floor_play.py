@@ -20,8 +20,8 @@ A hit object leaves the forecaster's displacements for good. Since the state is 
 no hit reaches better than the net's paths on generated videos (`all_on_floor`: frame 22 up
 0.010-0.014 on 300 generated val videos, docs/benchmarks.md, "Every object on the floor"), not
 on the real samples: `fit-contacts` decides. A new object not aimed keeps the net's path,
-unless a state reader (`convrnn/state_reader.py`, `fit-reader`) corrects the short tracks'
-velocities: then it too slides from the corrected one. Not differentiable in the
+unless a state reader (`convrnn/state_reader.py`, `fit-reader`) corrects its velocity: then
+it too slides from the corrected one. Not differentiable in the
 forecaster's paths (a hit object's path is the physics'), so `fit-contacts` fine-tunes
 through the disc stage and keeps this one where it scores higher.
 Pure torch, no I/O (a models-floor module).
@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .floor import Camera, Floor, Slowing, friction, slide
-from .state_reader import StageState, StateReader, features, short_tracks
+from .state_reader import StageState, StateReader, corrected, features
 
 # how this stage plays hits, recorded in a prediction store so that a resume never mixes rules
 RULE = "floor; hits inside the last input step replayed, not those inside the step before"
@@ -71,10 +71,10 @@ def play_on_floor(
     input frames (B, K, 2)): given, the objects in a hit during the last step start from the
     velocity the hit left them (`_replayed`). `fresh` (B, K): the objects first seen in the
     last input frame (no step read); given, those the net heads at an object at rest are
-    aimed at it and played by the floor (`_aimed`). `reader`: given, the objects with a short
-    track (`convrnn.state_reader.short_tracks`) start from its corrected velocity, and are
-    played by the floor, new or not (it needs `before`). Float64 inside, returned in the
-    input's dtype."""
+    aimed at it and played by the floor (`_aimed`). `reader`: given, the objects it corrects
+    (`convrnn.state_reader.corrected`: every one, or the short tracks) start from its
+    corrected velocity, and are played by the floor, new or not (it needs `before`). Float64
+    inside, returned in the input's dtype."""
     b, k, steps = shift.shape[:3]
     if k < 2 or steps == 0:
         return shift
@@ -82,11 +82,11 @@ def play_on_floor(
                                     fresh)  # fmt: skip
     fresh, vel, aimed = state.fresh, state.velocity, state.aimed
     if reader is not None:
-        short = short_tracks(state, present)
+        fixed = corrected(reader, state, present)
         p = next(reader.parameters())
         fix = reader(features(state, present, classes, cam).to(p.device, p.dtype))
-        vel = torch.where(short[..., None], vel + fix.to(vel.device, vel.dtype), vel)
-        aimed = aimed | (short & fresh)  # a new object the reader starts is the floor's
+        vel = torch.where(fixed[..., None], vel + fix.to(vel.device, vel.dtype), vel)
+        aimed = aimed | (fixed & fresh)  # a new object the reader starts is the floor's
     out, _, hit = slide(state.start, vel, present, steps, slowed, f)
     hit = hit | aimed  # an aimed object's path is the floor's, hit or not
     if f.all_on_floor:  # and so is every other one's but a new object's not aimed

@@ -72,8 +72,11 @@ class TrackForecaster(nn.Module):
         )  # fmt: skip
         nn.init.zeros_(self.net[-1].weight)  # a new model is the extrapolation guess
         nn.init.zeros_(self.net[-1].bias)
-        # the learned correction of short tracks' floor state (`fit-reader`), None without
-        self.reader = StateReader(cfg.track_reader) if cfg.track_reader else None
+        # the learned correction of the floor stage's velocities (`fit-reader`), None without
+        self.reader = None
+        if cfg.track_reader:
+            self.reader = StateReader(cfg.track_reader, cfg.track_reader_members,
+                                      cfg.track_reader_every)  # fmt: skip
 
     def displacements(self, tracks: Tracks, height: int, width: int) -> Tensor:
         """Predicted displacement (..., T_out, 2) px as (x, y) of objects (..., F): the
@@ -124,7 +127,7 @@ class TrackForecaster(nn.Module):
         `moved` moves each object of `tracks` by (with `flipped`, the Tracks of the mirror
         image, the mean of both answers: `free_paths`); with `track_contacts`, played out with
         the hits between each video's objects (`convrnn.contacts`), or with `track_floor` on
-        the floor (`convrnn.floor_play`, its short tracks corrected by the `reader` where the
+        the floor (`convrnn.floor_play`, its velocities corrected by the `reader` where the
         checkpoint has one)."""
         if self.cfg.track_floor:
             shift = play_on_floor(*self.floor_inputs(tracks, height, width, flipped), self.reader)

@@ -94,16 +94,19 @@ def fit_reader(
     seed: int = typer.Option(ReaderConfig.seed, help="The generator's seed and the fit's."),
     steps: int = typer.Option(ReaderConfig.steps, help="Training steps of 512 objects."),
     hidden: int = typer.Option(ReaderConfig.hidden, help="The reader's hidden width."),
+    members: int = typer.Option(ReaderConfig.members, help="MLPs fitted and averaged."),
     lr: float = typer.Option(ReaderConfig.lr, help="AdamW's learning rate."),
     weight_decay: float = typer.Option(ReaderConfig.weight_decay, help="AdamW's weight decay."),
+    workers: int = typer.Option(ReaderConfig.workers, help="Processes drawing the scenes."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Fit the state reader of a track forecaster on the generator's scenes (~2 min).
+    """Fit the state reader of a track forecaster on the generator's scenes (~12 min).
 
-    The floor stage reads a new or just-uncovered object's velocity badly; the reader learns a
-    correction from scenes whose true motion the generator knows. Writes the forecaster with
-    the reader as a new checkpoint; predict, submit and evaluate with it use it. Fitted on
-    generated scenes: check it on your own labelled videos (`evaluate`) before you trust it.
+    The floor stage reads each object's velocity off the masks, a new or just-uncovered one's
+    badly; the reader learns a correction from scenes whose true motion the generator knows.
+    Writes the forecaster with the reader as a new checkpoint; predict, submit and evaluate
+    with it use it. Fitted on generated scenes: check it on your own labelled videos
+    (`evaluate`) before you trust it.
     """
     import json
 
@@ -114,8 +117,8 @@ def fit_reader(
         from convrnn_video.train.reader import run_fit_reader
 
         cfg = ReaderConfig(model=model, out=out, videos=videos, first_id=first_id, seed=seed,
-                           steps=steps, hidden=hidden, lr=lr,
-                           weight_decay=weight_decay)  # fmt: skip
+                           steps=steps, hidden=hidden, members=members, lr=lr,
+                           weight_decay=weight_decay, workers=workers)  # fmt: skip
         r = run_fit_reader(cfg)
     if as_json:
         typer.echo(json.dumps(r))

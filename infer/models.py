@@ -62,7 +62,10 @@ def hit_rule(model_cfg: Any, tracks: torch.nn.Module | None) -> str | None:
         return None
     parts = []
     if cfg.track_floor:
-        reader = "; short tracks corrected by a state reader" if cfg.track_reader else ""
+        reader = ""
+        if cfg.track_reader:
+            which = "every object" if cfg.track_reader_every else "short tracks"
+            reader = f"; {which} corrected by a state reader"
         parts.append(rule(Floor(*cfg.track_floor)) + reader)
     if cfg.track_new_frames:
         parts.append(f"objects first seen in the last input frame drawn in the first "

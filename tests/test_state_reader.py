@@ -31,10 +31,35 @@ def test_the_reader_is_left_right_symmetric_and_starts_at_zero() -> None:
     reader = StateReader(16)
     x = torch.randn(5, FEATURES)
     assert torch.equal(reader(x), torch.zeros(5, 2))  # a new reader changes nothing
-    torch.nn.init.normal_(reader.net[-1].weight)
+    torch.nn.init.normal_(reader.nets[0][-1].weight)
     fix, back = reader(x), reader(mirrored(x))
     assert fix.abs().max() > 0
     torch.testing.assert_close(back, fix * torch.tensor([-1.0, 1.0]))
+
+
+def test_a_reader_of_several_members_answers_their_mean() -> None:
+    torch.manual_seed(0)
+    reader = StateReader(8, members=3)
+    for net in reader.nets:
+        torch.nn.init.normal_(net[-1].weight)
+    x = torch.randn(4, FEATURES)
+    each = torch.stack([reader.one_way(x, m) for m in range(3)])
+    torch.testing.assert_close(reader.one_way(x), each.mean(0))
+    assert not torch.allclose(each[0], each[1])  # the members are not one net three times
+
+
+def test_a_reader_saved_before_members_loads_as_member_zero() -> None:
+    torch.manual_seed(0)
+    old = StateReader(8)
+    torch.nn.init.normal_(old.nets[0][-1].weight)
+    # the keys a reader was saved under before it had members: `net.0.weight`, ...
+    saved = {k.replace("nets.0.", "net."): v for k, v in old.state_dict().items()}
+    assert any(k.startswith("net.") for k in saved)
+    again = StateReader(8)
+    again.load_state_dict(saved)
+    x = torch.randn(6, FEATURES)
+    torch.testing.assert_close(again(x), old(x))
+    assert not again.every  # and it corrects the short tracks alone, as it was fitted to
 
 
 def test_a_reader_needs_the_floor_stage() -> None:
@@ -60,11 +85,14 @@ def test_fit_reader_writes_a_forecaster_whose_reader_moves_new_objects(
     out = tmp_path / "reader.pt"
     args = ("fit-reader", "--model", str(model), "--out", str(out))
     proc = run_cli(*args, "--videos", "30", "--steps", "200", "--first-id", "5000",
-                   "--hidden", "32", "--lr", "2e-3", "--weight-decay", "0")  # fmt: skip
+                   "--hidden", "32", "--members", "2", "--lr", "2e-3", "--weight-decay", "0",
+                   "--workers", "0")  # fmt: skip
     assert "generated scenes" in proc.stdout and "wrote" in proc.stdout, proc.stdout
     forecaster, cfg, payload = load_model(out, task="tracks")
     fit_report = payload["reader_fit"]
     assert cfg.track_reader == 32 and fit_report["hidden"] == 32
+    assert cfg.track_reader_members == 2 and len(forecaster.reader.nets) == 2
+    assert cfg.track_reader_every and forecaster.reader.every
     assert fit_report["lr"] == 2e-3 and fit_report["weight_decay"] == 0.0
     assert fit_report["objects"] > 30
     old = load_checkpoint(model)["model"]
@@ -76,6 +104,16 @@ def test_fit_reader_writes_a_forecaster_whose_reader_moves_new_objects(
     with_reader, shift = forecaster.eval().forecast(masks)
     without, plain_shift = plain.forecast(masks)
     assert not torch.equal(shift, plain_shift)
+    # every object is corrected: also one seen in each of the last three input frames
+    present = torch.stack(
+        [
+            (masks[:, t, None] == torch.arange(49)[:, None, None]).flatten(2).any(-1)
+            for t in (8, 9, 10)
+        ]
+    ).all(0)  # (B, K)
+    present[:, 0] = False  # the floor
+    long_moved = (shift != plain_shift).flatten(2).any(-1) & present  # (B, K)
+    assert long_moved.any()
     assert with_reader.shape == without.shape == (12, 11, 160, 240)
     # the new checkpoint predicts through the CLI
     segmenter = tiny_segmenter(tmp_path / "seg.pt")
@@ -108,3 +146,15 @@ def test_fit_contacts_drops_a_reader_it_would_change(shard_root: Path, tmp_path:
     forecaster, refit, payload = load_model(out, task="tracks")  # loads, disc stage or floor
     assert refit.track_reader == 0 and forecaster.reader is None
     assert not any(k.startswith("reader.") for k in payload["model"])
+
+
+@pytest.mark.slow
+def test_worker_processes_read_the_same_samples_as_one(tmp_path: Path) -> None:
+    from convrnn_video.train.reader import all_samples
+
+    model = str(floor_forecaster(tmp_path))
+    here = all_samples(model, 0, range(7000, 7012), workers=0)
+    two = all_samples(model, 0, range(7000, 7012), workers=2)
+    assert len(here[0]) > 12  # every scene holds objects
+    for a, b in zip(here, two, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -2,20 +2,25 @@
 
 The floor stage reads each object's velocity off the input masks; for objects with a short
 track (new in the last two input frames, or just out from behind another) that read is a
-third of their speed off (`convrnn/state_reader.py`). The generator (`ingest/synth`) knows
-where every object really goes: this draws `videos` of its scenes (ids from `first_id`), slides them
-through the input frames and renders those masks only, has the
-forecaster read them as it would at prediction, and fits `StateReader` to each object's true
-velocity there (before any hit after it), less the velocity the stage would slide it at. Every
-object seen in the last input frame is a sample (and its mirror image); only the short tracks
-take the correction at prediction. The new checkpoint is the forecaster with the reader.
+third of their speed off, and for the others it is off by enough to cost frame 22
+(`convrnn/state_reader.py`). The generator (`ingest/synth`) knows where every object really
+goes: this draws `videos` of its scenes (ids from `first_id`, as `synth` would draw them),
+slides them through the input frames and renders those masks only, has the forecaster read
+them as it would at prediction, and fits `StateReader` to each object's true velocity there
+(before any hit after it), less the velocity the stage would slide it at. Every object seen in
+the last input frame is a sample (and its mirror image), and every one takes the correction
+at prediction (`every`). The reader is `members` MLPs, each fitted on its own batches, whose
+answers it averages. `workers` processes draw and read the scenes. The new checkpoint is the
+forecaster with the reader.
 
 The reader is the generator's: on real videos the scenes differ (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,7 +31,7 @@ from convrnn_video.convrnn.track_reads import tracks_and_mirror
 from convrnn_video.ingest.synth.config import FRAMES
 from convrnn_video.ingest.synth.render import render
 from convrnn_video.ingest.synth.scene import CAM_HEIGHT
-from convrnn_video.ingest.synth.sliding import Sliding, slide, start
+from convrnn_video.ingest.synth.sliding import simulate_to
 from convrnn_video.ingest.synth.writer import video_rng
 from convrnn_video.runtime.checkpoint import load_model, save_checkpoint
 from convrnn_video.train.checkpoints import free_out, weights_without_reader
@@ -34,6 +39,7 @@ from convrnn_video.train.errors import TrainError
 from convrnn_video.train.reader_config import ReaderConfig
 
 BATCH = 10  # videos read at once
+CHUNK = 1000  # scenes a worker process draws and reads at a time
 STEP_BATCH = 512  # samples a training step
 HUBER = 0.01  # camera heights a frame: errors above count linearly (a few are large)
 
@@ -46,7 +52,8 @@ def scene_samples(model, seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]
     fi = cfg.frames_in
     xs, ys = [], []
     for first in range(ids.start, ids.stop, BATCH):
-        scenes = [at_last_input(seed, v, fi) for v in range(first, min(first + BATCH, ids.stop))]
+        rngs = [video_rng(seed, v) for v in range(first, min(first + BATCH, ids.stop))]
+        scenes = [simulate_to(rng, fi, FRAMES) for rng in rngs]
         masks = np.stack([render(s.scene(), fi)[1] for s in scenes])
         seen = torch.from_numpy(masks).long()
         with torch.no_grad():
@@ -64,32 +71,59 @@ def scene_samples(model, seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]
     return np.array(xs).reshape(-1, feats.shape[-1]), np.array(ys).reshape(-1, 2)
 
 
-def at_last_input(seed: int, video_id: int, frames_in: int) -> Sliding:
-    """The generator's scene of `video_id` slid through its input frames: its state there,
-    velocities included (the one the generator slides each object on at before any hit)."""
-    rng = video_rng(seed, video_id)
-    state = start(rng, FRAMES)
-    slide(state, rng, 0, frames_in)
-    return state
+def all_samples(model_path: str, seed: int, ids: range, workers: int) -> tuple:
+    """`scene_samples` of `ids` in chunks of at most CHUNK scenes, read by `workers` processes
+    (each loads the forecaster from `model_path` and runs one torch thread), or here for 0 or
+    1. The same samples in the same order either way."""
+    size = max(1, min(CHUNK, -(-len(ids) // max(workers, 1))))  # every worker has a share
+    chunks = [range(a, min(a + size, ids.stop)) for a in range(ids.start, ids.stop, size)]
+    if workers <= 1:
+        model = _load(model_path)
+        parts = [scene_samples(model, seed, c) for c in chunks]
+    else:  # spawn: a fresh interpreter, whatever threads this one runs
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, context, _start_worker, (model_path,)) as pool:
+            parts = list(pool.map(_worker_samples, [seed] * len(chunks), chunks))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+_MODEL: list = []  # a worker process's forecaster, loaded once by `_start_worker`
+
+
+def _start_worker(model_path: str) -> None:
+    torch.set_num_threads(1)  # the workers share the cores
+    _MODEL.append(_load(model_path))
+
+
+def _worker_samples(seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]:
+    return scene_samples(_MODEL[0], seed, ids)
+
+
+def _load(model_path: str):
+    """The track forecaster of a checkpoint, on the CPU, in eval mode."""
+    return load_model(model_path, "cpu", task="tracks")[0].cpu().eval()
 
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: ReaderConfig) -> StateReader:
-    """A StateReader fitted to samples and their mirror images (Huber loss, AdamW)."""
+    """A StateReader of cfg.members MLPs, each fitted to the samples and their mirror images
+    on its own batches (Huber loss, AdamW); it corrects every object."""
     torch.manual_seed(cfg.seed)
     x_t = torch.tensor(x, dtype=torch.float32)
     y_t = torch.tensor(y, dtype=torch.float32)
     x_t = torch.cat([x_t, mirrored(x_t)])
     y_t = torch.cat([y_t, y_t * torch.tensor([-1.0, 1.0])])
-    reader = StateReader(cfg.hidden)
+    reader = StateReader(cfg.hidden, cfg.members, every=True)
     reader.mean.copy_(x_t.mean(0))
     reader.scale.copy_(x_t.std(0).clamp(min=1e-3))
-    opt = torch.optim.AdamW(reader.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    for _ in range(cfg.steps):
-        pick = torch.randint(0, len(x_t), (STEP_BATCH,))
-        loss = torch.nn.functional.huber_loss(reader.one_way(x_t[pick]), y_t[pick], delta=HUBER)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    for member, net in enumerate(reader.nets):
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        for _ in range(cfg.steps):
+            pick = torch.randint(0, len(x_t), (STEP_BATCH,))
+            guess = reader.one_way(x_t[pick], member)
+            loss = torch.nn.functional.huber_loss(guess, y_t[pick], delta=HUBER)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     return reader.eval()
 
 
@@ -106,16 +140,18 @@ def run_fit_reader(cfg: ReaderConfig) -> dict[str, Any]:
     if not model_cfg.track_floor:  # the disc stage plays the hits: nothing to correct
         save_checkpoint(out, {**payload, "reader_fit": report})
         return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
-    model = model.cpu().eval()
-    x, y = scene_samples(model, cfg.seed, range(cfg.first_id, cfg.first_id + cfg.videos))
+    ids = range(cfg.first_id, cfg.first_id + cfg.videos)
+    x, y = all_samples(str(cfg.model), cfg.seed, ids, cfg.workers)
     if len(x) < 2:
         raise TrainError(f"{cfg.videos} scenes hold {len(x)} object(s) to learn from")
     reader = fit(x, y, cfg)
     weights = weights_without_reader(model)
     weights.update({f"reader.{k}": v.detach().cpu() for k, v in reader.state_dict().items()})
-    model_config = {**payload["model_config"], "track_reader": cfg.hidden}
-    report.update(objects=len(x), steps=cfg.steps, hidden=cfg.hidden, seed=cfg.seed, lr=cfg.lr,
-                  weight_decay=cfg.weight_decay)  # fmt: skip
+    model_config = {**payload["model_config"], "track_reader": cfg.hidden,
+                    "track_reader_members": cfg.members, "track_reader_every": True}  # fmt: skip
+    report.update(objects=len(x), steps=cfg.steps, hidden=cfg.hidden, members=cfg.members,
+                  seed=cfg.seed, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                  workers=cfg.workers)  # fmt: skip
     save_checkpoint(out, {**payload, "model": weights, "model_config": model_config,
                           "reader_fit": report})  # fmt: skip
     return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}

@@ -16,18 +16,21 @@ class ReaderConfig:
 
     model: str  # a track forecaster checkpoint with the floor stage (`fit-contacts`)
     out: str  # the new checkpoint: the forecaster with the fitted reader
-    # the generator's scenes drawn: 4,000 hold about 24,000 objects, and drawing, reading and
-    # fitting them took 119 s on 2 AMD EPYC AVX-512 BF16 cores, nothing else running
-    # (docs/benchmarks.md, "A state reader")
-    videos: int = 4000
+    # the generator's scenes drawn: 32,000 hold about 190,000 objects; 4,000 were too few for
+    # a reader of every object (docs/benchmarks.md, "The state reader for every object")
+    videos: int = 32000
     # the first scene id: far from the ids `synth` numbers a dataset with, so the reader
     # never learns from the videos it is scored on
     first_id: int = 1_000_000
     seed: int = 0  # the generator's seed (as `synth --seed`) and the fit's batches
-    hidden: int = 64  # the reader's hidden width (6,018 parameters at 64)
-    steps: int = 4000  # AdamW steps of 512 samples
+    hidden: int = 64  # the reader's hidden width (6,018 parameters a member at 64)
+    # its MLPs, each fitted on its own batches, whose answers it averages: four fits' mean
+    # scored frame 22 above each one alone (docs/benchmarks.md)
+    members: int = 4
+    steps: int = 6000  # AdamW steps of 512 samples, for each member
     lr: float = 3e-3  # AdamW's learning rate
     weight_decay: float = 1e-3  # AdamW's decoupled weight decay; 0 for none
+    workers: int = 2  # processes that draw and read the scenes; 0 or 1: this one
 
     def __post_init__(self) -> None:
         problems = []
@@ -37,6 +40,10 @@ class ReaderConfig:
             problems.append(f"--first-id must be 0 or more, got {self.first_id}")
         if self.hidden < 1:
             problems.append(f"--hidden must be at least 1, got {self.hidden}")
+        if self.members < 1:
+            problems.append(f"--members must be at least 1, got {self.members}")
+        if self.workers < 0:
+            problems.append(f"--workers must be 0 or more, got {self.workers}")
         if self.steps < 1:
             problems.append(f"--steps must be at least 1, got {self.steps}")
         if not self.lr > 0:

@@ -7,6 +7,7 @@ are tuned so that the generated videos move like the real samples (benchmarks/re
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -51,19 +52,23 @@ def simulate(rng: np.random.Generator, frames: int = FRAMES) -> Scene:
     A scene that would show more than MAX_IN_VIEW objects at once is drawn again (from the same
     RNG, so the result still depends on the RNG's seed alone).
     """
+    return simulate_to(rng, frames, frames).scene()
+
+
+def simulate_to(rng: np.random.Generator, at: int, frames: int = FRAMES) -> Sliding:
+    """The scene `simulate` draws from `rng`, as it stands after its first `at` frames (its
+    velocities are those it slides on into frame `at`): what `fit-reader` learns a frame's
+    true state from. The redraws are `simulate`'s, so the scene is the one a video of the same
+    RNG shows (drawing once and stopping at `at` gives another scene wherever the first draw
+    crowds the view later on)."""
     for _ in range(20):
-        scene = _simulate_once(rng, frames)
-        if in_view(scene).sum(axis=1).max() <= MAX_IN_VIEW:
+        state = start(rng, frames)  # objects placed or entering, some launched
+        slide(state, rng, 0, at)  # the draws from `rng` come in a fixed order
+        kept = copy.deepcopy(state)
+        slide(state, rng, at, frames)
+        if in_view(state.scene()).sum(axis=1).max() <= MAX_IN_VIEW:
             break
-    return scene
-
-
-def _simulate_once(rng: np.random.Generator, frames: int) -> Scene:
-    """One scene of `frames` frames: objects placed or entering, some launched, then slid with
-    friction and collisions (the draws from `rng` come in a fixed order: same seed, same scene)."""
-    state = start(rng, frames)
-    slide(state, rng, 0, frames)
-    return state.scene()
+    return kept
 
 
 @dataclass
