@@ -75,6 +75,11 @@ def test_reader_config_reports_bad_options() -> None:
     with pytest.raises(TrainError, match="--lr must be above 0.*--weight-decay must be 0 or more"):
         ReaderConfig(model="m.pt", out="o.pt", lr=0.0, weight_decay=-1e-3)
     assert ReaderConfig(model="m.pt", out="o.pt", weight_decay=0.0).weight_decay == 0.0
+    with pytest.raises(TrainError, match="--members must be at least 1.*--workers must be 0"):
+        ReaderConfig(model="m.pt", out="o.pt", members=0, workers=-1)
+    floor = dataclasses.replace(get_preset("tracks"), track_floor=Floor().as_tuple())
+    with pytest.raises(ValueError, match="track_reader_members must be >= 1, got 0"):
+        dataclasses.replace(floor, track_reader=8, track_reader_members=0)
 
 
 @pytest.mark.slow
