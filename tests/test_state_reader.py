@@ -172,9 +172,10 @@ def test_fit_contacts_drops_a_reader_it_would_change(shard_root: Path, tmp_path:
 def test_worker_processes_read_the_same_samples_as_one(tmp_path: Path) -> None:
     from convrnn_video.train.reader import all_samples
 
-    model = str(floor_forecaster(tmp_path))
-    here = all_samples(model, 0, range(7000, 7012), workers=0)
-    two = all_samples(model, 0, range(7000, 7012), workers=2)
+    path = str(floor_forecaster(tmp_path))
+    model = load_model(path, "cpu", task="tracks")[0].eval()
+    here = all_samples(model, path, 0, range(7000, 7012), workers=0)
+    two = all_samples(model, path, 0, range(7000, 7012), workers=2)
     assert len(here[0]) > 12  # every scene holds objects
     for a, b in zip(here, two, strict=True):
         np.testing.assert_array_equal(a, b)

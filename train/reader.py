@@ -71,14 +71,14 @@ def scene_samples(model, seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]
     return np.array(xs).reshape(-1, feats.shape[-1]), np.array(ys).reshape(-1, 2)
 
 
-def all_samples(model_path: str, seed: int, ids: range, workers: int) -> tuple:
+def all_samples(model, model_path: str, seed: int, ids: range, workers: int) -> tuple:
     """`scene_samples` of `ids` in chunks of at most CHUNK scenes, read by `workers` processes
-    (each loads the forecaster from `model_path` and runs one torch thread), or here for 0 or
-    1. The same samples in the same order either way."""
+    (each loads the forecaster from `model_path` and runs one torch thread), or here by
+    `model` (that forecaster, loaded) for 0 or 1. The same samples in the same order either
+    way."""
     size = max(1, min(CHUNK, -(-len(ids) // max(workers, 1))))  # every worker has a share
     chunks = [range(a, min(a + size, ids.stop)) for a in range(ids.start, ids.stop, size)]
     if workers <= 1:
-        model = _load(model_path)
         parts = [scene_samples(model, seed, c) for c in chunks]
     else:  # spawn: a fresh interpreter, whatever threads this one runs
         context = multiprocessing.get_context("spawn")
@@ -92,16 +92,11 @@ _MODEL: list = []  # a worker process's forecaster, loaded once by `_start_worke
 
 def _start_worker(model_path: str) -> None:
     torch.set_num_threads(1)  # the workers share the cores
-    _MODEL.append(_load(model_path))
+    _MODEL.append(load_model(model_path, "cpu", task="tracks")[0].eval())
 
 
 def _worker_samples(seed: int, ids: range) -> tuple[np.ndarray, np.ndarray]:
     return scene_samples(_MODEL[0], seed, ids)
-
-
-def _load(model_path: str):
-    """The track forecaster of a checkpoint, on the CPU, in eval mode."""
-    return load_model(model_path, "cpu", task="tracks")[0].cpu().eval()
 
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: ReaderConfig) -> StateReader:
@@ -141,7 +136,7 @@ def run_fit_reader(cfg: ReaderConfig) -> dict[str, Any]:
         save_checkpoint(out, {**payload, "reader_fit": report})
         return {**report, "out": str(out), "seconds": round(time.time() - started, 1)}
     ids = range(cfg.first_id, cfg.first_id + cfg.videos)
-    x, y = all_samples(str(cfg.model), cfg.seed, ids, cfg.workers)
+    x, y = all_samples(model.cpu().eval(), str(cfg.model), cfg.seed, ids, cfg.workers)
     if len(x) < 2:
         raise TrainError(f"{cfg.videos} scenes hold {len(x)} object(s) to learn from")
     reader = fit(x, y, cfg)
