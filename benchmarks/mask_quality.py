@@ -209,6 +209,8 @@ def main() -> None:
         "--workers", type=int, default=2, help="generation / ingest processes; tracks' readers"
     )
     args = ap.parse_args()
+    if args.reader_videos < 1:  # fit-reader would refuse it only after the training rows
+        ap.error(f"--reader-videos must be at least 1, got {args.reader_videos}")
 
     import torch
     from convrnn_video.infer.config import LabelConfig
