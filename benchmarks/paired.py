@@ -1,0 +1,153 @@
+"""Is one track forecaster better than another on frame 22, or is the difference noise? Both
+read the same input masks of the same videos; a paired bootstrap over the videos says how far
+the difference moves when the set of videos does, as JSON:
+
+    python benchmarks/paired.py --shards S --segmenter SEG.pt --ckpt A.pt --against B.pt [C.pt]
+        [--videos 700] [--resamples 2000]
+
+Without --segmenter the inputs are the true masks of frames 1-11. The score is the course's:
+frame 22's macro Jaccard over all the videos at once (`FrameJaccard`), so the bootstrap resamples
+videos and sums their confusion matrices, never averages per-video scores. A 300-video set of
+generated val moved frame 22 by 0.004-0.008 between changes that each looked sound, and most of
+the gains first seen on one set shrank to a third on fresh ones (docs/benchmarks.md, "The state
+reader for every object"): judge a change on 700 or more videos no rule was chosen on, and by
+`interval95`, not by the point difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.machine import machine  # noqa: E402
+
+
+def macro_jaccard(confmat):
+    """(..., K, K) confusion matrices (rows truth, columns prediction) -> (...,) float64: the
+    IoU of each class averaged over the classes in the truth or the prediction, as torchmetrics'
+    `MulticlassJaccardIndex(average="macro")` reduces one."""
+    import torch
+
+    cm = confmat.double()
+    inter = cm.diagonal(dim1=-2, dim2=-1)  # (..., K)
+    union = cm.sum(-1) + cm.sum(-2) - inter
+    present = union > 0
+    iou = torch.where(present, inter / union.clamp(min=1), 0.0)
+    return iou.sum(-1) / present.sum(-1).clamp(min=1)
+
+
+def paired_bootstrap(ours, theirs, resamples: int, seed: int = 0) -> dict:
+    """Per-video confusion matrices (N, K, K) of two forecasters on the same videos -> frame
+    22's difference (ours - theirs) on all N, and over `resamples` draws of N videos with
+    replacement (the same draw for both): its mean, standard deviation, 95% interval and the
+    share of draws where ours is higher."""
+    import torch
+
+    n, k = ours.shape[0], ours.shape[-1]
+    draws = torch.randint(0, n, (resamples, n), generator=torch.Generator().manual_seed(seed))
+    counts = torch.zeros(resamples, n, dtype=torch.float64)
+    counts.scatter_add_(1, draws, torch.ones(resamples, n, dtype=torch.float64))  # (R, N)
+
+    def scores(cm):  # (N, K, K) -> (R,) each draw's frame 22, its matrices summed
+        return macro_jaccard((counts @ cm.reshape(n, k * k).double()).reshape(-1, k, k))
+
+    diff = scores(ours) - scores(theirs)  # (R,)
+    low, high = torch.quantile(diff, torch.tensor([0.025, 0.975], dtype=torch.float64))
+    full = macro_jaccard(ours.sum(0)) - macro_jaccard(theirs.sum(0))
+    return {"difference": round(float(full), 4), "resamples": resamples,
+            "mean": round(float(diff.mean()), 4), "sd": round(float(diff.std()), 4),
+            "interval95": [round(float(low), 4), round(float(high), 4)],
+            "share_higher": round(float((diff > 0).double().mean()), 3)}  # fmt: skip
+
+
+def confmats(args) -> tuple[dict, int]:
+    """({checkpoint path: (N, K, K) frame-22 confusion matrices, one per video}, N) over the
+    first --videos of --split, every forecaster fed the same input masks."""
+    import torch
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.segment.apply import segment_for_tracks
+    from convrnn_video.shards.loader import make_loader
+
+    from convrnn_video.errors import PipelineError
+
+    paths = list(dict.fromkeys([args.ckpt, *args.against]))  # one forecaster named twice: once
+    models = [load_model(p, "cpu", task="tracks")[:2] for p in paths]
+    frames = {(cfg.frames_in, cfg.frames_out) for _, cfg in models}
+    if len(frames) > 1:
+        raise PipelineError(f"the forecasters predict different frames {sorted(frames)}: "
+                            "compare forecasters of one frame count")  # fmt: skip
+    (fi, fo), k = frames.pop(), models[0][1].num_classes
+    seg = None if args.segmenter is None else load_model(args.segmenter, "cpu", task="segment")[0]
+    loader = make_loader(str(args.shards), [args.split], mode="eval", batch_size=8,
+                         frames_in=fi, frames_out=fo, masks=True)  # fmt: skip
+    out: dict[str, list] = {str(p): [] for p in paths}
+    videos = 0
+    with torch.inference_mode():
+        for batch in loader:
+            masks = batch["masks"].long()[: args.videos - videos]  # (B, T, H, W)
+            truth = masks[:, fi + fo - 1]  # (B, H, W) frame 22
+            ids = masks[:, :fi]
+            if seg is not None:
+                ids = segment_for_tracks(seg.eval(), batch["inputs"][: len(masks)], None).cpu()
+            for p, (model, _) in zip(paths, models, strict=True):
+                pred = model.eval().forecast(ids)[0][:, -1]  # (B, H, W)
+                pair = truth * k + pred  # row truth, column prediction
+                out[str(p)] += [torch.bincount(v.flatten(), minlength=k * k).view(k, k)
+                                for v in pair]  # fmt: skip
+            videos += len(masks)
+            if videos >= args.videos:
+                break
+    if videos == 0:
+        raise PipelineError(f"{args.shards}: split {args.split!r} holds no video")
+    return {p: torch.stack(cms) for p, cms in out.items()}, videos
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shards", type=Path, required=True, help="shards with a labelled split")
+    ap.add_argument("--ckpt", type=Path, required=True, help="the track forecaster judged")
+    ap.add_argument("--against", type=Path, nargs="+", required=True,
+                    help="track forecasters it is compared with")  # fmt: skip
+    ap.add_argument("--segmenter", type=Path, help="segmenter (default: the true input masks)")
+    ap.add_argument("--split", default="val", help="a split with masks")
+    ap.add_argument("--videos", type=int, default=700, help="the first N videos of the split")
+    ap.add_argument("--resamples", type=int, default=2000, help="bootstrap draws")
+    ap.add_argument("--seed", type=int, default=0, help="the bootstrap's random draws")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    args = ap.parse_args()
+    bad = [f"--videos must be at least 1, got {args.videos}"] * (args.videos < 1)
+    bad += [f"--resamples must be at least 100, got {args.resamples}"] * (args.resamples < 100)
+    if bad:
+        sys.exit("error: " + "; ".join(bad))
+
+    import torch
+
+    from convrnn_video.errors import PipelineError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.time()
+    try:
+        cms, videos = confmats(args)
+    except PipelineError as exc:  # a bad file or checkpoint: one line, no traceback
+        sys.exit(f"error: {exc}")
+    ours = cms[str(args.ckpt)]
+    report = {"benchmark": "paired", "machine": machine(), "shards": str(args.shards),
+              "split": args.split, "videos": videos,
+              "inputs": "true masks" if args.segmenter is None else str(args.segmenter),
+              "frame22": {p: round(float(macro_jaccard(cm.sum(0))), 4) for p, cm in cms.items()},
+              "ckpt": str(args.ckpt),
+              "against": {str(p): paired_bootstrap(ours, cms[str(p)], args.resamples, args.seed)
+                          for p in args.against},
+              "seconds": round(time.time() - started, 1)}  # fmt: skip
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
