@@ -28,34 +28,22 @@ sys.path.insert(0, str(REPO))
 from benchmarks.machine import machine  # noqa: E402
 
 
-def macro_jaccard(confmat):
-    """(..., K, K) confusion matrices (rows truth, columns prediction) -> (...,) float64: the
-    IoU of each class averaged over the classes in the truth or the prediction, as torchmetrics'
-    `MulticlassJaccardIndex(average="macro")` reduces one."""
-    import torch
-
-    cm = confmat.double()
-    inter = cm.diagonal(dim1=-2, dim2=-1)  # (..., K)
-    union = cm.sum(-1) + cm.sum(-2) - inter
-    present = union > 0
-    iou = torch.where(present, inter / union.clamp(min=1), 0.0)
-    return iou.sum(-1) / present.sum(-1).clamp(min=1)
-
-
 def paired_bootstrap(ours, theirs, resamples: int, seed: int = 0) -> dict:
     """Per-video confusion matrices (N, K, K) of two forecasters on the same videos -> frame
     22's difference (ours - theirs) on all N, and over `resamples` draws of N videos with
     replacement (the same draw for both): its mean, standard deviation, 95% interval and the
     share of draws where ours is higher."""
     import torch
+    from convrnn_video.runtime.jaccard import macro_jaccard
 
     n, k = ours.shape[0], ours.shape[-1]
     draws = torch.randint(0, n, (resamples, n), generator=torch.Generator().manual_seed(seed))
-    counts = torch.zeros(resamples, n, dtype=torch.float64)
-    counts.scatter_add_(1, draws, torch.ones(resamples, n, dtype=torch.float64))  # (R, N)
+    counts = torch.zeros(resamples, n, dtype=torch.long)
+    counts.scatter_add_(1, draws, torch.ones(resamples, n, dtype=torch.long))  # (R, N)
 
     def scores(cm):  # (N, K, K) -> (R,) each draw's frame 22, its matrices summed
-        return macro_jaccard((counts @ cm.reshape(n, k * k).double()).reshape(-1, k, k))
+        summed = (counts @ cm.reshape(n, k * k).long()).view(-1, k, k)  # (R, K, K)
+        return torch.tensor([macro_jaccard(m) for m in summed], dtype=torch.float64)
 
     diff = scores(ours) - scores(theirs)  # (R,)
     low, high = torch.quantile(diff, torch.tensor([0.025, 0.975], dtype=torch.float64))
@@ -78,12 +66,16 @@ def confmats(args) -> tuple[dict, int]:
 
     paths = list(dict.fromkeys([args.ckpt, *args.against]))  # one forecaster named twice: once
     models = [load_model(p, "cpu", task="tracks")[:2] for p in paths]
+    for model, _ in models:
+        model.eval()
     frames = {(cfg.frames_in, cfg.frames_out) for _, cfg in models}
     if len(frames) > 1:
         raise PipelineError(f"the forecasters predict different frames {sorted(frames)}: "
                             "compare forecasters of one frame count")  # fmt: skip
     (fi, fo), k = frames.pop(), models[0][1].num_classes
     seg = None if args.segmenter is None else load_model(args.segmenter, "cpu", task="segment")[0]
+    if seg is not None:
+        seg.eval()
     loader = make_loader(str(args.shards), [args.split], mode="eval", batch_size=8,
                          frames_in=fi, frames_out=fo, masks=True)  # fmt: skip
     out: dict[str, list] = {str(p): [] for p in paths}
@@ -94,9 +86,9 @@ def confmats(args) -> tuple[dict, int]:
             truth = masks[:, fi + fo - 1]  # (B, H, W) frame 22
             ids = masks[:, :fi]
             if seg is not None:
-                ids = segment_for_tracks(seg.eval(), batch["inputs"][: len(masks)], None).cpu()
+                ids = segment_for_tracks(seg, batch["inputs"][: len(masks)], None).cpu()
             for p, (model, _) in zip(paths, models, strict=True):
-                pred = model.eval().forecast(ids)[0][:, -1]  # (B, H, W)
+                pred = model.forecast(ids)[0][:, -1]  # (B, H, W)
                 pair = truth * k + pred  # row truth, column prediction
                 out[str(p)] += [torch.bincount(v.flatten(), minlength=k * k).view(k, k)
                                 for v in pair]  # fmt: skip
@@ -127,6 +119,7 @@ def main() -> None:
         sys.exit("error: " + "; ".join(bad))
 
     import torch
+    from convrnn_video.runtime.jaccard import macro_jaccard
 
     from convrnn_video.errors import PipelineError
 
@@ -141,7 +134,7 @@ def main() -> None:
     report = {"benchmark": "paired", "machine": machine(), "shards": str(args.shards),
               "split": args.split, "videos": videos,
               "inputs": "true masks" if args.segmenter is None else str(args.segmenter),
-              "frame22": {p: round(float(macro_jaccard(cm.sum(0))), 4) for p, cm in cms.items()},
+              "frame22": {p: round(macro_jaccard(cm.sum(0)), 4) for p, cm in cms.items()},
               "ckpt": str(args.ckpt),
               "against": {str(p): paired_bootstrap(ours, cms[str(p)], args.resamples, args.seed)
                           for p in args.against},

@@ -37,15 +37,21 @@ def _metric(
     return metric
 
 
+def macro_jaccard(confmat: torch.Tensor) -> float:
+    """The course's score of one (K, K) int64 confusion matrix (rows truth, columns
+    prediction), reduced by torchmetrics: what `FrameJaccard` reports for the pixels summed
+    into it (benchmarks/paired.py scores resampled sums of per-video matrices with it)."""
+    return float(_metric(confmat.shape[0], "macro", confmat.device, confmat).compute())
+
+
 def _scores(confmat: torch.Tensor) -> tuple[float, list[float | None]]:
     """(macro IoU, per-class IoU) of a (K, K) confusion matrix, reduced by torchmetrics; a
     class absent from both truth and prediction has IoU None (and no part in the macro)."""
     k, device = confmat.shape[0], confmat.device
-    macro = _metric(k, "macro", device, confmat).compute()
     each = _metric(k, "none", device, confmat).compute()  # (K,)
     present = (confmat.sum(0) + confmat.sum(1)) > 0  # (K,) in the truth or the prediction
     per_class = [float(v) if ok else None for v, ok in zip(each, present, strict=True)]
-    return float(macro), per_class
+    return macro_jaccard(confmat), per_class
 
 
 class FrameJaccard:

@@ -14,9 +14,9 @@ import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.floor import Floor
 from convrnn_video.runtime.checkpoint import save_untrained
-from convrnn_video.runtime.jaccard import FrameJaccard
+from convrnn_video.runtime.jaccard import FrameJaccard, macro_jaccard
 
-from benchmarks.paired import macro_jaccard, paired_bootstrap
+from benchmarks.paired import paired_bootstrap
 from tests.infer_helpers import tiny_segmenter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +45,10 @@ def course_score(pred: torch.Tensor, truth: torch.Tensor) -> float:
 def test_summed_matrices_score_as_the_course_does() -> None:
     truth, pred = masks(0), masks(1)
     cms = per_video(pred, truth)
-    assert float(macro_jaccard(cms.sum(0))) == pytest.approx(course_score(pred, truth), abs=1e-6)
+    assert macro_jaccard(cms.sum(0)) == pytest.approx(course_score(pred, truth), abs=1e-6)
     # a class only predicted counts, at 0; one in neither is left out
     ones, zeros = torch.ones(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long)
-    assert float(macro_jaccard(per_video(ones, zeros)[0])) == 0.0
+    assert macro_jaccard(per_video(ones, zeros)[0]) == 0.0
 
 
 def test_the_bootstrap_is_paired_and_says_which_is_better() -> None:
