@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from infer_helpers import ROOT, run_cli, tiny_checkpoint, tiny_segmenter
+from train_helpers import records
 
 pytestmark = [
     pytest.mark.cuda,
@@ -28,11 +29,6 @@ pytestmark = [
 # 4 -> 4 frames, batches of 2, a line per step; the default precision, on the GPU
 TRAIN = ("--frames-in", "4", "--frames-out", "4", "--batch-size", "2",
          "--log-every", "1", "--no-progress", "--device", "cuda")  # fmt: skip
-
-
-def records(run: Path, kind: str) -> list[dict]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
 def expected_precision() -> str:

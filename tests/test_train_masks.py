@@ -13,6 +13,7 @@ from convrnn_video.runtime.errors import RunError
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
+from train_helpers import records
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,6 @@ def masks_config(shards: Path, out: Path, segmenter: Path, **overrides) -> Train
         progress=False, threads=1, segmenter=str(segmenter), lr_schedule="plateau",
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
-
-
-def records(run: Path, kind: str) -> list[dict]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
 def test_masks_run_trains_and_scores_jaccard(

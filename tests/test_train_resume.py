@@ -17,7 +17,7 @@ from convrnn_video.runtime.checkpoint import load_checkpoint
 from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
-from train_helpers import records, small
+from train_helpers import assert_same_run, records, small
 
 
 def test_resume_reproduces_an_uninterrupted_run(shard_root: Path, tmp_path: Path) -> None:
@@ -54,11 +54,7 @@ def test_resume_at_an_epoch_end_is_exact_with_scheduled_sampling(
     run_training(cfg)
     assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 0
     resumed = run_training(dataclasses.replace(cfg, max_steps=6, resume=True))
-    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert [r["loss"] for r in records(full, "train")] == [
-        r["loss"] for r in records(resumed, "train")
-    ]
+    assert_same_run(full, resumed)
 
 
 def test_best_pt_is_not_replaced_by_worse_weights_after_a_resume(

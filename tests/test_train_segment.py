@@ -16,6 +16,7 @@ from convrnn_video.train.config import TrainConfig
 from convrnn_video.train.errors import TrainError
 from convrnn_video.train.loop import run_training
 from convrnn_video.train.tasks.segment import crop_frames, sample_frames, weighted_cross_entropy
+from train_helpers import assert_same_run, records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +29,6 @@ def seg_config(shards: Path, out: Path, **overrides) -> TrainConfig:
         progress=False, threads=1,
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
-
-
-def records(run: Path, kind: str) -> list[dict]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
 def test_segment_run_writes_every_file(shard_root: Path, tmp_path: Path) -> None:
@@ -68,11 +64,7 @@ def test_segment_resume_is_exact_at_an_epoch_end(shard_root: Path, tmp_path: Pat
     run_training(part)
     assert load_checkpoint(tmp_path / "part" / "last.pt")["batch_in_epoch"] == 0
     resumed = run_training(dataclasses.replace(part, max_steps=6, resume=True))
-    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(resumed / "last.pt")
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert [r["loss"] for r in records(full, "train")] == [
-        r["loss"] for r in records(resumed, "train")
-    ]
+    assert_same_run(full, resumed)
 
 
 def test_segment_task_refusals(shard_root: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Helpers of the train/ tests: a tiny run's config, its metrics records, its CLI line."""
+"""Helpers of the train/ tests: a tiny run's config, its metrics records, its CLI line, and
+the check that a resumed run is the run not stopped."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch
+from convrnn_video.runtime.checkpoint import load_checkpoint
 from convrnn_video.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +28,14 @@ def small(shards: Path, out: Path, **overrides) -> TrainConfig:
 def records(run: Path, kind: str) -> list[dict]:
     lines = (run / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """The runs in folders a and b end with the same weights (last.pt) after the same
+    training losses, step by step: what an exact resume leaves."""
+    ca, cb = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
+    assert all(torch.equal(ca["model"][k], cb["model"][k]) for k in ca["model"])
+    assert [r["loss"] for r in records(a, "train")] == [r["loss"] for r in records(b, "train")]
 
 
 def cli_train(shards: Path, out: Path, *extra: str) -> list[str]:
