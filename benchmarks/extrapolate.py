@@ -159,10 +159,11 @@ def hit_stages(tracks) -> dict:
     """{row: the track forecaster's config} for its forecast without hits, with the disc
     stage's (its fitted constants, if any) and with the floor stage's (its own, else the
     defaults): the hit stages side by side on the same paths."""
-    cfg = tracks.cfg
-    stages = {"tracks_no_hits": dataclasses.replace(cfg, track_contacts=(), track_floor=())}
+    cfg = tracks.cfg  # a state reader corrects the floor stage's state: not without it
+    stages = {"tracks_no_hits": dataclasses.replace(cfg, track_contacts=(), track_floor=(),
+                                                    track_reader=0)}  # fmt: skip
     if cfg.track_contacts:
-        stages["tracks_disc_hits"] = dataclasses.replace(cfg, track_floor=())
+        stages["tracks_disc_hits"] = dataclasses.replace(cfg, track_floor=(), track_reader=0)
     floor = cfg.track_floor or Floor().as_tuple()
     stages["tracks_floor_hits"] = dataclasses.replace(cfg, track_floor=floor)
     return stages

@@ -55,3 +55,22 @@ def machine() -> dict:
         out["gpu"] = torch.cuda.get_device_name(0)
         out["gpu_capability"] = list(torch.cuda.get_device_capability(0))
     return out
+
+
+def guarded(job, threads: int = 0) -> tuple[object, float]:
+    """(`job()`'s result, seconds it took), torch on `threads` threads (0: torch's choice). A
+    PipelineError (a bad file, checkpoint, seed or split) ends the script with one `error:`
+    line and no traceback."""
+    import sys
+    import time
+
+    from convrnn_video.errors import PipelineError
+
+    if threads:
+        torch.set_num_threads(threads)
+    started = time.time()
+    try:
+        out = job()
+    except PipelineError as exc:
+        sys.exit(f"error: {exc}")
+    return out, round(time.time() - started, 1)

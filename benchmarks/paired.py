@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.machine import machine  # noqa: E402
+from benchmarks.machine import guarded, machine  # noqa: E402
 
 
 def paired_bootstrap(ours, theirs, resamples: int, seed: int = 0) -> dict:
@@ -118,18 +117,9 @@ def main() -> None:
     if bad:
         sys.exit("error: " + "; ".join(bad))
 
-    import torch
     from convrnn_video.runtime.jaccard import macro_jaccard
 
-    from convrnn_video.errors import PipelineError
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    started = time.time()
-    try:
-        cms, videos = confmats(args)
-    except PipelineError as exc:  # a bad file or checkpoint: one line, no traceback
-        sys.exit(f"error: {exc}")
+    (cms, videos), seconds = guarded(lambda: confmats(args), args.threads)
     ours = cms[str(args.ckpt)]
     report = {"benchmark": "paired", "machine": machine(), "shards": str(args.shards),
               "split": args.split, "videos": videos,
@@ -138,7 +128,7 @@ def main() -> None:
               "ckpt": str(args.ckpt),
               "against": {str(p): paired_bootstrap(ours, cms[str(p)], args.resamples, args.seed)
                           for p in args.against},
-              "seconds": round(time.time() - started, 1)}  # fmt: skip
+              "seconds": seconds}  # fmt: skip
     print(json.dumps(report, indent=1))
 
 

@@ -11,11 +11,11 @@ CELLS = ("gru", "lstm")
 FORECASTS = ("frames", "masks", "tracks")
 MASK_BASES = ("last", "extrapolate")
 CONTACT_CONSTANTS = 7  # the fields of convrnn/contacts.py `Contacts`
-FLOOR_CONSTANTS = 15  # the fields of convrnn/floor.py `Floor`
-# its last two, off: checkpoints fitted before those switches (the aim of new objects and every
-# object on the floor, 2026-12-05) hold two fewer and keep playing as they did (on the real
-# samples both cost; `fit-contacts` searches them for a new checkpoint)
-FLOOR_SWITCHES_OFF = (0.0, 0.0)
+FLOOR_CONSTANTS = 16  # the fields of convrnn/floor.py `Floor`
+# its last three, off: checkpoints fitted before those switches (the aim of new objects and
+# every object on the floor, 2026-12-05; objects placed by their whole footprint, 2026-12-06)
+# hold fewer and keep playing as they did (`fit-contacts` searches them for a new checkpoint)
+FLOOR_SWITCHES_OFF = (0.0, 0.0, 0.0)
 # The outputs each forecast allows: frames are in [0, 1], masks are unbounded class logits.
 # tracks (convrnn/tracks.py): the last mask's objects moved, as one-hot scores.
 OUTPUTS = {"frames": ("sigmoid", "residual"), "masks": ("logits", "residual"), "tracks": ("moved",)}
@@ -118,8 +118,10 @@ class ModelConfig:
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         for name in ("track_contacts", "track_floor"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
-        if len(self.track_floor) == FLOOR_CONSTANTS - len(FLOOR_SWITCHES_OFF):  # fitted before
-            object.__setattr__(self, "track_floor", self.track_floor + FLOOR_SWITCHES_OFF)
+        missing = FLOOR_CONSTANTS - len(self.track_floor)
+        if self.track_floor and 0 < missing <= len(FLOOR_SWITCHES_OFF):  # fitted before
+            off = FLOOR_SWITCHES_OFF[len(FLOOR_SWITCHES_OFF) - missing :]
+            object.__setattr__(self, "track_floor", self.track_floor + off)
         problems = self.problems()
         if problems:
             raise ValueError("invalid ModelConfig: " + "; ".join(problems))

@@ -55,6 +55,9 @@ class Floor:
     # 1: every object whose velocity the stage knows (all but a new one not aimed) slides on
     # the floor, hit or not; 0: only those a hit reaches or that were aimed leave the net's paths
     all_on_floor: float = 1.0
+    # 1: an object partly hidden or cut by the border in the last input frame starts where its
+    # whole footprint is (`convrnn.track_features.whole_centre`); 0: at its seen part's centroid
+    whole_footprint: float = 1.0
 
     def as_tuple(self) -> tuple[float, ...]:
         return tuple(float(v) for v in astuple(self))

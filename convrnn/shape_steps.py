@@ -42,6 +42,21 @@ def at_border(ids: Tensor, num_classes: int) -> Tensor:
     return out
 
 
+def touching(ids: Tensor, num_classes: int) -> Tensor:
+    """Class ids (N, H, W) -> (N, K) bool: the class has a pixel beside (left, right, above or
+    below) a pixel of another object; never the background. A partly hidden object touches
+    what hides it."""
+    n = ids.shape[0]
+    out = torch.zeros(n, num_classes, dtype=torch.bool, device=ids.device)
+    ids = ids.long()
+    for a, b in ((ids[:, :, 1:], ids[:, :, :-1]), (ids[:, 1:], ids[:, :-1])):
+        apart = (a != b) & (a > 0) & (b > 0)
+        for side in (a, b):
+            out.scatter_(1, torch.where(apart, side, 0).flatten(1), True)
+    out[:, 0] = False
+    return out
+
+
 def _fast(n: int) -> int:
     """The least length >= n whose only prime factors are 2, 3 and 5 (fast to transform)."""
     while True:

@@ -20,7 +20,17 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .extrapolate import DECAY
-from .track_features import MaskStats, mask_stats, mirrored, neighbours, relative, speeds, unit_px
+from .floor import Floor
+from .track_features import (
+    MaskStats,
+    mask_stats,
+    mirrored,
+    neighbours,
+    relative,
+    speeds,
+    unit_px,
+    whole_centre,
+)
 
 
 class Tracks(NamedTuple):
@@ -28,7 +38,9 @@ class Tracks(NamedTuple):
 
     features: Tensor  # (B, K, F) float32
     present: Tensor  # (B, K) bool: the object shows in the last input mask
-    centre: Tensor  # (B, K, 2) its centroid in the last input mask, px as (x, y)
+    # (B, K, 2) where it is in the last input mask, px as (x, y): its centroid, or where the
+    # floor stage places it by its whole footprint (`Floor.whole_footprint`, `whole_centre`)
+    centre: Tensor
     guess: Tensor  # (B, K, T_out, 2) the extrapolation guess, px as (x, y)
     target: Tensor | None  # (B, K, T_out, 2) true displacement from the last input mask, px
     weight: Tensor | None  # (B, K, T_out) 1 where the object shows in the target frame
@@ -54,7 +66,8 @@ def both_tracks(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> tuple[Tra
 
 def tracks_of(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> Tracks:
     """Tracks from the per-class statistics of masks of h x w pixels (`mask_stats`): the
-    track, velocity and targets from the positions `relative` to the last input frame."""
+    track, velocity and targets from the positions `relative` to the last input frame (the
+    features from the seen parts' centroids, as the net was trained)."""
     centre, count = stats.centre, stats.count
     b, t = count.shape[:2]
     fi, fo, k = cfg.frames_in, cfg.frames_out, cfg.num_classes
@@ -82,6 +95,8 @@ def tracks_of(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> Tracks:
         target = rel[:, fi : fi + fo].transpose(1, 2)  # (B, K, T_out, 2)
         weight = (count[:, fi : fi + fo] > 0).transpose(1, 2) & present[..., None]
         weight = weight.float()
+    if cfg.track_floor and Floor(*cfg.track_floor).whole_footprint:
+        last = whole_centre(stats, fi - 1)
     return Tracks(features, present, last, guess, target, weight)
 
 

@@ -66,11 +66,15 @@ def fit_contacts(
     on_check = f", check {floor['check_frame22']:.4f}" if "check_frame22" in floor else ""
     kept = "kept: it plays the hits" if floor["kept"] else "not kept: the disc stage plays them"
     say(f"hits on the floor: fit {floor['fit_frame22']:.4f}{on_check} ({kept})")
-    if floor["kept"]:  # the two switches the search set (convrnn/floor.py `Floor`)
+    if floor["kept"]:  # the three switches the search set (convrnn/floor.py `Floor`)
         c = floor["constants"]
         aim = "aimed at objects at rest" if c["aim_cone"] else "not aimed"
         played = "every object it knows slides" if c["all_on_floor"] else "only hit ones slide"
-        say(f"on the floor: new objects {aim}; {played} there")
+        placed = "their whole footprint" if c["whole_footprint"] else "their seen part"
+        say(
+            f"on the floor: new objects {aim}; {played} there; partly hidden objects placed by "
+            f"{placed}"
+        )
     say(f"wrote {r['out']} in {r['seconds']:.0f} s")
     check = r.get("check", {})
     best = check.get("frame22_tuned", check.get("frame22_with"))

@@ -88,16 +88,18 @@ def test_an_object_moving_into_one_it_touches_hits_it_at_once() -> None:
     assert float(played[1, -1, 0] + 12.0 - played[0, -1, 0]) > 12.0
 
 
-def test_model_config_holds_fifteen_floor_constants_or_none() -> None:
+def test_model_config_holds_sixteen_floor_constants_or_none() -> None:
     cfg = get_preset("tracks", track_floor=Floor().as_tuple())
-    assert cfg.track_floor == Floor().as_tuple() and len(cfg.track_floor) == 15
+    assert cfg.track_floor == Floor().as_tuple() and len(cfg.track_floor) == 16
     assert type(cfg).from_dict(cfg.to_dict()) == cfg  # a checkpoint round trip
-    with pytest.raises(ValueError, match="track_floor holds 15 constants"):
+    with pytest.raises(ValueError, match="track_floor holds 16 constants"):
         get_preset("tracks", track_floor=(1.0, 2.0))
-    # a checkpoint fitted before the two switches holds 13: it plays as it did, both off
+    # checkpoints fitted before the switches hold 13 or 15: they play as they did, those off
     old = get_preset("tracks", track_floor=Floor().as_tuple()[:13])
-    assert Floor(*old.track_floor) == Floor(aim_cone=0.0, all_on_floor=0.0)
+    assert Floor(*old.track_floor) == Floor(aim_cone=0.0, all_on_floor=0.0, whole_footprint=0.0)
     assert type(old).from_dict(old.to_dict()) == old
+    later = get_preset("tracks", track_floor=Floor().as_tuple()[:15])
+    assert Floor(*later.track_floor) == Floor(whole_footprint=0.0)
 
 
 def test_the_forecaster_plays_the_hits_on_the_floor() -> None:

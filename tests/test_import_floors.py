@@ -29,16 +29,10 @@ A violation is an edge (importer module, imported module) of one kind:
 
 KNOWN_DEBT lists the violations that exist today. The test fails on any violation not in it (a
 new upward import or circle) and on any entry that no longer exists (delete it: the list only
-shrinks). Counts when the check was written (issue 20, section 3), edges by kind:
-
-    written    up 4, sideways 20, models 0, private 3, cycle 77  (104 entries; 49 of them only
-               inside functions, where a plain import hides them: sideways 18, private 2, cycle 29)
-    then       up 0, sideways 20, models 0, private 0, cycle 10  (30 entries), after the error
-               base moved to pipeline_errors.py (that alone took 67 edges out of the circle) and
-               the private names were made public
-    now        up 0, sideways 0, models 0, private 0, cycle 0, bare 0  (no entries): what both
-               drivers use moved down to runtime/ (checkpoints, run folders, device, DDP,
-               metrics, Jaccard), the stores to stores/, the demo up to convrnn_video/demo.py
+shrinks). When the check was written (issue 20, section 3) it held 104 entries (up 4, sideways
+20, private 3, cycle 77; 49 of them only inside functions, where a plain import hides them);
+none are left: what both drivers use moved down to runtime/ (checkpoints, run folders, device,
+DDP, metrics, Jaccard), the stores to stores/, the demo up to convrnn_video/demo.py.
 """
 
 from __future__ import annotations

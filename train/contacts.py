@@ -27,7 +27,7 @@ from convrnn_video.convrnn.contacts import Contacts, radius_line, with_contacts
 from convrnn_video.convrnn.extrapolate import paint_shifted
 from convrnn_video.convrnn.floor import Floor, depth_scale
 from convrnn_video.convrnn.floor_play import play_on_floor
-from convrnn_video.convrnn.track_features import mask_stats
+from convrnn_video.convrnn.track_features import mask_stats, whole_centre
 from convrnn_video.convrnn.track_reads import (
     both_tracks,
     drawn_frames,
@@ -63,6 +63,7 @@ FLOOR_SEARCH: dict[str, tuple[float, ...]] = {
     "keep": (0.5, 0.65, 0.8),
     "aim_cone": (0.0, 60.0),  # new objects aimed at resting ones, or not
     "all_on_floor": (0.0, 1.0),  # every object the floor knows on the floor, or the hit ones
+    "whole_footprint": (0.0, 1.0),  # partly hidden objects placed by their whole footprint
 }
 ROUNDS = 2
 CHUNK = 32  # videos whose tracks are read at once
@@ -75,6 +76,7 @@ class Video:
     ids: torch.Tensor  # (N,) the class ids of the last input mask's objects
     shift: torch.Tensor  # (N, T_out, 2) the forecaster's displacements, px as (x, y)
     centre: torch.Tensor  # (N, 2) their centroids in the last input mask, px as (x, y)
+    footprint: torch.Tensor  # (N, 2) where their whole footprints are there (`whole_centre`)
     velocity: torch.Tensor  # (N, 2) their steps into the last input mask, px as (x, y)
     last: torch.Tensor  # (H, W) uint8 the last input mask
     target: torch.Tensor  # (H, W) uint8 the true last forecast frame (frame 22)
@@ -131,11 +133,12 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         fresh = read_fresh(tracks, cfg)  # (B, K)
         drawn = drawn_frames(tracks, cfg)[..., -1]  # (B, K) in frame 22, as `predict` draws
         size = stats.count.amax(1)  # (B, K) largest pixel count
+        seen_at, whole_at = stats.centre[:, fi - 1].float(), whole_centre(stats, fi - 1).float()
         for i in range(b):
             k = tracks.present[i].nonzero().flatten().cpu()
-            centre = tracks.centre[i, k].float().cpu()
-            videos.append(Video(k, shift[i, k], centre, velocity[i, k], chunk[i, fi - 1],
-                                chunk[i, fi + fo - 1], before[i, k].float().cpu(),
+            centre = seen_at[i, k].cpu()
+            videos.append(Video(k, shift[i, k], centre, whole_at[i, k].cpu(), velocity[i, k],
+                                chunk[i, fi - 1], chunk[i, fi + fo - 1], before[i, k].float().cpu(),
                                 whole[i, k].cpu(), fresh[i, k].cpu(),
                                 drawn[i, k].cpu()))  # fmt: skip
             rows.append(centre[:, 1])
@@ -180,7 +183,8 @@ def played(videos: list[Video], stage: Contacts | Floor) -> list[torch.Tensor]:
     fresh = torch.zeros_like(present)
     for i, v in enumerate(videos):
         n = len(v.ids)
-        shift[i, :n], centre[i, :n], present[i, :n] = v.shift, v.centre, True
+        at = v.footprint if isinstance(stage, Floor) and stage.whole_footprint else v.centre
+        shift[i, :n], centre[i, :n], present[i, :n] = v.shift, at, True
         velocity[i, :n], classes[i, :n] = v.velocity, v.ids
         before[i, :n], whole[i, :n], fresh[i, :n] = v.before, v.whole, v.fresh
     if isinstance(stage, Floor):

@@ -63,6 +63,24 @@ def render(scene: Scene, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return rgb_out, mask_out
 
 
+def footprints(scene: Scene, t: int) -> dict[int, np.ndarray]:
+    """Frame t's whole footprint of every object in it, as if nothing hid it: {class id:
+    (H, W) bool, the pixels it covers at least half of, clipped to the picture}; objects
+    wholly off the picture are left out. What a forecaster's read of partly hidden objects is
+    measured against (benchmarks/footprints.py)."""
+    out = {}
+    for i in range(len(scene.ids)):
+        if t < scene.enter_at[i]:
+            continue
+        x, z = scene.pos[t, i]
+        ix0, iy0, alpha, _ = _draw(scene, i, x, z, scene.angle[t, i] * (scene.shape[i] == 0))
+        whole = np.zeros((HEIGHT, WIDTH), dtype=bool)
+        whole[iy0 : iy0 + alpha.shape[0], ix0 : ix0 + alpha.shape[1]] = alpha >= 0.5
+        if whole.any():
+            out[int(scene.ids[i])] = whole
+    return out
+
+
 def _composite(layers: list, mask: np.ndarray) -> np.ndarray:
     """Shadows on the floor, then the objects far to near; fills `mask`, returns the rgb frame."""
     img = floor().copy()

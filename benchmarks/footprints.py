@@ -1,0 +1,176 @@
+"""How much of frame 22 rests on where the floor stage places partly hidden objects, and how
+much of it `whole_centre` reads? One track forecaster with the floor stage forecasts the same
+generated videos three ways, as JSON:
+
+    python cli.py synth D --seed 3 --train 0 --val 300 --unlabeled 0 --hidden 0
+    python cli.py ingest D --out S
+    python benchmarks/footprints.py --shards S --seed 3 --ckpt T.pt [--segmenter SEG.pt]
+
+- `seen`: each object starts at its seen pixels' centroid (`whole_footprint` off);
+- `read`: an object not seen whole starts where `whole_centre` reads its whole footprint;
+- `generator`: an object of which under `--share` of its whole footprint shows starts at the
+  centroid of that footprint as the generator drew it (`ingest.synth.render.footprints`): what
+  a perfect read would give.
+
+Beside each, how far the start of those partly hidden objects is from the generator's, in px.
+The videos are made again from `--seed` and their ids, and each one's true frame 11 must be the
+shards' (else an error: the shards are not that seed's). Without --segmenter the inputs are the
+true masks of frames 1-11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.machine import guarded, machine  # noqa: E402
+
+ROWS = ("seen", "read", "generator")
+
+
+def generator_centres(seed: int, ids: list[int], last, frame: int):
+    """(B, K, 2) float64 px as (x, y): the centroid of every object's whole footprint in frame
+    index `frame` of generated videos `ids`, NaN where the object is not there, and (B, K) the
+    share of it that shows in `last` (B, H, W) true masks of that frame; an error when a
+    video's true mask is not the one the generator draws."""
+    import numpy as np
+    import torch
+    from convrnn_video.ingest.synth.render import footprints, render
+    from convrnn_video.ingest.synth.sliding import simulate
+    from convrnn_video.ingest.synth.writer import video_rng
+
+    from convrnn_video.errors import PipelineError
+
+    b, k = len(ids), 49
+    centre = torch.full((b, k, 2), float("nan"), dtype=torch.float64)
+    shown = torch.zeros(b, k, dtype=torch.float64)
+    for i, vid in enumerate(ids):
+        scene = simulate(video_rng(seed, vid))
+        if not np.array_equal(render(scene, frame + 1)[1][frame], last[i].numpy()):
+            raise PipelineError(f"video {vid}: its frame {frame + 1} is not what synth "
+                                f"--seed {seed} draws: give the shards' seed")  # fmt: skip
+        for cls, whole in footprints(scene, frame).items():
+            ys, xs = np.nonzero(whole)
+            centre[i, cls] = torch.tensor([xs.mean(), ys.mean()], dtype=torch.float64)
+            shown[i, cls] = float((last[i].numpy() == cls)[whole].sum()) / len(ys)
+    return centre, shown
+
+
+def forecast(model, ids, start=None):
+    """Frame 22 (B, H, W) of `model` from input masks `ids` (B, T, H, W), with the objects'
+    starts replaced by `start` (B, K, 2) where it is not NaN, and (B, K, 2) the starts it
+    played from."""
+    from convrnn_video.convrnn.track_reads import tracks_and_mirror
+
+    tracks, flipped = tracks_and_mirror(ids, model.cfg)
+    if start is not None:
+        use = ~start[..., 0].isnan() & tracks.present
+        tracks = tracks._replace(centre=start.to(tracks.centre.dtype).where(
+            use[..., None], tracks.centre))  # fmt: skip
+    shift = model.shifts(tracks, *ids.shape[-2:], flipped)
+    return model.moved(tracks, ids[:, -1], shift)[:, -1], tracks.centre
+
+
+def run(args) -> dict:
+    """The three rows' frame 22 and start errors over the first --videos of val."""
+    import torch
+    from convrnn_video.convrnn.floor import Floor
+    from convrnn_video.runtime.checkpoint import load_model
+    from convrnn_video.runtime.jaccard import FrameJaccard
+    from convrnn_video.segment.apply import segment_for_tracks
+    from convrnn_video.shards.loader import make_loader
+
+    from convrnn_video.errors import PipelineError
+
+    model, cfg = load_model(args.ckpt, "cpu", task="tracks")[:2]
+    if not cfg.track_floor:
+        raise PipelineError(f"{args.ckpt} has no floor stage (fit-contacts did not keep it): "
+                            "nothing places objects on the floor")  # fmt: skip
+    floor = Floor(*cfg.track_floor)
+    models = {}  # the forecaster with the switch off and on
+    for w in (0.0, 1.0):
+        switched = dataclasses.replace(floor, whole_footprint=w).as_tuple()
+        models[w] = type(model)(dataclasses.replace(cfg, track_floor=switched))
+        models[w].load_state_dict(model.state_dict())
+        models[w].eval()
+    seg = None if args.segmenter is None else load_model(args.segmenter, "cpu", task="segment")[0]
+    if seg is not None:
+        seg.eval()
+    fi, fo = cfg.frames_in, cfg.frames_out
+    loader = make_loader(str(args.shards), ["val"], mode="eval", batch_size=8, frames_in=fi,
+                         frames_out=fo, masks=True)  # fmt: skip
+    scores = {row: FrameJaccard() for row in ROWS}
+    errors: dict[str, list] = {"seen": [], "read": []}
+    videos = 0
+    with torch.inference_mode():
+        for batch in loader:
+            masks = batch["masks"].long()[: args.videos - videos]
+            n = len(masks)
+            truth, ids = masks[:, fi + fo - 1 : fi + fo], masks[:, :fi]
+            whole, shown = generator_centres(args.seed, batch["ids"][:n], masks[:, fi - 1], fi - 1)
+            if seg is not None:
+                ids = segment_for_tracks(seg, batch["inputs"][:n], None).cpu()
+            hidden = shown < args.share  # partly hidden in the true frame 11
+            oracle = whole.where(hidden[..., None], float("nan"))
+            for row, w, start in (("seen", 0.0, None), ("read", 1.0, None),
+                                  ("generator", 0.0, oracle)):  # fmt: skip
+                pred, centre = forecast(models[w], ids, start)
+                scores[row].update(pred[:, None], truth)
+                if row in errors:  # the partly hidden objects the forecaster sees
+                    ok = hidden & ~whole[..., 0].isnan() & _present(ids, cfg)
+                    errors[row].append((centre.double() - whole).norm(dim=-1)[ok])
+            videos += n
+            if videos >= args.videos:
+                break
+    if videos == 0:
+        raise PipelineError(f"{args.shards}: split 'val' holds no video")
+    gap = {row: torch.cat(e) for row, e in errors.items()}
+    return {"videos": videos, "partly_hidden_objects": len(gap["seen"]),
+            "frame22": {row: round(s.compute()["last"], 4) for row, s in scores.items()},
+            "start_error_px": {row: {"mean": round(float(g.mean()), 2),
+                                     "median": round(float(g.median()), 2)}
+                               for row, g in gap.items() if len(g)}}  # fmt: skip
+
+
+def _present(ids, cfg):
+    """(B, K) bool: the classes in the last input mask (never the background)."""
+    import torch
+
+    seen = torch.zeros(ids.shape[0], cfg.num_classes, dtype=torch.bool)
+    seen.scatter_(1, ids[:, -1].flatten(1), True)
+    seen[:, 0] = False
+    return seen
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shards", type=Path, required=True, help="shards of generated val videos")
+    ap.add_argument("--seed", type=int, required=True, help="the synth seed they were made with")
+    ap.add_argument("--ckpt", type=Path, required=True, help="track forecaster with the floor")
+    ap.add_argument("--segmenter", type=Path, help="segmenter (default: the true input masks)")
+    ap.add_argument("--videos", type=int, default=300, help="the first N videos of val")
+    ap.add_argument("--share", type=float, default=0.95,
+                    help="partly hidden: under this share of its footprint shows")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    args = ap.parse_args()
+    bad = [f"--videos must be at least 1, got {args.videos}"] * (args.videos < 1)
+    bad += [f"--share must be in (0, 1], got {args.share}"] * (not 0 < args.share <= 1)
+    if bad:
+        sys.exit("error: " + "; ".join(bad))
+
+    report, seconds = guarded(lambda: run(args), args.threads)
+    print(json.dumps({"benchmark": "footprints", "machine": machine(), "shards": str(args.shards),
+                      "seed": args.seed, "ckpt": str(args.ckpt),
+                      "inputs": "true masks" if args.segmenter is None else str(args.segmenter),
+                      "share": args.share, **report,
+                      "seconds": seconds}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
