@@ -46,13 +46,11 @@ def touching(ids: Tensor, num_classes: int) -> Tensor:
     """Class ids (N, H, W) -> (N, K) bool: the class has a pixel beside (left, right, above or
     below) a pixel of another object; never the background. A partly hidden object touches
     what hides it."""
-    n = ids.shape[0]
-    out = torch.zeros(n, num_classes, dtype=torch.bool, device=ids.device)
-    ids = ids.long()
+    out = torch.zeros(ids.shape[0], num_classes, dtype=torch.bool, device=ids.device)
     for a, b in ((ids[:, :, 1:], ids[:, :, :-1]), (ids[:, 1:], ids[:, :-1])):
-        apart = (a != b) & (a > 0) & (b > 0)
+        where = ((a != b) & (a > 0) & (b > 0)).nonzero(as_tuple=True)  # few: where two meet
         for side in (a, b):
-            out.scatter_(1, torch.where(apart, side, 0).flatten(1), True)
+            out[where[0], side[where].long()] = True
     out[:, 0] = False
     return out
 
