@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .extrapolate import class_centroids
+from .floor import Floor
 from .shape_steps import at_border, object_steps, touching
 
 NEIGHBOUR_FEATURES = 6  # offset (2), relative velocity (2), size, present
@@ -40,22 +41,30 @@ class MaskStats(NamedTuple):
     count: Tensor  # (B, T, K) the pixel count
     step: Tensor | None  # (B, T, K, 2) the step from the frame before (`object_steps`), or None
     # (B, T, K) seen whole: on neither the picture's border nor beside another object, so its
-    # centroid is its whole footprint's (`whole_centre`)
-    whole: Tensor
+    # centroid is its whole footprint's (`whole_centre`); None where not asked for
+    whole: Tensor | None
 
 
-def mask_stats(masks: Tensor, cfg: ModelConfig) -> MaskStats:
-    """Class ids (B, T, H, W) -> each class's centroids, pixel counts, where it is seen whole
-    and, with `track_shapes`, steps (`object_steps`: by shape where the object is cut, hidden
-    or uncovered)."""
+def places_whole(cfg: ModelConfig) -> bool:
+    """Whether the config's floor stage starts partly hidden objects where their whole
+    footprint is (`Floor.whole_footprint`): what needs `MaskStats.whole`."""
+    return bool(cfg.track_floor) and bool(Floor(*cfg.track_floor).whole_footprint)
+
+
+def mask_stats(masks: Tensor, cfg: ModelConfig, whole: bool | None = None) -> MaskStats:
+    """Class ids (B, T, H, W) -> each class's centroids, pixel counts, with `track_shapes`
+    steps (`object_steps`: by shape where the object is cut, hidden or uncovered) and, where
+    `whole` (None: where the config `places_whole`), where it is seen whole."""
     b, t = masks.shape[:2]
     k = cfg.num_classes
     flat = masks.flatten(0, 1)
     centre, count = class_centroids(flat, k)  # (B*T, K, 2) xy
     centre, count = centre.view(b, t, -1, 2), count.view(b, t, -1)
     step = object_steps(masks, centre, count) if cfg.track_shapes else None
-    whole = (count > 0) & ~(at_border(flat, k) | touching(flat, k)).view(b, t, k)
-    return MaskStats(centre, count, step, whole)
+    seen_whole = None
+    if places_whole(cfg) if whole is None else whole:
+        seen_whole = (count > 0) & ~(at_border(flat, k) | touching(flat, k)).view(b, t, k)
+    return MaskStats(centre, count, step, seen_whole)
 
 
 def mirrored(stats: MaskStats, width: int) -> MaskStats:
@@ -93,7 +102,9 @@ def whole_centre(stats: MaskStats, anchor: int) -> Tensor:
     seen whole since it was last unseen keeps its seen part's centroid. On 300 generated
     videos the floor stage placing pairs in a hit by their seen parts missed 45 of 86 hits
     inside the last input step; placed by the generator's whole footprints, frame 22 rose
-    0.014, and by this 0.008 (docs/benchmarks.md, "Objects placed by their whole footprint")."""
+    0.014, and by this 0.008 (docs/benchmarks.md, "Objects placed by their whole footprint").
+    `stats` must hold `whole` (`mask_stats`)."""
+    assert stats.whole is not None, "mask_stats(..., whole=True) gives what this reads"
     centre, count = stats.centre, stats.count
     seen = (count[:, : anchor + 1] > 0).int()
     run = seen.flip(1).cumprod(1).flip(1).bool()  # seen from t on to the anchor

@@ -20,12 +20,12 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .extrapolate import DECAY
-from .floor import Floor
 from .track_features import (
     MaskStats,
     mask_stats,
     mirrored,
     neighbours,
+    places_whole,
     relative,
     speeds,
     unit_px,
@@ -95,7 +95,7 @@ def tracks_of(stats: MaskStats, h: int, w: int, cfg: ModelConfig) -> Tracks:
         target = rel[:, fi : fi + fo].transpose(1, 2)  # (B, K, T_out, 2)
         weight = (count[:, fi : fi + fo] > 0).transpose(1, 2) & present[..., None]
         weight = weight.float()
-    if cfg.track_floor and Floor(*cfg.track_floor).whole_footprint:
+    if places_whole(cfg):  # `mask_stats` read where each object is seen whole
         last = whole_centre(stats, fi - 1)
     return Tracks(features, present, last, guess, target, weight)
 

@@ -50,7 +50,7 @@ def test_touching_marks_objects_beside_another_never_the_floor() -> None:
 def test_a_partly_hidden_object_is_placed_by_its_whole_footprint() -> None:
     cfg = get_preset("tracks", frames_in=3, frames_out=2, height=H, width=W)
     masks = sliding_behind((46.0, 40.0, 34.0))  # whole in frame 0, then half behind
-    stats = mask_stats(masks, cfg)
+    stats = mask_stats(masks, cfg, whole=True)
     assert stats.whole[0, :, HIDDEN].tolist() == [True, False, False]
     seen = stats.centre[0, 2, HIDDEN]
     assert float(seen[0]) > 36.0  # the seen part's centroid lags behind the disc
@@ -66,7 +66,7 @@ def test_a_partly_hidden_object_is_placed_by_its_whole_footprint() -> None:
 def test_an_object_never_seen_whole_keeps_its_seen_centroid() -> None:
     cfg = get_preset("tracks", frames_in=3, frames_out=2, height=H, width=W)
     masks = sliding_behind((42.0, 40.0, 38.0))  # behind the rectangle in every frame
-    stats = mask_stats(masks, cfg)
+    stats = mask_stats(masks, cfg, whole=True)
     assert not stats.whole[0, :, HIDDEN].any()
     assert torch.equal(whole_centre(stats, 2)[0, HIDDEN], stats.centre[0, 2, HIDDEN])
 

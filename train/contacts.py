@@ -124,7 +124,7 @@ def forecast_inputs(model, masks: np.ndarray) -> tuple[list[Video], torch.Tensor
         b, _, h, w = chunk.shape
         # the masks' statistics once, for the tracks (as `object_tracks` reads them) and the
         # sizes (count: (B, T_in, K))
-        stats = mask_stats(chunk[:, :fi].long(), cfg)
+        stats = mask_stats(chunk[:, :fi].long(), cfg, whole=True)  # the search tries both
         tracks, flipped = both_tracks(stats, h, w, cfg)
         with torch.no_grad():  # the paths `forecast` plays: the mean of the video's and mirror's
             shift = model.free_paths(tracks, flipped, h, w).float().cpu()  # (B, K, T_out, 2)
