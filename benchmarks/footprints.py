@@ -62,25 +62,26 @@ def generator_centres(seed: int, ids: list[int], last, frame: int):
     return centre, shown
 
 
-def forecast(model, ids, start=None):
-    """Frame 22 (B, H, W) of `model` from input masks `ids` (B, T, H, W), with the objects'
-    starts replaced by `start` (B, K, 2) where it is not NaN, and (B, K, 2) the starts it
-    played from."""
-    from convrnn_video.convrnn.track_reads import tracks_and_mirror
+def forecast(model, stats, last, start=None):
+    """Frame 22 (B, H, W) of `model` from the statistics of its input masks (`mask_stats`, read
+    once for every row) whose last is `last` (B, H, W), with the objects' starts replaced by
+    `start` (B, K, 2) where it is not NaN, and the Tracks it played."""
+    from convrnn_video.convrnn.track_reads import both_tracks
 
-    tracks, flipped = tracks_and_mirror(ids, model.cfg)
+    tracks, flipped = both_tracks(stats, *last.shape[-2:], model.cfg)
     if start is not None:
         use = ~start[..., 0].isnan() & tracks.present
         tracks = tracks._replace(centre=start.to(tracks.centre.dtype).where(
             use[..., None], tracks.centre))  # fmt: skip
-    shift = model.shifts(tracks, *ids.shape[-2:], flipped)
-    return model.moved(tracks, ids[:, -1], shift)[:, -1], tracks.centre
+    shift = model.shifts(tracks, *last.shape[-2:], flipped)
+    return model.moved(tracks, last, shift)[:, -1], tracks
 
 
 def run(args) -> dict:
     """The three rows' frame 22 and start errors over the first --videos of val."""
     import torch
     from convrnn_video.convrnn.floor import Floor
+    from convrnn_video.convrnn.track_features import mask_stats
     from convrnn_video.runtime.checkpoint import load_model
     from convrnn_video.runtime.jaccard import FrameJaccard
     from convrnn_video.segment.apply import segment_for_tracks
@@ -118,13 +119,14 @@ def run(args) -> dict:
                 ids = segment_for_tracks(seg, batch["inputs"][:n], None).cpu()
             hidden = shown < args.share  # partly hidden in the true frame 11
             oracle = whole.where(hidden[..., None], float("nan"))
+            stats = mask_stats(ids, cfg, whole=True)
             for row, w, start in (("seen", 0.0, None), ("read", 1.0, None),
                                   ("generator", 0.0, oracle)):  # fmt: skip
-                pred, centre = forecast(models[w], ids, start)
+                pred, tracks = forecast(models[w], stats, ids[:, -1], start)
                 scores[row].update(pred[:, None], truth)
                 if row in errors:  # the partly hidden objects the forecaster sees
-                    ok = hidden & ~whole[..., 0].isnan() & _present(ids, cfg)
-                    errors[row].append((centre.double() - whole).norm(dim=-1)[ok])
+                    ok = hidden & ~whole[..., 0].isnan() & tracks.present
+                    errors[row].append((tracks.centre.double() - whole).norm(dim=-1)[ok])
             videos += n
             if videos >= args.videos:
                 break
@@ -136,16 +138,6 @@ def run(args) -> dict:
             "start_error_px": {row: {"mean": round(float(g.mean()), 2),
                                      "median": round(float(g.median()), 2)}
                                for row, g in gap.items() if len(g)}}  # fmt: skip
-
-
-def _present(ids, cfg):
-    """(B, K) bool: the classes in the last input mask (never the background)."""
-    import torch
-
-    seen = torch.zeros(ids.shape[0], cfg.num_classes, dtype=torch.bool)
-    seen.scatter_(1, ids[:, -1].flatten(1), True)
-    seen[:, 0] = False
-    return seen
 
 
 def main() -> None:
