@@ -143,13 +143,16 @@ class TrackForecaster(nn.Module):
         self, tracks: Tracks, height: int, width: int, flipped: Tracks | None = None
     ) -> tuple:
         """The arguments of `convrnn.floor_play.play_on_floor` for `tracks`, all on the CPU
-        (the net's paths, what is read of each object, the floor's constants), but the reader:
-        what `shifts` plays and `train/reader.py` learns from."""
+        (the net's paths, what is read of each object, the floor's constants, the objects
+        placed by the reader where it has one), but the reader: what `shifts` plays and
+        `train/reader.py` learns from."""
         shift = self.free_paths(tracks, flipped, height, width).float().cpu()
         present = tracks.present.cpu()
         classes = torch.arange(present.shape[1]).expand_as(present)  # slot k: class k
         floor = Floor(*self.cfg.track_floor)
         velocity, centre = read_velocity(tracks).cpu(), tracks.centre.cpu()
+        if self.reader is not None:  # where each object's centre is seen, not its centroid
+            centre = self.reader.placed(centre, classes, height)
         steps, whole = read_before(tracks, self.cfg, height, width)
         fresh = read_fresh(tracks, self.cfg).cpu()
         before = (steps.cpu(), whole.cpu())

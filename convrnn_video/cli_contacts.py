@@ -107,7 +107,8 @@ def fit_reader(
     """Fit the state reader of a track forecaster on the generator's scenes (~10 min, 2 cores).
 
     The floor stage reads each object's velocity off the masks, a new or just-uncovered one's
-    badly; the reader learns a correction from scenes whose true motion the generator knows.
+    badly; the reader learns a correction from scenes whose true motion the generator knows,
+    and where each object's centre is seen beside its mask's centroid.
     Writes the forecaster with the reader as a new checkpoint; predict, submit and evaluate
     with it use it. Fitted on generated scenes: check it on your own labelled videos
     (`evaluate`) before you trust it.
@@ -133,4 +134,8 @@ def fit_reader(
     else:
         say(f"read {r['objects']} objects of {r['videos']} generated scenes; "
             f"fitted {r['steps']} steps")  # fmt: skip
+        p = r["placing"]
+        say(f"placed objects where their centres are seen: {p['objects']} objects seen whole, "
+            f"a median {p['median_px_before']:.2f} px from their centroids, "
+            f"{p['median_px_after']:.2f} px once placed")  # fmt: skip
     say(f"wrote {r['out']} in {r['seconds']:.0f} s")

@@ -53,20 +53,26 @@ def load_predictor(path: Path, device: torch.device) -> tuple[torch.nn.Module, A
         raise InferError(str(exc)) from None
 
 
-def hit_rule(model_cfg: Any, tracks: torch.nn.Module | None) -> str | None:
-    """How the track forecaster that moves the objects (the model itself, or `--tracks`) plays
-    their hits and draws them, for the store's "hit_rule": the floor stage's `rule` and its
-    reader, how long objects first seen in the last input frame are drawn; None: neither."""
+def hit_rule(
+    model_cfg: Any, tracks: torch.nn.Module | None, model: torch.nn.Module | None = None
+) -> str | None:
+    """How the track forecaster that moves the objects (the `model` itself, or `--tracks`)
+    plays their hits and draws them, for the store's "hit_rule": the floor stage's `rule` and
+    its reader (and whether it places objects), how long objects first seen in the last input
+    frame are drawn; None: neither."""
     cfg = tracks.cfg if tracks is not None else model_cfg
     if cfg.forecast != "tracks":
         return None
     parts = []
     if cfg.track_floor:
-        reader = ""
+        said = ""
         if cfg.track_reader:
             which = "every object" if cfg.track_reader_every else "short tracks"
-            reader = f"; {which} corrected by a state reader"
-        parts.append(rule(Floor(*cfg.track_floor)) + reader)
+            said = f"; {which} corrected by a state reader"
+            reader = getattr(tracks if tracks is not None else model, "reader", None)
+            if reader is not None and bool(reader.placing.any()):
+                said += ", objects placed where their centres are seen"
+        parts.append(rule(Floor(*cfg.track_floor)) + said)
     if cfg.track_new_frames:
         parts.append(f"objects first seen in the last input frame drawn in the first "
                      f"{cfg.track_new_frames} forecast frames")  # fmt: skip
@@ -119,7 +125,7 @@ def load(
     if problems:
         raise InferError("; ".join(problems))
     tracks = _load_tracks(cfg, ckpt, model_cfg, seg_cfg, device)
-    seg_attrs["hit_rule"] = hit_rule(model_cfg, tracks)
+    seg_attrs["hit_rule"] = hit_rule(model_cfg, tracks, model)
     return model, model_cfg, payload, segmenter, seg_attrs, tracks
 
 

@@ -125,6 +125,10 @@ def test_fit_reader_writes_a_forecaster_whose_reader_moves_new_objects(
     assert cfg.track_reader_every and forecaster.reader.every
     assert fit_report["lr"] == 2e-3 and fit_report["weight_decay"] == 0.0
     assert fit_report["objects"] > 30
+    # and where each object's centre is seen: closer than its centroid on the scenes it fitted
+    placed = fit_report["placing"]
+    assert placed["objects"] > 20 and placed["median_px_after"] < placed["median_px_before"]
+    assert forecaster.reader.placing.abs().sum() > 0 and "centres are seen" in proc.stdout
     old = load_checkpoint(model)["model"]
     assert all(torch.equal(old[k], v) for k, v in payload["model"].items() if k in old)
     assert any(k.startswith("reader.") for k in payload["model"])
