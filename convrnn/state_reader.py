@@ -136,8 +136,9 @@ class StateReader(nn.Module):
         """Where the centres of objects of `classes` (B, K) whose mask centroids are `centre`
         (B, K, 2) px as (x, y) are seen, in frames `height` px high: the centroid moved by
         its shape's `placing` at its row."""
-        coef = self.placing.to(centre.device)[shape_of(classes.long())]  # (B, K, 2, 2)
-        row = centre[..., 1].to(coef.dtype) / height
+        f64 = torch.float64  # whatever dtype the model runs in: a row is up to 160 px
+        coef = self.placing.to(centre.device, f64)[shape_of(classes.long())]  # (B, K, 2, 2)
+        row = centre[..., 1].to(f64) / height
         offset = (coef[..., 0] + coef[..., 1] * row[..., None]) * height  # (B, K, 2)
         return centre + offset.to(centre.dtype)
 

@@ -104,7 +104,7 @@ def fit_reader(
     workers: int = typer.Option(ReaderConfig.workers, help="Processes drawing the scenes."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Fit the state reader of a track forecaster on the generator's scenes (~10 min, 2 cores).
+    """Fit the state reader of a track forecaster on the generator's scenes (~14 min, 2 cores).
 
     The floor stage reads each object's velocity off the masks, a new or just-uncovered one's
     badly; the reader learns a correction from scenes whose true motion the generator knows,
