@@ -45,7 +45,12 @@ def rule(f: Floor) -> str:
     """How the stage with the constants `f` plays hits, for a prediction store's record."""
     aim = f"; new objects aimed within {f.aim_cone:g} degrees" if f.aim_cone > 0 else ""
     every = "; every object it knows slides on the floor" if f.all_on_floor else ""
-    whole = "; partly hidden objects placed by their whole footprint" if f.whole_footprint else ""
+    whole = (
+        "; partly hidden objects placed by their whole footprint (one in front of all it "
+        "touches seen whole)"
+        if f.whole_footprint
+        else ""
+    )
     return RULE + aim + every + whole
 
 

@@ -55,6 +55,22 @@ def touching(ids: Tensor, num_classes: int) -> Tensor:
     return out
 
 
+def behind(ids: Tensor, rows: Tensor, num_classes: int) -> Tensor:
+    """Class ids (N, H, W) and each class's centroid row (N, K) -> (N, K) bool: the class has
+    a pixel beside a pixel of another object whose centroid is lower in the picture (nearer
+    the camera, so drawn over it: what may hide part of it). An object in front of every
+    object it touches is seen whole; `touching` counts it as well. Never the background."""
+    out = torch.zeros(ids.shape[0], num_classes, dtype=torch.bool, device=ids.device)
+    for a, b in ((ids[:, :, 1:], ids[:, :, :-1]), (ids[:, 1:], ids[:, :-1])):
+        n, y, x = ((a != b) & (a > 0) & (b > 0)).nonzero(as_tuple=True)  # where two meet
+        one, other = a[n, y, x].long(), b[n, y, x].long()
+        for mine, theirs in ((one, other), (other, one)):
+            hid = rows[n, theirs] > rows[n, mine]
+            out[n[hid], mine[hid]] = True
+    out[:, 0] = False
+    return out
+
+
 def _fast(n: int) -> int:
     """The least length >= n whose only prime factors are 2, 3 and 5 (fast to transform)."""
     while True:

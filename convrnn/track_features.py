@@ -16,7 +16,7 @@ from torch import Tensor
 from .config import ModelConfig
 from .extrapolate import class_centroids
 from .floor import Floor
-from .shape_steps import at_border, object_steps, touching
+from .shape_steps import at_border, behind, object_steps
 
 NEIGHBOUR_FEATURES = 6  # offset (2), relative velocity (2), size, present
 
@@ -40,8 +40,9 @@ class MaskStats(NamedTuple):
     centre: Tensor  # (B, T, K, 2) the centroid as (x, y), (0, 0) where absent
     count: Tensor  # (B, T, K) the pixel count
     step: Tensor | None  # (B, T, K, 2) the step from the frame before (`object_steps`), or None
-    # (B, T, K) seen whole: on neither the picture's border nor beside another object, so its
-    # centroid is its whole footprint's (`whole_centre`); None where not asked for
+    # (B, T, K) seen whole: on neither the picture's border nor beside another object nearer
+    # the camera (`behind`), so its centroid is its whole footprint's (`whole_centre`); None
+    # where not asked for
     whole: Tensor | None
 
 
@@ -63,7 +64,8 @@ def mask_stats(masks: Tensor, cfg: ModelConfig, whole: bool | None = None) -> Ma
     step = object_steps(masks, centre, count) if cfg.track_shapes else None
     seen_whole = None
     if places_whole(cfg) if whole is None else whole:
-        seen_whole = (count > 0) & ~(at_border(flat, k) | touching(flat, k)).view(b, t, k)
+        hidden = at_border(flat, k) | behind(flat, centre.view(b * t, k, 2)[..., 1], k)
+        seen_whole = (count > 0) & ~hidden.view(b, t, k)
     return MaskStats(centre, count, step, seen_whole)
 
 

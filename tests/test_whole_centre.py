@@ -11,7 +11,7 @@ import torch
 from convrnn_video.convrnn import get_preset
 from convrnn_video.convrnn.extrapolate import class_centroids
 from convrnn_video.convrnn.floor import Floor
-from convrnn_video.convrnn.shape_steps import touching
+from convrnn_video.convrnn.shape_steps import behind, touching
 from convrnn_video.convrnn.track_features import mask_stats, mirrored, whole_centre
 from convrnn_video.convrnn.track_reads import object_tracks
 
@@ -45,6 +45,20 @@ def test_touching_marks_objects_beside_another_never_the_floor() -> None:
     got = touching(ids, 49)
     assert got[0].nonzero().flatten().tolist() == [3, 4]
     assert got[1].nonzero().flatten().tolist() == [3, 6]
+
+
+def test_behind_marks_only_the_farther_of_two_touching_objects() -> None:
+    ids = torch.zeros(1, H, W, dtype=torch.long)
+    ids[0, 5:10, 5:10] = 3  # farther up the picture
+    ids[0, 10:20, 5:10] = 4  # beside it and nearer the camera: drawn over it
+    ids[0, 30:35, 40:45] = 7  # on its own
+    rows = class_centroids(ids, 49)[0][..., 1]
+    assert behind(ids, rows, 49)[0].nonzero().flatten().tolist() == [3]
+    assert touching(ids, 49)[0].nonzero().flatten().tolist() == [3, 4]
+    # the one in front is seen whole; the one behind and the lone one as before
+    cfg = get_preset("tracks", frames_in=2, frames_out=1, height=H, width=W)
+    whole = mask_stats(ids[:, None].expand(1, 2, H, W), cfg, whole=True).whole[0, 1]
+    assert whole[[3, 4, 7]].tolist() == [False, True, True]
 
 
 def test_a_partly_hidden_object_is_placed_by_its_whole_footprint() -> None:
