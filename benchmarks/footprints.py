@@ -87,13 +87,19 @@ def forecast(model, stats, last, start=None):
     return model.moved(tracks, last, shift)[:, -1], tracks
 
 
+def copy_of(model, cfg):
+    """The track forecaster `model`'s weights in a new one of config `cfg`, for evaluation."""
+    copy = type(model)(cfg)
+    copy.load_state_dict(model.state_dict())
+    return copy.eval()
+
+
 def unplaced(model):
     """A copy of the track forecaster `model` whose reader (if it has one) places nothing."""
-    copy = type(model)(model.cfg)
-    copy.load_state_dict(model.state_dict())
+    copy = copy_of(model, model.cfg)
     if copy.reader is not None:
         copy.reader.placing.zero_()
-    return copy.eval()
+    return copy
 
 
 def forecasters(path: Path) -> dict:
@@ -111,9 +117,7 @@ def forecasters(path: Path) -> dict:
     models = {}
     for w in (0.0, 1.0):
         switched = dataclasses.replace(Floor(*cfg.track_floor), whole_footprint=w).as_tuple()
-        models[w] = type(model)(dataclasses.replace(cfg, track_floor=switched))
-        models[w].load_state_dict(model.state_dict())
-        models[w].eval()
+        models[w] = copy_of(model, dataclasses.replace(cfg, track_floor=switched))
     models["bare"] = unplaced(models[1.0])
     return models
 

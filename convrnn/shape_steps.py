@@ -42,16 +42,27 @@ def at_border(ids: Tensor, num_classes: int) -> Tensor:
     return out
 
 
+def _meetings(ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Where two objects of class ids (N, H, W) meet (a pixel left, right, above or below a
+    pixel of another object; few): (the image (M,), the class there (M,), the class beside it
+    (M,)), each meeting once from either side. Never the background."""
+    images, mine, theirs = [], [], []
+    for a, b in ((ids[:, :, 1:], ids[:, :, :-1]), (ids[:, 1:], ids[:, :-1])):
+        n, y, x = ((a != b) & (a > 0) & (b > 0)).nonzero(as_tuple=True)
+        one, other = a[n, y, x].long(), b[n, y, x].long()
+        images += [n, n]
+        mine += [one, other]
+        theirs += [other, one]
+    return torch.cat(images), torch.cat(mine), torch.cat(theirs)
+
+
 def touching(ids: Tensor, num_classes: int) -> Tensor:
     """Class ids (N, H, W) -> (N, K) bool: the class has a pixel beside (left, right, above or
     below) a pixel of another object; never the background. A partly hidden object touches
     what hides it."""
     out = torch.zeros(ids.shape[0], num_classes, dtype=torch.bool, device=ids.device)
-    for a, b in ((ids[:, :, 1:], ids[:, :, :-1]), (ids[:, 1:], ids[:, :-1])):
-        where = ((a != b) & (a > 0) & (b > 0)).nonzero(as_tuple=True)  # few: where two meet
-        for side in (a, b):
-            out[where[0], side[where].long()] = True
-    out[:, 0] = False
+    n, mine, _ = _meetings(ids)
+    out[n, mine] = True
     return out
 
 
@@ -61,13 +72,9 @@ def behind(ids: Tensor, rows: Tensor, num_classes: int) -> Tensor:
     the camera, so drawn over it: what may hide part of it). An object in front of every
     object it touches is seen whole; `touching` counts it as well. Never the background."""
     out = torch.zeros(ids.shape[0], num_classes, dtype=torch.bool, device=ids.device)
-    for a, b in ((ids[:, :, 1:], ids[:, :, :-1]), (ids[:, 1:], ids[:, :-1])):
-        n, y, x = ((a != b) & (a > 0) & (b > 0)).nonzero(as_tuple=True)  # where two meet
-        one, other = a[n, y, x].long(), b[n, y, x].long()
-        for mine, theirs in ((one, other), (other, one)):
-            hid = rows[n, theirs] > rows[n, mine]
-            out[n[hid], mine[hid]] = True
-    out[:, 0] = False
+    n, mine, theirs = _meetings(ids)
+    hid = rows[n, theirs] > rows[n, mine]
+    out[n[hid], mine[hid]] = True
     return out
 
 

@@ -136,11 +136,8 @@ class StateReader(nn.Module):
         """Where the centres of objects of `classes` (B, K) whose mask centroids are `centre`
         (B, K, 2) px as (x, y) are seen, in frames `height` px high: the centroid moved by
         its shape's `placing` at its row."""
-        f64 = torch.float64  # whatever dtype the model runs in: a row is up to 160 px
-        coef = self.placing.to(centre.device, f64)[shape_of(classes.long())]  # (B, K, 2, 2)
-        row = centre[..., 1].to(f64) / height
-        offset = (coef[..., 0] + coef[..., 1] * row[..., None]) * height  # (B, K, 2)
-        return centre + offset.to(centre.dtype)
+        shape = shape_of(classes.long())
+        return centre + offsets(self.placing, shape, centre[..., 1], height).to(centre.dtype)
 
     def one_way(self, x: Tensor, member: int | None = None) -> Tensor:
         """The answer for features x without the mirror: one member's, or the members' mean."""
@@ -160,6 +157,14 @@ class StateReader(nn.Module):
         # one saved before `placing` places nothing
         state_dict.setdefault(prefix + "placing", torch.zeros_like(self.placing))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def offsets(placing: Tensor, shape: Tensor, row: Tensor, height: int) -> Tensor:
+    """(..., 2) float64 px as (x, y): how far `placing` (SHAPES, 2, 2) moves objects of
+    `shape` (...) whose centroids lie on image `row` (...) px, in frames `height` px high."""
+    f64 = torch.float64  # whatever dtype the model runs in: a row is up to 160 px
+    coef = placing.to(row.device, f64)[shape]  # (..., 2 axes, 2 terms)
+    return (coef[..., 0] + coef[..., 1] * (row.to(f64) / height)[..., None]) * height
 
 
 def _member(hidden: int) -> nn.Sequential:

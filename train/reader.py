@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from convrnn_video.convrnn.floor import SHAPES, shape_of
 from convrnn_video.convrnn.floor_play import read_state
-from convrnn_video.convrnn.state_reader import StateReader, features, mirrored
+from convrnn_video.convrnn.state_reader import StateReader, features, mirrored, offsets
 from convrnn_video.convrnn.track_features import mask_stats
 from convrnn_video.convrnn.track_reads import tracks_and_mirror
 from convrnn_video.ingest.synth.config import FRAMES, HEIGHT
@@ -198,8 +198,9 @@ def fit_placing_on(model, cfg: ReaderConfig, ids: range) -> tuple[torch.Tensor, 
     first = range(ids.start, min(ids.stop, ids.start + PLACING_VIDEOS))
     x, y = all_samples(model, str(cfg.model), cfg.seed, first, cfg.workers, what="placing")
     placing = fit_placing(x, y, HEIGHT)
-    coef = placing[x[:, 0].astype(int)].numpy()  # (N, 2 axes, 2 terms)
-    left = y - (coef[..., 0] + coef[..., 1] * (x[:, 1:] / HEIGHT)) * HEIGHT
+    moved = offsets(placing, torch.from_numpy(x[:, 0].astype(int)), torch.from_numpy(x[:, 1]),
+                    HEIGHT)  # fmt: skip
+    left = y - moved.numpy()
     return placing, {"objects": len(x), "median_px_before": _median_px(y),
                      "median_px_after": _median_px(left)}  # fmt: skip
 
