@@ -13,7 +13,11 @@ Rows (frame 22's Jaccard, fp32):
   starts a new track);
 - `frame11_outlines_fixed`: frame 11's pixels that one calls floor and the other an object
   take the true class (what outlines cost);
-- `true_before_frame11`: the true frames 1-10 with the segmenter's frame 11.
+- `true_before_frame11`: the true frames 1-10 with the segmenter's frame 11;
+- `read_true`: every object's track read off the true masks, the segmenter's frame 11 moved
+  along them (what reading the segmenter's masks costs: centroids, steps, who is whole);
+- `drawn_true`: the tracks read off the segmenter's masks, the true frame 11 moved along them
+  (what drawing its pixels costs).
 
 Beside them, frame 11's Jaccard and its wrong pixels by kind. The gap between `segmenter` and
 `true` is what a better segmenter could buy; the rows between say where.
@@ -33,7 +37,18 @@ sys.path.insert(0, str(REPO))
 from benchmarks.machine import machine  # noqa: E402
 
 ROWS = ("segmenter", "true", "true_frame11", "frame11_classes_fixed", "frame11_outlines_fixed",
-        "true_before_frame11")  # fmt: skip
+        "true_before_frame11", "read_true", "drawn_true")  # fmt: skip
+
+
+def read_apart(model, read, drawn):
+    """Frame 22 (B, 1, H, W) of the track forecaster `model` with each object's track read
+    off class ids `read` (B, T_in, H, W) and the objects of `drawn`'s last frame (B, T_in, H,
+    W) moved along them: `model.forecast(read)`'s when `drawn` is `read`."""
+    from convrnn_video.convrnn.track_reads import tracks_and_mirror
+
+    tracks, flipped = tracks_and_mirror(read, model.cfg)
+    shift = model.shifts(tracks, *read.shape[-2:], flipped)
+    return model.moved(tracks, drawn[:, -1], shift)[:, -1:]
 
 
 def input_variants(seg, true):
@@ -88,6 +103,8 @@ def score(args) -> dict:
             wrong["object_called_another"] += int(((s11 > 0) & (t11 > 0) & (s11 != t11)).sum())
             for row, ids in input_variants(seen, true).items():
                 jac[row].update(tracks.forecast(ids)[0][:, -1:], future)
+            jac["read_true"].update(read_apart(tracks, true, seen), future)
+            jac["drawn_true"].update(read_apart(tracks, seen, true), future)
             videos += len(masks)
             if videos >= args.videos:
                 break
