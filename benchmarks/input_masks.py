@@ -44,11 +44,11 @@ def read_apart(model, read, drawn):
     """Frame 22 (B, 1, H, W) of the track forecaster `model` with each object's track read
     off class ids `read` (B, T_in, H, W) and the objects of `drawn`'s last frame (B, T_in, H,
     W) moved along them: `model.forecast(read)`'s when `drawn` is `read`."""
-    from convrnn_video.convrnn.track_reads import tracks_and_mirror
+    from convrnn_video.convrnn.track_features import mask_stats
 
-    tracks, flipped = tracks_and_mirror(read, model.cfg)
-    shift = model.shifts(tracks, *read.shape[-2:], flipped)
-    return model.moved(tracks, drawn[:, -1], shift)[:, -1:]
+    from benchmarks.footprints import forecast
+
+    return forecast(model, mask_stats(read, model.cfg), drawn[:, -1])[0][:, None]
 
 
 def input_variants(seg, true):
