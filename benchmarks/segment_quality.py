@@ -114,8 +114,8 @@ def main() -> None:
     cfg = TrainConfig(
         task="segment", shards=str(shards), out=str(run), preset=args.preset, lr=args.lr,
         batch_size=args.batch_size, frames_per_video=args.frames_per_video, precision=precision,
-        val_every=10**9, early_stop=0, time_limit=args.chunk, progress=False, extra=extra,
-        samples_per_epoch=None, seed=args.seed, log_every=5,
+        val_every=10**9, val_videos=0, early_stop=0, time_limit=args.chunk, progress=False,
+        extra=extra, samples_per_epoch=None, seed=args.seed, log_every=5,
         crop=tuple(args.crop), crop_object_bias=args.crop_object_bias,
         object_weight=args.object_weight, dice_weight=args.dice_weight,
     )  # fmt: skip

@@ -173,7 +173,14 @@ def train(
         _TC.log_every, help="Steps between metrics.jsonl lines (and log lines off a terminal)."
     ),
     val_every: int | None = typer.Option(
-        None, help="Validate every N steps (default: at each epoch end; tracks: every 10000)."
+        None,
+        help="Validate every N steps (default: at each epoch end; segment: every 2000; tracks: "
+        "every 10000).",
+    ),
+    val_videos: int | None = typer.Option(
+        None,
+        help="Validate on the first N videos of --val-split, 0 for all (default: all; segment: "
+        "100, as a CPU takes minutes to segment the course's 1,000).",
     ),
     val_batch_size: int | None = typer.Option(
         None, help="Videos per validation batch (default: --batch-size; tracks: 16)."

@@ -167,6 +167,20 @@ def test_trains_on_any_frame_size_and_channels(tmp_path: Path, mode: str, channe
         get_task("frames").fit_geometry(trained, (20, 60, 60, other), fresh=False)
 
 
+def test_val_videos_scores_the_first_videos_of_the_val_split(
+    shard_root: Path, tmp_path: Path
+) -> None:
+    """--val-videos 1 with val batches of 2 scores the first batch whole (2 of the 4 val
+    videos); 0 scores all of them."""
+    runs = {}
+    for n in (1, 0):
+        runs[n] = run_training(small(shard_root, tmp_path / f"v{n}", task="segment",
+                                     train_splits=("train",), samples_per_epoch=2, max_steps=1,
+                                     crop=(32, 32), val_videos=n))  # fmt: skip
+    scored = {n: records(run, "val")[-1]["model"]["jaccard"]["videos"] for n, run in runs.items()}
+    assert scored == {1: 2, 0: 4}
+
+
 def test_training_as_a_library_leaves_the_thread_count_alone(
     shard_root: Path, tmp_path: Path
 ) -> None:

@@ -21,6 +21,13 @@ def test_config_checks_and_resume_merging() -> None:
     assert merged.resume
     with pytest.raises(TrainError, match="--batch-size 4 .*started with 2"):
         merge_for_resume(saved, given, explicit={"batch_size"})
+    # a run saved before --val-videos validated on every video, and still does when resumed
+    seg = TrainConfig(shards="s", task="segment").validate().to_dict()
+    assert merge_for_resume(seg, given, explicit=set()).val_videos == 100
+    del seg["val_videos"]
+    assert merge_for_resume(seg, given, explicit=set()).val_videos == 0
+    with pytest.raises(TrainError, match="val_videos must be >= 0"):
+        TrainConfig(shards="s", val_videos=-1).validate()
 
 
 def test_defaults_are_each_tasks_measured_recipe() -> None:
@@ -33,6 +40,9 @@ def test_defaults_are_each_tasks_measured_recipe() -> None:
     seg = TrainConfig(shards="s", task="segment").validate()
     assert (seg.preset, seg.batch_size, seg.lr, seg.crop) == ("small", 8, 2e-3, (64, 96))
     assert (seg.frames_per_video, seg.object_weight, seg.crop_object_bias) == (1, 3.0, 0.7)
+    # validated every 2,000 steps on 100 videos: on a CPU every epoch on all would eat the budget
+    assert (seg.val_every, seg.val_videos) == (2000, 100)
+    assert (frames.val_every, frames.val_videos) == (None, None)
     masks = TrainConfig(shards="s", task="masks", segmenter="seg.pt").validate()
     assert (masks.preset, masks.batch_size, masks.lr, masks.crop) == (
         "compact-masks-extrapolate", 4, 1e-3, (96, 144))  # fmt: skip

@@ -72,6 +72,16 @@ def test_two_process_ddp_on_cpu(shard_root: Path, tmp_path: Path) -> None:
     assert end["step"] >= 2 and end["rank_steps"][0] == end["rank_steps"][1]
     assert end["rank_weight_diff"] == [0.0, 0.0] and "ranks disagree" not in done.stderr
     assert end["rank_lr"][0] == end["rank_lr"][1]
+    # --val-videos 2 on 2 ranks: each scores the first of its own val videos, 2 in all
+    seg = tmp_path / "seg"
+    done = subprocess.run(
+        [*torchrun, *cli_train(shard_root, seg, "--task", "segment", "--train-splits", "train",
+                               "--crop", "32", "32", "--max-steps", "1", "--val-batch-size", "1",
+                               "--val-videos", "2")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert records(seg, "val")[-1]["model"]["jaccard"]["videos"] == 2
 
 
 def test_the_ddp_probe_leaves_batchnorm_and_the_rng_alone() -> None:

@@ -94,7 +94,10 @@ class TrainConfig:
     labels: str | None = None  # masks: label store (`label`) of the splits without masks
     ss_steps: int | None = None  # scheduled sampling: teacher prob 1 -> 0 over these steps
     log_every: int = 20  # steps between train lines in metrics.jsonl (and the log off a terminal)
-    val_every: int | None = None  # validate every N steps; None: at each epoch end
+    val_every: int | None = None  # validate every N steps; None: the task's, else each epoch end
+    # validate on the first N videos of --val-split (the last batch whole); 0: all; None: the
+    # task's (segment: 100; task_defaults.py says why), else all
+    val_videos: int | None = None
     val_batch_size: int | None = None  # None: batch_size
     ckpt_every: int = 200  # steps between last.pt saves (also saved at each epoch end)
     # also keep RUN/at-<m>min.pt when the run's clock passes each of these minutes: one run
@@ -183,6 +186,7 @@ class TrainConfig:
         if not 0 < self.lr_factor < 1:
             problems.append(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         for name in ("workers", "lr_patience", "early_stop", "ss_steps", "grad_clip", "l1_weight",
+                     "val_videos",
                      "warmup_steps", "ssim_weight", "dice_weight", "motion_weight", "flow_weight",
                      "edge_weight", "sharpness_weight"):  # fmt: skip
             if getattr(self, name) is not None and getattr(self, name) < 0:
@@ -252,8 +256,8 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "out", "runs_root", "resume", "epochs", "max_steps", "time_limit", "workers", "device",
         "precision", "compile", "threads", "progress", "log_every", "val_every", "val_batch_size",
-        "ckpt_every", "snapshot_minutes", "early_stop", "extra", "shards", "segmenter",
-        "labels",
+        "val_videos", "ckpt_every", "snapshot_minutes", "early_stop", "extra", "shards",
+        "segmenter", "labels",
     }
 )  # fmt: skip
 
@@ -267,6 +271,8 @@ def merge_for_resume(
     Changing an option that would break an exact continuation (preset, frames, batch size,
     lr, seed...) is a TrainError naming it."""
     base = TrainConfig.from_dict(saved)
+    if "val_videos" not in saved:  # saved before --val-videos: it validated on every video
+        base.val_videos = 0
     if explicit is None:
         explicit = {f.name for f in dataclasses.fields(TrainConfig)}
     changes, refused = {}, []

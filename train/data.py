@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 
 from convrnn_video.runtime.distributed import DistEnv
 from convrnn_video.shards.errors import ShardError
@@ -103,16 +104,31 @@ def make_batches(
     start_batch: int = 0,
 ):
     """This rank's loader: train mode is shuffled by (seed, epoch) with equal batch counts on
-    every rank; eval mode gives every video of `splits` once across ranks. On a GPU the frames
-    come already on it (sent as uint8, converted there)."""
+    every rank; eval mode gives every video of `splits` once across ranks, or with
+    --val-videos N each rank the first N / ranks of its own (N in all, give or take a batch).
+    On a GPU the frames come already on it (sent as uint8, converted there)."""
     from convrnn_video.shards.loader import make_loader
 
     own = task.train_batches(cfg, env, epoch, start_batch) if mode == "train" else None
     if own is not None:
         return own
-    return make_loader(
+    loader = make_loader(
         cfg.shards, splits, mode=mode, batch_size=batch_size, **task.loader_kwargs(cfg, mode),
         workers=cfg.workers, seed=cfg.seed, epoch=epoch,
         samples_per_epoch=cfg.samples_per_epoch if mode == "train" else None,
         rank=env.rank, world_size=env.world_size, start_batch=start_batch, device=env.device,
     )  # fmt: skip
+    if mode == "eval" and cfg.val_videos:  # each rank its share of the first --val-videos
+        return first_videos(loader, -(-cfg.val_videos // env.world_size))
+    return loader
+
+
+def first_videos(batches: Iterable[dict], videos: int) -> Iterator[dict]:
+    """The batches of `batches` up to the one that holds its `videos`-th video (kept whole);
+    the rest is not read."""
+    seen = 0
+    for batch in batches:
+        yield batch
+        seen += len(batch["keys"])
+        if seen >= videos:
+            return

@@ -103,6 +103,19 @@ class RunLog:
             f"{steps_per_epoch} steps per epoch\n"
             f"{budget} from step {step}; "
             f"lr {cfg.lr:g} ({sched}); ETA on the bar, else in the log after the first steps"
+            f"{self._validations()}"
+        )
+
+    def _validations(self) -> str:
+        """When the run validates and on what (a third line), or nothing without --val-split."""
+        cfg = self.cfg
+        if not cfg.val_split:
+            return ""
+        when = f"every {cfg.val_every:,} steps" if cfg.val_every else "at each epoch end"
+        videos = f"the first {cfg.val_videos:,}" if cfg.val_videos else "all"
+        return (
+            f"\nvalidating {when} (--val-every) and at the end, on {videos} {cfg.val_split} "
+            "videos (--val-videos)"
         )
 
     def progress_bar(self, step: int):

@@ -17,7 +17,11 @@ MASK_TASKS = ("masks", "tracks")  # forecast class masks: validated on the segme
 #   does): on AVX2 at 69-150 steps it beat copy-last on MSE at every frame where compact stayed
 #   exactly at copy-last, and kept the frames' energy (docs/benchmarks.md, 2026-12-03).
 # segment: benchmarks/segment_quality.py (Jaccard 0.955 after 24 minutes): many small steps on
-#   object-centred windows; the lr stays put while val improves.
+#   object-centred windows; the lr stays put while val improves. Validated every 2,000 steps on
+#   the first 100 val videos: a validation scores all 22 frames of each, 21.6 s for 50 videos
+#   on 2 Xeon cores (2026-12-06), so about 7 minutes for the course's 1,000, where an epoch of
+#   its 1,000 train videos trains in 24 s; at each epoch end on all of them, a 45-minute budget
+#   would train about 6 epochs (750 steps: a Jaccard near 0.3).
 # masks: the mask rows of benchmarks/mask_quality.py (0.302, 0.306 after the fine-tune
 #   `--init-from RUN/best.pt --ss-steps 100`): 96x144 windows through all frames, teacher
 #   forcing decaying over 2000 steps. --labels adds the unlabeled split. The preset starts
@@ -40,7 +44,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "segment": {
         "preset": "small", "train_splits": ("train",), "batch_size": 8, "lr": 2e-3,
         "lr_schedule": "plateau", "warmup_steps": 0, "ss_steps": 0, "early_stop": 15,
-        "crop": (64, 96), "epochs": 100,
+        "crop": (64, 96), "epochs": 100, "val_every": 2000, "val_videos": 100,
     },
     "masks": {
         "preset": "compact-masks-extrapolate", "train_splits": ("train",), "batch_size": 4,
