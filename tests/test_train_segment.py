@@ -22,11 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def seg_config(shards: Path, out: Path, **overrides) -> TrainConfig:
-    """tiny segmenter, 2 videos x 2 frames per step, 2 steps per epoch."""
+    """tiny segmenter, 2 videos x 2 frames per step, 2 steps per epoch, validated at each
+    epoch end (the task validates every 2,000 steps)."""
     base = TrainConfig(
         task="segment", shards=str(shards), out=str(out), preset="tiny", batch_size=2,
         samples_per_epoch=4, max_steps=4, frames_per_video=2, log_every=1, lr=1e-2,
-        progress=False, threads=1,
+        progress=False, threads=1, val_every=2,
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
 
