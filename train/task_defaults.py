@@ -18,10 +18,10 @@ MASK_TASKS = ("masks", "tracks")  # forecast class masks: validated on the segme
 #   exactly at copy-last, and kept the frames' energy (docs/benchmarks.md, 2026-12-03).
 # segment: benchmarks/segment_quality.py (Jaccard 0.955 after 24 minutes): many small steps on
 #   object-centred windows; the lr stays put while val improves. Validated every 2,000 steps on
-#   the first 100 val videos: a validation scores all 22 frames of each, 21.6 s for 50 videos
-#   on 2 Xeon cores (2026-12-06), so about 7 minutes for the course's 1,000, where an epoch of
+#   the first 100 val videos: a validation scores all 22 frames of each, 195 s for 400 videos
+#   on 2 Xeon cores (bf16, 2026-12-07), so about 8 minutes for the course's 1,000; an epoch of
 #   its 1,000 train videos trains in 24 s; at each epoch end on all of them, a 45-minute budget
-#   would train about 6 epochs (750 steps: a Jaccard near 0.3).
+#   would train about 5 epochs (660 steps: a Jaccard near 0.3).
 # masks: the mask rows of benchmarks/mask_quality.py (0.302, 0.306 after the fine-tune
 #   `--init-from RUN/best.pt --ss-steps 100`): 96x144 windows through all frames, teacher
 #   forcing decaying over 2000 steps. --labels adds the unlabeled split. The preset starts
