@@ -179,8 +179,8 @@ def train(
     ),
     val_videos: int | None = typer.Option(
         None,
-        help="Validate on the first N videos of --val-split, 0 for all (default: all; segment: "
-        "100, as a CPU takes minutes to segment the course's 1,000).",
+        help="Validate on the first N videos of --val-split, 0 for all (default: all; frames, "
+        "segment: 100, as a CPU takes minutes to score the course's 1,000).",
     ),
     val_batch_size: int | None = typer.Option(
         None, help="Videos per validation batch (default: --batch-size; tracks: 16)."

@@ -42,7 +42,7 @@ def test_defaults_are_each_tasks_measured_recipe() -> None:
     assert (seg.frames_per_video, seg.object_weight, seg.crop_object_bias) == (1, 3.0, 0.7)
     # validated every 2,000 steps on 100 videos: on a CPU every epoch on all would eat the budget
     assert (seg.val_every, seg.val_videos) == (2000, 100)
-    assert (frames.val_every, frames.val_videos) == (None, None)
+    assert (frames.val_every, frames.val_videos) == (None, 100)
     masks = TrainConfig(shards="s", task="masks", segmenter="seg.pt").validate()
     assert (masks.preset, masks.batch_size, masks.lr, masks.crop) == (
         "compact-masks-extrapolate", 4, 1e-3, (96, 144))  # fmt: skip

@@ -16,6 +16,8 @@ MASK_TASKS = ("masks", "tracks")  # forecast class masks: validated on the segme
 #   the motion output (compact plus a zero-initialised displacement head: it starts as compact
 #   does): on AVX2 at 69-150 steps it beat copy-last on MSE at every frame where compact stayed
 #   exactly at copy-last, and kept the frames' energy (docs/benchmarks.md, 2026-12-03).
+#   Validated on the first 100 val videos at each epoch end: 20.4 s for 100 on 2 Xeon cores
+#   (bf16, 2026-12-07), so about 3.4 minutes for the course's 1,000 beside epochs of 250 steps.
 # segment: benchmarks/segment_quality.py (Jaccard 0.955 after 24 minutes): many small steps on
 #   object-centred windows; the lr stays put while val improves. Validated every 2,000 steps on
 #   the first 100 val videos: a validation scores all 22 frames of each, 195 s for 400 videos
@@ -39,7 +41,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "frames": {
         "preset": "compact-motion", "train_splits": ("train",), "batch_size": 4, "lr": 1e-3,
         "lr_schedule": "cosine", "warmup_steps": 30, "ss_steps": 0, "early_stop": 0,
-        "crop": (0, 0), "epochs": 100,
+        "crop": (0, 0), "epochs": 100, "val_videos": 100,
     },
     "segment": {
         "preset": "small", "train_splits": ("train",), "batch_size": 8, "lr": 2e-3,
