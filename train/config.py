@@ -96,7 +96,7 @@ class TrainConfig:
     log_every: int = 20  # steps between train lines in metrics.jsonl (and the log off a terminal)
     val_every: int | None = None  # validate every N steps; None: the task's, else each epoch end
     # validate on the first N videos of --val-split (the last batch whole); 0: all; None: the
-    # task's (segment: 100; task_defaults.py says why), else all
+    # task's (frames, segment: 100; task_defaults.py says why), else all
     val_videos: int | None = None
     val_batch_size: int | None = None  # None: batch_size
     ckpt_every: int = 200  # steps between last.pt saves (also saved at each epoch end)
