@@ -5,9 +5,16 @@ the difference moves when the set of videos does, as JSON:
     python benchmarks/paired.py --shards S --segmenter SEG.pt --ckpt A.pt --against B.pt [C.pt]
         [--videos 700] [--resamples 2000]
 
-Without --segmenter the inputs are the true masks of frames 1-11. The score is the course's:
-frame 22's macro Jaccard over all the videos at once (`FrameJaccard`), so the bootstrap resamples
-videos and sums their confusion matrices, never averages per-video scores. A 300-video set of
+Without --segmenter the inputs are the true masks of frames 1-11. With --against-segmenter
+SEG_B the --against forecasters read SEG_B's masks instead (a forecaster named in both is
+judged on each), so two whole paths, or two segmenters under one forecaster, are compared:
+
+    python benchmarks/paired.py --shards S --segmenter SEG_A.pt --ckpt T.pt --against T.pt \
+        --against-segmenter SEG_B.pt
+
+The score is the course's: frame 22's macro Jaccard over all the videos at once
+(`FrameJaccard`), so the bootstrap resamples videos and sums their confusion matrices, never
+averages per-video scores. A 300-video set of
 generated val moved frame 22 by 0.004-0.008 between changes that each looked sound, and most of
 the gains first seen on one set shrank to a third on fresh ones (docs/benchmarks.md, "The state
 reader for every object"): judge a change on 700 or more videos no rule was chosen on, and by
@@ -53,50 +60,71 @@ def paired_bootstrap(ours, theirs, resamples: int, seed: int = 0) -> dict:
             "share_higher": round(float((diff > 0).double().mean()), 3)}  # fmt: skip
 
 
-def confmats(args) -> tuple[dict, int]:
-    """({checkpoint path: (N, K, K) frame-22 confusion matrices, one per video}, N) over the
-    first --videos of --split, every forecaster fed the same input masks."""
-    import torch
+def judged(args) -> list[tuple[str, Path, Path | None]]:
+    """(name, forecaster, segmenter or None for the true masks) of each path judged, --ckpt's
+    first. With --against-segmenter the others read that segmenter's masks and are named
+    `FORECASTER + SEGMENTER`, so one forecaster can be judged on two segmenters' masks."""
+    other = args.segmenter if args.against_segmenter is None else args.against_segmenter
+    rows = [(str(args.ckpt), args.ckpt, args.segmenter)]
+    for p in args.against:
+        name = str(p) if args.against_segmenter is None else f"{p} + {args.against_segmenter}"
+        rows.append((name, p, other))
+    return rows
+
+
+def load(rows: list[tuple[str, Path, Path | None]]) -> tuple[dict, dict, tuple[int, int], int]:
+    """The forecasters and segmenters the rows name, each loaded once, in eval mode ->
+    ({path: forecaster}, {path or None: segmenter or None}, (frames_in, frames_out), classes)."""
     from convrnn_video.runtime.checkpoint import load_model
+
+    from convrnn_video.errors import PipelineError
+
+    models = {p: load_model(p, "cpu", task="tracks")[:2] for _, p, _ in rows}
+    segs = {s: None if s is None else load_model(s, "cpu", task="segment")[0] for *_, s in rows}
+    for net in [m for m, _ in models.values()] + [s for s in segs.values() if s is not None]:
+        net.eval()
+    frames = {(cfg.frames_in, cfg.frames_out) for _, cfg in models.values()}
+    if len(frames) > 1:
+        raise PipelineError(f"the forecasters predict different frames {sorted(frames)}: "
+                            "compare forecasters of one frame count")  # fmt: skip
+    first = next(iter(models.values()))[1]
+    return {p: m for p, (m, _) in models.items()}, segs, frames.pop(), first.num_classes
+
+
+def confmats(args) -> tuple[dict, int]:
+    """({name: (N, K, K) frame-22 confusion matrices, one per video}, N) over the first
+    --videos of --split, for each (forecaster, segmenter) of `judged`: every forecaster fed
+    the same segmenter reads the same input masks."""
+    import torch
     from convrnn_video.segment.apply import segment_for_tracks
     from convrnn_video.shards.loader import make_loader
 
     from convrnn_video.errors import PipelineError
 
-    paths = list(dict.fromkeys([args.ckpt, *args.against]))  # one forecaster named twice: once
-    models = [load_model(p, "cpu", task="tracks")[:2] for p in paths]
-    for model, _ in models:
-        model.eval()
-    frames = {(cfg.frames_in, cfg.frames_out) for _, cfg in models}
-    if len(frames) > 1:
-        raise PipelineError(f"the forecasters predict different frames {sorted(frames)}: "
-                            "compare forecasters of one frame count")  # fmt: skip
-    (fi, fo), k = frames.pop(), models[0][1].num_classes
-    seg = None if args.segmenter is None else load_model(args.segmenter, "cpu", task="segment")[0]
-    if seg is not None:
-        seg.eval()
+    rows = list(dict.fromkeys(judged(args)))  # one path named twice: judged once
+    models, segs, (fi, fo), k = load(rows)
     loader = make_loader(str(args.shards), [args.split], mode="eval", batch_size=8,
                          frames_in=fi, frames_out=fo, masks=True)  # fmt: skip
-    out: dict[str, list] = {str(p): [] for p in paths}
+    out: dict[str, list] = {name: [] for name, _, _ in rows}
     videos = 0
     with torch.inference_mode():
         for batch in loader:
             masks = batch["masks"].long()[: args.videos - videos]  # (B, T, H, W)
             truth = masks[:, fi + fo - 1]  # (B, H, W) frame 22
-            ids = masks[:, :fi]
-            if seg is not None:
-                ids = segment_for_tracks(seg, batch["inputs"][: len(masks)], None).cpu()
-            for p, (model, _) in zip(paths, models, strict=True):
-                pred = model.forecast(ids)[0][:, -1]  # (B, H, W)
+            inputs = batch["inputs"][: len(masks)]
+            ids = {s: masks[:, :fi] if net is None else segment_for_tracks(net, inputs, None).cpu()
+                   for s, net in segs.items()}  # (B, 11, H, W) each segmenter's, once  # fmt: skip
+            for name, p, s in rows:
+                pred = models[p].forecast(ids[s])[0][:, -1]  # (B, H, W)
                 pair = truth * k + pred  # row truth, column prediction
-                out[str(p)] += [torch.bincount(v.flatten(), minlength=k * k).view(k, k)
-                                for v in pair]  # fmt: skip
+                out[name] += [torch.bincount(v.flatten(), minlength=k * k).view(k, k)
+                              for v in pair]  # fmt: skip
             videos += len(masks)
             if videos >= args.videos:
                 break
     if videos == 0:
         raise PipelineError(f"{args.shards}: split {args.split!r} holds no video")
-    return {p: torch.stack(cms) for p, cms in out.items()}, videos
+    return {name: torch.stack(cms) for name, cms in out.items()}, videos
 
 
 def main() -> None:
@@ -106,6 +134,8 @@ def main() -> None:
     ap.add_argument("--against", type=Path, nargs="+", required=True,
                     help="track forecasters it is compared with")  # fmt: skip
     ap.add_argument("--segmenter", type=Path, help="segmenter (default: the true input masks)")
+    ap.add_argument("--against-segmenter", type=Path,
+                    help="the --against forecasters read this segmenter's masks")  # fmt: skip
     ap.add_argument("--split", default="val", help="a split with masks")
     ap.add_argument("--videos", type=int, default=700, help="the first N videos of the split")
     ap.add_argument("--resamples", type=int, default=2000, help="bootstrap draws")
@@ -124,10 +154,11 @@ def main() -> None:
     report = {"benchmark": "paired", "machine": machine(), "shards": str(args.shards),
               "split": args.split, "videos": videos,
               "inputs": "true masks" if args.segmenter is None else str(args.segmenter),
+              "against_inputs": str(args.against_segmenter) if args.against_segmenter else None,
               "frame22": {p: round(macro_jaccard(cm.sum(0)), 4) for p, cm in cms.items()},
               "ckpt": str(args.ckpt),
-              "against": {str(p): paired_bootstrap(ours, cms[str(p)], args.resamples, args.seed)
-                          for p in args.against},
+              "against": {name: paired_bootstrap(ours, cms[name], args.resamples, args.seed)
+                          for name, _, _ in judged(args)[1:]},
               "seconds": seconds}  # fmt: skip
     print(json.dumps(report, indent=1))
 

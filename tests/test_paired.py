@@ -101,6 +101,30 @@ def test_paired_scores_as_input_masks_does_on_real_shards(shard_root: Path, tmp_
     assert report["frame22"][str(a)] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
+def test_against_segmenter_judges_two_whole_paths(shard_root: Path, tmp_path: Path) -> None:
+    """With --against-segmenter the --against forecasters read the other segmenter's masks:
+    each row scores as a plain run on that segmenter does, one forecaster named on both sides
+    is judged on each, and the same segmenter on both sides differs by nothing."""
+    a = save_untrained(tmp_path / "plain.pt", get_preset("tracks"))
+    seg, other = tiny_segmenter(tmp_path / "a.pt"), tiny_segmenter(tmp_path / "b.pt", seed=5)
+    common = ["--shards", str(shard_root), "--ckpt", str(a), "--videos", "3", "--resamples", "100"]
+    run = run_paired(*common, "--segmenter", str(seg), "--against", str(a),
+                     "--against-segmenter", str(other))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    name = f"{a} + {other}"
+    assert report["against_inputs"] == str(other) and list(report["against"]) == [name]
+    plain = json.loads(run_paired(*common, "--segmenter", str(other), "--against", str(a)).stdout)
+    assert report["frame22"][name] == plain["frame22"][str(a)]
+    assert report["frame22"][str(a)] != report["frame22"][name]  # the two segmenters differ
+    diff = report["frame22"][str(a)] - report["frame22"][name]
+    assert report["against"][name]["difference"] == pytest.approx(diff, abs=2e-4)
+    same = run_paired(*common, "--segmenter", str(seg), "--against", str(a),
+                      "--against-segmenter", str(seg))  # fmt: skip
+    assert json.loads(same.stdout)["against"][f"{a} + {seg}"]["difference"] == 0
+
+
 def test_bad_arguments_and_files_end_in_one_error_line(shard_root: Path, tmp_path: Path) -> None:
     both = run_paired("--shards", str(shard_root), "--ckpt", "a.pt", "--against", "b.pt",
                       "--videos", "0", "--resamples", "5")  # fmt: skip
