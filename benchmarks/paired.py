@@ -56,7 +56,7 @@ def paired_bootstrap(ours, theirs, resamples: int, seed: int = 0) -> dict:
     full = macro_jaccard(ours.sum(0)) - macro_jaccard(theirs.sum(0))
     return {"difference": round(float(full), 4), "resamples": resamples,
             "mean": round(float(diff.mean()), 4), "sd": round(float(diff.std()), 4),
-            "interval95": [round(float(low), 4), round(float(high), 4)],
+            "interval95": [round(float(low), 4) + 0.0, round(float(high), 4) + 0.0],  # no -0.0
             "share_higher": round(float((diff > 0).double().mean()), 3)}  # fmt: skip
 
 
