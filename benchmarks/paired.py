@@ -14,9 +14,9 @@ judged on each), so two whole paths, or two segmenters under one forecaster, are
 
 The score is the course's: frame 22's macro Jaccard over all the videos at once
 (`FrameJaccard`), so the bootstrap resamples videos and sums their confusion matrices, never
-averages per-video scores. A 300-video set of
-generated val moved frame 22 by 0.004-0.008 between changes that each looked sound, and most of
-the gains first seen on one set shrank to a third on fresh ones (docs/benchmarks.md, "The state
+averages per-video scores. A 300-video set of generated val moved frame 22 by 0.004-0.008
+between changes that each looked sound, and most of the gains first seen on one set shrank to a
+third on fresh ones (docs/benchmarks.md, "The state
 reader for every object"): judge a change on 700 or more videos no rule was chosen on, and by
 `interval95`, not by the point difference.
 """
@@ -54,9 +54,12 @@ def paired_bootstrap(ours, theirs, resamples: int, seed: int = 0) -> dict:
     diff = scores(ours) - scores(theirs)  # (R,)
     low, high = torch.quantile(diff, torch.tensor([0.025, 0.975], dtype=torch.float64))
     full = macro_jaccard(ours.sum(0)) - macro_jaccard(theirs.sum(0))
-    return {"difference": round(float(full), 4), "resamples": resamples,
-            "mean": round(float(diff.mean()), 4), "sd": round(float(diff.std()), 4),
-            "interval95": [round(float(low), 4) + 0.0, round(float(high), 4) + 0.0],  # no -0.0
+
+    def r4(x) -> float:  # 4 decimals; a value that rounds to zero prints 0.0, never -0.0
+        return round(float(x), 4) + 0.0
+
+    return {"difference": r4(full), "resamples": resamples,
+            "mean": r4(diff.mean()), "sd": r4(diff.std()), "interval95": [r4(low), r4(high)],
             "share_higher": round(float((diff > 0).double().mean()), 3)}  # fmt: skip
 
 
